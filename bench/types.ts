@@ -1,0 +1,43 @@
+/**
+ * The benchmark workload table's row type. One file per op family in bench/workloads/ exports an
+ * array of these; the CLI (`selfsup bench`), the peer runners (torch, tfjs) and the reports all
+ * read the same definitions, so a FLOP or byte count is stated once.
+ */
+export type BenchMode = 'fwd' | 'fwd+bwd';
+
+export interface WorkloadInstance {
+  /** One timed run of the fused selfsup kernel(s) in this mode (synchronous). */
+  run(mode: BenchMode): void;
+  /**
+   * Max relative error of this run's output against a float64 reference on the same inputs
+   * (computed once, untimed; may run on the full inputs or a documented slice of them).
+   */
+  check?(mode: BenchMode): number;
+  /** Extra bytes the fused run allocates beyond its inputs and outputs (measured or exact). */
+  extraBytes?(mode: BenchMode): number;
+}
+
+export interface Workload {
+  /** Op name used on the command line: attention, infonce, vicreg, sinkhorn, gather, masks, sgemm... */
+  op: string;
+  /** Workload name: 'vit-s', '1024x256', ... */
+  name: string;
+  /** The sizes, printed in the table and passed to peers. */
+  shape: Record<string, number>;
+  modes: BenchMode[];
+  /** FLOPs of one run in this mode (how counted: say it in a comment next to the formula). */
+  flops(mode: BenchMode): number;
+  /** Minimum bytes one run must move to/from memory in this mode. */
+  bytes(mode: BenchMode): number;
+  /** Whether --quick includes it. */
+  quick?: boolean;
+  /** Builds inputs (seeded) and returns the runner. */
+  setup(opts: { dtype: 'float32' | 'float64'; seed: number }): WorkloadInstance;
+  /**
+   * PyTorch peer: Python source defining `setup(shape: dict, dtype: str)` returning a callable
+   * `run(mode: str)`; the textbook composition a PyTorch user would write. Run by bench/peers/torch.
+   */
+  torch?: string;
+  /** TensorFlow.js peer: returns a runner, given the loaded tfjs module. */
+  tfjs?: (tf: unknown, shape: Record<string, number>) => { run(mode: BenchMode): void; dispose?(): void };
+}

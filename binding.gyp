@@ -1,0 +1,48 @@
+{
+  # node-gyp build of the CPU addon (what `npm install` runs through node-gyp-build).
+  # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled twice: an AVX2+FMA variant and a portable
+  # one, in different namespaces; native/cpu/cpuid.cc picks one at load time (DESIGN principle 5).
+  "variables": {
+    "selfsup_x64%": "<!(node -p \"process.arch === 'x64' ? 1 : 0\")"
+  },
+  "target_defaults": {
+    "include_dirs": ["native/include", "native"],
+    "cflags": ["-O3", "-fPIC", "-fno-math-errno"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fPIC", "-fno-math-errno"],
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+    "xcode_settings": {
+      "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+      "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+      "OTHER_CPLUSPLUSFLAGS": ["-O3", "-fno-math-errno"]
+    }
+  },
+  "targets": [
+    {
+      "target_name": "selfsup_isa_generic",
+      "type": "static_library",
+      "sources": ["<!@(node scripts/sources.js isa)"],
+      "defines": ["SELFSUP_ISA_NS=isa_generic"]
+    },
+    {
+      "target_name": "selfsup_isa_avx2",
+      "type": "static_library",
+      "conditions": [
+        ["selfsup_x64==1", {
+          "sources": ["<!@(node scripts/sources.js isa)"],
+          "defines": ["SELFSUP_ISA_NS=isa_avx2"],
+          "cflags_cc": ["-mavx2", "-mfma"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx2", "-mfma"] }
+        }]
+      ]
+    },
+    {
+      "target_name": "selfsup",
+      "sources": ["<!@(node scripts/sources.js core)", "<!@(node scripts/sources.js napi)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "dependencies": ["selfsup_isa_generic", "selfsup_isa_avx2"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,279 @@
+/**
+ * The reverse-mode engine (define-by-run, PyTorch semantics).
+ *
+ * A recorded op is a `Node`: its backward closure plus one `Edge` per forward argument that
+ * requires grad. Non-leaf edges point at (producer node, output number) and keep only the shape
+ * and dtype of the input, never its data, so activations are freed as soon as no saved tensor
+ * holds them. Leaf edges point at the leaf tensor (parameters are alive anyway).
+ *
+ * `backward()` counts, for every node reachable from the roots, how many edges feed it, then runs
+ * nodes in dependency order (a node runs once all its consumers have contributed), summing
+ * gradients per output. Backward closures run under noGrad: no higher-order gradients.
+ */
+import { SelfsupError, selfsupError, shapeStr, typeError } from '../errors';
+import { Tensor, arrayCtor, type DType, type TensorData } from '../tensor';
+import { noGrad } from './grad-mode';
+
+export interface TensorMeta {
+  shape: number[];
+  dtype: DType;
+}
+
+/** Where the gradient of one forward argument goes. */
+export interface Edge {
+  /** The producer of a non-leaf input (with `outputNr`), or null for a leaf. */
+  node: Node | null;
+  outputNr: number;
+  /** The leaf to accumulate into (when node is null). */
+  leaf: Tensor | null;
+  meta: TensorMeta;
+}
+
+export type GradResult = Tensor | null | undefined | ReadonlyArray<Tensor | null | undefined>;
+
+export class Node {
+  released = false;
+  constructor(
+    /** e.g. 'MulBackward' */
+    readonly name: string,
+    /** Indexed by forward argument position (null: not a tensor, or no grad needed). */
+    readonly edges: ReadonlyArray<Edge | null>,
+    readonly outputs: ReadonlyArray<TensorMeta>,
+    private readonly run: (grads: Tensor[]) => GradResult,
+    private readonly free: () => void,
+  ) {}
+
+  /** Calls the user's backward; normalizes and checks the result against the inputs. */
+  apply(grads: Tensor[]): Array<Tensor | null> {
+    if (this.released) {
+      throw new SelfsupError(
+        'ERR_AUTOGRAD',
+        `Expected retainGraph: true on the previous backward() for a second backward through ${this.name} ` +
+          `but received a graph whose saved tensors were already freed (call backward(grad, { retainGraph: true }) the first time)`,
+      );
+    }
+    const res = noGrad(() => this.run(grads));
+    const list: ReadonlyArray<Tensor | null | undefined> = res instanceof Tensor || res === null || res === undefined ? [res] : res;
+    if (!Array.isArray(list)) throw typeError('a Tensor, null, or an array of them', `${this.name} (backward result)`, res);
+    const out: Array<Tensor | null> = [];
+    for (let i = 0; i < this.edges.length; i++) {
+      const e = this.edges[i];
+      const g = list[i];
+      if (!e || g === null || g === undefined) {
+        out.push(null);
+        continue;
+      }
+      if (!(g instanceof Tensor)) throw typeError('a Tensor or null', `${this.name} (gradient of input ${i})`, g);
+      if (shapeStr(g.shape) !== shapeStr(e.meta.shape)) {
+        throw selfsupError('ERR_AUTOGRAD', `a gradient of shape ${shapeStr(e.meta.shape)}`, `${this.name} (gradient of input ${i})`, shapeStr(g.shape));
+      }
+      out.push(g.dtype === e.meta.dtype ? g : castData(g, e.meta.dtype));
+    }
+    return out;
+  }
+
+  release(): void {
+    this.released = true;
+    this.free();
+  }
+}
+
+function castData(t: Tensor, dtype: DType): Tensor {
+  const a = new (arrayCtor(dtype))(t.data.length);
+  a.set(t.data);
+  return new Tensor(a, t.shape);
+}
+
+function addInPlace(dst: TensorData, src: TensorData): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+function fresh(t: Tensor, dtype: DType): Tensor {
+  const a = new (arrayCtor(dtype))(t.data.length);
+  a.set(t.data);
+  return new Tensor(a, t.shape);
+}
+
+function onesLike(meta: TensorMeta): Tensor {
+  return new Tensor(new (arrayCtor(meta.dtype))(1).fill(1), meta.shape);
+}
+
+function zerosOf(meta: TensorMeta): Tensor {
+  let n = 1;
+  for (const d of meta.shape) n *= d;
+  return new Tensor(new (arrayCtor(meta.dtype))(n), meta.shape);
+}
+
+function checkRootGrad(root: Tensor, g: Tensor | number | undefined, i: number, where: string): Tensor {
+  const name = `${where}(grad${i ? `[${i}]` : ''})`;
+  if (g === undefined) {
+    if (root.numel() !== 1) {
+      throw selfsupError('ERR_AUTOGRAD', `a grad tensor of shape ${shapeStr(root.shape)} (grad can be omitted only for a one-element tensor)`, name, 'undefined');
+    }
+    return onesLike({ shape: root.shape, dtype: root.dtype });
+  }
+  if (typeof g === 'number') {
+    if (root.numel() !== 1) throw selfsupError('ERR_AUTOGRAD', `a grad tensor of shape ${shapeStr(root.shape)}`, name, `the number ${g}`);
+    return new Tensor(new (arrayCtor(root.dtype))(1).fill(g), root.shape);
+  }
+  if (!(g instanceof Tensor)) throw typeError('a Tensor', name, g);
+  if (shapeStr(g.shape) !== shapeStr(root.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `a grad of shape ${shapeStr(root.shape)}`, name, shapeStr(g.shape));
+  return g.dtype === root.dtype ? g : castData(g, root.dtype);
+}
+
+interface RunOptions {
+  retainGraph?: boolean;
+  /** torch.autograd.grad mode: record grads of these tensors instead of accumulating into .grad. */
+  capture?: Tensor[];
+}
+
+/** Runs the reverse pass; returns the captured grads (capture mode) or []. */
+function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: RunOptions, where: string): Array<Tensor | null> {
+  const retain = opts.retainGraph ?? false;
+  if (typeof retain !== 'boolean') throw typeError('a boolean', `${where}(options.retainGraph)`, retain);
+  const capture = opts.capture;
+  const leafCapture = new Map<Tensor, Tensor | null>();
+  const nodeCapture = new Map<Node, Map<number, Tensor[]>>(); // node -> outputNr -> capture slots
+  const captured: Array<Tensor | null> = capture ? capture.map(() => null) : [];
+  if (capture) {
+    capture.forEach((t, i) => {
+      if (!(t instanceof Tensor)) throw typeError('a Tensor', `${where}(inputs[${i}])`, t);
+      if (!t.requiresGrad) throw selfsupError('ERR_AUTOGRAD', 'a tensor that requires grad', `${where}(inputs[${i}])`, 'a tensor with requiresGrad false');
+      if (t.gradFn === null) leafCapture.set(t, null);
+      else {
+        let m = nodeCapture.get(t.gradFn);
+        if (!m) nodeCapture.set(t.gradFn, (m = new Map()));
+        m.set(t.outputNr, []);
+      }
+    });
+  }
+  const leafGrads = new Map<Tensor, Tensor>();
+  const accumulateLeaf = (leaf: Tensor, g: Tensor): void => {
+    if (capture) {
+      if (!leafCapture.has(leaf)) return;
+      const prev = leafCapture.get(leaf);
+      if (prev) addInPlace(prev.data, g.data);
+      else leafCapture.set(leaf, fresh(g, leaf.dtype));
+      return;
+    }
+    const prev = leafGrads.get(leaf);
+    if (prev) addInPlace(prev.data, g.data);
+    else leafGrads.set(leaf, fresh(g, leaf.dtype));
+  };
+
+  // Gradient buffers per node output, and dependency counts over the reachable graph.
+  const buffers = new Map<Node, Array<Tensor | undefined>>();
+  const deps = new Map<Node, number>();
+  const addToBuffer = (node: Node, nr: number, g: Tensor): void => {
+    let b = buffers.get(node);
+    if (!b) buffers.set(node, (b = new Array<Tensor | undefined>(node.outputs.length)));
+    const prev = b[nr];
+    if (prev) {
+      const sum = fresh(prev, prev.dtype);
+      addInPlace(sum.data, g.data);
+      b[nr] = sum;
+    } else b[nr] = g;
+  };
+
+  const starts: Node[] = [];
+  roots.forEach((root, i) => {
+    const name = roots.length > 1 ? `${where}(outputs[${i}])` : `${where}(this)`;
+    if (!(root instanceof Tensor)) throw typeError('a Tensor', name, root);
+    if (!root.requiresGrad) {
+      throw selfsupError(
+        'ERR_AUTOGRAD',
+        'a tensor that requires grad (computed from a leaf with requiresGrad: true while grad mode is enabled)',
+        name,
+        'a tensor with requiresGrad false and no gradFn',
+      );
+    }
+    const g = checkRootGrad(root, grads[i], roots.length > 1 ? i : 0, where);
+    if (root.gradFn === null) accumulateLeaf(root, g);
+    else {
+      addToBuffer(root.gradFn, root.outputNr, g);
+      starts.push(root.gradFn);
+    }
+  });
+
+  // Dependency counting by iterative DFS (graphs can be deep: no recursion).
+  const seen = new Set<Node>();
+  const stack: Node[] = [...starts];
+  for (const s of starts) seen.add(s);
+  while (stack.length) {
+    const n = stack.pop() as Node;
+    for (const e of n.edges) {
+      if (!e || !e.node) continue;
+      deps.set(e.node, (deps.get(e.node) ?? 0) + 1);
+      if (!seen.has(e.node)) {
+        seen.add(e.node);
+        stack.push(e.node);
+      }
+    }
+  }
+  const ready: Node[] = [];
+  for (const s of new Set(starts)) if (!deps.get(s)) ready.push(s);
+
+  while (ready.length) {
+    const node = ready.pop() as Node;
+    const buf = buffers.get(node) ?? [];
+    buffers.delete(node);
+    const gradsIn = node.outputs.map((meta, k) => buf[k] ?? zerosOf(meta));
+    const slots = nodeCapture.get(node);
+    if (slots) for (const [nr, list] of slots) list.push(gradsIn[nr]);
+    const results = node.apply(gradsIn);
+    if (!retain) node.release();
+    node.edges.forEach((e, i) => {
+      if (!e) return;
+      const g = results[i];
+      if (e.node) {
+        if (g) addToBuffer(e.node, e.outputNr, g);
+        const left = (deps.get(e.node) ?? 1) - 1;
+        deps.set(e.node, left);
+        if (left === 0) ready.push(e.node);
+      } else if (g && e.leaf) accumulateLeaf(e.leaf, g);
+    });
+  }
+
+  if (capture) {
+    capture.forEach((t, i) => {
+      if (t.gradFn === null) captured[i] = leafCapture.get(t) ?? null;
+      else captured[i] = nodeCapture.get(t.gradFn)?.get(t.outputNr)?.[0] ?? null;
+    });
+    return captured;
+  }
+  // Accumulate into .grad only after the whole pass succeeded (a failing backward leaves .grad as it was).
+  for (const [leaf, g] of leafGrads) {
+    if (leaf.grad && shapeStr(leaf.grad.shape) === shapeStr(leaf.shape) && leaf.grad.dtype === leaf.dtype) addInPlace(leaf.grad.data, g.data);
+    else leaf.grad = g;
+  }
+  return [];
+}
+
+/** `t.backward()` and `backward([loss1, loss2], [g1, g2])`: accumulates into leaves' `.grad`. */
+export function backward(
+  tensors: Tensor | Tensor[],
+  grads?: Tensor | number | Array<Tensor | number | undefined>,
+  options: { retainGraph?: boolean } = {},
+): void {
+  const roots = Array.isArray(tensors) ? tensors : [tensors];
+  const gs = grads === undefined ? roots.map(() => undefined) : Array.isArray(grads) ? grads : [grads];
+  if (gs.length !== roots.length) throw selfsupError('ERR_AUTOGRAD', `${roots.length} gradients (one per tensor)`, 'backward(grads)', String(gs.length));
+  run(roots, gs, { retainGraph: options.retainGraph }, 'backward');
+}
+
+/**
+ * torch.autograd.grad: the gradients of `outputs` with respect to `inputs`, returned instead of
+ * accumulated into `.grad` (null for an input the outputs do not depend on).
+ */
+export function grad(
+  outputs: Tensor | Tensor[],
+  inputs: Tensor | Tensor[],
+  gradOutputs?: Tensor | number | Array<Tensor | number | undefined>,
+  options: { retainGraph?: boolean } = {},
+): Array<Tensor | null> {
+  const roots = Array.isArray(outputs) ? outputs : [outputs];
+  const ins = Array.isArray(inputs) ? inputs : [inputs];
+  const gs = gradOutputs === undefined ? roots.map(() => undefined) : Array.isArray(gradOutputs) ? gradOutputs : [gradOutputs];
+  if (gs.length !== roots.length) throw selfsupError('ERR_AUTOGRAD', `${roots.length} gradients (one per output)`, 'grad(gradOutputs)', String(gs.length));
+  return run(roots, gs, { retainGraph: options.retainGraph, capture: ins }, 'grad');
+}

@@ -1,0 +1,104 @@
+/**
+ * Loads the native addon with node-gyp-build (prebuilds/ first, then build/Release).
+ * SELFSUP_BACKEND=reference forces the pure-TS float64 reference kernels instead.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SelfsupError } from '../errors';
+
+/** Shape of the addon's export table (native/napi/addon.cc). Families add their functions. */
+export interface NativeAddon {
+  version: string;
+  isa(): string;
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  cudaInfo(): { built: boolean; devices: Array<{ name: string; computeCapability: string; memoryBytes: number }>; error?: string };
+  measurePeakGflops(threads: number, seconds: number): number;
+  measureBandwidthGBs(threads: number, seconds: number): number;
+  [fn: string]: unknown;
+}
+
+let cached: NativeAddon | null | undefined;
+let loadError: string | undefined;
+let addonPath: string | undefined;
+
+/** The package root: the nearest directory above this file holding selfsup's package.json
+ * (lib/backends when run from source, dist/lib/backends when compiled). */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const pj = path.join(dir, 'package.json');
+    try {
+      if (fs.existsSync(pj) && JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'selfsup') return dir;
+    } catch {
+      /* keep walking */
+    }
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..', '..');
+}
+
+export function backendName(): 'native' | 'reference' {
+  if (process.env.SELFSUP_BACKEND === 'reference') return 'reference';
+  return tryNative() ? 'native' : 'reference';
+}
+
+/** The addon, or null when it cannot be loaded (the reason is in nativeLoadError()). */
+export function tryNative(): NativeAddon | null {
+  if (cached !== undefined) return cached;
+  if (process.env.SELFSUP_BACKEND === 'reference') {
+    cached = null;
+    loadError = 'SELFSUP_BACKEND=reference is set';
+    return cached;
+  }
+  try {
+    const explicit = process.env.SELFSUP_ADDON;
+    if (explicit) {
+      // A specific build (e.g. the CUDA build in build-cuda/Release/selfsup.node).
+      addonPath = path.resolve(explicit);
+      cached = require(addonPath) as NativeAddon;
+      return cached;
+    }
+    const load = require('node-gyp-build') as ((dir: string) => NativeAddon) & { resolve?: (dir: string) => string };
+    const root = packageRoot();
+    try {
+      addonPath = load.resolve ? load.resolve(root) : undefined;
+    } catch {
+      addonPath = undefined;
+    }
+    cached = load(root);
+  } catch (e) {
+    cached = null;
+    loadError = (e as Error).message;
+  }
+  return cached;
+}
+
+export function nativeLoadError(): string | undefined {
+  tryNative();
+  return loadError;
+}
+
+export function nativeAddonPath(): string | undefined {
+  tryNative();
+  return addonPath;
+}
+
+/** The addon, or a SelfsupError saying why it is missing and how to fix it. */
+export function native(): NativeAddon {
+  const a = tryNative();
+  if (!a) {
+    throw new SelfsupError(
+      'ERR_NO_NATIVE',
+      `Expected the selfsup native addon for the native backend but received a load failure (${loadError}). ` +
+        `Rebuild it with \`npm rebuild selfsup\` (or \`npx node-gyp rebuild\` in the package directory; needs python3, make and a C++17 compiler), ` +
+        `or set SELFSUP_BACKEND=reference to use the pure-TypeScript reference kernels.`,
+    );
+  }
+  return a;
+}
+
+/** True when ops should use the TS reference kernels (forced, or no addon). */
+export function useReference(): boolean {
+  return backendName() === 'reference';
+}

@@ -1,0 +1,68 @@
+/** `selfsup <command>`: info | bench | train. Returns the process exit code. */
+import { info, probeMachine } from '../info';
+
+const USAGE = `usage: selfsup <command> [options]
+
+commands:
+  info                 version, addon, ISA variant, threads, CUDA, measured peak GFLOP/s and bandwidth
+  bench [ops...]       microbenchmarks of the fused kernels (see \`selfsup bench --help\`)
+  help                 this text
+`;
+
+export class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'info':
+        return runInfo(rest);
+      case 'bench': {
+        const bench = await import('./bench');
+        return await bench.runBench(rest);
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`Expected one of info | bench | help for command but received "${cmd}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || (e as { name?: string }).name === 'UsageError') {
+      process.stderr.write(`selfsup: ${(e as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+function runInfo(args: string[]): number {
+  const json = args.includes('--json');
+  for (const a of args) if (a !== '--json') throw new UsageError(`Expected --json or nothing for info option but received "${a}"`);
+  const i = info();
+  const probe = probeMachine();
+  if (json) {
+    process.stdout.write(JSON.stringify({ ...i, probe }, null, 2) + '\n');
+    return 0;
+  }
+  const lines = [
+    `selfsup ${i.version} (node ${i.node})`,
+    `backend:    ${i.backend}${i.loadError ? ` (native addon not loaded: ${i.loadError})` : ''}`,
+    `addon:      ${i.addonPath ?? '-'}`,
+    `cpu:        ${i.cpuModel} (${i.cores} logical cores)`,
+    `isa:        ${i.isa ?? '-'}`,
+    `threads:    ${i.threads}`,
+    `peak:       ${fmt(probe.peakGflops)} GFLOP/s FMA (measured, ${probe.threads} threads)`,
+    `bandwidth:  ${fmt(probe.bandwidthGBs)} GB/s triad (measured, ${probe.threads} threads)`,
+    `cuda:       ${i.cuda.built ? 'built' : 'not built'}; ${i.cuda.devices.length ? i.cuda.devices.map((d) => `${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB)`).join(', ') : i.cuda.error ?? 'no CUDA device'}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(1) : 'n/a';
+}

@@ -1,0 +1,29 @@
+/**
+ * The package entry. See DESIGN.md "Public surface": names here are a contract.
+ */
+export { Tensor, type DType, type FloatDType, type Device, type TensorData, type TensorOptions, type Dims } from './tensor';
+export {
+  tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand, manualSeed, DEFAULT_SEED, type RandomOptions,
+} from './factories';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
+export { backward, grad, Node, type GradResult } from './autograd/engine';
+export { defineFunction, Function, FunctionCtx, type FunctionDefinition, type DefinedFunction, type FunctionOutput } from './autograd/function';
+export { gradcheck, type GradcheckOptions } from './autograd/gradcheck';
+export { F, type Functional } from './functional';
+export {
+  add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, square, abs, clamp, relu, gelu, silu, sigmoid, tanh, where, maximum, minimum,
+  gt, ge, lt, le, eq,
+} from './ops/elementwise';
+export { sum, mean, max, min, amax, amin, argmax, argmin, variance as var, variance, std, norm, logsumexp, type VarOptions } from './ops/reduce';
+export { reshape, view, transpose, permute, squeeze, unsqueeze, flatten, expand, cat, cat as concat, stack, narrow, slice, split, chunk, clone } from './ops/shape';
+export { matmul, bmm, linear } from './ops/linalg';
+export {
+  softmax, logSoftmax, layerNorm, batchNorm, dropout, cosineSimilarity, normalize,
+  type LayerNormOptions, type BatchNormOptions, type DropoutOptions,
+} from './ops/nn-functional';
+export { gather, indexSelect, scatterAdd, embedding } from './ops/indexing';
+export { crossEntropy, mse, smoothL1, type Reduction, type CrossEntropyOptions } from './ops/loss';
+export { SelfsupError, type SelfsupErrorCode } from './errors';
+export * as kernels from './kernels/index';
+export * as nn from './nn/index';
+export * as optim from './optim/index';

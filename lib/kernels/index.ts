@@ -1,0 +1,6 @@
+export * from './linalg';
+export * from './attention';
+export * from './info_nce';
+export * from './vicreg';
+export * from './tokens';
+export * from './sinkhorn';

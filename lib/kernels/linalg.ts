@@ -1,0 +1,101 @@
+/**
+ * Raw typed-array matrix products (zero-copy: inputs are read in place, the result is written
+ * into `out` when given). Shapes are row-major: a [...batchA, m, k] (or [..., k, m] with transA),
+ * b [...batchB, k, n] (or [..., n, k] with transB). Batch dims must be equal, or one side must have
+ * none / all ones (it is then broadcast). Result [...batch, m, n].
+ */
+import { native, useReference } from '../backends/native';
+import { refMatmul } from '../backends/reference';
+import { selfsupError, shapeStr, typeError } from '../errors';
+import { checkArray, checkBoolean, checkOptions, checkShape, sizeOf, type FloatArray } from '../validate';
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Written in place when given (must have the result's length and the inputs' type). */
+  out?: FloatArray;
+}
+
+interface MatmulPlan {
+  batch: number; m: number; n: number; k: number;
+  transA: boolean; transB: boolean; strideA: number; strideB: number;
+  outShape: number[];
+}
+
+function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options: unknown): { A: FloatArray; B: FloatArray; p: MatmulPlan; out?: FloatArray } {
+  const sa = checkShape('aShape', aShape);
+  const sb = checkShape('bShape', bShape);
+  if (sa.length < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape of rank >= 2', 'aShape', shapeStr(sa));
+  if (sb.length < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape of rank >= 2', 'bShape', shapeStr(sb));
+  const A = checkArray<FloatArray>('a', a, ['float32', 'float64'], sa);
+  const B = checkArray<FloatArray>('b', b, ['float32', 'float64'], sb);
+  if (A.constructor !== B.constructor) throw typeError(`a ${A.constructor.name} (same type as a)`, 'b', B);
+  const o = checkOptions<MatmulOptions>('options', options);
+  const transA = o.transA === undefined ? false : checkBoolean('options.transA', o.transA);
+  const transB = o.transB === undefined ? false : checkBoolean('options.transB', o.transB);
+  const ra = sa.length, rb = sb.length;
+  const m = transA ? sa[ra - 1] : sa[ra - 2];
+  const ka = transA ? sa[ra - 2] : sa[ra - 1];
+  const kb = transB ? sb[rb - 1] : sb[rb - 2];
+  const n = transB ? sb[rb - 2] : sb[rb - 1];
+  if (ka !== kb) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `inner dimensions to agree (a has k=${ka})`, 'bShape', `${shapeStr(sb)} (k=${kb})`);
+  }
+  const batchA = sa.slice(0, -2), batchB = sb.slice(0, -2);
+  const nA = sizeOf(batchA), nB = sizeOf(batchB);
+  let batchShape: number[];
+  if (nA === nB && (batchA.length === batchB.length || nA === 1)) batchShape = batchA.length >= batchB.length ? batchA : batchB;
+  else if (nA === 1) batchShape = batchB;
+  else if (nB === 1) batchShape = batchA;
+  else throw selfsupError('ERR_SHAPE_MISMATCH', `batch dimensions equal to ${shapeStr(batchA)} or broadcastable`, 'bShape', shapeStr(sb));
+  if (nA === nB && batchA.length !== batchB.length && nA !== 1 && shapeStr(batchA) !== shapeStr(batchB)) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `batch dimensions equal to ${shapeStr(batchA)}`, 'bShape', shapeStr(sb));
+  }
+  const batch = Math.max(nA, nB);
+  const p: MatmulPlan = {
+    batch, m, n, k: ka, transA, transB,
+    strideA: nA === 1 ? 0 : m * ka, strideB: nB === 1 ? 0 : ka * n,
+    outShape: [...batchShape, m, n],
+  };
+  let out: FloatArray | undefined;
+  if (o.out !== undefined) {
+    out = checkArray<FloatArray>('options.out', o.out, [A instanceof Float32Array ? 'float32' : 'float64'], p.outShape);
+    if (out.buffer === A.buffer || out.buffer === B.buffer) {
+      throw selfsupError('ERR_INVALID_ARGUMENT', 'an output buffer that does not alias a or b', 'options.out', 'an aliasing array');
+    }
+  }
+  return { A, B, p, out };
+}
+
+/** Output shape of matmul for the given input shapes and options (validates them). */
+export function matmulShape(aShape: number[], bShape: number[], options?: MatmulOptions): number[] {
+  const a = new Float32Array(sizeOf(aShape));
+  const b = new Float32Array(sizeOf(bShape));
+  return plan(a, aShape, b, bShape, { transA: options?.transA, transB: options?.transB }).p.outShape;
+}
+
+/** C = op(A) op(B). Returns `out` (or a new array of the inputs' type). */
+export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): T {
+  const { A, B, p, out } = plan(a, aShape, b, bShape, options);
+  const C = (out ?? new (A.constructor as Float32ArrayConstructor)(p.batch * p.m * p.n)) as T;
+  if (useReference()) {
+    refMatmul(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+  } else {
+    const fn = native().matmul as (...args: unknown[]) => void;
+    fn(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+  }
+  return C;
+}
+
+/** Off-thread form: runs on a worker thread of the addon; inputs are copied at call time. */
+export async function matmulAsync<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): Promise<T> {
+  const { A, B, p, out } = plan(a, aShape, b, bShape, options);
+  if (useReference()) return matmul(a, aShape, b, bShape, options);
+  const fn = native().matmulAsync as (...args: unknown[]) => Promise<T>;
+  const res = await fn(A, B, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+  if (out) {
+    out.set(res);
+    return out as T;
+  }
+  return res;
+}

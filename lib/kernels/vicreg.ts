@@ -1,0 +1,180 @@
+/**
+ * Raw typed-array VICReg, variance / covariance terms and Barlow Twins kernels (zero-copy; no
+ * autograd). Inputs are row-major [n, d] Float32Array or Float64Array, n >= 2.
+ *
+ *   const t = vicreg(x, y, [n, d]);            // { invariance, variance, covariance } (unweighted)
+ *   const { dx, dy } = vicregBackward(x, y, [n, d], { invariance: 25, variance: 25, covariance: 1 });
+ *   barlowTwins(z1, z2, [n, d], { lambda: 0.0051 }); // { loss, onDiagonal, offDiagonal }
+ *
+ * covPath: 'gram' computes the covariance / cross-correlation sums through n x n Gram matrices
+ * (O(n^2 d)), 'direct' through the d x d matrix (O(n d^2)); 'auto' (default) picks Gram when n < d.
+ */
+import { native, useReference } from '../backends/native';
+import {
+  refBarlowTwins, refBarlowTwinsBackward, refCovarianceLoss, refCovarianceLossBackward,
+  refVarianceLoss, refVarianceLossBackward, refVicregBackward, refVicregTerms,
+} from '../backends/reference-vicreg';
+import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { checkArray, checkNumber, checkOneOf, checkOptions, checkShape, type FloatArray } from '../validate';
+
+export type CovPath = 'auto' | 'gram' | 'direct';
+
+export interface VICRegKernelOptions {
+  /** Added to the variance under the square root (default 1e-4, official VICReg). */
+  eps?: number;
+  covPath?: CovPath;
+}
+
+export interface BarlowTwinsKernelOptions {
+  /** Off-diagonal weight (default 0.0051, official Barlow Twins). */
+  lambda?: number;
+  /** Batch-norm eps (default 1e-5, nn.BatchNorm1d). */
+  eps?: number;
+  covPath?: CovPath;
+}
+
+export interface VICRegTerms { invariance: number; variance: number; covariance: number }
+export interface BarlowTwinsTerms { loss: number; onDiagonal: number; offDiagonal: number }
+
+const PATHS = { auto: 0, gram: 1, direct: 2 } as const;
+
+interface Plan { x: FloatArray; y: FloatArray | null; n: number; d: number; eps: number; path: CovPath; lambda: number }
+
+/** Validates shapes, arrays and options (shared with the autograd ops). */
+export function planVicreg(
+  x: unknown, y: unknown, shape: unknown, options: unknown,
+  names: [string, string] = ['x', 'y'], defaults: { eps: number } = { eps: 1e-4 },
+): Plan {
+  const s = checkShape('shape', shape);
+  if (s.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [n, d]', 'shape', shapeStr(s));
+  const [n, d] = s;
+  if (n < 2) throw rangeError('a batch of at least 2 rows (the variance needs n >= 2)', names[0], shapeStr(s), true);
+  if (d < 1) throw rangeError('a feature size d >= 1', names[0], shapeStr(s), true);
+  const X = checkArray<FloatArray>(names[0], x, ['float32', 'float64'], s);
+  let Y: FloatArray | null = null;
+  if (y !== null) {
+    if (!(y instanceof Float32Array || y instanceof Float64Array) || y.constructor !== X.constructor) {
+      throw typeError(`a ${X.constructor.name} (same type as ${names[0]})`, names[1], y);
+    }
+    Y = checkArray<FloatArray>(names[1], y, [X instanceof Float32Array ? 'float32' : 'float64'], s);
+  }
+  const o = checkOptions<BarlowTwinsKernelOptions>('options', options);
+  const eps = o.eps === undefined ? defaults.eps : checkNumber('options.eps', o.eps, { min: 0 });
+  const path = o.covPath === undefined ? 'auto' : checkOneOf('options.covPath', o.covPath, ['auto', 'gram', 'direct'] as const);
+  const lambda = o.lambda === undefined ? 0.0051 : checkNumber('options.lambda', o.lambda, { min: 0 });
+  return { x: X, y: Y, n, d, eps, path, lambda };
+}
+
+function like<T extends FloatArray>(a: T, n: number): T {
+  return new (a.constructor as Float32ArrayConstructor)(n) as T;
+}
+
+type Fn<R> = (...a: unknown[]) => R;
+
+/** The three unweighted VICReg terms. */
+export function vicreg(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): VICRegTerms {
+  const p = planVicreg(x, y, shape, options);
+  if (useReference()) return refVicregTerms(p.x, p.y!, p.n, p.d, p.eps);
+  return (native().vicregForward as Fn<VICRegTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
+}
+
+/** dx, dy of grads.invariance * invariance + grads.variance * variance + grads.covariance * covariance. */
+export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: Partial<VICRegTerms>, options?: VICRegKernelOptions): { dx: T; dy: T } {
+  const p = planVicreg(x, y, shape, options);
+  const g = checkOptions<VICRegTerms>('grads', grads);
+  const gi = checkNumber('grads.invariance', g.invariance ?? 0);
+  const gv = checkNumber('grads.variance', g.variance ?? 0);
+  const gc = checkNumber('grads.covariance', g.covariance ?? 0);
+  const dx = like(x, p.n * p.d), dy = like(x, p.n * p.d);
+  if (useReference()) {
+    const r = refVicregBackward(p.x, p.y!, p.n, p.d, p.eps, gi, gv, gc);
+    dx.set(r.dx);
+    dy.set(r.dy);
+  } else {
+    (native().vicregBackward as Fn<void>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], gi, gv, gc, dx, dy);
+  }
+  return { dx, dy };
+}
+
+/** mean_d relu(1 - sqrt(var_d(x) + eps)) (unbiased var; VICReg's variance term is the mean over x and y). */
+export function varianceLoss(x: FloatArray, shape: [number, number], options?: { eps?: number }): number {
+  const p = planVicreg(x, null, shape, options);
+  if (useReference()) return refVarianceLoss(p.x, p.n, p.d, p.eps);
+  return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, 0, 0);
+}
+
+export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { eps?: number }): T {
+  const p = planVicreg(x, null, shape, options);
+  const g = checkNumber('grad', grad);
+  const dx = like(x, p.n * p.d);
+  if (useReference()) dx.set(refVarianceLossBackward(p.x, p.n, p.d, p.eps, g));
+  else (native().vicregTermBackward as Fn<void>)(p.x, p.n, p.d, p.eps, 0, 0, g, dx);
+  return dx;
+}
+
+/** sum_{i != j} cov(x)_ij^2 / d, cov = x_c^T x_c / (n - 1). */
+export function covarianceLoss(x: FloatArray, shape: [number, number], options?: { covPath?: CovPath }): number {
+  const p = planVicreg(x, null, shape, options);
+  if (useReference()) return refCovarianceLoss(p.x, p.n, p.d);
+  return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, PATHS[p.path], 1);
+}
+
+export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { covPath?: CovPath }): T {
+  const p = planVicreg(x, null, shape, options);
+  const g = checkNumber('grad', grad);
+  const dx = like(x, p.n * p.d);
+  if (useReference()) dx.set(refCovarianceLossBackward(p.x, p.n, p.d, g));
+  else (native().vicregTermBackward as Fn<void>)(p.x, p.n, p.d, p.eps, PATHS[p.path], 1, g, dx);
+  return dx;
+}
+
+/** Barlow Twins loss terms (official facebookresearch/barlowtwins formulation). */
+export function barlowTwins(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): BarlowTwinsTerms {
+  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  if (useReference()) return refBarlowTwins(p.x, p.y!, p.n, p.d, p.lambda, p.eps);
+  return (native().barlowTwinsForward as Fn<BarlowTwinsTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
+}
+
+export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): { dz1: T; dz2: T } {
+  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  const g = checkNumber('grad', grad);
+  const dz1 = like(z1, p.n * p.d), dz2 = like(z1, p.n * p.d);
+  if (useReference()) {
+    const r = refBarlowTwinsBackward(p.x, p.y!, p.n, p.d, p.lambda, p.eps, g);
+    dz1.set(r.dz1);
+    dz2.set(r.dz2);
+  } else {
+    (native().barlowTwinsBackward as Fn<void>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda, g, dz1, dz2);
+  }
+  return { dz1, dz2 };
+}
+
+/** Off-thread forms (inputs copied at call time). */
+export async function vicregAsync(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): Promise<VICRegTerms> {
+  const p = planVicreg(x, y, shape, options);
+  if (useReference()) return vicreg(x, y, shape, options);
+  return (native().vicregForwardAsync as Fn<Promise<VICRegTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
+}
+
+export async function vicregBackwardAsync<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: Partial<VICRegTerms>, options?: VICRegKernelOptions): Promise<{ dx: T; dy: T }> {
+  const p = planVicreg(x, y, shape, options);
+  if (useReference()) return vicregBackward(x, y, shape, grads, options);
+  const g = checkOptions<VICRegTerms>('grads', grads);
+  const gi = checkNumber('grads.invariance', g.invariance ?? 0);
+  const gv = checkNumber('grads.variance', g.variance ?? 0);
+  const gc = checkNumber('grads.covariance', g.covariance ?? 0);
+  return (native().vicregBackwardAsync as Fn<Promise<{ dx: T; dy: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], gi, gv, gc);
+}
+
+export async function barlowTwinsAsync(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): Promise<BarlowTwinsTerms> {
+  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  if (useReference()) return barlowTwins(z1, z2, shape, options);
+  return (native().barlowTwinsForwardAsync as Fn<Promise<BarlowTwinsTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
+}
+
+export async function barlowTwinsBackwardAsync<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): Promise<{ dz1: T; dz2: T }> {
+  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  if (useReference()) return barlowTwinsBackward(z1, z2, shape, grad, options);
+  const g = checkNumber('grad', grad);
+  return (native().barlowTwinsBackwardAsync as Fn<Promise<{ dz1: T; dz2: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda, g);
+}

@@ -1,0 +1,119 @@
+/**
+ * F.attention: fused scaled-dot-product attention with autograd (native/ops/attention: the
+ * FlashAttention-2 forward and backward on CPU; lib/backends/reference-attention.ts without the
+ * addon). Same function as PyTorch's `F.scaled_dot_product_attention(q, k, v, attn_mask,
+ * dropout_p, is_causal, scale)` with three documented differences:
+ *  - a rank-2 bool mask is a key-padding mask [B, Nk] (true = attend); other masks broadcast to
+ *    [B, H, Nq, Nk] as in PyTorch (bool: true = attend; float: added to the scaled logits);
+ *  - `causal` is bottom-right aligned (FlashAttention 2) when Nq != Nk; PyTorch aligns top-left;
+ *  - rows whose keys are all masked give zeros and zero gradients (PyTorch's math path: NaN).
+ * `k`/`v` may have fewer heads than `q` (Hk divides H: grouped-query / multi-query attention).
+ * `returnLse: true` also returns the row log-sum-exp [B, H, Nq] (differentiable; -Infinity on
+ * fully masked rows). The mask is not differentiable.
+ */
+import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { SelfsupError, expectedMessage, selfsupError, shapeStr } from '../errors';
+import { resolveSeed } from '../factories';
+import { attention as attentionKernel, attentionBackward as attentionBackwardKernel, type AttentionOptions } from '../kernels/attention';
+import { Tensor } from '../tensor';
+import type { FloatArray } from '../validate';
+import { checkFloat, checkSameDtype, checkTensor, opts, optBool, optNumber } from './common';
+
+export interface AttentionOpOptions {
+  /** Logit scale (default 1/sqrt(d)). */
+  scale?: number;
+  /** Bottom-right aligned causal mask: key j is visible to query i iff j <= i + Nk - Nq. */
+  causal?: boolean;
+  /** bool [B, Nk] (key padding) or bool / additive float broadcastable to [B, H, Nq, Nk]. */
+  mask?: Tensor | null;
+  /** Dropout probability on the attention weights, in [0, 1). */
+  dropout?: number;
+  /** Philox seed of the dropout mask (default: the next global seed). */
+  seed?: number;
+  /** Also return the row log-sum-exp: the result is then { out, lse }. */
+  returnLse?: boolean;
+}
+
+type KernelOpts = AttentionOptions & { maskShape?: number[] };
+
+const AttentionFn = defineFunction({
+  name: 'Attention',
+  forward(ctx: FunctionCtx, q: Tensor, k: Tensor, v: Tensor, ko: KernelOpts, useLse: boolean) {
+    const r = attentionKernel(q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape, ko);
+    // Backward needs q, k, v, the output and the log-sum-exp (FlashAttention-2 recomputes P).
+    ctx.save(q, k, v);
+    Object.assign(ctx, { out: r.out, lse: r.lse, ko, useLse });
+    return { out: new Tensor(r.out, q.shape), lse: new Tensor(r.lse, q.shape.slice(0, 3)) };
+  },
+  backward(ctx: FunctionCtx, gOut: Tensor, gLse: Tensor) {
+    const [q, k, v] = ctx.saved;
+    const dlse = ctx.useLse ? (gLse.data as FloatArray) : null;
+    const g = attentionBackwardKernel(
+      q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape,
+      ctx.out, ctx.lse, gOut.data as FloatArray, { ...ctx.ko, dlse },
+    );
+    return [new Tensor(g.dq, q.shape), new Tensor(g.dk, k.shape), new Tensor(g.dv, v.shape)];
+  },
+});
+
+function shapeError(arg: string, expected: string, got: readonly number[]): SelfsupError {
+  return selfsupError('ERR_SHAPE_MISMATCH', expected, `attention(${arg})`, shapeStr(got));
+}
+
+/** Validates with op-style argument names, then resolves the kernel options. */
+function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Tensor; K: Tensor; V: Tensor; ko: KernelOpts; returnLse: boolean } {
+  const Q = checkFloat('attention', 'q', q);
+  const K = checkFloat('attention', 'k', k);
+  const V = checkFloat('attention', 'v', v);
+  checkSameDtype('attention', 'k', K, Q, 'q');
+  checkSameDtype('attention', 'v', V, Q, 'q');
+  if (Q.device !== 'cpu') throw selfsupError('ERR_UNSUPPORTED', "tensors on 'cpu' (no CUDA attention kernel in this build)", 'attention(q)', `a Tensor on '${Q.device}'`);
+  if (Q.ndim !== 4) throw shapeError('q', 'a shape [B, H, Nq, d]', Q.shape);
+  if (K.ndim !== 4) throw shapeError('k', 'a shape [B, Hk, Nk, d]', K.shape);
+  const [B, H, Nq, d] = Q.shape;
+  const [Bk, Hk, Nk, dk] = K.shape;
+  if (Bk !== B) throw shapeError('k', `a batch size equal to q's (${B})`, K.shape);
+  if (dk !== d) throw shapeError('k', `a head dim equal to q's (d = ${d})`, K.shape);
+  if (H < 1 || d < 1) throw shapeError('q', 'at least one head and a head dim >= 1', Q.shape);
+  if (Hk < 1 || H % Hk !== 0) throw shapeError('k', `a number of key/value heads that divides H = ${H}`, K.shape);
+  if (shapeStr(V.shape) !== shapeStr(K.shape)) throw shapeError('v', `a shape equal to k's ${shapeStr(K.shape)}`, V.shape);
+  const o = opts<AttentionOpOptions>('attention', options);
+  const scale = optNumber('attention', 'options.scale', o.scale, 1 / Math.sqrt(d));
+  if (!Number.isFinite(scale)) throw new RangeError(expectedMessage('a finite number', 'attention(options.scale)', String(scale)));
+  const causal = optBool('attention', 'options.causal', o.causal, false);
+  const dropout = optNumber('attention', 'options.dropout', o.dropout, 0, { min: 0 });
+  if (dropout >= 1) throw new RangeError(expectedMessage('a number >= 0 and < 1', 'attention(options.dropout)', String(dropout)));
+  const returnLse = optBool('attention', 'options.returnLse', o.returnLse, false);
+  const ko: KernelOpts = { scale, causal, dropout };
+  if (dropout > 0) ko.seed = resolveSeed('attention(options.seed)', o.seed);
+  if (o.mask !== undefined && o.mask !== null) {
+    const M = checkTensor('attention', 'options.mask', o.mask, ['bool', Q.dtype]);
+    if (M.requiresGrad) {
+      throw selfsupError('ERR_UNSUPPORTED', 'a mask that does not require grad (the attention mask is not differentiable)', 'attention(options.mask)', 'a Tensor with requiresGrad: true');
+    }
+    const ms = M.shape;
+    const target = [B, H, Nq, Nk];
+    if (M.dtype === 'bool' && ms.length === 2) {
+      if (ms[0] !== B || ms[1] !== Nk) throw shapeError('options.mask', `a key-padding mask [B, Nk] = [${B}, ${Nk}] (use rank 4 for per-query masks)`, ms);
+    } else {
+      const ok = ms.length >= 1 && ms.length <= 4 && ms.every((s, i) => s === 1 || s === target[4 - ms.length + i]);
+      if (!ok) throw shapeError('options.mask', `a shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, ms);
+    }
+    ko.mask = M.data as Uint8Array | FloatArray;
+    ko.maskShape = ms;
+  }
+  return { Q, K, V, ko, returnLse };
+}
+
+/**
+ * softmax(scale * q k^T + mask) v per head (fused, O(N d) memory), with dropout on the weights.
+ * q [B, H, Nq, d], k and v [B, Hk, Nk, d] -> [B, H, Nq, d]; with `returnLse`, { out, lse }.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOpOptions & { returnLse?: false }): Tensor;
+export function attention(q: Tensor, k: Tensor, v: Tensor, options: AttentionOpOptions & { returnLse: true }): { out: Tensor; lse: Tensor };
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOpOptions): Tensor | { out: Tensor; lse: Tensor };
+export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOpOptions): Tensor | { out: Tensor; lse: Tensor } {
+  const r = resolve(q, k, v, options);
+  const res = AttentionFn(r.Q, r.K, r.V, r.ko, r.returnLse);
+  return r.returnLse ? res : res.out;
+}

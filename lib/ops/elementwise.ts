@@ -1,0 +1,361 @@
+/**
+ * Elementwise ops with NumPy broadcasting. Binary ops run one strided row loop per op
+ * (common.forEachRow coalesces same-shape operands into a single row); the gradient of a
+ * broadcast operand is summed back over its broadcast dims (common.sumToShape).
+ */
+import { defineFunction } from '../autograd/function';
+import { typeError } from '../errors';
+import { Tensor, type DType } from '../tensor';
+import {
+  type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
+  emptyLike, forEachRow, newArray, opts, optEnum, sizeOf, sumToShape, scalarLike,
+} from './common';
+
+export { checkTensor };
+
+type BinKernel = (o: Arr, oo: number, a: Arr, ao: number, as: number, b: Arr, bo: number, bs: number, n: number) => void;
+
+/** out[i] = k(a[i], b[i]) over the broadcast shape. */
+function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype): Tensor {
+  const shape = broadcastShapes('', '', a.shape, b.shape);
+  const out = newArray(outDtype, sizeOf(shape));
+  const ad = a.data, bd = b.data;
+  forEachRow(shape, [contiguousStrides(shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)], (o, n, s) =>
+    k(out, o[0], ad, o[1], s[1], bd, o[2], s[2], n),
+  );
+  return new Tensor(out, shape);
+}
+
+const kAdd: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] + b[bo + i * bs]; };
+const kSub: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] - b[bo + i * bs]; };
+const kMul: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] * b[bo + i * bs]; };
+const kDiv: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] / b[bo + i * bs]; };
+const kPow: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = Math.pow(a[ao + i * as], b[bo + i * bs]); };
+const kMax: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => {
+  for (let i = 0; i < n; i++) { const x = a[ao + i * as], y = b[bo + i * bs]; o[oo + i] = x > y || x !== x ? x : y; }
+};
+const kMin: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => {
+  for (let i = 0; i < n; i++) { const x = a[ao + i * as], y = b[bo + i * bs]; o[oo + i] = x < y || x !== x ? x : y; }
+};
+/** Gradient share of `a` in maximum/minimum: 1 where a wins, 0.5 on ties (PyTorch splits ties). */
+const kWinA: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => {
+  for (let i = 0; i < n; i++) { const x = a[ao + i * as], y = b[bo + i * bs]; o[oo + i] = x > y ? 1 : x === y ? 0.5 : 0; }
+};
+const kGt: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] > b[bo + i * bs] ? 1 : 0; };
+const kGe: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] >= b[bo + i * bs] ? 1 : 0; };
+const kEq: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] === b[bo + i * bs] ? 1 : 0; };
+
+/** Raw (untracked) helpers used by backward formulas of other files. */
+export const raw = {
+  add: (a: Tensor, b: Tensor) => binaryMap(a, b, kAdd),
+  sub: (a: Tensor, b: Tensor) => binaryMap(a, b, kSub),
+  mul: (a: Tensor, b: Tensor) => binaryMap(a, b, kMul),
+  div: (a: Tensor, b: Tensor) => binaryMap(a, b, kDiv),
+  scale(a: Tensor, s: number): Tensor {
+    const out = emptyLike(a), x = a.data, y = out.data;
+    for (let i = 0; i < x.length; i++) y[i] = x[i] * s;
+    return out;
+  },
+};
+
+// ---- binary, differentiable ---------------------------------------------------------------
+
+const AddFn = defineFunction({
+  name: 'Add',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.shapes = [a.shape, b.shape];
+    return binaryMap(a, b, kAdd);
+  },
+  backward(ctx, g) {
+    return [ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null, ctx.needsInputGrad[1] ? sumToShape(g, ctx.shapes[1]) : null];
+  },
+});
+
+const SubFn = defineFunction({
+  name: 'Sub',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.shapes = [a.shape, b.shape];
+    return binaryMap(a, b, kSub);
+  },
+  backward(ctx, g) {
+    return [ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null, ctx.needsInputGrad[1] ? sumToShape(raw.scale(g, -1), ctx.shapes[1]) : null];
+  },
+});
+
+const MulFn = defineFunction({
+  name: 'Mul',
+  forward(ctx, a: Tensor, b: Tensor) {
+    // Each gradient needs only the other operand.
+    ctx.save(ctx.needsInputGrad[1] ? a : null, ctx.needsInputGrad[0] ? b : null);
+    ctx.shapes = [a.shape, b.shape];
+    return binaryMap(a, b, kMul);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.saved;
+    return [b ? sumToShape(raw.mul(g, b), ctx.shapes[0]) : null, a ? sumToShape(raw.mul(g, a), ctx.shapes[1]) : null];
+  },
+});
+
+const DivFn = defineFunction({
+  name: 'Div',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.save(a, b);
+    return binaryMap(a, b, kDiv);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.saved;
+    const ga = ctx.needsInputGrad[0] ? sumToShape(raw.div(g, b), a.shape) : null;
+    const gb = ctx.needsInputGrad[1] ? sumToShape(raw.scale(raw.div(raw.mul(g, a), raw.mul(b, b)), -1), b.shape) : null;
+    return [ga, gb];
+  },
+});
+
+const PowFn = defineFunction({
+  name: 'Pow',
+  forward(ctx, a: Tensor, b: Tensor) {
+    const y = binaryMap(a, b, kPow);
+    ctx.save(a, b, y);
+    return y;
+  },
+  backward(ctx, g) {
+    const [a, b, y] = ctx.saved;
+    let ga: Tensor | null = null, gb: Tensor | null = null;
+    if (ctx.needsInputGrad[0]) {
+      // d/da a^b = b a^(b-1); written without dividing by a so a = 0 stays finite.
+      const bm1 = binaryMap(b, scalarLike(1, b), kSub);
+      ga = sumToShape(raw.mul(g, raw.mul(b, binaryMap(a, bm1, kPow))), a.shape);
+    }
+    if (ctx.needsInputGrad[1]) {
+      const la = emptyLike(a);
+      for (let i = 0; i < a.data.length; i++) la.data[i] = a.data[i] > 0 ? Math.log(a.data[i]) : a.data[i] === 0 ? 0 : NaN;
+      gb = sumToShape(raw.mul(raw.mul(g, y), la), b.shape);
+    }
+    return [ga, gb];
+  },
+});
+
+function minMaxFn(name: string, k: BinKernel) {
+  return defineFunction({
+    name,
+    forward(ctx, a: Tensor, b: Tensor) {
+      ctx.save(a, b);
+      return binaryMap(a, b, k);
+    },
+    backward(ctx, g) {
+      const [a, b] = ctx.saved;
+      // Share of a: 1 where a wins (for maximum: a > b; minimum: a < b, i.e. b > a), 0.5 on ties.
+      const wa = name === 'Maximum' ? binaryMap(a, b, kWinA) : binaryMap(b, a, kWinA);
+      const ga = ctx.needsInputGrad[0] ? sumToShape(raw.mul(g, wa), a.shape) : null;
+      const gb = ctx.needsInputGrad[1] ? sumToShape(raw.mul(g, binaryMap(scalarLike(1, wa), wa, kSub)), b.shape) : null;
+      return [ga, gb];
+    },
+  });
+}
+const MaximumFn = minMaxFn('Maximum', kMax);
+const MinimumFn = minMaxFn('Minimum', kMin);
+
+function binary(op: string, fn: (a: Tensor, b: Tensor) => Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  const [A, B] = binaryOperands(op, a, b);
+  broadcastShapes(op, 'b', A.shape, B.shape);
+  return fn(A, B);
+}
+
+export function add(a: Tensor | number, b: Tensor | number): Tensor { return binary('add', AddFn, a, b); }
+export function sub(a: Tensor | number, b: Tensor | number): Tensor { return binary('sub', SubFn, a, b); }
+export function mul(a: Tensor | number, b: Tensor | number): Tensor { return binary('mul', MulFn, a, b); }
+export function div(a: Tensor | number, b: Tensor | number): Tensor { return binary('div', DivFn, a, b); }
+/** x ** exponent (number or broadcastable Tensor; the exponent's gradient uses log(x), NaN for x < 0). */
+export function pow(x: Tensor | number, exponent: Tensor | number): Tensor { return binary('pow', PowFn, x, exponent); }
+/** Elementwise max; ties split the gradient evenly like PyTorch. */
+export function maximum(a: Tensor | number, b: Tensor | number): Tensor { return binary('maximum', MaximumFn, a, b); }
+export function minimum(a: Tensor | number, b: Tensor | number): Tensor { return binary('minimum', MinimumFn, a, b); }
+
+// ---- comparisons (bool results, not differentiable) --------------------------------------
+
+const CMP_DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
+function compare(op: string, a: Tensor | number, b: Tensor | number, k: BinKernel, swap = false): Tensor {
+  const [A, B] = binaryOperands(op, a, b, CMP_DTYPES);
+  broadcastShapes(op, 'b', A.shape, B.shape);
+  return swap ? binaryMap(B, A, k, 'bool') : binaryMap(A, B, k, 'bool');
+}
+export function gt(a: Tensor | number, b: Tensor | number): Tensor { return compare('gt', a, b, kGt); }
+export function ge(a: Tensor | number, b: Tensor | number): Tensor { return compare('ge', a, b, kGe); }
+export function lt(a: Tensor | number, b: Tensor | number): Tensor { return compare('lt', a, b, kGt, true); }
+export function le(a: Tensor | number, b: Tensor | number): Tensor { return compare('le', a, b, kGe, true); }
+export function eq(a: Tensor | number, b: Tensor | number): Tensor { return compare('eq', a, b, kEq); }
+
+// ---- where ----------------------------------------------------------------------------------
+
+const WhereFn = defineFunction({
+  name: 'Where',
+  forward(ctx, cond: Tensor, a: Tensor, b: Tensor) {
+    const s1 = broadcastShapes('where', 'a', cond.shape, a.shape);
+    const shape = broadcastShapes('where', 'b', s1, b.shape);
+    ctx.save(cond);
+    ctx.shapes = [a.shape, b.shape, shape];
+    const out = newArray(a.dtype, sizeOf(shape));
+    const c = cond.data, ad = a.data, bd = b.data;
+    forEachRow(shape, [contiguousStrides(shape), broadcastStrides(cond.shape, shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)], (o, n, s) => {
+      const oo = o[0], co = o[1], cs = s[1], ao = o[2], as = s[2], bo = o[3], bs = s[3];
+      for (let i = 0; i < n; i++) out[oo + i] = c[co + i * cs] ? ad[ao + i * as] : bd[bo + i * bs];
+    });
+    return new Tensor(out, shape);
+  },
+  backward(ctx, g) {
+    const [cond] = ctx.saved;
+    const [sa, sb] = ctx.shapes as number[][];
+    const pick = (take: boolean): Tensor => {
+      const m = binaryMap(g, cond, take ? (o, oo, x, xo, xs, c, co, cs, n) => { for (let i = 0; i < n; i++) o[oo + i] = c[co + i * cs] ? x[xo + i * xs] : 0; }
+        : (o, oo, x, xo, xs, c, co, cs, n) => { for (let i = 0; i < n; i++) o[oo + i] = c[co + i * cs] ? 0 : x[xo + i * xs]; });
+      return m;
+    };
+    return [null, ctx.needsInputGrad[1] ? sumToShape(pick(true), sa) : null, ctx.needsInputGrad[2] ? sumToShape(pick(false), sb) : null];
+  },
+});
+
+/** `condition ? a : b` elementwise with broadcasting over all three; condition is a bool Tensor. */
+export function where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  const c = checkTensor('where', 'condition', condition, ['bool']);
+  const [A, B] = binaryOperands('where', a, b);
+  const s1 = broadcastShapes('where', 'a', c.shape, A.shape);
+  broadcastShapes('where', 'b', s1, B.shape);
+  return WhereFn(c, A, B);
+}
+
+// ---- unary ----------------------------------------------------------------------------------
+
+/**
+ * A unary op from two loops: forward(x, y) fills y; backward(g, x, y, gx) fills gx. `save` says
+ * whether backward reads the input, the output, or both (save exactly what it needs).
+ */
+function unary(
+  name: string,
+  save: 'x' | 'y' | 'xy',
+  fwd: (x: Arr, y: Arr, n: number) => void,
+  bwd: (g: Arr, x: Arr | null, y: Arr | null, gx: Arr, n: number) => void,
+) {
+  const Fn = defineFunction({
+    name,
+    forward(ctx, x: Tensor) {
+      const y = emptyLike(x);
+      fwd(x.data, y.data, x.data.length);
+      ctx.save(save.includes('x') ? x : null, save.includes('y') ? y : null);
+      return y;
+    },
+    backward(ctx, g) {
+      const [x, y] = ctx.saved;
+      const gx = emptyLike(g);
+      bwd(g.data, x ? x.data : null, y ? y.data : null, gx.data, g.data.length);
+      return [gx];
+    },
+  });
+  const op = name.charAt(0).toLowerCase() + name.slice(1);
+  return (x: Tensor): Tensor => Fn(checkFloat(op, 'x', x));
+}
+
+export const neg = unary('Neg', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = -x[i]; },
+  (g, _x, _y, gx, n) => { for (let i = 0; i < n; i++) gx[i] = -g[i]; });
+export const exp = unary('Exp', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.exp(x[i]); },
+  (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] * Y[i]; });
+export const log = unary('Log', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.log(x[i]); },
+  (g, x, _y, gx, n) => { const X = x as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] / X[i]; });
+export const sqrt = unary('Sqrt', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.sqrt(x[i]); },
+  (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = (0.5 * g[i]) / Y[i]; });
+export const rsqrt = unary('Rsqrt', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = 1 / Math.sqrt(x[i]); },
+  (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = -0.5 * g[i] * Y[i] * Y[i] * Y[i]; });
+export const square = unary('Square', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = x[i] * x[i]; },
+  (g, x, _y, gx, n) => { const X = x as Arr; for (let i = 0; i < n; i++) gx[i] = 2 * g[i] * X[i]; });
+/** |x|; gradient sign(x), 0 at 0 (PyTorch). */
+export const abs = unary('Abs', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.abs(x[i]); },
+  (g, x, _y, gx, n) => { const X = x as Arr; for (let i = 0; i < n; i++) gx[i] = X[i] > 0 ? g[i] : X[i] < 0 ? -g[i] : 0; });
+export const relu = unary('Relu', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0; },
+  (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = Y[i] > 0 ? g[i] : 0; });
+/** Logistic function, evaluated without overflow on both tails. */
+export const sigmoid = unary('Sigmoid', 'y', (x, y, n) => {
+  for (let i = 0; i < n; i++) { const v = x[i]; if (v >= 0) y[i] = 1 / (1 + Math.exp(-v)); else { const e = Math.exp(v); y[i] = e / (1 + e); } }
+}, (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] * Y[i] * (1 - Y[i]); });
+export const tanh = unary('Tanh', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); },
+  (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] * (1 - Y[i] * Y[i]); });
+/** x * sigmoid(x) (a.k.a. swish). */
+export const silu = unary('Silu', 'x', (x, y, n) => {
+  for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v >= 0 ? v / (1 + Math.exp(-v)) : (v * Math.exp(v)) / (1 + Math.exp(v)); }
+}, (g, x, _y, gx, n) => {
+  const X = x as Arr;
+  for (let i = 0; i < n; i++) { const v = X[i]; const s = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)); gx[i] = g[i] * s * (1 + v * (1 - s)); }
+});
+
+/**
+ * erf to ~1e-15: erf(x) = 2/sqrt(pi) e^{-x^2} sum_n 2^n x^{2n+1} / (1*3*...*(2n+1))
+ * (Abramowitz & Stegun 7.1.6). All terms are positive, so there is no cancellation; |x| >= 6 is
+ * +-1 to double precision. Exported for the tests' reference and the tfjs adapter.
+ */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax >= 6) return x > 0 ? 1 : -1;
+  if (x !== x) return NaN;
+  const x2 = ax * ax;
+  let term = ax, sum = ax;
+  for (let n = 0; n < 500; n++) {
+    term *= (2 * x2) / (2 * n + 3);
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  const r = 1.1283791670955126 * Math.exp(-x2) * sum;
+  return x < 0 ? -r : r;
+}
+
+const SQRT1_2 = Math.SQRT1_2, INV_SQRT_2PI = 0.3989422804014327, K_TANH = 0.7978845608028654; // sqrt(2/pi)
+const geluNone = unary('Gelu', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = 0.5 * x[i] * (1 + erf(x[i] * SQRT1_2)); },
+  (g, x, _y, gx, n) => {
+    const X = x as Arr;
+    for (let i = 0; i < n; i++) { const v = X[i]; gx[i] = g[i] * (0.5 * (1 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v)); }
+  });
+const geluTanh = unary('GeluTanh', 'x', (x, y, n) => {
+  for (let i = 0; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + Math.tanh(K_TANH * (v + 0.044715 * v * v * v))); }
+}, (g, x, _y, gx, n) => {
+  const X = x as Arr;
+  for (let i = 0; i < n; i++) {
+    const v = X[i], t = Math.tanh(K_TANH * (v + 0.044715 * v * v * v));
+    gx[i] = g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * K_TANH * (1 + 3 * 0.044715 * v * v));
+  }
+});
+
+/** GELU: exact x*Phi(x) ('none', PyTorch's default) or the tanh approximation ('tanh'). */
+export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Tensor {
+  const o = opts<{ approximate: 'none' | 'tanh' }>('gelu', options);
+  const mode = optEnum('gelu', 'options.approximate', o.approximate, ['none', 'tanh'] as const, 'none');
+  checkFloat('gelu', 'x', x);
+  return mode === 'tanh' ? geluTanh(x) : geluNone(x);
+}
+
+const ClampFn = defineFunction({
+  name: 'Clamp',
+  forward(ctx, x: Tensor, lo: number, hi: number) {
+    const y = emptyLike(x), xd = x.data, yd = y.data;
+    for (let i = 0; i < xd.length; i++) { const v = xd[i]; yd[i] = v < lo ? lo : v > hi ? hi : v; }
+    ctx.save(x);
+    ctx.lo = lo;
+    ctx.hi = hi;
+    return y;
+  },
+  backward(ctx, g) {
+    const [x] = ctx.saved;
+    const lo: number = ctx.lo, hi: number = ctx.hi;
+    const gx = emptyLike(g), xd = x.data;
+    // PyTorch passes the gradient where lo <= x <= hi (inclusive bounds).
+    for (let i = 0; i < xd.length; i++) gx.data[i] = xd[i] >= lo && xd[i] <= hi ? g.data[i] : 0;
+    return [gx];
+  },
+});
+
+/** Clamps into [min, max]; either bound may be null/undefined (not both). */
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  checkFloat('clamp', 'x', x);
+  if (min !== undefined && min !== null && typeof min !== 'number') throw typeError('a number or null', 'clamp(min)', min);
+  if (max !== undefined && max !== null && typeof max !== 'number') throw typeError('a number or null', 'clamp(max)', max);
+  const lo = min ?? -Infinity, hi = max ?? Infinity;
+  if ((min === undefined || min === null) && (max === undefined || max === null)) throw typeError('at least one of min and max', 'clamp(min)', min);
+  return ClampFn(x, lo, hi);
+}
+
+export { FLOATS };

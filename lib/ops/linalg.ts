@@ -1,0 +1,125 @@
+/**
+ * matmul / bmm / linear on top of kernels.matmul (native packed GEMM when the addon is built,
+ * the float64-accumulating TS reference otherwise). Backward passes are GEMMs too, using the
+ * kernel's transA/transB flags instead of materialized transposes.
+ */
+import { defineFunction } from '../autograd/function';
+import { rangeError, selfsupError, shapeStr } from '../errors';
+import { matmul as kmatmul } from '../kernels/linalg';
+import { Tensor } from '../tensor';
+import type { FloatArray } from '../validate';
+import { broadcastShapes, checkFloat, checkSameDtype, sameShape } from './common';
+import { expand, reshape, squeeze, unsqueeze } from './shape';
+
+function gemm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB });
+  const ra = a.ndim, rb = b.ndim;
+  const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const n = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const batch = ra >= rb ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
+  return new Tensor(r, [...batch, m, n]);
+}
+
+/** a [..., m, k] @ b [..., k, n] with identical batch dims (or b 2-D, broadcast by the kernel). */
+const MatmulFn = defineFunction({
+  name: 'Matmul',
+  forward(ctx, a: Tensor, b: Tensor) {
+    ctx.save(ctx.needsInputGrad[1] ? a : null, ctx.needsInputGrad[0] ? b : null);
+    return gemm(a, b);
+  },
+  backward(ctx, g) {
+    const [a, b] = ctx.saved;
+    return [b ? gemm(g, b, false, true) : null, a ? gemm(a, g, true, false) : null];
+  },
+});
+
+/**
+ * torch.matmul semantics: 1-D x 1-D is a dot product; a 1-D operand gets a temporary unit dim;
+ * batch dims broadcast. A 2-D right operand folds the left batch into rows (one big GEMM, and
+ * a single GEMM for its gradient instead of a sum over the batch).
+ */
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  checkFloat('matmul', 'a', a);
+  checkFloat('matmul', 'b', b);
+  checkSameDtype('matmul', 'b', b, a, 'a');
+  if (a.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'matmul(a)', a);
+  if (b.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'matmul(b)', b);
+  const ka = a.shape[a.ndim - 1];
+  const kb = b.ndim === 1 ? b.shape[0] : b.shape[b.ndim - 2];
+  if (ka !== kb) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a shape whose ${b.ndim === 1 ? 'length' : 'dim -2'} matches the last dim of ${shapeStr(a.shape)} (${ka})`, 'matmul(b)', shapeStr(b.shape));
+  }
+  const A = a.ndim === 1 ? unsqueeze(a, 0) : a;
+  const B = b.ndim === 1 ? unsqueeze(b, 1) : b;
+  let out: Tensor;
+  const m = A.shape[A.ndim - 2], n = B.shape[B.ndim - 1];
+  if (B.ndim === 2) {
+    const batch = A.shape.slice(0, -2);
+    out = A.ndim === 2 ? MatmulFn(A, B) : reshape(MatmulFn(reshape(A, [-1, ka]), B), [...batch, m, n]);
+  } else {
+    const batch = broadcastShapes('matmul', 'b', A.shape.slice(0, -2), B.shape.slice(0, -2));
+    const A2 = sameShape(A.shape.slice(0, -2), batch) ? A : expand(A, [...batch, m, ka]);
+    const B2 = sameShape(B.shape.slice(0, -2), batch) ? B : expand(B, [...batch, ka, n]);
+    out = MatmulFn(A2, B2);
+  }
+  if (a.ndim === 1) out = squeeze(out, -2);
+  if (b.ndim === 1) out = squeeze(out, -1);
+  return out;
+}
+
+/** Batched matmul of [B, m, k] and [B, k, n] (no broadcasting, like torch.bmm). */
+export function bmm(a: Tensor, b: Tensor): Tensor {
+  checkFloat('bmm', 'a', a);
+  checkFloat('bmm', 'b', b);
+  checkSameDtype('bmm', 'b', b, a, 'a');
+  if (a.ndim !== 3) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 3-D tensor [B, m, k]', 'bmm(a)', shapeStr(a.shape));
+  if (b.ndim !== 3 || b.shape[0] !== a.shape[0] || b.shape[1] !== a.shape[2]) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a 3-D tensor [${a.shape[0]}, ${a.shape[2]}, n] (to multiply ${shapeStr(a.shape)})`, 'bmm(b)', shapeStr(b.shape));
+  }
+  return MatmulFn(a, b);
+}
+
+/** y = x W^T + b over x [M, in]; W [out, in]; b [out] or null. */
+const LinearFn = defineFunction({
+  name: 'Linear',
+  forward(ctx, x: Tensor, w: Tensor, b: Tensor | null) {
+    const y = gemm(x, w, false, true);
+    if (b) {
+      const yd = y.data, bd = b.data, n = bd.length;
+      for (let r = 0; r < yd.length; r += n) for (let j = 0; j < n; j++) yd[r + j] += bd[j];
+    }
+    ctx.save(ctx.needsInputGrad[1] ? x : null, ctx.needsInputGrad[0] ? w : null);
+    return y;
+  },
+  backward(ctx, g) {
+    const [x, w] = ctx.saved;
+    let gb: Tensor | null = null;
+    if (ctx.needsInputGrad[2]) {
+      const n = g.shape[1], gd = g.data;
+      gb = new Tensor(new (g.data.constructor as Float64ArrayConstructor)(n), [n]);
+      for (let r = 0; r < gd.length; r += n) for (let j = 0; j < n; j++) gb.data[j] += gd[r + j];
+    }
+    return [w ? gemm(g, w) : null, x ? gemm(g, x, true, false) : null, gb];
+  },
+});
+
+/** F.linear: x [..., in] @ weight[out, in]^T + bias[out]. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  checkFloat('linear', 'x', x);
+  checkFloat('linear', 'weight', weight);
+  checkSameDtype('linear', 'weight', weight, x, 'x');
+  if (weight.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D weight [out, in]', 'linear(weight)', shapeStr(weight.shape));
+  if (x.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'linear(x)', x);
+  const [out, inF] = weight.shape;
+  if (x.shape[x.ndim - 1] !== inF) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a last dim of ${inF} (weight is ${shapeStr(weight.shape)})`, 'linear(x)', shapeStr(x.shape));
+  }
+  if (bias !== undefined && bias !== null) {
+    checkFloat('linear', 'bias', bias);
+    checkSameDtype('linear', 'bias', bias, x, 'x');
+    if (bias.ndim !== 1 || bias.shape[0] !== out) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${out}]`, 'linear(bias)', shapeStr(bias.shape));
+  }
+  const lead = x.shape.slice(0, -1);
+  const y = LinearFn(reshape(x, [-1, inF]), weight, bias ?? null);
+  return reshape(y, [...lead, out]);
+}

@@ -1,0 +1,322 @@
+/**
+ * Reductions over any set of dims (keepdim like PyTorch). One strided pass per reduction: the
+ * output is read with stride 0 along reduced dims (common.forEachRow), so no permute/copy is needed.
+ */
+import { defineFunction } from '../autograd/function';
+import { rangeError, typeError } from '../errors';
+import { Tensor, type Dims } from '../tensor';
+import { abs, sqrt } from './elementwise';
+import { broadcastStrides, checkFloat, checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
+
+function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
+  return shape.map((s, i) => (dims.includes(i) ? 1 : s));
+}
+function finalShape(shape: readonly number[], dims: readonly number[], keepdim: boolean): number[] {
+  return keepdim ? keptShape(shape, dims) : shape.filter((_, i) => !dims.includes(i));
+}
+
+type Kind = 'sum' | 'max' | 'min';
+/** Reduces into the keepdim shape. Empty reductions give 0 (sum) or -inf/+inf (max/min). */
+function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind): Tensor {
+  const ks = keptShape(x.shape, dims);
+  const out = newArray(x.dtype, sizeOf(ks));
+  if (kind !== 'sum') out.fill(kind === 'max' ? -Infinity : Infinity);
+  const xd = x.data;
+  forEachRow(x.shape, [contiguousStrides(x.shape), broadcastStrides(ks, x.shape)], (o, n, s) => {
+    const xo = o[0], oo = o[1], os = s[1];
+    if (kind === 'sum') {
+      if (os === 0) {
+        let acc = 0;
+        for (let i = 0; i < n; i++) acc += xd[xo + i];
+        out[oo] += acc;
+      } else for (let i = 0; i < n; i++) out[oo + i * os] += xd[xo + i];
+    } else if (kind === 'max') {
+      for (let i = 0; i < n; i++) { const v = xd[xo + i], j = oo + i * os; if (v > out[j] || v !== v) out[j] = v; }
+    } else {
+      for (let i = 0; i < n; i++) { const v = xd[xo + i], j = oo + i * os; if (v < out[j] || v !== v) out[j] = v; }
+    }
+  });
+  return new Tensor(out, ks);
+}
+
+/** Gradient of a keepdim-shaped result broadcast back over the input. */
+function spread(g: Tensor, ks: number[], shape: number[]): Tensor {
+  return expandRaw(new Tensor(g.data, ks), shape);
+}
+
+function sumFn(name: string) {
+  return defineFunction({
+  name,
+  forward(ctx, x: Tensor, dims: number[], keepdim: boolean, scale: number) {
+    ctx.inShape = x.shape;
+    ctx.ks = keptShape(x.shape, dims);
+    ctx.scale = scale;
+    const r = reduceRaw(x, dims, 'sum');
+    if (scale !== 1) for (let i = 0; i < r.data.length; i++) r.data[i] *= scale;
+    return new Tensor(r.data, finalShape(x.shape, dims, keepdim));
+  },
+  backward(ctx, g) {
+    const gx = spread(g, ctx.ks, ctx.inShape);
+    const out = gx === g || gx.data === g.data ? new Tensor(g.data.slice(), ctx.inShape) : gx;
+    if (ctx.scale !== 1) for (let i = 0; i < out.data.length; i++) out.data[i] *= ctx.scale;
+    return [out];
+  },
+});
+}
+const SumFn = sumFn('Sum');
+/** Same kernel with the 1/count scale; a separate name so graphs print MeanBackward. */
+const MeanFn = sumFn('Mean');
+
+/** Sum over `dim` (all dims when omitted). */
+export function sum(x: Tensor, dim?: Dims | null, keepdim = false): Tensor {
+  checkFloat('sum', 'x', x);
+  optBool('sum', 'keepdim', keepdim, false);
+  return SumFn(x, normDims('sum', 'dim', dim, x.ndim), keepdim, 1);
+}
+
+/** Mean over `dim` (all dims when omitted); an empty reduction is NaN like PyTorch. */
+export function mean(x: Tensor, dim?: Dims | null, keepdim = false): Tensor {
+  checkFloat('mean', 'x', x);
+  optBool('mean', 'keepdim', keepdim, false);
+  const dims = normDims('mean', 'dim', dim, x.ndim);
+  const count = dims.reduce((a, d) => a * x.shape[d], 1);
+  return MeanFn(x, dims, keepdim, count === 0 ? NaN : 1 / count);
+}
+
+// ---- max / min ------------------------------------------------------------------------------
+
+/** Max (or min) over dims, values only; the gradient is shared evenly among ties (torch.amax). */
+const ExtremeFn = defineFunction({
+  name: 'Amax',
+  forward(ctx, x: Tensor, dims: number[], keepdim: boolean, kind: 'max' | 'min') {
+    const r = reduceRaw(x, dims, kind);
+    ctx.save(x, r);
+    ctx.ks = r.shape;
+    return new Tensor(r.data, finalShape(x.shape, dims, keepdim));
+  },
+  backward(ctx, g) {
+    const [x, r] = ctx.saved;
+    const ks: number[] = ctx.ks;
+    const rr = spread(r, ks, x.shape), gg = spread(g, ks, x.shape);
+    const mask = newArray(x.dtype, x.numel());
+    for (let i = 0; i < mask.length; i++) mask[i] = x.data[i] === rr.data[i] ? 1 : 0;
+    const count = reduceRaw(new Tensor(mask, x.shape), ks.map((s, i) => (s === 1 && x.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0), 'sum');
+    const cc = spread(count, ks, x.shape);
+    const gx = newArray(x.dtype, x.numel());
+    for (let i = 0; i < gx.length; i++) gx[i] = mask[i] ? gg.data[i] / cc.data[i] : 0;
+    return [new Tensor(gx, x.shape)];
+  },
+});
+
+/** (values, indices) along one dim; the gradient goes to the selected index only (torch.max(dim)). */
+const ExtremeDimFn = defineFunction({
+  name: 'MaxDim',
+  forward(ctx, x: Tensor, dim: number, keepdim: boolean, kind: 'max' | 'min') {
+    const { outer, size, inner } = splitAt(x.shape, dim);
+    const vals = newArray(x.dtype, outer * inner), idx = new Int32Array(outer * inner);
+    const xd = x.data, sign = kind === 'max' ? 1 : -1;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        let best = xd[o * size * inner + i], bi = 0;
+        for (let d = 1; d < size; d++) {
+          const v = xd[(o * size + d) * inner + i];
+          if (best !== best) break; // NaN wins (propagates), as PyTorch
+          if (sign * v > sign * best || v !== v) { best = v; bi = d; }
+        }
+        vals[o * inner + i] = best;
+        idx[o * inner + i] = bi;
+      }
+    }
+    const shape = finalShape(x.shape, [dim], keepdim);
+    ctx.save(new Tensor(idx, shape));
+    Object.assign(ctx, { inShape: x.shape, dim });
+    return [new Tensor(vals, shape), new Tensor(idx, shape)];
+  },
+  backward(ctx, g) {
+    const [idx] = ctx.saved;
+    const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
+    const gx = newArray(g.dtype, outer * size * inner);
+    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) gx[(o * size + idx.data[o * inner + i]) * inner + i] = g.data[o * inner + i];
+    return [new Tensor(gx, ctx.inShape)];
+  },
+});
+
+function extreme(op: string, kind: 'max' | 'min', x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  checkTensor(op, 'x', x, ['float32', 'float64', 'int32']);
+  if (dim === undefined) {
+    if (x.numel() === 0) throw rangeError('a non-empty tensor (or a dim)', `${op}(x)`, x);
+    return ExtremeFn(x, normDims(op, 'dim', null, x.ndim), false, kind);
+  }
+  optBool(op, 'keepdim', keepdim, false);
+  const d = normDim(op, 'dim', dim, x.ndim);
+  if (x.ndim > 0 && x.shape[d] === 0) throw rangeError(`a non-empty dim ${d}`, `${op}(dim)`, dim);
+  const [values, indices] = ExtremeDimFn(x.ndim === 0 ? x.reshape(1) : x, x.ndim === 0 ? 0 : d, keepdim || x.ndim === 0, kind);
+  return x.ndim === 0 ? { values: values.reshape([]), indices: indices.reshape([]) } : { values, indices };
+}
+
+/** max(x): scalar; max(x, dim, keepdim): { values, indices } (indices int32). */
+export function max(x: Tensor): Tensor;
+export function max(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+export function max(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  return extreme('max', 'max', x, dim, keepdim);
+}
+export function min(x: Tensor): Tensor;
+export function min(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+export function min(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  return extreme('min', 'min', x, dim, keepdim);
+}
+
+/** Max over several dims (values only), like torch.amax. */
+export function amax(x: Tensor, dim?: Dims | null, keepdim = false): Tensor {
+  checkTensor('amax', 'x', x, ['float32', 'float64', 'int32']);
+  const dims = normDims('amax', 'dim', dim, x.ndim);
+  if (dims.some((d) => x.shape[d] === 0)) throw rangeError('non-empty reduced dims', 'amax(x)', x);
+  return ExtremeFn(x, dims, keepdim, 'max');
+}
+export function amin(x: Tensor, dim?: Dims | null, keepdim = false): Tensor {
+  checkTensor('amin', 'x', x, ['float32', 'float64', 'int32']);
+  const dims = normDims('amin', 'dim', dim, x.ndim);
+  if (dims.some((d) => x.shape[d] === 0)) throw rangeError('non-empty reduced dims', 'amin(x)', x);
+  return ExtremeFn(x, dims, keepdim, 'min');
+}
+
+/** Index of the max (int32); over the flattened tensor when dim is omitted. */
+export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
+  if (dim === undefined) return (extreme('argmax', 'max', (checkTensor('argmax', 'x', x)).reshape(-1), 0, false) as { indices: Tensor }).indices;
+  return (extreme('argmax', 'max', x, dim, keepdim) as { indices: Tensor }).indices;
+}
+export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
+  if (dim === undefined) return (extreme('argmin', 'min', (checkTensor('argmin', 'x', x)).reshape(-1), 0, false) as { indices: Tensor }).indices;
+  return (extreme('argmin', 'min', x, dim, keepdim) as { indices: Tensor }).indices;
+}
+
+// ---- var / std / norm / logsumexp -----------------------------------------------------------
+
+export interface VarOptions {
+  /** Bessel's correction (divide by N - 1); default true like PyTorch. */
+  unbiased?: boolean;
+  /** Overrides unbiased: divide by N - correction (PyTorch >= 2.0). */
+  correction?: number;
+  keepdim?: boolean;
+}
+
+const VarFn = defineFunction({
+  name: 'Var',
+  forward(ctx, x: Tensor, dims: number[], keepdim: boolean, correction: number) {
+    const n = dims.reduce((a, d) => a * x.shape[d], 1);
+    const m = reduceRaw(x, dims, 'sum');
+    for (let i = 0; i < m.data.length; i++) m.data[i] /= n;
+    const ks = m.shape;
+    const out = newArray(x.dtype, m.numel());
+    const xd = x.data, md = m.data;
+    // Two passes (mean, then squared deviations): stable where E[x^2] - E[x]^2 is not.
+    forEachRow(x.shape, [contiguousStrides(x.shape), broadcastStrides(ks, x.shape)], (o, len, s) => {
+      const xo = o[0], oo = o[1], os = s[1];
+      for (let i = 0; i < len; i++) { const dv = xd[xo + i] - md[oo + i * os]; out[oo + i * os] += dv * dv; }
+    });
+    const denom = Math.max(n - correction, 0);
+    for (let i = 0; i < out.length; i++) out[i] /= denom;
+    ctx.save(x, m);
+    ctx.denom = denom;
+    return new Tensor(out, finalShape(x.shape, dims, keepdim));
+  },
+  backward(ctx, g) {
+    const [x, m] = ctx.saved;
+    const gg = spread(g, m.shape, x.shape), mm = spread(m, m.shape, x.shape);
+    const gx = newArray(x.dtype, x.numel());
+    const k = 2 / ctx.denom;
+    for (let i = 0; i < gx.length; i++) gx[i] = k * gg.data[i] * (x.data[i] - mm.data[i]);
+    return [new Tensor(gx, x.shape)];
+  },
+});
+
+function varArgs(op: string, options: unknown): { correction: number; keepdim: boolean } {
+  const o = opts<VarOptions>(op, options);
+  const unbiased = optBool(op, 'options.unbiased', o.unbiased, true);
+  const correction = optNumber(op, 'options.correction', o.correction, unbiased ? 1 : 0, { min: 0 });
+  return { correction, keepdim: optBool(op, 'options.keepdim', o.keepdim, false) };
+}
+
+/** Variance over dims (unbiased by default, like torch.var). */
+export function variance(x: Tensor, dim?: Dims | null, options?: VarOptions): Tensor {
+  checkFloat('var', 'x', x);
+  const { correction, keepdim } = varArgs('var', options);
+  return VarFn(x, normDims('var', 'dim', dim, x.ndim), keepdim, correction);
+}
+export { variance as var_ };
+
+export function std(x: Tensor, dim?: Dims | null, options?: VarOptions): Tensor {
+  checkFloat('std', 'x', x);
+  const { correction, keepdim } = varArgs('std', options);
+  return sqrt(VarFn(x, normDims('std', 'dim', dim, x.ndim), keepdim, correction));
+}
+
+const NormFn = defineFunction({
+  name: 'Norm',
+  forward(ctx, x: Tensor, dims: number[], keepdim: boolean, p: number) {
+    const ax = newArray(x.dtype, x.numel());
+    for (let i = 0; i < ax.length; i++) ax[i] = Math.pow(Math.abs(x.data[i]), p);
+    const r = reduceRaw(new Tensor(ax, x.shape), dims, 'sum');
+    for (let i = 0; i < r.data.length; i++) r.data[i] = Math.pow(r.data[i], 1 / p);
+    ctx.save(x, r);
+    ctx.p = p;
+    return new Tensor(r.data, finalShape(x.shape, dims, keepdim));
+  },
+  backward(ctx, g) {
+    const [x, r] = ctx.saved;
+    const p: number = ctx.p;
+    const gg = spread(g, r.shape, x.shape), rr = spread(r, r.shape, x.shape);
+    const gx = newArray(x.dtype, x.numel());
+    // d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0 (PyTorch's subgradient).
+    for (let i = 0; i < gx.length; i++) {
+      const v = x.data[i], nrm = rr.data[i];
+      gx[i] = nrm === 0 || v === 0 ? 0 : gg.data[i] * Math.sign(v) * Math.pow(Math.abs(v) / nrm, p - 1);
+    }
+    return [new Tensor(gx, x.shape)];
+  },
+});
+
+/** Vector p-norm over dims (all by default): p > 0 finite, or Infinity (max |x|). */
+export function norm(x: Tensor, p = 2, dim?: Dims | null, keepdim = false): Tensor {
+  checkFloat('norm', 'x', x);
+  if (typeof p !== 'number') throw typeError('a number', 'norm(p)', p);
+  if (!(p > 0)) throw rangeError('a number > 0 (or Infinity)', 'norm(p)', p);
+  const dims = normDims('norm', 'dim', dim, x.ndim);
+  optBool('norm', 'keepdim', keepdim, false);
+  if (p === Infinity) return ExtremeFn(abs(x), dims, keepdim, 'max');
+  return NormFn(x, dims, keepdim, p);
+}
+
+const LogSumExpFn = defineFunction({
+  name: 'LogSumExp',
+  forward(ctx, x: Tensor, dims: number[], keepdim: boolean) {
+    const m = reduceRaw(x, dims, 'max');
+    const md = m.data;
+    for (let i = 0; i < md.length; i++) if (!Number.isFinite(md[i])) md[i] = md[i] !== md[i] ? md[i] : 0; // all -inf rows give -inf, not NaN
+    const e = newArray(x.dtype, m.numel());
+    const xd = x.data;
+    forEachRow(x.shape, [contiguousStrides(x.shape), broadcastStrides(m.shape, x.shape)], (o, n, s) => {
+      const xo = o[0], oo = o[1], os = s[1];
+      for (let i = 0; i < n; i++) e[oo + i * os] += Math.exp(xd[xo + i] - md[oo + i * os]);
+    });
+    for (let i = 0; i < e.length; i++) e[i] = Math.log(e[i]) + md[i];
+    const lse = new Tensor(e, m.shape);
+    ctx.save(x, lse);
+    return new Tensor(e, finalShape(x.shape, dims, keepdim));
+  },
+  backward(ctx, g) {
+    const [x, lse] = ctx.saved;
+    const gg = spread(g, lse.shape, x.shape), ll = spread(lse, lse.shape, x.shape);
+    const gx = newArray(x.dtype, x.numel());
+    for (let i = 0; i < gx.length; i++) gx[i] = gg.data[i] * Math.exp(x.data[i] - ll.data[i]);
+    return [new Tensor(gx, x.shape)];
+  },
+});
+
+/** log(sum(exp(x))) over dims, shifted by the max for stability. */
+export function logsumexp(x: Tensor, dim: Dims, keepdim = false): Tensor {
+  checkFloat('logsumexp', 'x', x);
+  if (dim === undefined) throw typeError('a dim or an array of dims', 'logsumexp(dim)', dim);
+  optBool('logsumexp', 'keepdim', keepdim, false);
+  return LogSumExpFn(x, normDims('logsumexp', 'dim', dim, x.ndim), keepdim);
+}

@@ -1,0 +1,361 @@
+/**
+ * Shape ops. Storage is always contiguous, so reshape/view/squeeze/unsqueeze/flatten share the
+ * input's `data` (views, like PyTorch), while permute/transpose/expand/narrow/slice/cat copy.
+ */
+import { defineFunction } from '../autograd/function';
+import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { Tensor, arrayCtor, isFloatDType, type DType, type Dims } from '../tensor';
+import {
+  checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
+} from './common';
+
+export { normDim };
+
+// ---- views ----------------------------------------------------------------------------------
+
+const ViewFn = defineFunction({
+  name: 'View',
+  forward(ctx, x: Tensor, shape: number[]) {
+    ctx.inShape = x.shape;
+    return new Tensor(x.data, shape);
+  },
+  backward(ctx, g) {
+    return [new Tensor(g.data, ctx.inShape)];
+  },
+});
+
+/** Resolves one -1 and checks the element count. */
+function inferShape(op: string, x: Tensor, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw typeError('an array of integers', `${op}(shape)`, shape);
+  let infer = -1, known = 1;
+  shape.forEach((d, i) => {
+    if (typeof d !== 'number') throw typeError('an integer', `${op}(shape[${i}])`, d);
+    if (d === -1) {
+      if (infer >= 0) throw rangeError('at most one -1', `${op}(shape)`, shape);
+      infer = i;
+    } else if (!Number.isInteger(d) || d < 0) throw rangeError('a non-negative integer or -1', `${op}(shape[${i}])`, d);
+    else known *= d;
+  });
+  const out = (shape as number[]).slice();
+  const n = x.numel();
+  if (infer >= 0) {
+    if (known === 0 || n % known !== 0) throw selfsupError('ERR_SHAPE_MISMATCH', `a shape compatible with ${n} elements (input shape ${shapeStr(x.shape)})`, `${op}(shape)`, shapeStr(out));
+    out[infer] = n / known;
+  } else if (known !== n) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a shape with ${n} elements (input shape ${shapeStr(x.shape)})`, `${op}(shape)`, shapeStr(out));
+  }
+  return out;
+}
+
+/** Same data, new shape (one dim may be -1). Always a view: storage is contiguous. */
+export function reshape(x: Tensor, shape: number[], op = 'reshape'): Tensor {
+  checkTensor(op, 'x', x);
+  return ViewFn(x, inferShape(op, x, shape));
+}
+export function view(x: Tensor, shape: number[]): Tensor {
+  return reshape(x, shape, 'view');
+}
+
+/** Removes size-1 dims (all, or the given ones; a given dim whose size is not 1 is kept, as PyTorch). */
+export function squeeze(x: Tensor, dim?: Dims): Tensor {
+  checkTensor('squeeze', 'x', x);
+  const dims = dim === undefined ? null : new Set(normDims('squeeze', 'dim', dim, x.ndim));
+  return ViewFn(x, x.shape.filter((s, i) => !(s === 1 && (dims === null || dims.has(i)))));
+}
+
+export function unsqueeze(x: Tensor, dim: number): Tensor {
+  checkTensor('unsqueeze', 'x', x);
+  const d = normDim('unsqueeze', 'dim', dim, x.ndim + 1);
+  const s = x.shape.slice();
+  s.splice(d, 0, 1);
+  return ViewFn(x, s);
+}
+
+export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  checkTensor('flatten', 'x', x);
+  if (x.ndim === 0) return ViewFn(x, [1]);
+  const s = normDim('flatten', 'startDim', startDim, x.ndim), e = normDim('flatten', 'endDim', endDim, x.ndim);
+  if (s > e) throw rangeError(`an endDim >= startDim (${s})`, 'flatten(endDim)', endDim);
+  return ViewFn(x, [...x.shape.slice(0, s), sizeOf(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)]);
+}
+
+// ---- copies ---------------------------------------------------------------------------------
+
+const CloneFn = defineFunction({
+  name: 'Clone',
+  forward(_ctx, x: Tensor) {
+    return new Tensor(x.data.slice(), x.shape);
+  },
+  backward(_ctx, g) {
+    return [g];
+  },
+});
+export function clone(x: Tensor): Tensor {
+  return CloneFn(checkTensor('clone', 'x', x));
+}
+
+function convert(x: Tensor, dtype: DType): Tensor {
+  const out = newArray(dtype, x.numel());
+  if (dtype === 'bool') for (let i = 0; i < out.length; i++) out[i] = x.data[i] !== 0 ? 1 : 0;
+  else if (dtype === 'int32') for (let i = 0; i < out.length; i++) out[i] = Math.trunc(x.data[i]); // toward zero, as PyTorch
+  else out.set(x.data);
+  return new Tensor(out, x.shape);
+}
+
+const ToFn = defineFunction({
+  name: 'To',
+  forward(ctx, x: Tensor, dtype: DType) {
+    ctx.dtype = x.dtype;
+    return convert(x, dtype);
+  },
+  backward(ctx, g) {
+    return [convert(g, ctx.dtype)];
+  },
+});
+
+/** dtype conversion; differentiable between float32 and float64 (int32/bool results carry no grad). */
+export function toDtype(x: Tensor, dtype: DType): Tensor {
+  checkTensor('to', 'x', x);
+  if (!['float32', 'float64', 'int32', 'bool'].includes(dtype as string)) {
+    throw (typeof dtype === 'string' ? rangeError : typeError)("'float32' | 'float64' | 'int32' | 'bool' | 'cpu' | 'cuda'", 'to(dtype)', dtype);
+  }
+  if (dtype === x.dtype) return x;
+  if (!isFloatDType(dtype) || !isFloatDType(x.dtype)) return convert(x, dtype);
+  return ToFn(x, dtype);
+}
+
+function permuteRaw(x: Tensor, perm: number[]): Tensor {
+  const outShape = perm.map((p) => x.shape[p]);
+  const xs = contiguousStrides(x.shape);
+  const out = newArray(x.dtype, x.numel());
+  const xd = x.data;
+  forEachRow(outShape, [contiguousStrides(outShape), perm.map((p) => xs[p])], (o, n, s) => {
+    const oo = o[0], xo = o[1], st = s[1];
+    for (let i = 0; i < n; i++) out[oo + i] = xd[xo + i * st];
+  });
+  return new Tensor(out, outShape);
+}
+
+const PermuteFn = defineFunction({
+  name: 'Permute',
+  forward(ctx, x: Tensor, perm: number[]) {
+    ctx.perm = perm;
+    return permuteRaw(x, perm);
+  },
+  backward(ctx, g) {
+    const perm: number[] = ctx.perm;
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [permuteRaw(g, inv)];
+  },
+});
+
+export function permute(x: Tensor, dims: number[]): Tensor {
+  checkTensor('permute', 'x', x);
+  if (!Array.isArray(dims)) throw typeError('an array of dims', 'permute(dims)', dims);
+  if (dims.length !== x.ndim) throw rangeError(`${x.ndim} dims (a permutation of the input's dims)`, 'permute(dims)', dims);
+  const perm = dims.map((d, i) => normDim('permute', `dims[${i}]`, d, x.ndim));
+  if (new Set(perm).size !== perm.length) throw rangeError('a permutation (each dim once)', 'permute(dims)', dims);
+  if (perm.every((p, i) => p === i)) return ViewFn(x, x.shape);
+  return PermuteFn(x, perm);
+}
+
+export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
+  checkTensor('transpose', 'x', x);
+  const a = normDim('transpose', 'dim0', dim0, x.ndim), b = normDim('transpose', 'dim1', dim1, x.ndim);
+  const perm = Array.from({ length: x.ndim }, (_, i) => i);
+  perm[a] = b;
+  perm[b] = a;
+  return a === b ? ViewFn(x, x.shape) : PermuteFn(x, perm);
+}
+
+const ExpandFn = defineFunction({
+  name: 'Expand',
+  forward(ctx, x: Tensor, shape: number[]) {
+    ctx.inShape = x.shape;
+    const y = expandRaw(x, shape);
+    return y === x ? new Tensor(x.data.slice(), shape) : y;
+  },
+  backward(ctx, g) {
+    return [sumToShape(g, ctx.inShape)];
+  },
+});
+
+/** Broadcasts to `shape` (new leading dims allowed; -1 keeps a dim; only size-1 dims grow). Copies. */
+export function expand(x: Tensor, shape: number[]): Tensor {
+  checkTensor('expand', 'x', x);
+  if (!Array.isArray(shape)) throw typeError('an array of integers', 'expand(shape)', shape);
+  if (shape.length < x.ndim) throw selfsupError('ERR_SHAPE_MISMATCH', `a shape of at least ${x.ndim} dims broadcastable from ${shapeStr(x.shape)}`, 'expand(shape)', shapeStr(shape));
+  const off = shape.length - x.ndim;
+  const out = shape.map((d, i) => {
+    const src = i >= off ? x.shape[i - off] : 1;
+    if (d === -1 && i >= off) return src;
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) throw rangeError('a non-negative integer (or -1 for an existing dim)', `expand(shape[${i}])`, d);
+    if (src !== d && src !== 1) throw selfsupError('ERR_SHAPE_MISMATCH', `a shape broadcastable from ${shapeStr(x.shape)}`, 'expand(shape)', shapeStr(shape));
+    return d;
+  });
+  if (sameShape(out, x.shape)) return ViewFn(x, out);
+  return ExpandFn(x, out);
+}
+
+// ---- slicing --------------------------------------------------------------------------------
+
+function sliceRaw(x: Tensor, dim: number, start: number, step: number, count: number): Tensor {
+  const { outer, size, inner } = splitAt(x.shape, dim);
+  const shape = x.shape.slice();
+  shape[dim] = count;
+  const out = newArray(x.dtype, outer * count * inner);
+  const xd = x.data;
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < count; j++) {
+      const src = (o * size + start + j * step) * inner, dst = (o * count + j) * inner;
+      if (inner === 1) out[dst] = xd[src];
+      else out.set(xd.subarray(src, src + inner), dst);
+    }
+  }
+  return new Tensor(out, shape);
+}
+
+const SliceFn = defineFunction({
+  name: 'Slice',
+  forward(ctx, x: Tensor, dim: number, start: number, step: number, count: number) {
+    Object.assign(ctx, { inShape: x.shape, dim, start, step, count });
+    return sliceRaw(x, dim, start, step, count);
+  },
+  backward(ctx, g) {
+    const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
+    const gx = newArray(g.dtype, sizeOf(ctx.inShape));
+    const gd = g.data, count: number = ctx.count, start: number = ctx.start, step: number = ctx.step;
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < count; j++) {
+        const dst = (o * size + start + j * step) * inner, src = (o * count + j) * inner;
+        for (let i = 0; i < inner; i++) gx[dst + i] = gd[src + i];
+      }
+    }
+    return [new Tensor(gx, ctx.inShape)];
+  },
+});
+
+/** Elements [start, start + length) along `dim`. */
+export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  checkTensor('narrow', 'x', x);
+  if (x.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'narrow(x)', x);
+  const d = normDim('narrow', 'dim', dim, x.ndim);
+  const size = x.shape[d];
+  if (typeof start !== 'number' || !Number.isInteger(start)) throw typeError('an integer', 'narrow(start)', start);
+  const s = start < 0 ? start + size : start;
+  if (s < 0 || s > size) throw rangeError(`an integer in [${-size}, ${size}]`, 'narrow(start)', start);
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || s + length > size) {
+    throw rangeError(`an integer in [0, ${size - s}] (dim ${d} has size ${size}, start ${s})`, 'narrow(length)', length);
+  }
+  return SliceFn(x, d, s, 1, length);
+}
+
+/** Python slicing `start:end:step` along `dim` (out-of-range bounds are clamped, like Python). */
+export function slice(x: Tensor, dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+  checkTensor('slice', 'x', x);
+  if (x.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'slice(x)', x);
+  const d = normDim('slice', 'dim', dim, x.ndim);
+  const size = x.shape[d];
+  if (typeof step !== 'number' || !Number.isInteger(step) || step < 1) throw rangeError('a positive integer', 'slice(step)', step);
+  const norm = (v: number | null | undefined, dflt: number, name: string): number => {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError('an integer', `slice(${name})`, v);
+    const w = v < 0 ? v + size : v;
+    return Math.min(Math.max(w, 0), size);
+  };
+  const s = norm(start, 0, 'start'), e = norm(end, size, 'end');
+  const count = e > s ? Math.ceil((e - s) / step) : 0;
+  return SliceFn(x, d, s, step, count);
+}
+
+export function split(x: Tensor, splitSize: number | number[], dim = 0): Tensor[] {
+  checkTensor('split', 'x', x);
+  const d = normDim('split', 'dim', dim, x.ndim);
+  const size = x.shape[d];
+  let sizes: number[];
+  if (Array.isArray(splitSize)) {
+    sizes = splitSize;
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total !== size) throw rangeError(`sizes summing to ${size}`, 'split(splitSize)', splitSize);
+  } else {
+    if (typeof splitSize !== 'number' || !Number.isInteger(splitSize) || splitSize < 1) throw rangeError('a positive integer', 'split(splitSize)', splitSize);
+    sizes = [];
+    for (let s = 0; s < size; s += splitSize) sizes.push(Math.min(splitSize, size - s));
+  }
+  let off = 0;
+  return sizes.map((n) => {
+    const t = narrow(x, d, off, n);
+    off += n;
+    return t;
+  });
+}
+
+export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
+  checkTensor('chunk', 'x', x);
+  if (typeof chunks !== 'number' || !Number.isInteger(chunks) || chunks < 1) throw rangeError('a positive integer', 'chunk(chunks)', chunks);
+  const d = normDim('chunk', 'dim', dim, x.ndim);
+  return split(x, Math.max(1, Math.ceil(x.shape[d] / chunks)), d);
+}
+
+// ---- cat / stack ----------------------------------------------------------------------------
+
+const CatFn = defineFunction({
+  name: 'Cat',
+  forward(ctx, dim: number, ...ts: Tensor[]) {
+    const shape = ts[0].shape.slice();
+    shape[dim] = ts.reduce((a, t) => a + t.shape[dim], 0);
+    const { outer, inner } = splitAt(shape, dim);
+    const total = shape[dim] * inner;
+    const out = newArray(ts[0].dtype, sizeOf(shape));
+    let off = 0;
+    for (const t of ts) {
+      const block = t.shape[dim] * inner;
+      for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * block, (o + 1) * block), o * total + off);
+      off += block;
+    }
+    ctx.dim = dim;
+    ctx.sizes = ts.map((t) => t.shape[dim]);
+    return new Tensor(out, shape);
+  },
+  backward(ctx, g) {
+    const grads: Array<Tensor | null> = [null];
+    let off = 0;
+    (ctx.sizes as number[]).forEach((n, i) => {
+      grads.push(ctx.needsInputGrad[i + 1] ? sliceRaw(g, ctx.dim, off, 1, n) : null);
+      off += n;
+    });
+    return grads;
+  },
+});
+
+/** Concatenates along `dim`; all tensors share dtype, rank and every other dim. */
+export function cat(tensors: Tensor[], dim = 0): Tensor {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw typeError('a non-empty array of Tensors', 'cat(tensors)', tensors);
+  tensors.forEach((t, i) => checkTensor('cat', `tensors[${i}]`, t));
+  const first = tensors[0];
+  if (first.ndim === 0) throw rangeError('tensors with at least 1 dim', 'cat(tensors[0])', first);
+  const d = normDim('cat', 'dim', dim, first.ndim);
+  tensors.forEach((t, i) => {
+    if (t.dtype !== first.dtype) throw selfsupError('ERR_DTYPE_MISMATCH', `a ${first.dtype} Tensor (the dtype of tensors[0])`, `cat(tensors[${i}])`, `a ${t.dtype} Tensor`);
+    const ok = t.ndim === first.ndim && t.shape.every((s, j) => j === d || s === first.shape[j]);
+    if (!ok) {
+      throw selfsupError('ERR_SHAPE_MISMATCH', `a shape matching ${shapeStr(first.shape)} except in dim ${d}`, `cat(tensors[${i}])`, shapeStr(t.shape));
+    }
+  });
+  return CatFn(d, ...tensors);
+}
+
+/** Stacks equal-shape tensors along a new dim. */
+export function stack(tensors: Tensor[], dim = 0): Tensor {
+  if (!Array.isArray(tensors) || tensors.length === 0) throw typeError('a non-empty array of Tensors', 'stack(tensors)', tensors);
+  tensors.forEach((t, i) => checkTensor('stack', `tensors[${i}]`, t));
+  const first = tensors[0];
+  const d = normDim('stack', 'dim', dim, first.ndim + 1);
+  tensors.forEach((t, i) => {
+    if (!sameShape(t.shape, first.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(first.shape)} (the shape of tensors[0])`, `stack(tensors[${i}])`, shapeStr(t.shape));
+  });
+  return cat(tensors.map((t) => unsqueeze(t, d)), d);
+}
+
+export { arrayCtor };

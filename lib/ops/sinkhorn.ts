@@ -1,0 +1,194 @@
+/**
+ * F.sinkhorn, F.swavLoss, F.msnLoss: Sinkhorn-Knopp prior balancing and the losses built on it
+ * (SwAV, Caron et al. 2020; MSN, Assran et al. 2022; PMSN, Assran et al. 2023 "The Hidden Uniform
+ * Cluster Prior in Self-Supervised Learning"). Kernels: lib/kernels/sinkhorn.ts (native,
+ * log-domain). The Sinkhorn codes / targets are stop-gradient, as in the reference repos: the
+ * result of F.sinkhorn has requiresGrad false, and the losses differentiate the prediction side only.
+ */
+import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { selfsupError, shapeStr, typeError } from '../errors';
+import {
+  msnLossKernel, planSinkhorn, runSinkhorn, swavLossKernel,
+  type SinkhornCollective,
+} from '../kernels/sinkhorn';
+import { Tensor } from '../tensor';
+import { checkFloat, checkSameDtype, opts } from './common';
+import type { FloatArray } from '../validate';
+
+export type SinkhornPriorOption = 'uniform' | { powerLaw: number } | Tensor;
+
+export interface SinkhornOptions {
+  /** What scores holds: 'logits' (default; kernel exp(scores / epsilon)) or 'probs' (MSN). */
+  input?: 'logits' | 'probs';
+  /** Entropic regularization for logits, > 0 (default 0.05). Safe down to 1e-3. */
+  epsilon?: number;
+  /** Maximum (column, row) update pairs: default 3 (SwAV/MSN), 1000 when a tolerance is given. */
+  iterations?: number;
+  /** Stop once ||P^T 1 - c||_1 < tolerance. */
+  tolerance?: number;
+  /** Column marginal: 'uniform' (default), { powerLaw: tau } (PMSN: p_k ∝ k^-tau), or a [K] tensor. */
+  prior?: SinkhornPriorOption;
+  /** Row marginal: 'uniform' (default) or a [B] tensor. */
+  rowMarginal?: 'uniform' | Tensor;
+  /** Multi-process batch reductions (SwAV's distributed_sinkhorn); default: one process. */
+  collective?: SinkhornCollective;
+  /** Return { plan, iterations, marginalError } instead of the plan alone. */
+  returnInfo?: boolean;
+}
+
+export interface SinkhornInfo {
+  /** [B, K] assignments: the transport plan with rows scaled to sum to 1 (the plan is plan[b,k] * r_b). */
+  plan: Tensor;
+  iterations: number;
+  /** ||P^T 1 - c||_1 of the returned plan. */
+  marginalError: number;
+}
+
+function tensorData(op: string, arg: string, v: unknown): unknown {
+  if (v instanceof Tensor) {
+    if (v.dtype !== 'float32' && v.dtype !== 'float64') throw typeError('a float32 or float64 Tensor', `${op}(${arg})`, v);
+    if (v.ndim !== 1) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 1-D tensor', `${op}(${arg})`, shapeStr(v.shape));
+    return v.data;
+  }
+  return v;
+}
+
+function kernelOptions(op: string, o: Partial<SinkhornOptions>): Record<string, unknown> {
+  return {
+    input: o.input, epsilon: o.epsilon, iterations: o.iterations, tolerance: o.tolerance,
+    prior: tensorData(op, 'options.prior', o.prior),
+    rowMarginal: tensorData(op, 'options.rowMarginal', o.rowMarginal),
+    collective: o.collective, returnInfo: o.returnInfo,
+  };
+}
+
+/**
+ * Balanced assignments of scores [B, K]: rows sum to 1, columns (times r_b) to the prior.
+ * Not differentiated (SwAV/MSN targets are stop-gradient): the result has requiresGrad false.
+ *
+ *   const q = F.sinkhorn(scores, { epsilon: 0.05, iterations: 3 });
+ *   const { plan, iterations, marginalError } = F.sinkhorn(scores, { tolerance: 1e-6, returnInfo: true });
+ */
+export function sinkhorn(scores: Tensor, options?: SinkhornOptions & { returnInfo?: false }): Tensor;
+export function sinkhorn(scores: Tensor, options: SinkhornOptions & { returnInfo: true }): SinkhornInfo;
+export function sinkhorn(scores: Tensor, options?: SinkhornOptions): Tensor | SinkhornInfo {
+  const OP = 'sinkhorn';
+  const s = checkFloat(OP, 'scores', scores);
+  if (s.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(scores)`, shapeStr(s.shape));
+  const o = opts<SinkhornOptions>(OP, options);
+  const p = planSinkhorn(s.data, s.shape, kernelOptions(OP, o), OP);
+  const r = runSinkhorn<FloatArray>(p, OP);
+  const plan = new Tensor(r.out, s.shape.slice());
+  if (p.wantError) return { plan, iterations: r.iterations, marginalError: r.marginalError };
+  return plan;
+}
+
+export interface SwavLossOptions {
+  /** Prediction temperature (default 0.1). */
+  temperature?: number;
+  /** Sinkhorn epsilon of the codes (default 0.05). */
+  epsilon?: number;
+  /** Sinkhorn iterations (default 3). */
+  iterations?: number;
+  prior?: 'uniform' | { powerLaw: number } | Tensor;
+  collective?: SinkhornCollective;
+  /** Precomputed codes [q1, q2] ([B, K] each; no gradient) instead of sinkhorn(scores_i). */
+  codes?: [Tensor, Tensor];
+}
+
+const SwavFn = defineFunction({
+  name: 'swavLoss',
+  forward(ctx: FunctionCtx, s1: Tensor, s2: Tensor, o: Record<string, unknown>): Tensor {
+    const r = swavLossKernel(s1.data as FloatArray, s2.data as FloatArray, s1.shape, o, 'swavLoss');
+    ctx.grad1 = r.grad1;
+    ctx.grad2 = r.grad2;
+    ctx.shape = s1.shape.slice();
+    const out = new (s1.data.constructor as Float64ArrayConstructor)(1);
+    out[0] = r.loss;
+    return new Tensor(out, []);
+  },
+  backward(ctx: FunctionCtx, g: Tensor) {
+    const gv = g.data[0];
+    const scale = (a: FloatArray): Tensor => {
+      const d = new (a.constructor as Float64ArrayConstructor)(a.length);
+      for (let i = 0; i < a.length; i++) d[i] = a[i] * gv;
+      return new Tensor(d, ctx.shape);
+    };
+    return [ctx.needsInputGrad[0] ? scale(ctx.grad1) : null, ctx.needsInputGrad[1] ? scale(ctx.grad2) : null];
+  },
+});
+
+/**
+ * SwAV swapped-prediction loss of two views' prototype scores [B, K] (scalar):
+ * -1/(2B) sum [q2 · log softmax(s1/T) + q1 · log softmax(s2/T)] with q_i = sinkhorn(s_i) (no gradient).
+ */
+export function swavLoss(scores1: Tensor, scores2: Tensor, options?: SwavLossOptions): Tensor {
+  const OP = 'swavLoss';
+  const a = checkFloat(OP, 'scores1', scores1), b = checkFloat(OP, 'scores2', scores2);
+  checkSameDtype(OP, 'scores2', b, a, 'scores1');
+  if (a.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(scores1)`, shapeStr(a.shape));
+  if (b.ndim !== 2 || b.shape[0] !== a.shape[0] || b.shape[1] !== a.shape[1]) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(a.shape)} (the shape of scores1)`, `${OP}(scores2)`, shapeStr(b.shape));
+  }
+  const o = opts<SwavLossOptions>(OP, options);
+  let codes: [unknown, unknown] | undefined;
+  if (o.codes !== undefined) {
+    if (!Array.isArray(o.codes) || o.codes.length !== 2) throw typeError('an array [q1, q2] of Tensors', `${OP}(options.codes)`, o.codes);
+    codes = [checkFloat(OP, 'options.codes[0]', o.codes[0]).data, checkFloat(OP, 'options.codes[1]', o.codes[1]).data];
+  }
+  const ko = { temperature: o.temperature, epsilon: o.epsilon, iterations: o.iterations, prior: tensorData(OP, 'options.prior', o.prior), collective: o.collective, codes };
+  return SwavFn(a, b, ko);
+}
+
+export interface MsnLossOptions {
+  /** Target sharpening temperature (default 0.25). */
+  temperature?: number;
+  /** Regularizer weight (default 1, MSN's me-max weight). */
+  meMaxWeight?: number;
+  /** Sinkhorn-balance the sharpened targets (default true). */
+  sinkhorn?: boolean;
+  /** Sinkhorn iterations (default 3). */
+  iterations?: number;
+  /** 'uniform' (MSN) or { powerLaw: tau } (PMSN, tau = 0.25 in the paper) or a [K] tensor. */
+  prior?: 'uniform' | { powerLaw: number } | Tensor;
+  collective?: SinkhornCollective;
+}
+
+const MsnFn = defineFunction({
+  name: 'msnLoss',
+  forward(ctx: FunctionCtx, a: Tensor, t: Tensor, o: Record<string, unknown>): Tensor {
+    const r = msnLossKernel(a.data as FloatArray, t.data as FloatArray, a.shape, t.shape, o, 'msnLoss');
+    ctx.grad = r.grad;
+    ctx.shape = a.shape.slice();
+    const out = new (a.data.constructor as Float64ArrayConstructor)(1);
+    out[0] = r.loss;
+    return new Tensor(out, []);
+  },
+  backward(ctx: FunctionCtx, g: Tensor) {
+    const gv = g.data[0];
+    const src = ctx.grad as FloatArray;
+    const d = new (src.constructor as Float64ArrayConstructor)(src.length);
+    for (let i = 0; i < src.length; i++) d[i] = src[i] * gv;
+    return [ctx.needsInputGrad[0] ? new Tensor(d, ctx.shape) : null, null];
+  },
+});
+
+/**
+ * MSN / PMSN loss (scalar) of anchor predictions [N, K] (probabilities, N = views x B) against
+ * target predictions [B, K] (no gradient): cross-entropy to the sharpened, Sinkhorn-balanced
+ * targets plus meMaxWeight * KL(mean anchor prediction || prior). With `prior: { powerLaw: tau }`
+ * (PMSN) the same prior is the column marginal of the target Sinkhorn.
+ */
+export function msnLoss(anchorProbs: Tensor, targetProbs: Tensor, options?: MsnLossOptions): Tensor {
+  const OP = 'msnLoss';
+  const a = checkFloat(OP, 'anchorProbs', anchorProbs), t = checkFloat(OP, 'targetProbs', targetProbs);
+  checkSameDtype(OP, 'targetProbs', t, a, 'anchorProbs');
+  if (a.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [N, K]', `${OP}(anchorProbs)`, shapeStr(a.shape));
+  if (t.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(targetProbs)`, shapeStr(t.shape));
+  const o = opts<MsnLossOptions>(OP, options);
+  const ko = {
+    temperature: o.temperature, meMaxWeight: o.meMaxWeight, sinkhorn: o.sinkhorn, iterations: o.iterations,
+    prior: tensorData(OP, 'options.prior', o.prior), collective: o.collective,
+  };
+  return MsnFn(a, t, ko);
+}

@@ -1,0 +1,370 @@
+// The one SIMD layer (DESIGN principle 5). Kernels are written once over these helpers and the
+// build compiles them once per ISA variant:
+//   -DSELFSUP_ISA_NS=isa_avx2 -mavx2 -mfma   -> Vec is __m256 / VecD is __m256d, real FMA
+//   -DSELFSUP_ISA_NS=isa_generic             -> portable GNU vector extension (SSE2 on x86-64,
+//                                               NEON on arm64), or plain arrays elsewhere
+//
+// ODR: every type and function here is declared inside namespace selfsup::SELFSUP_ISA_NS, so the
+// AVX2 and the generic bodies have different mangled names. (An `inline` function with one
+// mangled name compiled with different -m flags in two TUs is an ODR violation: the linker keeps
+// one body, possibly the AVX2 one, and a non-AVX2 machine then dies with SIGILL.) Never include
+// this header from a core (non-*_isa) TU; it refuses to compile without SELFSUP_ISA_NS.
+//
+// API (T = float with Vec, width 8; T = double with VecD, width 4; overloaded on the type):
+//   zero_f() / zero_d(), broadcast(x), load(p) (32-byte aligned), loadu(p), store(p, v),
+//   storeu(p, v), load_partial(p, n) / store_partial(p, v, n) (n lanes, rest zero / untouched),
+//   add sub mul div min max fma(a, b, c) = a*b + c, fnma(a, b, c) = c - a*b, abs,
+//   operators + - * /, hsum(v), hmax(v), vexp(Vec) (~1 ulp expf; exp(-inf) = 0, exp(+inf) = inf,
+//   NaN propagates), vexp(VecD) (through the float path is NOT done: it is a double polynomial).
+#pragma once
+
+#ifndef SELFSUP_ISA_NS
+#error "simd.h is compiled per ISA variant: define SELFSUP_ISA_NS (isa_avx2 or isa_generic)"
+#endif
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SELFSUP_SIMD_AVX2 1
+#else
+#define SELFSUP_SIMD_AVX2 0
+#if defined(__GNUC__) || defined(__clang__)
+#define SELFSUP_SIMD_VECEXT 1
+#else
+#define SELFSUP_SIMD_VECEXT 0
+#endif
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SELFSUP_SIMD_INLINE inline __attribute__((always_inline))
+#else
+#define SELFSUP_SIMD_INLINE inline
+#endif
+
+namespace selfsup {
+namespace SELFSUP_ISA_NS {
+
+constexpr int kVecWidth = 8;   // floats per Vec
+constexpr int kVecWidthD = 4;  // doubles per VecD
+
+#if SELFSUP_SIMD_AVX2
+// ------------------------------------------------------------------------------------------
+// AVX2 + FMA
+// ------------------------------------------------------------------------------------------
+struct Vec {
+  __m256 v;
+};
+struct VecD {
+  __m256d v;
+};
+
+SELFSUP_SIMD_INLINE Vec zero_f() { return {_mm256_setzero_ps()}; }
+SELFSUP_SIMD_INLINE VecD zero_d() { return {_mm256_setzero_pd()}; }
+SELFSUP_SIMD_INLINE Vec broadcast(float x) { return {_mm256_set1_ps(x)}; }
+SELFSUP_SIMD_INLINE VecD broadcast(double x) { return {_mm256_set1_pd(x)}; }
+SELFSUP_SIMD_INLINE Vec load(const float* p) { return {_mm256_load_ps(p)}; }
+SELFSUP_SIMD_INLINE VecD load(const double* p) { return {_mm256_load_pd(p)}; }
+SELFSUP_SIMD_INLINE Vec loadu(const float* p) { return {_mm256_loadu_ps(p)}; }
+SELFSUP_SIMD_INLINE VecD loadu(const double* p) { return {_mm256_loadu_pd(p)}; }
+SELFSUP_SIMD_INLINE void store(float* p, Vec a) { _mm256_store_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void store(double* p, VecD a) { _mm256_store_pd(p, a.v); }
+SELFSUP_SIMD_INLINE void storeu(float* p, Vec a) { _mm256_storeu_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void storeu(double* p, VecD a) { _mm256_storeu_pd(p, a.v); }
+
+// Lane mask with the first n (0..8) lanes set: a sliding window over a constant table, so tails
+// need no scalar loop. Masked loads never fault on the unselected lanes.
+SELFSUP_SIMD_INLINE __m256i lane_mask32(int n) {
+  alignas(32) static const int32_t kTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                 0,  0,  0,  0,  0,  0,  0,  0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTable + 8 - n));
+}
+SELFSUP_SIMD_INLINE __m256i lane_mask64(int n) {
+  alignas(32) static const int64_t kTable[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kTable + 4 - n));
+}
+SELFSUP_SIMD_INLINE Vec load_partial(const float* p, int n) {
+  return {_mm256_maskload_ps(p, lane_mask32(n))};
+}
+SELFSUP_SIMD_INLINE VecD load_partial(const double* p, int n) {
+  return {_mm256_maskload_pd(p, lane_mask64(n))};
+}
+SELFSUP_SIMD_INLINE void store_partial(float* p, Vec a, int n) {
+  _mm256_maskstore_ps(p, lane_mask32(n), a.v);
+}
+SELFSUP_SIMD_INLINE void store_partial(double* p, VecD a, int n) {
+  _mm256_maskstore_pd(p, lane_mask64(n), a.v);
+}
+
+SELFSUP_SIMD_INLINE Vec add(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD add(VecD a, VecD b) { return {_mm256_add_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec sub(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD sub(VecD a, VecD b) { return {_mm256_sub_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD mul(VecD a, VecD b) { return {_mm256_mul_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec div(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD div(VecD a, VecD b) { return {_mm256_div_pd(a.v, b.v)}; }
+// max/min: when a lane of `b` is NaN the result is that NaN (x86 returns the second operand when
+// either is NaN); the generic path matches this.
+SELFSUP_SIMD_INLINE Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD max(VecD a, VecD b) { return {_mm256_max_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec min(Vec a, Vec b) { return {_mm256_min_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD min(VecD a, VecD b) { return {_mm256_min_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE VecD fma(VecD a, VecD b, VecD c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE Vec fnma(Vec a, Vec b, Vec c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE VecD fnma(VecD a, VecD b, VecD c) {
+  return {_mm256_fnmadd_pd(a.v, b.v, c.v)};
+}
+SELFSUP_SIMD_INLINE Vec abs(Vec a) {
+  return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)};
+}
+SELFSUP_SIMD_INLINE VecD abs(VecD a) {
+  return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)};
+}
+
+SELFSUP_SIMD_INLINE float hsum(Vec a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+SELFSUP_SIMD_INLINE double hsum(VecD a) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+SELFSUP_SIMD_INLINE float hmax(Vec a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+SELFSUP_SIMD_INLINE double hmax(VecD a) {
+  __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+
+// Helpers used only by vexp below.
+SELFSUP_SIMD_INLINE Vec round_nearest(Vec a) {
+  return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+SELFSUP_SIMD_INLINE VecD round_nearest(VecD a) {
+  return {_mm256_round_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+// 2^n for integral-valued float n in [-126, 127] (built in the exponent field).
+SELFSUP_SIMD_INLINE Vec pow2_int(Vec n) {
+  __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+  return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+// 2^n for integral-valued double n in [-1022, 1023]. Uses the 2^52 + 1023 magic-number trick:
+// after the add, the low mantissa bits hold n + 1023, which is shifted into the exponent.
+SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
+  __m256d t = _mm256_add_pd(n.v, _mm256_set1_pd(4503599627370496.0 + 1023.0));
+  return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(t), 52))};
+}
+
+#elif SELFSUP_SIMD_VECEXT
+// ------------------------------------------------------------------------------------------
+// Portable: GNU vector extension (GCC and Clang lower it to SSE2 pairs, NEON, or scalars).
+// Wrapped in a struct so the ABI of the raw 32-byte vector type never leaks into signatures.
+// ------------------------------------------------------------------------------------------
+typedef float selfsup_v8f __attribute__((vector_size(32), aligned(32)));
+typedef double selfsup_v4d __attribute__((vector_size(32), aligned(32)));
+typedef int32_t selfsup_v8i __attribute__((vector_size(32), aligned(32)));
+typedef int64_t selfsup_v4l __attribute__((vector_size(32), aligned(32)));
+typedef float selfsup_v8f_u __attribute__((vector_size(32), aligned(4)));
+typedef double selfsup_v4d_u __attribute__((vector_size(32), aligned(8)));
+
+struct Vec {
+  selfsup_v8f v;
+};
+struct VecD {
+  selfsup_v4d v;
+};
+
+SELFSUP_SIMD_INLINE Vec zero_f() { return {selfsup_v8f{}}; }
+SELFSUP_SIMD_INLINE VecD zero_d() { return {selfsup_v4d{}}; }
+SELFSUP_SIMD_INLINE Vec broadcast(float x) { return {selfsup_v8f{} + x}; }
+SELFSUP_SIMD_INLINE VecD broadcast(double x) { return {selfsup_v4d{} + x}; }
+SELFSUP_SIMD_INLINE Vec load(const float* p) { return {*reinterpret_cast<const selfsup_v8f*>(p)}; }
+SELFSUP_SIMD_INLINE VecD load(const double* p) {
+  return {*reinterpret_cast<const selfsup_v4d*>(p)};
+}
+SELFSUP_SIMD_INLINE Vec loadu(const float* p) {
+  Vec r;
+  std::memcpy(&r.v, p, sizeof(r.v));
+  return r;
+}
+SELFSUP_SIMD_INLINE VecD loadu(const double* p) {
+  VecD r;
+  std::memcpy(&r.v, p, sizeof(r.v));
+  return r;
+}
+SELFSUP_SIMD_INLINE void store(float* p, Vec a) { *reinterpret_cast<selfsup_v8f*>(p) = a.v; }
+SELFSUP_SIMD_INLINE void store(double* p, VecD a) { *reinterpret_cast<selfsup_v4d*>(p) = a.v; }
+SELFSUP_SIMD_INLINE void storeu(float* p, Vec a) { std::memcpy(p, &a.v, sizeof(a.v)); }
+SELFSUP_SIMD_INLINE void storeu(double* p, VecD a) { std::memcpy(p, &a.v, sizeof(a.v)); }
+SELFSUP_SIMD_INLINE Vec load_partial(const float* p, int n) {
+  Vec r = zero_f();
+  for (int i = 0; i < n; ++i) r.v[i] = p[i];
+  return r;
+}
+SELFSUP_SIMD_INLINE VecD load_partial(const double* p, int n) {
+  VecD r = zero_d();
+  for (int i = 0; i < n; ++i) r.v[i] = p[i];
+  return r;
+}
+SELFSUP_SIMD_INLINE void store_partial(float* p, Vec a, int n) {
+  for (int i = 0; i < n; ++i) p[i] = a.v[i];
+}
+SELFSUP_SIMD_INLINE void store_partial(double* p, VecD a, int n) {
+  for (int i = 0; i < n; ++i) p[i] = a.v[i];
+}
+
+SELFSUP_SIMD_INLINE Vec add(Vec a, Vec b) { return {a.v + b.v}; }
+SELFSUP_SIMD_INLINE VecD add(VecD a, VecD b) { return {a.v + b.v}; }
+SELFSUP_SIMD_INLINE Vec sub(Vec a, Vec b) { return {a.v - b.v}; }
+SELFSUP_SIMD_INLINE VecD sub(VecD a, VecD b) { return {a.v - b.v}; }
+SELFSUP_SIMD_INLINE Vec mul(Vec a, Vec b) { return {a.v * b.v}; }
+SELFSUP_SIMD_INLINE VecD mul(VecD a, VecD b) { return {a.v * b.v}; }
+SELFSUP_SIMD_INLINE Vec div(Vec a, Vec b) { return {a.v / b.v}; }
+SELFSUP_SIMD_INLINE VecD div(VecD a, VecD b) { return {a.v / b.v}; }
+// Same NaN rule as x86 maxps: (a > b) ? a : b, so a NaN in either lane yields b.
+SELFSUP_SIMD_INLINE Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
+SELFSUP_SIMD_INLINE VecD max(VecD a, VecD b) { return {a.v > b.v ? a.v : b.v}; }
+SELFSUP_SIMD_INLINE Vec min(Vec a, Vec b) { return {a.v < b.v ? a.v : b.v}; }
+SELFSUP_SIMD_INLINE VecD min(VecD a, VecD b) { return {a.v < b.v ? a.v : b.v}; }
+// Without -mfma this is a multiply then an add (two roundings); kernels must not depend on
+// fused rounding for correctness.
+SELFSUP_SIMD_INLINE Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
+SELFSUP_SIMD_INLINE VecD fma(VecD a, VecD b, VecD c) { return {a.v * b.v + c.v}; }
+SELFSUP_SIMD_INLINE Vec fnma(Vec a, Vec b, Vec c) { return {c.v - a.v * b.v}; }
+SELFSUP_SIMD_INLINE VecD fnma(VecD a, VecD b, VecD c) { return {c.v - a.v * b.v}; }
+SELFSUP_SIMD_INLINE Vec abs(Vec a) {
+  selfsup_v8i bits;
+  std::memcpy(&bits, &a.v, sizeof(bits));
+  bits &= 0x7fffffff;
+  Vec r;
+  std::memcpy(&r.v, &bits, sizeof(bits));
+  return r;
+}
+SELFSUP_SIMD_INLINE VecD abs(VecD a) {
+  selfsup_v4l bits;
+  std::memcpy(&bits, &a.v, sizeof(bits));
+  bits &= 0x7fffffffffffffffLL;
+  VecD r;
+  std::memcpy(&r.v, &bits, sizeof(bits));
+  return r;
+}
+// Pairwise reduction in the same association order as the AVX2 path.
+SELFSUP_SIMD_INLINE float hsum(Vec a) {
+  float s0 = a.v[0] + a.v[4], s1 = a.v[1] + a.v[5], s2 = a.v[2] + a.v[6], s3 = a.v[3] + a.v[7];
+  return (s0 + s2) + (s1 + s3);
+}
+SELFSUP_SIMD_INLINE double hsum(VecD a) { return (a.v[0] + a.v[2]) + (a.v[1] + a.v[3]); }
+SELFSUP_SIMD_INLINE float hmax(Vec a) {
+  float m = a.v[0];
+  for (int i = 1; i < 8; ++i) m = a.v[i] > m ? a.v[i] : m;
+  return m;
+}
+SELFSUP_SIMD_INLINE double hmax(VecD a) {
+  double m = a.v[0];
+  for (int i = 1; i < 4; ++i) m = a.v[i] > m ? a.v[i] : m;
+  return m;
+}
+
+// Round to nearest (ties to even, like roundps in the default mode) with the 1.5 * 2^23 magic
+// number; valid for |a| < 2^22, which is all vexp needs.
+SELFSUP_SIMD_INLINE Vec round_nearest(Vec a) {
+  const float kMagic = 12582912.0f;
+  return {(a.v + kMagic) - kMagic};
+}
+SELFSUP_SIMD_INLINE VecD round_nearest(VecD a) {
+  const double kMagic = 6755399441055744.0;  // 1.5 * 2^52
+  return {(a.v + kMagic) - kMagic};
+}
+SELFSUP_SIMD_INLINE Vec pow2_int(Vec n) {
+  selfsup_v8i e = __builtin_convertvector(n.v, selfsup_v8i) + 127;
+  e <<= 23;
+  Vec r;
+  std::memcpy(&r.v, &e, sizeof(e));
+  return r;
+}
+SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
+  selfsup_v4l e = __builtin_convertvector(n.v, selfsup_v4l) + 1023;
+  e <<= 52;
+  VecD r;
+  std::memcpy(&r.v, &e, sizeof(e));
+  return r;
+}
+
+#else
+#error "simd.h: no SIMD backend for this compiler (need GCC/Clang vector extensions or AVX2)"
+#endif
+
+// ------------------------------------------------------------------------------------------
+// Shared across backends.
+// ------------------------------------------------------------------------------------------
+SELFSUP_SIMD_INLINE Vec operator+(Vec a, Vec b) { return add(a, b); }
+SELFSUP_SIMD_INLINE Vec operator-(Vec a, Vec b) { return sub(a, b); }
+SELFSUP_SIMD_INLINE Vec operator*(Vec a, Vec b) { return mul(a, b); }
+SELFSUP_SIMD_INLINE Vec operator/(Vec a, Vec b) { return div(a, b); }
+SELFSUP_SIMD_INLINE VecD operator+(VecD a, VecD b) { return add(a, b); }
+SELFSUP_SIMD_INLINE VecD operator-(VecD a, VecD b) { return sub(a, b); }
+SELFSUP_SIMD_INLINE VecD operator*(VecD a, VecD b) { return mul(a, b); }
+SELFSUP_SIMD_INLINE VecD operator/(VecD a, VecD b) { return div(a, b); }
+
+// exp for float32 lanes (Cephes expf scheme): n = round(x / ln2), r = x - n ln2 (ln2 split in a
+// short-mantissa high part, exact for |n| < 2^15, plus a low part), e^r by a degree-7 polynomial on
+// |r| <= ln2/2, result = p * 2^n. 2^n is applied as 2^(n - n/2) * 2^(n/2) so both factors are
+// normal floats over the whole input range: results underflow gradually into denormals and
+// overflow to +inf exactly where expf does, with no special-case blends. Max error ~1-2 ulp.
+// Inputs are clamped to [-104, 89] (e^-104 rounds to 0, e^89 to +inf); the clamp order keeps NaN.
+SELFSUP_SIMD_INLINE Vec vexp(Vec x) {
+  x = max(broadcast(-104.0f), x);  // max(lo, NaN) = NaN: the second operand wins
+  x = min(broadcast(89.0f), x);
+  const Vec n = round_nearest(mul(x, broadcast(1.44269504088896341f)));
+  Vec r = fnma(n, broadcast(0.693359375f), x);
+  r = fnma(n, broadcast(-2.12194440e-4f), r);
+  Vec p = broadcast(1.9875691500e-4f);
+  p = fma(p, r, broadcast(1.3981999507e-3f));
+  p = fma(p, r, broadcast(8.3334519073e-3f));
+  p = fma(p, r, broadcast(4.1665795894e-2f));
+  p = fma(p, r, broadcast(1.6666665459e-1f));
+  p = fma(p, r, broadcast(5.0000001201e-1f));
+  p = fma(p, mul(r, r), add(r, broadcast(1.0f)));
+  const Vec half = round_nearest(mul(n, broadcast(0.5f)));  // |half| <= 75
+  return mul(mul(p, pow2_int(sub(n, half))), pow2_int(half));
+}
+
+// exp for float64 lanes: same scheme with a degree-13 Taylor/Horner polynomial on |r| <= ln2/2
+// (truncation error r^14/14! < 2^-57 relative). Clamped to [-746, 710] (0 and +inf beyond); NaN propagates.
+SELFSUP_SIMD_INLINE VecD vexp(VecD x) {
+  x = max(broadcast(-746.0), x);
+  x = min(broadcast(710.0), x);
+  const VecD n = round_nearest(mul(x, broadcast(1.4426950408889634)));
+  VecD r = fnma(n, broadcast(0.693145751953125), x);  // ln2 high part, 22 significant bits
+  r = fnma(n, broadcast(1.4286068203094172e-6), r);   // ln2 - high part
+  VecD p = broadcast(1.0 / 6227020800.0);
+  p = fma(p, r, broadcast(1.0 / 479001600.0));
+  p = fma(p, r, broadcast(1.0 / 39916800.0));
+  p = fma(p, r, broadcast(1.0 / 3628800.0));
+  p = fma(p, r, broadcast(1.0 / 362880.0));
+  p = fma(p, r, broadcast(1.0 / 40320.0));
+  p = fma(p, r, broadcast(1.0 / 5040.0));
+  p = fma(p, r, broadcast(1.0 / 720.0));
+  p = fma(p, r, broadcast(1.0 / 120.0));
+  p = fma(p, r, broadcast(1.0 / 24.0));
+  p = fma(p, r, broadcast(1.0 / 6.0));
+  p = fma(p, r, broadcast(0.5));
+  p = fma(p, mul(r, r), add(r, broadcast(1.0)));
+  const VecD half = round_nearest(mul(n, broadcast(0.5)));  // |half| <= 538
+  return mul(mul(p, pow2_int(sub(n, half))), pow2_int(half));
+}
+
+}  // namespace SELFSUP_ISA_NS
+}  // namespace selfsup

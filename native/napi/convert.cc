@@ -1,0 +1,253 @@
+#include "napi/convert.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace selfsup {
+namespace napi {
+
+static const char* TypedArrayName(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "TypedArray";
+  }
+}
+
+static const char* ArrayNameFor(DType d) {
+  switch (d) {
+    case DType::kFloat32: return "Float32Array";
+    case DType::kFloat64: return "Float64Array";
+    case DType::kInt32: return "Int32Array";
+    case DType::kBool: return "Uint8Array";
+    default: return "Uint16Array";
+  }
+}
+
+std::string Describe(const Napi::Value& v) {
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNull()) return "null";
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isnan(d)) return "NaN";
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", d);
+    return buf;
+  }
+  if (v.IsString()) return "\"" + v.As<Napi::String>().Utf8Value() + "\"";
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    return std::string("a ") + TypedArrayName(ta.TypedArrayType()) + " of length " +
+           std::to_string(ta.ElementLength());
+  }
+  if (v.IsArray()) return "an Array";
+  if (v.IsFunction()) return "a function";
+  return "an object";
+}
+
+static std::string Msg(const std::string& expected, const std::string& name,
+                       const std::string& received) {
+  return "Expected " + expected + " for " + name + " but received " + received;
+}
+
+void ThrowType(Napi::Env env, const std::string& expected, const std::string& name,
+               const std::string& received) {
+  throw Napi::TypeError::New(env, Msg(expected, name, received));
+}
+
+void ThrowRange(Napi::Env env, const std::string& expected, const std::string& name,
+                const std::string& received) {
+  throw Napi::RangeError::New(env, Msg(expected, name, received));
+}
+
+Napi::Error StatusToError(Napi::Env env, const Status& s) {
+  Napi::Error err;
+  const char* code = "ERR_INTERNAL";
+  switch (s.code) {
+    case Code::kOutOfRange: err = Napi::RangeError::New(env, s.message); code = "ERR_OUT_OF_RANGE"; break;
+    case Code::kInvalidArgument: err = Napi::Error::New(env, s.message); code = "ERR_INVALID_ARGUMENT"; break;
+    case Code::kUnsupported: err = Napi::Error::New(env, s.message); code = "ERR_UNSUPPORTED"; break;
+    case Code::kNoDevice: err = Napi::Error::New(env, s.message); code = "ERR_NO_DEVICE"; break;
+    default: err = Napi::Error::New(env, s.message); break;
+  }
+  err.Set("code", Napi::String::New(env, code));
+  if (s.code != Code::kOutOfRange) err.Set("name", Napi::String::New(env, "SelfsupError"));
+  return err;
+}
+
+void ThrowIfError(Napi::Env env, const Status& s) {
+  if (!s.ok()) throw StatusToError(env, s);
+}
+
+ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                  std::initializer_list<DType> allowed, int64_t expected_len) {
+  Napi::Env env = info.Env();
+  std::string expected;
+  for (DType d : allowed) expected += (expected.empty() ? "a " : " or ") + std::string(ArrayNameFor(d));
+  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+  if (!v.IsTypedArray()) ThrowType(env, expected, name, Describe(v));
+  auto ta = v.As<Napi::TypedArray>();
+  DType got;
+  switch (ta.TypedArrayType()) {
+    case napi_float32_array: got = DType::kFloat32; break;
+    case napi_float64_array: got = DType::kFloat64; break;
+    case napi_int32_array: got = DType::kInt32; break;
+    case napi_uint8_array: got = DType::kBool; break;
+    default: ThrowType(env, expected, name, Describe(v));
+  }
+  bool ok = false;
+  for (DType d : allowed) ok = ok || d == got;
+  if (!ok) ThrowType(env, expected, name, Describe(v));
+  Napi::ArrayBuffer buf = ta.ArrayBuffer();
+  if (buf.IsDetached()) {
+    Napi::Error e = Napi::Error::New(env, Msg("a live (not detached) " + expected.substr(2), name,
+                                              "a detached buffer"));
+    e.Set("code", Napi::String::New(env, "ERR_INVALID_ARGUMENT"));
+    throw e;
+  }
+  ArrayArg a;
+  a.length = static_cast<int64_t>(ta.ElementLength());
+  if (expected_len >= 0 && a.length != expected_len) {
+    ThrowRange(env, expected.substr(0, 2) + std::string(ArrayNameFor(got)) + " of length " +
+               std::to_string(expected_len), name, "length " + std::to_string(a.length));
+  }
+  a.data = static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset();
+  a.dtype = got;
+  a.array = ta;
+  return a;
+}
+
+int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int64_t lo,
+               int64_t hi) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+  if (!v.IsNumber()) ThrowType(env, "an integer", name, Describe(v));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d))
+    ThrowRange(env, "an integer", name, Describe(v));
+  if (d < static_cast<double>(lo) || d > static_cast<double>(hi))
+    ThrowRange(env, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", name,
+               Describe(v));
+  return static_cast<int64_t>(d);
+}
+
+double GetDouble(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                 bool allow_nonfinite) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+  if (!v.IsNumber()) ThrowType(env, "a number", name, Describe(v));
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!allow_nonfinite && !std::isfinite(d)) ThrowRange(env, "a finite number", name, Describe(v));
+  return d;
+}
+
+bool GetBool(const Napi::CallbackInfo& info, size_t idx, const char* name) {
+  Napi::Env env = info.Env();
+  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+  if (!v.IsBoolean()) ThrowType(env, "a boolean", name, Describe(v));
+  return v.As<Napi::Boolean>().Value();
+}
+
+int64_t CheckedMul(Napi::Env env, std::initializer_list<int64_t> dims, const char* name) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) ThrowRange(env, "non-negative sizes", name, std::to_string(d));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d / 8)
+      ThrowRange(env, "a total size that fits in memory", name, "an overflowing size");
+    n *= d;
+  }
+  return n;
+}
+
+std::shared_ptr<OwnedArray> CopyArray(const ArrayArg& a) {
+  auto o = std::make_shared<OwnedArray>();
+  o->dtype = a.dtype;
+  o->length = a.length;
+  size_t bytes = static_cast<size_t>(a.length) * dtype_size(a.dtype);
+  o->bytes.resize(bytes);
+  if (bytes) std::memcpy(o->bytes.data(), a.data, bytes);
+  return o;
+}
+
+std::shared_ptr<OwnedArray> NewOwned(DType dt, int64_t length) {
+  auto o = std::make_shared<OwnedArray>();
+  o->dtype = dt;
+  o->length = length;
+  o->bytes.resize(static_cast<size_t>(length) * dtype_size(dt));
+  return o;
+}
+
+Napi::TypedArray ToJsArray(Napi::Env env, const OwnedArray& a) {
+  size_t n = static_cast<size_t>(a.length);
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, a.bytes.size());
+  if (!a.bytes.empty()) std::memcpy(buf.Data(), a.bytes.data(), a.bytes.size());
+  switch (a.dtype) {
+    case DType::kFloat64: return Napi::Float64Array::New(env, n, buf, 0);
+    case DType::kInt32: return Napi::Int32Array::New(env, n, buf, 0);
+    case DType::kBool: return Napi::Uint8Array::New(env, n, buf, 0);
+    default: return Napi::Float32Array::New(env, n, buf, 0);
+  }
+}
+
+namespace {
+class Worker : public Napi::AsyncWorker {
+ public:
+  Worker(Napi::Env env, std::function<Status()> work, std::function<Napi::Value(Napi::Env)> done)
+      : Napi::AsyncWorker(env, "selfsup"), deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)), done_(std::move(done)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      status_ = work_();
+    } catch (const Error& e) {
+      status_ = Status{e.code(), e.what()};
+    } catch (const std::bad_alloc&) {
+      status_ = Status::OutOfRange("Expected a size that fits in memory for the kernel workspace "
+                                   "but received an allocation failure");
+    } catch (const std::exception& e) {
+      status_ = Status::Internal(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(StatusToError(env, status_).Value());
+      return;
+    }
+    try {
+      deferred_.Resolve(done_(env));
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<Status()> work_;
+  std::function<Napi::Value(Napi::Env)> done_;
+  Status status_;
+};
+}  // namespace
+
+Napi::Value RunAsync(Napi::Env env, std::function<Status()> work,
+                     std::function<Napi::Value(Napi::Env)> done) {
+  auto* w = new Worker(env, std::move(work), std::move(done));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace napi
+}  // namespace selfsup

@@ -1,0 +1,95 @@
+// matmul / matmulAsync: batched C = op(A) op(B) through the packed GEMM.
+#include "cpu/gemm.h"
+#include "napi/convert.h"
+#include "napi/register.h"
+
+namespace selfsup {
+namespace napi {
+
+namespace {
+struct MatmulArgs {
+  int64_t batch, m, n, k, strideA, strideB;
+  bool transA, transB;
+};
+
+// Reads (batch, m, n, k, transA, transB, strideA, strideB) starting at argument `i0` and checks
+// that the operand lengths match them exactly (no read outside the buffers).
+MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t i0, int64_t lenA, int64_t lenB) {
+  Napi::Env env = info.Env();
+  const int64_t kMax = int64_t(1) << 40;
+  MatmulArgs a;
+  a.batch = GetInt(info, i0 + 0, "batch", 1, kMax);
+  a.m = GetInt(info, i0 + 1, "m", 0, kMax);
+  a.n = GetInt(info, i0 + 2, "n", 0, kMax);
+  a.k = GetInt(info, i0 + 3, "k", 0, kMax);
+  a.transA = GetBool(info, i0 + 4, "transA");
+  a.transB = GetBool(info, i0 + 5, "transB");
+  a.strideA = GetInt(info, i0 + 6, "strideA", 0, kMax);
+  a.strideB = GetInt(info, i0 + 7, "strideB", 0, kMax);
+  int64_t mk = CheckedMul(env, {a.m, a.k}, "a"), kn = CheckedMul(env, {a.k, a.n}, "b");
+  CheckedMul(env, {a.batch, a.m, a.n}, "out");
+  if (a.strideA != 0 && a.strideA != mk)
+    ThrowRange(env, "0 or m*k = " + std::to_string(mk), "strideA", std::to_string(a.strideA));
+  if (a.strideB != 0 && a.strideB != kn)
+    ThrowRange(env, "0 or k*n = " + std::to_string(kn), "strideB", std::to_string(a.strideB));
+  int64_t needA = a.strideA ? CheckedMul(env, {a.batch, mk}, "a") : mk;
+  int64_t needB = a.strideB ? CheckedMul(env, {a.batch, kn}, "b") : kn;
+  if (lenA != needA) ThrowRange(env, "an array of length " + std::to_string(needA), "a", "length " + std::to_string(lenA));
+  if (lenB != needB) ThrowRange(env, "an array of length " + std::to_string(needB), "b", "length " + std::to_string(lenB));
+  return a;
+}
+
+template <typename T>
+void Run(const MatmulArgs& a, const T* A, const T* B, T* C) {
+  const int64_t lda = a.transA ? a.m : a.k, ldb = a.transB ? a.k : a.n;
+  if constexpr (sizeof(T) == 4) {
+    sgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0f, A, lda, a.strideA, B, ldb,
+                  a.strideB, 0.0f, C, a.n, a.m * a.n);
+  } else {
+    dgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0, A, lda, a.strideA, B, ldb,
+                  a.strideB, 0.0, C, a.n, a.m * a.n);
+  }
+}
+}  // namespace
+
+// matmul(A, B, C, batch, m, n, k, transA, transB, strideA, strideB)
+static Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
+  ArrayArg B = GetArray(info, 1, "b", {A.dtype});
+  MatmulArgs a = ReadArgs(info, 3, A.length, B.length);
+  ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
+  Guard(env, [&] {
+    if (A.dtype == DType::kFloat32)
+      Run<float>(a, static_cast<float*>(A.data), static_cast<float*>(B.data), static_cast<float*>(C.data));
+    else
+      Run<double>(a, static_cast<double*>(A.data), static_cast<double*>(B.data), static_cast<double*>(C.data));
+  });
+  return env.Undefined();
+}
+
+// matmulAsync(A, B, batch, m, n, k, transA, transB, strideA, strideB) -> Promise<TypedArray>
+static Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
+  ArrayArg B = GetArray(info, 1, "b", {A.dtype});
+  MatmulArgs a = ReadArgs(info, 2, A.length, B.length);
+  auto ca = CopyArray(A), cb = CopyArray(B);
+  auto out = NewOwned(A.dtype, a.batch * a.m * a.n);
+  return RunAsync(
+      env,
+      [a, ca, cb, out]() {
+        if (ca->dtype == DType::kFloat32) Run<float>(a, ca->ptr<float>(), cb->ptr<float>(), out->ptr<float>());
+        else Run<double>(a, ca->ptr<double>(), cb->ptr<double>(), out->ptr<double>());
+        return Status::Ok();
+      },
+      [out](Napi::Env e) -> Napi::Value { return ToJsArray(e, *out); });
+}
+
+void RegisterLinalg(Napi::Env env, Napi::Object exports) {
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("matmulAsync", Napi::Function::New(env, MatmulAsync, "matmulAsync"));
+}
+
+}  // namespace napi
+}  // namespace selfsup

@@ -1,0 +1,16 @@
+// One Register* function per op family; addon.cc calls them all. Each lives in
+// native/napi/<family>.cc next to the family's conversions.
+#pragma once
+#include <napi.h>
+
+namespace selfsup {
+namespace napi {
+void RegisterCore(Napi::Env env, Napi::Object exports);       // info, threads, probes, cuda
+void RegisterLinalg(Napi::Env env, Napi::Object exports);     // matmul
+void RegisterAttention(Napi::Env env, Napi::Object exports);  // issue: fused attention
+void RegisterInfoNCE(Napi::Env env, Napi::Object exports);    // issue: InfoNCE / NT-Xent
+void RegisterVICReg(Napi::Env env, Napi::Object exports);     // issue: VICReg / Barlow Twins
+void RegisterSinkhorn(Napi::Env env, Napi::Object exports);   // issue: Sinkhorn-Knopp
+void RegisterTokens(Napi::Env env, Napi::Object exports);     // issue: masks, gather/scatter, StoP
+}  // namespace napi
+}  // namespace selfsup

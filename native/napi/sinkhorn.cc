@@ -1,0 +1,162 @@
+// sinkhorn / sinkhornAsync: log-domain Sinkhorn-Knopp balancing (native/ops/sinkhorn).
+//
+//   sinkhorn(scores, out, B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal,
+//            wantError, allReduceSum?) -> { iterations, marginalError, sweeps }
+//   sinkhornAsync(scores, B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal,
+//                 wantError) -> Promise<{ out, iterations, marginalError, sweeps }>
+//
+// scores/out: Float32Array [B*K]; colMarginal: Float64Array [K]; rowMarginal: Float64Array [B]
+// or null (uniform). allReduceSum(Float32Array) sums its argument across processes, in place or
+// by returning a Float32Array of the same length; it is called synchronously on this thread
+// between sweeps (sync form only).
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "cpu/threadpool.h"
+#include "napi/convert.h"
+#include "napi/register.h"
+#include "ops/sinkhorn/params.h"
+
+namespace selfsup {
+namespace napi {
+
+namespace {
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+
+struct Common {
+  int64_t B, K, iterations;
+  bool probs, want_error;
+  double epsilon, tolerance;
+  std::vector<double> col, row;  // copies (small)
+  bool has_row = false;
+};
+
+// Reads (B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal, wantError)
+// starting at i0, checking every value and the marginal lengths.
+Common ReadCommon(const Napi::CallbackInfo& info, size_t i0, int64_t scores_len) {
+  Napi::Env env = info.Env();
+  Common c;
+  c.B = GetInt(info, i0 + 0, "B", 0, kMaxDim);
+  c.K = GetInt(info, i0 + 1, "K", 1, kMaxDim);
+  const int64_t n = CheckedMul(env, {c.B, c.K}, "scores");
+  if (scores_len != n)
+    ThrowRange(env, "a Float32Array of length B*K = " + std::to_string(n), "scores",
+               "length " + std::to_string(scores_len));
+  c.probs = GetBool(info, i0 + 2, "probs");
+  c.epsilon = GetDouble(info, i0 + 3, "epsilon");
+  if (!c.probs && !(c.epsilon > 0))
+    ThrowRange(env, "a number > 0", "epsilon", Describe(info[i0 + 3]));
+  c.iterations = GetInt(info, i0 + 4, "iterations", 0, int64_t(1) << 31);
+  c.tolerance = GetDouble(info, i0 + 5, "tolerance");
+  if (c.tolerance < 0) ThrowRange(env, "a number >= 0", "tolerance", Describe(info[i0 + 5]));
+  ArrayArg col = GetArray(info, i0 + 6, "colMarginal", {DType::kFloat64}, c.K);
+  c.col.assign(static_cast<double*>(col.data), static_cast<double*>(col.data) + c.K);
+  Napi::Value rv = info.Length() > i0 + 7 ? info[i0 + 7] : env.Undefined();
+  if (!rv.IsNull() && !rv.IsUndefined()) {
+    ArrayArg row = GetArray(info, i0 + 7, "rowMarginal", {DType::kFloat64}, c.B);
+    c.row.assign(static_cast<double*>(row.data), static_cast<double*>(row.data) + c.B);
+    c.has_row = true;
+  }
+  c.want_error = GetBool(info, i0 + 8, "wantError");
+  return c;
+}
+
+SinkhornParams MakeParams(const Common& c, const float* scores, float* out) {
+  SinkhornParams p;
+  p.B = c.B; p.K = c.K; p.scores = scores; p.out = out; p.probs = c.probs;
+  p.epsilon = c.probs ? 1.0 : c.epsilon;
+  p.col_marginal = c.col.data();
+  p.row_marginal = c.has_row ? c.row.data() : nullptr;
+  p.iterations = c.iterations; p.tolerance = c.tolerance; p.want_error = c.want_error;
+  return p;
+}
+
+Napi::Object Info(Napi::Env env, const SinkhornParams& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("iterations", Napi::Number::New(env, static_cast<double>(p.iterations_done)));
+  o.Set("marginalError", Napi::Number::New(env, p.marginal_error));
+  o.Set("sweeps", Napi::Number::New(env, static_cast<double>(p.sweeps)));
+  return o;
+}
+}  // namespace
+
+static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
+  Common c = ReadCommon(info, 2, S.length);
+  ArrayArg O = GetArray(info, 1, "out", {DType::kFloat32}, c.B * c.K);
+  if (O.array.ArrayBuffer().Data() == S.array.ArrayBuffer().Data() && c.B * c.K > 0)
+    ThrowRange(env, "an out array that does not alias scores", "out", "an aliasing array");
+  Napi::Value cb = info.Length() > 11 ? info[11] : env.Undefined();
+  if (!cb.IsUndefined() && !cb.IsNull() && !cb.IsFunction())
+    ThrowType(env, "a function", "collective.allReduceSum", Describe(cb));
+
+  if (!cb.IsFunction()) {
+    SinkhornParams p = MakeParams(c, static_cast<const float*>(S.data), static_cast<float*>(O.data));
+    Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(sinkhorn_forward)(p)); });
+    return Info(env, p);
+  }
+
+  // With a collective, JS runs in the middle of the kernel and could detach or resize the arrays
+  // we hold: work on private copies and write `out` back only if it is still live afterwards.
+  auto scores = CopyArray(S);
+  auto out = NewOwned(DType::kFloat32, c.B * c.K);
+  Napi::Function fn = cb.As<Napi::Function>();
+  SinkhornParams p = MakeParams(c, scores->ptr<float>(), out->ptr<float>());
+  p.all_reduce = [env, fn](double* buf, int64_t n) {
+    Napi::Float32Array arr = Napi::Float32Array::New(env, static_cast<size_t>(n));
+    float* a = arr.Data();
+    for (int64_t i = 0; i < n; ++i) a[i] = static_cast<float>(buf[i]);
+    Napi::Value r = fn.Call({arr});  // a JS exception propagates as Napi::Error
+    Napi::Float32Array src = arr;
+    if (r.IsTypedArray()) {
+      Napi::TypedArray ta = r.As<Napi::TypedArray>();
+      if (ta.TypedArrayType() != napi_float32_array || static_cast<int64_t>(ta.ElementLength()) != n)
+        ThrowRange(env, "a Float32Array of length " + std::to_string(n), "the result of collective.allReduceSum", Describe(r));
+      src = r.As<Napi::Float32Array>();
+    } else if (!r.IsUndefined()) {
+      ThrowType(env, "undefined or a Float32Array", "the result of collective.allReduceSum", Describe(r));
+    }
+    if (src.ArrayBuffer().IsDetached() || static_cast<int64_t>(src.ElementLength()) != n)
+      ThrowRange(env, "a live Float32Array of length " + std::to_string(n), "collective.allReduceSum's buffer", "a detached or resized buffer");
+    const float* sp = src.Data();
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = sp[i];
+      if (std::isnan(v)) ThrowRange(env, "numbers (not NaN)", "the result of collective.allReduceSum", "NaN");
+      buf[i] = v;
+    }
+  };
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(sinkhorn_forward)(p)); });
+  ArrayArg O2 = GetArray(info, 1, "out", {DType::kFloat32}, c.B * c.K);
+  if (c.B * c.K > 0) std::memcpy(O2.data, out->ptr<float>(), static_cast<size_t>(c.B * c.K) * sizeof(float));
+  return Info(env, p);
+}
+
+static Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
+  Common c = ReadCommon(info, 1, S.length);
+  auto scores = CopyArray(S);
+  auto out = NewOwned(DType::kFloat32, c.B * c.K);
+  auto p = std::make_shared<SinkhornParams>(MakeParams(c, scores->ptr<float>(), out->ptr<float>()));
+  auto keep = std::make_shared<Common>(std::move(c));
+  p->col_marginal = keep->col.data();
+  p->row_marginal = keep->has_row ? keep->row.data() : nullptr;
+  return RunAsync(
+      env, [p, keep, scores, out]() { return SELFSUP_DISPATCH(sinkhorn_forward)(*p); },
+      [p, out](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Info(e, *p);
+        o.Set("out", ToJsArray(e, *out));
+        return o;
+      });
+}
+
+void RegisterSinkhorn(Napi::Env env, Napi::Object exports) {
+  exports.Set("sinkhorn", Napi::Function::New(env, Sinkhorn, "sinkhorn"));
+  exports.Set("sinkhornAsync", Napi::Function::New(env, SinkhornAsync, "sinkhornAsync"));
+}
+
+}  // namespace napi
+}  // namespace selfsup

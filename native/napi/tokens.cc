@@ -1,0 +1,304 @@
+// N-API bindings for the tokens family: gather/scatter (+ backward), stochastic positions
+// (+ backward), MAE random masks and I-JEPA multi-block masks. Sync forms are zero-copy (outputs
+// passed in); the Async forms copy their inputs and resolve with fresh arrays. Every length is
+// checked against the sizes here and every index inside the kernels, before memory is touched.
+#include <cstring>
+#include <string>
+
+#include "napi/convert.h"
+#include "napi/register.h"
+#include "ops/tokens/params.h"
+
+namespace selfsup {
+namespace napi {
+
+namespace {
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
+
+bool IsNone(const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() <= i || info[i].IsNull() || info[i].IsUndefined();
+}
+
+// An optional typed array (null/undefined -> data == nullptr).
+ArrayArg GetOptArray(const Napi::CallbackInfo& info, size_t i, const char* name,
+                     std::initializer_list<DType> allowed, int64_t len) {
+  if (IsNone(info, i)) return ArrayArg{};
+  return GetArray(info, i, name, allowed, len);
+}
+
+struct Dims {
+  int64_t B, N, D, K;
+};
+
+// (B, N, D, K) at arguments i0..i0+3.
+Dims ReadDims(const Napi::CallbackInfo& info, size_t i0) {
+  Dims d;
+  d.B = GetInt(info, i0, "batch", 0, kMaxDim);
+  d.N = GetInt(info, i0 + 1, "tokens", 0, kMaxDim);
+  d.D = GetInt(info, i0 + 2, "dim", 0, kMaxDim);
+  d.K = GetInt(info, i0 + 3, "k", 0, kMaxDim);
+  CheckedMul(info.Env(), {d.B, d.N, d.D}, "x");
+  CheckedMul(info.Env(), {d.B, d.K, d.D}, "out");
+  return d;
+}
+
+const int32_t* I32(const ArrayArg& a) { return static_cast<const int32_t*>(a.data); }
+}  // namespace
+
+// tokensGather(x, idx, lengths|null, pos|null, out, B, N, D, K, xShared)
+static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dims d = ReadDims(info, 5);
+  const bool shared = GetBool(info, 9, "xShared");
+  ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg pos = GetOptArray(info, 3, "pos", {x.dtype}, d.N * d.D);
+  ArrayArg out = GetArray(info, 4, "out", {x.dtype}, d.B * d.K * d.D);
+  TokenGatherParams p;
+  p.dtype = x.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
+  p.x = x.data; p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.out = out.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_gather)(p)); });
+  return env.Undefined();
+}
+
+// tokensGatherAsync(x, idx, lengths|null, pos|null, B, N, D, K, xShared) -> Promise<out>
+static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
+  Dims d = ReadDims(info, 4);
+  const bool shared = GetBool(info, 8, "xShared");
+  ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg pos = GetOptArray(info, 3, "pos", {x.dtype}, d.N * d.D);
+  auto cx = CopyArray(x), ci = CopyArray(idx);
+  auto cl = len.data ? CopyArray(len) : nullptr;
+  auto cp = pos.data ? CopyArray(pos) : nullptr;
+  auto out = NewOwned(x.dtype, d.B * d.K * d.D);
+  return RunAsync(
+      info.Env(),
+      [=]() {
+        TokenGatherParams p;
+        p.dtype = cx->dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
+        p.x = cx->bytes.data(); p.pos = cp ? cp->bytes.data() : nullptr;
+        p.idx = ci->ptr<int32_t>(); p.lengths = cl ? cl->ptr<int32_t>() : nullptr;
+        p.out = out->bytes.data();
+        return SELFSUP_DISPATCH(tokens_gather)(p);
+      },
+      [out](Napi::Env e) -> Napi::Value { return ToJsArray(e, *out); });
+}
+
+// tokensGatherBackward(grad, idx, lengths|null, dx|null, dpos|null, B, N, D, K, xShared)
+static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dims d = ReadDims(info, 5);
+  const bool shared = GetBool(info, 9, "xShared");
+  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg dx = GetOptArray(info, 3, "dx", {g.dtype}, shared ? d.N * d.D : d.B * d.N * d.D);
+  ArrayArg dpos = GetOptArray(info, 4, "dpos", {g.dtype}, d.N * d.D);
+  TokenGatherBackwardParams p;
+  p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
+  p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dx = dx.data; p.dpos = dpos.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_gather_backward)(p)); });
+  return env.Undefined();
+}
+
+// tokensScatter(src, idx, lengths|null, fill|null, out, B, N, D, K)
+static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dims d = ReadDims(info, 5);
+  ArrayArg src = GetArray(info, 0, "src", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg fill = GetOptArray(info, 3, "fill", {src.dtype}, d.D);
+  ArrayArg out = GetArray(info, 4, "out", {src.dtype}, d.B * d.N * d.D);
+  TokenScatterParams p;
+  p.dtype = src.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
+  p.src = src.data; p.idx = I32(idx); p.lengths = I32(len); p.fill = fill.data; p.out = out.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_scatter)(p)); });
+  return env.Undefined();
+}
+
+// tokensScatterBackward(grad, idx, lengths|null, dsrc|null, dfill|null, B, N, D, K)
+static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Dims d = ReadDims(info, 5);
+  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.N * d.D);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg dsrc = GetOptArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
+  ArrayArg dfill = GetOptArray(info, 4, "dfill", {g.dtype}, d.D);
+  TokenScatterBackwardParams p;
+  p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
+  p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dsrc = dsrc.data; p.dfill = dfill.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_scatter_backward)(p)); });
+  return env.Undefined();
+}
+
+namespace {
+struct StoPDims {
+  int64_t B, N, Dp, K, Din;
+  double std;
+  uint64_t seed;
+};
+StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t i0) {
+  StoPDims s;
+  s.B = GetInt(info, i0, "batch", 0, kMaxTokenBatch);
+  s.N = GetInt(info, i0 + 1, "tokens", 0, kMaxDim);
+  s.Dp = GetInt(info, i0 + 2, "dim", 0, kMaxDim);
+  s.K = GetInt(info, i0 + 3, "k", 0, kMaxDim);
+  s.Din = GetInt(info, i0 + 4, "noiseDim", 0, kMaxDim);
+  s.std = GetDouble(info, i0 + 5, "std");
+  if (s.std < 0) ThrowRange(info.Env(), "a number >= 0", "std", std::to_string(s.std));
+  s.seed = static_cast<uint64_t>(GetInt(info, i0 + 6, "seed", 0, kMaxSeed));
+  CheckedMul(info.Env(), {s.B, s.K, s.Dp}, "out");
+  CheckedMul(info.Env(), {s.B, s.K, s.Din}, "noise");
+  CheckedMul(info.Env(), {s.Dp, s.Din}, "weight");
+  return s;
+}
+}  // namespace
+
+// stochasticPositions(pos, idx, lengths|null, weight, bias|null, out, noise|null,
+//                     B, N, Dp, K, Din, std, seed)
+static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoPDims s = ReadStoP(info, 7);
+  ArrayArg pos = GetArray(info, 0, "pos", {DType::kFloat32, DType::kFloat64}, s.N * s.Dp);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  ArrayArg w = GetArray(info, 3, "weight", {pos.dtype}, s.Dp * s.Din);
+  ArrayArg bias = GetOptArray(info, 4, "bias", {pos.dtype}, s.Dp);
+  ArrayArg out = GetArray(info, 5, "out", {pos.dtype}, s.B * s.K * s.Dp);
+  ArrayArg noise = GetOptArray(info, 6, "noise", {pos.dtype}, s.B * s.K * s.Din);
+  StochasticPositionsParams p;
+  p.dtype = pos.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
+  p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.weight = w.data; p.bias = bias.data;
+  p.std = s.std; p.seed = s.seed; p.out = out.data; p.noise = noise.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(stochastic_positions)(p)); });
+  return env.Undefined();
+}
+
+// stochasticPositionsBackward(grad, idx, lengths|null, noise|null, dpos|null, dweight|null,
+//                             dbias|null, B, N, Dp, K, Din, std, seed)
+static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StoPDims s = ReadStoP(info, 7);
+  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, s.B * s.K * s.Dp);
+  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
+  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  ArrayArg noise = GetOptArray(info, 3, "noise", {g.dtype}, s.B * s.K * s.Din);
+  ArrayArg dpos = GetOptArray(info, 4, "dpos", {g.dtype}, s.N * s.Dp);
+  ArrayArg dw = GetOptArray(info, 5, "dweight", {g.dtype}, s.Dp * s.Din);
+  ArrayArg db = GetOptArray(info, 6, "dbias", {g.dtype}, s.Dp);
+  StochasticPositionsBackwardParams p;
+  p.dtype = g.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
+  p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.noise = noise.data;
+  p.std = s.std; p.seed = s.seed; p.dpos = dpos.data; p.dweight = dw.data; p.dbias = db.data;
+  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(stochastic_positions_backward)(p)); });
+  return env.Undefined();
+}
+
+// maskRandom(B, N, keepCount, seed, keep, masked, restore)
+static Napi::Value MaskRandom(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t B = GetInt(info, 0, "batch", 0, kMaxTokenBatch);
+  const int64_t N = GetInt(info, 1, "tokens", 0, int64_t(1) << 31);
+  const int64_t K = GetInt(info, 2, "keepCount", 0, N);
+  const uint64_t seed = static_cast<uint64_t>(GetInt(info, 3, "seed", 0, kMaxSeed));
+  CheckedMul(env, {B, N}, "restore");
+  ArrayArg keep = GetArray(info, 4, "keep", {DType::kInt32}, B * K);
+  ArrayArg masked = GetArray(info, 5, "masked", {DType::kInt32}, B * (N - K));
+  ArrayArg restore = GetArray(info, 6, "restore", {DType::kInt32}, B * N);
+  Guard(env, [&] {
+    ThrowIfError(env, mask_random(B, N, K, seed, static_cast<int32_t*>(keep.data),
+                                  static_cast<int32_t*>(masked.data), static_cast<int32_t*>(restore.data)));
+  });
+  return env.Undefined();
+}
+
+namespace {
+// maskMultiBlock arguments: (H, W, B, seed, encMin, encMax, predMin, predMax, arMin, arMax, nEnc,
+// nPred, minKeep, allowOverlap, ragged)
+MultiBlockParams ReadMultiBlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MultiBlockParams p;
+  p.H = GetInt(info, 0, "grid[0]", 1, 1 << 15);
+  p.W = GetInt(info, 1, "grid[1]", 1, 1 << 15);
+  p.B = GetInt(info, 2, "batch", 0, kMaxTokenBatch);
+  p.seed = static_cast<uint64_t>(GetInt(info, 3, "seed", 0, kMaxSeed));
+  const char* names[6] = {"encScale[0]", "encScale[1]", "predScale[0]", "predScale[1]",
+                          "aspectRatio[0]", "aspectRatio[1]"};
+  double* dst[6] = {&p.enc_scale[0], &p.enc_scale[1], &p.pred_scale[0], &p.pred_scale[1],
+                    &p.aspect[0], &p.aspect[1]};
+  for (int i = 0; i < 6; ++i) {
+    *dst[i] = GetDouble(info, 4 + i, names[i]);
+    const bool ok = i < 4 ? (*dst[i] > 0 && *dst[i] <= 1) : (*dst[i] > 0 && *dst[i] < 1e6);
+    if (!ok) ThrowRange(env, i < 4 ? "a number in (0, 1]" : "a positive number", names[i], std::to_string(*dst[i]));
+  }
+  if (p.enc_scale[0] > p.enc_scale[1]) ThrowRange(env, "encScale[0] <= encScale[1]", "encScale", "a decreasing range");
+  if (p.pred_scale[0] > p.pred_scale[1]) ThrowRange(env, "predScale[0] <= predScale[1]", "predScale", "a decreasing range");
+  if (p.aspect[0] > p.aspect[1]) ThrowRange(env, "aspectRatio[0] <= aspectRatio[1]", "aspectRatio", "a decreasing range");
+  p.n_enc = GetInt(info, 10, "nEnc", 0, 1024);
+  p.n_pred = GetInt(info, 11, "nPred", 0, 1024);
+  p.min_keep = GetInt(info, 12, "minKeep", 0, int64_t(1) << 30);
+  p.allow_overlap = GetBool(info, 13, "allowOverlap");
+  p.ragged = GetBool(info, 14, "ragged");
+  CheckedMul(env, {p.B, p.H, p.W, p.n_enc + p.n_pred}, "masks");
+  return p;
+}
+
+Napi::Int32Array ToInt32(Napi::Env env, const std::vector<int32_t>& v) {
+  Napi::Int32Array a = Napi::Int32Array::New(env, v.size());
+  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * sizeof(int32_t));
+  return a;
+}
+
+Napi::Object MultiBlockToJs(Napi::Env env, const MultiBlockResult& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kc", Napi::Number::New(env, static_cast<double>(r.kc)));
+  o.Set("kt", Napi::Number::New(env, static_cast<double>(r.kt)));
+  o.Set("context", ToInt32(env, r.context));
+  o.Set("targets", ToInt32(env, r.targets));
+  o.Set("contextLengths", ToInt32(env, r.context_len));
+  o.Set("targetLengths", ToInt32(env, r.target_len));
+  o.Set("relaxed", ToInt32(env, r.relaxed));
+  o.Set("predBlock", ToInt32(env, {r.pred_block[0], r.pred_block[1]}));
+  o.Set("encBlock", ToInt32(env, {r.enc_block[0], r.enc_block[1]}));
+  return o;
+}
+}  // namespace
+
+static Napi::Value MaskMultiBlock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MultiBlockParams p = ReadMultiBlock(info);
+  MultiBlockResult r;
+  Guard(env, [&] { ThrowIfError(env, mask_multi_block(p, &r)); });
+  return MultiBlockToJs(env, r);
+}
+
+static Napi::Value MaskMultiBlockAsync(const Napi::CallbackInfo& info) {
+  MultiBlockParams p = ReadMultiBlock(info);
+  auto r = std::make_shared<MultiBlockResult>();
+  return RunAsync(
+      info.Env(), [p, r]() { return mask_multi_block(p, r.get()); },
+      [r](Napi::Env e) -> Napi::Value { return MultiBlockToJs(e, *r); });
+}
+
+void RegisterTokens(Napi::Env env, Napi::Object exports) {
+  exports.Set("tokensGather", Napi::Function::New(env, TokensGather, "tokensGather"));
+  exports.Set("tokensGatherAsync", Napi::Function::New(env, TokensGatherAsync, "tokensGatherAsync"));
+  exports.Set("tokensGatherBackward", Napi::Function::New(env, TokensGatherBackward, "tokensGatherBackward"));
+  exports.Set("tokensScatter", Napi::Function::New(env, TokensScatter, "tokensScatter"));
+  exports.Set("tokensScatterBackward", Napi::Function::New(env, TokensScatterBackward, "tokensScatterBackward"));
+  exports.Set("stochasticPositions", Napi::Function::New(env, StochasticPositions, "stochasticPositions"));
+  exports.Set("stochasticPositionsBackward",
+              Napi::Function::New(env, StochasticPositionsBackward, "stochasticPositionsBackward"));
+  exports.Set("maskRandom", Napi::Function::New(env, MaskRandom, "maskRandom"));
+  exports.Set("maskMultiBlock", Napi::Function::New(env, MaskMultiBlock, "maskMultiBlock"));
+  exports.Set("maskMultiBlockAsync", Napi::Function::New(env, MaskMultiBlockAsync, "maskMultiBlockAsync"));
+}
+
+}  // namespace napi
+}  // namespace selfsup

@@ -1,0 +1,545 @@
+// Fused attention on CPU, forward and backward side by side (compiled once per ISA variant).
+//
+// Forward: the FlashAttention online softmax (Dao et al., "FlashAttention", NeurIPS 2022; Dao,
+// "FlashAttention-2", 2023, Algorithm 1): one task = (batch, head, tile of Br queries); it walks
+// the key tiles of Bc keys keeping a running row max m, row sum l and an unnormalized output
+// accumulator, rescaled by exp(m_old - m_new) when the max grows. Only a Br x Bc score tile ever
+// exists; memory is O(N d) per head (K is transposed once into a packed copy).
+//
+// Backward: FlashAttention-2 Algorithm 2: one task = (batch, kv head, tile of Bc keys); it walks
+// every query tile of every query head sharing that kv head, recomputes P = exp(logits - lse)
+// from the saved log-sum-exp, and accumulates dV += P^T dO, dK += dS^T Q in registers/L1-sized
+// tiles, with dS = P * (dO V^T - D), D_i = <dO_i, O_i> - dlse_i. dQ += dS K is accumulated in a
+// per-worker buffer for the current head and added into dq under a lock when the worker moves on.
+//
+// Every product runs through one register-blocked micro-kernel (6 x 2 vectors of accumulators,
+// the same shape as the packed GEMM's AVX2 kernel) that broadcasts A from any (row, col) strides,
+// so P^T and dS^T are read in place instead of being transposed.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "cpu/simd.h"
+#include "cpu/threadpool.h"
+#include "ops/attention/params.h"
+#include "selfsup/philox.h"
+
+namespace selfsup {
+namespace SELFSUP_ISA_NS {
+namespace {
+
+template <class T>
+struct VT;
+template <>
+struct VT<float> {
+  using V = Vec;
+  static constexpr int W = kVecWidth;
+};
+template <>
+struct VT<double> {
+  using V = VecD;
+  static constexpr int W = kVecWidthD;
+};
+
+inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// Tile sizes. Forward: Bc = 128 amortizes the per-tile output rescale and row bookkeeping over
+// more keys; the 64 x 128 score tile (32 KiB float) plus the K^T panel live in L1/L2. Backward
+// keeps five 64 x 64 products per tile pair, all operands L2-resident.
+constexpr int64_t kBrF = 64, kBcF = 128;
+constexpr int64_t kBrB = 64, kBcB = 64;
+
+// C[MR x NV*W] (+)= sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
+// A is broadcast element by element, so it may be row-major, transposed or strided.
+template <class T, int MR, int NV, bool ACC>
+SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
+                               int64_t ldb, T* C, int64_t ldc) {
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  V acc[MR][NV];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) acc[r][v] = ACC ? loadu(C + r * ldc + v * W) : broadcast(T(0));
+  for (int64_t p = 0; p < kc; ++p) {
+    V b[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) b[v] = loadu(Bm + p * ldb + v * W);
+    const T* a = A + p * aps;
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const V ar = broadcast(a[r * ars]);
+#pragma GCC unroll 2
+      for (int v = 0; v < NV; ++v) acc[r][v] = fma(ar, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; ++v) storeu(C + r * ldc + v * W, acc[r][v]);
+}
+
+template <class T, int NV, bool ACC>
+void gemm_rows(int64_t m, int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
+               int64_t ldb, T* C, int64_t ldc) {
+  int64_t r = 0;
+  for (; r + 6 <= m; r += 6) micro<T, 6, NV, ACC>(kc, A + r * ars, ars, aps, Bm, ldb, C + r * ldc, ldc);
+  const T* a = A + r * ars;
+  T* c = C + r * ldc;
+  switch (m - r) {
+    case 1: micro<T, 1, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    case 2: micro<T, 2, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    case 3: micro<T, 3, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    case 4: micro<T, 4, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    case 5: micro<T, 5, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    default: break;
+  }
+}
+
+// C[m x n] (+)= A[m x kc] B[kc x n] for n a multiple of the vector width; B rows contiguous.
+// Column panels outermost so one kc x 2W panel of B stays in L1 across the row blocks.
+template <class T, bool ACC>
+void tile_gemm(int64_t m, int64_t n, int64_t kc, const T* A, int64_t ars, int64_t aps,
+               const T* Bm, int64_t ldb, T* C, int64_t ldc) {
+  constexpr int W = VT<T>::W;
+  int64_t c = 0;
+  for (; c + 2 * W <= n; c += 2 * W) gemm_rows<T, 2, ACC>(m, kc, A, ars, aps, Bm + c, ldb, C + c, ldc);
+  if (c < n) gemm_rows<T, 1, ACC>(m, kc, A, ars, aps, Bm + c, ldb, C + c, ldc);
+}
+
+template <class T>
+constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+// Row i of a score tile (keys [j0, j0 + bc), padded to bcp) becomes logits in place: scale,
+// then the bool / additive mask, then causal and padding columns set to -inf. Returns the max.
+template <class T>
+T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, int64_t b,
+             int64_t h, int64_t i, int64_t j0) {
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  int64_t lim = bc;  // keys [0, lim) of this tile pass the causal test
+  if (p.causal) lim = std::max<int64_t>(0, std::min<int64_t>(bc, i + p.Nk - p.Nq - j0 + 1));
+  const V sc = broadcast(scale);
+  V mx = broadcast(kNegInf<T>);
+  if (p.mask_kind == AttnMaskKind::kNone && lim == bc && bc == bcp) {
+    for (int64_t j = 0; j < bcp; j += W) {
+      const V x = loadu(s + j) * sc;
+      storeu(s + j, x);
+      mx = max(mx, x);
+    }
+    return hmax(mx);
+  }
+  for (int64_t j = 0; j < bcp; j += W) storeu(s + j, loadu(s + j) * sc);
+  const int64_t mo = b * p.m_sb + h * p.m_sh + i * p.m_sq + j0 * p.m_sk;
+  if (p.mask_kind == AttnMaskKind::kBool) {
+    const uint8_t* m = static_cast<const uint8_t*>(p.mask) + mo;
+    for (int64_t j = 0; j < lim; ++j)
+      if (!m[j * p.m_sk]) s[j] = kNegInf<T>;
+  } else if (p.mask_kind == AttnMaskKind::kAdditive) {
+    const T* m = static_cast<const T*>(p.mask) + mo;
+    for (int64_t j = 0; j < lim; ++j) s[j] += m[j * p.m_sk];
+  }
+  for (int64_t j = lim; j < bcp; ++j) s[j] = kNegInf<T>;
+  for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
+  return hmax(mx);
+}
+
+// Dropout keep-mask of row (b, h, i), keys [j0, j0 + n): u[j] >= p keeps (selfsup/philox.h).
+inline void dropout_uniforms(const AttentionParams& p, int64_t b, int64_t h, int64_t i, int64_t j0,
+                             int64_t n, float* u) {
+  const uint64_t off = (static_cast<uint64_t>((b * p.H + h) * p.Nq + i)) * p.Nk + j0;
+  philox_uniform(p.seed, kAttentionDropoutStream, off, n, u);
+}
+
+// Runs `body(task)` for task in [0, total) on the pool with dynamic (atomic counter) scheduling;
+// `make` builds one workspace per worker. Dynamic because causal tiles differ in cost.
+template <class Make, class Body>
+void run_tasks(int64_t total, Make make, Body body) {
+  if (total <= 0) return;
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(num_threads(), total);
+  parallel_for(workers, 1, [&](int64_t, int64_t) {
+    auto ws = make();
+    for (;;) {
+      const int64_t t = next.fetch_add(1, std::memory_order_relaxed);
+      if (t >= total) break;
+      body(ws, t);
+    }
+    ws.finish();
+  });
+}
+
+// Writes n values of row `src` to `dst` (n may be any size; the tail uses a masked store).
+template <class T>
+inline void store_row(T* dst, const T* src, int64_t n, T mul) {
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  const V m = broadcast(mul);
+  int64_t j = 0;
+  for (; j + W <= n; j += W) storeu(dst + j, loadu(src + j) * m);
+  if (j < n) store_partial(dst + j, loadu(src + j) * m, static_cast<int>(n - j));
+}
+
+// Copies rows [0, rows) of a strided matrix into a zero-padded [rows, dp] buffer.
+template <class T>
+void pad_rows(T* dst, const T* src, int64_t rows, int64_t d, int64_t dp, int64_t src_ld) {
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * dp, src + r * src_ld, sizeof(T) * d);
+    std::fill(dst + r * dp + d, dst + (r + 1) * dp, T(0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------------------------
+template <class T>
+Status forward_impl(const AttentionParams& p) {
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  SELFSUP_RETURN_IF_ERROR(attention_validate(p, false));
+  const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
+  if (B == 0 || Nq == 0) return Status::Ok();
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  T* out = static_cast<T*>(p.out);
+  T* lse = static_cast<T*>(p.lse);
+  const T scale = static_cast<T>(p.scale);
+  const int64_t dp = round_up(d, W), Nkp = round_up(Nk, W);
+
+  // K^T per kv head, [B*Hk][d][Nkp], zero columns past Nk: the B operand of S = Q K^T.
+  std::vector<T> kt(static_cast<size_t>(B * Hk * d * Nkp));
+  // V rows padded to dp columns when d is not a multiple of the vector width.
+  std::vector<T> vpad;
+  const bool pad_v = dp != d;
+  if (pad_v) vpad.resize(static_cast<size_t>(B * Hk * Nk * dp));
+  parallel_for(B * Hk, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / Hk, hk = bh % Hk;
+      const T* kh = k + b * p.k_sb + hk * p.k_sh;
+      T* dst = kt.data() + bh * d * Nkp;
+      for (int64_t j0 = 0; j0 < Nkp; j0 += 16) {  // 16 keys at a time: one line per row of K^T
+        const int64_t je = std::min<int64_t>(j0 + 16, Nkp);
+        for (int64_t c = 0; c < d; ++c)
+          for (int64_t j = j0; j < je; ++j) dst[c * Nkp + j] = j < Nk ? kh[j * p.k_sr + c] : T(0);
+      }
+      if (pad_v) pad_rows(vpad.data() + bh * Nk * dp, v + b * p.v_sb + hk * p.v_sh, Nk, d, dp, p.v_sr);
+    }
+  });
+
+  struct Ws {
+    std::vector<T> s, o, m, l;
+    std::vector<float> u;
+    void finish() {}
+  };
+  const int64_t nqt = (Nq + kBrF - 1) / kBrF;
+  const int64_t off = Nk - Nq;  // causal: key j visible to query i iff j <= i + off
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
+  run_tasks(
+      B * H * nqt,
+      [&] {
+        Ws ws;
+        ws.s.resize(kBrF * kBcF);
+        ws.o.resize(kBrF * dp);
+        ws.m.resize(kBrF);
+        ws.l.resize(kBrF);
+        if (p.dropout > 0) ws.u.resize(kBcF);
+        return ws;
+      },
+      [&](Ws& ws, int64_t t) {
+        // Later query tiles first: under a causal mask they see the most keys.
+        const int64_t qt = nqt - 1 - t / (B * H), bh = t % (B * H);
+        const int64_t b = bh / H, h = bh % H, hk = h / G;
+        const int64_t i0 = qt * kBrF, br = std::min(kBrF, Nq - i0);
+        const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+        const T* kth = kt.data() + (b * Hk + hk) * d * Nkp;
+        const T* vh = pad_v ? vpad.data() + (b * Hk + hk) * Nk * dp : v + b * p.v_sb + hk * p.v_sh;
+        const int64_t v_ld = pad_v ? dp : p.v_sr;
+        T* S = ws.s.data();
+        T* O = ws.o.data();
+        std::fill(ws.o.begin(), ws.o.begin() + br * dp, T(0));
+        std::fill(ws.m.begin(), ws.m.end(), kNegInf<T>);
+        std::fill(ws.l.begin(), ws.l.end(), T(0));
+        int64_t jend = Nk;
+        if (p.causal) jend = std::max<int64_t>(0, std::min<int64_t>(Nk, i0 + br + off));
+        for (int64_t j0 = 0; j0 < jend; j0 += kBcF) {
+          const int64_t bc = std::min(kBcF, jend - j0), bcp = round_up(bc, W);
+          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0, Nkp, S, kBcF);
+          for (int64_t r = 0; r < br; ++r) {
+            T* s = S + r * kBcF;
+            const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0);
+            const T mold = ws.m[r], mnew = std::max(mold, mx);
+            // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
+            const T muse = mnew == kNegInf<T> ? T(0) : mnew;
+            const T alpha = std::exp(mold - muse);
+            const V mv = broadcast(muse);
+            V sum = broadcast(T(0));
+            for (int64_t j = 0; j < bcp; j += W) {
+              const V e = vexp(loadu(s + j) - mv);
+              storeu(s + j, e);
+              sum = sum + e;
+            }
+            ws.l[r] = ws.l[r] * alpha + hsum(sum);
+            ws.m[r] = mnew;
+            if (alpha != T(1)) {
+              const V av = broadcast(alpha);
+              T* orow = O + r * dp;
+              for (int64_t c = 0; c < dp; c += W) storeu(orow + c, loadu(orow + c) * av);
+            }
+            if (p.dropout > 0) {
+              dropout_uniforms(p, b, h, i0 + r, j0, bc, ws.u.data());
+              for (int64_t j = 0; j < bc; ++j)
+                s[j] = static_cast<double>(ws.u[j]) >= p.dropout ? s[j] * keep_scale : T(0);
+            }
+          }
+          tile_gemm<T, true>(br, dp, bc, S, kBcF, 1, vh + j0 * v_ld, v_ld, O, dp);
+        }
+        for (int64_t r = 0; r < br; ++r) {
+          const int64_t i = i0 + r;
+          const T l = ws.l[r];
+          T* orow = out + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+          if (l == T(0)) {  // every key masked: zeros, lse = -inf (documented)
+            std::fill(orow, orow + d, T(0));
+            lse[(b * H + h) * Nq + i] = kNegInf<T>;
+          } else {
+            store_row(orow, O + r * dp, d, T(1) / l);
+            lse[(b * H + h) * Nq + i] = ws.m[r] + std::log(l);
+          }
+        }
+      });
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+// ---------------------------------------------------------------------------------------------
+template <class T>
+Status backward_impl(const AttentionParams& p) {
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
+  const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
+  if (B == 0) return Status::Ok();
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* o = static_cast<const T*>(p.out);
+  const T* lse = static_cast<const T*>(p.lse);
+  const T* dout = static_cast<const T*>(p.dout);
+  const T* dlse = static_cast<const T*>(p.dlse);
+  T* dq = static_cast<T*>(p.dq);
+  T* dk = static_cast<T*>(p.dk);
+  T* dv = static_cast<T*>(p.dv);
+  const T scale = static_cast<T>(p.scale);
+  const int64_t dp = round_up(d, W);
+
+  // dq is accumulated into, so it starts at zero; dk/dv are zero where no task writes them.
+  parallel_for(B * H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bh = lo; bh < hi; ++bh)
+      for (int64_t i = 0; i < Nq; ++i)
+        std::fill_n(dq + (bh / H) * p.q_sb + (bh % H) * p.q_sh + i * p.q_sr, d, T(0));
+  });
+  if (Nq == 0 || Nk == 0) {
+    for (int64_t bh = 0; bh < B * Hk; ++bh)
+      for (int64_t j = 0; j < Nk; ++j) {
+        std::fill_n(dk + (bh / Hk) * p.k_sb + (bh % Hk) * p.k_sh + j * p.k_sr, d, T(0));
+        std::fill_n(dv + (bh / Hk) * p.v_sb + (bh % Hk) * p.v_sh + j * p.v_sr, d, T(0));
+      }
+    return Status::Ok();
+  }
+
+  // D_i = <dO_i, O_i> - dlse_i (FlashAttention-2 eq. for dS; the dlse term is lse's own
+  // gradient, d lse_i / d logit_ij = P_ij). Also the padded copies of Q and dO used as the
+  // B operand of dK += dS^T Q and dV += P^T dO when d is not a multiple of the vector width.
+  std::vector<T> D(static_cast<size_t>(B * H * Nq));
+  const bool pad = dp != d;
+  std::vector<T> qpad, dopad;
+  if (pad) {
+    qpad.resize(static_cast<size_t>(B * H * Nq * dp));
+    dopad.resize(static_cast<size_t>(B * H * Nq * dp));
+  }
+  parallel_for(B * H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bh = lo; bh < hi; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      for (int64_t i = 0; i < Nq; ++i) {
+        const T* orow = o + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+        const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+        T acc = 0;
+        for (int64_t c = 0; c < d; ++c) acc += orow[c] * grow[c];
+        D[bh * Nq + i] = acc - (dlse ? dlse[bh * Nq + i] : T(0));
+      }
+      if (pad) {
+        pad_rows(qpad.data() + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
+        pad_rows(dopad.data() + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
+      }
+    }
+  });
+
+  constexpr int64_t kLocks = 64;
+  std::vector<std::mutex> locks(kLocks);
+  const int64_t nkt = (Nk + kBcB - 1) / kBcB;
+  const int64_t off = Nk - Nq;
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
+
+  // Per-worker state: tile buffers plus the dQ accumulator of the current (b, kv head) group.
+  struct Ws {
+    const AttentionParams* p = nullptr;
+    std::vector<std::mutex>* locks = nullptr;
+    int64_t dp = 0, G = 0;
+    std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dqb;
+    std::vector<float> u;
+    int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
+    void flush() {
+      if (cur < 0) return;
+      const int64_t Hh = p->H, Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
+      T* dqo = static_cast<T*>(p->dq);
+      {
+        std::lock_guard<std::mutex> lk((*locks)[cur % kLocks]);
+        for (int64_t g = 0; g < G; ++g) {
+          const int64_t h = hk * G + g;
+          for (int64_t i = row_lo; i < Nqq; ++i) {
+            T* dst = dqo + b * p->q_sb + h * p->q_sh + i * p->q_sr;
+            const T* src = dqb.data() + (g * Nqq + i) * dp;
+            for (int64_t c = 0; c < dd; ++c) dst[c] += src[c];
+          }
+        }
+      }
+      for (int64_t g = 0; g < G; ++g)
+        std::fill(dqb.begin() + (g * Nqq + row_lo) * dp, dqb.begin() + (g + 1) * Nqq * dp, T(0));
+      (void)Hh;
+      cur = -1;
+    }
+    void finish() { flush(); }
+  };
+
+  run_tasks(
+      B * Hk * nkt,
+      [&] {
+        Ws ws;
+        ws.p = &p;
+        ws.locks = &locks;
+        ws.dp = dp;
+        ws.G = G;
+        ws.kt.resize(d * kBcB);
+        ws.vt.resize(d * kBcB);
+        ws.kr.resize(kBcB * dp);
+        ws.dk.resize(kBcB * dp);
+        ws.dv.resize(kBcB * dp);
+        ws.s.resize(kBrB * kBcB);
+        ws.dpm.resize(kBrB * kBcB);
+        if (p.dropout > 0) {
+          ws.pd.resize(kBrB * kBcB);
+          ws.u.resize(kBcB);
+        }
+        ws.dqb.assign(static_cast<size_t>(G * Nq * dp), T(0));
+        return ws;
+      },
+      [&](Ws& ws, int64_t t) {
+        // (b, kv head)-major so a worker's dQ buffer is flushed only when its head changes.
+        const int64_t bhk = t / nkt, kt = t % nkt;
+        const int64_t b = bhk / Hk, hk = bhk % Hk;
+        const int64_t j0 = kt * kBcB, bc = std::min(kBcB, Nk - j0), bcp = round_up(bc, W);
+        // First query row that sees key j0 under the causal mask; earlier tiles are skipped.
+        const int64_t istart = p.causal ? std::max<int64_t>(0, j0 - off) : 0;
+        if (istart >= Nq) {  // no query sees these keys
+          for (int64_t j = 0; j < bc; ++j) {
+            std::fill_n(dk + b * p.k_sb + hk * p.k_sh + (j0 + j) * p.k_sr, d, T(0));
+            std::fill_n(dv + b * p.v_sb + hk * p.v_sh + (j0 + j) * p.v_sr, d, T(0));
+          }
+          return;
+        }
+        const int64_t qt0 = istart / kBrB;
+        if (ws.cur != bhk) {
+          ws.flush();
+          ws.cur = bhk;
+          ws.row_lo = qt0 * kBrB;
+        }
+        ws.row_lo = std::min(ws.row_lo, qt0 * kBrB);
+
+        // This key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
+        const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+        const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
+        for (int64_t c = 0; c < d; ++c)
+          for (int64_t j = 0; j < kBcB; ++j) {
+            ws.kt[c * kBcB + j] = j < bc ? kj[j * p.k_sr + c] : T(0);
+            ws.vt[c * kBcB + j] = j < bc ? vj[j * p.v_sr + c] : T(0);
+          }
+        pad_rows(ws.kr.data(), kj, bc, d, dp, p.k_sr);
+        std::fill(ws.dk.begin(), ws.dk.begin() + bc * dp, T(0));
+        std::fill(ws.dv.begin(), ws.dv.begin() + bc * dp, T(0));
+        T* S = ws.s.data();
+        T* DP = ws.dpm.data();
+        T* PD = p.dropout > 0 ? ws.pd.data() : S;
+
+        for (int64_t g = 0; g < G; ++g) {
+          const int64_t h = hk * G + g, bh = b * H + h;
+          for (int64_t i0 = qt0 * kBrB; i0 < Nq; i0 += kBrB) {
+            const int64_t br = std::min(kBrB, Nq - i0);
+            const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+            const T* gi = dout + b * p.o_sb + h * p.o_sh + i0 * p.o_sr;
+            const T* qb = pad ? qpad.data() + (bh * Nq + i0) * dp : qi;
+            const T* gb = pad ? dopad.data() + (bh * Nq + i0) * dp : gi;
+            const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
+            tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ws.kt.data(), kBcB, S, kBcB);
+            tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, ws.vt.data(), kBcB, DP, kBcB);
+            for (int64_t r = 0; r < br; ++r) {
+              const int64_t i = i0 + r;
+              T* s = S + r * kBcB;
+              T* dps = DP + r * kBcB;
+              const T L = lse[bh * Nq + i];
+              if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
+                std::fill_n(s, bcp, T(0));
+                std::fill_n(dps, bcp, T(0));
+                if (p.dropout > 0) std::fill_n(PD + r * kBcB, bcp, T(0));
+                continue;
+              }
+              row_logits<T>(p, s, bc, bcp, scale, b, h, i, j0);
+              const V lv = broadcast(L);
+              for (int64_t j = 0; j < bcp; j += W) storeu(s + j, vexp(loadu(s + j) - lv));
+              if (p.dropout > 0) {
+                dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
+                T* pdr = PD + r * kBcB;
+                for (int64_t j = 0; j < bcp; ++j) {
+                  const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
+                  pdr[j] = keep ? s[j] * keep_scale : T(0);
+                  dps[j] = keep ? dps[j] * keep_scale : T(0);
+                }
+              }
+              // dS (w.r.t. the raw scores Q K^T) = scale * P * (dP - D_i), written over dP.
+              const V dv_ = broadcast(D[bh * Nq + i]), sc = broadcast(scale);
+              for (int64_t j = 0; j < bcp; j += W)
+                storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
+            }
+            // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ += dS K.
+            tile_gemm<T, true>(bc, dp, br, PD, 1, kBcB, gb, gb_ld, ws.dv.data(), dp);
+            tile_gemm<T, true>(bc, dp, br, DP, 1, kBcB, qb, qb_ld, ws.dk.data(), dp);
+            tile_gemm<T, true>(br, dp, bc, DP, kBcB, 1, ws.kr.data(), dp,
+                               ws.dqb.data() + (g * Nq + i0) * dp, dp);
+          }
+        }
+        for (int64_t j = 0; j < bc; ++j) {
+          std::memcpy(dk + b * p.k_sb + hk * p.k_sh + (j0 + j) * p.k_sr, ws.dk.data() + j * dp, sizeof(T) * d);
+          std::memcpy(dv + b * p.v_sb + hk * p.v_sh + (j0 + j) * p.v_sr, ws.dv.data() + j * dp, sizeof(T) * d);
+        }
+      });
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status attention_forward(const AttentionParams& p) {
+  if (p.dtype == DType::kFloat64) return forward_impl<double>(p);
+  return forward_impl<float>(p);
+}
+
+Status attention_backward(const AttentionParams& p) {
+  if (p.dtype == DType::kFloat64) return backward_impl<double>(p);
+  return backward_impl<float>(p);
+}
+
+}  // namespace SELFSUP_ISA_NS
+}  // namespace selfsup

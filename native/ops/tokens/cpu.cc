@@ -1,0 +1,412 @@
+// Token gather / scatter / stochastic positions on CPU: forward and backward side by side.
+// Memory-bound kernels: each output row is written exactly once (no zero-then-accumulate pass
+// where a copy suffices), rows are copied with SIMD loads/stores, work is split over the pool.
+// Index checks (check_token_indices) run before any buffer is touched.
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/simd.h"
+#include "cpu/threadpool.h"
+#include "ops/tokens/params.h"
+#include "selfsup/philox.h"
+
+namespace selfsup {
+namespace SELFSUP_ISA_NS {
+namespace {
+
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { using V = Vec; static constexpr int kW = kVecWidth; };
+template <> struct VecOf<double> { using V = VecD; static constexpr int kW = kVecWidthD; };
+
+// o = a (+ b)
+template <typename T>
+inline void copy_row(T* o, const T* a, int64_t D) { std::memcpy(o, a, sizeof(T) * D); }
+
+// Outputs much larger than the last-level cache are written with streaming (non-temporal) stores:
+// a normal store first reads the line (write-allocate), so a dense [B, N, D] gradient would cost
+// 3 passes over memory instead of 2. Below the threshold the output stays cache-resident for its
+// consumer. `a == nullptr` writes zeros.
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
+
+inline void stream_row(float* o, const float* a, int64_t D) {
+#if SELFSUP_SIMD_AVX2
+  int64_t d = 0;
+  for (; d < D && (reinterpret_cast<uintptr_t>(o + d) & 31) != 0; ++d) o[d] = a ? a[d] : 0.0f;
+  const __m256 z = _mm256_setzero_ps();
+  for (; d + 8 <= D; d += 8) _mm256_stream_ps(o + d, a ? _mm256_loadu_ps(a + d) : z);
+  for (; d < D; ++d) o[d] = a ? a[d] : 0.0f;
+#else
+  if (a) std::memcpy(o, a, sizeof(float) * D);
+  else std::memset(o, 0, sizeof(float) * D);
+#endif
+}
+inline void stream_row(double* o, const double* a, int64_t D) {
+#if SELFSUP_SIMD_AVX2
+  int64_t d = 0;
+  for (; d < D && (reinterpret_cast<uintptr_t>(o + d) & 31) != 0; ++d) o[d] = a ? a[d] : 0.0;
+  const __m256d z = _mm256_setzero_pd();
+  for (; d + 4 <= D; d += 4) _mm256_stream_pd(o + d, a ? _mm256_loadu_pd(a + d) : z);
+  for (; d < D; ++d) o[d] = a ? a[d] : 0.0;
+#else
+  if (a) std::memcpy(o, a, sizeof(double) * D);
+  else std::memset(o, 0, sizeof(double) * D);
+#endif
+}
+inline void stream_fence() {
+#if SELFSUP_SIMD_AVX2
+  _mm_sfence();
+#endif
+}
+
+template <typename T>
+inline void add2_row(T* o, const T* a, const T* b, int64_t D) {
+  constexpr int W = VecOf<T>::kW;
+  int64_t d = 0;
+  for (; d + 2 * W <= D; d += 2 * W) {
+    storeu(o + d, add(loadu(a + d), loadu(b + d)));
+    storeu(o + d + W, add(loadu(a + d + W), loadu(b + d + W)));
+  }
+  for (; d + W <= D; d += W) storeu(o + d, add(loadu(a + d), loadu(b + d)));
+  if (d < D) {
+    const int r = static_cast<int>(D - d);
+    store_partial(o + d, add(load_partial(a + d, r), load_partial(b + d, r)), r);
+  }
+}
+
+// o += a
+template <typename T>
+inline void acc_row(T* o, const T* a, int64_t D) {
+  constexpr int W = VecOf<T>::kW;
+  int64_t d = 0;
+  for (; d + W <= D; d += W) storeu(o + d, add(loadu(o + d), loadu(a + d)));
+  if (d < D) {
+    const int r = static_cast<int>(D - d);
+    store_partial(o + d, add(load_partial(o + d, r), load_partial(a + d, r)), r);
+  }
+}
+
+inline int64_t row_len(const int32_t* lengths, int64_t b, int64_t K) { return lengths ? lengths[b] : K; }
+
+// Rows per task so that a task moves at least ~32 KiB.
+inline int64_t row_grain(int64_t D, int64_t elem) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, D * elem)); }
+
+// dst[n, c0:c1] = sum over the valid (b, k) with idx[b, k] = n of g[b, k, c0:c1], zero for the
+// others; parallel over column slices so no two tasks write the same element and the result does
+// not depend on the thread count.
+template <typename T>
+void scatter_add_shared(T* dst, const T* g, const int32_t* idx, const int32_t* lengths, int64_t B,
+                        int64_t N, int64_t D, int64_t K) {
+  constexpr int64_t kSlice = 64;
+  const int64_t slices = (D + kSlice - 1) / kSlice;
+  parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+    const int64_t c0 = s0 * kSlice, c1 = std::min(D, s1 * kSlice), w = c1 - c0;
+    for (int64_t n = 0; n < N; ++n) std::memset(dst + n * D + c0, 0, sizeof(T) * w);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t len = row_len(lengths, b, K);
+      for (int64_t k = 0; k < len; ++k)
+        acc_row(dst + static_cast<int64_t>(idx[b * K + k]) * D + c0, g + (b * K + k) * D + c0, w);
+    }
+  });
+}
+
+template <typename T>
+void gather_impl(const TokenGatherParams& p) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* pos = static_cast<const T*>(p.pos);
+  T* out = static_cast<T*>(p.out);
+  const int64_t D = p.D, K = p.K, N = p.N;
+  const bool stream = !pos && p.B * K * D * int64_t(sizeof(T)) >= kStreamBytes;
+  parallel_for(p.B * K, row_grain(D, sizeof(T)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / K, k = r - b * K;
+      T* o = out + r * D;
+      if (k >= row_len(p.lengths, b, K)) {
+        std::memset(o, 0, sizeof(T) * D);
+        continue;
+      }
+      const int64_t n = p.idx[r];
+      const T* src = x + (p.x_shared ? 0 : b * N * D) + n * D;
+      if (pos) add2_row(o, src, pos + n * D, D);
+      else if (stream) stream_row(o, src, D);
+      else copy_row(o, src, D);
+    }
+    if (stream) stream_fence();
+  });
+}
+
+template <typename T>
+void gather_backward_impl(const TokenGatherBackwardParams& p) {
+  const T* g = static_cast<const T*>(p.grad);
+  const int64_t B = p.B, N = p.N, D = p.D, K = p.K;
+  if (p.dx && p.x_shared) scatter_add_shared(static_cast<T*>(p.dx), g, p.idx, p.lengths, B, N, D, K);
+  if (p.dx && !p.x_shared) {
+    T* dx = static_cast<T*>(p.dx);
+    const bool stream = B * N * D * int64_t(sizeof(T)) >= kStreamBytes;
+    // Per batch row: rows of dx are visited in order; a row selected once is a copy of its grad
+    // row, a repeated one the sum of its grad rows, an unselected one zeros. dx is written once
+    // (B*N*D, streamed when large) and grad read once (B*K*D).
+    parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<int32_t> first(static_cast<size_t>(N)), next(static_cast<size_t>(K));
+      for (int64_t b = b0; b < b1; ++b) {
+        std::fill(first.begin(), first.end(), -1);
+        const int64_t len = row_len(p.lengths, b, K);
+        // Chain the positions of each index (last to first, so `first` ends at the earliest).
+        for (int64_t k = len - 1; k >= 0; --k) {
+          const int64_t n = p.idx[b * K + k];
+          next[k] = first[n];
+          first[n] = static_cast<int32_t>(k);
+        }
+        T* dxb = dx + b * N * D;
+        const T* gb = g + b * K * D;
+        for (int64_t n = 0; n < N; ++n) {
+          T* o = dxb + n * D;
+          const int32_t k0 = first[n];
+          if (k0 < 0 || next[k0] < 0) {
+            const T* src = k0 < 0 ? nullptr : gb + k0 * D;
+            if (stream) stream_row(o, src, D);
+            else if (src) copy_row(o, src, D);
+            else std::memset(o, 0, sizeof(T) * D);
+            continue;
+          }
+          copy_row(o, gb + k0 * D, D);
+          for (int32_t k = next[k0]; k >= 0; k = next[k]) acc_row(o, gb + k * D, D);
+        }
+      }
+      if (stream) stream_fence();
+    });
+  }
+  if (p.dpos) scatter_add_shared(static_cast<T*>(p.dpos), g, p.idx, p.lengths, B, N, D, K);
+}
+
+template <typename T>
+void scatter_impl(const TokenScatterParams& p) {
+  const T* src = static_cast<const T*>(p.src);
+  const T* fill = static_cast<const T*>(p.fill);
+  T* out = static_cast<T*>(p.out);
+  const int64_t N = p.N, D = p.D, K = p.K;
+  parallel_for(p.B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<int32_t> from(static_cast<size_t>(N));
+    for (int64_t b = b0; b < b1; ++b) {
+      std::fill(from.begin(), from.end(), -1);
+      const int64_t len = row_len(p.lengths, b, K);
+      for (int64_t k = 0; k < len; ++k) from[p.idx[b * K + k]] = static_cast<int32_t>(k);
+      T* ob = out + b * N * D;
+      for (int64_t n = 0; n < N; ++n) {
+        if (from[n] >= 0) copy_row(ob + n * D, src + (b * K + from[n]) * D, D);
+        else if (fill) copy_row(ob + n * D, fill, D);
+        else std::memset(ob + n * D, 0, sizeof(T) * D);
+      }
+    }
+  });
+}
+
+template <typename T>
+void scatter_backward_impl(const TokenScatterBackwardParams& p) {
+  const T* g = static_cast<const T*>(p.grad);
+  const int64_t B = p.B, N = p.N, D = p.D, K = p.K;
+  if (p.dsrc) {
+    TokenGatherParams gp;
+    gp.dtype = p.dtype; gp.B = B; gp.N = N; gp.D = D; gp.K = K;
+    gp.x = p.grad; gp.idx = p.idx; gp.lengths = p.lengths; gp.out = p.dsrc;
+    gather_impl<T>(gp);
+  }
+  if (p.dfill) {
+    T* dfill = static_cast<T*>(p.dfill);
+    constexpr int64_t kSlice = 64;
+    const int64_t slices = (D + kSlice - 1) / kSlice;
+    parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+      const int64_t c0 = s0 * kSlice, w = std::min(D, s1 * kSlice) - c0;
+      std::vector<uint8_t> used(static_cast<size_t>(N));
+      std::memset(dfill + c0, 0, sizeof(T) * w);
+      for (int64_t b = 0; b < B; ++b) {
+        std::fill(used.begin(), used.end(), 0);
+        const int64_t len = row_len(p.lengths, b, K);
+        for (int64_t k = 0; k < len; ++k) used[p.idx[b * K + k]] = 1;
+        for (int64_t n = 0; n < N; ++n)
+          if (!used[n]) acc_row(dfill + c0, g + (b * N + n) * D + c0, w);
+      }
+    });
+  }
+}
+
+inline void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
+                        const float* Bm, int64_t ldb, float* C, int64_t ldc) {
+  sgemm_serial(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc);
+}
+inline void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
+                        const double* Bm, int64_t ldb, double* C, int64_t ldc) {
+  dgemm_serial(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, 0.0, C, ldc);
+}
+inline void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
+                     const float* Bm, int64_t ldb, float* C, int64_t ldc) {
+  sgemm(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc);
+}
+inline void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
+                     const double* Bm, int64_t ldb, double* C, int64_t ldc) {
+  dgemm(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, 0.0, C, ldc);
+}
+
+// n[b, k0:k0+rows, :] scaled by std into dst (row stride Din); rows past the length are zero.
+template <typename T>
+void draw_noise(T* dst, float* scratch, uint64_t seed, int64_t b, int64_t k0, int64_t rows,
+                int64_t valid, int64_t Din, double std) {
+  const int64_t nv = std::max<int64_t>(0, std::min(rows, valid - k0));
+  philox_normal(seed, kStreamStoP | static_cast<uint32_t>(b), static_cast<uint64_t>(k0 * Din), nv * Din, scratch);
+  const T s = static_cast<T>(std);
+  for (int64_t i = 0; i < nv * Din; ++i) dst[i] = s * static_cast<T>(scratch[i]);
+  if (nv < rows) std::memset(dst + nv * Din, 0, sizeof(T) * (rows - nv) * Din);
+}
+
+constexpr int64_t kStoPTile = 32;  // rows of noise per task: 32 x Din floats stay in L1/L2
+
+template <typename T>
+void stop_impl(const StochasticPositionsParams& p) {
+  const int64_t B = p.B, K = p.K, Dp = p.Dp, Din = p.Din;
+  const T* pos = static_cast<const T*>(p.pos);
+  const T* W = static_cast<const T*>(p.weight);
+  const T* bias = static_cast<const T*>(p.bias);
+  T* out = static_cast<T*>(p.out);
+  T* noise = static_cast<T*>(p.noise);
+  const int64_t tiles_per_b = (K + kStoPTile - 1) / kStoPTile;
+  parallel_for(B * tiles_per_b, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> scratch(static_cast<size_t>(kStoPTile * Din));
+    std::vector<T> tile(noise ? 0 : static_cast<size_t>(kStoPTile * Din));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / tiles_per_b, k0 = (t % tiles_per_b) * kStoPTile;
+      const int64_t rows = std::min(kStoPTile, K - k0);
+      const int64_t valid = row_len(p.lengths, b, K);
+      T* nz = noise ? noise + (b * K + k0) * Din : tile.data();
+      draw_noise(nz, scratch.data(), p.seed, b, k0, rows, valid, Din, p.std);
+      T* o = out + (b * K + k0) * Dp;
+      // o = n W^T (W is [Dp, Din]), then + pos[idx] + bias, row by row while o is in cache.
+      if (Din > 0) gemm_serial(false, true, rows, Dp, Din, nz, Din, W, Din, o, Dp);
+      else std::memset(o, 0, sizeof(T) * rows * Dp);
+      for (int64_t r = 0; r < rows; ++r) {
+        T* orow = o + r * Dp;
+        if (k0 + r >= valid) {
+          std::memset(orow, 0, sizeof(T) * Dp);
+          continue;
+        }
+        acc_row(orow, pos + static_cast<int64_t>(p.idx[b * K + k0 + r]) * Dp, Dp);
+        if (bias) acc_row(orow, bias, Dp);
+      }
+    }
+  });
+}
+
+template <typename T>
+void stop_backward_impl(const StochasticPositionsBackwardParams& p) {
+  const int64_t B = p.B, K = p.K, Dp = p.Dp, Din = p.Din;
+  const T* g = static_cast<const T*>(p.grad);
+  if (p.dpos) scatter_add_shared(static_cast<T*>(p.dpos), g, p.idx, p.lengths, B, p.N, Dp, K);
+  if (p.dbias) {
+    T* db = static_cast<T*>(p.dbias);
+    constexpr int64_t kSlice = 64;
+    parallel_for((Dp + kSlice - 1) / kSlice, 1, [&](int64_t s0, int64_t s1) {
+      const int64_t c0 = s0 * kSlice, w = std::min(Dp, s1 * kSlice) - c0;
+      std::memset(db + c0, 0, sizeof(T) * w);
+      for (int64_t b = 0; b < B; ++b) {
+        const int64_t len = row_len(p.lengths, b, K);
+        for (int64_t k = 0; k < len; ++k) acc_row(db + c0, g + (b * K + k) * Dp + c0, w);
+      }
+    });
+  }
+  if (p.dweight) {
+    T* dw = static_cast<T*>(p.dweight);
+    const int64_t rows = B * K;
+    if (rows == 0 || Din == 0) {
+      std::memset(dw, 0, sizeof(T) * Dp * Din);
+      return;
+    }
+    // dW = G^T n over all rows. The noise is regenerated (deterministically) when it was not
+    // materialized; padding rows have zero noise, so they contribute nothing.
+    const T* nz = static_cast<const T*>(p.noise);
+    std::vector<T> regen;
+    if (!nz) {
+      regen.resize(static_cast<size_t>(rows * Din));
+      const int64_t tiles_per_b = (K + kStoPTile - 1) / kStoPTile;
+      parallel_for(B * tiles_per_b, 1, [&](int64_t t0, int64_t t1) {
+        std::vector<float> scratch(static_cast<size_t>(kStoPTile * Din));
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t b = t / tiles_per_b, k0 = (t % tiles_per_b) * kStoPTile;
+          draw_noise(regen.data() + (b * K + k0) * Din, scratch.data(), p.seed, b, k0,
+                     std::min(kStoPTile, K - k0), row_len(p.lengths, b, K), Din, p.std);
+        }
+      });
+      nz = regen.data();
+    } else if (p.lengths) {
+      // Materialized noise of padding rows is zero (written so by the forward) but a caller may
+      // pass any buffer: regenerate nothing, just mask through a copy of the valid rows.
+      regen.assign(nz, nz + rows * Din);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = p.lengths[b]; k < K; ++k) std::memset(regen.data() + (b * K + k) * Din, 0, sizeof(T) * Din);
+      nz = regen.data();
+    }
+    gemm_par(true, false, Dp, Din, rows, g, Dp, nz, Din, dw, Din);
+  }
+}
+
+template <typename P>
+Status check_float(const P& p) {
+  if (p.dtype != DType::kFloat32 && p.dtype != DType::kFloat64)
+    return Status::Invalid(std::string("Expected float32 or float64 for dtype but received ") + dtype_name(p.dtype));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status tokens_gather(const TokenGatherParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  if (p.dtype == DType::kFloat32) gather_impl<float>(p);
+  else gather_impl<double>(p);
+  return Status::Ok();
+}
+
+Status tokens_gather_backward(const TokenGatherBackwardParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  if (p.dtype == DType::kFloat32) gather_backward_impl<float>(p);
+  else gather_backward_impl<double>(p);
+  return Status::Ok();
+}
+
+Status tokens_scatter(const TokenScatterParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
+  if (p.dtype == DType::kFloat32) scatter_impl<float>(p);
+  else scatter_impl<double>(p);
+  return Status::Ok();
+}
+
+Status tokens_scatter_backward(const TokenScatterBackwardParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
+  if (p.dtype == DType::kFloat32) scatter_backward_impl<float>(p);
+  else scatter_backward_impl<double>(p);
+  return Status::Ok();
+}
+
+Status stochastic_positions(const StochasticPositionsParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
+  if (p.dtype == DType::kFloat32) stop_impl<float>(p);
+  else stop_impl<double>(p);
+  return Status::Ok();
+}
+
+Status stochastic_positions_backward(const StochasticPositionsBackwardParams& p) {
+  SELFSUP_RETURN_IF_ERROR(check_float(p));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
+  if (p.dtype == DType::kFloat32) stop_backward_impl<float>(p);
+  else stop_backward_impl<double>(p);
+  return Status::Ok();
+}
+
+}  // namespace SELFSUP_ISA_NS
+}  // namespace selfsup

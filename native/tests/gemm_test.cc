@@ -1,0 +1,283 @@
+// GEMM correctness against a float64 naive reference: awkward shapes (edge tiles in every
+// direction, k across several KC blocks), all transpose combinations, padded leading dimensions,
+// non-trivial alpha/beta, beta == 0 over a NaN-filled C, k == 0 and alpha == 0. Runs every ISA
+// variant the CPU supports, threaded and serial, plus the public entry points and the batched
+// forms. Exit code 0 = pass.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "cpu/gemm.h"
+#include "cpu/threadpool.h"
+#include "selfsup/isa.h"
+
+namespace selfsup {
+namespace testing {  // test hooks defined in native/cpu/gemm.cc
+void sgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
+                    int64_t k, float alpha, const float* A, int64_t lda, const float* B,
+                    int64_t ldb, float beta, float* C, int64_t ldc);
+void dgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
+                    int64_t k, double alpha, const double* A, int64_t lda, const double* B,
+                    int64_t ldb, double beta, double* C, int64_t ldc);
+}  // namespace testing
+}  // namespace selfsup
+
+using namespace selfsup;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+std::mt19937_64 g_rng(20240601);
+
+// Uniform in [-1, -0.1] U [0.1, 1]: never zero, so a dropped term cannot hide.
+template <class T>
+void fill_random(std::vector<T>& v) {
+  std::uniform_real_distribution<double> d(0.1, 1.0);
+  std::bernoulli_distribution sign(0.5);
+  for (auto& x : v) x = static_cast<T>(sign(g_rng) ? d(g_rng) : -d(g_rng));
+}
+
+template <class T>
+struct Case {
+  bool ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+  T alpha, beta;
+  std::vector<T> A, B, C0;
+};
+
+template <class T>
+Case<T> make_case(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, T beta, int pad) {
+  Case<T> c{ta, tb, m, n, k, 0, 0, 0, alpha, beta, {}, {}, {}};
+  const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+  const int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+  c.lda = a_cols + pad;
+  c.ldb = b_cols + 2 * pad;
+  c.ldc = n + 3 * pad;
+  if (c.lda < 1) c.lda = 1;
+  if (c.ldb < 1) c.ldb = 1;
+  if (c.ldc < 1) c.ldc = 1;
+  c.A.resize(static_cast<size_t>(std::max<int64_t>(a_rows, 1) * c.lda));
+  c.B.resize(static_cast<size_t>(std::max<int64_t>(b_rows, 1) * c.ldb));
+  c.C0.resize(static_cast<size_t>(std::max<int64_t>(m, 1) * c.ldc));
+  fill_random(c.A);
+  fill_random(c.B);
+  if (beta == T(0)) {
+    for (auto& x : c.C0) x = std::numeric_limits<T>::quiet_NaN();  // must never be read
+  } else {
+    fill_random(c.C0);
+  }
+  return c;
+}
+
+// Relative Frobenius error of C (m x n block) vs float64 reference; also checks that the padding
+// columns between n and ldc were left untouched.
+template <class T>
+bool check(const Case<T>& c, const std::vector<T>& C, double tol, const char* what) {
+  ++g_checks;
+  double num = 0.0, den = 0.0;
+  bool pad_ok = true;
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < c.ldc; ++j) {
+      const size_t idx = static_cast<size_t>(i * c.ldc + j);
+      if (j >= c.n) {
+        const T a = C[idx], b = c.C0[idx];
+        if (!(a == b || (std::isnan(a) && std::isnan(b)))) pad_ok = false;
+        continue;
+      }
+      double ref = 0.0;
+      for (int64_t p = 0; p < c.k; ++p) {
+        const double a = c.ta ? c.A[p * c.lda + i] : c.A[i * c.lda + p];
+        const double b = c.tb ? c.B[j * c.ldb + p] : c.B[p * c.ldb + j];
+        ref += a * b;
+      }
+      ref *= static_cast<double>(c.alpha);
+      if (c.beta != T(0)) ref += static_cast<double>(c.beta) * c.C0[idx];
+      const double d = static_cast<double>(C[idx]) - ref;
+      num += d * d;
+      den += ref * ref;
+    }
+  }
+  const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  const bool ok = pad_ok && std::isfinite(err) && err < tol;
+  if (!ok) {
+    ++g_failures;
+    std::printf("FAIL %s ta=%d tb=%d m=%lld n=%lld k=%lld lda=%lld ldb=%lld ldc=%lld alpha=%g "
+                "beta=%g: rel err %.3g (tol %.1g)%s\n",
+                what, c.ta, c.tb, static_cast<long long>(c.m), static_cast<long long>(c.n),
+                static_cast<long long>(c.k), static_cast<long long>(c.lda),
+                static_cast<long long>(c.ldb), static_cast<long long>(c.ldc),
+                static_cast<double>(c.alpha), static_cast<double>(c.beta), err,
+                tol, pad_ok ? "" : " (padding modified)");
+  }
+  return ok;
+}
+
+void run_isa_cases(Isa isa) {
+  const int64_t dims[] = {0, 1, 7, 17, 63, 113, 257};
+  int count = 0;
+  for (int64_t m : dims) {
+    for (int64_t n : dims) {
+      for (int64_t k : dims) {
+        // Full cross product for small shapes; a deterministic subset of the large ones keeps the
+        // O(mnk) reference (and the ASan build) fast.
+        const bool big = m * n * k > 113 * 113 * 63;
+        if (big && ((m + 3 * n + 7 * k) % 7) != 0) continue;
+        for (int t = 0; t < 4; ++t) {
+          const bool ta = t & 1, tb = t & 2;
+          const int pad = static_cast<int>((m + n + k + t) % 3) * 5;  // 0, 5 or 10 extra
+          const float betas[] = {0.0f, 1.0f, -0.75f};
+          const float beta = betas[(m + 2 * n + k + t) % 3];
+          const float alpha = (t % 2) ? 1.0f : -1.25f;
+          const bool parallel = ((m + n + k + t) % 2) == 0;
+          {
+            Case<float> c = make_case<float>(ta, tb, m, n, k, alpha, beta, pad);
+            std::vector<float> C = c.C0;
+            testing::sgemm_with_isa(isa, parallel, ta, tb, m, n, k, alpha, c.A.data(), c.lda,
+                                    c.B.data(), c.ldb, beta, C.data(), c.ldc);
+            check(c, C, 1e-5, isa_name(isa));
+          }
+          {
+            Case<double> c = make_case<double>(ta, tb, m, n, k, alpha, beta, pad);
+            std::vector<double> C = c.C0;
+            testing::dgemm_with_isa(isa, !parallel, ta, tb, m, n, k, alpha, c.A.data(), c.lda,
+                                    c.B.data(), c.ldb, beta, C.data(), c.ldc);
+            check(c, C, 1e-12, isa_name(isa));
+          }
+          ++count;
+        }
+      }
+    }
+  }
+  // Larger products: threaded split in both directions, several KC / MC / NC blocks.
+  const int64_t big[][3] = {{600, 70, 520}, {70, 600, 300}, {513, 515, 517}, {300, 4200, 40}};
+  for (auto& s : big) {
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      Case<float> c = make_case<float>(ta, tb, s[0], s[1], s[2], 0.5f, t == 0 ? 0.0f : 2.0f, 3);
+      std::vector<float> C = c.C0;
+      testing::sgemm_with_isa(isa, true, ta, tb, s[0], s[1], s[2], 0.5f, c.A.data(), c.lda,
+                              c.B.data(), c.ldb, c.beta, C.data(), c.ldc);
+      check(c, C, 1e-5, isa_name(isa));
+      if (t == 1) {
+        Case<double> d = make_case<double>(ta, tb, s[0], s[1], s[2], -0.5, 0.0, 2);
+        std::vector<double> D = d.C0;
+        testing::dgemm_with_isa(isa, true, ta, tb, s[0], s[1], s[2], -0.5, d.A.data(), d.lda,
+                                d.B.data(), d.ldb, 0.0, D.data(), d.ldc);
+        check(d, D, 1e-12, isa_name(isa));
+      }
+    }
+  }
+  // alpha == 0: C = beta * C without reading A/B (pass garbage-free but NaN-poisoned A).
+  {
+    Case<float> c = make_case<float>(false, false, 9, 11, 5, 0.0f, -2.0f, 1);
+    for (auto& x : c.A) x = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> C = c.C0;
+    testing::sgemm_with_isa(isa, true, false, false, 9, 11, 5, 0.0f, c.A.data(), c.lda,
+                            c.B.data(), c.ldb, -2.0f, C.data(), c.ldc);
+    for (auto& x : c.A) x = 1.0f;  // reference ignores A because alpha == 0
+    check(c, C, 1e-6, "alpha=0");
+  }
+  std::printf("%s: %d shape/transpose combinations\n", isa_name(isa), count);
+}
+
+void run_public_api() {
+  // sgemm / sgemm_serial / dgemm / dgemm_serial on the active ISA.
+  Case<float> c = make_case<float>(true, false, 130, 77, 300, 1.5f, 0.5f, 4);
+  std::vector<float> C = c.C0;
+  sgemm(true, false, c.m, c.n, c.k, c.alpha, c.A.data(), c.lda, c.B.data(), c.ldb, c.beta,
+        C.data(), c.ldc);
+  check(c, C, 1e-5, "sgemm");
+  C = c.C0;
+  sgemm_serial(true, false, c.m, c.n, c.k, c.alpha, c.A.data(), c.lda, c.B.data(), c.ldb, c.beta,
+               C.data(), c.ldc);
+  check(c, C, 1e-5, "sgemm_serial");
+  Case<double> d = make_case<double>(false, true, 77, 130, 301, -1.0, 0.0, 4);
+  std::vector<double> D = d.C0;
+  dgemm(false, true, d.m, d.n, d.k, d.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.beta,
+        D.data(), d.ldc);
+  check(d, D, 1e-12, "dgemm");
+  D = d.C0;
+  dgemm_serial(false, true, d.m, d.n, d.k, d.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.beta,
+               D.data(), d.ldc);
+  check(d, D, 1e-12, "dgemm_serial");
+
+  // Batched: small matrices (parallel over the batch), a broadcast operand (stride 0), and a
+  // large batch entry (parallel inside each product).
+  const int64_t shapes[][4] = {{37, 5, 9, 13}, {3, 200, 150, 170}};  // batch, m, n, k
+  for (auto& s : shapes) {
+    const int64_t batch = s[0], m = s[1], n = s[2], k = s[3];
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      std::vector<Case<float>> fc;
+      std::vector<Case<double>> dc;
+      for (int64_t b = 0; b < batch; ++b) {
+        fc.push_back(make_case<float>(ta, tb, m, n, k, 0.75f, t == 2 ? 0.0f : 1.0f, 2));
+        dc.push_back(make_case<double>(ta, tb, m, n, k, 0.75, t == 2 ? 0.0 : -1.0, 2));
+      }
+      const bool broadcast_b = t == 3;  // every product uses batch 0's B
+      const int64_t sA = static_cast<int64_t>(fc[0].A.size()), sB = static_cast<int64_t>(fc[0].B.size()),
+                    sC = static_cast<int64_t>(fc[0].C0.size());
+      std::vector<float> A, B, C;
+      std::vector<double> AD, BD, CD;
+      for (int64_t b = 0; b < batch; ++b) {
+        if (broadcast_b) {
+          fc[b].B = fc[0].B;
+          dc[b].B = dc[0].B;
+        }
+        A.insert(A.end(), fc[b].A.begin(), fc[b].A.end());
+        B.insert(B.end(), fc[b].B.begin(), fc[b].B.end());
+        C.insert(C.end(), fc[b].C0.begin(), fc[b].C0.end());
+        AD.insert(AD.end(), dc[b].A.begin(), dc[b].A.end());
+        BD.insert(BD.end(), dc[b].B.begin(), dc[b].B.end());
+        CD.insert(CD.end(), dc[b].C0.begin(), dc[b].C0.end());
+      }
+      const Case<float>& f0 = fc[0];
+      sgemm_batched(batch, ta, tb, m, n, k, f0.alpha, A.data(), f0.lda, sA, B.data(), f0.ldb,
+                    broadcast_b ? 0 : sB, f0.beta, C.data(), f0.ldc, sC);
+      const Case<double>& d0 = dc[0];
+      dgemm_batched(batch, ta, tb, m, n, k, d0.alpha, AD.data(), d0.lda, sA, BD.data(), d0.ldb,
+                    broadcast_b ? 0 : sB, d0.beta, CD.data(), d0.ldc, sC);
+      for (int64_t b = 0; b < batch; ++b) {
+        std::vector<float> Cb(C.begin() + b * sC, C.begin() + (b + 1) * sC);
+        check(fc[b], Cb, 1e-5, "sgemm_batched");
+        std::vector<double> Db(CD.begin() + b * sC, CD.begin() + (b + 1) * sC);
+        check(dc[b], Db, 1e-12, "dgemm_batched");
+      }
+    }
+  }
+  // Called from inside a parallel_for task (nested => serial, must still be correct). Inputs are
+  // drawn up front: the generator is not thread-safe.
+  std::vector<Case<float>> nested;
+  for (int i = 0; i < 4; ++i) nested.push_back(make_case<float>(false, true, 65, 66, 300, 1.0f, 0.0f, 1));
+  std::vector<std::vector<float>> outs(4);
+  for (int i = 0; i < 4; ++i) outs[i] = nested[i].C0;
+  parallel_for(4, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const Case<float>& ci = nested[i];
+      sgemm(ci.ta, ci.tb, ci.m, ci.n, ci.k, ci.alpha, ci.A.data(), ci.lda, ci.B.data(), ci.ldb,
+            ci.beta, outs[i].data(), ci.ldc);
+    }
+  });
+  for (int i = 0; i < 4; ++i) check(nested[i], outs[i], 1e-5, "nested sgemm");
+}
+
+}  // namespace
+
+int main() {
+  std::printf("active ISA: %s, threads: %d\n", isa_name(active_isa()), num_threads());
+  run_isa_cases(Isa::kGeneric);
+#if SELFSUP_HAVE_AVX2_VARIANT
+  if (active_isa() == Isa::kAvx2) {
+    run_isa_cases(Isa::kAvx2);
+  } else {
+    std::printf("avx2 variant skipped (CPU/OS lacks AVX2+FMA or SELFSUP_ISA=generic)\n");
+  }
+#endif
+  run_public_api();
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}

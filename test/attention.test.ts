@@ -1,0 +1,238 @@
+/**
+ * Fused attention beyond the op table: raw kernels (sync + async) against the float64 reference
+ * on awkward shapes (forward, backward, dlse), the fused-float32-vs-naive-float32 error bound,
+ * all-masked rows, dropout equal to F.dropout's mask, native argument checks, nn usage.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  attention as attentionKernel, attentionAsync, attentionBackward, attentionBackwardAsync,
+} from '../lib/kernels/attention';
+import { refAttention, refAttentionBackward, type RefAttentionArgs } from '../lib/backends/reference-attention';
+import { tryNative, useReference } from '../lib/backends/native';
+import { attention } from '../lib/ops/attention';
+import { matmul } from '../lib/ops/linalg';
+import { dropout, softmax } from '../lib/ops/nn-functional';
+import { Tensor } from '../lib/tensor';
+import { SelfsupError } from '../lib/errors';
+
+/** Seeded non-zero values in ±[0.1, 1.5], float32-representable (mulberry32). */
+function rnd(seed: number, n: number): Float64Array {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.fround((next() < 0.5 ? -1 : 1) * (0.1 + 1.4 * next()));
+  return out;
+}
+
+/** max |a - b| / max |b| over finite entries; -inf must match exactly. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === -Infinity) {
+      if (a[i] !== -Infinity) return Infinity;
+      continue;
+    }
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-300);
+}
+
+interface Case {
+  name: string;
+  dims: [number, number, number, number, number, number]; // B, H, Hk, Nq, Nk, d
+  causal?: boolean;
+  mask?: 'keypad' | 'bool4' | 'additive';
+  dropout?: number;
+}
+
+const cases: Case[] = [
+  { name: 'awkward 113x203 d59', dims: [1, 2, 2, 113, 203, 59] },
+  { name: 'causal Nq<Nk gqa', dims: [2, 4, 2, 70, 131, 19], causal: true },
+  { name: 'causal Nq>Nk (empty rows)', dims: [1, 2, 1, 150, 66, 8], causal: true },
+  { name: 'N=1', dims: [3, 2, 1, 1, 1, 5] },
+  { name: 'key padding + causal', dims: [2, 2, 2, 65, 65, 32], mask: 'keypad', causal: true },
+  { name: 'bool [B,H,Nq,Nk]', dims: [1, 3, 3, 33, 47, 7], mask: 'bool4' },
+  { name: 'additive [H,Nq,Nk] + dropout', dims: [2, 2, 1, 40, 29, 12], mask: 'additive', dropout: 0.25 },
+  { name: 'd=1 long keys', dims: [1, 1, 1, 9, 300, 1] },
+];
+
+function setup(c: Case) {
+  const [B, H, Hk, Nq, Nk, d] = c.dims;
+  const q = rnd(1, B * H * Nq * d), k = rnd(2, B * Hk * Nk * d), v = rnd(3, B * Hk * Nk * d);
+  const g = rnd(4, B * H * Nq * d), gl = rnd(5, B * H * Nq);
+  let mask: Uint8Array | Float64Array | undefined;
+  let maskShape: number[] | undefined;
+  let strides: [number, number, number, number] = [0, 0, 0, 0];
+  if (c.mask === 'keypad') {
+    mask = new Uint8Array(B * Nk).map((_, i) => (i % 7 === 3 || i >= Nk * (B - 1) + 5 ? 0 : 1));
+    // Batch 1 keeps only its first 5 keys; with causal, its early rows still see some key.
+    maskShape = [B, Nk];
+    strides = [Nk, 0, 0, 1];
+  } else if (c.mask === 'bool4') {
+    mask = Uint8Array.from(rnd(6, B * H * Nq * Nk), (x) => (x > -0.3 ? 1 : 0));
+    for (let j = 0; j < Nk; j++) mask[(0 * H + 1) * Nq * Nk + 4 * Nk + j] = 0; // one fully masked row
+    maskShape = [B, H, Nq, Nk];
+    strides = [H * Nq * Nk, Nq * Nk, Nk, 1];
+  } else if (c.mask === 'additive') {
+    mask = rnd(7, H * Nq * Nk).map((x) => x * 2);
+    maskShape = [H, Nq, Nk];
+    strides = [0, Nq * Nk, Nk, 1];
+  }
+  const args: RefAttentionArgs = {
+    B, H, Hk, Nq, Nk, d, scale: 1 / Math.sqrt(d), causal: !!c.causal, dropout: c.dropout ?? 0, seed: 1234,
+    mask: mask ? { data: mask, strides } : null,
+  };
+  const shapes = { q: [B, H, Nq, d], k: [B, Hk, Nk, d] };
+  const opts = { causal: !!c.causal, mask, maskShape, dropout: c.dropout, seed: 1234 };
+  return { q, k, v, g, gl, args, shapes, opts, mask };
+}
+
+describe('attention kernels vs float64 reference', () => {
+  for (const c of cases) {
+    it(c.name, async () => {
+      const { q, k, v, g, gl, args, shapes, opts, mask } = setup(c);
+      const ref = refAttention(q, k, v, args);
+      const gref = refAttentionBackward(q, k, v, g, gl, args);
+      // float64: the fused kernel is exact to rounding.
+      const r = attentionKernel(q, shapes.q, k, shapes.k, v, shapes.k, opts);
+      expect(relErr(r.out, ref.out)).toBeLessThan(1e-12);
+      expect(relErr(r.lse, ref.lse)).toBeLessThan(1e-12);
+      const gb = attentionBackward(q, shapes.q, k, shapes.k, v, shapes.k, r.out, r.lse, g, { ...opts, dlse: gl });
+      expect(relErr(gb.dq, gref.dq)).toBeLessThan(1e-11);
+      expect(relErr(gb.dk, gref.dk)).toBeLessThan(1e-11);
+      expect(relErr(gb.dv, gref.dv)).toBeLessThan(1e-11);
+      // float32: close to the float64 reference (the 2x-naive bound is tested below through F).
+      const f = (x: Float64Array) => new Float32Array(x);
+      const m32 = mask instanceof Float64Array ? f(mask) : mask;
+      const o32 = { ...opts, mask: m32 };
+      const r32 = attentionKernel(f(q), shapes.q, f(k), shapes.k, f(v), shapes.k, o32);
+      expect(relErr(r32.out, ref.out)).toBeLessThan(2e-6);
+      const g32 = attentionBackward(f(q), shapes.q, f(k), shapes.k, f(v), shapes.k, r32.out, r32.lse, f(g), { ...o32, dlse: f(gl) });
+      expect(relErr(g32.dq, gref.dq)).toBeLessThan(5e-6);
+      expect(relErr(g32.dk, gref.dk)).toBeLessThan(5e-6);
+      expect(relErr(g32.dv, gref.dv)).toBeLessThan(5e-6);
+      // Async forms give the same numbers as the sync ones.
+      const ra = await attentionAsync(f(q), shapes.q, f(k), shapes.k, f(v), shapes.k, o32);
+      expect(Array.from(ra.out)).toEqual(Array.from(r32.out));
+      const ga = await attentionBackwardAsync(f(q), shapes.q, f(k), shapes.k, f(v), shapes.k, r32.out, r32.lse, f(g), { ...o32, dlse: f(gl) });
+      expect(Array.from(ga.dk)).toEqual(Array.from(g32.dk));
+      for (const x of [r.out, gb.dq, gb.dk, gb.dv, r32.out, g32.dq]) expect(x.every((y) => Number.isFinite(y))).toBe(true);
+    });
+  }
+});
+
+/** The textbook float32 composition through F (matmul, softmax, matmul), with autograd. */
+function naive(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
+  return softmax(matmul(q, k.transpose(-2, -1)).mul(scale), -1).matmul(v);
+}
+
+describe('fused float32 error <= 2x the naive float32 composition', () => {
+  const shapes: Array<[number, number, number, number, number]> = [[2, 3, 113, 203, 59], [1, 2, 197, 197, 64], [1, 1, 300, 77, 16]];
+  for (const [B, H, Nq, Nk, d] of shapes) {
+    it(`[${B}, ${H}, ${Nq}, ${d}] x ${Nk} keys`, () => {
+      const q = rnd(11, B * H * Nq * d), k = rnd(12, B * H * Nk * d), v = rnd(13, B * H * Nk * d), g = rnd(14, B * H * Nq * d);
+      const args: RefAttentionArgs = { B, H, Hk: H, Nq, Nk, d, scale: 1 / Math.sqrt(d), causal: false, dropout: 0, seed: 0 };
+      const ref = refAttention(q, k, v, args);
+      const gref = refAttentionBackward(q, k, v, g, null, args);
+      const mk = (x: Float64Array, s: number[]) => new Tensor(new Float32Array(x), s, { requiresGrad: true });
+      const run = (fn: (q: Tensor, k: Tensor, v: Tensor) => Tensor) => {
+        const tq = mk(q, [B, H, Nq, d]), tk = mk(k, [B, H, Nk, d]), tv = mk(v, [B, H, Nk, d]);
+        const out = fn(tq, tk, tv);
+        out.backward(new Tensor(new Float32Array(g), out.shape));
+        return [relErr(out.data, ref.out), relErr(tq.grad!.data, gref.dq), relErr(tk.grad!.data, gref.dk), relErr(tv.grad!.data, gref.dv)];
+      };
+      const fused = run((a, b, c) => attention(a, b, c));
+      const textbook = run((a, b, c) => naive(a, b, c, 1 / Math.sqrt(d)));
+      fused.forEach((e, i) => expect(e, `output ${i}: fused ${e} vs naive ${textbook[i]}`).toBeLessThanOrEqual(2 * textbook[i] + 1e-9));
+    });
+  }
+});
+
+describe('F.attention semantics', () => {
+  it('rows with every key masked give zeros and zero gradients, not NaN', () => {
+    const [B, H, N, d] = [2, 2, 5, 3];
+    const q = new Tensor(new Float32Array(rnd(1, B * H * N * d)), [B, H, N, d], { requiresGrad: true });
+    const k = new Tensor(new Float32Array(rnd(2, B * H * N * d)), [B, H, N, d], { requiresGrad: true });
+    const v = new Tensor(new Float32Array(rnd(3, B * H * N * d)), [B, H, N, d], { requiresGrad: true });
+    const mask = new Tensor(Uint8Array.from([1, 1, 0, 1, 0, 0, 0, 0, 0, 0]), [B, N], { dtype: 'bool' });
+    const { out, lse } = attention(q, k, v, { mask, returnLse: true });
+    out.sum().backward();
+    const o = out.data;
+    for (let i = B * H * N * d / 2; i < o.length; i++) expect(o[i]).toBe(0);
+    for (let i = 0; i < o.length; i++) expect(Number.isFinite(o[i])).toBe(true);
+    for (let i = B * H * N / 2; i < lse.data.length; i++) expect(lse.data[i]).toBe(-Infinity);
+    for (const t of [q, k, v]) {
+      const gr = t.grad!.data;
+      expect(gr.every((x) => Number.isFinite(x))).toBe(true);
+      for (let i = gr.length / 2; i < gr.length; i++) expect(gr[i]).toBe(0);
+    }
+  });
+
+  it('dropout drops exactly what F.dropout drops with the same seed', () => {
+    const [B, H, Nq, Nk, d] = [1, 2, 7, 9, 5];
+    const q = new Tensor(new Float64Array(rnd(1, B * H * Nq * d)), [B, H, Nq, d]);
+    const k = new Tensor(new Float64Array(rnd(2, B * H * Nk * d)), [B, H, Nk, d]);
+    const v = new Tensor(new Float64Array(rnd(3, B * H * Nk * d)), [B, H, Nk, d]);
+    const fused = attention(q, k, v, { dropout: 0.4, seed: 99 });
+    const p = softmax(matmul(q, k.transpose(-2, -1)).mul(1 / Math.sqrt(d)), -1);
+    const comp = matmul(dropout(p, 0.4, { seed: 99 }), v);
+    expect(relErr(fused.data, comp.data)).toBeLessThan(1e-13);
+  });
+
+  it('causal is bottom-right aligned (FlashAttention 2)', () => {
+    // Nq = 2, Nk = 4: query 0 sees keys 0..2, query 1 sees keys 0..3.
+    const q = new Tensor(new Float64Array(rnd(1, 2 * 3)), [1, 1, 2, 3]);
+    const k = new Tensor(new Float64Array(rnd(2, 4 * 3)), [1, 1, 4, 3]);
+    const v = new Tensor(new Float64Array(rnd(3, 4 * 3)), [1, 1, 4, 3]);
+    const add = new Tensor(Float64Array.from([0, 0, 0, -Infinity, 0, 0, 0, 0]), [2, 4]);
+    const a = attention(q, k, v, { causal: true });
+    const b = attention(q, k, v, { mask: add });
+    expect(relErr(a.data, b.data)).toBeLessThan(1e-15);
+  });
+
+  it('the mask is not differentiable (clear error)', () => {
+    const x = new Tensor(new Float32Array(8).fill(0.5), [1, 1, 2, 4]);
+    const m = new Tensor(new Float32Array(4), [2, 2], { requiresGrad: true });
+    expect(() => attention(x, new Tensor(new Float32Array(8).fill(0.5), [1, 1, 2, 4]), new Tensor(new Float32Array(8).fill(0.5), [1, 1, 2, 4]), { mask: m }))
+      .toThrow(/for attention\(options\.mask\)/);
+  });
+});
+
+describe('raw kernel argument checks', () => {
+  const q = new Float32Array(2 * 3 * 4), k = new Float32Array(2 * 5 * 4);
+  it('names the argument', () => {
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 3], k, [1, 2, 5, 3])).toThrow(SelfsupError);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 3], k, [1, 2, 5, 3])).toThrow(/for kShape/);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 4], k, [1, 2, 5, 4], { dropout: 1 })).toThrow(RangeError);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 4], k, [1, 2, 5, 4], { scale: NaN })).toThrow(/for options\.scale but received NaN/);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 4], k, [1, 2, 5, 4], { mask: new Uint8Array(4), maskShape: [1, 4] })).toThrow(/for options\.maskShape/);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], new Float64Array(40), [1, 2, 5, 4], k, [1, 2, 5, 4])).toThrow(TypeError);
+    expect(() => attentionKernel(q, [1, 2, 3, 4], k, [1, 2, 5, 4], k, [1, 2, 5, 4], { out: q })).toThrow(/for options\.out/);
+  });
+
+  it.skipIf(useReference() || !tryNative())('the native binding checks again and never crashes', () => {
+    const nat = tryNative()!;
+    const fwd = nat.attention as (...a: unknown[]) => void;
+    const out = new Float32Array(24), lse = new Float32Array(6);
+    const opt = (over: Record<number, unknown> = {}) => {
+      const a: unknown[] = [1, 2, 2, 3, 5, 4, 0.5, false, null, 0, 0, 0, 0, 0, 0];
+      for (const [i, x] of Object.entries(over)) a[+i] = x;
+      return a;
+    };
+    expect(() => fwd(q, k, k, out, lse, ...opt())).not.toThrow();
+    expect(() => fwd(q, k.subarray(1), k, out, lse, ...opt())).toThrow(/for k but received length 39/);
+    expect(() => fwd(q, k, k, out, lse, ...opt({ 2: 3 }))).toThrow(/for Hk/);
+    expect(() => fwd(q, k, k, out, lse, ...opt({ 13: 1 }))).toThrow(/for dropout/);
+    expect(() => fwd(q, k, k, out, lse, ...opt({ 6: NaN }))).toThrow(/for scale/);
+    // A mask whose strides reach past its end.
+    expect(() => fwd(q, k, k, out, lse, ...opt({ 8: new Uint8Array(4), 12: 1 }))).toThrow(/for mask/);
+    expect(() => fwd(q, k, k, out, lse, ...opt({ 8: new Int32Array(5), 12: 1 }))).toThrow(TypeError);
+  });
+});

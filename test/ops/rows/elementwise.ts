@@ -1,0 +1,164 @@
+import {
+  SelfsupError, abs, add, clamp, div, eq, exp, gelu, gt, log, maximum, minimum, mul, neg, pow, relu, sigmoid, silu, sqrt, sub, tanh,
+  tensor, where, zeros,
+} from '../../../lib/index';
+import type { OpRow } from '../op-db';
+import { refBinary, refMap, ref, bshape, unravel, bindex, type RefTensor, type Gen } from '../helpers';
+
+/** Broadcasting samples: same shape, row/column broadcast, scalar, size-1 and empty dims, rank mismatch. */
+const bcast = (g: Gen, o: { min?: number; max?: number } = {}) => [
+  { label: 'same', args: [g.t([113], o), g.t([113], o)] },
+  { label: 'row', args: [g.t([7, 59], o), g.t([59], o)], gradcheck: false },
+  { label: 'small-bcast', args: [g.t([3, 1, 4], o), g.t([5, 1], o)] },
+  { label: 'scalar', args: [g.t([2, 3], o), g.t([], o)] },
+  { label: 'size1', args: [g.t([1, 6], o), g.t([4, 1], o)] },
+  { label: 'empty', args: [g.t([0, 3], o), g.t([3], o)] },
+];
+
+const x1 = () => zeros([2, 3]);
+const binErrors = (name: string) => [
+  { label: 'shape', args: () => [x1(), zeros([4])], error: SelfsupError, message: `Expected shapes broadcastable with [2, 3] for ${name}(b) but received [4]`, code: 'ERR_SHAPE_MISMATCH' },
+  { label: 'dtype', args: () => [x1(), zeros([3], { dtype: 'float64' })], error: SelfsupError, message: `for ${name}(b)`, code: 'ERR_DTYPE_MISMATCH' },
+  { label: 'type', args: () => [x1(), 'x'], error: TypeError, message: `for ${name}(b)` },
+  { label: 'int', args: () => [zeros([2], { dtype: 'int32' }), x1()], error: TypeError, message: `for ${name}(a)` },
+];
+void 0;
+
+function binary(name: string, fn: (a: never, b: never) => ReturnType<typeof add>, f: (x: number, y: number) => number, o: { min?: number; max?: number } = {}): OpRow {
+  return {
+    name,
+    fn,
+    ref: (a: RefTensor, b: RefTensor) => refBinary(a, b, f),
+    samples: (g) => bcast(g, o),
+    errors: binErrors(name),
+  };
+}
+
+function unary(name: string, fn: (x: never) => ReturnType<typeof add>, f: (x: number) => number, o: { min?: number; max?: number } = {}): OpRow {
+  return {
+    name,
+    fn,
+    ref: (x: RefTensor) => refMap(x, f),
+    samples: (g) => [
+      { label: '113', args: [g.t([113], o)] },
+      { label: '7x59', args: [g.t([7, 59], o)], gradcheck: false },
+      { label: '2x1x3', args: [g.t([2, 1, 3], o)] },
+      { label: 'scalar', args: [g.t([], o)] },
+      { label: 'empty', args: [g.t([0, 5], o)] },
+    ],
+    errors: [
+      { args: () => [tensor([1, 2], [2], { dtype: 'int32' })], error: TypeError, message: `for ${name}(x)` },
+      { args: () => [[1, 2]], error: TypeError, message: `for ${name}(x) but received [1, 2]` },
+    ],
+  };
+}
+
+/** erf for the reference: Abramowitz-Stegun 7.1.26 is too coarse, so integrate the series plainly. */
+function refErf(x: number): number {
+  // Maclaurin series with enough terms for |x| <= 6; beyond that erf is +-1 in double precision.
+  if (Math.abs(x) > 6) return Math.sign(x);
+  let sum = 0, term = x, n = 0;
+  while (Math.abs(term) > 1e-17 * Math.max(1, Math.abs(sum)) || n < 5) {
+    sum += term / (2 * n + 1);
+    n++;
+    term *= (-x * x) / n;
+    if (n > 400) break;
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
+export const rows: OpRow[] = [
+  binary('add', add as never, (x, y) => x + y),
+  binary('sub', sub as never, (x, y) => x - y),
+  binary('mul', mul as never, (x, y) => x * y),
+  binary('div', div as never, (x, y) => x / y),
+  binary('maximum', maximum as never, (x, y) => Math.max(x, y)),
+  binary('minimum', minimum as never, (x, y) => Math.min(x, y)),
+  {
+    name: 'pow',
+    fn: (a, b) => pow(a, b),
+    ref: (a: RefTensor, b: RefTensor | number) => (typeof b === 'number' ? refMap(a, (x) => Math.pow(x, b)) : refBinary(a, b, Math.pow)),
+    samples: (g) => [
+      { label: 'tensor-exp', args: [g.t([3, 4], { min: 0.2, max: 2 }), g.t([4], { min: -1.5, max: 2 })] },
+      { label: 'int-exp', args: [g.t([113]), 2] },
+      { label: 'frac-exp', args: [g.t([5, 1, 3], { min: 0.2, max: 2 }), 0.5] },
+    ],
+    errors: binErrors('pow'),
+  },
+  unary('neg', neg as never, (x) => -x),
+  unary('exp', exp as never, Math.exp),
+  unary('log', log as never, Math.log, { min: 0.05, max: 3 }),
+  unary('sqrt', sqrt as never, Math.sqrt, { min: 0.05, max: 3 }),
+  unary('abs', abs as never, Math.abs),
+  unary('relu', relu as never, (x) => Math.max(x, 0)),
+  unary('sigmoid', sigmoid as never, (x) => 1 / (1 + Math.exp(-x)), { min: -8, max: 8 }),
+  unary('tanh', tanh as never, Math.tanh, { min: -3, max: 3 }),
+  unary('silu', silu as never, (x) => x / (1 + Math.exp(-x)), { min: -6, max: 6 }),
+  unary('gelu', ((x: never) => gelu(x)) as never, (x) => 0.5 * x * (1 + refErf(x / Math.SQRT2)), { min: -5, max: 5 }),
+  {
+    ...unary('gelu-tanh', ((x: never) => gelu(x, { approximate: 'tanh' })) as never,
+      (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))), { min: -5, max: 5 }),
+    errors: [{ args: () => [zeros([2]), { approximate: 'exact' }], error: RangeError, message: "Expected 'none' | 'tanh' for gelu(options.approximate) but received \"exact\"" }],
+    fn: (x: never, o?: never) => gelu(x, o ?? { approximate: 'tanh' }),
+  },
+  {
+    name: 'clamp',
+    fn: (x, lo, hi) => clamp(x, lo, hi),
+    ref: (x: RefTensor, lo: number | null, hi: number | null) => refMap(x, (v) => Math.min(Math.max(v, lo ?? -Infinity), hi ?? Infinity)),
+    samples: (g) => [
+      { args: [g.t([113]), -0.5, 0.7] },
+      { args: [g.t([4, 5]), null, 0.3] },
+      { args: [g.t([2, 0]), 0.1, null] },
+    ],
+    errors: [
+      { args: () => [zeros([2]), 'a', 1], error: TypeError, message: 'for clamp(min)' },
+      { args: () => [zeros([2], { dtype: 'int32' }), 0, 1], error: TypeError, message: 'for clamp(x)' },
+    ],
+  },
+  {
+    name: 'where',
+    fn: (c, a, b) => where(c, a, b),
+    ref: (c: RefTensor, a: RefTensor, b: RefTensor) => {
+      const shape = bshape(bshape(c.shape, a.shape), b.shape);
+      const out = ref(shape);
+      for (let i = 0; i < out.data.length; i++) {
+        const idx = unravel(i, shape);
+        out.data[i] = c.data[bindex(idx, c.shape)] ? a.data[bindex(idx, a.shape)] : b.data[bindex(idx, b.shape)];
+      }
+      return out;
+    },
+    samples: (g) => [
+      { args: [g.bool([113]), g.t([113]), g.t([113])] },
+      { args: [g.bool([3, 1]), g.t([4]), g.t([3, 4])] },
+      { args: [g.bool([2, 3]), g.t([]), g.t([1, 3])] },
+    ],
+    errors: [
+      { args: () => [zeros([2]), zeros([2]), zeros([2])], error: TypeError, message: 'Expected a bool Tensor for where(condition)' },
+      { args: () => [tensor([true, false]), zeros([3]), zeros([2])], error: SelfsupError, message: 'for where(a)', code: 'ERR_SHAPE_MISMATCH' },
+    ],
+  },
+  {
+    name: 'gt',
+    fn: (a, b) => gt(a, b),
+    ref: (a: RefTensor, b: RefTensor) => {
+      const r = refBinary(a, b, (x, y) => (x > y ? 1 : 0));
+      return { shape: r.shape, data: Uint8Array.from(r.data) };
+    },
+    samples: (g) => bcast(g),
+    gradcheck: false,
+    errors: [{ args: () => [zeros([2, 3]), zeros([4])], error: SelfsupError, message: 'for gt(b)' }],
+  },
+  {
+    name: 'eq',
+    fn: (a, b) => eq(a, b),
+    ref: (a: RefTensor, b: RefTensor) => {
+      const r = refBinary(a, b, (x, y) => (x === y ? 1 : 0));
+      return { shape: r.shape, data: Uint8Array.from(r.data) };
+    },
+    samples: (g) => {
+      const a = g.t([4, 5]);
+      return [{ args: [a, a] }, { args: [g.t([3]), g.t([2, 3])] }];
+    },
+    gradcheck: false,
+  },
+];

@@ -1,0 +1,149 @@
+import { SelfsupError, cat, expand, flatten, narrow, permute, reshape, slice, squeeze, stack, transpose, unsqueeze, zeros } from '../../../lib/index';
+import type { OpRow } from '../op-db';
+import { size, split, type RefTensor } from '../helpers';
+
+function refPermute(x: RefTensor, perm: number[]): RefTensor {
+  const shape = perm.map((p) => x.shape[p]);
+  const out = new Float64Array(x.data.length);
+  const strides = x.shape.map((_, i) => size(x.shape.slice(i + 1)));
+  for (let i = 0; i < out.length; i++) {
+    let r = i, off = 0;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      off += (r % shape[d]) * strides[perm[d]];
+      r = Math.floor(r / shape[d]);
+    }
+    out[i] = x.data[off];
+  }
+  return { shape, data: out };
+}
+
+function refSlice(x: RefTensor, dim: number, start: number, step: number, count: number): RefTensor {
+  const { outer, size: s, inner } = split(x.shape, dim);
+  const shape = x.shape.slice();
+  shape[dim] = count;
+  const out = new Float64Array(outer * count * inner);
+  for (let o = 0; o < outer; o++) for (let j = 0; j < count; j++) for (let i = 0; i < inner; i++) out[(o * count + j) * inner + i] = x.data[(o * s + start + j * step) * inner + i];
+  return { shape, data: out };
+}
+
+function refCat(ts: RefTensor[], dim: number): RefTensor {
+  const shape = ts[0].shape.slice();
+  shape[dim] = ts.reduce((a, t) => a + t.shape[dim], 0);
+  const { outer, inner } = split(shape, dim);
+  const out: number[] = [];
+  for (let o = 0; o < outer; o++) for (const t of ts) {
+    const block = t.shape[dim] * inner;
+    for (let k = 0; k < block; k++) out.push(t.data[o * block + k]);
+  }
+  return { shape, data: Float64Array.from(out) };
+}
+
+export const rows: OpRow[] = [
+  {
+    name: 'reshape',
+    fn: (x, s) => reshape(x, s),
+    ref: (x: RefTensor, s: number[]) => {
+      const known = s.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+      return { shape: s.map((d) => (d === -1 ? x.data.length / known : d)), data: x.data.slice() };
+    },
+    samples: (g) => [{ args: [g.t([3, 4]), [2, -1]] }, { args: [g.t([113]), [113, 1]] }, { args: [g.t([0, 3]), [3, 0]] }, { args: [g.t([]), [1, 1]] }],
+    errors: [
+      { args: () => [zeros([3, 4]), [5, -1]], error: SelfsupError, message: 'Expected a shape compatible with 12 elements (input shape [3, 4]) for reshape(shape) but received [5, -1]' },
+      { args: () => [zeros([3, 4]), [-1, -1]], error: RangeError, message: 'at most one -1 for reshape(shape)' },
+    ],
+  },
+  {
+    name: 'transpose',
+    fn: (x, a, b) => transpose(x, a, b),
+    ref: (x: RefTensor, a: number, b: number) => {
+      const perm = x.shape.map((_, i) => i);
+      const nd = x.shape.length;
+      const [p, q] = [(a + nd) % nd, (b + nd) % nd];
+      [perm[p], perm[q]] = [perm[q], perm[p]];
+      return refPermute(x, perm);
+    },
+    samples: (g) => [{ args: [g.t([7, 59]), 0, 1], gradcheck: false }, { args: [g.t([2, 3, 4]), 0, -1] }, { args: [g.t([3, 1, 2]), 1, 2] }],
+    errors: [{ args: () => [zeros([2, 3]), 0, 2], error: RangeError, message: 'for transpose(dim1) but received 2' }],
+  },
+  {
+    name: 'permute',
+    fn: (x, p) => permute(x, p),
+    ref: (x: RefTensor, p: number[]) => refPermute(x, p),
+    samples: (g) => [{ args: [g.t([2, 3, 4]), [2, 0, 1]] }, { args: [g.t([5, 1, 3, 2]), [3, 1, 0, 2]] }],
+    errors: [{ args: () => [zeros([2, 3]), [0, 0]], error: RangeError, message: 'for permute(dims)' }],
+  },
+  {
+    name: 'squeeze-unsqueeze-flatten',
+    fn: (x) => flatten(unsqueeze(squeeze(x, 1), 0), 1, -1),
+    ref: (x: RefTensor) => ({ shape: [1, x.data.length], data: x.data.slice() }),
+    samples: (g) => [{ args: [g.t([3, 1, 4])] }, { args: [g.t([2, 1])] }],
+    errors: [{ args: () => [zeros([])], error: RangeError, message: 'for squeeze(dim)' }],
+  },
+  {
+    name: 'expand',
+    fn: (x, s) => expand(x, s),
+    ref: (x: RefTensor, s: number[]) => {
+      const shape = s.map((d, i) => (d === -1 ? x.shape[i - (s.length - x.shape.length)] : d));
+      const out = new Float64Array(size(shape));
+      for (let i = 0; i < out.length; i++) {
+        let r = i, off = 0, mul = 1;
+        for (let d = shape.length - 1; d >= 0; d--) {
+          const idx = r % shape[d];
+          r = Math.floor(r / shape[d]);
+          const xd = d - (shape.length - x.shape.length);
+          if (xd >= 0) {
+            off += (x.shape[xd] === 1 ? 0 : idx) * mul;
+            mul *= x.shape[xd];
+          }
+        }
+        out[i] = x.data[off];
+      }
+      return { shape, data: out };
+    },
+    samples: (g) => [{ args: [g.t([3, 1]), [2, 3, 4]] }, { args: [g.t([1, 5]), [-1, 5]] }, { args: [g.t([4]), [0, 4]] }],
+    errors: [{ args: () => [zeros([3, 2]), [3, 4]], error: SelfsupError, message: 'Expected a shape broadcastable from [3, 2] for expand(shape) but received [3, 4]' }],
+  },
+  {
+    name: 'narrow',
+    fn: (x, d, s, l) => narrow(x, d, s, l),
+    ref: (x: RefTensor, d: number, s: number, l: number) => refSlice(x, d, s, 1, l),
+    samples: (g) => [{ args: [g.t([113]), 0, 5, 7] }, { args: [g.t([4, 6]), 1, 2, 3] }, { args: [g.t([3, 5]), 0, 1, 0] }],
+    errors: [{ args: () => [zeros([4]), 0, 2, 5], error: RangeError, message: 'for narrow(length) but received 5' }],
+  },
+  {
+    name: 'slice',
+    fn: (x, d, s, e, st) => slice(x, d, s, e, st),
+    ref: (x: RefTensor, d: number, s: number, e: number, st: number) => {
+      const n = x.shape[d];
+      const a = Math.min(Math.max(s < 0 ? s + n : s, 0), n), b = Math.min(Math.max(e < 0 ? e + n : e, 0), n);
+      return refSlice(x, d, a, st, b > a ? Math.ceil((b - a) / st) : 0);
+    },
+    samples: (g) => [{ args: [g.t([113]), 0, 3, -5, 7] }, { args: [g.t([4, 6]), 1, -4, 100, 2] }, { args: [g.t([3, 5]), 0, 2, 1, 1] }],
+    errors: [{ args: () => [zeros([4]), 0, 0, 2, 0], error: RangeError, message: 'for slice(step)' }],
+  },
+  {
+    name: 'cat',
+    fn: (ts, d) => cat(ts, d),
+    ref: (ts: RefTensor[], d: number) => refCat(ts, d < 0 ? d + ts[0].shape.length : d),
+    samples: (g) => [
+      { args: [[g.t([2, 3]), g.t([4, 3]), g.t([0, 3])], 0] },
+      { args: [[g.t([2, 1, 3]), g.t([2, 5, 3])], 1] },
+      { args: [[g.t([3, 2]), g.t([3, 1])], -1] },
+    ],
+    errors: [
+      { args: () => [[zeros([2, 3]), zeros([2, 4])], 0], error: SelfsupError, message: 'Expected a shape matching [2, 3] except in dim 0 for cat(tensors[1]) but received [2, 4]' },
+      { args: () => [[zeros([2]), zeros([2], { dtype: 'float64' })], 0], error: SelfsupError, message: 'for cat(tensors[1])', code: 'ERR_DTYPE_MISMATCH' },
+      { args: () => [[], 0], error: TypeError, message: 'for cat(tensors)' },
+    ],
+  },
+  {
+    name: 'stack',
+    fn: (ts, d) => stack(ts, d),
+    ref: (ts: RefTensor[], d: number) => {
+      const us = ts.map((t) => ({ shape: [...t.shape.slice(0, d), 1, ...t.shape.slice(d)], data: t.data }));
+      return refCat(us, d);
+    },
+    samples: (g) => [{ args: [[g.t([2, 3]), g.t([2, 3]), g.t([2, 3])], 1] }, { args: [[g.t([4]), g.t([4])], 0] }],
+    errors: [{ args: () => [[zeros([2]), zeros([3])], 0], error: SelfsupError, message: 'for stack(tensors[1])' }],
+  },
+];

@@ -1,0 +1,264 @@
+import { describe, it, expect } from 'vitest';
+import { Tensor } from '../lib/tensor';
+import * as optim from '../lib/optim';
+
+const { SGD, AdamW, LARS, cosineWithWarmup, clipGradNorm } = optim;
+
+/** Deterministic pseudo-random values in [-1, 1) (xorshift): never zeros, fresh per seed. */
+function values(n: number, seed: number): number[] {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    out.push((s / 2 ** 32) * 2 - 1);
+  }
+  return out;
+}
+
+function param(shape: number[], seed: number, dtype: 'float32' | 'float64' = 'float64'): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = dtype === 'float64' ? Float64Array.from(values(n, seed)) : Float32Array.from(values(n, seed));
+  return new Tensor(data, shape, { requiresGrad: true });
+}
+
+function setGrad(p: Tensor, g: number[]): void {
+  const data = p.dtype === 'float64' ? Float64Array.from(g) : Float32Array.from(g);
+  p.grad = new Tensor(data, p.shape);
+}
+
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= tol * (1 + Math.abs(expected[i])))) {
+      throw new Error(`index ${i}: got ${actual[i]}, expected ${expected[i]} (|err| ${err} > tol ${tol})`);
+    }
+  }
+}
+
+const norm = (a: number[]) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+
+describe('SGD (PyTorch semantics)', () => {
+  it('momentum + nesterov + weight decay matches the float64 formulas over 4 steps', () => {
+    const p = param([3, 5], 1);
+    const opt = new SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 });
+    let w = Array.from(p.data);
+    let buf: number[] | null = null;
+    for (let step = 0; step < 4; step++) {
+      const g = values(15, 100 + step);
+      setGrad(p, g);
+      opt.step();
+      const d = g.map((gi, i) => gi + 0.01 * w[i]);
+      buf = buf === null ? d.slice() : buf.map((b, i) => 0.9 * b + d[i]);
+      const upd = d.map((di, i) => di + 0.9 * buf![i]);
+      w = w.map((wi, i) => wi - 0.1 * upd[i]);
+      expectClose(p.data, w, 1e-14);
+    }
+  });
+
+  it('momentum with dampening (no nesterov) and maximize', () => {
+    const p = param([7], 2);
+    const opt = new SGD([p], { lr: 0.05, momentum: 0.5, dampening: 0.3, weightDecay: 0.1, maximize: true });
+    let w = Array.from(p.data);
+    let buf: number[] | null = null;
+    for (let step = 0; step < 3; step++) {
+      const g = values(7, 200 + step);
+      setGrad(p, g);
+      opt.step();
+      const d = g.map((gi, i) => -gi + 0.1 * w[i]);
+      buf = buf === null ? d.slice() : buf.map((b, i) => 0.5 * b + 0.7 * d[i]);
+      w = w.map((wi, i) => wi - 0.05 * buf![i]);
+      expectClose(p.data, w, 1e-14);
+    }
+  });
+
+  it('plain SGD on float32 stays within float32 rounding; params without grad are skipped', () => {
+    const p = param([4, 4], 3, 'float32');
+    const q = param([2], 4, 'float32');
+    const q0 = Float32Array.from(q.data);
+    const opt = new SGD([p, q], { lr: 0.5 });
+    const w0 = Array.from(p.data);
+    const g = values(16, 5);
+    setGrad(p, g);
+    opt.step();
+    expectClose(p.data, w0.map((wi, i) => wi - 0.5 * g[i]), 1e-6);
+    expect(Array.from(q.data)).toEqual(Array.from(q0));
+  });
+
+  it('validates options with the package grammar', () => {
+    const p = param([2], 6);
+    expect(() => new SGD([p], { lr: -1 })).toThrow(/Expected a number >= 0 for SGD paramGroups\[0\]\.lr but received -1/);
+    expect(() => new SGD([p], { momentum: 0, nesterov: true })).toThrow(/Expected momentum > 0 and dampening = 0 for SGD paramGroups\[0\]\.nesterov/);
+    expect(() => new SGD([], { lr: 0.1 })).toThrow(RangeError);
+    expect(() => new SGD([p, p], { lr: 0.1 })).toThrow(/each parameter in exactly one group/);
+    expect(() => new SGD([{ params: [p], lrr: 1 } as never])).toThrow(/SGD paramGroups\[0\]\.lrr/);
+  });
+
+  it('param groups take per-group options and zeroGrad clears grads', () => {
+    const a = param([2], 7), b = param([2], 8);
+    const opt = new SGD([{ params: [a] }, { params: [b], lr: 1 }], { lr: 0.1 });
+    expect(opt.paramGroups.map((g) => g.lr)).toEqual([0.1, 1]);
+    const a0 = Array.from(a.data), b0 = Array.from(b.data);
+    setGrad(a, [1, 1]);
+    setGrad(b, [1, 1]);
+    opt.step();
+    expectClose(a.data, a0.map((v) => v - 0.1), 1e-15);
+    expectClose(b.data, b0.map((v) => v - 1), 1e-15);
+    opt.zeroGrad(false);
+    expect(Array.from(a.grad!.data)).toEqual([0, 0]);
+    opt.zeroGrad();
+    expect(a.grad).toBeNull();
+  });
+});
+
+describe('AdamW (PyTorch semantics)', () => {
+  for (const amsgrad of [false, true]) {
+    it(`bias-corrected decoupled update over 5 steps (amsgrad ${amsgrad})`, () => {
+      const p = param([6, 3], 10);
+      const lr = 0.01, b1 = 0.8, b2 = 0.95, eps = 1e-6, wd = 0.05;
+      const opt = new AdamW([p], { lr, betas: [b1, b2], eps, weightDecay: wd, amsgrad });
+      let w = Array.from(p.data);
+      let m = w.map(() => 0), v = w.map(() => 0), vmax = w.map(() => 0);
+      for (let t = 1; t <= 5; t++) {
+        // Large and small gradients in turn, so amsgrad's running max actually matters.
+        const g = values(18, 300 + t).map((x) => (t % 2 ? 3 * x : 0.1 * x));
+        setGrad(p, g);
+        opt.step();
+        w = w.map((wi) => wi * (1 - lr * wd));
+        m = m.map((mi, i) => b1 * mi + (1 - b1) * g[i]);
+        v = v.map((vi, i) => b2 * vi + (1 - b2) * g[i] * g[i]);
+        vmax = vmax.map((x, i) => Math.max(x, v[i]));
+        const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
+        const second = amsgrad ? vmax : v;
+        w = w.map((wi, i) => wi - (lr / bc1) * m[i] / (Math.sqrt(second[i]) / Math.sqrt(bc2) + eps));
+        expectClose(p.data, w, 1e-13);
+      }
+      expect(opt.state.get(p)!.step).toBe(5);
+    });
+  }
+
+  it('stateDict round trip: a restored optimizer continues identically', () => {
+    const p1 = param([4], 11), p2 = param([4], 11);
+    const o1 = new AdamW([p1], { lr: 0.1 });
+    for (let t = 0; t < 3; t++) {
+      setGrad(p1, values(4, 400 + t));
+      o1.step();
+    }
+    p2.data.set(p1.data);
+    const o2 = new AdamW([p2], { lr: 0.5 });
+    o2.loadStateDict(o1.stateDict());
+    expect(o2.paramGroups[0].lr).toBe(0.1);
+    const g = values(4, 500);
+    setGrad(p1, g);
+    setGrad(p2, g);
+    o1.step();
+    o2.step();
+    expect(Array.from(p2.data)).toEqual(Array.from(p1.data));
+    const bad = new AdamW([param([5], 12)]);
+    expect(() => bad.loadStateDict(o1.stateDict())).toThrow(/AdamW\.loadStateDict stateDict\.state\[0\]\.expAvg/);
+    expect(() => new AdamW([p1], { betas: [0.9, 1] })).toThrow(/Expected a number >= 0 and < 1 for AdamW paramGroups\[0\]\.betas\[1\]/);
+  });
+});
+
+describe('LARS (VICReg / Barlow Twins form)', () => {
+  it('adapts and decays 2-D weights, excludes 1-D biases by default', () => {
+    const w = param([4, 3], 20), b = param([3], 21);
+    const lr = 0.2, mom = 0.9, wd = 1e-4, eta = 0.001;
+    const opt = new LARS([w, b], { lr, momentum: mom, weightDecay: wd, eta });
+    let W = Array.from(w.data), B = Array.from(b.data);
+    let muW = W.map(() => 0), muB = B.map(() => 0);
+    for (let t = 0; t < 3; t++) {
+      const gw = values(12, 600 + t), gb = values(3, 700 + t);
+      setGrad(w, gw);
+      setGrad(b, gb);
+      opt.step();
+      const d = gw.map((g, i) => g + wd * W[i]);
+      const q = (eta * norm(W)) / norm(d);
+      muW = muW.map((m, i) => mom * m + q * d[i]);
+      W = W.map((x, i) => x - lr * muW[i]);
+      muB = muB.map((m, i) => mom * m + gb[i]); // excluded: no decay, no trust ratio
+      B = B.map((x, i) => x - lr * muB[i]);
+      expectClose(w.data, W, 1e-13);
+      expectClose(b.data, B, 1e-13);
+    }
+  });
+
+  it('exclude: null adapts every parameter; a zero weight uses trust ratio 1', () => {
+    const b = param([3], 22);
+    b.data.fill(0);
+    const opt = new LARS([b], { lr: 1, momentum: 0, weightDecay: 0.5, exclude: null });
+    const g = values(3, 23);
+    setGrad(b, g);
+    opt.step();
+    expectClose(b.data, g.map((x) => -x), 1e-15);
+    const c = param([3], 24);
+    const opt2 = new LARS([c], { lr: 1, momentum: 0, weightDecay: 0, eta: 0.01, exclude: null });
+    const c0 = Array.from(c.data), gc = values(3, 25);
+    setGrad(c, gc);
+    opt2.step();
+    const q = (0.01 * norm(c0)) / norm(gc);
+    expectClose(c.data, c0.map((x, i) => x - q * gc[i]), 1e-14);
+    expect(() => new LARS([c], { exclude: 3 as never })).toThrow(/LARS paramGroups\[0\]\.exclude/);
+  });
+});
+
+describe('cosineWithWarmup', () => {
+  it('linear warmup then cosine to finalLr, per step', () => {
+    const p = param([2], 30);
+    const opt = new SGD([p], { lr: 1.0 });
+    const sched = cosineWithWarmup(opt, { warmupSteps: 10, totalSteps: 110, finalLr: 0.01 });
+    expect(opt.paramGroups[0].lr).toBe(0); // step 0 of the warmup
+    const seen: number[] = [opt.paramGroups[0].lr];
+    for (let t = 1; t <= 130; t++) {
+      sched.step();
+      seen.push(opt.paramGroups[0].lr);
+    }
+    expect(seen[5]).toBeCloseTo(0.5, 15);
+    expect(seen[10]).toBeCloseTo(1.0, 15);
+    expect(seen[60]).toBeCloseTo(0.01 + 0.99 * 0.5, 15); // halfway down the cosine
+    expect(seen[35]).toBeCloseTo(0.01 + 0.99 * 0.5 * (1 + Math.cos(Math.PI / 4)), 14);
+    expect(seen[110]).toBeCloseTo(0.01, 15);
+    expect(seen[130]).toBeCloseTo(0.01, 15);
+    for (let t = 11; t <= 110; t++) expect(seen[t]).toBeLessThanOrEqual(seen[t - 1]);
+    expect(sched.lastStep).toBe(130);
+    expect(sched.valueAt(5)).toBeCloseTo(0.5, 15);
+  });
+
+  it('scales per-group base values and restores from a state dict', () => {
+    const a = param([2], 31), b = param([2], 32);
+    const opt = new SGD([{ params: [a], lr: 0.4 }, { params: [b], lr: 0.1 }]);
+    const sched = cosineWithWarmup(opt, { warmupSteps: 4, totalSteps: 8, warmupStartLr: 0 });
+    for (let t = 0; t < 2; t++) sched.step();
+    expect(sched.getLastLr()).toEqual([0.2, 0.05]);
+    const again = cosineWithWarmup(new SGD([param([2], 33)], { lr: 9 }), { warmupSteps: 4, totalSteps: 8 });
+    expect(() => again.loadStateDict(sched.stateDict())).toThrow(TypeError);
+    expect(() => cosineWithWarmup(opt, { warmupSteps: 10, totalSteps: 5 })).toThrow(/Expected an integer >= warmupSteps \(10\) for cosineWithWarmup options\.totalSteps but received 5/);
+  });
+});
+
+describe('clipGradNorm', () => {
+  it('returns the total 2-norm and scales grads above maxNorm', () => {
+    const a = param([2], 40), b = param([1], 41);
+    setGrad(a, [3, 4]);
+    setGrad(b, [12]);
+    const total = clipGradNorm([a, b], 6.5);
+    expect(total).toBeCloseTo(13, 14);
+    const c = 6.5 / (13 + 1e-6);
+    expectClose(a.grad!.data, [3 * c, 4 * c], 1e-15);
+    expectClose(b.grad!.data, [12 * c], 1e-15);
+  });
+
+  it('leaves small grads alone; supports the inf-norm and 1-norm', () => {
+    const a = param([3], 42);
+    setGrad(a, [1, -2, 0.5]);
+    expect(clipGradNorm([a], 10)).toBeCloseTo(Math.sqrt(5.25), 14);
+    expect(Array.from(a.grad!.data)).toEqual([1, -2, 0.5]);
+    expect(clipGradNorm([a], 10, Infinity)).toBe(2);
+    expect(clipGradNorm([a], 1, 1)).toBeCloseTo(3.5, 14);
+    expectClose(a.grad!.data, [1, -2, 0.5].map((x) => x / (3.5 + 1e-6)), 1e-15);
+    expect(clipGradNorm([param([2], 43)], 1)).toBe(0); // no grads
+    expect(() => clipGradNorm([a], -1)).toThrow(/Expected a number >= 0 for clipGradNorm\(maxNorm\) but received -1/);
+  });
+});

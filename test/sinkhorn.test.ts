@@ -1,0 +1,262 @@
+/**
+ * Sinkhorn-Knopp (SwAV / MSN / PMSN): what the op table cannot say. Native vs the float64
+ * reference at the same iteration count, the fused-vs-naive float32 error bound, marginals after
+ * convergence (uniform and power-law priors), the epsilon = 1e-3 stability case where SwAV's exp
+ * form overflows, the collective hook, async forms, the losses and their gradients, and errors.
+ */
+import { describe, expect, it } from 'vitest';
+import { msnLoss, sinkhorn as Fsinkhorn, swavLoss } from '../lib/ops/sinkhorn';
+import { Tensor } from '../lib/tensor';
+import { gradcheck } from '../lib/autograd/gradcheck';
+import { msnLossKernel, priorMarginal, sinkhorn, sinkhornAsync, swavLossKernel } from '../lib/kernels/sinkhorn';
+import { refMsnLoss, refSharpen, refSinkhorn, refSinkhornExp, refSwavLoss } from '../lib/backends/reference-sinkhorn';
+import { tryNative, useReference } from '../lib/backends/native';
+import { SelfsupError } from '../lib/errors';
+import { mulberry32 } from './ops/helpers';
+
+function uniform(n: number, seed: number, lo: number, hi: number): Float32Array {
+  const r = mulberry32(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * r() || 0.25;
+  return a;
+}
+function probsRows(B: number, K: number, seed: number): Float32Array {
+  const a = uniform(B * K, seed, 0.05, 1);
+  for (let b = 0; b < B; b++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += a[b * K + k];
+    for (let k = 0; k < K; k++) a[b * K + k] /= s;
+  }
+  return a;
+}
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-30));
+  return m;
+}
+/** Column sums of the plan (out[b,k] * r_b) and row sums of out. */
+function marginals(out: ArrayLike<number>, B: number, K: number, r?: ArrayLike<number>): { cols: Float64Array; rows: Float64Array } {
+  const cols = new Float64Array(K), rows = new Float64Array(B);
+  let rs = 0;
+  if (r) for (let b = 0; b < B; b++) rs += r[b];
+  for (let b = 0; b < B; b++) {
+    const rb = r ? r[b] / rs : 1 / B;
+    for (let k = 0; k < K; k++) {
+      cols[k] += out[b * K + k] * rb;
+      rows[b] += out[b * K + k];
+    }
+  }
+  return { cols, rows };
+}
+
+const ref = (S: Float32Array, B: number, K: number, o: Partial<Parameters<typeof refSinkhorn>[1]> = {}) =>
+  refSinkhorn(S, { B, K, probs: false, epsilon: 0.05, iterations: 3, tolerance: 0, col: new Float64Array(K).fill(1 / K), row: null, wantError: true, ...o });
+
+describe('sinkhorn kernel vs float64 reference', () => {
+  const shapes: Array<[number, number]> = [[113, 59], [7, 1], [1, 5], [64, 257], [3, 8]];
+  for (const [B, K] of shapes) {
+    it(`logits ${B}x${K}, 3 iterations, within 2x of the naive float32 exp form`, () => {
+      const S = uniform(B * K, B * 31 + K, -1, 1);
+      const r = sinkhorn(S, [B, K], { returnInfo: true });
+      const want = ref(S, B, K);
+      const naive = refSinkhornExp(S, B, K, 0.05, 3, Math.fround);
+      const exact = refSinkhornExp(S, B, K, 0.05, 3);
+      expect(maxRel(exact, want.out)).toBeLessThan(1e-12); // same algorithm as SwAV's, in log domain
+      const errOurs = maxRel(r.out, want.out), errNaive = maxRel(naive, want.out);
+      expect(errOurs).toBeLessThanOrEqual(Math.max(2 * errNaive, 4e-7));
+      expect(r.iterations).toBe(3);
+      expect(Math.abs(r.marginalError - want.marginalError)).toBeLessThan(1e-5);
+    });
+  }
+  it('probs input, power-law prior and a row marginal match the reference', () => {
+    const B = 37, K = 23;
+    const P = probsRows(B, K, 5);
+    const row = Float64Array.from(uniform(B, 6, 0.5, 2));
+    for (const prior of ['uniform', { powerLaw: 0.25 }, Float64Array.from(uniform(K, 7, 0.1, 1))] as const) {
+      const r = sinkhorn(P, [B, K], { input: 'probs', prior, rowMarginal: row, iterations: 5, returnInfo: true });
+      const want = ref(P, B, K, { probs: true, iterations: 5, col: priorMarginal(prior, K), row });
+      expect(maxRel(r.out, want.out)).toBeLessThan(2e-5);
+      const rl = sinkhorn(uniform(B * K, 8, -2, 2), [B, K], { prior, rowMarginal: row, iterations: 4, epsilon: 0.1 });
+      const wl = ref(uniform(B * K, 8, -2, 2), B, K, { epsilon: 0.1, iterations: 4, col: priorMarginal(prior, K), row });
+      expect(maxRel(rl.out, wl.out)).toBeLessThan(2e-5);
+    }
+  });
+  it('iterations 0 is the row softmax; float64 input runs the float64 reference', () => {
+    const B = 5, K = 9, S = uniform(B * K, 9, -1, 1);
+    const r = sinkhorn(S, [B, K], { iterations: 0 });
+    expect(maxRel(r.out, ref(S, B, K, { iterations: 0 }).out)).toBeLessThan(1e-5);
+    const r64 = sinkhorn(Float64Array.from(S), [B, K], { iterations: 3 });
+    expect(r64.out).toBeInstanceOf(Float64Array);
+    expect(maxRel(r64.out, ref(S, B, K).out)).toBeLessThan(1e-13);
+  });
+});
+
+describe('sinkhorn marginals and stability', () => {
+  it('marginals match to 1e-5 after convergence (uniform and power-law priors)', () => {
+    const B = 200, K = 50;
+    const S = uniform(B * K, 11, -1, 1);
+    for (const prior of ['uniform', { powerLaw: 0.25 }, { powerLaw: 1 }] as const) {
+      const r = sinkhorn(S, [B, K], { tolerance: 1e-7, prior, epsilon: 0.05 });
+      expect(r.marginalError).toBeLessThan(1e-7);
+      expect(r.iterations).toBeLessThan(1000);
+      const c = priorMarginal(prior, K);
+      const { cols, rows } = marginals(r.out, B, K);
+      for (let k = 0; k < K; k++) expect(Math.abs(cols[k] - c[k])).toBeLessThan(1e-5);
+      for (let b = 0; b < B; b++) expect(Math.abs(rows[b] - 1)).toBeLessThan(1e-5);
+      if (typeof prior === 'object') expect(cols[0] / cols[K - 1]).toBeCloseTo(Math.pow(K, prior.powerLaw), 3);
+    }
+  });
+  it('epsilon 1e-3 with |scores| ~ 100 stays finite where the exp form gives Inf/NaN', () => {
+    const B = 48, K = 40;
+    const S = uniform(B * K, 12, -100, 100);
+    const naive = refSinkhornExp(S, B, K, 1e-3, 3); // float64 exp form: exp(1e5) = Inf
+    expect(naive.some((v) => !Number.isFinite(v))).toBe(true);
+    const r = sinkhorn(S, [B, K], { epsilon: 1e-3, iterations: 3, returnInfo: true });
+    expect(r.out.every((v) => Number.isFinite(v))).toBe(true);
+    const want = ref(S, B, K, { epsilon: 1e-3, iterations: 3 });
+    // S/eps ~ 1e5 carries float32 rounding of ~1e-2 in the exponent: compare the marginals.
+    const { rows } = marginals(r.out, B, K);
+    for (let b = 0; b < B; b++) expect(Math.abs(rows[b] - 1)).toBeLessThan(1e-5);
+    expect(Math.abs(r.marginalError - want.marginalError)).toBeLessThan(2e-2);
+    // Sinkhorn converges slowly at eps 1e-3 (a near-assignment problem): after 200 iterations the
+    // marginal error must track the float64 log-domain reference's, not blow up.
+    const long = sinkhorn(S, [B, K], { epsilon: 1e-3, iterations: 200, returnInfo: true });
+    const wantLong = ref(S, B, K, { epsilon: 1e-3, iterations: 200 });
+    expect(long.out.every((v) => Number.isFinite(v))).toBe(true);
+    expect(Math.abs(long.marginalError - wantLong.marginalError)).toBeLessThan(1e-3);
+  });
+  it('F.sinkhorn returns a tensor without grad, or { plan, iterations, marginalError }', () => {
+    const s = new Tensor(uniform(30, 13, -1, 1), [6, 5], { requiresGrad: true });
+    const q = Fsinkhorn(s);
+    expect(q.requiresGrad).toBe(false);
+    expect(q.shape).toEqual([6, 5]);
+    const info = Fsinkhorn(s, { tolerance: 1e-6, returnInfo: true, prior: new Tensor(Float32Array.of(1, 2, 3, 4, 5), [5]) });
+    expect(info.plan.shape).toEqual([6, 5]);
+    expect(info.marginalError).toBeLessThan(1e-6);
+  });
+});
+
+describe('sinkhorn collective hook', () => {
+  it('a 2-process all-reduce over identical halves equals one process on the doubled batch', () => {
+    const B = 21, K = 13, S = uniform(B * K, 14, -1, 1);
+    const doubled = new Float32Array(2 * B * K);
+    doubled.set(S);
+    doubled.set(S, B * K);
+    let calls = 0;
+    const collective = { allReduceSum: (buf: Float32Array) => { calls++; for (let i = 0; i < buf.length; i++) buf[i] *= 2; } };
+    for (const input of ['logits', 'probs'] as const) {
+      const X = input === 'probs' ? probsRows(B, K, 15) : S;
+      const X2 = new Float32Array(2 * B * K);
+      X2.set(X);
+      X2.set(X, B * K);
+      const a = sinkhorn(X, [B, K], { input, collective, returnInfo: true, prior: { powerLaw: 0.5 } });
+      const b = sinkhorn(X2, [2 * B, K], { input, returnInfo: true, prior: { powerLaw: 0.5 } });
+      expect(maxRel(a.out, b.out.subarray(0, B * K))).toBeLessThan(1e-5);
+      expect(Math.abs(a.marginalError - b.marginalError)).toBeLessThan(1e-6);
+    }
+    expect(calls).toBeGreaterThan(3);
+    // a returned array is used too; a throwing hook surfaces as a JS error, nothing crashes
+    const ret = sinkhorn(S, [B, K], { collective: { allReduceSum: (buf) => buf.map((v) => 2 * v) } });
+    expect(maxRel(ret.out, sinkhorn(doubled, [2 * B, K]).out.subarray(0, B * K))).toBeLessThan(1e-5);
+    expect(() => sinkhorn(S, [B, K], { collective: { allReduceSum: () => { throw new Error('boom'); } } })).toThrow('boom');
+  });
+});
+
+describe('sinkhorn async and native checks', () => {
+  it('sinkhornAsync matches the sync form and rejects a collective', async () => {
+    const B = 33, K = 17, S = uniform(B * K, 16, -1, 1);
+    const a = await sinkhornAsync(S, [B, K], { iterations: 4 });
+    const b = sinkhorn(S, [B, K], { iterations: 4 });
+    expect(Array.from(a.out)).toEqual(Array.from(b.out));
+    await expect(sinkhornAsync(S, [B, K], { collective: { allReduceSum: () => undefined } })).rejects.toThrow(SelfsupError);
+  });
+  it.skipIf(useReference() || !tryNative())('the native binding rejects bad arguments without crashing', () => {
+    const fn = tryNative()!.sinkhorn as (...a: unknown[]) => unknown;
+    const S = new Float32Array(6), out = new Float32Array(6), col = Float64Array.of(0.5, 0.5);
+    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, col, null, false)).not.toThrow();
+    expect(() => fn(S, out, 4, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for scores/);
+    expect(() => fn(S, out, 3, 2, false, 0, 3, 0, col, null, false)).toThrow(/for epsilon/);
+    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, Float64Array.of(1), null, false)).toThrow(/for colMarginal/);
+    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, Float64Array.of(-1, 2), null, false)).toThrow(/for prior/);
+    expect(() => fn(S, S, 3, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for out/);
+    expect(() => fn(Float32Array.of(1, NaN, 0, 0, 0, 0), out, 3, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for scores but received NaN at index 1/);
+    expect(() => fn(Float32Array.of(1, -1, 1, 1, 1, 1), out, 3, 2, true, 0.05, 3, 0, col, null, false)).toThrow(/for scores but received -1 at index 1/);
+    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, col, null, false, 'x')).toThrow(TypeError);
+  });
+});
+
+describe('sinkhorn argument errors', () => {
+  const S = uniform(12, 17, -1, 1);
+  const cases: Array<[string, () => unknown, new (...a: never[]) => Error, RegExp]> = [
+    ['K < 1', () => sinkhorn(new Float32Array(0), [4, 0]), RangeError, /K >= 1 for scores but received \[4, 0\]/],
+    ['prior of wrong length', () => sinkhorn(S, [3, 4], { prior: Float64Array.of(1, 2, 3) }), SelfsupError, /length K = 4 for options.prior but received length 3/],
+    ['negative prior', () => sinkhorn(S, [3, 4], { prior: Float64Array.of(1, -2, 3, 4) }), RangeError, /non-negative entries for options.prior but received -2 at index 1/],
+    ['non-normalizable prior', () => sinkhorn(S, [3, 4], { prior: new Float64Array(4) }), RangeError, /normalizable prior .* for options.prior but received a sum of 0/],
+    ['bad power law', () => sinkhorn(S, [3, 4], { prior: { powerLaw: -1 } }), RangeError, /for options.prior.powerLaw/],
+    ['epsilon 0', () => sinkhorn(S, [3, 4], { epsilon: 0 }), RangeError, /> 0 for options.epsilon but received 0/],
+    ['epsilon < 0', () => sinkhorn(S, [3, 4], { epsilon: -1 }), RangeError, /for options.epsilon but received -1/],
+    ['non-finite scores', () => sinkhorn(Float32Array.of(1, Infinity, 0, 0), [2, 2]), RangeError, /for scores but received Infinity at index 1/],
+    ['F: epsilon', () => Fsinkhorn(new Tensor(S, [3, 4]), { epsilon: 0 }), RangeError, /for sinkhorn\(options.epsilon\)/],
+    ['F: prior tensor length', () => Fsinkhorn(new Tensor(S, [3, 4]), { prior: new Tensor(Float32Array.of(1, 2), [2]) }), SelfsupError, /for sinkhorn\(options.prior\) but received length 2/],
+    ['F: K = 0', () => Fsinkhorn(new Tensor(new Float32Array(0), [3, 0])), RangeError, /for sinkhorn\(scores\) but received \[3, 0\]/],
+    ['F: swav shapes', () => swavLoss(new Tensor(S, [3, 4]), new Tensor(S, [4, 3])), SelfsupError, /for swavLoss\(scores2\) but received \[4, 3\]/],
+    ['F: msn prior', () => msnLoss(new Tensor(S.map(Math.abs), [3, 4]), new Tensor(S.map(Math.abs), [3, 4]), { prior: new Tensor(Float32Array.of(1, -1, 1, 1), [4]) }), RangeError, /for msnLoss\(options.prior\)/],
+  ];
+  for (const [label, fn, cls, msg] of cases) {
+    it(label, () => {
+      let err: unknown;
+      try {
+        fn();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(cls);
+      expect((err as Error).message).toMatch(msg);
+    });
+  }
+});
+
+describe('SwAV and MSN / PMSN losses', () => {
+  it('swavLoss matches the float64 reference (float32 and float64) and gradchecks', () => {
+    const B = 9, K = 7;
+    const s1 = uniform(B * K, 20, -1, 1), s2 = uniform(B * K, 21, -1, 1);
+    const q1 = ref(s1, B, K).out, q2 = ref(s2, B, K).out;
+    const want = refSwavLoss(s1, s2, q1, q2, B, K, 0.1);
+    const got = swavLossKernel(s1, s2, [B, K]);
+    expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-5);
+    expect(maxRel(got.grad1, want.grad1)).toBeLessThan(1e-3);
+    const t1 = new Tensor(Float64Array.from(s1), [B, K], { requiresGrad: true });
+    const t2 = new Tensor(Float64Array.from(s2), [B, K], { requiresGrad: true });
+    const l = swavLoss(t1, t2);
+    expect(Math.abs(l.item() - want.loss)).toBeLessThan(1e-10);
+    l.backward();
+    expect(maxRel(t1.grad!.data, want.grad1)).toBeLessThan(1e-9);
+    // Gradcheck with the codes held fixed (they are stop-gradient, so finite differences of the
+    // full function would also move the codes).
+    const codes: [Tensor, Tensor] = [new Tensor(q1, [B, K]), new Tensor(q2, [B, K])];
+    expect(gradcheck((a, b) => swavLoss(a, b, { codes, temperature: 0.5 }), [t1, t2])).toBe(true);
+  });
+  for (const prior of ['uniform', { powerLaw: 0.25 }] as const) {
+    it(`msnLoss (${typeof prior === 'string' ? 'MSN' : 'PMSN'}) matches the reference and gradchecks on the anchors`, () => {
+      const Bt = 5, V = 2, K = 11;
+      const a = probsRows(V * Bt, K, 22), t = probsRows(Bt, K, 23);
+      const rho = priorMarginal(prior, K);
+      const targets = ref(Float32Array.from(refSharpen(t, Bt, K, 0.25)), Bt, K, { probs: true, col: rho }).out;
+      const want = refMsnLoss(a, targets, V * Bt, Bt, K, rho, 1);
+      const got = msnLossKernel(a, t, [V * Bt, K], [Bt, K], { prior });
+      expect(Math.abs(got.loss - want.loss) / Math.abs(want.loss)).toBeLessThan(1e-5);
+      expect(maxRel(got.grad, want.grad)).toBeLessThan(1e-4);
+      const A = new Tensor(Float64Array.from(a), [V * Bt, K], { requiresGrad: true });
+      const T = new Tensor(Float64Array.from(t), [Bt, K]);
+      expect(gradcheck((x) => msnLoss(x, T, { prior }), [A])).toBe(true);
+      if (prior === 'uniform') {
+        // me-max: KL(abar || uniform) = sum abar log abar + log K (msn src/losses.py)
+        let me = Math.log(K);
+        const abar = new Float64Array(K);
+        for (let i = 0; i < V * Bt; i++) for (let k = 0; k < K; k++) abar[k] += a[i * K + k] / (V * Bt);
+        for (let k = 0; k < K; k++) me += abar[k] * Math.log(abar[k]);
+        expect(got.regularizer).toBeCloseTo(me, 6);
+      }
+    });
+  }
+});
