@@ -232,9 +232,10 @@ const COLORS: Record<string, string> = { selfsup: '#2b6cb0', torch: '#dd6b20', '
 function opChart(op: string, rows: BenchRow[], labels: string[]): string {
   const groups = rows.filter((r) => r.median !== undefined);
   if (!groups.length) return `<p>${esc(op)}: no timed rows</p>`;
-  const barH = 14, gap = 4, groupGap = 14, left = 190, width = 560, right = 170;
+  const barH = 14, gap = 4, groupGap = 14, left = 190, width = 520, right = 250;
+  // Each workload × mode group is scaled to its own slowest bar: groups of one op can differ 100x.
   const bars: Array<{ g: number; label: string; t: number; text: string }> = [];
-  let max = 0;
+  const max: number[] = [];
   groups.forEach((r, g) => {
     const items: Array<{ label: string; t: number; text: string }> = [
       { label: 'selfsup', t: r.median!, text: `${fmtTime(r.median)}${r.roofPct !== undefined && Number.isFinite(r.roofPct) ? ` · ${r.roofPct.toFixed(0)}% of roofline` : ''}` },
@@ -243,10 +244,8 @@ function opChart(op: string, rows: BenchRow[], labels: string[]): string {
       const p = r.peers.find((q) => q.label === l);
       if (p?.median !== undefined) items.push({ label: l, t: p.median, text: `${fmtTime(p.median)}${p.speedup !== undefined ? ` · selfsup ${p.speedup.toFixed(2)}x` : ''}` });
     }
-    for (const it of items) {
-      bars.push({ g, ...it });
-      max = Math.max(max, it.t);
-    }
+    max[g] = Math.max(...items.map((it) => it.t));
+    for (const it of items) bars.push({ g, ...it });
   });
   let y = 24;
   let lastG = -1;
@@ -258,16 +257,16 @@ function opChart(op: string, rows: BenchRow[], labels: string[]): string {
       parts.push(`<text x="0" y="${y + barH - 3}" class="grp">${esc(`${r.workload} ${r.mode}`)}</text>`);
       lastG = b.g;
     }
-    const w = Math.max(1, (b.t / max) * width);
+    const w = Math.max(1, (b.t / max[b.g]) * width);
     parts.push(
       `<rect class="bar" data-impl="${esc(b.label)}" x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[b.label] ?? '#999'}"><title>${esc(`${b.label}: ${b.text}`)}</title></rect>`,
-      `<text x="${left + w + 4}" y="${y + barH - 3}" class="val">${esc(`${b.label} ${b.text}`)}</text>`,
+      `<text x="${(left + w + 4).toFixed(1)}" y="${y + barH - 3}" class="val">${esc(`${b.label} ${b.text}`)}</text>`,
     );
     y += barH + gap;
   }
   const h = y + 8;
   return `<svg class="chart" data-op="${esc(op)}" xmlns="http://www.w3.org/2000/svg" width="${left + width + right}" height="${h}" viewBox="0 0 ${left + width + right} ${h}">` +
-    `<text x="0" y="14" class="title">${esc(op)} — median time per run (shorter is faster)</text>${parts.join('')}</svg>`;
+    `<text x="0" y="14" class="title">${esc(op)} — median time per run, scaled per workload (shorter is faster)</text>${parts.join('')}</svg>`;
 }
 
 export function toHTML(rep: BenchReport, peerLabels: string[]): string {

@@ -150,6 +150,7 @@ describe('fused float32 error <= 2x the naive float32 composition', () => {
       };
       const fused = run((a, b, c) => attention(a, b, c));
       const textbook = run((a, b, c) => naive(a, b, c, 1 / Math.sqrt(d)));
+      if (process.env.ATTN_VERBOSE) console.log(JSON.stringify({ fused, textbook }));
       fused.forEach((e, i) => expect(e, `output ${i}: fused ${e} vs naive ${textbook[i]}`).toBeLessThanOrEqual(2 * textbook[i] + 1e-9));
     });
   }

@@ -102,6 +102,19 @@ describe('selfsup bench output', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  // The PyTorch peer, when a python3 with torch is installed (python3-torch on Debian).
+  const torchPython = ['python3', '/usr/bin/python3'].find((c) => spawnSync(c, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  it.skipIf(!torchPython)('--vs torch puts the torch median and the ratio beside selfsup', async () => {
+    const r = await run([...TINY, '--vs', 'torch', '--json', '--repeat', '2']);
+    expect(r.code).toBe(0);
+    const rep = JSON.parse(r.out);
+    expect(rep.header.torch).toMatchObject({ torch: expect.any(String), threads: rep.header.threads });
+    expect(['openblas', 'mkl', 'blis', 'reference', 'unknown']).toContain(rep.header.torch.blas.kind);
+    const peer = rep.rows[0].peers.find((p: { label: string }) => p.label === 'torch');
+    expect(peer.median).toBeGreaterThan(0);
+    expect(peer.speedup).toBeCloseTo(peer.median / rep.rows[0].median, 6);
+  });
+
   const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync('which', [c]).status === 0);
   it.skipIf(!chromium)('the HTML report renders its charts in headless Chromium', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-bench-'));

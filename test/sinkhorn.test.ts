@@ -4,7 +4,9 @@
  * convergence (uniform and power-law priors), the epsilon = 1e-3 stability case where SwAV's exp
  * form overflows, the collective hook, async forms, the losses and their gradients, and errors.
  */
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+import { nativeAddonPath } from '../lib/backends/native';
 import { msnLoss, sinkhorn as Fsinkhorn, swavLoss } from '../lib/ops/sinkhorn';
 import { Tensor } from '../lib/tensor';
 import { gradcheck } from '../lib/autograd/gradcheck';
@@ -125,6 +127,21 @@ describe('sinkhorn marginals and stability', () => {
     expect(long.out.every((v) => Number.isFinite(v))).toBe(true);
     expect(Math.abs(long.marginalError - wantLong.marginalError)).toBeLessThan(1e-3);
   });
+  it('rows with a range beyond the float exponent (S/eps spans ~200) match the reference normwise', () => {
+    const B = 64, K = 96;
+    const S = uniform(B * K, 18, -5, 5);
+    for (const iterations of [3, 20]) {
+      const r = sinkhorn(S, [B, K], { iterations, returnInfo: true });
+      const want = ref(S, B, K, { iterations });
+      let e = 0, m = 0;
+      for (let i = 0; i < B * K; i++) {
+        e = Math.max(e, Math.abs(r.out[i] - want.out[i]));
+        m = Math.max(m, Math.abs(want.out[i]));
+      }
+      expect(e / m).toBeLessThan(1e-4);
+      expect(Math.abs(r.marginalError - want.marginalError)).toBeLessThan(1e-4);
+    }
+  });
   it('F.sinkhorn returns a tensor without grad, or { plan, iterations, marginalError }', () => {
     const s = new Tensor(uniform(30, 13, -1, 1), [6, 5], { requiresGrad: true });
     const q = Fsinkhorn(s);
@@ -159,6 +176,55 @@ describe('sinkhorn collective hook', () => {
     const ret = sinkhorn(S, [B, K], { collective: { allReduceSum: (buf) => buf.map((v) => 2 * v) } });
     expect(maxRel(ret.out, sinkhorn(doubled, [2 * B, K]).out.subarray(0, B * K))).toBeLessThan(1e-5);
     expect(() => sinkhorn(S, [B, K], { collective: { allReduceSum: () => { throw new Error('boom'); } } })).toThrow('boom');
+  });
+});
+
+// Two worker threads, each with its own half of the batch, summing through a SharedArrayBuffer
+// all-reduce (a stand-in for torch.distributed): must equal one process on the whole batch.
+const WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const addon = require(workerData.addon);
+const { rank, B, K, probs, scores, sab } = workerData;
+const ctl = new Int32Array(sab, 0, 4);          // [arrived, generation]
+const data = new Float64Array(sab, 16);         // 2 slots of up to 2K + 8 numbers
+const slot = 2 * K + 8;
+let gen = 0;
+function barrier() {
+  gen++;
+  if (Atomics.add(ctl, 0, 1) === 1) { Atomics.store(ctl, 0, 0); Atomics.store(ctl, 1, gen); Atomics.notify(ctl, 1); }
+  else while (Atomics.load(ctl, 1) < gen) Atomics.wait(ctl, 1, gen - 1, 1000);
+}
+const allReduceSum = (buf) => {
+  for (let i = 0; i < buf.length; i++) data[rank * slot + i] = buf[i];
+  barrier();
+  for (let i = 0; i < buf.length; i++) buf[i] = Math.fround(data[i]) + Math.fround(data[slot + i]);
+  barrier();
+};
+const out = new Float32Array(B * K);
+const col = new Float64Array(K).map((_, k) => Math.pow(k + 1, -0.5));
+const info = addon.sinkhorn(scores, out, B, K, probs, 0.05, 4, 0, col, null, true, allReduceSum);
+parentPort.postMessage({ out, info });
+`;
+
+describe('sinkhorn collective across worker threads', () => {
+  it.skipIf(useReference() || !tryNative())('two ranks with different halves equal one process on the whole batch', async () => {
+    const B = 19, K = 11;
+    for (const probs of [false, true]) {
+      const full = probs ? probsRows(2 * B, K, 30) : uniform(2 * B * K, 31, -1, 1);
+      const sab = new SharedArrayBuffer(16 + 8 * 2 * (2 * K + 8));
+      const run = (rank: number) => new Promise<{ out: Float32Array; info: { marginalError: number } }>((resolve, reject) => {
+        const w = new Worker(WORKER, { eval: true, workerData: { addon: nativeAddonPath(), rank, B, K, probs, scores: full.slice(rank * B * K, (rank + 1) * B * K), sab } });
+        w.once('message', (m) => { resolve(m); void w.terminate(); });
+        w.once('error', reject);
+      });
+      const [a, b] = await Promise.all([run(0), run(1)]);
+      const col = new Float64Array(K).map((_, k) => Math.pow(k + 1, -0.5));
+      const one = sinkhorn(full, [2 * B, K], { input: probs ? 'probs' : 'logits', iterations: 4, prior: col, returnInfo: true });
+      expect(maxRel(a.out, one.out.subarray(0, B * K))).toBeLessThan(2e-5);
+      expect(maxRel(b.out, one.out.subarray(B * K))).toBeLessThan(2e-5);
+      expect(Math.abs(a.info.marginalError - one.marginalError)).toBeLessThan(1e-5);
+      expect(a.info.marginalError).toBe(b.info.marginalError);
+    }
   });
 });
 

@@ -55,6 +55,7 @@ export class TorchPeer {
   private stderr = '';
   private pending: Pending[] = [];
   private dead?: Error;
+  private closed = false;
 
   private constructor(python: string, threads: number) {
     const t = String(threads);
@@ -62,6 +63,8 @@ export class TorchPeer {
       env: { ...process.env, OPENBLAS_NUM_THREADS: t, OMP_NUM_THREADS: t, MKL_NUM_THREADS: t, PYTHONUNBUFFERED: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // A write to a python that already exited must not become an uncaught stream error.
+    this.child.stdin.on('error', () => undefined);
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (d: string) => {
       this.buf += d;
@@ -147,13 +150,15 @@ export class TorchPeer {
         warmup: o.warmup, minRepeats: o.minRepeats, minSeconds: o.minSeconds, maxSeconds: o.maxSeconds, floorRepeats: o.floorRepeats,
       },
       // Generous: torch with the reference BLAS can be 40x slower than selfsup.
-      Math.max(120_000, o.maxSeconds * 20_000),
+      Math.min(3_600_000, Math.max(120_000, o.maxSeconds * 20_000)),
     );
     if (!r.ok) throw new Error(String(r.error));
     return summarize(r.samples as number[]);
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.child.exitCode === null && !this.child.killed) {
       try {
         this.child.stdin.end(JSON.stringify({ cmd: 'quit' }) + '\n');

@@ -70,6 +70,12 @@ export function tryNative(): NativeAddon | null {
   } catch (e) {
     cached = null;
     loadError = (e as Error).message;
+    // Falling back silently would make every op 100x slower without a word: say it once.
+    process.emitWarning(
+      `selfsup: the native addon could not be loaded (${loadError}); using the pure-TypeScript reference kernels. ` +
+        'Rebuild with `npm rebuild selfsup`, or set SELFSUP_BACKEND=reference to silence this.',
+      { code: 'SELFSUP_NO_NATIVE' },
+    );
   }
   return cached;
 }

@@ -224,7 +224,7 @@ function timingFor(o: BenchOptions): TimingOptions {
     // An explicit count is honoured exactly as the minimum.
     base.minRepeats = o.repeat;
     base.floorRepeats = o.repeat;
-    base.maxSeconds = Infinity;
+    base.maxSeconds = 1e9; // finite: it travels to the python peer as JSON
   }
   if (o.minTime !== undefined) {
     base.minSeconds = o.minTime;

@@ -38,11 +38,19 @@ export interface AttentionForwardOptions extends AttentionOptions {
   out?: FloatArray;
   /** Written in place when given ([B, H, Nq], q's type). */
   lse?: FloatArray;
+  /**
+   * When given ([B, H, Nq]), receives lse's rounding residual (exact lse minus the stored one);
+   * pass it to attentionBackward so float32 gradients do not inherit lse's rounding (F.attention
+   * does). Ignored by the reference backend (its lse is exact before rounding).
+   */
+  lseLo?: FloatArray;
 }
 
 export interface AttentionBackwardOptions extends AttentionOptions {
   /** Gradient of the loss with respect to lse ([B, H, Nq]) when lse was used. */
   dlse?: FloatArray | null;
+  /** The forward's lse residual (AttentionForwardOptions.lseLo), when it was requested. */
+  lseLo?: FloatArray | null;
   dq?: FloatArray;
   dk?: FloatArray;
   dv?: FloatArray;
@@ -149,12 +157,14 @@ export function attention<T extends FloatArray>(
   const inputs = [Q, K, V];
   const out = o.out !== undefined ? checkOut('options.out', o.out, Q, p.B * p.H * p.Nq * p.d, inputs) : newLike(Q, p.B * p.H * p.Nq * p.d);
   const lse = o.lse !== undefined ? checkOut('options.lse', o.lse, Q, p.B * p.H * p.Nq, [...inputs, out]) : newLike(Q, p.B * p.H * p.Nq);
+  const lseLo = o.lseLo !== undefined ? checkOut('options.lseLo', o.lseLo, Q, p.B * p.H * p.Nq, [...inputs, out, lse]) : null;
   if (useReference()) {
     const r = refAttention(Q, K, V, p);
     out.set(r.out);
     lse.set(r.lse);
+    if (lseLo) for (let i = 0; i < lse.length; i++) lseLo[i] = Number.isFinite(r.lse[i]) ? r.lse[i] - lse[i] : 0;
   } else {
-    (native().attention as (...a: unknown[]) => void)(Q, K, V, out, lse, ...nativeOpts(p));
+    (native().attention as (...a: unknown[]) => void)(Q, K, V, out, lse, ...nativeOpts(p), lseLo);
   }
   return { out: out as T, lse: lse as T };
 }
@@ -164,8 +174,9 @@ export async function attentionAsync<T extends FloatArray>(
   q: T, qShape: number[], k: T, kShape: number[], v: T, vShape: number[], options?: AttentionOptions,
 ): Promise<{ out: T; lse: T }> {
   const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options);
-  if (useReference()) return attention(q, qShape, k, kShape, v, vShape, { ...options, out: undefined, lse: undefined } as AttentionForwardOptions);
-  return (native().attentionAsync as (...a: unknown[]) => Promise<{ out: T; lse: T }>)(Q, K, V, ...nativeOpts(p));
+  if (useReference()) return attention(q, qShape, k, kShape, v, vShape, { ...options, out: undefined, lse: undefined, lseLo: undefined } as AttentionForwardOptions);
+  const r = await (native().attentionAsync as (...a: unknown[]) => Promise<{ out: T; lse: T }>)(Q, K, V, ...nativeOpts(p));
+  return { out: r.out, lse: r.lse };
 }
 
 function planBackward(
@@ -180,7 +191,8 @@ function planBackward(
   const G = checkArray<FloatArray>('dout', dout, [dt], qs);
   const o = (options ?? {}) as AttentionBackwardOptions;
   const GL = o.dlse === undefined || o.dlse === null ? null : checkArray<FloatArray>('options.dlse', o.dlse, [dt], ls);
-  return { Q, K, V, O, L, G, GL, p, o };
+  const LO = o.lseLo === undefined || o.lseLo === null ? null : checkArray<FloatArray>('options.lseLo', o.lseLo, [dt], ls);
+  return { Q, K, V, O, L, G, GL, LO, p, o };
 }
 
 /**
@@ -192,7 +204,7 @@ export function attentionBackward<T extends FloatArray>(
   q: T, qShape: number[], k: T, kShape: number[], v: T, vShape: number[],
   out: T, lse: T, dout: T, options?: AttentionBackwardOptions,
 ): { dq: T; dk: T; dv: T } {
-  const { Q, K, V, O, L, G, GL, p, o } = planBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, options);
+  const { Q, K, V, O, L, G, GL, LO, p, o } = planBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, options);
   const nq = p.B * p.H * p.Nq * p.d, nk = p.B * p.Hk * p.Nk * p.d;
   const inputs = [Q, K, V, O, L, G, ...(GL ? [GL] : [])];
   const dq = o.dq !== undefined ? checkOut('options.dq', o.dq, Q, nq, inputs) : newLike(Q, nq);
@@ -204,7 +216,7 @@ export function attentionBackward<T extends FloatArray>(
     dk.set(r.dk);
     dv.set(r.dv);
   } else {
-    (native().attentionBackward as (...a: unknown[]) => void)(Q, K, V, O, L, G, GL, dq, dk, dv, ...nativeOpts(p));
+    (native().attentionBackward as (...a: unknown[]) => void)(Q, K, V, O, L, G, GL, dq, dk, dv, ...nativeOpts(p), LO);
   }
   return { dq: dq as T, dk: dk as T, dv: dv as T };
 }
@@ -214,9 +226,9 @@ export async function attentionBackwardAsync<T extends FloatArray>(
   q: T, qShape: number[], k: T, kShape: number[], v: T, vShape: number[],
   out: T, lse: T, dout: T, options?: AttentionBackwardOptions,
 ): Promise<{ dq: T; dk: T; dv: T }> {
-  const { Q, K, V, O, L, G, GL, p } = planBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, options);
+  const { Q, K, V, O, L, G, GL, LO, p } = planBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, options);
   if (useReference()) {
     return attentionBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, { ...options, dq: undefined, dk: undefined, dv: undefined });
   }
-  return (native().attentionBackwardAsync as (...a: unknown[]) => Promise<{ dq: T; dk: T; dv: T }>)(Q, K, V, O, L, G, GL, ...nativeOpts(p));
+  return (native().attentionBackwardAsync as (...a: unknown[]) => Promise<{ dq: T; dk: T; dv: T }>)(Q, K, V, O, L, G, GL, ...nativeOpts(p), LO);
 }

@@ -39,10 +39,12 @@ type KernelOpts = AttentionOptions & { maskShape?: number[] };
 const AttentionFn = defineFunction({
   name: 'Attention',
   forward(ctx: FunctionCtx, q: Tensor, k: Tensor, v: Tensor, ko: KernelOpts, useLse: boolean) {
-    const r = attentionKernel(q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape, ko);
+    // The lse residual keeps float32 gradients free of lse's own rounding (see params.h).
+    const lseLo = new (q.dtype === 'float32' ? Float32Array : Float64Array)(q.shape[0] * q.shape[1] * q.shape[2]);
+    const r = attentionKernel(q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape, { ...ko, lseLo });
     // Backward needs q, k, v, the output and the log-sum-exp (FlashAttention-2 recomputes P).
     ctx.save(q, k, v);
-    Object.assign(ctx, { out: r.out, lse: r.lse, ko, useLse });
+    Object.assign(ctx, { out: r.out, lse: r.lse, lseLo, ko, useLse });
     return { out: new Tensor(r.out, q.shape), lse: new Tensor(r.lse, q.shape.slice(0, 3)) };
   },
   backward(ctx: FunctionCtx, gOut: Tensor, gLse: Tensor) {
@@ -50,7 +52,7 @@ const AttentionFn = defineFunction({
     const dlse = ctx.useLse ? (gLse.data as FloatArray) : null;
     const g = attentionBackwardKernel(
       q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape,
-      ctx.out, ctx.lse, gOut.data as FloatArray, { ...ctx.ko, dlse },
+      ctx.out, ctx.lse, gOut.data as FloatArray, { ...ctx.ko, dlse, lseLo: ctx.lseLo },
     );
     return [new Tensor(g.dq, q.shape), new Tensor(g.dk, k.shape), new Tensor(g.dv, v.shape)];
   },

@@ -172,12 +172,12 @@ SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
 // Portable: GNU vector extension (GCC and Clang lower it to SSE2 pairs, NEON, or scalars).
 // Wrapped in a struct so the ABI of the raw 32-byte vector type never leaks into signatures.
 // ------------------------------------------------------------------------------------------
-typedef float selfsup_v8f __attribute__((vector_size(32), aligned(32)));
-typedef double selfsup_v4d __attribute__((vector_size(32), aligned(32)));
-typedef int32_t selfsup_v8i __attribute__((vector_size(32), aligned(32)));
-typedef int64_t selfsup_v4l __attribute__((vector_size(32), aligned(32)));
-typedef float selfsup_v8f_u __attribute__((vector_size(32), aligned(4)));
-typedef double selfsup_v4d_u __attribute__((vector_size(32), aligned(8)));
+// Alignment lowered to 16 on purpose: a 32-byte-aligned by-value parameter makes GCC emit a
+// -Wpsabi ABI note on every non-AVX target, and no target of this path has 32-byte registers.
+typedef float selfsup_v8f __attribute__((vector_size(32), aligned(16)));
+typedef double selfsup_v4d __attribute__((vector_size(32), aligned(16)));
+typedef int32_t selfsup_v8i __attribute__((vector_size(32), aligned(16)));
+typedef int64_t selfsup_v4l __attribute__((vector_size(32), aligned(16)));
 
 struct Vec {
   selfsup_v8f v;

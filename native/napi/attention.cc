@@ -7,7 +7,9 @@
 //   attentionAsync(q, k, v, ...opts)                                  -> Promise<{out, lse}>
 //   attentionBackward(q, k, v, out, lse, dout, dlse|null, dq, dk, dv, ...opts)
 //   attentionBackwardAsync(q, k, v, out, lse, dout, dlse|null, ...opts) -> Promise<{dq, dk, dv}>
-//   opts = B, H, Hk, Nq, Nk, d, scale, causal, mask|null, msb, msh, msq, msk, dropout, seed
+//   opts = B, H, Hk, Nq, Nk, d, scale, causal, mask|null, msb, msh, msq, msk, dropout, seed,
+//          lseLo|null (optional [B,H,Nq]: written by the sync forward, read by the backward;
+//          attentionAsync always returns it as `lseLo`)
 #include <string>
 
 #include "napi/convert.h"
@@ -81,6 +83,15 @@ int64_t QLen(const AttentionParams& p) { return p.B * p.H * p.Nq * p.d; }
 int64_t KLen(const AttentionParams& p) { return p.B * p.Hk * p.Nk * p.d; }
 int64_t LseLen(const AttentionParams& p) { return p.B * p.H * p.Nq; }
 
+// The optional lse residual at argument idx (null/undefined: none).
+void* OptLseLo(const Napi::CallbackInfo& info, size_t idx, DType dt, const AttentionParams& p,
+               ArrayArg* keep) {
+  Napi::Value a = info.Length() > idx ? info[idx] : info.Env().Undefined();
+  if (a.IsUndefined() || a.IsNull()) return nullptr;
+  *keep = GetArray(info, idx, "lseLo", {dt}, LseLen(p));
+  return keep->data;
+}
+
 // Copies the mask (when present) for an async call and points the params at the copy.
 std::shared_ptr<OwnedArray> OwnMask(Opts& o) {
   if (!o.has_mask) return nullptr;
@@ -100,6 +111,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   ArrayArg out = GetArray(info, 3, "out", {q.dtype}, QLen(p));
   ArrayArg lse = GetArray(info, 4, "lse", {q.dtype}, LseLen(p));
   p.q = q.data; p.k = k.data; p.v = v.data; p.out = out.data; p.lse = lse.data;
+  ArrayArg lo;
+  p.lse_lo = OptLseLo(info, 5 + 15, q.dtype, p, &lo);
   Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(attention_forward)(p)); });
   return env.Undefined();
 }
@@ -112,16 +125,18 @@ Napi::Value ForwardAsync(const Napi::CallbackInfo& info) {
   ArrayArg k = GetArray(info, 1, "k", {q.dtype}, KLen(o.p));
   ArrayArg v = GetArray(info, 2, "v", {q.dtype}, KLen(o.p));
   auto cq = CopyArray(q), ck = CopyArray(k), cv = CopyArray(v), cm = OwnMask(o);
-  auto out = NewOwned(q.dtype, QLen(o.p)), lse = NewOwned(q.dtype, LseLen(o.p));
+  auto out = NewOwned(q.dtype, QLen(o.p)), lse = NewOwned(q.dtype, LseLen(o.p)),
+       lo = NewOwned(q.dtype, LseLen(o.p));
   AttentionParams p = o.p;
   p.q = cq->bytes.data(); p.k = ck->bytes.data(); p.v = cv->bytes.data();
-  p.out = out->bytes.data(); p.lse = lse->bytes.data();
+  p.out = out->bytes.data(); p.lse = lse->bytes.data(); p.lse_lo = lo->bytes.data();
   return RunAsync(
-      env, [p, cq, ck, cv, cm, out, lse]() { return SELFSUP_DISPATCH(attention_forward)(p); },
-      [out, lse](Napi::Env e) -> Napi::Value {
+      env, [p, cq, ck, cv, cm, out, lse, lo]() { return SELFSUP_DISPATCH(attention_forward)(p); },
+      [out, lse, lo](Napi::Env e) -> Napi::Value {
         Napi::Object r = Napi::Object::New(e);
         r.Set("out", ToJsArray(e, *out));
         r.Set("lse", ToJsArray(e, *lse));
+        r.Set("lseLo", ToJsArray(e, *lo));
         return r;
       });
 }
@@ -160,6 +175,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   p.q = in.q.data; p.k = in.k.data; p.v = in.v.data; p.out = in.out.data; p.lse = in.lse.data;
   p.dout = in.dout.data; p.dlse = in.has_dlse ? in.dlse.data : nullptr;
   p.dq = dq.data; p.dk = dk.data; p.dv = dv.data;
+  ArrayArg lo;
+  p.lse_lo = OptLseLo(info, 10 + 15, q0.dtype, p, &lo);
   Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(attention_backward)(p)); });
   return env.Undefined();
 }
@@ -172,16 +189,20 @@ Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
   auto cq = CopyArray(in.q), ck = CopyArray(in.k), cv = CopyArray(in.v), co = CopyArray(in.out);
   auto cl = CopyArray(in.lse), cg = CopyArray(in.dout), cm = OwnMask(o);
   std::shared_ptr<OwnedArray> cgl = in.has_dlse ? CopyArray(in.dlse) : nullptr;
+  ArrayArg lo;
+  std::shared_ptr<OwnedArray> clo =
+      OptLseLo(info, 7 + 15, q0.dtype, o.p, &lo) ? CopyArray(lo) : nullptr;
   auto dq = NewOwned(q0.dtype, QLen(o.p)), dk = NewOwned(q0.dtype, KLen(o.p)),
        dv = NewOwned(q0.dtype, KLen(o.p));
   AttentionParams p = o.p;
   p.q = cq->bytes.data(); p.k = ck->bytes.data(); p.v = cv->bytes.data();
   p.out = co->bytes.data(); p.lse = cl->bytes.data(); p.dout = cg->bytes.data();
   p.dlse = cgl ? cgl->bytes.data() : nullptr;
+  p.lse_lo = clo ? clo->bytes.data() : nullptr;
   p.dq = dq->bytes.data(); p.dk = dk->bytes.data(); p.dv = dv->bytes.data();
   return RunAsync(
       env,
-      [p, cq, ck, cv, co, cl, cg, cm, cgl, dq, dk, dv]() {
+      [p, cq, ck, cv, co, cl, cg, cm, cgl, clo, dq, dk, dv]() {
         return SELFSUP_DISPATCH(attention_backward)(p);
       },
       [dq, dk, dv](Napi::Env e) -> Napi::Value {

@@ -53,6 +53,15 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 constexpr int64_t kBrF = 64, kBcF = 128;
 constexpr int64_t kBrB = 64, kBcB = 64;
 
+// The tile size actually used for n rows: as many tiles as `max` needs, evened out and rounded up
+// to `mult` (so 197 tokens become 4 query tiles of 54/54/54/35 rows, not 64/64/64/5 whose last
+// tile runs the micro-kernel at a fraction of its speed). Never above round_up(max, mult).
+inline int64_t balanced(int64_t n, int64_t max, int64_t mult) {
+  if (n <= 0) return mult;
+  const int64_t tiles = (n + max - 1) / max;
+  return round_up((n + tiles - 1) / tiles, mult);
+}
+
 // C[MR x NV*W] (+)= sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
 // A is broadcast element by element, so it may be row-major, transposed or strided.
 template <class T, int MR, int NV, bool ACC>
@@ -114,25 +123,25 @@ void tile_gemm(int64_t m, int64_t n, int64_t kc, const T* A, int64_t ars, int64_
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// Row i of a score tile (keys [j0, j0 + bc), padded to bcp) becomes logits in place: scale,
-// then the bool / additive mask, then causal and padding columns set to -inf. Returns the max.
+// Row i of a score tile (keys [j0, j0 + bc), padded to bcp): returns the max logit and the
+// factor `xs` with logits = xs * s. Fast path (no mask, no causal cut, no padding, scale > 0): s
+// is left raw and xs = scale, so the exp pass folds the scale into its FMA. Otherwise s becomes
+// logits in place (scale, bool / additive mask, -inf at causal and padding columns), xs = 1.
 template <class T>
 T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, int64_t b,
-             int64_t h, int64_t i, int64_t j0) {
+             int64_t h, int64_t i, int64_t j0, T& xs) {
   using V = typename VT<T>::V;
   constexpr int W = VT<T>::W;
   int64_t lim = bc;  // keys [0, lim) of this tile pass the causal test
   if (p.causal) lim = std::max<int64_t>(0, std::min<int64_t>(bc, i + p.Nk - p.Nq - j0 + 1));
   const V sc = broadcast(scale);
   V mx = broadcast(kNegInf<T>);
-  if (p.mask_kind == AttnMaskKind::kNone && lim == bc && bc == bcp) {
-    for (int64_t j = 0; j < bcp; j += W) {
-      const V x = loadu(s + j) * sc;
-      storeu(s + j, x);
-      mx = max(mx, x);
-    }
-    return hmax(mx);
+  if (p.mask_kind == AttnMaskKind::kNone && lim == bc && bc == bcp && scale > T(0)) {
+    for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
+    xs = scale;
+    return hmax(mx) * scale;
   }
+  xs = T(1);
   for (int64_t j = 0; j < bcp; j += W) storeu(s + j, loadu(s + j) * sc);
   const int64_t mo = b * p.m_sb + h * p.m_sh + i * p.m_sq + j0 * p.m_sk;
   if (p.mask_kind == AttnMaskKind::kBool) {
@@ -184,6 +193,40 @@ inline void store_row(T* dst, const T* src, int64_t n, T mul) {
   if (j < n) store_partial(dst + j, loadu(src + j) * m, static_cast<int>(n - j));
 }
 
+// dst[c * ld + j] = src[j * sr + c] for j < rows, c < d, and 0 for j in [rows, cols): K or V
+// (a tile of it) as the B operand of S = Q K^T / dP = dO V^T. 8 x 8 blocks through a register-
+// sized buffer, so both the strided reads and the strided writes touch whole cache lines.
+template <class T>
+void transpose_pad(T* dst, int64_t ld, const T* src, int64_t sr, int64_t rows, int64_t cols, int64_t d) {
+  constexpr int64_t kB = 8;
+  T tmp[kB][kB];
+  for (int64_t j0 = 0; j0 < cols; j0 += kB) {
+    const int64_t jn = std::min(kB, rows - j0), jw = std::min(kB, cols - j0);
+    for (int64_t c0 = 0; c0 < d; c0 += kB) {
+      const int64_t cn = std::min(kB, d - c0);
+      if (jn == kB && jw == kB && cn == kB) {
+        for (int64_t r = 0; r < kB; ++r)
+          for (int64_t c = 0; c < kB; ++c) tmp[c][r] = src[(j0 + r) * sr + c0 + c];
+        for (int64_t c = 0; c < kB; ++c)
+          for (int64_t r = 0; r < kB; ++r) dst[(c0 + c) * ld + j0 + r] = tmp[c][r];
+      } else {
+        for (int64_t c = 0; c < cn; ++c)
+          for (int64_t r = 0; r < jw; ++r)
+            dst[(c0 + c) * ld + j0 + r] = r < jn ? src[(j0 + r) * sr + c0 + c] : T(0);
+      }
+    }
+  }
+}
+
+// A per-thread buffer of at least n elements, kept between calls (contents unspecified): the
+// O(N d) workspaces would otherwise be fresh pages, faulted in and zeroed by the OS every call.
+template <class T, int kSlot>
+T* scratch(size_t n) {
+  static thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 // Copies rows [0, rows) of a strided matrix into a zero-padded [rows, dp] buffer.
 template <class T>
 void pad_rows(T* dst, const T* src, int64_t rows, int64_t d, int64_t dp, int64_t src_ld) {
@@ -208,26 +251,21 @@ Status forward_impl(const AttentionParams& p) {
   const T* v = static_cast<const T*>(p.v);
   T* out = static_cast<T*>(p.out);
   T* lse = static_cast<T*>(p.lse);
+  T* lse_lo = static_cast<T*>(p.lse_lo);
   const T scale = static_cast<T>(p.scale);
   const int64_t dp = round_up(d, W), Nkp = round_up(Nk, W);
 
   // K^T per kv head, [B*Hk][d][Nkp], zero columns past Nk: the B operand of S = Q K^T.
-  std::vector<T> kt(static_cast<size_t>(B * Hk * d * Nkp));
+  T* kt = scratch<T, 0>(static_cast<size_t>(B * Hk * d * Nkp));
   // V rows padded to dp columns when d is not a multiple of the vector width.
-  std::vector<T> vpad;
   const bool pad_v = dp != d;
-  if (pad_v) vpad.resize(static_cast<size_t>(B * Hk * Nk * dp));
+  T* vpad = pad_v ? scratch<T, 1>(static_cast<size_t>(B * Hk * Nk * dp)) : nullptr;
   parallel_for(B * Hk, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / Hk, hk = bh % Hk;
       const T* kh = k + b * p.k_sb + hk * p.k_sh;
-      T* dst = kt.data() + bh * d * Nkp;
-      for (int64_t j0 = 0; j0 < Nkp; j0 += 16) {  // 16 keys at a time: one line per row of K^T
-        const int64_t je = std::min<int64_t>(j0 + 16, Nkp);
-        for (int64_t c = 0; c < d; ++c)
-          for (int64_t j = j0; j < je; ++j) dst[c * Nkp + j] = j < Nk ? kh[j * p.k_sr + c] : T(0);
-      }
-      if (pad_v) pad_rows(vpad.data() + bh * Nk * dp, v + b * p.v_sb + hk * p.v_sh, Nk, d, dp, p.v_sr);
+      transpose_pad(kt + bh * d * Nkp, Nkp, kh, p.k_sr, Nk, Nkp, d);
+      if (pad_v) pad_rows(vpad + bh * Nk * dp, v + b * p.v_sb + hk * p.v_sh, Nk, d, dp, p.v_sr);
     }
   });
 
@@ -236,28 +274,30 @@ Status forward_impl(const AttentionParams& p) {
     std::vector<float> u;
     void finish() {}
   };
-  const int64_t nqt = (Nq + kBrF - 1) / kBrF;
+  const int64_t Br = balanced(Nq, kBrF, 6);
+  const int64_t Bc = balanced(Nk, kBcF, 2 * W);
+  const int64_t nqt = (Nq + Br - 1) / Br;
   const int64_t off = Nk - Nq;  // causal: key j visible to query i iff j <= i + off
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
   run_tasks(
       B * H * nqt,
       [&] {
         Ws ws;
-        ws.s.resize(kBrF * kBcF);
-        ws.o.resize(kBrF * dp);
-        ws.m.resize(kBrF);
-        ws.l.resize(kBrF);
-        if (p.dropout > 0) ws.u.resize(kBcF);
+        ws.s.resize(Br * Bc);
+        ws.o.resize(Br * dp);
+        ws.m.resize(Br);
+        ws.l.resize(Br);
+        if (p.dropout > 0) ws.u.resize(Bc);
         return ws;
       },
       [&](Ws& ws, int64_t t) {
         // Later query tiles first: under a causal mask they see the most keys.
         const int64_t qt = nqt - 1 - t / (B * H), bh = t % (B * H);
         const int64_t b = bh / H, h = bh % H, hk = h / G;
-        const int64_t i0 = qt * kBrF, br = std::min(kBrF, Nq - i0);
+        const int64_t i0 = qt * Br, br = std::min(Br, Nq - i0);
         const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
-        const T* kth = kt.data() + (b * Hk + hk) * d * Nkp;
-        const T* vh = pad_v ? vpad.data() + (b * Hk + hk) * Nk * dp : v + b * p.v_sb + hk * p.v_sh;
+        const T* kth = kt + (b * Hk + hk) * d * Nkp;
+        const T* vh = pad_v ? vpad + (b * Hk + hk) * Nk * dp : v + b * p.v_sb + hk * p.v_sh;
         const int64_t v_ld = pad_v ? dp : p.v_sr;
         T* S = ws.s.data();
         T* O = ws.o.data();
@@ -266,20 +306,21 @@ Status forward_impl(const AttentionParams& p) {
         std::fill(ws.l.begin(), ws.l.end(), T(0));
         int64_t jend = Nk;
         if (p.causal) jend = std::max<int64_t>(0, std::min<int64_t>(Nk, i0 + br + off));
-        for (int64_t j0 = 0; j0 < jend; j0 += kBcF) {
-          const int64_t bc = std::min(kBcF, jend - j0), bcp = round_up(bc, W);
-          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0, Nkp, S, kBcF);
+        for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
+          const int64_t bc = std::min(Bc, jend - j0), bcp = round_up(bc, W);
+          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0, Nkp, S, Bc);
           for (int64_t r = 0; r < br; ++r) {
-            T* s = S + r * kBcF;
-            const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0);
+            T* s = S + r * Bc;
+            T xs;
+            const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
             const T mold = ws.m[r], mnew = std::max(mold, mx);
             // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
             const T muse = mnew == kNegInf<T> ? T(0) : mnew;
             const T alpha = std::exp(mold - muse);
-            const V mv = broadcast(muse);
+            const V mv = broadcast(-muse), xv = broadcast(xs);
             V sum = broadcast(T(0));
             for (int64_t j = 0; j < bcp; j += W) {
-              const V e = vexp(loadu(s + j) - mv);
+              const V e = vexp(fma(loadu(s + j), xv, mv));
               storeu(s + j, e);
               sum = sum + e;
             }
@@ -296,18 +337,22 @@ Status forward_impl(const AttentionParams& p) {
                 s[j] = static_cast<double>(ws.u[j]) >= p.dropout ? s[j] * keep_scale : T(0);
             }
           }
-          tile_gemm<T, true>(br, dp, bc, S, kBcF, 1, vh + j0 * v_ld, v_ld, O, dp);
+          tile_gemm<T, true>(br, dp, bc, S, Bc, 1, vh + j0 * v_ld, v_ld, O, dp);
         }
         for (int64_t r = 0; r < br; ++r) {
           const int64_t i = i0 + r;
           const T l = ws.l[r];
           T* orow = out + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+          const int64_t li = (b * H + h) * Nq + i;
           if (l == T(0)) {  // every key masked: zeros, lse = -inf (documented)
             std::fill(orow, orow + d, T(0));
-            lse[(b * H + h) * Nq + i] = kNegInf<T>;
+            lse[li] = kNegInf<T>;
+            if (lse_lo) lse_lo[li] = T(0);
           } else {
             store_row(orow, O + r * dp, d, T(1) / l);
-            lse[(b * H + h) * Nq + i] = ws.m[r] + std::log(l);
+            const double exact = static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l));
+            lse[li] = static_cast<T>(exact);
+            if (lse_lo) lse_lo[li] = static_cast<T>(exact - static_cast<double>(lse[li]));
           }
         }
       });
@@ -329,6 +374,7 @@ Status backward_impl(const AttentionParams& p) {
   const T* v = static_cast<const T*>(p.v);
   const T* o = static_cast<const T*>(p.out);
   const T* lse = static_cast<const T*>(p.lse);
+  const T* lse_lo = static_cast<const T*>(p.lse_lo);
   const T* dout = static_cast<const T*>(p.dout);
   const T* dlse = static_cast<const T*>(p.dlse);
   T* dq = static_cast<T*>(p.dq);
@@ -355,33 +401,32 @@ Status backward_impl(const AttentionParams& p) {
   // D_i = <dO_i, O_i> - dlse_i (FlashAttention-2 eq. for dS; the dlse term is lse's own
   // gradient, d lse_i / d logit_ij = P_ij). Also the padded copies of Q and dO used as the
   // B operand of dK += dS^T Q and dV += P^T dO when d is not a multiple of the vector width.
-  std::vector<T> D(static_cast<size_t>(B * H * Nq));
+  T* D = scratch<T, 2>(static_cast<size_t>(B * H * Nq));
   const bool pad = dp != d;
-  std::vector<T> qpad, dopad;
-  if (pad) {
-    qpad.resize(static_cast<size_t>(B * H * Nq * dp));
-    dopad.resize(static_cast<size_t>(B * H * Nq * dp));
-  }
+  T* qpad = pad ? scratch<T, 3>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
+  T* dopad = pad ? scratch<T, 4>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
   parallel_for(B * H, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       for (int64_t i = 0; i < Nq; ++i) {
         const T* orow = o + b * p.o_sb + h * p.o_sh + i * p.o_sr;
         const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
-        T acc = 0;
-        for (int64_t c = 0; c < d; ++c) acc += orow[c] * grow[c];
-        D[bh * Nq + i] = acc - (dlse ? dlse[bh * Nq + i] : T(0));
+        double acc = 0;  // the dP - D cancellation makes D's rounding count
+        for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(orow[c]) * grow[c];
+        D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
       }
       if (pad) {
-        pad_rows(qpad.data() + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
-        pad_rows(dopad.data() + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
+        pad_rows(qpad + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
+        pad_rows(dopad + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
       }
     }
   });
 
   constexpr int64_t kLocks = 64;
   std::vector<std::mutex> locks(kLocks);
-  const int64_t nkt = (Nk + kBcB - 1) / kBcB;
+  const int64_t Br = balanced(Nq, kBrB, 6);
+  const int64_t Bc = balanced(Nk, kBcB, 2 * W);
+  const int64_t nkt = (Nk + Bc - 1) / Bc;
   const int64_t off = Nk - Nq;
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
 
@@ -424,16 +469,16 @@ Status backward_impl(const AttentionParams& p) {
         ws.locks = &locks;
         ws.dp = dp;
         ws.G = G;
-        ws.kt.resize(d * kBcB);
-        ws.vt.resize(d * kBcB);
-        ws.kr.resize(kBcB * dp);
-        ws.dk.resize(kBcB * dp);
-        ws.dv.resize(kBcB * dp);
-        ws.s.resize(kBrB * kBcB);
-        ws.dpm.resize(kBrB * kBcB);
+        ws.kt.resize(d * Bc);
+        ws.vt.resize(d * Bc);
+        ws.kr.resize(Bc * dp);
+        ws.dk.resize(Bc * dp);
+        ws.dv.resize(Bc * dp);
+        ws.s.resize(Br * Bc);
+        ws.dpm.resize(Br * Bc);
         if (p.dropout > 0) {
-          ws.pd.resize(kBrB * kBcB);
-          ws.u.resize(kBcB);
+          ws.pd.resize(Br * Bc);
+          ws.u.resize(Bc);
         }
         ws.dqb.assign(static_cast<size_t>(G * Nq * dp), T(0));
         return ws;
@@ -442,7 +487,7 @@ Status backward_impl(const AttentionParams& p) {
         // (b, kv head)-major so a worker's dQ buffer is flushed only when its head changes.
         const int64_t bhk = t / nkt, kt = t % nkt;
         const int64_t b = bhk / Hk, hk = bhk % Hk;
-        const int64_t j0 = kt * kBcB, bc = std::min(kBcB, Nk - j0), bcp = round_up(bc, W);
+        const int64_t j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
         // First query row that sees key j0 under the causal mask; earlier tiles are skipped.
         const int64_t istart = p.causal ? std::max<int64_t>(0, j0 - off) : 0;
         if (istart >= Nq) {  // no query sees these keys
@@ -452,22 +497,19 @@ Status backward_impl(const AttentionParams& p) {
           }
           return;
         }
-        const int64_t qt0 = istart / kBrB;
+        const int64_t qt0 = istart / Br;
         if (ws.cur != bhk) {
           ws.flush();
           ws.cur = bhk;
-          ws.row_lo = qt0 * kBrB;
+          ws.row_lo = qt0 * Br;
         }
-        ws.row_lo = std::min(ws.row_lo, qt0 * kBrB);
+        ws.row_lo = std::min(ws.row_lo, qt0 * Br);
 
         // This key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
         const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
         const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
-        for (int64_t c = 0; c < d; ++c)
-          for (int64_t j = 0; j < kBcB; ++j) {
-            ws.kt[c * kBcB + j] = j < bc ? kj[j * p.k_sr + c] : T(0);
-            ws.vt[c * kBcB + j] = j < bc ? vj[j * p.v_sr + c] : T(0);
-          }
+        transpose_pad(ws.kt.data(), Bc, kj, p.k_sr, bc, Bc, d);
+        transpose_pad(ws.vt.data(), Bc, vj, p.v_sr, bc, Bc, d);
         pad_rows(ws.kr.data(), kj, bc, d, dp, p.k_sr);
         std::fill(ws.dk.begin(), ws.dk.begin() + bc * dp, T(0));
         std::fill(ws.dv.begin(), ws.dv.begin() + bc * dp, T(0));
@@ -477,32 +519,34 @@ Status backward_impl(const AttentionParams& p) {
 
         for (int64_t g = 0; g < G; ++g) {
           const int64_t h = hk * G + g, bh = b * H + h;
-          for (int64_t i0 = qt0 * kBrB; i0 < Nq; i0 += kBrB) {
-            const int64_t br = std::min(kBrB, Nq - i0);
+          for (int64_t i0 = qt0 * Br; i0 < Nq; i0 += Br) {
+            const int64_t br = std::min(Br, Nq - i0);
             const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
             const T* gi = dout + b * p.o_sb + h * p.o_sh + i0 * p.o_sr;
-            const T* qb = pad ? qpad.data() + (bh * Nq + i0) * dp : qi;
-            const T* gb = pad ? dopad.data() + (bh * Nq + i0) * dp : gi;
+            const T* qb = pad ? qpad + (bh * Nq + i0) * dp : qi;
+            const T* gb = pad ? dopad + (bh * Nq + i0) * dp : gi;
             const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
-            tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ws.kt.data(), kBcB, S, kBcB);
-            tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, ws.vt.data(), kBcB, DP, kBcB);
+            tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ws.kt.data(), Bc, S, Bc);
+            tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, ws.vt.data(), Bc, DP, Bc);
             for (int64_t r = 0; r < br; ++r) {
               const int64_t i = i0 + r;
-              T* s = S + r * kBcB;
-              T* dps = DP + r * kBcB;
+              T* s = S + r * Bc;
+              T* dps = DP + r * Bc;
               const T L = lse[bh * Nq + i];
               if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
                 std::fill_n(s, bcp, T(0));
                 std::fill_n(dps, bcp, T(0));
-                if (p.dropout > 0) std::fill_n(PD + r * kBcB, bcp, T(0));
+                if (p.dropout > 0) std::fill_n(PD + r * Bc, bcp, T(0));
                 continue;
               }
-              row_logits<T>(p, s, bc, bcp, scale, b, h, i, j0);
-              const V lv = broadcast(L);
-              for (int64_t j = 0; j < bcp; j += W) storeu(s + j, vexp(loadu(s + j) - lv));
+              T xs;
+              row_logits<T>(p, s, bc, bcp, scale, b, h, i, j0, xs);
+              const V lv = broadcast(-L), xv = broadcast(xs);
+              const V lo = broadcast(lse_lo ? -lse_lo[bh * Nq + i] : T(0));
+              for (int64_t j = 0; j < bcp; j += W) storeu(s + j, vexp(fma(loadu(s + j), xv, lv) + lo));
               if (p.dropout > 0) {
                 dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
-                T* pdr = PD + r * kBcB;
+                T* pdr = PD + r * Bc;
                 for (int64_t j = 0; j < bcp; ++j) {
                   const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
                   pdr[j] = keep ? s[j] * keep_scale : T(0);
@@ -515,9 +559,9 @@ Status backward_impl(const AttentionParams& p) {
                 storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
             }
             // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ += dS K.
-            tile_gemm<T, true>(bc, dp, br, PD, 1, kBcB, gb, gb_ld, ws.dv.data(), dp);
-            tile_gemm<T, true>(bc, dp, br, DP, 1, kBcB, qb, qb_ld, ws.dk.data(), dp);
-            tile_gemm<T, true>(br, dp, bc, DP, kBcB, 1, ws.kr.data(), dp,
+            tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, ws.dv.data(), dp);
+            tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, ws.dk.data(), dp);
+            tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data(), dp,
                                ws.dqb.data() + (g * Nq + i0) * dp, dp);
           }
         }

@@ -39,6 +39,10 @@ struct AttentionParams {
   void* out = nullptr;
   int64_t o_sb = 0, o_sh = 0, o_sr = 0;
   void* lse = nullptr;
+  // Optional [B,H,Nq]: lse's rounding residual (the exact lse minus the stored one). Forward
+  // writes it when non-null, backward adds it when non-null: a float32 lse alone carries an
+  // absolute error of half an ulp of |lse| into every recomputed probability of its row.
+  void* lse_lo = nullptr;
 
   double scale = 1.0;
   bool causal = false;  // bottom-right aligned: key j is visible to query i iff j <= i + Nk - Nq

@@ -22,6 +22,7 @@
 // the row pass is a dot product with u = exp(g) and the column update needs sum_b p * exp(f_b).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -274,6 +275,10 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
   const int64_t K = st.K, Kp = st.Kp, R = st.block_rows;
   const float inv = st.inv_eps;
   std::vector<double> Rc(st.nchunks, -kInf);
+  // Stream E past the caches only when [B, K] is well beyond L3 (32 MiB here; 1024 x 1024 stays
+  // cached and is re-read from L3 by the next sweep).
+  const bool stream = st.B * K * 4 > (int64_t(24) << 20);
+  (void)stream;  // the portable build has no streaming store
   for_chunks(st, [&](int64_t c, int64_t b0, int64_t b1) {
     float* part = st.part.data() + c * Kp;
     double* acc = st.acc.data() + c * Kp;
@@ -305,7 +310,6 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       // than S/eps itself), but never more than 64 below the max (E <= e^64: K E cannot overflow).
       const float hi = hmax(mx), lo = -hmax(broadcast(0.f) - mn);
       const float m = std::max(0.5f * hi + 0.5f * lo, hi - 64.f);
-      row_exp(s, g0, inv, m, E, K);
       if (!(m <= ref)) {  // first row, or a larger reference: rescale what the chunk has so far
         flush(acc, part, Kp);
         nrows = 0;
@@ -318,10 +322,40 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       }
       const double wb = std::exp(static_cast<double>(m) - ref);
       wsum += wb;
-      axpy(part, E, static_cast<float>(wb), K);
+      // E = exp(S/eps - m) into out, and part += E * w_b from the same registers. When [B, K]
+      // exceeds the caches E is written with streaming stores (no read-for-ownership of `out`:
+      // one pass of traffic less; E is read back by the next sweep, from DRAM either way).
+      {
+        const Vec vm = broadcast(-m), vw = broadcast(static_cast<float>(wb));
+        int64_t j = 0;
+#if SELFSUP_SIMD_AVX2
+        if (stream && (reinterpret_cast<uintptr_t>(E) & 31) == 0) {
+          for (; j + W <= K; j += W) {
+            const Vec e = vexp(fma(loadu(s + j), vi, vm));
+            _mm256_stream_ps(E + j, e.v);
+            storeu(part + j, fma(e, vw, loadu(part + j)));
+          }
+        }
+#endif
+        for (; j + W <= K; j += W) {
+          const Vec e = vexp(fma(loadu(s + j), vi, vm));
+          storeu(E + j, e);
+          storeu(part + j, fma(e, vw, loadu(part + j)));
+        }
+        if (j < K) {
+          const int nt = static_cast<int>(K - j);
+          // load_partial zero-fills, so the padded lanes would give exp(-m): mask them to 0.
+          const Vec e = vexp(fma(load_partial(s + j, nt), vi, vm) + loadu(g0 + j));
+          store_partial(E + j, e, nt);
+          storeu(part + j, fma(e, vw, loadu(part + j)));
+        }
+      }
       if (++nrows == R) { flush(acc, part, Kp); nrows = 0; }
     }
     flush(acc, part, Kp);
+#if SELFSUP_SIMD_AVX2
+    if (stream) _mm_sfence();  // streaming stores visible before the pool's join
+#endif
     st.wsum[c] = wsum;
     Rc[c] = ref;
     st.bad[c] = hsum(badv) == 0.f ? 0 : 1;

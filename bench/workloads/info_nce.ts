@@ -1,0 +1,130 @@
+/**
+ * Fused InfoNCE / NT-Xent (kernels.infoNCEForward / infoNCEBackward), SimCLR shapes: z1, z2 [N, D],
+ * both directions (R = 2N rows against 2N keys), temperature 0.1, L2-normalized. CLI name 'infonce'.
+ *
+ * FLOPs: the similarity GEMM 2·R²·D for the forward; forward + backward 3x that (the textbook
+ * backward of S = Z Z^T is two more R x R x D products; the fused backward does the same amount:
+ * S recomputed, then (G + G^T) Z). Exps and normalization (O(R²) and O(R·D)) are not counted.
+ * Bytes (minimum traffic): fwd reads z1, z2 (4·2·N·D) and writes 2N losses; fwd+bwd also writes
+ * dz1, dz2: 4·(4·N·D + 4·N).
+ *
+ * Check: the per-row losses of up to 16 rows spread over the batch against a plain float64
+ * computation of those rows (each row's loss needs every key, so the slice is exact); relative
+ * error normwise, max|l - l64| / max|l64|.
+ *
+ * extraBytes: the kernel's workspace, O(N·D): a normalized copy of both views (4·2N·D), per-thread
+ * 96 x 512 similarity tiles (two in the backward) and, in the backward, dU (4·2N·D).
+ *
+ * Peer: the textbook PyTorch composition (lightly's NTXentLoss): normalize, cat, Z Z^T / tau,
+ * masked_fill of the diagonal, cross_entropy; backward through autograd.
+ */
+import { infoNCEBackward, infoNCEForward } from '../../lib/kernels/info_nce';
+import { tryNative } from '../../lib/backends/native';
+import type { BenchMode, Workload, WorkloadInstance } from '../types';
+import { seededNormal } from './sgemm';
+
+const TAU = 0.1;
+
+const TORCH = `
+import torch.nn.functional as F
+def setup(shape, dtype):
+    dt = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(0)
+    n, d = shape["N"], shape["D"]
+    z1 = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+    z2 = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    eye = torch.eye(2 * n, dtype=torch.bool)
+    def loss():
+        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        s = (z @ z.T / ${TAU}).masked_fill(eye, float("-inf"))
+        return F.cross_entropy(s, target)
+    def run(mode):
+        if mode == "fwd":
+            with torch.no_grad():
+                loss()
+        else:
+            z1.grad = z2.grad = None
+            loss().backward()
+    return run
+`;
+
+const CHECK_ROWS = 16;
+
+/** Plain float64 loss of row r (0 <= r < 2N): normalized views, every key, log-sum-exp. */
+function refRow(z1: ArrayLike<number>, z2: ArrayLike<number>, n: number, d: number, r: number): number {
+  const view = (i: number): Float64Array => {
+    const src = i < n ? z1 : z2, o = (i % n) * d;
+    const v = new Float64Array(d);
+    let s = 0;
+    for (let k = 0; k < d; k++) { v[k] = src[o + k]; s += v[k] * v[k]; }
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let k = 0; k < d; k++) v[k] *= inv;
+    return v;
+  };
+  const u = view(r);
+  const sims: number[] = [];
+  let pos = 0;
+  for (let c = 0; c < 2 * n; c++) {
+    if (c === r) continue;
+    const w = view(c);
+    let s = 0;
+    for (let k = 0; k < d; k++) s += u[k] * w[k];
+    s /= TAU;
+    sims.push(s);
+    if (c === (r + n) % (2 * n)) pos = s;
+  }
+  const mx = Math.max(...sims);
+  let se = 0;
+  for (const s of sims) se += Math.exp(s - mx);
+  return mx + Math.log(se) - pos;
+}
+
+function make(n: number, d: number, opts: { quick?: boolean; torch?: boolean; modes?: BenchMode[] } = {}): Workload {
+  const R = 2 * n;
+  return {
+    op: 'infonce',
+    name: `${n}x${d}`,
+    shape: { N: n, D: d },
+    modes: opts.modes ?? ['fwd', 'fwd+bwd'],
+    quick: opts.quick ?? false,
+    flops: (mode) => (mode === 'fwd' ? 1 : 3) * 2 * R * R * d,
+    bytes: (mode) => (mode === 'fwd' ? 4 * (2 * n * d + R) : 4 * (4 * n * d + 2 * R)),
+    setup({ dtype, seed }): WorkloadInstance {
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const z1 = seededNormal(n * d, seed, Arr), z2 = seededNormal(n * d, seed + 1, Arr);
+      const g = new Arr(R).fill(1 / R);
+      const shape: [number, number] = [n, d];
+      const threads = (tryNative()?.numThreads() as number | undefined) ?? 1;
+      const size = dtype === 'float64' ? 8 : 4;
+      return {
+        run: (mode) => {
+          const f = infoNCEForward(z1, z2, shape, { temperature: TAU });
+          if (mode === 'fwd+bwd') infoNCEBackward(z1, z2, shape, f, g, { temperature: TAU });
+        },
+        check: () => {
+          const { losses } = infoNCEForward(z1, z2, shape, { temperature: TAU });
+          let e = 0, m = 0;
+          const rows = Math.min(CHECK_ROWS, R);
+          for (let s = 0; s < rows; s++) {
+            const r = Math.floor((s * R) / rows);
+            const want = refRow(z1, z2, n, d, r);
+            e = Math.max(e, Math.abs(losses[r] - want));
+            m = Math.max(m, Math.abs(want));
+          }
+          return m > 0 ? e / m : e;
+        },
+        extraBytes: (mode) => size * (2 * n * d + threads * 96 * 512 * (mode === 'fwd' ? 1 : 2) + (mode === 'fwd' ? 0 : 2 * n * d)),
+      };
+    },
+    torch: opts.torch === false ? undefined : TORCH,
+  };
+}
+
+export const workloads: Workload[] = [
+  make(256, 128, { quick: true }),
+  make(1024, 256),
+  // The full logits would need (2·65536)² · 4 B = 68.7 GB; the fused kernel needs O(N·D). Forward
+  // only (the fwd+bwd would take minutes on 2 cores); no torch peer (it cannot allocate S).
+  make(65536, 128, { torch: false, modes: ['fwd'] }),
+];

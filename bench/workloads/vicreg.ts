@@ -1,0 +1,113 @@
+/**
+ * Fused VICReg (kernels.vicreg / vicregBackward), official coefficients 25 / 25 / 1, x, y [N, D].
+ * CLI name 'vicreg'. At N < D the covariance terms run through the N x N Gram matrices.
+ *
+ * FLOPs (what the Gram path needs, not the textbook D x D product): forward the two Gram matrices
+ * X_c X_c^T and Y_c Y_c^T, 2·2·N²·D; forward + backward adds (X_c X_c^T) X_c and the same for y,
+ * another 2·2·N²·D (the fused backward recomputes the Gram matrices, so it does 1.5x this count).
+ * The textbook composition (cov = X_c^T X_c, D x D) needs D/N times more: 32x at N=256, D=8192.
+ * Elementwise work (means, variances, the hinge, mse) is O(N·D) and not counted.
+ * Bytes (minimum): fwd reads x, y (4·2·N·D); fwd+bwd also writes dx, dy (4·4·N·D).
+ *
+ * Check: the three terms against the float64 reference through the Gram identity (the d x d
+ * reference would take minutes in JS at D=8192; the identity is checked against the d x d reference
+ * in test/vicreg.test.ts); max relative error over the terms.
+ *
+ * Peer: the official facebookresearch/vicreg loss written in PyTorch (mse, centred var/std hinge,
+ * D x D covariance with the off_diagonal view); backward through autograd.
+ */
+import { vicreg, vicregBackward } from '../../lib/kernels/vicreg';
+import type { Workload, WorkloadInstance } from '../types';
+import { seededNormal } from './sgemm';
+
+const TORCH = `
+import torch.nn.functional as F
+def setup(shape, dtype):
+    dt = getattr(torch, dtype)
+    g = torch.Generator().manual_seed(0)
+    n, d = shape["N"], shape["D"]
+    x = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+    y = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+    def off_diagonal(m):
+        return m.flatten()[:-1].view(d - 1, d + 1)[:, 1:].flatten()
+    def loss():
+        repr_loss = F.mse_loss(x, y)
+        xc = x - x.mean(dim=0)
+        yc = y - y.mean(dim=0)
+        std_x = torch.sqrt(xc.var(dim=0) + 0.0001)
+        std_y = torch.sqrt(yc.var(dim=0) + 0.0001)
+        std_loss = torch.mean(F.relu(1 - std_x)) / 2 + torch.mean(F.relu(1 - std_y)) / 2
+        cov_x = (xc.T @ xc) / (n - 1)
+        cov_y = (yc.T @ yc) / (n - 1)
+        cov_loss = off_diagonal(cov_x).pow_(2).sum().div(d) + off_diagonal(cov_y).pow_(2).sum().div(d)
+        return 25 * repr_loss + 25 * std_loss + cov_loss
+    def run(mode):
+        if mode == "fwd":
+            with torch.no_grad():
+                loss()
+        else:
+            x.grad = y.grad = None
+            loss().backward()
+    return run
+`;
+
+/** Float64 terms via the Gram identity, plain loops. */
+function refTerms(x: ArrayLike<number>, y: ArrayLike<number>, n: number, d: number): number[] {
+  let inv = 0;
+  for (let k = 0; k < n * d; k++) inv += (x[k] - y[k]) ** 2;
+  let variance = 0, cov = 0;
+  for (const z of [x, y]) {
+    const mean = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) mean[c] += z[i * d + c] / n;
+    const zc = new Float64Array(n * d);
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) zc[i * d + c] = z[i * d + c] - mean[c];
+    const s = new Float64Array(d);
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) s[c] += zc[i * d + c] ** 2;
+    for (let c = 0; c < d; c++) variance += Math.max(0, 1 - Math.sqrt(s[c] / (n - 1) + 1e-4)) / d / 2;
+    let fro = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let k = 0;
+      for (let c = 0; c < d; c++) k += zc[i * d + c] * zc[j * d + c];
+      fro += k * k;
+    }
+    let diag = 0;
+    for (let c = 0; c < d; c++) diag += s[c] * s[c];
+    cov += (fro - diag) / ((n - 1) ** 2 * d);
+  }
+  return [inv / (n * d), variance, cov];
+}
+
+function make(n: number, d: number, quick: boolean): Workload {
+  return {
+    op: 'vicreg',
+    name: `${n}x${d}`,
+    shape: { N: n, D: d },
+    modes: ['fwd', 'fwd+bwd'],
+    quick,
+    flops: (mode) => (mode === 'fwd' ? 1 : 2) * 2 * 2 * n * n * d,
+    bytes: (mode) => 4 * (mode === 'fwd' ? 2 : 4) * n * d,
+    setup({ dtype, seed }): WorkloadInstance {
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const x = seededNormal(n * d, seed, Arr), y = seededNormal(n * d, seed + 1, Arr);
+      const shape: [number, number] = [n, d];
+      const size = dtype === 'float64' ? 8 : 4;
+      return {
+        run: (mode) => {
+          vicreg(x, y, shape);
+          if (mode === 'fwd+bwd') vicregBackward(x, y, shape, { invariance: 25, variance: 25, covariance: 1 });
+        },
+        check: () => {
+          const t = vicreg(x, y, shape);
+          const want = refTerms(x, y, n, d);
+          const got = [t.invariance, t.variance, t.covariance];
+          return Math.max(...got.map((v, i) => Math.abs(v - want[i]) / Math.max(Math.abs(want[i]), 1e-12)));
+        },
+        // A centred copy and the N x N Gram matrix per input (plus dx-sized temporaries: none).
+        extraBytes: () => size * (n * d + n * n),
+      };
+    },
+    torch: TORCH,
+  };
+}
+
+export const workloads: Workload[] = [make(256, 2048, true), make(256, 8192, false)];
