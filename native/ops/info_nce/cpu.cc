@@ -7,12 +7,16 @@
 // overflows float32 once 1/tau > 88.7, i.e. tau < ~0.0113). Only O(N D) memory beyond the inputs:
 // the normalized copy U, a tile per task, per-row statistics.
 //
-// Backward recomputes the tiles. Both-views mode uses the symmetry of S: dL/dU = (G + G^T) U / tau
-// with G_rc = a_r (e^{s_rc - lse_r} [c in den(r)] - [c in pos(r)] e^{s_rc - lsepos_r}); because
-// den and pos are symmetric relations, H = G + G^T is formed tile by tile from both rows' LSEs,
-// and each row block only writes its own rows of dU (no race, 2 GEMMs per tile). One-way mode
-// (keys u2 != rows u1) accumulates G^T U1 into one key-gradient buffer per thread slot.
+// Backward recomputes the tiles from the saved per-row LSEs:
+//   dL/dU_rows = G K / tau, dL/dU_keys = G^T Q / tau,
+//   G_rc = a_r (e^{s_rc - lse_r} [c in den(r)] - [c in pos(r)] e^{s_rc - lsepos_r}).
+// Two views without labels (the SimCLR case): S, the masks and H = G + G^T are symmetric, so only
+// the upper triangle of tiles is computed (forward_sym / backward_sym below): half the GEMM work
+// of a full sweep, with per-thread statistics / dU merged at the end. Two views with labels:
+// row blocks form H from both rows' LSEs and write only their own rows of dU. One-way (keys u2 !=
+// rows u1): key gradients G^T U1 go to one buffer per thread slot.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -94,6 +98,22 @@ template <class T> void exp_one(const T* s, int64_t n, T a, T x, T* out) {
   for (; j < n; ++j) out[j] = a * std::exp(s[j] - x);
 }
 
+// Streaming log-sum-exp update of one row's (max, sum) with a tile row s[0..cb).
+template <class T> void fold_row(const T* s, int64_t cb, T& mrow, double& lrow) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const T t = row_max(s, cb);
+  if (t == ninf) {  // fully masked (or all NaN: then keep the NaN visible)
+    for (int64_t j = 0; j < cb; ++j)
+      if (s[j] != s[j]) lrow = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  if (t > mrow) {
+    lrow *= std::exp(static_cast<double>(mrow) - t);
+    mrow = t;
+  }
+  lrow += exp_sum(s, cb, mrow);
+}
+
 template <class T> double dot(const T* a, const T* b, int64_t d) {
   double s = 0;
   for (int64_t k = 0; k < d; ++k) s += static_cast<double>(a[k]) * b[k];
@@ -158,9 +178,13 @@ template <class T> struct Plan {
   }
 };
 
+template <class T> Status forward_sym(Plan<T>& P, T* losses, T* lse_out);
+template <class T> Status backward_sym(Plan<T>& P, const T* a, const T* lse, T* dz1, T* dz2);
+
 template <class T>
 Status forward_impl(const InfoNCEParams& p, T* losses, T* lse_out, T* lse_pos_out) {
   Plan<T> P(p);
+  if (p.both && !p.labels) return forward_sym(P, losses, lse_out);
   const int64_t R = P.R, K = P.K, d = P.d, br = P.br;
   const int64_t nblocks = (R + br - 1) / br;
   const T ninf = -std::numeric_limits<T>::infinity();
@@ -174,19 +198,7 @@ Status forward_impl(const InfoNCEParams& p, T* losses, T* lse_out, T* lse_pos_ou
       std::fill(mxp.begin(), mxp.end(), ninf);
       std::fill(l.begin(), l.end(), 0.0);
       std::fill(lp.begin(), lp.end(), 0.0);
-      auto fold = [&](const T* s, int64_t cb, T& mrow, double& lrow) {
-        T t = row_max(s, cb);
-        if (t == ninf) {  // fully masked (or all NaN: then keep the NaN visible)
-          for (int64_t j = 0; j < cb; ++j)
-            if (s[j] != s[j]) lrow = std::numeric_limits<double>::quiet_NaN();
-          return;
-        }
-        if (t > mrow) {
-          lrow *= std::exp(static_cast<double>(mrow) - t);
-          mrow = t;
-        }
-        lrow += exp_sum(s, cb, mrow);
-      };
+      auto fold = [](const T* s, int64_t cb, T& mrow, double& lrow) { fold_row(s, cb, mrow, lrow); };
       // Main keys, then the bank; tiles never straddle the two.
       for (int part = 0; part < 2; ++part) {
         const int64_t Kp = part == 0 ? K : P.m;
@@ -255,10 +267,210 @@ void normalize_backward(const T* u, const T* du, const double* scale, int64_t n,
   });
 }
 
+// Single positives (no labels): s_{r,p(r)} carries -a_r, and in the two-view mode its mirror
+// s_{p(r),r} carries -a_{p(r)}; then back through the normalization into dz1, dz2.
+template <class T>
+void finish_backward(const Plan<T>& P, const T* a, std::vector<T>& dU, T* dz1, T* dz2) {
+  const InfoNCEParams& p = P.p;
+  const int64_t R = P.R, d = P.d, n = P.n;
+  const T it = P.inv_tau;
+  T* dQ = dU.data();
+  T* dK = dU.data() + n * d;
+  if (!p.labels) {
+    const T* Q = P.Q();
+    const T* Ks = P.Keys();
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t pc = P.pos_of(r);
+      if (p.both) {
+        const T w = (a[r] + a[pc]) * it;
+        for (int64_t k = 0; k < d; ++k) dQ[r * d + k] -= w * Q[pc * d + k];
+      } else {
+        const T w = a[r] * it;
+        for (int64_t k = 0; k < d; ++k) {
+          dQ[r * d + k] -= w * Ks[pc * d + k];
+          dK[pc * d + k] -= w * Q[r * d + k];
+        }
+      }
+    }
+  }
+  normalize_backward(P.U.data(), dU.data(), P.scale.data(), n, d, p.normalize,
+                     static_cast<const T*>(p.z1), dz1);
+  normalize_backward(P.U.data() + n * d, dU.data() + n * d, P.scale.data() + n, n, d,
+                     p.normalize, static_cast<const T*>(p.z2), dz2);
+}
+
+// ---- Two views without labels: only the upper triangle of S -----------------------------------
+// S is symmetric and so are the masks (self, the positive pair), so one GEMM tile (I, J), I < J,
+// serves row block I (row-wise folds) and row block J (column-wise folds): half the similarity
+// FLOPs of the row-block scheme, forward and backward. Tiles are handed out dynamically (atomic
+// counter) to thread slots; each slot keeps its own per-row (max, sum) in the forward and its own
+// dU in the backward, merged at the end: O(threads * N * D) memory, still linear in N.
+struct SymTasks {
+  int64_t bs = 0, nb = 0;
+  std::vector<std::pair<int64_t, int64_t>> list;  // (I, J >= I); J = -1: block I vs the bank
+  int slots = 1;
+  SymTasks(int64_t R, bool bank) {
+    bs = R <= 1536 ? 96 : 240;  // multiples of the GEMM's MR = 6 and NR = 16
+    nb = (R + bs - 1) / bs;
+    for (int64_t I = 0; I < nb; ++I)
+      for (int64_t J = I; J < nb; ++J) list.emplace_back(I, J);
+    if (bank)
+      for (int64_t I = 0; I < nb; ++I) list.emplace_back(I, -1);
+    slots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), static_cast<int64_t>(list.size()))));
+  }
+  // Runs fn(slot, I, J) over every task, tasks taken dynamically by the slots.
+  template <class F> void run(F&& fn) const {
+    std::atomic<int64_t> next{0};
+    const int64_t total = static_cast<int64_t>(list.size());
+    parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s)
+        for (int64_t t; (t = next.fetch_add(1)) < total;) fn(static_cast<int>(s), list[t].first, list[t].second);
+    });
+  }
+};
+
+// Sets the excluded entries of tile (i0.., j0..) of S to `v`: self pairs, and the positive pair
+// when decoupled.
+template <class T>
+void mask_tile(const Plan<T>& P, T* S, int64_t ld, int64_t i0, int64_t bi, int64_t j0, int64_t bj, T v) {
+  for (int64_t i = 0; i < bi; ++i) {
+    const int64_t r = i0 + i;
+    if (r >= j0 && r < j0 + bj) S[i * ld + (r - j0)] = v;
+    const int64_t pc = P.pos_of(r);
+    if (P.p.decoupled && pc >= j0 && pc < j0 + bj) S[i * ld + (pc - j0)] = v;
+  }
+}
+
+template <class T>
+Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
+  const int64_t R = P.R, d = P.d;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  using V = typename VT<T>::V;
+  constexpr int W = VT<T>::W;
+  SymTasks tasks(R, P.m > 0);
+  const int64_t bs = tasks.bs, ld = std::max(bs, kBC);
+  std::vector<std::vector<T>> mx(tasks.slots, std::vector<T>(static_cast<size_t>(R), ninf));
+  std::vector<std::vector<double>> l(tasks.slots, std::vector<double>(static_cast<size_t>(R), 0.0));
+  std::vector<std::vector<T>> scratch(tasks.slots);
+  tasks.run([&](int slot, int64_t I, int64_t J) {
+    auto& S = scratch[slot];
+    if (S.empty()) S.resize(static_cast<size_t>(bs * ld + 3 * ld));
+    T* colmax = S.data() + bs * ld;
+    T* shift = colmax + ld;
+    T* colsum = shift + ld;
+    T* m = mx[slot].data();
+    double* ls = l[slot].data();
+    const int64_t i0 = I * bs, bi = std::min(bs, R - i0);
+    if (J < 0) {  // the bank: rows of block I only (the bank gets no statistics)
+      for (int64_t c0 = 0; c0 < P.m; c0 += kBC) {
+        const int64_t cb = std::min(kBC, P.m - c0);
+        gemm(false, true, bi, cb, d, P.inv_tau, P.Q() + i0 * d, d, P.Bank.data() + c0 * d, d,
+             T(0), S.data(), ld);
+        for (int64_t i = 0; i < bi; ++i) fold_row(S.data() + i * ld, cb, m[i0 + i], ls[i0 + i]);
+      }
+      return;
+    }
+    const int64_t j0 = J * bs, bj = std::min(bs, R - j0);
+    gemm(false, true, bi, bj, d, P.inv_tau, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S.data(), ld);
+    mask_tile(P, S.data(), ld, i0, bi, j0, bj, ninf);
+    for (int64_t i = 0; i < bi; ++i) fold_row(S.data() + i * ld, bj, m[i0 + i], ls[i0 + i]);
+    if (I == J) return;
+    // Column folds: the same entries seen from the rows of block J.
+    std::fill(colmax, colmax + bj, ninf);
+    for (int64_t i = 0; i < bi; ++i) {
+      const T* s = S.data() + i * ld;
+      int64_t j = 0;
+      for (; j + W <= bj; j += W) storeu(colmax + j, max(loadu(s + j), loadu(colmax + j)));
+      for (; j < bj; ++j) colmax[j] = s[j] > colmax[j] ? s[j] : colmax[j];
+    }
+    for (int64_t j = 0; j < bj; ++j) {
+      const int64_t c = j0 + j;
+      const T t = colmax[j];
+      if (t != ninf && t > m[c]) {
+        ls[c] *= std::exp(static_cast<double>(m[c]) - t);
+        m[c] = t;
+      }
+      shift[j] = t == ninf ? T(0) : m[c];  // an all-masked column adds exp(-inf) = 0
+      colsum[j] = T(0);
+    }
+    for (int64_t i = 0; i < bi; ++i) {
+      const T* s = S.data() + i * ld;
+      int64_t j = 0;
+      for (; j + W <= bj; j += W)
+        storeu(colsum + j, add(loadu(colsum + j), vexp(sub(loadu(s + j), loadu(shift + j)))));
+      for (; j < bj; ++j) colsum[j] += std::exp(s[j] - shift[j]);
+    }
+    for (int64_t j = 0; j < bj; ++j) ls[j0 + j] += colsum[j];
+  });
+  // Merge the slots' statistics, then the losses.
+  const T it = P.inv_tau;
+  parallel_for(R, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T M = ninf;
+      for (int s = 0; s < tasks.slots; ++s) M = mx[s][r] > M ? mx[s][r] : M;
+      double L = 0;
+      for (int s = 0; s < tasks.slots; ++s)
+        if (mx[s][r] != ninf || l[s][r] != l[s][r]) L += l[s][r] * std::exp(static_cast<double>(mx[s][r]) - M);
+      const T lse = static_cast<T>(static_cast<double>(M) + std::log(L));
+      lse_out[r] = lse;
+      const T* u = P.Q() + r * d;
+      const T* k = P.Q() + P.pos_of(r) * d;
+      losses[r] = lse - static_cast<T>(dot(u, k, d) * static_cast<double>(it));
+    }
+  });
+  return Status::Ok();
+}
+
+template <class T>
+Status backward_sym(Plan<T>& P, const T* a, const T* lse, T* dz1, T* dz2) {
+  const int64_t R = P.R, d = P.d;
+  const T it = P.inv_tau;
+  SymTasks tasks(R, P.m > 0);
+  const int64_t bs = tasks.bs, ld = std::max(bs, kBC);
+  std::vector<T> dU(static_cast<size_t>(R * d), T(0));
+  std::vector<std::vector<T>> extra(static_cast<size_t>(tasks.slots - 1));
+  for (auto& e : extra) e.assign(static_cast<size_t>(R * d), T(0));
+  std::vector<std::vector<T>> scratch(tasks.slots);
+  tasks.run([&](int slot, int64_t I, int64_t J) {
+    auto& buf = scratch[slot];
+    if (buf.empty()) buf.resize(static_cast<size_t>(2 * bs * ld));
+    T* S = buf.data();
+    T* H = S + bs * ld;
+    T* out = slot == 0 ? dU.data() : extra[static_cast<size_t>(slot - 1)].data();
+    const int64_t i0 = I * bs, bi = std::min(bs, R - i0);
+    if (J < 0) {
+      for (int64_t c0 = 0; c0 < P.m; c0 += kBC) {
+        const int64_t cb = std::min(kBC, P.m - c0);
+        const T* bank = P.Bank.data() + c0 * d;
+        gemm(false, true, bi, cb, d, it, P.Q() + i0 * d, d, bank, d, T(0), S, ld);
+        for (int64_t i = 0; i < bi; ++i) exp_one(S + i * ld, cb, a[i0 + i], lse[i0 + i], H + i * ld);
+        gemm(false, false, bi, d, cb, it, H, ld, bank, d, T(1), out + i0 * d, d);
+      }
+      return;
+    }
+    const int64_t j0 = J * bs, bj = std::min(bs, R - j0);
+    gemm(false, true, bi, bj, d, it, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S, ld);
+    for (int64_t i = 0; i < bi; ++i)
+      exp_pair(S + i * ld, bj, a[i0 + i], lse[i0 + i], a + j0, lse + j0, H + i * ld);
+    mask_tile(P, H, ld, i0, bi, j0, bj, T(0));
+    gemm(false, false, bi, d, bj, it, H, ld, P.Q() + j0 * d, d, T(1), out + i0 * d, d);
+    if (I != J) gemm(true, false, bj, d, bi, it, H, ld, P.Q() + i0 * d, d, T(1), out + j0 * d, d);
+  });
+  if (!extra.empty()) {
+    parallel_for(R, 64, [&](int64_t r0, int64_t r1) {
+      for (const auto& e : extra)
+        for (int64_t k = r0 * d; k < r1 * d; ++k) dU[static_cast<size_t>(k)] += e[static_cast<size_t>(k)];
+    });
+  }
+  finish_backward(P, a, dU, dz1, dz2);
+  return Status::Ok();
+}
+
 template <class T>
 Status backward_impl(const InfoNCEParams& p, const T* a, const T* lse, const T* lsp, T* dz1,
                      T* dz2) {
   Plan<T> P(p);
+  if (p.both && !p.labels) return backward_sym(P, a, lse, dz1, dz2);
   const int64_t R = P.R, K = P.K, d = P.d, n = P.n, br = P.br;
   const int64_t nblocks = (R + br - 1) / br;
   const T it = P.inv_tau;
@@ -333,29 +545,7 @@ Status backward_impl(const InfoNCEParams& p, const T* a, const T* lse, const T* 
     for (auto& e : extra)
       for (int64_t k = 0; k < n * d; ++k) dK[k] += e[static_cast<size_t>(k)];
   }
-  // Single positives (no labels): s_{r,p(r)} carries -a_r; in both-views mode its mirror
-  // s_{p(r),r} carries -a_{p(r)}.
-  if (!p.labels) {
-    const T* Q = P.Q();
-    const T* Ks = P.Keys();
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t pc = P.pos_of(r);
-      if (p.both) {
-        const T w = (a[r] + a[pc]) * it;
-        for (int64_t k = 0; k < d; ++k) dQ[r * d + k] -= w * Q[pc * d + k];
-      } else {
-        const T w = a[r] * it;
-        for (int64_t k = 0; k < d; ++k) {
-          dQ[r * d + k] -= w * Ks[pc * d + k];
-          dK[pc * d + k] -= w * Q[r * d + k];
-        }
-      }
-    }
-  }
-  normalize_backward(P.U.data(), dU.data(), P.scale.data(), n, d, p.normalize,
-                     static_cast<const T*>(p.z1), dz1);
-  normalize_backward(P.U.data() + n * d, dU.data() + n * d, P.scale.data() + n, n, d,
-                     p.normalize, static_cast<const T*>(p.z2), dz2);
+  finish_backward(P, a, dU, dz1, dz2);
   return Status::Ok();
 }
 
