@@ -22,7 +22,8 @@
       "target_name": "selfsup_isa_generic",
       "type": "static_library",
       "sources": ["<!@(node scripts/sources.js isa)"],
-      "defines": ["SELFSUP_ISA_NS=isa_generic"]
+      "defines": ["SELFSUP_ISA_NS=isa_generic"],
+      "cflags_cc": ["-Wno-psabi"]
     },
     {
       "target_name": "selfsup_isa_avx2",

@@ -31,6 +31,8 @@ export interface Workload {
   bytes(mode: BenchMode): number;
   /** Whether --quick includes it. */
   quick?: boolean;
+  /** Minutes-long workloads: left out of the default suite, run with --heavy (or --shape). */
+  heavy?: boolean;
   /** Builds inputs (seeded) and returns the runner. */
   setup(opts: { dtype: 'float32' | 'float64'; seed: number }): WorkloadInstance;
   /**

@@ -36,6 +36,7 @@ options:
   --json | --csv         machine-readable output on stdout
   --out FILE.html        also write a self-contained HTML report
   --quick                the quick subset with short timings (~15 s)
+  --heavy                also run the heavy workloads (minutes each: InfoNCE N=65,536...)
   --list                 list the workloads and exit
   -h, --help             this text
 `;
@@ -58,6 +59,8 @@ export interface BenchOptions {
   format: 'text' | 'json' | 'csv';
   out?: string;
   quick: boolean;
+  /** Include the workloads marked `heavy` (minutes each; left out of the default suite). */
+  heavy?: boolean;
   list: boolean;
   help: boolean;
 }
@@ -74,7 +77,7 @@ type ExtWorkload = Workload & {
 };
 
 const VALUE_FLAGS = ['--shape', '--dtype', '--device', '--threads', '--repeat', '--warmup', '--min-time', '--mode', '--vs', '--seed', '--out'];
-const BOOL_FLAGS = ['--json', '--csv', '--quick', '--list', '--help', '-h'];
+const BOOL_FLAGS = ['--json', '--csv', '--quick', '--heavy', '--list', '--help', '-h'];
 
 function intFlag(flag: string, v: string, min: number, max = 1_000_000): number {
   const n = /^[+]?\d+$/.test(v) ? Number(v) : NaN;
@@ -125,6 +128,7 @@ export function parseBenchArgs(args: string[]): BenchOptions {
         if (o.format !== 'text' && o.format !== f) throw new UsageError(`Expected only one of --json | --csv for ${a} but received both`);
         o.format = f;
       } else if (a === '--quick') o.quick = true;
+      else if (a === '--heavy') o.heavy = true;
       else if (a === '--list') o.list = true;
       else o.help = true;
       continue;
@@ -177,7 +181,8 @@ export function selectWorkloads(all: Workload[], o: BenchOptions, failedFiles: s
     }
   }
   const ops = o.ops.length ? [...new Set(o.ops)] : known;
-  let sel = all.filter((w) => ops.includes(w.op));
+  // Heavy workloads (e.g. InfoNCE at N=65,536) run only when asked for with --heavy or --shape.
+  let sel = all.filter((w) => ops.includes(w.op) && (!w.heavy || o.heavy || o.shape));
   if (o.shape) {
     const want = o.shape;
     const keysOk = sel.filter((w) => Object.keys(want).every((k) => k in w.shape));
@@ -274,8 +279,12 @@ export async function runBench(args: string[]): Promise<number> {
   const loaded = await loadWorkloads();
   const selected = selectWorkloads(loaded.workloads, o, loaded.failures.map((f) => f.file));
   if (o.list) {
-    for (const w of loaded.workloads) {
-      process.stdout.write(`${w.op.padEnd(12)} ${w.name.padEnd(16)} ${w.modes.join(',').padEnd(12)} ${w.quick ? 'quick ' : '      '}${shapeStr(w.shape)}\n`);
+    // Lists every workload of the named ops (all ops when none): `quick` marks the --quick
+    // subset, `heavy` the ones the default suite leaves out.
+    const ops = o.ops.length ? o.ops : [...new Set(loaded.workloads.map((w) => w.op))];
+    for (const w of loaded.workloads.filter((x) => ops.includes(x.op))) {
+      const tag = w.quick ? 'quick ' : w.heavy ? 'heavy ' : '      ';
+      process.stdout.write(`${w.op.padEnd(12)} ${w.name.padEnd(22)} ${w.modes.join(',').padEnd(12)} ${tag}${shapeStr(w.shape)}\n`);
     }
     for (const f of loaded.failures) process.stdout.write(`(not loaded) ${f.file}: ${f.error}\n`);
     return 0;
@@ -415,6 +424,13 @@ async function benchOne(
     // The first warm-up run doubles as the memory measurement (its allocations are the fresh ones).
     let extra = NaN;
     const t = { ...timing };
+    if (w.heavy && o.repeat === undefined) {
+      // A minutes-long workload: one warm-up (it also measures memory) and one timed run.
+      t.warmup = Math.min(t.warmup, 1);
+      t.minRepeats = 1;
+      t.floorRepeats = 1;
+      t.minSeconds = 0;
+    }
     if (t.warmup > 0) {
       progress.show(`${label}: warm-up`, true);
       extra = measurePeakExtra(() => inst.run(mode));

@@ -108,7 +108,8 @@ void gemm_batched_impl(int64_t batch, bool transA, bool transB, int64_t m, int64
                        int64_t strideB, T beta, T* C, int64_t ldc, int64_t strideC) {
   if (batch <= 0 || m <= 0 || n <= 0) return;
   const Isa isa = active_isa();
-  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(std::max<int64_t>(k, 1));
+  const double macs = static_cast<double>(m) * static_cast<double>(n) *
+                      static_cast<double>(std::max<int64_t>(k, 1));
   // Large products (or a shared output, strideC == 0, which must be applied in order): one
   // product at a time, each parallel inside. Small products: parallel over the batch, with
   // enough products per chunk to amortize the wake-up.

@@ -173,9 +173,13 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
         for (; p + 8 <= kc; p += 8) {
           for (int g = 0; g < NR; g += 8) {
             Vec r[8];
-            for (int c = 0; c < 8; ++c) r[c] = loadu(reinterpret_cast<const float*>(src[g + c] + p));
+            for (int c = 0; c < 8; ++c) {
+              r[c] = loadu(reinterpret_cast<const float*>(src[g + c] + p));
+            }
             transpose8x8(r);
-            for (int q = 0; q < 8; ++q) storeu(reinterpret_cast<float*>(d + (p + q) * NR + g), r[q]);
+            for (int q = 0; q < 8; ++q) {
+              storeu(reinterpret_cast<float*>(d + (p + q) * NR + g), r[q]);
+            }
           }
         }
       }

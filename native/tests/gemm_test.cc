@@ -219,8 +219,9 @@ void run_public_api() {
         dc.push_back(make_case<double>(ta, tb, m, n, k, 0.75, t == 2 ? 0.0 : -1.0, 2));
       }
       const bool broadcast_b = t == 3;  // every product uses batch 0's B
-      const int64_t sA = static_cast<int64_t>(fc[0].A.size()), sB = static_cast<int64_t>(fc[0].B.size()),
-                    sC = static_cast<int64_t>(fc[0].C0.size());
+      const int64_t sA = static_cast<int64_t>(fc[0].A.size());
+      const int64_t sB = static_cast<int64_t>(fc[0].B.size());
+      const int64_t sC = static_cast<int64_t>(fc[0].C0.size());
       std::vector<float> A, B, C;
       std::vector<double> AD, BD, CD;
       for (int64_t b = 0; b < batch; ++b) {
@@ -252,7 +253,9 @@ void run_public_api() {
   // Called from inside a parallel_for task (nested => serial, must still be correct). Inputs are
   // drawn up front: the generator is not thread-safe.
   std::vector<Case<float>> nested;
-  for (int i = 0; i < 4; ++i) nested.push_back(make_case<float>(false, true, 65, 66, 300, 1.0f, 0.0f, 1));
+  for (int i = 0; i < 4; ++i) {
+    nested.push_back(make_case<float>(false, true, 65, 66, 300, 1.0f, 0.0f, 1));
+  }
   std::vector<std::vector<float>> outs(4);
   for (int i = 0; i < 4; ++i) outs[i] = nested[i].C0;
   parallel_for(4, 1, [&](int64_t b, int64_t e) {
