@@ -27,5 +27,5 @@ export { SelfsupError, type SelfsupErrorCode } from './errors';
 export * as kernels from './kernels/index';
 export * as nn from './nn/index';
 export * as optim from './optim/index';
-export * as masks from './masks';
+export { masks, type RandomMasks, type MultiBlockMasks } from './masks';
 export { info, probeMachine, setNumThreads, getNumThreads, type Info, type MachineProbe } from './info';

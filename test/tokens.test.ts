@@ -145,6 +145,64 @@ describe('stochastic positions noise', () => {
     }
   });
 
+  // The native generator evaluates Box-Muller with vector polynomials (AVX2) and falls back to
+  // the scalar libm path near float32 rounding midpoints, so it must equal the scalar C++ stream
+  // bit for bit and the TS stream within 1 float32 ulp. Millions of values, windows that start and
+  // end at every alignment of the 4-word Philox block and the 32-value SIMD group.
+  function ulps(a: number, b: number): number {
+    const f = new Float32Array([a, b]);
+    const i = new Int32Array(f.buffer);
+    const key = (x: number) => (x < 0 ? -2147483648 - x : x);
+    return Math.abs(key(i[0]) - key(i[1]));
+  }
+  it('equals lib/random normalFloat32 within 1 ulp on 4M values (std 1, every window alignment)', () => {
+    for (const [B, Kk, Din, seed] of [[2, 1024, 2048, 7], [3, 61, 97, 2 ** 40 + 3], [1, 33, 5, 0], [2, 9, 1, 11]] as const) {
+      const { noise } = K.stochasticPositions(new Float32Array(2 * 3), [2, 3], new Int32Array(B * Kk), [B, Kk],
+        new Float32Array(3 * Din), [3, Din], null, { std: 1, seed, materializeNoise: true });
+      let worst = 0, differ = 0;
+      for (let b = 0; b < B; b++) {
+        const z = normalFloat32(seed, (3 << 24) + b, 0, Kk * Din);
+        for (let i = 0; i < Kk * Din; i++) {
+          const d = ulps(noise![b * Kk * Din + i], z[i]);
+          if (d > worst) worst = d;
+          if (d > 0) differ++;
+        }
+      }
+      expect(worst).toBeLessThanOrEqual(1);
+      expect(differ).toBeLessThanOrEqual(Math.max(2, (B * Kk * Din) / 1000)); // last-bit flips are rare
+    }
+  });
+
+  it('regenerated in the backward (column slices, any thread split) equals the forward noise', () => {
+    const r = rng(31);
+    for (const [B, Kk, Din, Dp] of [[3, 147, 384, 8], [2, 50, 93, 5], [1, 400, 33, 3]] as const) {
+      const N = 10, seed = 12345, std = 0.5;
+      const idx = ints(B * Kk, N, r), lengths = Int32Array.from({ length: B }, (_, b) => (b === 1 ? 17 : Kk));
+      for (const L of [null, lengths]) {
+        const W = Float32Array.from(rand(Dp * Din, r)), P = Float32Array.from(rand(N * Dp, r));
+        const mat = K.stochasticPositions(P, [N, Dp], idx, [B, Kk], W, [Dp, Din], null, { std, seed, lengths: L, materializeNoise: true });
+        const g = Float32Array.from(rand(B * Kk * Dp, r));
+        const regen = K.stochasticPositionsBackward(g, [N, Dp], idx, [B, Kk], [Dp, Din], { std, seed, lengths: L });
+        const given = K.stochasticPositionsBackward(g, [N, Dp], idx, [B, Kk], [Dp, Din], { std, seed, lengths: L, noise: mat.noise });
+        // dW = G^T n in float64 from the materialized noise.
+        const want = new Float64Array(Dp * Din);
+        for (let b = 0; b < B; b++) {
+          const len = L ? L[b] : Kk;
+          for (let k = 0; k < len; k++) {
+            for (let o = 0; o < Dp; o++) {
+              const gv = g[(b * Kk + k) * Dp + o];
+              for (let i = 0; i < Din; i++) want[o * Din + i] += gv * mat.noise![(b * Kk + k) * Din + i];
+            }
+          }
+        }
+        expect(maxRel(regen.dweight!, want)).toBeLessThanOrEqual(1e-5);
+        expect(maxRel(given.dweight!, want)).toBeLessThanOrEqual(1e-5);
+        expect(Array.from(regen.dbias!)).toEqual(Array.from(given.dbias!));
+        expect(Array.from(regen.dpos!)).toEqual(Array.from(given.dpos!));
+      }
+    }
+  });
+
   it('has mean 0 and the requested std; a new seed gives new noise', () => {
     const { noise } = K.stochasticPositions(new Float32Array(196 * 8), [196, 8], new Int32Array(8 * 147), [8, 147],
       new Float32Array(8 * 64), [8, 64], null, { std: 0.25, seed: 1, materializeNoise: true });

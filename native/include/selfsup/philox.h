@@ -11,6 +11,8 @@
 #pragma once
 #include <cstdint>
 
+#include "selfsup/isa.h"
+
 namespace selfsup {
 
 struct Philox4x32 {
@@ -27,3 +29,11 @@ void philox_normal(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, f
 void philox_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, uint32_t* out);
 
 }  // namespace selfsup
+
+// The values of philox_normal, bit for bit, computed 8 Philox blocks at a time (native/cpu/
+// philox_isa.cc). The AVX2 variant evaluates Box-Muller with vector double-precision log, sqrt
+// and sincos polynomials (a few double ulps from the C library's) and recomputes with
+// philox_normal every value whose double result lies within 2^10 double ulps of a float32
+// rounding midpoint, so the float32 results cannot differ; the generic variant is philox_normal.
+SELFSUP_ISA_DECLARE(void, philox_normal_simd,
+                    (uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, float* out))

@@ -1,10 +1,10 @@
 // Fused attention on CPU, forward and backward side by side (compiled once per ISA variant).
 //
 // Forward: the FlashAttention online softmax (Dao et al., "FlashAttention", NeurIPS 2022; Dao,
-// "FlashAttention-2", 2023, Algorithm 1): one task = (batch, head, tile of Br queries); it walks
-// the key tiles of Bc keys keeping a running row max m, row sum l and an unnormalized output
-// accumulator, rescaled by exp(m_old - m_new) when the max grows. Only a Br x Bc score tile ever
-// exists; memory is O(N d) per head (K is transposed once into a packed copy).
+// "FlashAttention-2", 2023, Algorithm 1): one task = (batch, head, some tiles of Br queries); each
+// tile walks the key tiles of Bc keys keeping a running row max m, row sum l and an unnormalized
+// output accumulator, rescaled by exp(m_old - m_new) when the max grows. Only a Br x Bc score tile
+// ever exists; memory is O(N d) per thread (K^T and V packed into column panels per kv head).
 //
 // Backward: FlashAttention-2 Algorithm 2: one task = (batch, kv head, tile of Bc keys); it walks
 // every query tile of every query head sharing that kv head, recomputes P = exp(logits - lse)
@@ -188,8 +188,9 @@ void pack_v(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
 // overflow side, and with results below FLT_MIN (x < -87.3) flushed to 0 instead of gradually
 // underflowing; they are < 2^-126 of the row's largest term (1), so no sum or product notices.
 // n is clamped at -127, where pow2_int's exponent field is 0 and 2^n reads as +0.0, so -inf and
-// everything below -87.3 give exactly 0 with no blend. Measured ~1.4x fewer ops than vexp (which
-// splits 2^n in two factors for gradual underflow and clamps both sides).
+// everything below -87.3 give exactly 0 with no blend. 18 vector ops against vexp's 26 (which
+// splits 2^n in two factors for gradual underflow and clamps both sides); the exp pass is the bulk
+// of the ~15% of forward time spent outside the micro-kernels.
 SELFSUP_SIMD_INLINE Vec vexp_nonpos(Vec x) {
   x = max(broadcast(-104.0f), x);  // keeps r finite below; max(lo, NaN) = NaN
   const Vec n = max(broadcast(-127.0f), round_nearest(mul(x, broadcast(1.44269504088896341f))));
@@ -346,32 +347,34 @@ Status forward_impl(const AttentionParams& p) {
   constexpr int64_t P = 2 * W;  // packed panel width
   const int64_t dp = round_up(d, W), NkP = round_up(Nk, P), dP = round_up(d, P);
 
-  // Per kv head, packed in P-wide column panels (pack_kt / pack_v): K^T [NkP / P][d][P], the B
-  // operand of S = Q K^T, and V [dP / P][Nk][P], the B operand of O += P V.
-  T* kt = scratch<T, 0>(static_cast<size_t>(B * Hk * d * NkP));
-  T* vp = scratch<T, 1>(static_cast<size_t>(B * Hk * Nk * dP));
-  parallel_for(B * Hk, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t bh = lo; bh < hi; ++bh) {
-      const int64_t b = bh / Hk, hk = bh % Hk;
-      pack_kt(kt + bh * d * NkP, k + b * p.k_sb + hk * p.k_sh, p.k_sr, Nk, d);
-      pack_v(vp + bh * Nk * dP, v + b * p.v_sb + hk * p.v_sh, p.v_sr, Nk, d);
-    }
-  });
+  // Task = (batch, head, chunk of query tiles); the worker packs its kv head's K^T
+  // [NkP / P][d][P] (B operand of S = Q K^T) and V [dP / P][Nk][P] (B operand of O += P V) into
+  // its own buffers (pack_kt / pack_v) and reuses them while consecutive tasks share the kv head.
+  // Measured against packing every head up front in a separate pass: at N = 197 that pass wrote
+  // all heads' copies (4.8 MiB at ViT-S, past L2) and read them back from memory (6-7% of the
+  // forward); packed on demand they are still in L2 when the micro-kernels read them.
+  // Chunks per head: enough tasks (>= 8 per thread) for the dynamic schedule to even out.
+  const int64_t Br = balanced(Nq, kBrF, 6);
+  const int64_t nqt = (Nq + Br - 1) / Br;
+  const int64_t chunks =
+      std::min<int64_t>(nqt, std::max<int64_t>(1, (8 * num_threads() + B * H - 1) / (B * H)));
 
   struct Ws {
     std::vector<T> s, o, m, l;
     std::vector<float> u;
+    T *kt = nullptr, *vp = nullptr;
+    int64_t cur = -1;  // the (b * Hk + hk) packed in kt / vp
     void finish() {}
   };
-  const int64_t Br = balanced(Nq, kBrF, 6);
   const int64_t Bc = balanced(Nk, kBcF, P);
-  const int64_t nqt = (Nq + Br - 1) / Br;
   const int64_t off = Nk - Nq;  // causal: key j visible to query i iff j <= i + off
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
   run_tasks(
-      B * H * nqt,
+      B * H * chunks,
       [&] {
         Ws ws;
+        ws.kt = scratch<T, 0>(static_cast<size_t>(d * NkP));
+        ws.vp = scratch<T, 1>(static_cast<size_t>(Nk * dP));
         ws.s.resize(Br * Bc);
         ws.o.resize(Br * dp);
         ws.m.resize(Br);
@@ -380,68 +383,77 @@ Status forward_impl(const AttentionParams& p) {
         return ws;
       },
       [&](Ws& ws, int64_t t) {
-        // Later query tiles first: under a causal mask they see the most keys.
-        const int64_t qt = nqt - 1 - t / (B * H), bh = t % (B * H);
+        const int64_t bh = t / chunks, chunk = t % chunks;
         const int64_t b = bh / H, h = bh % H, hk = h / G;
-        const int64_t i0 = qt * Br, br = std::min(Br, Nq - i0);
-        const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
-        const T* kth = kt + (b * Hk + hk) * d * NkP;
-        const T* vh = vp + (b * Hk + hk) * Nk * dP;
-        T* S = ws.s.data();
-        T* O = ws.o.data();
-        std::fill(ws.o.begin(), ws.o.begin() + br * dp, T(0));
-        std::fill(ws.m.begin(), ws.m.end(), kNegInf<T>);
-        std::fill(ws.l.begin(), ws.l.end(), T(0));
-        int64_t jend = Nk;
-        if (p.causal) jend = std::max<int64_t>(0, std::min<int64_t>(Nk, i0 + br + off));
-        for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
-          const int64_t bc = std::min(Bc, jend - j0), bcp = round_up(bc, W);
-          // j0 is a multiple of Bc, hence of P: key panel j0 / P starts this tile.
-          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0 * d, P, d * P, S, Bc);
-          for (int64_t r = 0; r < br; ++r) {
-            T* s = S + r * Bc;
-            T xs;
-            const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
-            const T mold = ws.m[r], mnew = std::max(mold, mx);
-            // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
-            const T muse = mnew == kNegInf<T> ? T(0) : mnew;
-            const T alpha = std::exp(mold - muse);
-            const V mv = broadcast(-muse), xv = broadcast(xs);
-            V sum = broadcast(T(0));
-            for (int64_t j = 0; j < bcp; j += W) {
-              const V e = vexp_nonpos(fma(loadu(s + j), xv, mv));
-              storeu(s + j, e);
-              sum = sum + e;
-            }
-            ws.l[r] = ws.l[r] * alpha + hsum(sum);
-            ws.m[r] = mnew;
-            if (alpha != T(1)) {
-              const V av = broadcast(alpha);
-              T* orow = O + r * dp;
-              for (int64_t c = 0; c < dp; c += W) storeu(orow + c, loadu(orow + c) * av);
-            }
-            if (p.dropout > 0) {
-              dropout_uniforms(p, b, h, i0 + r, j0, bc, ws.u.data());
-              for (int64_t j = 0; j < bc; ++j)
-                s[j] = static_cast<double>(ws.u[j]) >= p.dropout ? s[j] * keep_scale : T(0);
-            }
-          }
-          tile_gemm<T, true>(br, dp, bc, S, Bc, 1, vh + j0 * P, P, Nk * P, O, dp);
+        if (ws.cur != b * Hk + hk) {
+          pack_kt(ws.kt, k + b * p.k_sb + hk * p.k_sh, p.k_sr, Nk, d);
+          pack_v(ws.vp, v + b * p.v_sb + hk * p.v_sh, p.v_sr, Nk, d);
+          ws.cur = b * Hk + hk;
         }
-        for (int64_t r = 0; r < br; ++r) {
-          const int64_t i = i0 + r;
-          const T l = ws.l[r];
-          T* orow = out + b * p.o_sb + h * p.o_sh + i * p.o_sr;
-          const int64_t li = (b * H + h) * Nq + i;
-          if (l == T(0)) {  // every key masked: zeros, lse = -inf (documented)
-            std::fill(orow, orow + d, T(0));
-            lse[li] = kNegInf<T>;
-            if (lse_lo) lse_lo[li] = T(0);
-          } else {
-            store_row(orow, O + r * dp, d, T(1) / l);
-            const double exact = static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l));
-            lse[li] = static_cast<T>(exact);
-            if (lse_lo) lse_lo[li] = static_cast<T>(exact - static_cast<double>(lse[li]));
+        // Query tiles chunk, chunk + chunks, ... (strided, so under a causal mask every chunk
+        // gets a similar mix of long and short rows), later tiles first.
+        for (int64_t it = chunk; it < nqt; it += chunks) {
+          const int64_t qt = nqt - 1 - it;
+          const int64_t i0 = qt * Br, br = std::min(Br, Nq - i0);
+          const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+          const T* kth = ws.kt;
+          const T* vh = ws.vp;
+          T* S = ws.s.data();
+          T* O = ws.o.data();
+          std::fill(ws.o.begin(), ws.o.begin() + br * dp, T(0));
+          std::fill(ws.m.begin(), ws.m.end(), kNegInf<T>);
+          std::fill(ws.l.begin(), ws.l.end(), T(0));
+          int64_t jend = Nk;
+          if (p.causal) jend = std::max<int64_t>(0, std::min<int64_t>(Nk, i0 + br + off));
+          for (int64_t j0 = 0; j0 < jend; j0 += Bc) {
+            const int64_t bc = std::min(Bc, jend - j0), bcp = round_up(bc, W);
+            // j0 is a multiple of Bc, hence of P: key panel j0 / P starts this tile.
+            tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0 * d, P, d * P, S, Bc);
+            for (int64_t r = 0; r < br; ++r) {
+              T* s = S + r * Bc;
+              T xs;
+              const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
+              const T mold = ws.m[r], mnew = std::max(mold, mx);
+              // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
+              const T muse = mnew == kNegInf<T> ? T(0) : mnew;
+              const T alpha = std::exp(mold - muse);
+              const V mv = broadcast(-muse), xv = broadcast(xs);
+              V sum = broadcast(T(0));
+              for (int64_t j = 0; j < bcp; j += W) {
+                const V e = vexp_nonpos(fma(loadu(s + j), xv, mv));
+                storeu(s + j, e);
+                sum = sum + e;
+              }
+              ws.l[r] = ws.l[r] * alpha + hsum(sum);
+              ws.m[r] = mnew;
+              if (alpha != T(1)) {
+                const V av = broadcast(alpha);
+                T* orow = O + r * dp;
+                for (int64_t c = 0; c < dp; c += W) storeu(orow + c, loadu(orow + c) * av);
+              }
+              if (p.dropout > 0) {
+                dropout_uniforms(p, b, h, i0 + r, j0, bc, ws.u.data());
+                for (int64_t j = 0; j < bc; ++j)
+                  s[j] = static_cast<double>(ws.u[j]) >= p.dropout ? s[j] * keep_scale : T(0);
+              }
+            }
+            tile_gemm<T, true>(br, dp, bc, S, Bc, 1, vh + j0 * P, P, Nk * P, O, dp);
+          }
+          for (int64_t r = 0; r < br; ++r) {
+            const int64_t i = i0 + r;
+            const T l = ws.l[r];
+            T* orow = out + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+            const int64_t li = (b * H + h) * Nq + i;
+            if (l == T(0)) {  // every key masked: zeros, lse = -inf (documented)
+              std::fill(orow, orow + d, T(0));
+              lse[li] = kNegInf<T>;
+              if (lse_lo) lse_lo[li] = T(0);
+            } else {
+              store_row(orow, O + r * dp, d, T(1) / l);
+              const double exact = static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l));
+              lse[li] = static_cast<T>(exact);
+              if (lse_lo) lse_lo[li] = static_cast<T>(exact - static_cast<double>(lse[li]));
+            }
           }
         }
       });

@@ -249,18 +249,54 @@ inline void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const do
   dgemm(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, 0.0, C, ldc);
 }
 
+// C (+)= op(A) op(B): beta 1 when `accumulate`, else C is overwritten.
+inline void gemm_serial_acc(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
+                            const float* Bm, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  sgemm_serial(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+}
+inline void gemm_serial_acc(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
+                            const double* Bm, int64_t ldb, double* C, int64_t ldc, bool accumulate) {
+  dgemm_serial(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, accumulate ? 1.0 : 0.0, C, ldc);
+}
+
+// Noise row segment n[b, k, i0:i0+w] = std * normal(seed, (3<<24)|b, k*Din + i0 ..) into dst.
+// Normals come from philox_normal_simd (the philox_normal values bit for bit, 8 Philox blocks and
+// 4 Box-Muller pairs per step); `scratch` holds w floats for the double instantiation.
+inline void noise_segment(float* dst, float* /*scratch*/, uint64_t seed, int64_t b, int64_t k, int64_t i0,
+                          int64_t w, int64_t Din, float s) {
+  philox_normal_simd(seed, kStreamStoP | static_cast<uint32_t>(b), static_cast<uint64_t>(k * Din + i0), w, dst);
+  const Vec vs = broadcast(s);
+  int64_t i = 0;
+  for (; i + kVecWidth <= w; i += kVecWidth) storeu(dst + i, mul(vs, loadu(dst + i)));
+  for (; i < w; ++i) dst[i] = s * dst[i];
+}
+inline void noise_segment(double* dst, float* scratch, uint64_t seed, int64_t b, int64_t k, int64_t i0,
+                          int64_t w, int64_t Din, double s) {
+  philox_normal_simd(seed, kStreamStoP | static_cast<uint32_t>(b), static_cast<uint64_t>(k * Din + i0), w, scratch);
+  for (int64_t i = 0; i < w; ++i) dst[i] = s * static_cast<double>(scratch[i]);
+}
+
 // n[b, k0:k0+rows, :] scaled by std into dst (row stride Din); rows past the length are zero.
+// Valid rows are contiguous in the stream (offset k*Din + i), so they are drawn in one call.
 template <typename T>
 void draw_noise(T* dst, float* scratch, uint64_t seed, int64_t b, int64_t k0, int64_t rows,
                 int64_t valid, int64_t Din, double std) {
   const int64_t nv = std::max<int64_t>(0, std::min(rows, valid - k0));
-  philox_normal(seed, kStreamStoP | static_cast<uint32_t>(b), static_cast<uint64_t>(k0 * Din), nv * Din, scratch);
-  const T s = static_cast<T>(std);
-  for (int64_t i = 0; i < nv * Din; ++i) dst[i] = s * static_cast<T>(scratch[i]);
+  if (nv > 0) noise_segment(dst, scratch, seed, b, k0, 0, nv * Din, Din, static_cast<T>(std));
   if (nv < rows) std::memset(dst + nv * Din, 0, sizeof(T) * (rows - nv) * Din);
 }
 
-constexpr int64_t kStoPTile = 32;  // rows of noise per task: 32 x Din floats stay in L1/L2
+// Rows of noise per forward task, at most: one sgemm_serial call packs all of W (Dp x Din), so
+// tiles are large enough to amortize that (32-row tiles spent ~25% of the GEMM time packing W at
+// Dp = Din = 384) and small enough that the noise tile (192 x 384 floats = 288 KiB) stays in L2.
+// Tiles of one batch row are balanced (K = 200 -> 100 + 100, not 192 + 8); K = 147 is one tile.
+constexpr int64_t kStoPTileMax = 192;
+
+inline int64_t stop_tile_rows(int64_t K) {
+  if (K <= 0) return 1;
+  const int64_t tiles = (K + kStoPTileMax - 1) / kStoPTileMax;
+  return (K + tiles - 1) / tiles;
+}
 
 template <typename T>
 void stop_impl(const StochasticPositionsParams& p) {
@@ -270,15 +306,16 @@ void stop_impl(const StochasticPositionsParams& p) {
   const T* bias = static_cast<const T*>(p.bias);
   T* out = static_cast<T*>(p.out);
   T* noise = static_cast<T*>(p.noise);
-  const int64_t tiles_per_b = (K + kStoPTile - 1) / kStoPTile;
+  const int64_t tile = stop_tile_rows(K);
+  const int64_t tiles_per_b = (K + tile - 1) / tile;
   parallel_for(B * tiles_per_b, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scratch(static_cast<size_t>(kStoPTile * Din));
-    std::vector<T> tile(noise ? 0 : static_cast<size_t>(kStoPTile * Din));
+    std::vector<float> scratch(sizeof(T) == sizeof(float) ? 0 : static_cast<size_t>(tile * Din));
+    std::vector<T> buf(noise ? 0 : static_cast<size_t>(tile * Din));
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t b = t / tiles_per_b, k0 = (t % tiles_per_b) * kStoPTile;
-      const int64_t rows = std::min(kStoPTile, K - k0);
+      const int64_t b = t / tiles_per_b, k0 = (t % tiles_per_b) * tile;
+      const int64_t rows = std::min(tile, K - k0);
       const int64_t valid = row_len(p.lengths, b, K);
-      T* nz = noise ? noise + (b * K + k0) * Din : tile.data();
+      T* nz = noise ? noise + (b * K + k0) * Din : buf.data();
       draw_noise(nz, scratch.data(), p.seed, b, k0, rows, valid, Din, p.std);
       T* o = out + (b * K + k0) * Dp;
       // o = n W^T (W is [Dp, Din]), then + pos[idx] + bias, row by row while o is in cache.
@@ -297,20 +334,61 @@ void stop_impl(const StochasticPositionsParams& p) {
   });
 }
 
+// dW[:, i0:i1] = sum over all (b, k) of g[b, k, :]^T n[b, k, i0:i1], with the noise regenerated
+// for that column slice only (counter-based: each value is drawn independently, so the slices
+// together draw the noise exactly once and nothing of size [B, K, Din] is allocated). Rows are
+// taken in chunks of up to kRows of the flattened B*K (padding rows get zero noise), accumulated
+// in order, so each dW element's sum does not depend on the number of threads (slices only
+// change which task owns a column).
+template <typename T>
+void stop_dweight_regen(const StochasticPositionsBackwardParams& p, const T* g, T* dw) {
+  const int64_t B = p.B, K = p.K, Dp = p.Dp, Din = p.Din, rows = B * K;
+  constexpr int64_t kRows = 384;  // one KC block of the packed GEMM; the noise chunk stays in L2
+  const int64_t threads = std::max<int64_t>(1, num_threads());
+  int64_t sw = (Din + threads - 1) / threads;
+  sw = std::max<int64_t>(16, (sw + 15) / 16 * 16);
+  const int64_t slices = (Din + sw - 1) / sw;
+  parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t i0 = s * sw, w = std::min(Din, i0 + sw) - i0;
+      std::vector<T> nz(static_cast<size_t>(kRows * w));
+      std::vector<float> scratch(sizeof(T) == sizeof(float) ? 0 : static_cast<size_t>(w));
+      for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+        const int64_t nr = std::min(kRows, rows - r0);
+        for (int64_t r = r0; r < r0 + nr; ++r) {
+          const int64_t b = r / K, k = r - b * K;
+          T* dst = nz.data() + (r - r0) * w;
+          if (k < row_len(p.lengths, b, K)) noise_segment(dst, scratch.data(), p.seed, b, k, i0, w, Din, static_cast<T>(p.std));
+          else std::memset(dst, 0, sizeof(T) * w);
+        }
+        gemm_serial_acc(true, false, Dp, w, nr, g + r0 * Dp, Dp, nz.data(), w, dw + i0, Din, r0 > 0);
+      }
+    }
+  });
+}
+
 template <typename T>
 void stop_backward_impl(const StochasticPositionsBackwardParams& p) {
   const int64_t B = p.B, K = p.K, Dp = p.Dp, Din = p.Din;
   const T* g = static_cast<const T*>(p.grad);
-  if (p.dpos) scatter_add_shared(static_cast<T*>(p.dpos), g, p.idx, p.lengths, B, p.N, Dp, K);
-  if (p.dbias) {
-    T* db = static_cast<T*>(p.dbias);
+  T* dpos = static_cast<T*>(p.dpos);
+  T* db = static_cast<T*>(p.dbias);
+  if (dpos || db) {
+    // dpos (scatter-add) and dbias (sum of rows) in one pass over g, parallel over column slices
+    // so no two tasks write the same element and the sums do not depend on the thread count.
     constexpr int64_t kSlice = 64;
     parallel_for((Dp + kSlice - 1) / kSlice, 1, [&](int64_t s0, int64_t s1) {
       const int64_t c0 = s0 * kSlice, w = std::min(Dp, s1 * kSlice) - c0;
-      std::memset(db + c0, 0, sizeof(T) * w);
+      if (dpos)
+        for (int64_t n = 0; n < p.N; ++n) std::memset(dpos + n * Dp + c0, 0, sizeof(T) * w);
+      if (db) std::memset(db + c0, 0, sizeof(T) * w);
       for (int64_t b = 0; b < B; ++b) {
         const int64_t len = row_len(p.lengths, b, K);
-        for (int64_t k = 0; k < len; ++k) acc_row(db + c0, g + (b * K + k) * Dp + c0, w);
+        for (int64_t k = 0; k < len; ++k) {
+          const T* gr = g + (b * K + k) * Dp + c0;
+          if (dpos) acc_row(dpos + static_cast<int64_t>(p.idx[b * K + k]) * Dp + c0, gr, w);
+          if (db) acc_row(db + c0, gr, w);
+        }
       }
     });
   }
@@ -321,29 +399,20 @@ void stop_backward_impl(const StochasticPositionsBackwardParams& p) {
       std::memset(dw, 0, sizeof(T) * Dp * Din);
       return;
     }
-    // dW = G^T n over all rows. The noise is regenerated (deterministically) when it was not
-    // materialized; padding rows have zero noise, so they contribute nothing.
+    // dW = G^T n over all rows; padding rows have zero noise, so they contribute nothing.
+    if (!p.noise) {
+      stop_dweight_regen<T>(p, g, dw);
+      return;
+    }
     const T* nz = static_cast<const T*>(p.noise);
-    std::vector<T> regen;
-    if (!nz) {
-      regen.resize(static_cast<size_t>(rows * Din));
-      const int64_t tiles_per_b = (K + kStoPTile - 1) / kStoPTile;
-      parallel_for(B * tiles_per_b, 1, [&](int64_t t0, int64_t t1) {
-        std::vector<float> scratch(static_cast<size_t>(kStoPTile * Din));
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t b = t / tiles_per_b, k0 = (t % tiles_per_b) * kStoPTile;
-          draw_noise(regen.data() + (b * K + k0) * Din, scratch.data(), p.seed, b, k0,
-                     std::min(kStoPTile, K - k0), row_len(p.lengths, b, K), Din, p.std);
-        }
-      });
-      nz = regen.data();
-    } else if (p.lengths) {
+    std::vector<T> masked;
+    if (p.lengths) {
       // Materialized noise of padding rows is zero (written so by the forward) but a caller may
-      // pass any buffer: regenerate nothing, just mask through a copy of the valid rows.
-      regen.assign(nz, nz + rows * Din);
+      // pass any buffer: mask through a copy of the valid rows.
+      masked.assign(nz, nz + rows * Din);
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t k = p.lengths[b]; k < K; ++k) std::memset(regen.data() + (b * K + k) * Din, 0, sizeof(T) * Din);
-      nz = regen.data();
+        for (int64_t k = p.lengths[b]; k < K; ++k) std::memset(masked.data() + (b * K + k) * Din, 0, sizeof(T) * Din);
+      nz = masked.data();
     }
     gemm_par(true, false, Dp, Din, rows, g, Dp, nz, Din, dw, Din);
   }
