@@ -177,7 +177,7 @@ Status mask_multi_block(const MultiBlockParams& p, MultiBlockResult* r) {
   parallel_for(B, 16, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       WordStream ws(p.seed, kStreamMultiBlock | static_cast<uint32_t>(b + 1));
-      Rect* pr = &pred[b * nP];
+      Rect* pr = pred.data() + b * nP;  // data(): pred may be empty when nP == 0
       // ijepa issue 40: the reference draws corners with randint(0, H - h) (exclusive), so the
       // last row/column is never covered; corners here are uniform over [0, H - h] inclusive.
       for (int64_t j = 0; j < nP; ++j) {
@@ -230,7 +230,7 @@ Status mask_multi_block(const MultiBlockParams& p, MultiBlockResult* r) {
   r->targets.assign(static_cast<size_t>(nP * B * kt), -1);
   parallel_for(B, 16, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const Rect* pr = &pred[b * nP];
+      const Rect* pr = pred.data() + b * nP;
       for (int64_t j = 0; j < nP; ++j) {
         int32_t* o = &r->targets[(j * B + b) * kt];
         int64_t n = 0;
