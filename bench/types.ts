@@ -40,6 +40,11 @@ export interface Workload {
    * `run(mode: str)`; the textbook composition a PyTorch user would write. Run by bench/peers/torch.
    */
   torch?: string;
+  /**
+   * selfsup's own composition of primitive Tensor ops for the same computation (--vs unfused),
+   * to show what fusion buys. Timed like a peer; no check.
+   */
+  unfused?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
   /** TensorFlow.js peer: returns a runner, given the loaded tfjs module. */
   tfjs?: (tf: unknown, shape: Record<string, number>) => { run(mode: BenchMode): void; dispose?(): void };
 }

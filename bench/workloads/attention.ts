@@ -12,9 +12,12 @@
  * reference-attention.ts): the output rows (fwd) and the dq rows (fwd+bwd); a query row's output
  * and dq depend only on that row, so the slice is exact. Normwise error max|x - x64| / max|x64|.
  *
- * extraBytes: the kernel's workspace, O(N·d) (never N²): forward a transposed copy of K plus one
- * 64x128 score tile and one 64xd accumulator per thread; backward D = rowsum(dO∘O) plus per
- * thread a dq accumulator for one head and seven 64x64 tiles.
+ * extraBytes: the kernel's workspace, O(N·d) (never N²): forward, per thread, one head's K^T and V
+ * packed into 16-column panels, one 64x128 score tile and one 64xd accumulator; backward
+ * D = rowsum(dO∘O) plus per thread a dq accumulator for one head and seven 64x64 tiles.
+ *
+ * Unfused (--vs unfused): the same attention composed of selfsup's own Tensor ops,
+ * softmax(q kᵀ · scale) v with autograd, which materializes the [B, H, N, N] scores.
  *
  * Peer: F.scaled_dot_product_attention when torch has it (2.x), else the textbook composition
  * softmax(q k^T / sqrt(d)) v (torch 1.13); backward through autograd with a fixed dout.
@@ -22,6 +25,8 @@
 import { attention, attentionBackward } from '../../lib/kernels/attention';
 import { refAttention, refAttentionBackward } from '../../lib/backends/reference-attention';
 import { tryNative } from '../../lib/backends/native';
+import { tensor } from '../../lib/factories';
+import { noGrad } from '../../lib/autograd/grad-mode';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 
@@ -102,12 +107,30 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
         },
         extraBytes: (mode: BenchMode) => {
           const dp = Math.ceil(d / 8) * 8;
-          if (mode === 'fwd') return esize * (B * H * d * (Math.ceil(N / 8) * 8) + threads * (64 * 128 + 64 * dp + 128));
+          const nkp = Math.ceil(N / 16) * 16;
+          if (mode === 'fwd') return esize * threads * (d * nkp + nkp * dp + 64 * 128 + 64 * dp + 128);
           return esize * (B * H * d * (Math.ceil(N / 8) * 8) + B * H * N + threads * (N * dp + 7 * 64 * 64));
         },
       };
     },
     torch: TORCH,
+    unfused({ dtype, seed }): WorkloadInstance {
+      const n = B * H * N * d, shp = [B, H, N, d];
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const opts = { dtype, requiresGrad: true } as const;
+      const q = tensor(seededNormal(n, seed, Arr), shp, opts), k = tensor(seededNormal(n, seed + 1, Arr), shp, opts);
+      const v = tensor(seededNormal(n, seed + 2, Arr), shp, opts), dout = tensor(seededNormal(n, seed + 3, Arr), shp, { dtype });
+      const compose = () => q.matmul(k.transpose(-2, -1)).mul(1 / Math.sqrt(d)).softmax(-1).matmul(v);
+      return {
+        run: (mode: BenchMode) => {
+          if (mode === 'fwd') noGrad(compose);
+          else {
+            q.grad = k.grad = v.grad = null;
+            compose().backward(dout);
+          }
+        },
+      };
+    },
   };
 }
 

@@ -24,6 +24,7 @@ import { infoNCEBackward, infoNCEForward } from '../../lib/kernels/info_nce';
 import { tryNative } from '../../lib/backends/native';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { unfusedInfoNCE } from '../unfused';
 
 const TAU = 0.1;
 
@@ -122,6 +123,7 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
       };
     },
     torch: opts.torch === false ? undefined : TORCH,
+    unfused: opts.heavy ? undefined : ({ dtype, seed }) => unfusedInfoNCE(n, d, TAU, dtype, seed),
   };
 }
 

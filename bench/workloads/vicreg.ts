@@ -19,6 +19,7 @@
 import { vicreg, vicregBackward } from '../../lib/kernels/vicreg';
 import type { Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { unfusedVICReg } from '../unfused';
 
 const TORCH = `
 import torch.nn.functional as F
@@ -107,6 +108,7 @@ function make(n: number, d: number, quick: boolean): Workload {
       };
     },
     torch: TORCH,
+    unfused: ({ dtype, seed }) => unfusedVICReg(n, d, dtype, seed),
   };
 }
 

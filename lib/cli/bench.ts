@@ -72,7 +72,6 @@ export interface BenchOptions {
  */
 type ExtWorkload = Workload & {
   withShape?: (shape: Record<string, number>) => Workload;
-  unfused?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
   tolerance?: number | ((dtype: string) => number);
 };
 
