@@ -14,6 +14,7 @@ import { msnLossKernel, priorMarginal, sinkhorn, sinkhornAsync, swavLossKernel }
 import { refMsnLoss, refSharpen, refSinkhorn, refSinkhornExp, refSwavLoss } from '../lib/backends/reference-sinkhorn';
 import { tryNative, useReference } from '../lib/backends/native';
 import { SelfsupError } from '../lib/errors';
+import { getNumThreads, setNumThreads } from '../lib/info';
 import { mulberry32 } from './ops/helpers';
 
 function uniform(n: number, seed: number, lo: number, hi: number): Float32Array {
@@ -140,6 +141,34 @@ describe('sinkhorn marginals and stability', () => {
       }
       expect(e / m).toBeLessThan(1e-4);
       expect(Math.abs(r.marginalError - want.marginalError)).toBeLessThan(1e-4);
+    }
+  });
+  it('results are bit-identical whatever the thread count (fixed row chunks, fixed merge order)', () => {
+    // The native kernel runs one parallel region whose sweeps any thread may pick up chunk by
+    // chunk (native/ops/sinkhorn/cpu.cc): the values must not depend on who ran what.
+    const before = getNumThreads();
+    const cases: Array<[number, number, number, number, number]> = [
+      // B, K, epsilon, scale, iterations: SwAV-like, an odd K with row groups cut by the flush,
+      // the eps 1e-3 regime (underflow fallbacks), and more chunks than rows per chunk.
+      [256, 1000, 0.05, 1, 3], [301, 59, 0.05, 1, 7], [48, 40, 1e-3, 100, 20], [9, 3001, 0.05, 1, 3],
+    ];
+    try {
+      for (const [B, K, epsilon, scale, iterations] of cases) {
+        const S = uniform(B * K, 40 + K, -scale, scale);
+        const run = (n: number) => {
+          setNumThreads(n);
+          return sinkhorn(S, [B, K], { epsilon, iterations, returnInfo: true });
+        };
+        const one = run(1);
+        for (const n of [2, 3]) {
+          const r = run(n);
+          expect(r.iterations).toBe(one.iterations);
+          expect(r.marginalError).toBe(one.marginalError);
+          expect(Buffer.compare(Buffer.from(r.out.buffer), Buffer.from(one.out.buffer))).toBe(0);
+        }
+      }
+    } finally {
+      setNumThreads(before);
     }
   });
   it('F.sinkhorn returns a tensor without grad, or { plan, iterations, marginalError }', () => {

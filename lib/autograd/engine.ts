@@ -169,9 +169,10 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     if (!b) buffers.set(node, (b = new Array<Tensor | undefined>(node.outputs.length)));
     const prev = b[nr];
     if (prev) {
-      const sum = fresh(prev, prev.dtype);
-      addInPlace(sum.data, g.data);
-      b[nr] = sum;
+      // One pass into a fresh buffer (prev may alias another node's gradient, so never add in place).
+      const a = prev.data, c = g.data, sum = new (arrayCtor(prev.dtype))(a.length);
+      for (let i = 0; i < sum.length; i++) sum[i] = a[i] + c[i];
+      b[nr] = new Tensor(sum, prev.shape);
     } else b[nr] = g;
   };
 

@@ -285,31 +285,100 @@ export const silu = unary('Silu', 'x', (x, y, n) => {
 });
 
 /**
- * erf to ~1e-15: erf(x) = 2/sqrt(pi) e^{-x^2} sum_n 2^n x^{2n+1} / (1*3*...*(2n+1))
- * (Abramowitz & Stegun 7.1.6). All terms are positive, so there is no cancellation; |x| >= 6 is
- * +-1 to double precision. Exported for the tests' reference and the tfjs adapter.
+ * erf to double precision (< 1 ulp): a port of fdlibm's s_erf.c (Sun, 1993; also glibc's and
+ * musl's). Rational approximations on [0, 0.84375), [0.84375, 1.25), [1.25, 1/0.35), [1/0.35, 6);
+ * +-1 beyond 6. The former Maclaurin series (A&S 7.1.6) took up to ~100 terms per value and was
+ * half of the ViT training step's time through GELU (bench vit_step, profiled); this is ~10x faster.
+ * The exp(-x^2) of the tail is split as exp(-z^2) exp((z-x)(z+x)) with z = fround(x) (24-bit
+ * mantissa, so z*z is exact), fdlibm's trick with the low word cleared. Coefficients are inlined
+ * as literals so V8 folds them (module-level consts are context loads inside hot loops).
+ * Exported for the tfjs adapter and the tests.
  */
 export function erf(x: number): number {
   const ax = Math.abs(x);
-  if (ax >= 6) return x > 0 ? 1 : -1;
-  if (x !== x) return NaN;
-  const x2 = ax * ax;
-  let term = ax, sum = ax;
-  for (let n = 0; n < 500; n++) {
-    term *= (2 * x2) / (2 * n + 3);
-    sum += term;
-    if (term < sum * 1e-17) break;
+  if (ax < 0.84375) {
+    if (ax < 3.725290298461914e-9) return x + 1.28379167095512586316e-1 * x; // |x| < 2^-28
+    const z = x * x;
+    const r = 1.28379167095512558561e-1 + z * (-3.25042107247001499370e-1 + z * (-2.84817495755985104766e-2 + z * (-5.77027029648944159157e-3 + z * -2.37630166566501626084e-5)));
+    const s = 1 + z * (3.97917223959155352819e-1 + z * (6.50222499887672944485e-2 + z * (5.08130628187576562776e-3 + z * (1.32494738004321644526e-4 + z * -3.96022827877536812320e-6))));
+    return x + x * (r / s);
   }
-  const r = 1.1283791670955126 * Math.exp(-x2) * sum;
-  return x < 0 ? -r : r;
+  if (x !== x) return NaN;
+  if (ax < 1.25) {
+    const s = ax - 1;
+    const P = -2.36211856075265944077e-3 + s * (4.14856118683748331666e-1 + s * (-3.72207876035701323847e-1 + s * (3.18346619901161753674e-1 + s * (-1.10894694282396677476e-1 + s * (3.54783043256182359371e-2 + s * -2.16637559486879084300e-3)))));
+    const Q = 1 + s * (1.06420880400844228286e-1 + s * (5.40397917702171048937e-1 + s * (7.18286544141962662868e-2 + s * (1.26171219808761642112e-1 + s * (1.36370839120290507362e-2 + s * 1.19844998467991074170e-2)))));
+    return x >= 0 ? 8.45062911510467529297e-1 + P / Q : -8.45062911510467529297e-1 - P / Q;
+  }
+  if (ax >= 6) return x > 0 ? 1 : -1;
+  const s = 1 / (ax * ax);
+  let R: number, S: number;
+  if (ax < 2.857142857142857) {
+    R = -9.86494403484714822705e-3 + s * (-6.93858572707181764372e-1 + s * (-1.05586262253232909814e1 + s * (-6.23753324503260060396e1 + s * (-1.62396669462573470355e2 + s * (-1.84605092906711035994e2 + s * (-8.12874355063065934246e1 + s * -9.81432934416914548592))))));
+    S = 1 + s * (1.96512716674392571292e1 + s * (1.37657754143519042600e2 + s * (4.34565877475229228821e2 + s * (6.45387271733267880336e2 + s * (4.29008140027567833386e2 + s * (1.08635005541779435134e2 + s * (6.57024977031928170135 + s * -6.04244152148580987438e-2)))))));
+  } else {
+    R = -9.86494292470009928597e-3 + s * (-7.99283237680523006574e-1 + s * (-1.77579549177547519889e1 + s * (-1.60636384855821916062e2 + s * (-6.37566443368389627722e2 + s * (-1.02509513161107724954e3 + s * -4.83519191608651397019e2)))));
+    S = 1 + s * (3.03380607434824582924e1 + s * (3.25792512996573918826e2 + s * (1.53672958608443695994e3 + s * (3.19985821950859553908e3 + s * (2.55305040643316442583e3 + s * (4.74528541206955367215e2 + s * -2.24409524465858183362e1))))));
+  }
+  const z = Math.fround(ax);
+  const r = Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + R / S);
+  return x > 0 ? 1 - r / ax : r / ax - 1;
 }
 
-const SQRT1_2 = Math.SQRT1_2, INV_SQRT_2PI = 0.3989422804014327, K_TANH = 0.7978845608028654; // sqrt(2/pi)
-const geluNone = unary('Gelu', 'x', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = 0.5 * x[i] * (1 + erf(x[i] * SQRT1_2)); },
-  (g, x, _y, gx, n) => {
-    const X = x as Arr;
-    for (let i = 0; i < n; i++) { const v = X[i]; gx[i] = g[i] * (0.5 * (1 + erf(v * SQRT1_2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v)); }
-  });
+/**
+ * erf for float32 tensors: Eigen's `generic_fast_erf_float` rational approximation
+ * x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in single precision), max abs error 6.5e-8 against the
+ * double erf above, i.e. below float32's half-ulp at 1; PyTorch's vectorized CPU GELU uses the same
+ * kind of approximation. Branch-free and ~4x cheaper than fdlibm in V8.
+ */
+function erfF32(v: number): number {
+  const x = v > 4 ? 4 : v < -4 ? -4 : v;
+  const z = x * x;
+  const p = x * (-1.60960333262415e-2 + z * (-2.95459980854025e-3 + z * (-7.34990630326855e-4 + z * (-5.69250639462346e-5 + z * (-2.10102402082508e-6 + z * (2.77068142495902e-8 + z * -2.72614225801306e-10))))));
+  const q = -1.42647390514189e-2 + z * (-7.37332916720468e-3 + z * (-1.68282697438203e-3 + z * (-2.13374055278905e-4 + z * -1.45660718464996e-5)));
+  return v !== v ? v : p / q;
+}
+
+// One loop per dtype: a loop that sees both Float32Array and Float64Array goes polymorphic in V8.
+function geluFwd32(x: Float32Array, y: Float32Array): void {
+  for (let i = 0, n = x.length; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + erfF32(v * 0.7071067811865476)); }
+}
+function geluFwd64(x: Float64Array, y: Float64Array): void {
+  for (let i = 0, n = x.length; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + erf(v * 0.7071067811865476)); }
+}
+// d/dx x Phi(x) = Phi(x) + x phi(x)
+function geluBwd32(g: Float32Array, x: Float32Array, gx: Float32Array): void {
+  for (let i = 0, n = x.length; i < n; i++) {
+    const v = x[i];
+    gx[i] = g[i] * (0.5 * (1 + erfF32(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v));
+  }
+}
+function geluBwd64(g: Float64Array, x: Float64Array, gx: Float64Array): void {
+  for (let i = 0, n = x.length; i < n; i++) {
+    const v = x[i];
+    gx[i] = g[i] * (0.5 * (1 + erf(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v));
+  }
+}
+
+const GeluFn = defineFunction({
+  name: 'Gelu',
+  forward(ctx, x: Tensor) {
+    const y = emptyLike(x);
+    if (x.dtype === 'float32') geluFwd32(x.data as Float32Array, y.data as Float32Array);
+    else geluFwd64(x.data as Float64Array, y.data as Float64Array);
+    ctx.save(x);
+    return y;
+  },
+  backward(ctx, g) {
+    const [x] = ctx.saved;
+    const gx = emptyLike(g);
+    if (g.dtype === 'float32') geluBwd32(g.data as Float32Array, x.data as Float32Array, gx.data as Float32Array);
+    else geluBwd64(g.data as Float64Array, x.data as Float64Array, gx.data as Float64Array);
+    return [gx];
+  },
+});
+const geluNone = (x: Tensor): Tensor => GeluFn(x);
+const K_TANH = 0.7978845608028654; // sqrt(2/pi)
 const geluTanh = unary('GeluTanh', 'x', (x, y, n) => {
   for (let i = 0; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + Math.tanh(K_TANH * (v + 0.044715 * v * v * v))); }
 }, (g, x, _y, gx, n) => {

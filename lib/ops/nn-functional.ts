@@ -84,59 +84,74 @@ export function logSoftmax(x: Tensor, dim: number): Tensor {
 
 // ---- layerNorm ------------------------------------------------------------------------------
 
+/**
+ * One pass per row each way. Forward saves x (alive anyway: it is the residual stream in a
+ * transformer) and per-row mean / rstd instead of a materialized xhat, which backward recomputes
+ * on the fly: one [rows, n] buffer fewer to allocate, write and keep.
+ */
 const LayerNormFn = defineFunction({
   name: 'LayerNorm',
   forward(ctx, x: Tensor, w: Tensor | null, b: Tensor | null, n: number, eps: number) {
     const rows = n === 0 ? 0 : x.numel() / n;
-    const xhat = emptyLike(x), y = emptyLike(x);
-    const rstd = newArray(x.dtype, rows);
-    const xd = x.data, hd = xhat.data, yd = y.data, wd = w?.data, bd = b?.data;
-    for (let r = 0; r < rows; r++) {
-      const off = r * n;
-      let m = 0;
-      for (let j = 0; j < n; j++) m += xd[off + j];
-      m /= n;
-      let v = 0;
-      for (let j = 0; j < n; j++) { const d = xd[off + j] - m; v += d * d; }
-      const rs = 1 / Math.sqrt(v / n + eps); // biased variance, as PyTorch
-      rstd[r] = rs;
-      for (let j = 0; j < n; j++) {
-        const h = (xd[off + j] - m) * rs;
-        hd[off + j] = h;
-        yd[off + j] = (wd ? h * wd[j] : h) + (bd ? bd[j] : 0);
-      }
-    }
-    ctx.save(xhat, w);
-    Object.assign(ctx, { rstd, n });
+    const y = emptyLike(x);
+    const mean = new Float64Array(rows), rstd = new Float64Array(rows);
+    layerNormRows(x.data, y.data, w?.data ?? null, b?.data ?? null, mean, rstd, rows, n, eps);
+    ctx.save(x, w);
+    Object.assign(ctx, { mean, rstd, n });
     return y;
   },
   backward(ctx, g) {
-    const [xhat, w] = ctx.saved;
-    const n: number = ctx.n, rstd = ctx.rstd as Float64Array;
+    const [x, w] = ctx.saved;
+    const n: number = ctx.n;
     const rows = n === 0 ? 0 : g.numel() / n;
-    const gx = emptyLike(g), gw = w && ctx.needsInputGrad[1] ? emptyLike(w) : null, gb = ctx.needsInputGrad[2] ? newArray(g.dtype, n) : null;
-    const gd = g.data, hd = xhat.data, wd = w?.data, od = gx.data;
-    for (let r = 0; r < rows; r++) {
-      const off = r * n;
-      let a = 0, c = 0;
-      for (let j = 0; j < n; j++) {
-        const gh = wd ? gd[off + j] * wd[j] : gd[off + j];
-        a += gh;
-        c += gh * hd[off + j];
-        if (gw) gw.data[j] += gd[off + j] * hd[off + j];
-        if (gb) gb[j] += gd[off + j];
-      }
-      a /= n;
-      c /= n;
-      const rs = rstd[r];
-      for (let j = 0; j < n; j++) {
-        const gh = wd ? gd[off + j] * wd[j] : gd[off + j];
-        od[off + j] = rs * (gh - a - hd[off + j] * c);
-      }
-    }
-    return [gx, gw, gb ? new Tensor(gb, [n]) : null];
+    const gx = emptyLike(g);
+    const gw = w && ctx.needsInputGrad[1] ? new Float64Array(n) : null, gb = ctx.needsInputGrad[2] ? new Float64Array(n) : null;
+    layerNormBackwardRows(g.data, x.data, w?.data ?? null, ctx.mean as Float64Array, ctx.rstd as Float64Array, gx.data, gw, gb, rows, n);
+    const toT = (a: Float64Array | null): Tensor | null => {
+      if (!a) return null;
+      const t = new Tensor(newArray(g.dtype, n), [n]);
+      t.data.set(a);
+      return t;
+    };
+    return [gx, toT(gw), toT(gb)];
   },
 });
+
+type Arr = Float32Array | Float64Array | Int32Array | Uint8Array;
+
+function layerNormRows(xd: Arr, yd: Arr, wd: Arr | null, bd: Arr | null, mean: Float64Array, rstd: Float64Array, rows: number, n: number, eps: number): void {
+  for (let r = 0, off = 0; r < rows; r++, off += n) {
+    let m = 0;
+    for (let j = 0; j < n; j++) m += xd[off + j];
+    m /= n;
+    let v = 0;
+    for (let j = 0; j < n; j++) { const d = xd[off + j] - m; v += d * d; }
+    const rs = 1 / Math.sqrt(v / n + eps); // biased variance, as PyTorch
+    mean[r] = m;
+    rstd[r] = rs;
+    if (wd && bd) for (let j = 0; j < n; j++) yd[off + j] = (xd[off + j] - m) * rs * wd[j] + bd[j];
+    else for (let j = 0; j < n; j++) yd[off + j] = (wd ? (xd[off + j] - m) * rs * wd[j] : (xd[off + j] - m) * rs) + (bd ? bd[j] : 0);
+  }
+}
+
+/** gx = rstd (gh - mean(gh) - xhat mean(gh xhat)) with gh = g w; gw += g xhat, gb += g (float64 sums). */
+function layerNormBackwardRows(gd: Arr, xd: Arr, wd: Arr | null, mean: Float64Array, rstd: Float64Array, od: Arr, gw: Float64Array | null, gb: Float64Array | null, rows: number, n: number): void {
+  for (let r = 0, off = 0; r < rows; r++, off += n) {
+    const m = mean[r], rs = rstd[r];
+    let a = 0, c = 0;
+    if (wd) {
+      for (let j = 0; j < n; j++) { const gh = gd[off + j] * wd[j]; a += gh; c += gh * (xd[off + j] - m) * rs; }
+    } else {
+      for (let j = 0; j < n; j++) { const gh = gd[off + j]; a += gh; c += gh * (xd[off + j] - m) * rs; }
+    }
+    a /= n;
+    c /= n;
+    if (wd) for (let j = 0; j < n; j++) od[off + j] = rs * (gd[off + j] * wd[j] - a - (xd[off + j] - m) * rs * c);
+    else for (let j = 0; j < n; j++) od[off + j] = rs * (gd[off + j] - a - (xd[off + j] - m) * rs * c);
+    if (gw) for (let j = 0; j < n; j++) gw[j] += gd[off + j] * (xd[off + j] - m) * rs;
+    if (gb) for (let j = 0; j < n; j++) gb[j] += gd[off + j];
+  }
+}
 
 export interface LayerNormOptions {
   weight?: Tensor | null;

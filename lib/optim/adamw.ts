@@ -61,15 +61,39 @@ export class AdamW extends Optimizer<AdamWOptions> {
       const stepSize = lr / bc1;
       const decay = 1 - lr * wd;
       const sign = g.maximize ? -1 : 1;
-      for (let i = 0, n = w.length; i < n; i++) {
-        const gi = sign * grad[i];
-        w[i] *= decay;
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        let second = v[i];
-        if (amsgrad) second = vmax![i] = Math.max(vmax![i], v[i]);
-        w[i] -= (stepSize * m[i]) / (Math.sqrt(second) / sqrtBc2 + eps);
-      }
+      if (w instanceof Float32Array) adamw32(w, grad as Float32Array, m as Float32Array, v as Float32Array, vmax as Float32Array | undefined, b1, b2, stepSize, sqrtBc2, eps, decay, sign);
+      else adamw64(w as Float64Array, grad as Float64Array, m as Float64Array, v as Float64Array, vmax as Float64Array | undefined, b1, b2, stepSize, sqrtBc2, eps, decay, sign);
     });
+  }
+}
+
+// One monomorphic loop per dtype (a loop fed both Float32Array and Float64Array goes polymorphic
+// in V8); each element is loaded once and stored once per buffer.
+function adamw32(w: Float32Array, grad: Float32Array, m: Float32Array, v: Float32Array, vmax: Float32Array | undefined,
+  b1: number, b2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number, sign: number): void {
+  const c1 = 1 - b1, c2 = 1 - b2;
+  for (let i = 0, n = w.length; i < n; i++) {
+    const gi = sign * grad[i];
+    const mi = Math.fround(b1 * m[i] + c1 * gi); // the stored float32 value, as before
+    const vi = Math.fround(b2 * v[i] + c2 * gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    let second = vi;
+    if (vmax !== undefined) second = vmax[i] = Math.max(vmax[i], vi);
+    w[i] = Math.fround(w[i] * decay) - (stepSize * mi) / (Math.sqrt(second) / sqrtBc2 + eps);
+  }
+}
+function adamw64(w: Float64Array, grad: Float64Array, m: Float64Array, v: Float64Array, vmax: Float64Array | undefined,
+  b1: number, b2: number, stepSize: number, sqrtBc2: number, eps: number, decay: number, sign: number): void {
+  const c1 = 1 - b1, c2 = 1 - b2;
+  for (let i = 0, n = w.length; i < n; i++) {
+    const gi = sign * grad[i];
+    const mi = b1 * m[i] + c1 * gi;
+    const vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    let second = vi;
+    if (vmax !== undefined) second = vmax[i] = Math.max(vmax[i], vi);
+    w[i] = w[i] * decay - (stepSize * mi) / (Math.sqrt(second) / sqrtBc2 + eps);
   }
 }

@@ -21,6 +21,10 @@
 // The 'probs' input (MSN) has no per-element transcendental at all: P = p * exp(g) * exp(f), so
 // the row pass is a dot product with u = exp(g) and the column update needs sum_b p * exp(f_b).
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -44,8 +48,90 @@ constexpr float kNegBig = -std::numeric_limits<float>::max();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr float kInfF = std::numeric_limits<float>::infinity();
 
+// ---- one parallel region per call. The pool wakes its workers with a condition variable
+// (~10-50 us, threadpool.cc), once per parallel_for; one wake-up per sweep was a large part of
+// the time at 1024 x 1024. So sinkhorn_forward runs inside a single parallel_for: one participant
+// (the leader) runs the serial code, and each sweep it publishes is split over the same fixed
+// chunks as before, taken by whoever is free (the leader included). The chunk partition and the
+// merge order do not change, so neither do the results, whatever the number of threads. Helpers
+// spin briefly between sweeps, then yield. A nested or busy-pool parallel_for has no helpers:
+// the leader then takes every chunk itself. ---------------------------------------------------
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+class Team {
+ public:
+  // Leader: runs f(0..n-1) over the team and returns when all are done.
+  template <typename F>
+  void run(int64_t n, const F& f) {
+    call_.store(+[](const void* ctx, int64_t c) { (*static_cast<const F*>(ctx))(c); }, std::memory_order_relaxed);
+    ctx_.store(&f, std::memory_order_relaxed);
+    n_.store(n, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t epoch = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    state_.store(epoch << 32, std::memory_order_release);  // publishes the job above
+    while (take()) {}
+    for (int spin = 0; done_.load(std::memory_order_acquire) < n; ++spin) backoff(spin);
+    if (error_) {
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
+  }
+  void finish() { stop_.store(true, std::memory_order_release); }
+  bool claim_leader() { return !leader_.exchange(true); }
+  // Helper: takes chunks of every published job until the leader finishes.
+  void help() {
+    for (int spin = 0; !stop_.load(std::memory_order_acquire);) {
+      if (take()) spin = 0; else backoff(spin++);
+    }
+  }
+
+ private:
+  // Takes and runs one chunk of the current job; false when there is none to take.
+  bool take() {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s >> 32) == 0) return false;
+      const int64_t c = static_cast<int64_t>(s & 0xffffffffu);
+      // Read before the CAS: a successful CAS proves the job was still current (the leader only
+      // publishes the next one after every chunk of this one is done).
+      const int64_t n = n_.load(std::memory_order_relaxed);
+      const auto call = call_.load(std::memory_order_relaxed);
+      const void* ctx = ctx_.load(std::memory_order_relaxed);
+      if (c >= n) return false;
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) {
+        try {
+          call(ctx, c);
+        } catch (...) {
+          std::lock_guard<std::mutex> lk(error_mu_);
+          if (!error_) error_ = std::current_exception();
+        }
+        done_.fetch_add(1, std::memory_order_acq_rel);
+        return true;
+      }
+    }
+  }
+  static void backoff(int spin) {
+    if (spin < 4000) cpu_relax(); else std::this_thread::yield();
+  }
+  std::atomic<uint64_t> state_{0};  // (job epoch << 32) | next chunk
+  std::atomic<int64_t> done_{0}, n_{0};
+  std::atomic<void (*)(const void*, int64_t)> call_{nullptr};
+  std::atomic<const void*> ctx_{nullptr};
+  std::atomic<bool> stop_{false}, leader_{false};
+  std::mutex error_mu_;
+  std::exception_ptr error_;
+};
+
 struct State {
   SinkhornParams& p;
+  Team* team = nullptr;
   int64_t B = 0, K = 0, Kp = 0, nchunks = 0, block_rows = 1;
   float inv_eps = 1.f;
   std::vector<double> g, logc, r, f, w;
@@ -61,6 +147,10 @@ struct State {
 template <typename Fn>
 void for_chunks(State& st, const Fn& fn) {
   if (st.nchunks == 0) return;
+  if (st.team) {
+    st.team->run(st.nchunks, [&](int64_t c) { fn(c, st.row_begin(c), st.row_begin(c + 1)); });
+    return;
+  }
   parallel_for(st.nchunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) fn(c, st.row_begin(c), st.row_begin(c + 1));
   });
@@ -142,6 +232,82 @@ inline void scale_row(float* x, float a, int64_t K) {
   if (k < K) {
     const int n = static_cast<int>(K - k);
     store_partial(x + k, load_partial(x + k, n) * va, n);
+  }
+}
+
+// ---- row groups (logits sweeps): up to 4 rows of E share each load of u and of the column
+// partial sums, and E*u is never stored. Per row the arithmetic is row_dot's and axpy_pad's (the
+// same two alternating partial sums, E*u rounded, then one fma into the partial), so grouping
+// changes no result bit; it only cuts the L1 traffic per element from 4 loads + 2 stores to
+// about 2.5 loads + 0.25 stores. -------------------------------------------------------------
+constexpr int kGroup = 4;
+
+template <int NR>
+inline void rows_dot(const float* const* E, const float* u, int64_t K, float* S) {
+  Vec a0[NR], a1[NR];
+  for (int i = 0; i < NR; ++i) { a0[i] = zero_f(); a1[i] = zero_f(); }
+  int64_t k = 0;
+  for (; k + 2 * W <= K; k += 2 * W) {
+    const Vec u0 = loadu(u + k), u1 = loadu(u + k + W);
+    for (int i = 0; i < NR; ++i) {
+      a0[i] = a0[i] + loadu(E[i] + k) * u0;
+      a1[i] = a1[i] + loadu(E[i] + k + W) * u1;
+    }
+  }
+  for (; k < K; k += W) {
+    const int n = static_cast<int>(std::min<int64_t>(W, K - k));
+    const Vec u0 = loadu(u + k);  // u is zero-padded to Kp
+    for (int i = 0; i < NR; ++i) a0[i] = a0[i] + load_partial(E[i] + k, n) * u0;
+  }
+  for (int i = 0; i < NR; ++i) S[i] = hsum(a0[i] + a1[i]);
+}
+
+// part[k] = fma(E_i[k] u[k], w_i, part[k]) for i = 0..NR-1 in order (part is Kp long, zero past K).
+template <int NR>
+inline void rows_axpy(float* part, const float* const* E, const float* u, const float* w, int64_t K) {
+  Vec vw[NR];
+  for (int i = 0; i < NR; ++i) vw[i] = broadcast(w[i]);
+  int64_t k = 0;
+  for (; k + W <= K; k += W) {
+    const Vec uk = loadu(u + k);
+    Vec acc = loadu(part + k);
+    for (int i = 0; i < NR; ++i) acc = fma(loadu(E[i] + k) * uk, vw[i], acc);
+    storeu(part + k, acc);
+  }
+  if (k < K) {
+    const int n = static_cast<int>(K - k);
+    const Vec uk = loadu(u + k);
+    Vec acc = loadu(part + k);
+    for (int i = 0; i < NR; ++i) acc = fma(load_partial(E[i] + k, n) * uk, vw[i], acc);
+    storeu(part + k, acc);
+  }
+}
+
+// Output rows in place: E_i = (E_i * u) * a_i (row_dot's product, then scale_row's scaling).
+inline void row_out(float* E, const float* u, float a, int64_t K) {
+  const Vec va = broadcast(a);
+  int64_t k = 0;
+  for (; k + W <= K; k += W) storeu(E + k, (loadu(E + k) * loadu(u + k)) * va);
+  if (k < K) {
+    const int n = static_cast<int>(K - k);
+    store_partial(E + k, (load_partial(E + k, n) * loadu(u + k)) * va, n);
+  }
+}
+
+inline void group_dot(int nr, const float* const* E, const float* u, int64_t K, float* S) {
+  switch (nr) {
+    case 4: rows_dot<4>(E, u, K, S); break;
+    case 3: rows_dot<3>(E, u, K, S); break;
+    case 2: rows_dot<2>(E, u, K, S); break;
+    default: rows_dot<1>(E, u, K, S); break;
+  }
+}
+inline void group_axpy(int nr, float* part, const float* const* E, const float* u, const float* w, int64_t K) {
+  switch (nr) {
+    case 4: rows_axpy<4>(part, E, u, w, K); break;
+    case 3: rows_axpy<3>(part, E, u, w, K); break;
+    case 2: rows_axpy<2>(part, E, u, w, K); break;
+    default: rows_axpy<1>(part, E, u, w, K); break;
   }
 }
 
@@ -294,6 +460,17 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       const Vec vi = broadcast(inv);
       Vec mx = broadcast(-kInfF), mn = broadcast(kInfF);
       int64_t k = 0;
+      {  // two independent chains each (the fma chain alone would cost 4 cycles a vector)
+        Vec mx1 = mx, mn1 = mn, bad1 = zero_f();
+        for (; k + 2 * W <= K; k += 2 * W) {
+          const Vec y0 = loadu(s + k) * vi, y1 = loadu(s + k + W) * vi;
+          badv = fma(y0, zero_f(), badv);
+          bad1 = fma(y1, zero_f(), bad1);
+          mx = max(mx, y0); mx1 = max(mx1, y1);
+          mn = min(mn, y0); mn1 = min(mn1, y1);
+        }
+        badv = badv + bad1; mx = max(mx, mx1); mn = min(mn, mn1);
+      }
       for (; k + W <= K; k += W) {
         const Vec y = loadu(s + k) * vi;
         badv = fma(y, zero_f(), badv);
@@ -310,6 +487,7 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       // than S/eps itself), but never more than 64 below the max (E <= e^64: K E cannot overflow).
       const float hi = hmax(mx), lo = -hmax(broadcast(0.f) - mn);
       const float m = std::max(0.5f * hi + 0.5f * lo, hi - 64.f);
+      st.rowmax[b] = m;  // f_b = log r_b - m_b - log S_b (the exact column fallback reads f)
       if (!(m <= ref)) {  // first row, or a larger reference: rescale what the chunk has so far
         flush(acc, part, Kp);
         nrows = 0;
@@ -328,9 +506,20 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       {
         const Vec vm = broadcast(-m), vw = broadcast(static_cast<float>(wb));
         int64_t j = 0;
+        // Partial vectors (row head / tail) store only their n lanes, to E and to part alike.
+        auto partial = [&](int64_t at, int n) {
+          const Vec e = vexp(fma(load_partial(s + at, n), vi, vm));
+          store_partial(E + at, e, n);
+          store_partial(part + at, fma(e, vw, load_partial(part + at, n)), n);
+        };
 #if SELFSUP_SIMD_AVX2
-        if (stream && (reinterpret_cast<uintptr_t>(E) & 31) == 0) {
-          for (; j + W <= K; j += W) {
+        // Rows of a JS Float32Array are rarely 32-byte aligned (malloc gives 16): peel the head
+        // up to the next 32-byte boundary so the streaming stores apply to every row. Each lane
+        // is computed independently, so the values do not depend on where the vectors start.
+        if (stream && (reinterpret_cast<uintptr_t>(E) & 3) == 0) {
+          const int64_t head = std::min<int64_t>(K, ((32 - (reinterpret_cast<uintptr_t>(E) & 31)) & 31) / 4);
+          if (head > 0) partial(0, static_cast<int>(head));
+          for (j = head; j + W <= K; j += W) {
             const Vec e = vexp(fma(loadu(s + j), vi, vm));
             _mm256_stream_ps(E + j, e.v);
             storeu(part + j, fma(e, vw, loadu(part + j)));
@@ -342,13 +531,7 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
           storeu(E + j, e);
           storeu(part + j, fma(e, vw, loadu(part + j)));
         }
-        if (j < K) {
-          const int nt = static_cast<int>(K - j);
-          // load_partial zero-fills, so the padded lanes would give exp(-m): mask them to 0.
-          const Vec e = vexp(fma(load_partial(s + j, nt), vi, vm) + loadu(g0 + j));
-          store_partial(E + j, e, nt);
-          storeu(part + j, fma(e, vw, loadu(part + j)));
-        }
+        if (j < K) partial(j, static_cast<int>(K - j));
       }
       if (++nrows == R) { flush(acc, part, Kp); nrows = 0; }
     }
@@ -389,6 +572,52 @@ void fast_sweep(State& st, bool output, bool want_sums, std::vector<double>& A,
     std::fill(scratch, scratch + Kp, 0.f);
     double wsum = 0;
     int64_t nrows = 0;
+    if (!probs) {
+      // Logits: E = exp(S/eps - m_b) was cached in `out` by sweep 0; the row update is a dot with
+      // u. Rows go in groups that never straddle a flush, so the sums are the row-by-row ones.
+      const float* u = st.uf.data();
+      for (int64_t b = b0; b < b1;) {
+        const int nr = static_cast<int>(std::min<int64_t>({kGroup, b1 - b, R - nrows}));
+        float* E[kGroup];
+        float Sf[kGroup], w[kGroup];
+        for (int i = 0; i < nr; ++i) E[i] = st.p.out + (b + i) * K;
+        group_dot(nr, E, u, K, Sf);
+        bool any_fallback = false;
+        for (int i = 0; i < nr; ++i) any_fallback |= !(Sf[i] >= kTiny);
+        for (int i = 0; i < nr; ++i) {
+          const int64_t bi = b + i;
+          const double rb = st.r[bi];
+          double m = st.rowmax[bi];
+          const bool fb = !(Sf[i] >= kTiny);
+          float* e = output ? E[i] : scratch;
+          if (fb) {  // the row's mass sits where E underflowed: redo it from the scores
+            const float* s = st.p.scores + bi * K;
+            m = row_max(s, st.gf.data(), inv, K);
+            Sf[i] = row_exp(s, st.gf.data(), inv, static_cast<float>(m), e, K);
+          }
+          const double Sd = Sf[i];
+          st.f[bi] = std::log(rb) - m - std::log(Sd);
+          const double wb = Sd > 0 ? rb / Sd : 0.0;  // P[b,k] = (E u)[b,k] * wb
+          wsum += wb;
+          w[i] = static_cast<float>(wb);
+          if (output) {
+            const float a = Sd > 0 ? static_cast<float>(1.0 / Sd) : 0.f;
+            if (fb) scale_row(e, a, K); else row_out(e, u, a, K);
+            if (want_sums) axpy(part, e, static_cast<float>(rb), K);
+          } else if (any_fallback) {  // rare: keep the row order of the sums
+            if (fb) axpy_pad(part, scratch, w[i], Kp);
+            else group_axpy(1, part, &E[i], u, &w[i], K);
+          }
+        }
+        if (!output && !any_fallback) group_axpy(nr, part, E, u, w, K);
+        b += nr;
+        nrows += nr;
+        if (nrows == R) { flush(acc, part, Kp); nrows = 0; }
+      }
+      flush(acc, part, Kp);
+      st.wsum[c] = wsum;
+      return;
+    }
     for (int64_t b = b0; b < b1; ++b) {
       const float* s = st.p.scores + b * K;
       float* e = output ? st.p.out + b * K : scratch;
@@ -482,9 +711,7 @@ std::string fmt(double v) {
   return b;
 }
 
-}  // namespace
-
-Status sinkhorn_forward(SinkhornParams& p) {
+Status forward_impl(SinkhornParams& p, Team* team) {
   if (p.K < 1) return Status::OutOfRange("Expected an integer >= 1 for K but received " + std::to_string(p.K));
   if (p.B < 0) return Status::OutOfRange("Expected an integer >= 0 for B but received " + std::to_string(p.B));
   if (!p.probs && !(p.epsilon > 0 && std::isfinite(p.epsilon)))
@@ -495,6 +722,7 @@ Status sinkhorn_forward(SinkhornParams& p) {
   if (p.B > 0 && (!p.scores || !p.out)) return Status::Invalid("Expected scores and out arrays for sinkhorn but received null");
 
   State st(p);
+  st.team = team;
   const int64_t K = p.K, B = p.B;
   st.B = B; st.K = K; st.Kp = (K + W - 1) / W * W;
   st.nchunks = std::min<int64_t>(kMaxChunks, B);
@@ -673,6 +901,33 @@ Status sinkhorn_forward(SinkhornParams& p) {
   }
   p.iterations_done = t;
   return Status::Ok();
+}
+
+}  // namespace
+
+Status sinkhorn_forward(SinkhornParams& p) {
+  // The collective is called on the calling thread (params.h): that path keeps one parallel_for
+  // per sweep. So do single-chunk problems and single-thread pools.
+  const int64_t chunks = std::min<int64_t>(kMaxChunks, std::max<int64_t>(p.B, 0));
+  const int64_t parts = std::min<int64_t>(num_threads(), chunks);
+  if (p.all_reduce || parts <= 1 || p.K < 1) return forward_impl(p, nullptr);
+  Team team;
+  Status result;
+  std::exception_ptr error;
+  parallel_for(parts, 1, [&](int64_t, int64_t) {
+    if (!team.claim_leader()) {
+      team.help();
+      return;
+    }
+    try {
+      result = forward_impl(p, &team);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    team.finish();
+  });
+  if (error) std::rethrow_exception(error);
+  return result;
 }
 
 }  // namespace SELFSUP_ISA_NS
