@@ -301,6 +301,13 @@ export async function runBench(args: string[]): Promise<number> {
   for (const f of loaded.failures) notes.push(`note: bench/workloads/${f.file} not loaded: ${f.error}`);
   if (o.dtype === 'bfloat16') notes.push('note: no workload has a bfloat16 path yet; bfloat16 rows are skipped');
   if (o.device === 'cuda') notes.push('note: the workload table has no CUDA runs yet; rows are skipped');
+  if (i.backend === 'reference') {
+    notes.push(
+      process.env.SELFSUP_BACKEND === 'reference'
+        ? 'note: SELFSUP_BACKEND=reference: timing the pure-TypeScript float64 reference kernels, not the native ones'
+        : `WARNING: the native addon did not load (${i.loadError ?? 'unknown reason'}); these are the pure-TypeScript reference kernels, 10-1000x slower. Rebuild with \`npm rebuild selfsup\`.`,
+    );
+  }
 
   const header: BenchHeader = {
     version: i.version, node: i.node, date: new Date().toISOString(), command: `selfsup bench ${args.join(' ')}`.trim(),

@@ -10,6 +10,8 @@
 //   AND the column sums of the resulting plan P[b,k] = E[b,k] u_k r_b / S_b that the column
 //   update of iteration t+1 needs. n iterations: n + 1 read sweeps, 2 writes of [B, K].
 // - The last sweep writes out = E u / S_b in place.
+// - All sweeps run inside one parallel region (class Team, team.h), rows in groups of 4 (rows_dot,
+//   rows_axpy in rows.h); see docs/sinkhorn.md, Performance, for the measurements behind each choice.
 // Potentials stay in the log domain (g in double, shifted so max g = 0, u = exp(g) <= 1), so
 // nothing overflows. Underflow is detected, never ignored: a row whose sum S_b < K * 1e-30 may
 // have lost its mass to underflow in E and is redone from the scores with its exact max; a column
@@ -21,10 +23,7 @@
 // The 'probs' input (MSN) has no per-element transcendental at all: P = p * exp(g) * exp(f), so
 // the row pass is a dot product with u = exp(g) and the column update needs sum_b p * exp(f_b).
 #include <algorithm>
-#include <atomic>
 #include <exception>
-#include <mutex>
-#include <thread>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,99 +34,20 @@
 #include "cpu/simd.h"
 #include "cpu/threadpool.h"
 #include "ops/sinkhorn/params.h"
+#include "ops/sinkhorn/rows.h"
+#include "ops/sinkhorn/team.h"
 
 namespace selfsup {
 namespace SELFSUP_ISA_NS {
 namespace {
 
-constexpr int W = kVecWidth;
+using namespace sinkhorn_detail;  // Team (team.h), row primitives and W (rows.h)
 // Fixed row partition (independent of the thread count, so results are reproducible across
 // SELFSUP_NUM_THREADS); 8 chunks keep 2-8 threads balanced and the chunk merge negligible.
 constexpr int64_t kMaxChunks = 8;
 constexpr float kNegBig = -std::numeric_limits<float>::max();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr float kInfF = std::numeric_limits<float>::infinity();
-
-// ---- one parallel region per call. The pool wakes its workers with a condition variable
-// (~10-50 us, threadpool.cc), once per parallel_for; one wake-up per sweep was a large part of
-// the time at 1024 x 1024. So sinkhorn_forward runs inside a single parallel_for: one participant
-// (the leader) runs the serial code, and each sweep it publishes is split over the same fixed
-// chunks as before, taken by whoever is free (the leader included). The chunk partition and the
-// merge order do not change, so neither do the results, whatever the number of threads. Helpers
-// spin briefly between sweeps, then yield. A nested or busy-pool parallel_for has no helpers:
-// the leader then takes every chunk itself. ---------------------------------------------------
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
-class Team {
- public:
-  // Leader: runs f(0..n-1) over the team and returns when all are done.
-  template <typename F>
-  void run(int64_t n, const F& f) {
-    call_.store(+[](const void* ctx, int64_t c) { (*static_cast<const F*>(ctx))(c); }, std::memory_order_relaxed);
-    ctx_.store(&f, std::memory_order_relaxed);
-    n_.store(n, std::memory_order_relaxed);
-    done_.store(0, std::memory_order_relaxed);
-    const uint64_t epoch = (state_.load(std::memory_order_relaxed) >> 32) + 1;
-    state_.store(epoch << 32, std::memory_order_release);  // publishes the job above
-    while (take()) {}
-    for (int spin = 0; done_.load(std::memory_order_acquire) < n; ++spin) backoff(spin);
-    if (error_) {
-      std::exception_ptr e = error_;
-      error_ = nullptr;
-      std::rethrow_exception(e);
-    }
-  }
-  void finish() { stop_.store(true, std::memory_order_release); }
-  bool claim_leader() { return !leader_.exchange(true); }
-  // Helper: takes chunks of every published job until the leader finishes.
-  void help() {
-    for (int spin = 0; !stop_.load(std::memory_order_acquire);) {
-      if (take()) spin = 0; else backoff(spin++);
-    }
-  }
-
- private:
-  // Takes and runs one chunk of the current job; false when there is none to take.
-  bool take() {
-    uint64_t s = state_.load(std::memory_order_acquire);
-    for (;;) {
-      if ((s >> 32) == 0) return false;
-      const int64_t c = static_cast<int64_t>(s & 0xffffffffu);
-      // Read before the CAS: a successful CAS proves the job was still current (the leader only
-      // publishes the next one after every chunk of this one is done).
-      const int64_t n = n_.load(std::memory_order_relaxed);
-      const auto call = call_.load(std::memory_order_relaxed);
-      const void* ctx = ctx_.load(std::memory_order_relaxed);
-      if (c >= n) return false;
-      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acquire)) {
-        try {
-          call(ctx, c);
-        } catch (...) {
-          std::lock_guard<std::mutex> lk(error_mu_);
-          if (!error_) error_ = std::current_exception();
-        }
-        done_.fetch_add(1, std::memory_order_acq_rel);
-        return true;
-      }
-    }
-  }
-  static void backoff(int spin) {
-    if (spin < 4000) cpu_relax(); else std::this_thread::yield();
-  }
-  std::atomic<uint64_t> state_{0};  // (job epoch << 32) | next chunk
-  std::atomic<int64_t> done_{0}, n_{0};
-  std::atomic<void (*)(const void*, int64_t)> call_{nullptr};
-  std::atomic<const void*> ctx_{nullptr};
-  std::atomic<bool> stop_{false}, leader_{false};
-  std::mutex error_mu_;
-  std::exception_ptr error_;
-};
 
 struct State {
   SinkhornParams& p;
@@ -163,152 +83,6 @@ void all_reduce(State& st, std::vector<double>& buf) {
 // dst[k] += src[k] (float partial into double accumulator), src reset to 0.
 inline void flush(double* dst, float* src, int64_t n) {
   for (int64_t k = 0; k < n; ++k) { dst[k] += src[k]; src[k] = 0.f; }
-}
-
-// ---- logits row pass: e[k] = exp(s[k]/eps + g[k] - m), returns sum_k e[k]. -------------------
-inline float row_exp(const float* s, const float* gf, float inv, float m, float* e, int64_t K) {
-  const Vec vi = broadcast(inv), vm = broadcast(m);
-  Vec sum0 = zero_f(), sum1 = zero_f();
-  int64_t k = 0;
-  for (; k + 2 * W <= K; k += 2 * W) {
-    Vec e0 = vexp(fma(loadu(s + k), vi, loadu(gf + k)) - vm);
-    Vec e1 = vexp(fma(loadu(s + k + W), vi, loadu(gf + k + W)) - vm);
-    storeu(e + k, e0); storeu(e + k + W, e1);
-    sum0 = sum0 + e0; sum1 = sum1 + e1;
-  }
-  for (; k < K; k += W) {
-    const int n = static_cast<int>(std::min<int64_t>(W, K - k));
-    // gf is padded with -inf past K, so the tail lanes give exp(-inf) = 0.
-    Vec e0 = vexp(fma(load_partial(s + k, n), vi, loadu(gf + k)) - vm);
-    store_partial(e + k, e0, n);
-    sum0 = sum0 + e0;
-  }
-  return hsum(sum0 + sum1);
-}
-
-inline float row_max(const float* s, const float* gf, float inv, int64_t K) {
-  const Vec vi = broadcast(inv);
-  Vec m = broadcast(-kInfF);
-  int64_t k = 0;
-  for (; k + W <= K; k += W) m = max(m, fma(loadu(s + k), vi, loadu(gf + k)));
-  if (k < K) m = max(m, fma(load_partial(s + k, static_cast<int>(K - k)), vi, loadu(gf + k)));
-  return hmax(m);
-}
-
-// ---- probs row pass: e[k] = p[k] * u[k], returns the sum. ------------------------------------
-inline float row_dot(const float* s, const float* uf, float* e, int64_t K) {
-  Vec sum0 = zero_f(), sum1 = zero_f();
-  int64_t k = 0;
-  for (; k + 2 * W <= K; k += 2 * W) {
-    Vec e0 = loadu(s + k) * loadu(uf + k), e1 = loadu(s + k + W) * loadu(uf + k + W);
-    storeu(e + k, e0); storeu(e + k + W, e1);
-    sum0 = sum0 + e0; sum1 = sum1 + e1;
-  }
-  for (; k < K; k += W) {
-    const int n = static_cast<int>(std::min<int64_t>(W, K - k));
-    Vec e0 = load_partial(s + k, n) * loadu(uf + k);
-    store_partial(e + k, e0, n);
-    sum0 = sum0 + e0;
-  }
-  return hsum(sum0 + sum1);
-}
-
-// acc[k] += a * x[k] over Kp lanes (x and acc are Kp-sized scratch; x's tail lanes hold zeros).
-inline void axpy_pad(float* acc, const float* x, float a, int64_t Kp) {
-  const Vec va = broadcast(a);
-  for (int64_t k = 0; k < Kp; k += W) storeu(acc + k, fma(loadu(x + k), va, loadu(acc + k)));
-}
-// Same on a K-length x (the output row), tail through partial loads.
-inline void axpy(float* acc, const float* x, float a, int64_t K) {
-  const Vec va = broadcast(a);
-  int64_t k = 0;
-  for (; k + W <= K; k += W) storeu(acc + k, fma(loadu(x + k), va, loadu(acc + k)));
-  if (k < K) storeu(acc + k, fma(load_partial(x + k, static_cast<int>(K - k)), va, loadu(acc + k)));
-}
-inline void scale_row(float* x, float a, int64_t K) {
-  const Vec va = broadcast(a);
-  int64_t k = 0;
-  for (; k + W <= K; k += W) storeu(x + k, loadu(x + k) * va);
-  if (k < K) {
-    const int n = static_cast<int>(K - k);
-    store_partial(x + k, load_partial(x + k, n) * va, n);
-  }
-}
-
-// ---- row groups (logits sweeps): up to 4 rows of E share each load of u and of the column
-// partial sums, and E*u is never stored. Per row the arithmetic is row_dot's and axpy_pad's (the
-// same two alternating partial sums, E*u rounded, then one fma into the partial), so grouping
-// changes no result bit; it only cuts the L1 traffic per element from 4 loads + 2 stores to
-// about 2.5 loads + 0.25 stores. -------------------------------------------------------------
-constexpr int kGroup = 4;
-
-template <int NR>
-inline void rows_dot(const float* const* E, const float* u, int64_t K, float* S) {
-  Vec a0[NR], a1[NR];
-  for (int i = 0; i < NR; ++i) { a0[i] = zero_f(); a1[i] = zero_f(); }
-  int64_t k = 0;
-  for (; k + 2 * W <= K; k += 2 * W) {
-    const Vec u0 = loadu(u + k), u1 = loadu(u + k + W);
-    for (int i = 0; i < NR; ++i) {
-      a0[i] = a0[i] + loadu(E[i] + k) * u0;
-      a1[i] = a1[i] + loadu(E[i] + k + W) * u1;
-    }
-  }
-  for (; k < K; k += W) {
-    const int n = static_cast<int>(std::min<int64_t>(W, K - k));
-    const Vec u0 = loadu(u + k);  // u is zero-padded to Kp
-    for (int i = 0; i < NR; ++i) a0[i] = a0[i] + load_partial(E[i] + k, n) * u0;
-  }
-  for (int i = 0; i < NR; ++i) S[i] = hsum(a0[i] + a1[i]);
-}
-
-// part[k] = fma(E_i[k] u[k], w_i, part[k]) for i = 0..NR-1 in order (part is Kp long, zero past K).
-template <int NR>
-inline void rows_axpy(float* part, const float* const* E, const float* u, const float* w, int64_t K) {
-  Vec vw[NR];
-  for (int i = 0; i < NR; ++i) vw[i] = broadcast(w[i]);
-  int64_t k = 0;
-  for (; k + W <= K; k += W) {
-    const Vec uk = loadu(u + k);
-    Vec acc = loadu(part + k);
-    for (int i = 0; i < NR; ++i) acc = fma(loadu(E[i] + k) * uk, vw[i], acc);
-    storeu(part + k, acc);
-  }
-  if (k < K) {
-    const int n = static_cast<int>(K - k);
-    const Vec uk = loadu(u + k);
-    Vec acc = loadu(part + k);
-    for (int i = 0; i < NR; ++i) acc = fma(load_partial(E[i] + k, n) * uk, vw[i], acc);
-    storeu(part + k, acc);
-  }
-}
-
-// Output rows in place: E_i = (E_i * u) * a_i (row_dot's product, then scale_row's scaling).
-inline void row_out(float* E, const float* u, float a, int64_t K) {
-  const Vec va = broadcast(a);
-  int64_t k = 0;
-  for (; k + W <= K; k += W) storeu(E + k, (loadu(E + k) * loadu(u + k)) * va);
-  if (k < K) {
-    const int n = static_cast<int>(K - k);
-    store_partial(E + k, (load_partial(E + k, n) * loadu(u + k)) * va, n);
-  }
-}
-
-inline void group_dot(int nr, const float* const* E, const float* u, int64_t K, float* S) {
-  switch (nr) {
-    case 4: rows_dot<4>(E, u, K, S); break;
-    case 3: rows_dot<3>(E, u, K, S); break;
-    case 2: rows_dot<2>(E, u, K, S); break;
-    default: rows_dot<1>(E, u, K, S); break;
-  }
-}
-inline void group_axpy(int nr, float* part, const float* const* E, const float* u, const float* w, int64_t K) {
-  switch (nr) {
-    case 4: rows_axpy<4>(part, E, u, w, K); break;
-    case 3: rows_axpy<3>(part, E, u, w, K); break;
-    case 2: rows_axpy<2>(part, E, u, w, K); break;
-    default: rows_axpy<1>(part, E, u, w, K); break;
-  }
 }
 
 // ---- sweep 0 / exact column update (logits): lse_k = LSE_b(S[b,k]/eps + f_b). ----------------
