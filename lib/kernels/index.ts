@@ -4,3 +4,4 @@ export * from './info_nce';
 export * from './vicreg';
 export * from './tokens';
 export * from './sinkhorn';
+export * from './pointwise';

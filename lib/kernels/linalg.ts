@@ -14,6 +14,11 @@ export interface MatmulOptions {
   transB?: boolean;
   /** Written in place when given (must have the result's length and the inputs' type). */
   out?: FloatArray;
+  /**
+   * [n], added to every row of the result (F.linear's bias). The native GEMM pre-fills C with the
+   * bias rows and accumulates into it (beta = 1), so the bias costs no extra pass.
+   */
+  bias?: FloatArray | null;
 }
 
 interface MatmulPlan {
@@ -22,7 +27,7 @@ interface MatmulPlan {
   outShape: number[];
 }
 
-function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options: unknown): { A: FloatArray; B: FloatArray; p: MatmulPlan; out?: FloatArray } {
+function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options: unknown): { A: FloatArray; B: FloatArray; p: MatmulPlan; out?: FloatArray; bias: FloatArray | null } {
   const sa = checkShape('aShape', aShape);
   const sb = checkShape('bShape', bShape);
   if (sa.length < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape of rank >= 2', 'aShape', shapeStr(sa));
@@ -64,7 +69,17 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
       throw selfsupError('ERR_INVALID_ARGUMENT', 'an output buffer that does not alias a or b', 'options.out', 'an aliasing array');
     }
   }
-  return { A, B, p, out };
+  let bias: FloatArray | null = null;
+  if (o.bias !== undefined && o.bias !== null) {
+    if (!(o.bias instanceof Float32Array || o.bias instanceof Float64Array) || o.bias.constructor !== A.constructor) {
+      throw typeError(`a ${A.constructor.name} (same type as a)`, 'options.bias', o.bias);
+    }
+    bias = checkArray<FloatArray>('options.bias', o.bias, [A instanceof Float32Array ? 'float32' : 'float64'], [n]);
+    if (out && bias.buffer === out.buffer) {
+      throw selfsupError('ERR_INVALID_ARGUMENT', 'a bias that does not alias the output', 'options.bias', 'an aliasing array');
+    }
+  }
+  return { A, B, p, out, bias };
 }
 
 /** Output shape of matmul for the given input shapes and options (validates them). */
@@ -76,23 +91,26 @@ export function matmulShape(aShape: number[], bShape: number[], options?: Matmul
 
 /** C = op(A) op(B). Returns `out` (or a new array of the inputs' type). */
 export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): T {
-  const { A, B, p, out } = plan(a, aShape, b, bShape, options);
+  const { A, B, p, out, bias } = plan(a, aShape, b, bShape, options);
   const C = (out ?? new (A.constructor as Float32ArrayConstructor)(p.batch * p.m * p.n)) as T;
   if (useReference()) {
     refMatmul(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+    if (bias) for (let r = 0; r < C.length; r += p.n) for (let j = 0; j < p.n; j++) C[r + j] += bias[j];
   } else {
     const fn = native().matmul as (...args: unknown[]) => void;
-    fn(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+    if (bias) fn(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB, bias);
+    else fn(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
   }
   return C;
 }
 
 /** Off-thread form: runs on a worker thread of the addon; inputs are copied at call time. */
 export async function matmulAsync<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): Promise<T> {
-  const { A, B, p, out } = plan(a, aShape, b, bShape, options);
+  const { A, B, p, out, bias } = plan(a, aShape, b, bShape, options);
   if (useReference()) return matmul(a, aShape, b, bShape, options);
   const fn = native().matmulAsync as (...args: unknown[]) => Promise<T>;
   const res = await fn(A, B, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+  if (bias) for (let r = 0; r < res.length; r += p.n) for (let j = 0; j < p.n; j++) res[r + j] += bias[j];
   if (out) {
     out.set(res);
     return out as T;

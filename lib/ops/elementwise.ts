@@ -4,7 +4,10 @@
  * broadcast operand is summed back over its broadcast dims (common.sumToShape).
  */
 import { defineFunction } from '../autograd/function';
+import { erf } from '../backends/reference-pointwise';
+import { useReference } from '../backends/native';
 import { typeError } from '../errors';
+import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
 import { Tensor, type DType } from '../tensor';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
@@ -20,12 +23,21 @@ function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype
   const shape = broadcastShapes('', '', a.shape, b.shape);
   const out = newArray(outDtype, sizeOf(shape));
   const ad = a.data, bd = b.data;
+  // The transformer's residual adds: one monomorphic float32 loop (the generic row kernel sees
+  // every array type and runs ~2x slower in V8).
+  if (k === kAdd && ad instanceof Float32Array && bd instanceof Float32Array && out instanceof Float32Array && ad.length === out.length && bd.length === out.length) {
+    addF32(out, ad, bd);
+    return new Tensor(out, shape);
+  }
   forEachRow(shape, [contiguousStrides(shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)], (o, n, s) =>
     k(out, o[0], ad, o[1], s[1], bd, o[2], s[2], n),
   );
   return new Tensor(out, shape);
 }
 
+function addF32(o: Float32Array, a: Float32Array, b: Float32Array): void {
+  for (let i = 0, n = o.length; i < n; i++) o[i] = a[i] + b[i];
+}
 const kAdd: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] + b[bo + i * bs]; };
 const kSub: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] - b[bo + i * bs]; };
 const kMul: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] * b[bo + i * bs]; };
@@ -284,46 +296,7 @@ export const silu = unary('Silu', 'x', (x, y, n) => {
   for (let i = 0; i < n; i++) { const v = X[i]; const s = v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v)); gx[i] = g[i] * s * (1 + v * (1 - s)); }
 });
 
-/**
- * erf to double precision (< 1 ulp): a port of fdlibm's s_erf.c (Sun, 1993; also glibc's and
- * musl's). Rational approximations on [0, 0.84375), [0.84375, 1.25), [1.25, 1/0.35), [1/0.35, 6);
- * +-1 beyond 6. The former Maclaurin series (A&S 7.1.6) took up to ~100 terms per value and was
- * half of the ViT training step's time through GELU (bench vit_step, profiled); this is ~10x faster.
- * The exp(-x^2) of the tail is split as exp(-z^2) exp((z-x)(z+x)) with z = fround(x) (24-bit
- * mantissa, so z*z is exact), fdlibm's trick with the low word cleared. Coefficients are inlined
- * as literals so V8 folds them (module-level consts are context loads inside hot loops).
- * Exported for the tfjs adapter and the tests.
- */
-export function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 0.84375) {
-    if (ax < 3.725290298461914e-9) return x + 1.28379167095512586316e-1 * x; // |x| < 2^-28
-    const z = x * x;
-    const r = 1.28379167095512558561e-1 + z * (-3.25042107247001499370e-1 + z * (-2.84817495755985104766e-2 + z * (-5.77027029648944159157e-3 + z * -2.37630166566501626084e-5)));
-    const s = 1 + z * (3.97917223959155352819e-1 + z * (6.50222499887672944485e-2 + z * (5.08130628187576562776e-3 + z * (1.32494738004321644526e-4 + z * -3.96022827877536812320e-6))));
-    return x + x * (r / s);
-  }
-  if (x !== x) return NaN;
-  if (ax < 1.25) {
-    const s = ax - 1;
-    const P = -2.36211856075265944077e-3 + s * (4.14856118683748331666e-1 + s * (-3.72207876035701323847e-1 + s * (3.18346619901161753674e-1 + s * (-1.10894694282396677476e-1 + s * (3.54783043256182359371e-2 + s * -2.16637559486879084300e-3)))));
-    const Q = 1 + s * (1.06420880400844228286e-1 + s * (5.40397917702171048937e-1 + s * (7.18286544141962662868e-2 + s * (1.26171219808761642112e-1 + s * (1.36370839120290507362e-2 + s * 1.19844998467991074170e-2)))));
-    return x >= 0 ? 8.45062911510467529297e-1 + P / Q : -8.45062911510467529297e-1 - P / Q;
-  }
-  if (ax >= 6) return x > 0 ? 1 : -1;
-  const s = 1 / (ax * ax);
-  let R: number, S: number;
-  if (ax < 2.857142857142857) {
-    R = -9.86494403484714822705e-3 + s * (-6.93858572707181764372e-1 + s * (-1.05586262253232909814e1 + s * (-6.23753324503260060396e1 + s * (-1.62396669462573470355e2 + s * (-1.84605092906711035994e2 + s * (-8.12874355063065934246e1 + s * -9.81432934416914548592))))));
-    S = 1 + s * (1.96512716674392571292e1 + s * (1.37657754143519042600e2 + s * (4.34565877475229228821e2 + s * (6.45387271733267880336e2 + s * (4.29008140027567833386e2 + s * (1.08635005541779435134e2 + s * (6.57024977031928170135 + s * -6.04244152148580987438e-2)))))));
-  } else {
-    R = -9.86494292470009928597e-3 + s * (-7.99283237680523006574e-1 + s * (-1.77579549177547519889e1 + s * (-1.60636384855821916062e2 + s * (-6.37566443368389627722e2 + s * (-1.02509513161107724954e3 + s * -4.83519191608651397019e2)))));
-    S = 1 + s * (3.03380607434824582924e1 + s * (3.25792512996573918826e2 + s * (1.53672958608443695994e3 + s * (3.19985821950859553908e3 + s * (2.55305040643316442583e3 + s * (4.74528541206955367215e2 + s * -2.24409524465858183362e1))))));
-  }
-  const z = Math.fround(ax);
-  const r = Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + R / S);
-  return x > 0 ? 1 - r / ax : r / ax - 1;
-}
+export { erf };
 
 /**
  * erf for float32 tensors: Eigen's `generic_fast_erf_float` rational approximation
@@ -360,41 +333,54 @@ function geluBwd64(g: Float64Array, x: Float64Array, gx: Float64Array): void {
   }
 }
 
+// Native backend: one multithreaded SIMD kernel each way (native/ops/pointwise); the loops above
+// are the reference backend's.
 const GeluFn = defineFunction({
   name: 'Gelu',
-  forward(ctx, x: Tensor) {
-    const y = emptyLike(x);
-    if (x.dtype === 'float32') geluFwd32(x.data as Float32Array, y.data as Float32Array);
-    else geluFwd64(x.data as Float64Array, y.data as Float64Array);
+  forward(ctx, x: Tensor, tanhForm: boolean) {
     ctx.save(x);
+    ctx.tanhForm = tanhForm;
+    if (!useReference()) {
+      const d = x.data as Float32Array | Float64Array;
+      return new Tensor(kgelu(d, [d.length], { approximate: tanhForm ? 'tanh' : 'none' }), x.shape);
+    }
+    const y = emptyLike(x);
+    if (tanhForm) geluTanhFwd(x.data, y.data, x.numel());
+    else if (x.dtype === 'float32') geluFwd32(x.data as Float32Array, y.data as Float32Array);
+    else geluFwd64(x.data as Float64Array, y.data as Float64Array);
     return y;
   },
   backward(ctx, g) {
     const [x] = ctx.saved;
+    const tanhForm: boolean = ctx.tanhForm;
+    if (!useReference()) {
+      const d = x.data as Float32Array | Float64Array;
+      return [new Tensor(kgeluBackward(g.data as typeof d, d, [d.length], { approximate: tanhForm ? 'tanh' : 'none' }).dx, g.shape)];
+    }
     const gx = emptyLike(g);
-    if (g.dtype === 'float32') geluBwd32(g.data as Float32Array, x.data as Float32Array, gx.data as Float32Array);
+    if (tanhForm) geluTanhBwd(g.data, x.data, gx.data, x.numel());
+    else if (g.dtype === 'float32') geluBwd32(g.data as Float32Array, x.data as Float32Array, gx.data as Float32Array);
     else geluBwd64(g.data as Float64Array, x.data as Float64Array, gx.data as Float64Array);
     return [gx];
   },
 });
-const geluNone = (x: Tensor): Tensor => GeluFn(x);
 const K_TANH = 0.7978845608028654; // sqrt(2/pi)
-const geluTanh = unary('GeluTanh', 'x', (x, y, n) => {
+function geluTanhFwd(x: Arr, y: Arr, n: number): void {
   for (let i = 0; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + Math.tanh(K_TANH * (v + 0.044715 * v * v * v))); }
-}, (g, x, _y, gx, n) => {
-  const X = x as Arr;
+}
+function geluTanhBwd(g: Arr, x: Arr, gx: Arr, n: number): void {
   for (let i = 0; i < n; i++) {
-    const v = X[i], t = Math.tanh(K_TANH * (v + 0.044715 * v * v * v));
+    const v = x[i], t = Math.tanh(K_TANH * (v + 0.044715 * v * v * v));
     gx[i] = g[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * K_TANH * (1 + 3 * 0.044715 * v * v));
   }
-});
+}
 
 /** GELU: exact x*Phi(x) ('none', PyTorch's default) or the tanh approximation ('tanh'). */
 export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Tensor {
   const o = opts<{ approximate: 'none' | 'tanh' }>('gelu', options);
   const mode = optEnum('gelu', 'options.approximate', o.approximate, ['none', 'tanh'] as const, 'none');
   checkFloat('gelu', 'x', x);
-  return mode === 'tanh' ? geluTanh(x) : geluNone(x);
+  return GeluFn(x, mode === 'tanh');
 }
 
 const ClampFn = defineFunction({

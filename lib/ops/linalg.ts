@@ -5,14 +5,16 @@
  */
 import { defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
+import { useReference } from '../backends/native';
 import { matmul as kmatmul } from '../kernels/linalg';
+import { sumRows as ksumRows } from '../kernels/pointwise';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
 import { broadcastShapes, checkFloat, checkSameDtype, sameShape } from './common';
 import { expand, reshape, squeeze, unsqueeze } from './shape';
 
-function gemm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
-  const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB });
+function gemm(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor | null = null): Tensor {
+  const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB, bias: (bias?.data ?? null) as FloatArray | null });
   const ra = a.ndim, rb = b.ndim;
   const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
   const n = transB ? b.shape[rb - 2] : b.shape[rb - 1];
@@ -83,18 +85,18 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
 const LinearFn = defineFunction({
   name: 'Linear',
   forward(ctx, x: Tensor, w: Tensor, b: Tensor | null) {
-    const y = gemm(x, w, false, true);
-    if (b) {
-      const yd = y.data, bd = b.data, n = bd.length;
-      for (let r = 0; r < yd.length; r += n) for (let j = 0; j < n; j++) yd[r + j] += bd[j];
-    }
+    // The bias rides in the GEMM (C pre-filled with the bias rows, beta = 1; kernels.matmul).
+    const y = gemm(x, w, false, true, b);
     ctx.save(ctx.needsInputGrad[1] ? x : null, ctx.needsInputGrad[0] ? w : null);
     return y;
   },
   backward(ctx, g) {
     const [x, w] = ctx.saved;
     let gb: Tensor | null = null;
-    if (ctx.needsInputGrad[2]) {
+    if (ctx.needsInputGrad[2] && !useReference()) {
+      const n = g.shape[1];
+      gb = new Tensor(ksumRows(g.data as FloatArray, [g.shape[0], n]), [n]);
+    } else if (ctx.needsInputGrad[2]) {
       const n = g.shape[1], gd = g.data;
       gb = new Tensor(new (g.data.constructor as Float64ArrayConstructor)(n), [n]);
       for (let r = 0; r < gd.length; r += n) for (let j = 0; j < n; j++) gb.data[j] += gd[r + j];

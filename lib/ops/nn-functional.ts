@@ -4,6 +4,9 @@
  * rather than compositions, to keep memory at one saved tensor and the math stable.
  */
 import { defineFunction } from '../autograd/function';
+import { useReference } from '../backends/native';
+import { layerNorm as klayerNorm, layerNormBackward as klayerNormBackward } from '../kernels/pointwise';
+import type { FloatArray } from '../validate';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { STREAM_DROPOUT, resolveSeed } from '../factories';
 import { uniformFloat32 } from '../random';
@@ -93,10 +96,15 @@ const LayerNormFn = defineFunction({
   name: 'LayerNorm',
   forward(ctx, x: Tensor, w: Tensor | null, b: Tensor | null, n: number, eps: number) {
     const rows = n === 0 ? 0 : x.numel() / n;
+    ctx.save(x, w);
+    if (!useReference()) { // native/ops/pointwise: SIMD rows, multithreaded
+      const r = klayerNorm(x.data as FloatArray, [rows, n], { weight: (w?.data ?? null) as FloatArray | null, bias: (b?.data ?? null) as FloatArray | null, eps });
+      Object.assign(ctx, { mean: r.mean, rstd: r.rstd, n });
+      return new Tensor(r.out, x.shape);
+    }
     const y = emptyLike(x);
     const mean = new Float64Array(rows), rstd = new Float64Array(rows);
     layerNormRows(x.data, y.data, w?.data ?? null, b?.data ?? null, mean, rstd, rows, n, eps);
-    ctx.save(x, w);
     Object.assign(ctx, { mean, rstd, n });
     return y;
   },
@@ -104,6 +112,12 @@ const LayerNormFn = defineFunction({
     const [x, w] = ctx.saved;
     const n: number = ctx.n;
     const rows = n === 0 ? 0 : g.numel() / n;
+    if (!useReference()) {
+      const r = klayerNormBackward(g.data as FloatArray, x.data as FloatArray, [rows, n], ctx.mean as Float64Array, ctx.rstd as Float64Array, {
+        weight: (w?.data ?? null) as FloatArray | null, weightGrad: !!w && ctx.needsInputGrad[1], biasGrad: !!ctx.needsInputGrad[2],
+      });
+      return [new Tensor(r.dx, g.shape), r.dweight ? new Tensor(r.dweight, [n]) : null, r.dbias ? new Tensor(r.dbias, [n]) : null];
+    }
     const gx = emptyLike(g);
     const gw = w && ctx.needsInputGrad[1] ? new Float64Array(n) : null, gb = ctx.needsInputGrad[2] ? new Float64Array(n) : null;
     layerNormBackwardRows(g.data, x.data, w?.data ?? null, ctx.mean as Float64Array, ctx.rstd as Float64Array, gx.data, gw, gb, rows, n);

@@ -15,6 +15,7 @@
 //   storeu(p, v), load_partial(p, n) / store_partial(p, v, n) (n lanes, rest zero / untouched),
 //   add sub mul div min max fma(a, b, c) = a*b + c, fnma(a, b, c) = c - a*b, abs,
 //   operators + - * /, hsum(v), hmax(v), transpose8x8(Vec r[8]) (in place),
+//   widen_lo(Vec) / widen_hi(Vec) -> VecD (lanes 0-3 / 4-7), narrow(VecD lo, VecD hi) -> Vec,
 //   vexp(Vec): <= 1 ulp vs correctly rounded expf (checked by a sweep of [-110, 95] in both
 //   variants); exp(-inf) = 0, exp(+inf) = inf, NaN propagates, gradual underflow to denormals.
 //   vexp(VecD): its own double polynomial, <= 1 ulp over [-708, 709.7].
@@ -171,6 +172,14 @@ SELFSUP_SIMD_INLINE void transpose8x8(Vec r[8]) {
   r[7].v = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+// float <-> double lane conversions: lanes 0..3 / 4..7 of a Vec widened, and two VecD narrowed
+// back into one Vec (lo -> lanes 0..3). For kernels that evaluate a float function in double.
+SELFSUP_SIMD_INLINE VecD widen_lo(Vec a) { return {_mm256_cvtps_pd(_mm256_castps256_ps128(a.v))}; }
+SELFSUP_SIMD_INLINE VecD widen_hi(Vec a) { return {_mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1))}; }
+SELFSUP_SIMD_INLINE Vec narrow(VecD lo, VecD hi) {
+  return {_mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo.v)), _mm256_cvtpd_ps(hi.v), 1)};
+}
+
 // Helpers used only by vexp below.
 SELFSUP_SIMD_INLINE Vec round_nearest(Vec a) {
   return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
@@ -312,6 +321,18 @@ SELFSUP_SIMD_INLINE void transpose8x8(Vec r[8]) {
       r[j].v[i] = t;
     }
   }
+}
+
+SELFSUP_SIMD_INLINE VecD widen_lo(Vec a) {
+  return {selfsup_v4d{a.v[0], a.v[1], a.v[2], a.v[3]}};
+}
+SELFSUP_SIMD_INLINE VecD widen_hi(Vec a) {
+  return {selfsup_v4d{a.v[4], a.v[5], a.v[6], a.v[7]}};
+}
+SELFSUP_SIMD_INLINE Vec narrow(VecD lo, VecD hi) {
+  return {selfsup_v8f{static_cast<float>(lo.v[0]), static_cast<float>(lo.v[1]), static_cast<float>(lo.v[2]),
+                      static_cast<float>(lo.v[3]), static_cast<float>(hi.v[0]), static_cast<float>(hi.v[1]),
+                      static_cast<float>(hi.v[2]), static_cast<float>(hi.v[3])}};
 }
 
 // Round to nearest (ties to even, like roundps in the default mode) with the 1.5 * 2^23 magic

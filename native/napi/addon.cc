@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterVICReg(env, exports);
   RegisterSinkhorn(env, exports);
   RegisterTokens(env, exports);
+  RegisterPointwise(env, exports);
   return exports;
 }
 }  // namespace

@@ -1,5 +1,10 @@
-// matmul / matmulAsync: batched C = op(A) op(B) through the packed GEMM.
+// matmul / matmulAsync: batched C = op(A) op(B) through the packed GEMM. matmul takes an optional
+// trailing bias [n]: C is pre-filled with the bias rows and the GEMM accumulates into it (beta = 1),
+// so F.linear's bias costs no extra pass over the output.
+#include <vector>
+
 #include "cpu/gemm.h"
+#include "ops/pointwise/params.h"
 #include "napi/convert.h"
 #include "napi/register.h"
 
@@ -40,30 +45,38 @@ MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t i0, int64_t lenA, int
 }
 
 template <typename T>
-void Run(const MatmulArgs& a, const T* A, const T* B, T* C) {
+void Run(const MatmulArgs& a, const T* A, const T* B, T* C, T beta = T(0)) {
   const int64_t lda = a.transA ? a.m : a.k, ldb = a.transB ? a.k : a.n;
   if constexpr (sizeof(T) == 4) {
     sgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0f, A, lda, a.strideA, B, ldb,
-                  a.strideB, 0.0f, C, a.n, a.m * a.n);
+                  a.strideB, beta, C, a.n, a.m * a.n);
   } else {
     dgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0, A, lda, a.strideA, B, ldb,
-                  a.strideB, 0.0, C, a.n, a.m * a.n);
+                  a.strideB, beta, C, a.n, a.m * a.n);
   }
 }
 }  // namespace
 
-// matmul(A, B, C, batch, m, n, k, transA, transB, strideA, strideB)
+// matmul(A, B, C, batch, m, n, k, transA, transB, strideA, strideB[, bias])
 static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
   ArrayArg B = GetArray(info, 1, "b", {A.dtype});
   MatmulArgs a = ReadArgs(info, 3, A.length, B.length);
   ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
+  ArrayArg bias;
+  if (info.Length() > 11 && !info[11].IsUndefined() && !info[11].IsNull()) bias = GetArray(info, 11, "bias", {A.dtype}, a.n);
   Guard(env, [&] {
+    if (bias.data) {
+      // Copied first: the bias may alias C (a caller bypassing the TS checks).
+      const size_t es = A.dtype == DType::kFloat32 ? 4 : 8;
+      std::vector<uint8_t> bcopy(static_cast<const uint8_t*>(bias.data), static_cast<const uint8_t*>(bias.data) + es * a.n);
+      ThrowIfError(env, SELFSUP_DISPATCH(fill_rows)(A.dtype, bcopy.data(), a.batch * a.m, a.n, C.data));
+    }
     if (A.dtype == DType::kFloat32)
-      Run<float>(a, static_cast<float*>(A.data), static_cast<float*>(B.data), static_cast<float*>(C.data));
+      Run<float>(a, static_cast<float*>(A.data), static_cast<float*>(B.data), static_cast<float*>(C.data), bias.data ? 1.0f : 0.0f);
     else
-      Run<double>(a, static_cast<double*>(A.data), static_cast<double*>(B.data), static_cast<double*>(C.data));
+      Run<double>(a, static_cast<double*>(A.data), static_cast<double*>(B.data), static_cast<double*>(C.data), bias.data ? 1.0 : 0.0);
   });
   return env.Undefined();
 }

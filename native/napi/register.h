@@ -12,5 +12,6 @@ void RegisterInfoNCE(Napi::Env env, Napi::Object exports);    // issue: InfoNCE 
 void RegisterVICReg(Napi::Env env, Napi::Object exports);     // issue: VICReg / Barlow Twins
 void RegisterSinkhorn(Napi::Env env, Napi::Object exports);   // issue: Sinkhorn-Knopp
 void RegisterTokens(Napi::Env env, Napi::Object exports);     // issue: masks, gather/scatter, StoP
+void RegisterPointwise(Napi::Env env, Napi::Object exports);  // GELU, LayerNorm, bias rows
 }  // namespace napi
 }  // namespace selfsup

@@ -345,7 +345,6 @@ template <class T>
 Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
   const int64_t R = P.R, d = P.d;
   const T ninf = -std::numeric_limits<T>::infinity();
-  using V = typename VT<T>::V;
   constexpr int W = VT<T>::W;
   SymTasks tasks(R, P.m > 0);
   const int64_t bs = tasks.bs, ld = std::max(bs, kBC);

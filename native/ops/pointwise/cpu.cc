@@ -1,0 +1,472 @@
+// GELU, LayerNorm, bias fill / column sums on CPU: forward and backward side by side (math and
+// conventions in params.h). Written once over simd.h; parallel_for over rows (or flat element
+// ranges) with grains of ~16k elements so the small tensors of the op tests stay single-threaded.
+//
+// float32 erf: Eigen's generic_fast_erf_float, x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in
+// single precision), evaluated in double lanes and rounded once: max abs error 9.5e-8 against
+// libm's double erf (PyTorch's vectorized CPU GELU uses the same kind of approximation). The CDF
+// 0.5 (1 + erf) is formed in double too, so GELU's float result rounds once more at most.
+// float64 keeps libm's erf / exp / tanh (double accuracy; the element loop is scalar).
+//
+// Column reductions (bias gradients, LayerNorm dweight / dbias) use one partial row per fixed-size
+// chunk of rows (the chunking depends on the shape only, not on the thread count, so results are
+// deterministic), summed in double at the end.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cpu/simd.h"
+#include "cpu/threadpool.h"
+#include "ops/pointwise/params.h"
+
+namespace selfsup {
+namespace SELFSUP_ISA_NS {
+namespace {
+
+constexpr int64_t kGrainElems = 16384;
+
+inline int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(cols, 1)); }
+
+// ---- float32 lanes -------------------------------------------------------------------------
+// The rational function is evaluated in double lanes: in float lanes its rounding alone reaches
+// 3.7e-7 near |x| = 4 (measured); in double, rounded once to float, the max error is 9.5e-8.
+SELFSUP_SIMD_INLINE VecD erf_rational(VecD v) {
+  const VecD x = min(broadcast(4.0), max(broadcast(-4.0), v));  // NaN propagates (second operand)
+  const VecD z = x * x;
+  VecD p = broadcast(-2.72614225801306e-10);
+  p = fma(p, z, broadcast(2.77068142495902e-08));
+  p = fma(p, z, broadcast(-2.10102402082508e-06));
+  p = fma(p, z, broadcast(-5.69250639462346e-05));
+  p = fma(p, z, broadcast(-7.34990630326855e-04));
+  p = fma(p, z, broadcast(-2.95459980854025e-03));
+  p = fma(p, z, broadcast(-1.60960333262415e-02));
+  VecD q = broadcast(-1.45660718464996e-05);
+  q = fma(q, z, broadcast(-2.13374055278905e-04));
+  q = fma(q, z, broadcast(-1.68282697438203e-03));
+  q = fma(q, z, broadcast(-7.37332916720468e-03));
+  q = fma(q, z, broadcast(-1.42647390514189e-02));
+  return (x * p) / q;
+}
+// 0.5 (1 + erf(x / sqrt 2)) for float lanes (computed in double, rounded once).
+SELFSUP_SIMD_INLINE Vec vcdf(Vec x) {
+  auto half = [](VecD d) {
+    return fma(broadcast(0.5), erf_rational(d * broadcast(0.70710678118654752)), broadcast(0.5));
+  };
+  return narrow(half(widen_lo(x)), half(widen_hi(x)));
+}
+
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kTanhK = 0.79788456080286536f, kTanhC = 0.044715f;
+
+// gelu and gelu' for one vector of (already biased) inputs.
+template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_v(Vec x) {
+  if constexpr (M == GeluMode::kErf) {
+    return x * vcdf(x);
+  } else {
+    // 0.5 (1 + tanh u) = sigmoid(2u): y = x / (1 + exp(-2u)), no cancellation, inf-safe.
+    const Vec u2 = x * fma(broadcast(-2.0f * kTanhK * kTanhC), x * x, broadcast(-2.0f * kTanhK));
+    return x / (broadcast(1.0f) + vexp(u2));
+  }
+}
+template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_grad_v(Vec x) {
+  if constexpr (M == GeluMode::kErf) {
+    const Vec cdf = vcdf(x);
+    const Vec pdf = vexp(x * x * broadcast(-0.5f)) * broadcast(kInvSqrt2Pi);
+    return fma(x, pdf, cdf);
+  } else {
+    const Vec x2 = x * x;
+    const Vec e = vexp(x * fma(broadcast(-2.0f * kTanhK * kTanhC), x2, broadcast(-2.0f * kTanhK)));
+    const Vec s = broadcast(1.0f) / (broadcast(1.0f) + e);
+    // d/dx = s + 2 x s (1 - s) K (1 + 3 c x^2), with 1 - s = e s (no cancellation as s -> 1).
+    // e = inf (x -> -inf): s = 0 and e s = NaN, so the product term is taken as 0 there.
+    const Vec du = fma(broadcast(6.0f * kTanhK * kTanhC), x2, broadcast(2.0f * kTanhK));
+    const Vec t = x * min(e * s, broadcast(1.0f)) * s;
+    return fma(t, du, s);
+  }
+}
+
+// One contiguous span; b (bias aligned with x[0]) may be null.
+template <GeluMode M>
+void gelu_span(const float* x, const float* b, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Vec v = loadu(x + i);
+    if (b) v = v + loadu(b + i);
+    storeu(y + i, gelu_v<M>(v));
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    Vec v = load_partial(x + i, r);
+    if (b) v = v + load_partial(b + i, r);
+    store_partial(y + i, gelu_v<M>(v), r);
+  }
+}
+// dx = g gelu'(x + b); acc[j] += dx[j] when acc is given. Loads precede the store (dx may alias g).
+template <GeluMode M>
+void gelu_grad_span(const float* g, const float* x, const float* b, float* dx, float* acc, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    Vec v = loadu(x + i);
+    if (b) v = v + loadu(b + i);
+    const Vec d = loadu(g + i) * gelu_grad_v<M>(v);
+    if (acc) storeu(acc + i, loadu(acc + i) + d);
+    storeu(dx + i, d);
+  }
+  if (i < n) {
+    const int r = static_cast<int>(n - i);
+    Vec v = load_partial(x + i, r);
+    if (b) v = v + load_partial(b + i, r);
+    const Vec d = load_partial(g + i, r) * gelu_grad_v<M>(v);
+    if (acc) store_partial(acc + i, load_partial(acc + i, r) + d, r);
+    store_partial(dx + i, d, r);
+  }
+}
+
+// ---- float64: libm, scalar ------------------------------------------------------------------
+template <GeluMode M> inline double gelu_d(double x) {
+  if constexpr (M == GeluMode::kErf) {
+    return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
+  } else {
+    return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+  }
+}
+template <GeluMode M> inline double gelu_grad_d(double x) {
+  if constexpr (M == GeluMode::kErf) {
+    return 0.5 * (1.0 + std::erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * std::exp(-0.5 * x * x);
+  } else {
+    const double K = 0.7978845608028654, t = std::tanh(K * (x + 0.044715 * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * K * (1.0 + 3.0 * 0.044715 * x * x);
+  }
+}
+template <GeluMode M>
+void gelu_span(const double* x, const double* b, double* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_d<M>(b ? x[i] + b[i] : x[i]);
+}
+template <GeluMode M>
+void gelu_grad_span(const double* g, const double* x, const double* b, double* dx, double* acc, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = g[i] * gelu_grad_d<M>(b ? x[i] + b[i] : x[i]);
+    if (acc) acc[i] += d;
+    dx[i] = d;
+  }
+}
+
+// Column sums over [rows, cols] through per-chunk partial rows of type A: body(r0, r1, partial)
+// fills the chunk's nout partial rows (zeroed, cols wide each); they are summed in double into
+// each out[k].
+template <class T, class A = T, class Body>
+void chunked_column_sums(int64_t rows, int64_t cols, int nout, T* const* out, Body&& body) {
+  const int64_t chunk = row_grain(cols);
+  const int64_t nchunks = (rows + chunk - 1) / chunk;
+  std::vector<A> part(static_cast<size_t>(std::max<int64_t>(nchunks, 1) * nout * cols), A(0));
+  parallel_for(nchunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c)
+      body(c * chunk, std::min(rows, (c + 1) * chunk), part.data() + c * nout * cols);
+  });
+  for (int k = 0; k < nout; ++k) {
+    if (!out[k]) continue;
+    for (int64_t j = 0; j < cols; ++j) {
+      double s = 0;
+      for (int64_t c = 0; c < nchunks; ++c) s += part[(c * nout + k) * cols + j];
+      out[k][j] = static_cast<T>(s);
+    }
+  }
+}
+
+template <class T, GeluMode M>
+void gelu_fwd(const GeluParams& p, T* y) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* b = static_cast<const T*>(p.bias);
+  const int64_t rows = p.rows, cols = p.cols;
+  if (!b) {
+    parallel_for(rows * cols, kGrainElems, [&](int64_t i0, int64_t i1) { gelu_span<M>(x + i0, nullptr, y + i0, i1 - i0); });
+    return;
+  }
+  parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) gelu_span<M>(x + r * cols, b, y + r * cols, cols);
+  });
+}
+
+template <class T, GeluMode M>
+void gelu_bwd(const GeluParams& p, const T* g, T* dx, T* dbias) {
+  const T* x = static_cast<const T*>(p.x);
+  const T* b = static_cast<const T*>(p.bias);
+  const int64_t rows = p.rows, cols = p.cols;
+  if (!dbias) {
+    if (!b) {
+      parallel_for(rows * cols, kGrainElems, [&](int64_t i0, int64_t i1) {
+        gelu_grad_span<M>(g + i0, x + i0, nullptr, dx + i0, static_cast<T*>(nullptr), i1 - i0);
+      });
+    } else {
+      parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+          gelu_grad_span<M>(g + r * cols, x + r * cols, b, dx + r * cols, static_cast<T*>(nullptr), cols);
+      });
+    }
+    return;
+  }
+  T* outs[1] = {dbias};
+  chunked_column_sums<T>(rows, cols, 1, outs, [&](int64_t r0, int64_t r1, T* acc) {
+    for (int64_t r = r0; r < r1; ++r) gelu_grad_span<M>(g + r * cols, x + r * cols, b, dx + r * cols, acc, cols);
+  });
+}
+
+// ---- LayerNorm (both dtypes; arithmetic in double lanes) -------------------------------------
+// The float32 path widens to double for the row statistics and the per-element formulas and
+// rounds once at the store: float lanes measured 2.6x the reference's error on the ViT step's
+// patch-embedding gradient (a sum that cancels to ~1e-8 of its terms, bench vit_step), double
+// lanes match the float64-accumulating TS kernel. Blocks of 8 elements = two VecD.
+template <class T> struct Blk;
+template <> struct Blk<float> {
+  static SELFSUP_SIMD_INLINE void load(const float* p, int cnt, VecD& lo, VecD& hi) {
+    const Vec v = cnt == 8 ? loadu(p) : load_partial(p, cnt);
+    lo = widen_lo(v);
+    hi = widen_hi(v);
+  }
+  static SELFSUP_SIMD_INLINE void store(float* p, VecD lo, VecD hi, int cnt) {
+    const Vec v = narrow(lo, hi);
+    if (cnt == 8) storeu(p, v); else store_partial(p, v, cnt);
+  }
+};
+template <> struct Blk<double> {
+  static SELFSUP_SIMD_INLINE void load(const double* p, int cnt, VecD& lo, VecD& hi) {
+    if (cnt == 8) { lo = loadu(p); hi = loadu(p + 4); return; }
+    lo = cnt >= 4 ? loadu(p) : load_partial(p, cnt);
+    hi = cnt > 4 ? load_partial(p + 4, cnt - 4) : zero_d();
+  }
+  static SELFSUP_SIMD_INLINE void store(double* p, VecD lo, VecD hi, int cnt) {
+    if (cnt == 8) { storeu(p, lo); storeu(p + 4, hi); return; }
+    if (cnt >= 4) storeu(p, lo); else store_partial(p, lo, cnt);
+    if (cnt > 4) store_partial(p + 4, hi, cnt - 4);
+  }
+};
+
+template <class T>
+void ln_fwd(const LayerNormParams& p, T* y, double* mean, double* rstd) {
+  const T* X = static_cast<const T*>(p.x);
+  const T* w = static_cast<const T*>(p.weight);
+  const T* b = static_cast<const T*>(p.bias);
+  const int64_t n = p.n;
+  parallel_for(p.rows, row_grain(n), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* x = X + r * n;
+      T* yr = y + r * n;
+      // Two passes (mean, then centred squares): no cancellation for rows with a large mean.
+      VecD s0 = zero_d(), s1 = s0;
+      for (int64_t j = 0; j < n; j += 8) {
+        VecD lo, hi;
+        Blk<T>::load(x + j, static_cast<int>(std::min<int64_t>(8, n - j)), lo, hi);
+        s0 = s0 + lo;
+        s1 = s1 + hi;
+      }
+      const double m = hsum(s0 + s1) / static_cast<double>(n);
+      const VecD mv = broadcast(m);
+      VecD q0 = zero_d(), q1 = q0;
+      for (int64_t j = 0; j < n; j += 8) {
+        const int cnt = static_cast<int>(std::min<int64_t>(8, n - j));
+        VecD lo, hi;
+        if (cnt == 8) {
+          Blk<T>::load(x + j, 8, lo, hi);
+        } else {  // pad the tail with the mean so its lanes add (almost exactly) nothing
+          T tmp[8];
+          for (int t = 0; t < 8; ++t) tmp[t] = t < cnt ? x[j + t] : static_cast<T>(m);
+          Blk<T>::load(tmp, 8, lo, hi);
+        }
+        lo = lo - mv;
+        hi = hi - mv;
+        q0 = fma(lo, lo, q0);
+        q1 = fma(hi, hi, q1);
+      }
+      const double var = hsum(q0 + q1) / static_cast<double>(n);
+      const double rs = 1.0 / std::sqrt(var + p.eps);
+      mean[r] = m;
+      rstd[r] = rs;
+      const VecD rv = broadcast(rs);
+      for (int64_t j = 0; j < n; j += 8) {
+        const int cnt = static_cast<int>(std::min<int64_t>(8, n - j));
+        VecD lo, hi, wl, wh, bl, bh;
+        Blk<T>::load(x + j, cnt, lo, hi);
+        lo = (lo - mv) * rv;
+        hi = (hi - mv) * rv;
+        if (w) { Blk<T>::load(w + j, cnt, wl, wh); lo = lo * wl; hi = hi * wh; }
+        if (b) { Blk<T>::load(b + j, cnt, bl, bh); lo = lo + bl; hi = hi + bh; }
+        Blk<T>::store(yr + j, lo, hi, cnt);
+      }
+    }
+  });
+}
+
+template <class T>
+void ln_bwd(const LayerNormParams& p, const T* G, const double* mean, const double* rstd, T* DX,
+            T* dweight, T* dbias) {
+  const T* X = static_cast<const T*>(p.x);
+  const T* w = static_cast<const T*>(p.weight);
+  const int64_t n = p.n;
+  const bool need_w = dweight != nullptr, need_b = dbias != nullptr;
+  // acc (when given) holds the chunk's dweight partial in [0, n) and dbias partial in [n, 2n).
+  auto rows_body = [&](int64_t r0, int64_t r1, double* acc) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* x = X + r * n;
+      const T* g = G + r * n;
+      T* dx = DX + r * n;
+      const VecD mv = broadcast(mean[r]), rv = broadcast(rstd[r]);
+      VecD a = zero_d(), c = a;
+      for (int64_t j = 0; j < n; j += 8) {
+        const int cnt = static_cast<int>(std::min<int64_t>(8, n - j));
+        VecD gl, gh, xl, xh, wl, wh;
+        Blk<T>::load(g + j, cnt, gl, gh);
+        Blk<T>::load(x + j, cnt, xl, xh);
+        if (w) { Blk<T>::load(w + j, cnt, wl, wh); gl = gl * wl; gh = gh * wh; }
+        a = a + gl + gh;
+        c = fma(gl, (xl - mv) * rv, c);  // tail lanes: g = 0
+        c = fma(gh, (xh - mv) * rv, c);
+      }
+      const VecD av = broadcast(hsum(a) / static_cast<double>(n));
+      const VecD cv = broadcast(hsum(c) / static_cast<double>(n));
+      for (int64_t j = 0; j < n; j += 8) {
+        const int cnt = static_cast<int>(std::min<int64_t>(8, n - j));
+        VecD gl, gh, xl, xh, wl, wh;
+        Blk<T>::load(g + j, cnt, gl, gh);
+        Blk<T>::load(x + j, cnt, xl, xh);
+        xl = (xl - mv) * rv;
+        xh = (xh - mv) * rv;
+        if (acc) {
+          VecD al, ah;
+          if (need_w) {
+            Blk<double>::load(acc + j, cnt, al, ah);
+            Blk<double>::store(acc + j, fma(gl, xl, al), fma(gh, xh, ah), cnt);
+          }
+          if (need_b) {
+            Blk<double>::load(acc + n + j, cnt, al, ah);
+            Blk<double>::store(acc + n + j, al + gl, ah + gh, cnt);
+          }
+        }
+        if (w) { Blk<T>::load(w + j, cnt, wl, wh); gl = gl * wl; gh = gh * wh; }
+        Blk<T>::store(dx + j, rv * fnma(xl, cv, gl - av), rv * fnma(xh, cv, gh - av), cnt);
+      }
+    }
+  };
+  if (!need_w && !need_b) {
+    parallel_for(p.rows, row_grain(n), [&](int64_t r0, int64_t r1) { rows_body(r0, r1, nullptr); });
+    return;
+  }
+  T* outs[2] = {dweight, dbias};
+  chunked_column_sums<T, double>(p.rows, n, 2, outs, rows_body);
+}
+
+template <class T> struct Lanes;
+template <> struct Lanes<float> { using V = Vec; static constexpr int W = kVecWidth; };
+template <> struct Lanes<double> { using V = VecD; static constexpr int W = kVecWidthD; };
+
+template <class T> void fill_rows_t(const T* bias, int64_t rows, int64_t cols, T* y) {
+  parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) std::memcpy(y + r * cols, bias, sizeof(T) * static_cast<size_t>(cols));
+  });
+}
+
+template <class T> void sum_rows_t(const T* x, int64_t rows, int64_t cols, T* out) {
+  constexpr int W = Lanes<T>::W;
+  T* outs[1] = {out};
+  chunked_column_sums<T>(rows, cols, 1, outs, [&](int64_t r0, int64_t r1, T* acc) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* xr = x + r * cols;
+      int64_t j = 0;
+      for (; j + W <= cols; j += W) storeu(acc + j, loadu(acc + j) + loadu(xr + j));
+      for (; j < cols; ++j) acc[j] += xr[j];
+    }
+  });
+}
+
+template <class F> Status dispatch_mode(GeluMode m, F&& f) {
+  if (m == GeluMode::kErf) f(std::integral_constant<GeluMode, GeluMode::kErf>{});
+  else if (m == GeluMode::kTanh) f(std::integral_constant<GeluMode, GeluMode::kTanh>{});
+  else return Status::OutOfRange("Expected 0 (erf) or 1 (tanh) for mode but received " + std::to_string(static_cast<int>(m)));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status gelu_forward(const GeluParams& p, void* y) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.cols, p.x));
+  if (p.rows * p.cols == 0) return Status::Ok();
+  if (!y) return Status::Invalid("Expected a non-null array for out but received null");
+  return dispatch_mode(p.mode, [&](auto mode) {
+    constexpr GeluMode M = decltype(mode)::value;
+    if (p.dtype == DType::kFloat32) gelu_fwd<float, M>(p, static_cast<float*>(y));
+    else gelu_fwd<double, M>(p, static_cast<double*>(y));
+  });
+}
+
+Status gelu_backward(const GeluParams& p, const void* g, void* dx, void* dbias) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.cols, p.x));
+  if (dbias && !p.bias) return Status::Invalid("Expected a bias for dbias but received null");
+  if (p.rows * p.cols == 0) {
+    if (dbias) std::memset(dbias, 0, static_cast<size_t>(p.cols) * (p.dtype == DType::kFloat32 ? 4 : 8));
+    return Status::Ok();
+  }
+  if (!g || !dx) return Status::Invalid("Expected non-null arrays for grad, dx but received null");
+  return dispatch_mode(p.mode, [&](auto mode) {
+    constexpr GeluMode M = decltype(mode)::value;
+    if (p.dtype == DType::kFloat32)
+      gelu_bwd<float, M>(p, static_cast<const float*>(g), static_cast<float*>(dx), static_cast<float*>(dbias));
+    else
+      gelu_bwd<double, M>(p, static_cast<const double*>(g), static_cast<double*>(dx), static_cast<double*>(dbias));
+  });
+}
+
+Status layer_norm_forward(const LayerNormParams& p, void* y, double* mean, double* rstd) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.n, p.x));
+  if (!(p.eps >= 0) || !std::isfinite(p.eps))
+    return Status::OutOfRange("Expected a finite number >= 0 for eps but received " + std::to_string(p.eps));
+  if (p.rows == 0) return Status::Ok();
+  if (p.n == 0) return Status::OutOfRange("Expected n >= 1 for x but received n=0");
+  if (!y || !mean || !rstd) return Status::Invalid("Expected non-null arrays for out, mean, rstd but received null");
+  if (p.dtype == DType::kFloat32) ln_fwd<float>(p, static_cast<float*>(y), mean, rstd);
+  else ln_fwd<double>(p, static_cast<double*>(y), mean, rstd);
+  return Status::Ok();
+}
+
+Status layer_norm_backward(const LayerNormParams& p, const void* g, const double* mean,
+                           const double* rstd, void* dx, void* dweight, void* dbias) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.n, p.x));
+  const size_t es = p.dtype == DType::kFloat32 ? 4 : 8;
+  if (p.rows == 0 || p.n == 0) {
+    if (dweight) std::memset(dweight, 0, static_cast<size_t>(p.n) * es);
+    if (dbias) std::memset(dbias, 0, static_cast<size_t>(p.n) * es);
+    return Status::Ok();
+  }
+  if (!g || !mean || !rstd || !dx) return Status::Invalid("Expected non-null arrays for grad, mean, rstd, dx but received null");
+  if (p.dtype == DType::kFloat32)
+    ln_bwd<float>(p, static_cast<const float*>(g), mean, rstd, static_cast<float*>(dx), static_cast<float*>(dweight), static_cast<float*>(dbias));
+  else
+    ln_bwd<double>(p, static_cast<const double*>(g), mean, rstd, static_cast<double*>(dx), static_cast<double*>(dweight), static_cast<double*>(dbias));
+  return Status::Ok();
+}
+
+Status fill_rows(DType dt, const void* bias, int64_t rows, int64_t cols, void* y) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(dt, rows, cols, bias));
+  if (rows * cols == 0) return Status::Ok();
+  if (!y) return Status::Invalid("Expected a non-null array for out but received null");
+  if (dt == DType::kFloat32) fill_rows_t(static_cast<const float*>(bias), rows, cols, static_cast<float*>(y));
+  else fill_rows_t(static_cast<const double*>(bias), rows, cols, static_cast<double*>(y));
+  return Status::Ok();
+}
+
+Status sum_rows(DType dt, const void* x, int64_t rows, int64_t cols, void* out) {
+  SELFSUP_RETURN_IF_ERROR(pointwise_check(dt, rows, cols, x));
+  if (cols == 0) return Status::Ok();
+  if (!out) return Status::Invalid("Expected a non-null array for out but received null");
+  if (rows == 0) {
+    std::memset(out, 0, static_cast<size_t>(cols) * (dt == DType::kFloat32 ? 4 : 8));
+    return Status::Ok();
+  }
+  if (dt == DType::kFloat32) sum_rows_t(static_cast<const float*>(x), rows, cols, static_cast<float*>(out));
+  else sum_rows_t(static_cast<const double*>(x), rows, cols, static_cast<double*>(out));
+  return Status::Ok();
+}
+
+}  // namespace SELFSUP_ISA_NS
+}  // namespace selfsup

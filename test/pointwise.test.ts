@@ -1,0 +1,135 @@
+/**
+ * The pointwise family's raw kernels (native/ops/pointwise via lib/kernels/pointwise) against the
+ * float64 references: fused-bias GELU (both forms) and its bias gradient, LayerNorm forward /
+ * backward, sumRows, matmul's folded bias; awkward shapes (113 x 59), fresh random inputs; and the
+ * addon's own argument checks. The autograd paths (gelu, layerNorm, linear) are op-table rows.
+ */
+import { describe, expect, it } from 'vitest';
+import { tryNative } from '../lib/backends/native';
+import { refGelu, refGeluBackward, refLayerNorm, refLayerNormBackward, refSumRows } from '../lib/backends/reference-pointwise';
+import { gelu, geluBackward, layerNorm, layerNormBackward, matmul, sumRows } from '../lib/kernels';
+import { mulberry32 } from './ops/helpers';
+
+const R = 113, C = 59;
+function rand(n: number, seed: number, scale = 3): Float64Array {
+  const r = mulberry32(seed);
+  return Float64Array.from({ length: n }, () => (r() * 2 - 1) * scale);
+}
+const f32 = (a: Float64Array) => Float32Array.from(a);
+/** Normwise error: max |a - ref| / max(1, max |ref|). */
+function err(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let e = 0, m = 1;
+  for (let i = 0; i < ref.length; i++) { e = Math.max(e, Math.abs(a[i] - ref[i])); m = Math.max(m, Math.abs(ref[i])); }
+  return e / m;
+}
+
+describe('pointwise kernels', () => {
+  for (const approximate of ['none', 'tanh'] as const) {
+    it(`gelu(x + bias) and its gradients match the float64 reference (${approximate})`, () => {
+      const x = rand(R * C, 1), b = rand(C, 2, 1), g = rand(R * C, 3, 1);
+      const y64 = new Float64Array(R * C), dx64 = new Float64Array(R * C), db64 = new Float64Array(C);
+      refGelu(x, b, y64, R, C, approximate === 'tanh');
+      refGeluBackward(g, x, b, dx64, db64, R, C, approximate === 'tanh');
+      // float64 kernels: double accuracy
+      expect(err(gelu(x, [R, C], { bias: b, approximate }), y64)).toBeLessThan(1e-14);
+      const r64 = geluBackward(g, x, [R, C], { bias: b, biasGrad: true, approximate });
+      expect(err(r64.dx, dx64)).toBeLessThan(1e-14);
+      expect(err(r64.dbias!, db64)).toBeLessThan(1e-12);
+      // float32 (inputs rounded first, so the reference sees the same values)
+      const x32 = f32(x), b32 = f32(b), g32 = f32(g);
+      const xr = Float64Array.from(x32), br = Float64Array.from(b32), gr = Float64Array.from(g32);
+      refGelu(xr, br, y64, R, C, approximate === 'tanh');
+      refGeluBackward(gr, xr, br, dx64, db64, R, C, approximate === 'tanh');
+      expect(err(gelu(x32, [R, C], { bias: b32, approximate }), y64)).toBeLessThan(4e-7);
+      const r32 = geluBackward(g32, x32, [R, C], { bias: b32, biasGrad: true, approximate });
+      expect(err(r32.dx, dx64)).toBeLessThan(4e-7);
+      expect(err(r32.dbias!, db64)).toBeLessThan(2e-6);
+      // in place (out = x) gives the same
+      const xi = x32.slice();
+      gelu(xi, [R, C], { bias: b32, approximate, out: xi });
+      expect(err(xi, y64)).toBeLessThan(4e-7);
+    });
+  }
+
+  it('float32 gelu: the erf approximation is within ~1e-7 absolute over [-12, 12]', () => {
+    const n = 100001, x = Float32Array.from({ length: n }, (_, i) => -12 + (24 * i) / (n - 1));
+    const y = gelu(x, [n]), y64 = new Float64Array(n);
+    refGelu(Float64Array.from(x), null, y64, 1, n, false);
+    let worst = 0;
+    // y = x cdf(x): |y - y64| / max(1, |x|) bounds the error of cdf = (1 + erf) / 2 plus y's rounding.
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(y[i] - y64[i]) / Math.max(1, Math.abs(x[i])));
+    expect(worst).toBeLessThan(1.5e-7);
+    expect(Number.isNaN(gelu(Float32Array.of(NaN), [1])[0])).toBe(true);
+  });
+
+  for (const dtype of ['float32', 'float64'] as const) {
+    it(`layerNorm forward / backward match the float64 reference (${dtype}, rows with a large mean)`, () => {
+      const x = rand(R * C, 4).map((v, i) => v + (i % 7 === 0 ? 50 : 0)), w = rand(C, 5, 1), b = rand(C, 6, 1), g = rand(R * C, 7, 1);
+      const cast = (a: Float64Array) => (dtype === 'float32' ? f32(a) : a);
+      const X = cast(x), W = cast(w), B = cast(b), G = cast(g);
+      const Xr = Float64Array.from(X), Wr = Float64Array.from(W), Br = Float64Array.from(B), Gr = Float64Array.from(G);
+      const y64 = new Float64Array(R * C), m64 = new Float64Array(R), s64 = new Float64Array(R);
+      refLayerNorm(Xr, Wr, Br, 1e-5, y64, m64, s64, R, C);
+      const tol = dtype === 'float32' ? 3e-7 : 1e-13;
+      const f = layerNorm(X, [R, C], { weight: W, bias: B, eps: 1e-5 });
+      expect(err(f.out, y64)).toBeLessThan(tol);
+      expect(err(f.mean, m64)).toBeLessThan(tol);
+      const dx64 = new Float64Array(R * C), dw64 = new Float64Array(C), db64 = new Float64Array(C);
+      refLayerNormBackward(Gr, Xr, Wr, m64, s64, dx64, dw64, db64, R, C);
+      const r = layerNormBackward(G, X, [R, C], f.mean, f.rstd, { weight: W });
+      expect(err(r.dx, dx64)).toBeLessThan(tol * 4);
+      expect(err(r.dweight!, dw64)).toBeLessThan(tol * 4);
+      expect(err(r.dbias!, db64)).toBeLessThan(tol * 4);
+      // no affine parameters
+      refLayerNorm(Xr, null, null, 1e-5, y64, m64, s64, R, C);
+      expect(err(layerNorm(X, [R, C]).out, y64)).toBeLessThan(tol);
+    });
+  }
+
+  it('sumRows and matmul with a folded bias match the reference (float32 and float64)', () => {
+    for (const cast of [f32, (a: Float64Array) => a]) {
+      const x = cast(rand(R * C, 8)), out64 = new Float64Array(C);
+      refSumRows(x, out64, R, C);
+      expect(err(sumRows(x, [R, C]), out64)).toBeLessThan(1e-5);
+      const a = cast(rand(R * 7, 9)), w = cast(rand(C * 7, 10)), bias = cast(rand(C, 11));
+      const plain = matmul(a, [R, 7], w, [C, 7], { transB: true });
+      const withBias = matmul(a, [R, 7], w, [C, 7], { transB: true, bias });
+      for (let i = 0; i < plain.length; i++) plain[i] += bias[i % C];
+      expect(err(withBias, plain)).toBeLessThan(1e-5);
+    }
+    expect(() => matmul(new Float32Array(4), [2, 2], new Float32Array(4), [2, 2], { bias: new Float32Array(3) })).toThrow(RangeError);
+    expect(() => matmul(new Float32Array(4), [2, 2], new Float32Array(4), [2, 2], { bias: new Float64Array(2) })).toThrow(TypeError);
+  });
+
+  it('validates at the TS edge', () => {
+    expect(() => gelu(new Float32Array(6), [2, 3], { bias: new Float32Array(2) })).toThrow(RangeError);
+    expect(() => gelu(new Float32Array(6), [2, 3], { approximate: 'exact' as never })).toThrow(RangeError);
+    expect(() => geluBackward(new Float32Array(6), new Float32Array(6), [2, 3], { biasGrad: true })).toThrow(TypeError);
+    expect(() => layerNorm(new Float32Array(6), [2, 3], { eps: -1 })).toThrow(RangeError);
+    expect(() => layerNormBackward(new Float32Array(6), new Float32Array(6), [2, 3], new Float64Array(1), new Float64Array(2))).toThrow(RangeError);
+  });
+
+  it.skipIf(!tryNative()?.geluForward)('the addon rejects bad arguments with JS errors (no crash)', () => {
+    const nat = tryNative()!;
+    const call = (name: string, ...a: unknown[]) => () => (nat[name] as (...x: unknown[]) => unknown)(...a);
+    const x = new Float32Array(6), m = new Float64Array(2);
+    expect(call('geluForward', x, 2, 3, 0, null, new Float32Array(6))).not.toThrow();
+    expect(call('geluForward', x, 2, 4, 0, null, new Float32Array(6))).toThrow(RangeError);
+    expect(call('geluForward', x, 2, 3, 2, null, new Float32Array(6))).toThrow(RangeError);
+    expect(call('geluForward', x, 2, 3, 0, new Float32Array(2), new Float32Array(6))).toThrow(RangeError);
+    expect(call('geluForward', x, 2, 3, 0, null, new Float64Array(6))).toThrow(TypeError);
+    expect(call('geluBackward', x, x, 2, 3, 0, null, new Float32Array(6), new Float32Array(3))).toThrow(TypeError);
+    expect(call('geluBackward', x, new Float32Array(5), 2, 3, 0, null, new Float32Array(6), null)).toThrow(RangeError);
+    expect(call('layerNormForward', x, 2, 3, null, null, 1e-5, new Float32Array(6), m, m)).not.toThrow();
+    expect(call('layerNormForward', x, 2, 3, null, null, -1, new Float32Array(6), m, m)).toThrow(RangeError);
+    expect(call('layerNormForward', x, 2, 3, null, null, NaN, new Float32Array(6), m, m)).toThrow(RangeError);
+    expect(call('layerNormForward', x, 2, 3, null, null, 1e-5, new Float32Array(6), new Float64Array(1), m)).toThrow(RangeError);
+    expect(call('layerNormForward', x, 6, 0, null, null, 1e-5, new Float32Array(6), m, m)).toThrow(RangeError);
+    expect(call('layerNormBackward', x, x, 2, 3, new Float32Array(2), m, m, new Float32Array(6), null, null)).toThrow(RangeError);
+    expect(call('layerNormBackward', x, x, 2, 3, null, new Float32Array(2), m, new Float32Array(6), null, null)).toThrow(TypeError);
+    expect(call('sumRows', x, 2, 3, new Float32Array(2))).toThrow(RangeError);
+    expect(call('sumRows', x, -1, 3, new Float32Array(3))).toThrow(RangeError);
+    expect(call('matmul', x, x, new Float32Array(4), 1, 2, 2, 3, false, true, 0, 0, new Float32Array(3))).toThrow(RangeError);
+    expect(call('matmul', x, x, new Float32Array(4), 1, 2, 2, 3, false, true, 0, 0, new Float32Array(2))).not.toThrow();
+  });
+});
