@@ -130,7 +130,8 @@ describe('infoNCE numerics', () => {
     expect(typeof tryNative()?.infoNCEForward).toBe('function');
   });
 
-  for (const tau of [0.1, 0.05]) {
+  // 0.025 is the last temperature of the fixed-shift log-sum-exp (1/tau <= 40), 0.02 the streaming max.
+  for (const tau of [0.1, 0.05, 0.025, 0.02]) {
     it(`fused float32 error <= 2x the naive float32 composition's (tau=${tau})`, () => {
       const n = 96, d = 40;
       const z1 = randn(n * d, 11, 'f32') as Float32Array, z2 = randn(n * d, 12, 'f32') as Float32Array;
@@ -141,6 +142,45 @@ describe('infoNCE numerics', () => {
       expect(eF).toBeLessThanOrEqual(2 * eN + 1e-7);
     });
   }
+
+  // The both-views kernel shifts every exponent by the bound c = 1/tau when the views are
+  // normalized and c is small enough (float32: c <= 40, float64: c <= 300), else it keeps a running
+  // max. Both sides of each boundary, several row blocks (R = 300: tiles of 96 plus a tail of 12),
+  // forward and backward against the float64 reference.
+  for (const [kind, tau] of [['f32', 0.026], ['f32', 0.024], ['f64', 0.0034], ['f64', 0.0033]] as const) {
+    it(`fixed-shift and running-max paths agree with the reference (${kind}, tau=${tau})`, () => {
+      const n = 150, d = 20;
+      const z1 = randn(n * d, 31, kind), Z2 = randn(n * d, 32, kind);
+      const o = { temperature: tau };
+      const f = infoNCEForward(z1, Z2, [n, d], o);
+      const r = refInfoNCEForward(refArgs(z1, Z2, n, d, o));
+      const g = kind === 'f32' ? Float32Array.from(randn(2 * n, 33)) : (randn(2 * n, 33) as Float64Array);
+      const b = infoNCEBackward(z1, Z2, [n, d], f, g, o);
+      const rb = refInfoNCEBackward(refArgs(z1, Z2, n, d, o), g);
+      const [tl, tg] = kind === 'f32' ? [1e-4, 1e-3] : [1e-10, 1e-9];
+      expect(maxRel(f.losses, r.losses)).toBeLessThan(tl);
+      expect(maxRel(b.dz1, rb.dz1)).toBeLessThan(tg);
+      expect(maxRel(b.dz2, rb.dz2)).toBeLessThan(tg);
+    });
+  }
+
+  it('reuses its per-thread workspace across calls of different sizes', () => {
+    // Workspaces are kept between calls: a small call after a large one (and the reverse) must not
+    // see stale statistics or gradients.
+    const cases = [{ n: 200, d: 33, m: 0 }, { n: 7, d: 5, m: 3 }, { n: 60, d: 17, m: 0 }, { n: 200, d: 33, m: 0 }];
+    for (const [k, c] of cases.entries()) {
+      const z1 = randn(c.n * c.d, 40 + k) as Float64Array, z2 = randn(c.n * c.d, 50 + k) as Float64Array;
+      const o: InfoNCEKernelOptions = c.m ? { negatives: randn(c.m * c.d, 60 + k) } : {};
+      const f = infoNCEForward(z1, z2, [c.n, c.d], o);
+      const r = refInfoNCEForward(refArgs(z1, z2, c.n, c.d, o));
+      expect(maxRel(f.losses, r.losses)).toBeLessThan(1e-10);
+      const g = randn(2 * c.n, 70 + k) as Float64Array;
+      const b = infoNCEBackward(z1, z2, [c.n, c.d], f, g, o);
+      const rb = refInfoNCEBackward(refArgs(z1, z2, c.n, c.d, o), g);
+      expect(maxRel(b.dz1, rb.dz1)).toBeLessThan(1e-9);
+      expect(maxRel(b.dz2, rb.dz2)).toBeLessThan(1e-9);
+    }
+  });
 
   it('is finite at temperature 0.01 where exp(s / tau) overflows float32', () => {
     const n = 64, d = 16;

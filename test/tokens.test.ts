@@ -132,6 +132,44 @@ describe('large outputs (streaming-store path, unaligned rows)', () => {
     refGatherTokensBackward(g, idx, null, wdx, null, B, N, D, Kk, false);
     expect(maxRel(dx!, wdx)).toBeLessThanOrEqual(1e-6);
   });
+
+  // Outputs of 16 MiB and more are streamed by whole 64-byte lines; rows straddle lines at every
+  // offset, so each case runs at several element offsets of a NaN-filled destination (every element
+  // must be overwritten) with repeated indices and padding rows.
+  const cases = [
+    // dx streamed, grad small: dx front to back. Forward not streamed.
+    { C: Float32Array, B: 64, N: 196, D: 387, Kk: 40, tol: 1e-6 },
+    // grad large too: dx rows in the order of grad, seams after; forward in the order of x.
+    { C: Float64Array, B: 32, N: 196, D: 335, Kk: 200, tol: 1e-12 },
+    // Rows shorter than a line (D = 3 floats): several rows per line.
+    { C: Float32Array, B: 8, N: 180_000, D: 3, Kk: 180_000, tol: 1e-6 },
+  ] as const;
+  for (const { C, B, N, D, Kk, tol } of cases) {
+    it(`${C.name} [${B}, ${N}, ${D}], K = ${Kk}: every element written at every offset`, () => {
+      const r = rng(D);
+      const x = new C(B * N * D).map(() => r() - 0.5), idx = ints(B * Kk, N, r);
+      const lengths = Int32Array.from({ length: B }, (_, b) => (b % 5 === 1 ? Math.floor(Kk / 3) : Kk));
+      const want = new Float64Array(B * Kk * D);
+      refGatherTokens(x, idx, lengths, null, want, B, N, D, Kk, false);
+      const g = new C(B * Kk * D).map(() => r() - 0.5);
+      const wdx = new Float64Array(B * N * D);
+      refGatherTokensBackward(g, idx, lengths, wdx, null, B, N, D, Kk, false);
+      for (const off of [0, 1, 3, 5]) {
+        const out = new C(B * Kk * D + 8).fill(NaN).subarray(off, off + B * Kk * D);
+        K.gatherTokens(x, [B, N, D], idx, [B, Kk], { lengths, out });
+        let bad = 0;
+        for (let i = 0; i < want.length; i++) if (out[i] !== want[i]) bad++;
+        expect(bad).toBe(0);
+        const dxOut = new C(B * N * D + 8).fill(NaN).subarray(off, off + B * N * D);
+        K.gatherTokensBackward(g, idx, [B, Kk], N, { lengths, dxOut });
+        expect(maxRel(dxOut, wdx)).toBeLessThanOrEqual(tol);
+      }
+      // Without dxOut the array is allocated uninitialized: dirty the allocator first.
+      for (let i = 0; i < 4; i++) Buffer.allocUnsafeSlow(B * N * D * C.BYTES_PER_ELEMENT).fill(0xff);
+      const { dx } = K.gatherTokensBackward(g, idx, [B, Kk], N, { lengths });
+      expect(maxRel(dx!, wdx)).toBeLessThanOrEqual(tol);
+    });
+  }
 });
 
 describe('stochastic positions noise', () => {

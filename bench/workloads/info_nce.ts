@@ -14,14 +14,15 @@
  * computation of those rows (each row's loss needs every key, so the slice is exact); relative
  * error normwise, max|l - l64| / max|l64|.
  *
- * extraBytes: the kernel's workspace, O(N·D): a normalized copy of both views (4·2N·D), per-thread
- * similarity tiles (two in the backward) and, in the backward, one dU (4·2N·D) per thread.
+ * Extra memory: measured (resident-set growth over the first run). The kernel's workspace is
+ * O(N·D): a normalized copy of both views (4·2N·D), per-thread similarity tiles (two in the
+ * backward) and, in the backward, one dU (4·2N·D) per thread; buffers up to 8 MB are kept per
+ * thread between calls, so a later row of the table may show less than the first.
  *
  * Peer: the textbook PyTorch composition (lightly's NTXentLoss): normalize, cat, Z Z^T / tau,
  * masked_fill of the diagonal, cross_entropy; backward through autograd.
  */
 import { infoNCEBackward, infoNCEForward } from '../../lib/kernels/info_nce';
-import { tryNative } from '../../lib/backends/native';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 import { unfusedInfoNCE } from '../unfused';
@@ -100,8 +101,6 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
       const z1 = seededNormal(n * d, seed, Arr), z2 = seededNormal(n * d, seed + 1, Arr);
       const g = new Arr(R).fill(1 / R);
       const shape: [number, number] = [n, d];
-      const threads = (tryNative()?.numThreads() as number | undefined) ?? 1;
-      const size = dtype === 'float64' ? 8 : 4;
       return {
         run: (mode) => {
           const f = infoNCEForward(z1, z2, shape, { temperature: TAU });
@@ -119,7 +118,6 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
           }
           return m > 0 ? e / m : e;
         },
-        extraBytes: (mode) => size * (2 * n * d + threads * 240 * 512 * (mode === 'fwd' ? 1 : 2) + (mode === 'fwd' ? 0 : threads * 2 * n * d)),
       };
     },
     torch: opts.torch === false ? undefined : TORCH,

@@ -9,7 +9,7 @@ import { linear } from '../ops/linalg';
 import { batchNorm, dropout, layerNorm } from '../ops/nn-functional';
 import { gelu, relu } from '../ops/elementwise';
 import { Module, Parameter } from './module';
-import { kaimingUniform_, nextSeed, ones_, truncNormal_, uniform_, xavierUniform_, zeros_ } from './init';
+import { kaimingUniform_, nextSeed, ones_, truncNormal_, uniform_, xavierUniform_ } from './init';
 
 function positiveInt(v: unknown, name: string): number {
   if (typeof v !== 'number') throw typeError('a positive integer', name, v);
