@@ -29,6 +29,7 @@ import { tensor } from '../../lib/factories';
 import { noGrad } from '../../lib/autograd/grad-mode';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { tfjsAttention } from '../tfjs-peers';
 
 const TORCH = `
 def setup(shape, dtype):
@@ -114,6 +115,8 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
       };
     },
     torch: TORCH,
+    tfjs: N <= 1024 ? (tf, s) => tfjsAttention(tf, s) : undefined, // 4096: the [8, N, N] scores alone are 512 MiB
+
     unfused({ dtype, seed }): WorkloadInstance {
       const n = B * H * N * d, shp = [B, H, N, d];
       const Arr = dtype === 'float64' ? Float64Array : Float32Array;

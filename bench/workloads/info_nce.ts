@@ -25,6 +25,7 @@
 import { infoNCEBackward, infoNCEForward } from '../../lib/kernels/info_nce';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { tfjsInfoNCE } from '../tfjs-peers';
 import { unfusedInfoNCE } from '../unfused';
 
 const TAU = 0.1;
@@ -121,6 +122,8 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
       };
     },
     torch: opts.torch === false ? undefined : TORCH,
+    tfjs: opts.heavy ? undefined : (tf, s) => tfjsInfoNCE(tf, s, TAU),
+
     unfused: opts.heavy ? undefined : ({ dtype, seed }) => unfusedInfoNCE(n, d, TAU, dtype, seed),
   };
 }

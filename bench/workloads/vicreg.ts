@@ -19,6 +19,7 @@
 import { vicreg, vicregBackward } from '../../lib/kernels/vicreg';
 import type { Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { tfjsVICReg } from '../tfjs-peers';
 import { unfusedVICReg } from '../unfused';
 
 const TORCH = `
@@ -108,6 +109,9 @@ function make(n: number, d: number, quick: boolean): Workload {
       };
     },
     torch: TORCH,
+    // tfjs's cpu backend is plain JS: the D x D covariance at D = 8192 would take minutes a run.
+    tfjs: d <= 2048 ? (tf, s) => tfjsVICReg(tf, s) : undefined,
+
     unfused: ({ dtype, seed }) => unfusedVICReg(n, d, dtype, seed),
   };
 }
