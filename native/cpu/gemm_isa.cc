@@ -108,6 +108,47 @@ PackBuffers<T>& pack_buffers() {
   return bufs;
 }
 
+#if SELFSUP_SIMD_AVX2
+// AVX2 float helpers for pack_a with MR = 6 (the packing loops below were scalar and took ~10% of
+// a 96x96x128 product, the InfoNCE tile size).
+//
+// Non-transposed A: rows r < rows of src[] (the rest packed as zeros), 8 k at a time through the
+// in-register 8x8 transpose; output column q (6 values for k = p + q) is stored with overlapping
+// 8-wide stores (lanes 6 and 7 are overwritten by the next store), the last one with 4 + 2.
+inline void pack_a6_rows_f32(const float* const* src, int rows, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    Vec r[8];
+    for (int c = 0; c < 6; ++c) r[c] = c < rows ? loadu(src[c] + p) : zero_f();
+    r[6] = zero_f();
+    r[7] = zero_f();
+    transpose8x8(r);
+    float* o = d + p * 6;
+    for (int q = 0; q < 7; ++q) storeu(o + q * 6, r[q]);
+    _mm_storeu_ps(o + 42, _mm256_castps256_ps128(r[7].v));
+    _mm_storel_pi(reinterpret_cast<__m64*>(o + 46), _mm256_extractf128_ps(r[7].v, 1));
+  }
+  for (; p < kc; ++p) {
+    for (int c = 0; c < 6; ++c) d[p * 6 + c] = c < rows ? src[c][p] : 0.f;
+  }
+}
+
+// Transposed A: each k gives `rows` contiguous values at src + p*lda. `wide` says 8 values may be
+// read (the two extra rows exist in A); otherwise a masked load reads exactly `rows`.
+inline void pack_a6_trans_f32(const float* src, int64_t lda, int rows, bool wide, int64_t kc,
+                              float* d) {
+  if (kc <= 0) return;
+  const int64_t last = kc - 1;
+  if (wide) {
+    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, loadu(src + p * lda));
+    store_partial(d + last * 6, loadu(src + last * lda), 6);
+  } else {
+    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, load_partial(src + p * lda, rows));
+    store_partial(d + last * 6, load_partial(src + last * lda, rows), 6);
+  }
+}
+#endif
+
 // Pack op(A)(i0:i0+mc, p0:p0+kc) into MR-tall panels: panel q holds rows i0+q*MR.., stored k-major
 // (MR consecutive values per k), zero-padded below row mc.
 template <class T, int MR>
@@ -120,6 +161,12 @@ void pack_a(bool transA, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_
       // a(i, p) = A[i*lda + p]: MR row streams, transposed into k-major order.
       const T* src[MR];
       for (int r = 0; r < MR; ++r) src[r] = A + (i0 + ir + std::min(r, rows - 1)) * lda + p0;
+#if SELFSUP_SIMD_AVX2
+      if constexpr (std::is_same<T, float>::value && MR == 6) {
+        pack_a6_rows_f32(src, rows, kc, d);
+        continue;
+      }
+#endif
       if (rows == MR) {
         for (int64_t p = 0; p < kc; ++p) {
           for (int r = 0; r < MR; ++r) d[p * MR + r] = src[r][p];
@@ -132,6 +179,12 @@ void pack_a(bool transA, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_
     } else {
       // a(i, p) = A[p*lda + i]: each k gives MR contiguous values.
       const T* src = A + p0 * lda + i0 + ir;
+#if SELFSUP_SIMD_AVX2
+      if constexpr (std::is_same<T, float>::value && MR == 6) {
+        pack_a6_trans_f32(src, lda, rows, ir + 8 <= mc, kc, d);
+        continue;
+      }
+#endif
       for (int64_t p = 0; p < kc; ++p) {
         const T* s = src + p * lda;
         for (int r = 0; r < MR; ++r) d[p * MR + r] = r < rows ? s[r] : T(0);
@@ -157,9 +210,16 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
           for (int v = 0; v < NR / W; ++v) store(d + p * NR + v * W, loadu(s + v * W));
         }
       } else {
+        // Right edge: masked loads of the `cols` existing values, zeros beyond.
         for (int64_t p = 0; p < kc; ++p) {
           const T* s = src + p * ldb;
-          for (int c = 0; c < NR; ++c) d[p * NR + c] = c < cols ? s[c] : T(0);
+          for (int v = 0; v < NR / W; ++v) {
+            const int lanes = cols - v * W;
+            using V = typename VecOf<T>::type;
+            const V x = lanes >= W ? loadu(s + v * W)
+                                   : lanes > 0 ? load_partial(s + v * W, lanes) : broadcast(T(0));
+            store(d + p * NR + v * W, x);
+          }
         }
       }
     } else {

@@ -171,6 +171,44 @@ void run_isa_cases(Isa isa) {
       }
     }
   }
+  // Packing edges: m around multiples of MR = 6 and of 8 (the vectorized A packing loads 8 rows
+  // or 8 k at a time and must mask the rest), k around multiples of 8 and the KC = 384 block, n
+  // around the NR = 16 panel, the InfoNCE tile 96x96x128, and m across the MC = 144 block. Tight
+  // (pad 0) and NaN-poisoned padding: the padding of A and B (columns past a row's last element)
+  // must never reach C.
+  {
+    const int64_t ms[] = {5, 6, 8, 12, 14, 96, 150};
+    const int64_t ns[] = {15, 16, 33, 96};
+    const int64_t ks[] = {1, 7, 8, 9, 128, 390};
+    int idx = 0;
+    for (int64_t m : ms) {
+      for (int64_t n : ns) {
+        for (int64_t k : ks) {
+          for (int t = 0; t < 4; ++t, ++idx) {
+            if (m * n * k > 50000 && idx % 3 != 0) continue;  // keep the reference cheap
+            const bool ta = t & 1, tb = t & 2;
+            const int pad = idx % 2 == 0 ? 0 : 3;
+            const float beta = idx % 3 == 0 ? 0.0f : 0.5f;
+            Case<float> c = make_case<float>(ta, tb, m, n, k, 1.5f, beta, pad);
+            const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
+            const int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
+            for (int64_t r = 0; r < a_rows; ++r)
+              for (int64_t j = a_cols; j < c.lda; ++j) c.A[r * c.lda + j] = NAN;
+            for (int64_t r = 0; r < b_rows; ++r)
+              for (int64_t j = b_cols; j < c.ldb; ++j) c.B[r * c.ldb + j] = NAN;
+            std::vector<float> C = c.C0;
+            testing::sgemm_with_isa(isa, idx % 2 == 0, ta, tb, m, n, k, 1.5f, c.A.data(), c.lda,
+                                    c.B.data(), c.ldb, beta, C.data(), c.ldc);
+            for (int64_t r = 0; r < a_rows; ++r)
+              for (int64_t j = a_cols; j < c.lda; ++j) c.A[r * c.lda + j] = 0.0f;
+            for (int64_t r = 0; r < b_rows; ++r)
+              for (int64_t j = b_cols; j < c.ldb; ++j) c.B[r * c.ldb + j] = 0.0f;
+            check(c, C, 1e-5, "pack-edge");
+          }
+        }
+      }
+    }
+  }
   // alpha == 0: C = beta * C without reading A/B (pass garbage-free but NaN-poisoned A).
   {
     Case<float> c = make_case<float>(false, false, 9, 11, 5, 0.0f, -2.0f, 1);

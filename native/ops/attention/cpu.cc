@@ -416,7 +416,9 @@ Status forward_impl(const AttentionParams& p) {
               const T mold = ws.m[r], mnew = std::max(mold, mx);
               // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
               const T muse = mnew == kNegInf<T> ? T(0) : mnew;
-              const T alpha = std::exp(mold - muse);
+              // Once a row's max has settled (most tiles) alpha is exactly exp(0) = 1: skip the
+              // scalar exp call (measured ~3% of the forward at N = 4096).
+              const T alpha = mold == muse ? T(1) : std::exp(mold - muse);
               const V mv = broadcast(-muse), xv = broadcast(xs);
               V sum = broadcast(T(0));
               for (int64_t j = 0; j < bcp; j += W) {
