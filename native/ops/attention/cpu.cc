@@ -183,30 +183,7 @@ void pack_v(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
   }
 }
 
-// exp(x) for the softmax arguments x = logit - running max (or - lse), which are <= 0 up to a
-// rounding ulp: vexp's reduction and polynomial (same accuracy on normal results) without the
-// overflow side, and with results below FLT_MIN (x < -87.3) flushed to 0 instead of gradually
-// underflowing; they are < 2^-126 of the row's largest term (1), so no sum or product notices.
-// n is clamped at -127, where pow2_int's exponent field is 0 and 2^n reads as +0.0, so -inf and
-// everything below -87.3 give exactly 0 with no blend. 18 vector ops against vexp's 26 (which
-// splits 2^n in two factors for gradual underflow and clamps both sides); the exp pass is the bulk
-// of the ~15% of forward time spent outside the micro-kernels.
-SELFSUP_SIMD_INLINE Vec vexp_nonpos(Vec x) {
-  x = max(broadcast(-104.0f), x);  // keeps r finite below; max(lo, NaN) = NaN
-  const Vec n = max(broadcast(-127.0f), round_nearest(mul(x, broadcast(1.44269504088896341f))));
-  Vec r = fnma(n, broadcast(0.693359375f), x);
-  r = fnma(n, broadcast(-2.12194440e-4f), r);
-  Vec p = broadcast(1.9875691500e-4f);
-  p = fma(p, r, broadcast(1.3981999507e-3f));
-  p = fma(p, r, broadcast(8.3334519073e-3f));
-  p = fma(p, r, broadcast(4.1665795894e-2f));
-  p = fma(p, r, broadcast(1.6666665459e-1f));
-  p = fma(p, r, broadcast(5.0000001201e-1f));
-  p = fma(p, mul(r, r), add(r, broadcast(1.0f)));
-  return mul(p, pow2_int(n));
-}
-// float64 keeps vexp: its arguments reach -746 and the split is what keeps denormals right.
-SELFSUP_SIMD_INLINE VecD vexp_nonpos(VecD x) { return vexp(x); }
+// vexp_nonpos (simd.h): the cheaper exp for the softmax's non-positive arguments.
 
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
