@@ -11,6 +11,7 @@ import { backendName, native, packageRoot, tryNative } from '../lib/backends/nat
 import { matmul, matmulAsync } from '../lib/kernels/linalg';
 import { tensor } from '../lib/factories';
 import { mulberry32 } from './ops/helpers';
+import { expectThrows } from './helpers';
 
 const hasNative = process.env.SELFSUP_BACKEND !== 'reference' && tryNative() !== null;
 
@@ -167,15 +168,7 @@ describe('bad input is a JS error naming the argument; the process survives', ()
   ];
   for (const [label, fn, msg, cls] of cases) {
     it(label, () => {
-      let err: unknown;
-      try {
-        fn();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(cls);
-      expect((err as Error).message).toMatch(/^Expected .* for .* but received/);
-      expect((err as Error).message).toMatch(msg);
+      expectThrows(fn, cls, /^Expected .* for .* but received/, msg);
     });
   }
 
@@ -194,16 +187,7 @@ describe('bad input is a JS error naming the argument; the process survives', ()
       [[a, b, c, 1, 2, 2, 3, 'no', false, 0, 0], /for transA but received "no"/],
       [[a, b], /for out but received undefined|for batch/],
     ];
-    for (const [args, re] of bad) {
-      let err: unknown;
-      try {
-        fn(...args);
-      } catch (e) {
-        err = e;
-      }
-      expect(err, String(re)).toBeInstanceOf(Error);
-      expect((err as Error).message).toMatch(re);
-    }
+    for (const [args, re] of bad) expectThrows(() => fn(...args), Error, re);
     const d = new Float32Array(6);
     structuredClone(d.buffer, { transfer: [d.buffer] });
     expect(() => fn(d, b, c, 1, 2, 2, 3, false, false, 0, 0)).toThrow(/detached/);

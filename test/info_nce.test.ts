@@ -11,6 +11,7 @@ import { infoNCEBackward, infoNCEBackwardAsync, infoNCEForward, infoNCEForwardAs
 import { refInfoNCEBackward, refInfoNCEForward } from '../lib/backends/reference-info_nce';
 import { tryNative, useReference } from '../lib/backends/native';
 import { mulberry32 } from './ops/helpers';
+import { normwiseRelErr } from './helpers';
 
 function randn(n: number, seed: number, kind: 'f32' | 'f64' = 'f64'): Float64Array | Float32Array {
   const r = mulberry32(seed);
@@ -22,14 +23,7 @@ function randn(n: number, seed: number, kind: 'f32' | 'f64' = 'f64'): Float64Arr
   return a;
 }
 
-function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
+const maxRel = normwiseRelErr;
 
 function refArgs(z1: ArrayLike<number>, z2: ArrayLike<number>, n: number, d: number, o: InfoNCEKernelOptions) {
   const neg = o.negatives ? Float64Array.from(o.negatives) : null;

@@ -16,6 +16,7 @@ import { tryNative, useReference } from '../lib/backends/native';
 import { SelfsupError } from '../lib/errors';
 import { getNumThreads, setNumThreads } from '../lib/info';
 import { mulberry32 } from './ops/helpers';
+import { expectThrows } from './helpers';
 
 function uniform(n: number, seed: number, lo: number, hi: number): Float32Array {
   const r = mulberry32(seed);
@@ -299,14 +300,7 @@ describe('sinkhorn argument errors', () => {
   ];
   for (const [label, fn, cls, msg] of cases) {
     it(label, () => {
-      let err: unknown;
-      try {
-        fn();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(cls);
-      expect((err as Error).message).toMatch(msg);
+      expectThrows(fn, cls, msg);
     });
   }
 });

@@ -14,6 +14,7 @@ import {
 import { vicreg } from '../lib/ops/vicreg';
 import { Tensor } from '../lib/tensor';
 import { mulberry32 } from './ops/helpers';
+import { normwiseRelErr } from './helpers';
 
 function randn(n: number, seed: number, scale = 1): Float32Array {
   const r = mulberry32(seed);
@@ -22,14 +23,7 @@ function randn(n: number, seed: number, scale = 1): Float32Array {
   return a;
 }
 
-function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / Math.max(den, 1e-30);
-}
+const maxRel = normwiseRelErr;
 
 /** The textbook float32 covariance term: d x d covariance accumulated in float32, then the
  * off-diagonal squares summed in float32 (what torch does in float32). */

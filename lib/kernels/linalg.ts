@@ -27,17 +27,23 @@ interface MatmulPlan {
   outShape: number[];
 }
 
-function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options: unknown): { A: FloatArray; B: FloatArray; p: MatmulPlan; out?: FloatArray; bias: FloatArray | null } {
+function checkShapes(aShape: unknown, bShape: unknown): { sa: number[]; sb: number[] } {
   const sa = checkShape('aShape', aShape);
   const sb = checkShape('bShape', bShape);
   if (sa.length < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape of rank >= 2', 'aShape', shapeStr(sa));
   if (sb.length < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape of rank >= 2', 'bShape', shapeStr(sb));
-  const A = checkArray<FloatArray>('a', a, ['float32', 'float64'], sa);
-  const B = checkArray<FloatArray>('b', b, ['float32', 'float64'], sb);
-  if (A.constructor !== B.constructor) throw typeError(`a ${A.constructor.name} (same type as a)`, 'b', B);
-  const o = checkOptions<MatmulOptions>('options', options);
-  const transA = o.transA === undefined ? false : checkBoolean('options.transA', o.transA);
-  const transB = o.transB === undefined ? false : checkBoolean('options.transB', o.transB);
+  return { sa, sb };
+}
+
+function checkTrans(o: Partial<MatmulOptions>): { transA: boolean; transB: boolean } {
+  return {
+    transA: o.transA === undefined ? false : checkBoolean('options.transA', o.transA),
+    transB: o.transB === undefined ? false : checkBoolean('options.transB', o.transB),
+  };
+}
+
+/** Sizes, strides and the output shape from validated shapes (throws on mismatched dims). */
+function planShapes(sa: number[], sb: number[], transA: boolean, transB: boolean): MatmulPlan {
   const ra = sa.length, rb = sb.length;
   const m = transA ? sa[ra - 1] : sa[ra - 2];
   const ka = transA ? sa[ra - 2] : sa[ra - 1];
@@ -62,6 +68,18 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
     strideA: nA === 1 ? 0 : m * ka, strideB: nB === 1 ? 0 : ka * n,
     outShape: [...batchShape, m, n],
   };
+  return p;
+}
+
+function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options: unknown): { A: FloatArray; B: FloatArray; p: MatmulPlan; out?: FloatArray; bias: FloatArray | null } {
+  const { sa, sb } = checkShapes(aShape, bShape);
+  const A = checkArray<FloatArray>('a', a, ['float32', 'float64'], sa);
+  const B = checkArray<FloatArray>('b', b, ['float32', 'float64'], sb);
+  if (A.constructor !== B.constructor) throw typeError(`a ${A.constructor.name} (same type as a)`, 'b', B);
+  const o = checkOptions<MatmulOptions>('options', options);
+  const { transA, transB } = checkTrans(o);
+  const p = planShapes(sa, sb, transA, transB);
+  const n = p.n;
   let out: FloatArray | undefined;
   if (o.out !== undefined) {
     out = checkArray<FloatArray>('options.out', o.out, [A instanceof Float32Array ? 'float32' : 'float64'], p.outShape);
@@ -84,9 +102,9 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
 
 /** Output shape of matmul for the given input shapes and options (validates them). */
 export function matmulShape(aShape: number[], bShape: number[], options?: MatmulOptions): number[] {
-  const a = new Float32Array(sizeOf(aShape));
-  const b = new Float32Array(sizeOf(bShape));
-  return plan(a, aShape, b, bShape, { transA: options?.transA, transB: options?.transB }).p.outShape;
+  const { sa, sb } = checkShapes(aShape, bShape);
+  const { transA, transB } = checkTrans(checkOptions<MatmulOptions>('options', options));
+  return planShapes(sa, sb, transA, transB).outShape;
 }
 
 /** C = op(A) op(B). Returns `out` (or a new array of the inputs' type). */

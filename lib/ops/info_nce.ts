@@ -14,7 +14,8 @@ import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, checkTensor, opts, optBool, optEnum, optNumber } from './common';
 import type { FloatArray } from '../validate';
 
-export interface InfoNCEOptions {
+/** InfoNCE options over any tensor type T (selfsup's Tensor here; the tfjs adapter reuses it). */
+export interface InfoNCEOptionsOf<T> {
   /** Temperature tau > 0 (default 0.1). Numerically safe down to 0.01 and below. */
   temperature?: number;
   /** L2-normalize the embeddings first (default true); the gradient goes through it. */
@@ -24,12 +25,14 @@ export interface InfoNCEOptions {
   /** DCL: leave the positives out of the denominator (default false). */
   decoupled?: boolean;
   /** int32 [N]: every other view with the same label is a positive. */
-  labels?: Tensor;
+  labels?: T;
   /** [M, D] extra negatives (a MoCo queue), same dtype as z1; never receives a gradient. */
-  negatives?: Tensor;
+  negatives?: T;
   /** 'mean' (default) over the rows, 'sum', or 'none' (per-row losses, [2N] or [N]). */
   reduction?: 'mean' | 'sum' | 'none';
 }
+
+export type InfoNCEOptions = InfoNCEOptionsOf<Tensor>;
 
 const OP = 'infoNCE';
 

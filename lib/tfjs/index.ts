@@ -13,7 +13,8 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 import { describe, rangeError, selfsupError, shapeStr, typeError } from '../errors';
-import type { CovPath } from '../kernels/vicreg';
+import type { InfoNCEOptionsOf } from '../ops/info_nce';
+import type { BarlowTwinsOptions, VICRegOptions } from '../ops/vicreg';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions } from '../validate';
 import { KERNEL_BACKEND, gradKernelName, kernelName, registerSpec, runSpec, usesKernel, type TfModule } from './runner';
 import {
@@ -42,34 +43,11 @@ export interface TfAttentionOptions {
   seed?: number;
 }
 
-export interface TfInfoNCEOptions {
-  /** Temperature tau > 0 (default 0.1). */
-  temperature?: number;
-  /** L2-normalize the embeddings first (default true; the gradient goes through it). */
-  normalize?: boolean;
-  /** 'both' (default): NT-Xent over the 2N views; 'oneWay': z1 rows against z2 keys. */
-  direction?: 'both' | 'oneWay';
-  /** DCL: leave the positives out of the denominator (default false). */
-  decoupled?: boolean;
-  /** int32 [N]: every other view with the same label is a positive. */
-  labels?: Tensor;
-  /** float32 [M, D] extra negatives (a MoCo queue); never receives a gradient. */
-  negatives?: Tensor;
-  /** 'mean' (default) over the rows, 'sum', or 'none' (per-row losses [2N] or [N]). */
-  reduction?: 'mean' | 'sum' | 'none';
-}
+/** Same options as F.infoNCE (lib/ops/info_nce.ts); labels int32 [N], negatives float32 [M, D]. */
+export type TfInfoNCEOptions = InfoNCEOptionsOf<Tensor>;
 
-export interface TfVICRegOptions {
-  /** Invariance weight (default 25). */
-  simCoeff?: number;
-  /** Variance weight (default 25). */
-  stdCoeff?: number;
-  /** Covariance weight (default 1). */
-  covCoeff?: number;
-  /** Added to the variance under the square root (default 1e-4). */
-  eps?: number;
-  covPath?: CovPath;
-}
+/** Same options as F.vicreg (lib/ops/vicreg.ts). */
+export type TfVICRegOptions = VICRegOptions;
 
 export interface TfVICRegOutput {
   loss: tfjs.Scalar;
@@ -78,13 +56,8 @@ export interface TfVICRegOutput {
   covariance: tfjs.Scalar;
 }
 
-export interface TfBarlowTwinsOptions {
-  /** Off-diagonal weight (default 0.0051). */
-  lambda?: number;
-  /** Batch-norm eps (default 1e-5). */
-  eps?: number;
-  covPath?: CovPath;
-}
+/** Same options as F.barlowTwins (lib/ops/vicreg.ts). */
+export type TfBarlowTwinsOptions = BarlowTwinsOptions;
 
 export interface TfSinkhornOptions {
   /** 'logits' (default; kernel exp(scores / epsilon)) or 'probs' (MSN). */

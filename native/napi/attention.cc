@@ -48,7 +48,6 @@ Opts ReadOpts(const Napi::CallbackInfo& info, size_t i0, DType dt) {
   CheckedMul(env, {p.B, p.Hk, p.Nk, p.d}, "k");
   p.scale = GetDouble(info, i0 + 6, "scale");
   p.causal = GetBool(info, i0 + 7, "causal");
-  Napi::Value mv = info.Length() > i0 + 8 ? info[i0 + 8] : env.Undefined();
   p.m_sb = GetInt(info, i0 + 9, "maskStrides[0]", 0, kMax);
   p.m_sh = GetInt(info, i0 + 10, "maskStrides[1]", 0, kMax);
   p.m_sq = GetInt(info, i0 + 11, "maskStrides[2]", 0, kMax);
@@ -57,7 +56,7 @@ Opts ReadOpts(const Napi::CallbackInfo& info, size_t i0, DType dt) {
   if (!(p.dropout >= 0 && p.dropout < 1))
     ThrowRange(env, "a number >= 0 and < 1", "dropout", std::to_string(p.dropout));
   p.seed = static_cast<uint64_t>(GetInt(info, i0 + 14, "seed", 0, (int64_t(1) << 53) - 1));
-  if (!mv.IsUndefined() && !mv.IsNull()) {
+  if (!IsAbsent(info, i0 + 8)) {
     o.mask = GetArray(info, i0 + 8, "mask", {DType::kBool, dt});
     o.has_mask = true;
     p.mask = o.mask.data;
@@ -86,9 +85,7 @@ int64_t LseLen(const AttentionParams& p) { return p.B * p.H * p.Nq; }
 // The optional lse residual at argument idx (null/undefined: none).
 void* OptLseLo(const Napi::CallbackInfo& info, size_t idx, DType dt, const AttentionParams& p,
                ArrayArg* keep) {
-  Napi::Value a = info.Length() > idx ? info[idx] : info.Env().Undefined();
-  if (a.IsUndefined() || a.IsNull()) return nullptr;
-  *keep = GetArray(info, idx, "lseLo", {dt}, LseLen(p));
+  *keep = GetOptionalArray(info, idx, "lseLo", {dt}, LseLen(p));
   return keep->data;
 }
 
@@ -155,11 +152,8 @@ BwdInputs ReadBwdInputs(const Napi::CallbackInfo& info, const Opts& o, DType dt)
   in.out = GetArray(info, 3, "out", {dt}, QLen(p));
   in.lse = GetArray(info, 4, "lse", {dt}, LseLen(p));
   in.dout = GetArray(info, 5, "dout", {dt}, QLen(p));
-  Napi::Value g = info.Length() > 6 ? info[6] : info.Env().Undefined();
-  if (!g.IsUndefined() && !g.IsNull()) {
-    in.dlse = GetArray(info, 6, "dlse", {dt}, LseLen(p));
-    in.has_dlse = true;
-  }
+  in.dlse = GetOptionalArray(info, 6, "dlse", {dt}, LseLen(p));
+  in.has_dlse = !IsAbsent(info, 6);
   return in;
 }
 

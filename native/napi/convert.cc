@@ -128,6 +128,16 @@ ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
   return a;
 }
 
+bool IsAbsent(const Napi::CallbackInfo& info, size_t idx) {
+  return info.Length() <= idx || info[idx].IsNull() || info[idx].IsUndefined();
+}
+
+ArrayArg GetOptionalArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                          std::initializer_list<DType> allowed, int64_t expected_len) {
+  if (IsAbsent(info, idx)) return ArrayArg{};
+  return GetArray(info, idx, name, allowed, expected_len);
+}
+
 int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int64_t lo,
                int64_t hi) {
   Napi::Env env = info.Env();

@@ -35,6 +35,11 @@ struct ArrayArg {
 };
 ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
                   std::initializer_list<DType> allowed, int64_t expected_len = -1);
+// True when argument idx is missing, null or undefined (an optional argument left out).
+bool IsAbsent(const Napi::CallbackInfo& info, size_t idx);
+// An optional typed array: ArrayArg{} (data == nullptr) when absent, else as GetArray.
+ArrayArg GetOptionalArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                          std::initializer_list<DType> allowed, int64_t expected_len = -1);
 int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int64_t lo,
                int64_t hi);
 double GetDouble(const Napi::CallbackInfo& info, size_t idx, const char* name,

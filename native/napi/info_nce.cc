@@ -26,10 +26,6 @@ struct NceArgs {
   int64_t rows = 0;
 };
 
-bool IsNullish(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() <= i || info[i].IsNull() || info[i].IsUndefined();
-}
-
 NceArgs ReadInputs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t kMax = int64_t(1) << 40;
@@ -44,13 +40,13 @@ NceArgs ReadInputs(const Napi::CallbackInfo& info) {
   if (a.z1.length != nd)
     ThrowRange(env, "an array of length n*d = " + std::to_string(nd), "z1", "length " + std::to_string(a.z1.length));
   a.z2 = GetArray(info, 1, "z2", {a.z1.dtype}, nd);
-  a.has_neg = !IsNullish(info, 2);
+  a.has_neg = !IsAbsent(info, 2);
   if (a.has_neg) {
     a.neg = GetArray(info, 2, "negatives", {a.z1.dtype}, md);
   } else if (m != 0) {
     ThrowRange(env, "m = 0 when negatives is null", "m", std::to_string(m));
   }
-  a.has_labels = !IsNullish(info, 3);
+  a.has_labels = !IsAbsent(info, 3);
   if (a.has_labels) a.labels = GetArray(info, 3, "labels", {DType::kInt32}, n);
   const double t = GetDouble(info, 7, "temperature", true);
   if (!(t > 0) || !(t < 1e30)) ThrowRange(env, "a finite number > 0", "temperature", Describe(info[7]));

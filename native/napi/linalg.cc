@@ -64,8 +64,7 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   ArrayArg B = GetArray(info, 1, "b", {A.dtype});
   MatmulArgs a = ReadArgs(info, 3, A.length, B.length);
   ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
-  ArrayArg bias;
-  if (info.Length() > 11 && !info[11].IsUndefined() && !info[11].IsNull()) bias = GetArray(info, 11, "bias", {A.dtype}, a.n);
+  ArrayArg bias = GetOptionalArray(info, 11, "bias", {A.dtype}, a.n);
   Guard(env, [&] {
     if (bias.data) {
       // Copied first: the bias may alias C (a caller bypassing the TS checks).

@@ -18,14 +18,6 @@ namespace napi {
 namespace {
 constexpr int64_t kMax = int64_t(1) << 40;
 
-bool IsAbsent(const Napi::CallbackInfo& info, size_t idx) {
-  return info.Length() <= idx || info[idx].IsNull() || info[idx].IsUndefined();
-}
-// An optional typed array of dtype `dt` and exactly `len` elements (nullptr data when absent).
-ArrayArg GetOptional(const Napi::CallbackInfo& info, size_t idx, const char* name, DType dt, int64_t len) {
-  if (IsAbsent(info, idx)) return ArrayArg{};
-  return GetArray(info, idx, name, {dt}, len);
-}
 void Check(Napi::Env env, const Status& s) { ThrowIfError(env, s); }
 
 // (rows, cols) at i0, i0+1 with rows*cols == expected length of `x`.
@@ -47,7 +39,7 @@ static Napi::Value GeluForward(const Napi::CallbackInfo& info) {
   ReadRowsCols(info, 1, x, "x", &p.rows, &p.cols);
   p.dtype = x.dtype;
   p.mode = static_cast<GeluMode>(GetInt(info, 3, "mode", 0, 1));
-  ArrayArg b = GetOptional(info, 4, "bias", x.dtype, p.cols);
+  ArrayArg b = GetOptionalArray(info, 4, "bias", {x.dtype}, p.cols);
   ArrayArg y = GetArray(info, 5, "out", {x.dtype}, x.length);
   p.x = x.data;
   p.bias = b.data;
@@ -63,9 +55,9 @@ static Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   ReadRowsCols(info, 2, x, "x", &p.rows, &p.cols);
   p.dtype = x.dtype;
   p.mode = static_cast<GeluMode>(GetInt(info, 4, "mode", 0, 1));
-  ArrayArg b = GetOptional(info, 5, "bias", x.dtype, p.cols);
+  ArrayArg b = GetOptionalArray(info, 5, "bias", {x.dtype}, p.cols);
   ArrayArg dx = GetArray(info, 6, "dx", {x.dtype}, x.length);
-  ArrayArg db = GetOptional(info, 7, "dbias", x.dtype, p.cols);
+  ArrayArg db = GetOptionalArray(info, 7, "dbias", {x.dtype}, p.cols);
   if (db.data && !b.data) ThrowType(env, "a bias array (dbias needs the fused bias)", "bias", Describe(info[5]));
   p.x = x.data;
   p.bias = b.data;
@@ -80,8 +72,8 @@ static Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   ReadRowsCols(info, 1, x, "x", &p.rows, &p.n);
   if (p.n == 0 && p.rows > 0) ThrowRange(env, "n >= 1", "n", "0");
   p.dtype = x.dtype;
-  ArrayArg w = GetOptional(info, 3, "weight", x.dtype, p.n);
-  ArrayArg b = GetOptional(info, 4, "bias", x.dtype, p.n);
+  ArrayArg w = GetOptionalArray(info, 3, "weight", {x.dtype}, p.n);
+  ArrayArg b = GetOptionalArray(info, 4, "bias", {x.dtype}, p.n);
   p.eps = GetDouble(info, 5, "eps");
   if (p.eps < 0) ThrowRange(env, "a number >= 0", "eps", Describe(info[5]));
   ArrayArg y = GetArray(info, 6, "out", {x.dtype}, x.length);
@@ -103,12 +95,12 @@ static Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
   LayerNormParams p;
   ReadRowsCols(info, 2, x, "x", &p.rows, &p.n);
   p.dtype = x.dtype;
-  ArrayArg w = GetOptional(info, 4, "weight", x.dtype, p.n);
+  ArrayArg w = GetOptionalArray(info, 4, "weight", {x.dtype}, p.n);
   ArrayArg mean = GetArray(info, 5, "mean", {DType::kFloat64}, p.rows);
   ArrayArg rstd = GetArray(info, 6, "rstd", {DType::kFloat64}, p.rows);
   ArrayArg dx = GetArray(info, 7, "dx", {x.dtype}, x.length);
-  ArrayArg dw = GetOptional(info, 8, "dweight", x.dtype, p.n);
-  ArrayArg db = GetOptional(info, 9, "dbias", x.dtype, p.n);
+  ArrayArg dw = GetOptionalArray(info, 8, "dweight", {x.dtype}, p.n);
+  ArrayArg db = GetOptionalArray(info, 9, "dbias", {x.dtype}, p.n);
   p.x = x.data;
   p.weight = w.data;
   Guard(env, [&] {

@@ -53,8 +53,7 @@ Common ReadCommon(const Napi::CallbackInfo& info, size_t i0, int64_t scores_len)
   if (c.tolerance < 0) ThrowRange(env, "a number >= 0", "tolerance", Describe(info[i0 + 5]));
   ArrayArg col = GetArray(info, i0 + 6, "colMarginal", {DType::kFloat64}, c.K);
   c.col.assign(static_cast<double*>(col.data), static_cast<double*>(col.data) + c.K);
-  Napi::Value rv = info.Length() > i0 + 7 ? info[i0 + 7] : env.Undefined();
-  if (!rv.IsNull() && !rv.IsUndefined()) {
+  if (!IsAbsent(info, i0 + 7)) {
     ArrayArg row = GetArray(info, i0 + 7, "rowMarginal", {DType::kFloat64}, c.B);
     c.row.assign(static_cast<double*>(row.data), static_cast<double*>(row.data) + c.B);
     c.has_row = true;

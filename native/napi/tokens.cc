@@ -16,16 +16,6 @@ namespace {
 constexpr int64_t kMaxDim = int64_t(1) << 40;
 constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
 
-bool IsNone(const Napi::CallbackInfo& info, size_t i) {
-  return info.Length() <= i || info[i].IsNull() || info[i].IsUndefined();
-}
-
-// An optional typed array (null/undefined -> data == nullptr).
-ArrayArg GetOptArray(const Napi::CallbackInfo& info, size_t i, const char* name,
-                     std::initializer_list<DType> allowed, int64_t len) {
-  if (IsNone(info, i)) return ArrayArg{};
-  return GetArray(info, i, name, allowed, len);
-}
 
 struct Dims {
   int64_t B, N, D, K;
@@ -53,8 +43,8 @@ static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   const bool shared = GetBool(info, 9, "xShared");
   ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
-  ArrayArg pos = GetOptArray(info, 3, "pos", {x.dtype}, d.N * d.D);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg pos = GetOptionalArray(info, 3, "pos", {x.dtype}, d.N * d.D);
   ArrayArg out = GetArray(info, 4, "out", {x.dtype}, d.B * d.K * d.D);
   TokenGatherParams p;
   p.dtype = x.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
@@ -69,8 +59,8 @@ static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
   const bool shared = GetBool(info, 8, "xShared");
   ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
-  ArrayArg pos = GetOptArray(info, 3, "pos", {x.dtype}, d.N * d.D);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg pos = GetOptionalArray(info, 3, "pos", {x.dtype}, d.N * d.D);
   auto cx = CopyArray(x), ci = CopyArray(idx);
   auto cl = len.data ? CopyArray(len) : nullptr;
   auto cp = pos.data ? CopyArray(pos) : nullptr;
@@ -95,9 +85,9 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   const bool shared = GetBool(info, 9, "xShared");
   ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
-  ArrayArg dx = GetOptArray(info, 3, "dx", {g.dtype}, shared ? d.N * d.D : d.B * d.N * d.D);
-  ArrayArg dpos = GetOptArray(info, 4, "dpos", {g.dtype}, d.N * d.D);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg dx = GetOptionalArray(info, 3, "dx", {g.dtype}, shared ? d.N * d.D : d.B * d.N * d.D);
+  ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, d.N * d.D);
   TokenGatherBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dx = dx.data; p.dpos = dpos.data;
@@ -111,8 +101,8 @@ static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   Dims d = ReadDims(info, 5);
   ArrayArg src = GetArray(info, 0, "src", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
-  ArrayArg fill = GetOptArray(info, 3, "fill", {src.dtype}, d.D);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg fill = GetOptionalArray(info, 3, "fill", {src.dtype}, d.D);
   ArrayArg out = GetArray(info, 4, "out", {src.dtype}, d.B * d.N * d.D);
   TokenScatterParams p;
   p.dtype = src.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
@@ -127,9 +117,9 @@ static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   Dims d = ReadDims(info, 5);
   ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, d.B);
-  ArrayArg dsrc = GetOptArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
-  ArrayArg dfill = GetOptArray(info, 4, "dfill", {g.dtype}, d.D);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  ArrayArg dsrc = GetOptionalArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
+  ArrayArg dfill = GetOptionalArray(info, 4, "dfill", {g.dtype}, d.D);
   TokenScatterBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dsrc = dsrc.data; p.dfill = dfill.data;
@@ -167,11 +157,11 @@ static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   StoPDims s = ReadStoP(info, 7);
   ArrayArg pos = GetArray(info, 0, "pos", {DType::kFloat32, DType::kFloat64}, s.N * s.Dp);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, s.B);
   ArrayArg w = GetArray(info, 3, "weight", {pos.dtype}, s.Dp * s.Din);
-  ArrayArg bias = GetOptArray(info, 4, "bias", {pos.dtype}, s.Dp);
+  ArrayArg bias = GetOptionalArray(info, 4, "bias", {pos.dtype}, s.Dp);
   ArrayArg out = GetArray(info, 5, "out", {pos.dtype}, s.B * s.K * s.Dp);
-  ArrayArg noise = GetOptArray(info, 6, "noise", {pos.dtype}, s.B * s.K * s.Din);
+  ArrayArg noise = GetOptionalArray(info, 6, "noise", {pos.dtype}, s.B * s.K * s.Din);
   StochasticPositionsParams p;
   p.dtype = pos.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.weight = w.data; p.bias = bias.data;
@@ -187,11 +177,11 @@ static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   StoPDims s = ReadStoP(info, 7);
   ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, s.B * s.K * s.Dp);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
-  ArrayArg len = GetOptArray(info, 2, "lengths", {DType::kInt32}, s.B);
-  ArrayArg noise = GetOptArray(info, 3, "noise", {g.dtype}, s.B * s.K * s.Din);
-  ArrayArg dpos = GetOptArray(info, 4, "dpos", {g.dtype}, s.N * s.Dp);
-  ArrayArg dw = GetOptArray(info, 5, "dweight", {g.dtype}, s.Dp * s.Din);
-  ArrayArg db = GetOptArray(info, 6, "dbias", {g.dtype}, s.Dp);
+  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  ArrayArg noise = GetOptionalArray(info, 3, "noise", {g.dtype}, s.B * s.K * s.Din);
+  ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, s.N * s.Dp);
+  ArrayArg dw = GetOptionalArray(info, 5, "dweight", {g.dtype}, s.Dp * s.Din);
+  ArrayArg db = GetOptionalArray(info, 6, "dbias", {g.dtype}, s.Dp);
   StochasticPositionsBackwardParams p;
   p.dtype = g.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.noise = noise.data;

@@ -1,0 +1,25 @@
+/** Small helpers shared by the kernel test files (the op table has its own in test/ops/helpers.ts). */
+import { expect } from 'vitest';
+
+/** Normwise relative error max|a - b| / max|b| (b is the reference). */
+export function normwiseRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+/** Runs fn, expects it to throw an instance of cls whose message matches every pattern given. */
+export function expectThrows(fn: () => unknown, cls: abstract new (...args: never[]) => Error, ...patterns: RegExp[]): Error {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(cls);
+  for (const p of patterns) expect((err as Error).message).toMatch(p);
+  return err as Error;
+}
