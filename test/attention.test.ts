@@ -61,6 +61,10 @@ const cases: Case[] = [
   { name: 'bool [B,H,Nq,Nk]', dims: [1, 3, 3, 33, 47, 7], mask: 'bool4' },
   { name: 'additive [H,Nq,Nk] + dropout', dims: [2, 2, 1, 40, 29, 12], mask: 'additive', dropout: 0.25 },
   { name: 'd=1 long keys', dims: [1, 1, 1, 9, 300, 1] },
+  // Enough key tiles that the backward groups 4 per task (last group partial), with causal cuts
+  // inside groups and Nq < Nk; and a padded-key variant.
+  { name: 'grouped key tiles, GQA + causal', dims: [2, 4, 2, 150, 581, 24], causal: true },
+  { name: 'grouped key tiles + key padding', dims: [2, 2, 2, 77, 600, 33], mask: 'keypad' },
 ];
 
 function setup(c: Case) {
@@ -134,7 +138,7 @@ function naive(q: Tensor, k: Tensor, v: Tensor, scale: number): Tensor {
 }
 
 describe('fused float32 error <= 2x the naive float32 composition', () => {
-  const shapes: Array<[number, number, number, number, number]> = [[2, 3, 113, 203, 59], [1, 2, 197, 197, 64], [1, 1, 300, 77, 16]];
+  const shapes: Array<[number, number, number, number, number]> = [[2, 3, 113, 203, 59], [1, 2, 197, 197, 64], [1, 1, 300, 77, 16], [2, 4, 150, 581, 24]];
   for (const [B, H, Nq, Nk, d] of shapes) {
     it(`[${B}, ${H}, ${Nq}, ${d}] x ${Nk} keys`, () => {
       const q = rnd(11, B * H * Nq * d), k = rnd(12, B * H * Nk * d), v = rnd(13, B * H * Nk * d), g = rnd(14, B * H * Nq * d);

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/simd.h"
@@ -51,7 +52,7 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // more keys; the 64 x 128 score tile (32 KiB float) plus the K^T panel live in L1/L2. Backward
 // keeps five 64 x 64 products per tile pair, all operands L2-resident.
 constexpr int64_t kBrF = 64, kBcF = 128;
-constexpr int64_t kBrB = 64, kBcB = 64;
+constexpr int64_t kBrB = 64, kBcB = 64, kKgB = 4;
 
 // The tile size actually used for n rows: as many tiles as `max` needs, evened out and rounded up
 // to `mult` (so 197 tokens become 4 query tiles of 54/54/54/35 rows, not 64/64/64/5 whose last
@@ -63,7 +64,10 @@ inline int64_t balanced(int64_t n, int64_t max, int64_t mult) {
 }
 
 // C[MR x NV*W] (+)= sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
-// A is broadcast element by element, so it may be row-major, transposed or strided.
+// A is broadcast element by element, so it may be row-major, transposed or strided. The
+// accumulators start at zero and C is added after the loop: loaded up front, a C tile that is
+// not in L1 (the backward's dQ rows) stalled the first FMA of every block on its load (the dQ
+// product took 20% of the backward against ~16% for each of the other four).
 template <class T, int MR, int NV, bool ACC>
 SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
                                int64_t ldb, T* C, int64_t ldc) {
@@ -73,7 +77,7 @@ SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps,
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) acc[r][v] = ACC ? loadu(C + r * ldc + v * W) : broadcast(T(0));
+    for (int v = 0; v < NV; ++v) acc[r][v] = broadcast(T(0));
   for (int64_t p = 0; p < kc; ++p) {
     V b[NV];
 #pragma GCC unroll 2
@@ -89,7 +93,8 @@ SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps,
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
-    for (int v = 0; v < NV; ++v) storeu(C + r * ldc + v * W, acc[r][v]);
+    for (int v = 0; v < NV; ++v)
+      storeu(C + r * ldc + v * W, ACC ? acc[r][v] + loadu(C + r * ldc + v * W) : acc[r][v]);
 }
 
 template <class T, int NV, bool ACC>
@@ -183,7 +188,33 @@ void pack_v(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
   }
 }
 
-// vexp_nonpos (simd.h): the cheaper exp for the softmax's non-positive arguments.
+// The softmax exponential, by element type. float works in base 2: log2(e) is folded into the
+// FMA that forms the argument and vexp2_nonpos (simd.h) needs no multiply or Cody-Waite split
+// (6.6 against 9.9 cycles per vector for vexp_nonpos, measured on Zen 4; the forward's
+// exp pass was ~17% of its time). The forward's running row max is then kept in base-2 units
+// rounded up to an integer, so exp(m_old - m_new) = 2^(integer) is exact and the O rescale by it
+// loses nothing. double keeps the natural base and vexp_nonpos.
+template <class T>
+struct SoftExp;
+template <>
+struct SoftExp<float> {
+  static constexpr double kUnit = 1.4426950408889634;  // log2(e): argument units per nat
+  static Vec exp(Vec t) { return vexp2_nonpos(t); }
+  // Running max in units: ceil(mx * log2 e), an integer, so t = s*xs*log2e - m stays <= ~0.
+  static float units(float mx) {
+    return std::isfinite(mx) ? static_cast<float>(std::ceil(static_cast<double>(mx) * kUnit)) : mx;
+  }
+  static float ratio(float dm) { return static_cast<float>(std::exp2(static_cast<double>(dm))); }
+  static double nats(float m) { return static_cast<double>(m) * 0.69314718055994531; }
+};
+template <>
+struct SoftExp<double> {
+  static constexpr double kUnit = 1.0;
+  static VecD exp(VecD x) { return vexp_nonpos(x); }
+  static double units(double mx) { return mx; }
+  static double ratio(double dm) { return std::exp(dm); }
+  static double nats(double m) { return m; }
+};
 
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
@@ -390,20 +421,30 @@ Status forward_impl(const AttentionParams& p) {
               T* s = S + r * Bc;
               T xs;
               const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
-              const T mold = ws.m[r], mnew = std::max(mold, mx);
+              // m: the running max in SoftExp units (see there).
+              const T mold = ws.m[r], mnew = std::max(mold, SoftExp<T>::units(mx));
               // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
               const T muse = mnew == kNegInf<T> ? T(0) : mnew;
-              // Once a row's max has settled (most tiles) alpha is exactly exp(0) = 1: skip the
-              // scalar exp call (measured ~3% of the forward at N = 4096).
-              const T alpha = mold == muse ? T(1) : std::exp(mold - muse);
-              const V mv = broadcast(-muse), xv = broadcast(xs);
-              V sum = broadcast(T(0));
-              for (int64_t j = 0; j < bcp; j += W) {
-                const V e = vexp_nonpos(fma(loadu(s + j), xv, mv));
-                storeu(s + j, e);
-                sum = sum + e;
+              // Once a row's max has settled (most tiles) alpha is exactly 1: skip the scalar call.
+              const T alpha = mold == muse ? T(1) : SoftExp<T>::ratio(mold - muse);
+              const V mv = broadcast(-muse), xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
+              // Two partial sums: one add chain would cost its 3-4 cycle latency per vector.
+              V sum0 = broadcast(T(0)), sum1 = sum0;
+              int64_t j = 0;
+              for (; j + 2 * W <= bcp; j += 2 * W) {
+                const V e0 = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
+                const V e1 = SoftExp<T>::exp(fma(loadu(s + j + W), xv, mv));
+                storeu(s + j, e0);
+                storeu(s + j + W, e1);
+                sum0 = sum0 + e0;
+                sum1 = sum1 + e1;
               }
-              ws.l[r] = ws.l[r] * alpha + hsum(sum);
+              if (j < bcp) {
+                const V e = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
+                storeu(s + j, e);
+                sum0 = sum0 + e;
+              }
+              ws.l[r] = ws.l[r] * alpha + hsum(sum0 + sum1);
               ws.m[r] = mnew;
               if (alpha != T(1)) {
                 const V av = broadcast(alpha);
@@ -429,7 +470,7 @@ Status forward_impl(const AttentionParams& p) {
               if (lse_lo) lse_lo[li] = T(0);
             } else {
               store_row(orow, O + r * dp, d, T(1) / l);
-              const double exact = static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l));
+              const double exact = SoftExp<T>::nats(ws.m[r]) + std::log(static_cast<double>(l));
               lse[li] = static_cast<T>(exact);
               if (lse_lo) lse_lo[li] = static_cast<T>(exact - static_cast<double>(lse[li]));
             }
@@ -507,6 +548,10 @@ Status backward_impl(const AttentionParams& p) {
   const int64_t Br = balanced(Nq, kBrB, 6);
   const int64_t Bc = balanced(Nk, kBcB, 2 * W);
   const int64_t nkt = (Nk + Bc - 1) / Bc;
+  // Key tiles per task: up to kKgB, fewer when that would leave < 4 tasks per thread.
+  const int64_t KG = std::max<int64_t>(
+      1, std::min<int64_t>(kKgB, (B * Hk * nkt) / std::max<int64_t>(1, 4 * num_threads())));
+  const int64_t ngr = (nkt + KG - 1) / KG;
   const int64_t off = Nk - Nq;
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
 
@@ -515,12 +560,12 @@ Status backward_impl(const AttentionParams& p) {
     const AttentionParams* p = nullptr;
     std::vector<std::mutex>* locks = nullptr;
     int64_t dp = 0, G = 0;
-    std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dqb;
+    std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb;
     std::vector<float> u;
     int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
     void flush() {
       if (cur < 0) return;
-      const int64_t Hh = p->H, Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
+      const int64_t Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
       T* dqo = static_cast<T*>(p->dq);
       {
         std::lock_guard<std::mutex> lk((*locks)[cur % kLocks]);
@@ -535,27 +580,31 @@ Status backward_impl(const AttentionParams& p) {
       }
       for (int64_t g = 0; g < G; ++g)
         std::fill(dqb.begin() + (g * Nqq + row_lo) * dp, dqb.begin() + (g + 1) * Nqq * dp, T(0));
-      (void)Hh;
       cur = -1;
     }
     void finish() { flush(); }
   };
 
+  // Task = (batch, kv head, group of KG key tiles). For each query tile the group's key tiles
+  // run back to back while Q_i, dO_i and a local dQ_i tile stay in L1, and dQ_i is added into the
+  // worker's per-head buffer once per group: with one key tile per task, that buffer (1 MiB per
+  // head at N = 4096, past L2 next to Q and dO) was read and written for every tile pair.
   run_tasks(
-      B * Hk * nkt,
+      B * Hk * ngr,
       [&] {
         Ws ws;
         ws.p = &p;
         ws.locks = &locks;
         ws.dp = dp;
         ws.G = G;
-        ws.kt.resize(d * Bc);
-        ws.vt.resize(d * Bc);
-        ws.kr.resize(Bc * dp);
-        ws.dk.resize(Bc * dp);
-        ws.dv.resize(Bc * dp);
+        ws.kt.resize(KG * d * Bc);
+        ws.vt.resize(KG * d * Bc);
+        ws.kr.resize(KG * Bc * dp);
+        ws.dk.resize(KG * Bc * dp);
+        ws.dv.resize(KG * Bc * dp);
         ws.s.resize(Br * Bc);
         ws.dpm.resize(Br * Bc);
+        ws.dql.resize(Br * dp);
         if (p.dropout > 0) {
           ws.pd.resize(Br * Bc);
           ws.u.resize(Bc);
@@ -565,15 +614,15 @@ Status backward_impl(const AttentionParams& p) {
       },
       [&](Ws& ws, int64_t t) {
         // (b, kv head)-major so a worker's dQ buffer is flushed only when its head changes.
-        const int64_t bhk = t / nkt, kt = t % nkt;
+        const int64_t bhk = t / ngr, kt0 = (t % ngr) * KG, kt1 = std::min(nkt, kt0 + KG);
         const int64_t b = bhk / Hk, hk = bhk % Hk;
-        const int64_t j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
-        // First query row that sees key j0 under the causal mask; earlier tiles are skipped.
-        const int64_t istart = p.causal ? std::max<int64_t>(0, j0 - off) : 0;
+        const int64_t jg0 = kt0 * Bc, jg1 = std::min(Nk, kt1 * Bc);
+        // First query row that sees key jg0 under the causal mask; earlier rows are skipped.
+        const int64_t istart = p.causal ? std::max<int64_t>(0, jg0 - off) : 0;
         if (istart >= Nq) {  // no query sees these keys
-          for (int64_t j = 0; j < bc; ++j) {
-            std::fill_n(dk + b * p.k_sb + hk * p.k_sh + (j0 + j) * p.k_sr, d, T(0));
-            std::fill_n(dv + b * p.v_sb + hk * p.v_sh + (j0 + j) * p.v_sr, d, T(0));
+          for (int64_t j = jg0; j < jg1; ++j) {
+            std::fill_n(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, d, T(0));
+            std::fill_n(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, d, T(0));
           }
           return;
         }
@@ -585,17 +634,21 @@ Status backward_impl(const AttentionParams& p) {
         }
         ws.row_lo = std::min(ws.row_lo, qt0 * Br);
 
-        // This key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
-        const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
-        const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
-        transpose_pad(ws.kt.data(), Bc, kj, p.k_sr, bc, Bc, d);
-        transpose_pad(ws.vt.data(), Bc, vj, p.v_sr, bc, Bc, d);
-        pad_rows(ws.kr.data(), kj, bc, d, dp, p.k_sr);
-        std::fill(ws.dk.begin(), ws.dk.begin() + bc * dp, T(0));
-        std::fill(ws.dv.begin(), ws.dv.begin() + bc * dp, T(0));
+        // Each key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
+        for (int64_t kt = kt0; kt < kt1; ++kt) {
+          const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0);
+          const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+          const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
+          transpose_pad(ws.kt.data() + x * d * Bc, Bc, kj, p.k_sr, bc, Bc, d);
+          transpose_pad(ws.vt.data() + x * d * Bc, Bc, vj, p.v_sr, bc, Bc, d);
+          pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
+        }
+        std::fill(ws.dk.begin(), ws.dk.end(), T(0));
+        std::fill(ws.dv.begin(), ws.dv.end(), T(0));
         T* S = ws.s.data();
         T* DP = ws.dpm.data();
         T* PD = p.dropout > 0 ? ws.pd.data() : S;
+        T* DQ = ws.dql.data();
 
         for (int64_t g = 0; g < G; ++g) {
           const int64_t h = hk * G + g, bh = b * H + h;
@@ -606,48 +659,66 @@ Status backward_impl(const AttentionParams& p) {
             const T* qb = pad ? qpad + (bh * Nq + i0) * dp : qi;
             const T* gb = pad ? dopad + (bh * Nq + i0) * dp : gi;
             const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
-            tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ws.kt.data(), Bc, 2 * W, S, Bc);
-            tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, ws.vt.data(), Bc, 2 * W, DP, Bc);
-            for (int64_t r = 0; r < br; ++r) {
-              const int64_t i = i0 + r;
-              T* s = S + r * Bc;
-              T* dps = DP + r * Bc;
-              const T L = lse[bh * Nq + i];
-              if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
-                std::fill_n(s, bcp, T(0));
-                std::fill_n(dps, bcp, T(0));
-                if (p.dropout > 0) std::fill_n(PD + r * Bc, bcp, T(0));
-                continue;
-              }
-              T xs;
-              row_logits<T, false>(p, s, bc, bcp, scale, b, h, i, j0, xs);
-              const V lv = broadcast(-L), xv = broadcast(xs);
-              const V lo = broadcast(lse_lo ? -lse_lo[bh * Nq + i] : T(0));
-              for (int64_t j = 0; j < bcp; j += W) storeu(s + j, vexp_nonpos(fma(loadu(s + j), xv, lv) + lo));
-              if (p.dropout > 0) {
-                dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
-                T* pdr = PD + r * Bc;
-                for (int64_t j = 0; j < bcp; ++j) {
-                  const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
-                  pdr[j] = keep ? s[j] * keep_scale : T(0);
-                  dps[j] = keep ? dps[j] * keep_scale : T(0);
+            std::fill(DQ, DQ + br * dp, T(0));
+            for (int64_t kt = kt0; kt < kt1; ++kt) {
+              const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
+              // Causal: no row of this query tile sees key j0 (nor the later tiles): done.
+              if (p.causal && i0 + br - 1 + off < j0) break;
+              const T* ktx = ws.kt.data() + x * d * Bc;
+              const T* vtx = ws.vt.data() + x * d * Bc;
+              tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, Bc, 2 * W, S, Bc);
+              tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, Bc, 2 * W, DP, Bc);
+              for (int64_t r = 0; r < br; ++r) {
+                const int64_t i = i0 + r;
+                T* s = S + r * Bc;
+                T* dps = DP + r * Bc;
+                const T L = lse[bh * Nq + i];
+                if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
+                  std::fill_n(s, bcp, T(0));
+                  std::fill_n(dps, bcp, T(0));
+                  if (p.dropout > 0) std::fill_n(PD + r * Bc, bcp, T(0));
+                  continue;
                 }
+                T xs;
+                row_logits<T, false>(p, s, bc, bcp, scale, b, h, i, j0, xs);
+                // P = exp(logit - lse) in SoftExp units; lse (+ its low part) times the unit is
+                // formed in double and split in two so the shift keeps lse's full precision.
+                const T Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
+                T lhi = L, llo = Llo;
+                if constexpr (std::is_same_v<T, float>) {
+                  const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
+                  lhi = static_cast<float>(lu);
+                  llo = static_cast<float>(lu - static_cast<double>(lhi));
+                }
+                const V lv = broadcast(-lhi), lo = broadcast(-llo);
+                const V xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
+                for (int64_t j = 0; j < bcp; j += W) storeu(s + j, SoftExp<T>::exp(fma(loadu(s + j), xv, lv) + lo));
+                if (p.dropout > 0) {
+                  dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
+                  T* pdr = PD + r * Bc;
+                  for (int64_t j = 0; j < bcp; ++j) {
+                    const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
+                    pdr[j] = keep ? s[j] * keep_scale : T(0);
+                    dps[j] = keep ? dps[j] * keep_scale : T(0);
+                  }
+                }
+                // dS (w.r.t. the raw scores Q K^T) = scale * P * (dP - D_i), written over dP.
+                const V dv_ = broadcast(D[bh * Nq + i]), sc = broadcast(scale);
+                for (int64_t j = 0; j < bcp; j += W)
+                  storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
               }
-              // dS (w.r.t. the raw scores Q K^T) = scale * P * (dP - D_i), written over dP.
-              const V dv_ = broadcast(D[bh * Nq + i]), sc = broadcast(scale);
-              for (int64_t j = 0; j < bcp; j += W)
-                storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
+              // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K.
+              tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data() + x * Bc * dp, dp);
+              tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data() + x * Bc * dp, dp);
+              tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data() + x * Bc * dp, dp, 2 * W, DQ, dp);
             }
-            // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ += dS K.
-            tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data(), dp);
-            tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data(), dp);
-            tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data(), dp, 2 * W,
-                               ws.dqb.data() + (g * Nq + i0) * dp, dp);
+            T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
+            for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
           }
         }
-        for (int64_t j = 0; j < bc; ++j) {
-          std::memcpy(dk + b * p.k_sb + hk * p.k_sh + (j0 + j) * p.k_sr, ws.dk.data() + j * dp, sizeof(T) * d);
-          std::memcpy(dv + b * p.v_sb + hk * p.v_sh + (j0 + j) * p.v_sr, ws.dv.data() + j * dp, sizeof(T) * d);
+        for (int64_t j = jg0; j < jg1; ++j) {
+          std::memcpy(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, ws.dk.data() + (j - jg0) * dp, sizeof(T) * d);
+          std::memcpy(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, ws.dv.data() + (j - jg0) * dp, sizeof(T) * d);
         }
       });
   return Status::Ok();
