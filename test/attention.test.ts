@@ -210,6 +210,76 @@ describe('F.attention semantics', () => {
   });
 });
 
+describe('the ends of the supported range (d up to 512, N up to 16k)', () => {
+  it('d = 512 matches the float64 reference, forward and backward', () => {
+    const [B, H, Nq, Nk, d] = [1, 2, 37, 70, 512];
+    const q = rnd(21, B * H * Nq * d).map((x) => x / 8), k = rnd(22, B * H * Nk * d).map((x) => x / 8);
+    const v = rnd(23, B * H * Nk * d), g = rnd(24, B * H * Nq * d);
+    const args: RefAttentionArgs = { B, H, Hk: H, Nq, Nk, d, scale: 1 / Math.sqrt(d), causal: false, dropout: 0, seed: 0 };
+    const ref = refAttention(q, k, v, args), gref = refAttentionBackward(q, k, v, g, null, args);
+    const sq = [B, H, Nq, d], sk = [B, H, Nk, d];
+    const f = (x: Float64Array) => new Float32Array(x);
+    const r = attentionKernel(f(q), sq, f(k), sk, f(v), sk);
+    expect(relErr(r.out, ref.out)).toBeLessThan(2e-6);
+    const gb = attentionBackward(f(q), sq, f(k), sk, f(v), sk, r.out, r.lse, f(g));
+    expect(relErr(gb.dq, gref.dq)).toBeLessThan(5e-6);
+    expect(relErr(gb.dk, gref.dk)).toBeLessThan(5e-6);
+    expect(relErr(gb.dv, gref.dv)).toBeLessThan(5e-6);
+  });
+
+  // The reference backend would hold the 16384 x 16384 scores (2 GiB in float64): kernels only.
+  it.skipIf(useReference())('N = 16384 (causal): sampled rows match float64, gradients satisfy the softmax identities', () => {
+    const [N, d] = [16384, 8];
+    const q = rnd(31, N * d), k = rnd(32, N * d), v = rnd(33, N * d), g = rnd(34, N * d);
+    const s = [1, 1, N, d];
+    const f = (x: Float64Array) => new Float32Array(x);
+    const r = attentionKernel(f(q), s, f(k), s, f(v), s, { causal: true });
+    const scale = 1 / Math.sqrt(d);
+    // Row i sees keys 0..i: recompute a few rows in float64 (first, last, tile edges).
+    let num = 0, den = 0;
+    for (const i of [0, 1, 63, 64, 4095, 9000, N - 2, N - 1]) {
+      const lg = new Float64Array(i + 1);
+      let mx = -Infinity;
+      for (let j = 0; j <= i; j++) {
+        let a = 0;
+        for (let c = 0; c < d; c++) a += q[i * d + c] * k[j * d + c];
+        lg[j] = a * scale;
+        mx = Math.max(mx, lg[j]);
+      }
+      let l = 0;
+      const o = new Float64Array(d);
+      for (let j = 0; j <= i; j++) {
+        const e = Math.exp(lg[j] - mx);
+        l += e;
+        for (let c = 0; c < d; c++) o[c] += e * v[j * d + c];
+      }
+      for (let c = 0; c < d; c++) {
+        num = Math.max(num, Math.abs(r.out[i * d + c] - o[c] / l));
+        den = Math.max(den, Math.abs(o[c] / l));
+      }
+      expect(Math.abs(r.lse[i] - (mx + Math.log(l)))).toBeLessThan(1e-5 * Math.max(1, Math.abs(mx + Math.log(l))));
+    }
+    expect(num / den).toBeLessThan(2e-6);
+    // Rows of P sum to 1, so sum_j dV_j = sum_i dO_i; rows of dS sum to 0, so sum_j dK_j = 0.
+    const gb = attentionBackward(f(q), s, f(k), s, f(v), s, r.out, r.lse, f(g), { causal: true });
+    for (let c = 0; c < d; c++) {
+      let sv = 0, av = 0, so = 0, sk = 0, ak = 0;
+      for (let j = 0; j < N; j++) {
+        sv += gb.dv[j * d + c];
+        av += Math.abs(gb.dv[j * d + c]);
+        so += Math.fround(g[j * d + c]);
+        sk += gb.dk[j * d + c];
+        ak += Math.abs(gb.dk[j * d + c]);
+      }
+      // Measured ~1e-7 and ~3e-8 of the absolute sums; one dropped key tile moves sum dV by
+      // ~1e-3 of it.
+      expect(Math.abs(sv - so)).toBeLessThan(1e-5 * av);
+      expect(Math.abs(sk)).toBeLessThan(1e-6 * ak);
+    }
+    for (const x of [gb.dq, gb.dk, gb.dv]) expect(x.every((y) => Number.isFinite(y))).toBe(true);
+  });
+});
+
 describe('raw kernel argument checks', () => {
   const q = new Float32Array(2 * 3 * 4), k = new Float32Array(2 * 5 * 4);
   it('names the argument', () => {
