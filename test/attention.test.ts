@@ -14,17 +14,11 @@ import { matmul } from '../lib/ops/linalg';
 import { dropout, softmax } from '../lib/ops/nn-functional';
 import { Tensor } from '../lib/tensor';
 import { SelfsupError } from '../lib/errors';
+import { mulberry32 } from './helpers';
 
 /** Seeded non-zero values in ±[0.1, 1.5], float32-representable (mulberry32). */
 function rnd(seed: number, n: number): Float64Array {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.fround((next() < 0.5 ? -1 : 1) * (0.1 + 1.4 * next()));
   return out;

@@ -1,5 +1,17 @@
-/** Small helpers shared by the kernel test files (the op table has its own in test/ops/helpers.ts). */
+/** Small helpers shared by the kernel test files and the op table (test/ops/helpers.ts). */
 import { expect } from 'vitest';
+
+/** mulberry32: tiny, seeded, independent of lib/random (the op under test must not draw its own inputs). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
 /** Normwise relative error max|a - b| / max|b| (b is the reference). */
 export function normwiseRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -14,16 +14,9 @@ import { normalFloat32 } from '../lib/random';
 import { gatherTokens, stochasticPositions } from '../lib/ops/tokens';
 import { Tensor } from '../lib/tensor';
 import { matmul } from '../lib/ops/linalg';
+import { mulberry32 } from './helpers';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 /** Non-zero values in +-[0.1, 1.5]. */
 function rand(n: number, r: () => number): Float64Array {
   return Float64Array.from({ length: n }, () => (r() < 0.5 ? -1 : 1) * (0.1 + 1.4 * r()));

@@ -210,11 +210,10 @@ Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterAttention(Napi::Env env, Napi::Object exports) {
-  exports.Set("attention", Napi::Function::New(env, Forward, "attention"));
-  exports.Set("attentionAsync", Napi::Function::New(env, ForwardAsync, "attentionAsync"));
-  exports.Set("attentionBackward", Napi::Function::New(env, Backward, "attentionBackward"));
-  exports.Set("attentionBackwardAsync",
-              Napi::Function::New(env, BackwardAsync, "attentionBackwardAsync"));
+  Export(env, exports, "attention", Forward);
+  Export(env, exports, "attentionAsync", ForwardAsync);
+  Export(env, exports, "attentionBackward", Backward);
+  Export(env, exports, "attentionBackwardAsync", BackwardAsync);
 }
 
 }  // namespace napi

@@ -65,6 +65,12 @@ Napi::TypedArray ToJsArray(Napi::Env env, const OwnedArray& a);
 Napi::Value RunAsync(Napi::Env env, std::function<Status()> work,
                      std::function<Napi::Value(Napi::Env)> done);
 
+// exports[name] = a JS function named `name` calling `fn` (the export tables' one line per
+// binding; the name is written once, so the property and Function.name cannot disagree).
+inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
 // Calls fn, converting C++ exceptions (selfsup::Error, std::bad_alloc, std::exception) to JS.
 template <typename F>
 auto Guard(Napi::Env env, F&& fn) -> decltype(fn()) {

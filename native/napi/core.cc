@@ -75,12 +75,12 @@ static Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 
 void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, "0.1.0"));
-  exports.Set("isa", Napi::Function::New(env, Isa, "isa"));
-  exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
-  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
-  exports.Set("measurePeakGflops", Napi::Function::New(env, PeakGflops, "measurePeakGflops"));
-  exports.Set("measureBandwidthGBs", Napi::Function::New(env, BandwidthGBs, "measureBandwidthGBs"));
-  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  Export(env, exports, "isa", Isa);
+  Export(env, exports, "numThreads", NumThreads);
+  Export(env, exports, "setNumThreads", SetNumThreads);
+  Export(env, exports, "measurePeakGflops", PeakGflops);
+  Export(env, exports, "measureBandwidthGBs", BandwidthGBs);
+  Export(env, exports, "cudaInfo", CudaInfo);
 }
 
 }  // namespace napi

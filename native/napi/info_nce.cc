@@ -179,10 +179,10 @@ static Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
 }
 
 void RegisterInfoNCE(Napi::Env env, Napi::Object exports) {
-  exports.Set("infoNCEForward", Napi::Function::New(env, Forward, "infoNCEForward"));
-  exports.Set("infoNCEBackward", Napi::Function::New(env, Backward, "infoNCEBackward"));
-  exports.Set("infoNCEForwardAsync", Napi::Function::New(env, ForwardAsync, "infoNCEForwardAsync"));
-  exports.Set("infoNCEBackwardAsync", Napi::Function::New(env, BackwardAsync, "infoNCEBackwardAsync"));
+  Export(env, exports, "infoNCEForward", Forward);
+  Export(env, exports, "infoNCEBackward", Backward);
+  Export(env, exports, "infoNCEForwardAsync", ForwardAsync);
+  Export(env, exports, "infoNCEBackwardAsync", BackwardAsync);
 }
 
 }  // namespace napi

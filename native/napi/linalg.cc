@@ -99,8 +99,8 @@ static Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
 }
 
 void RegisterLinalg(Napi::Env env, Napi::Object exports) {
-  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
-  exports.Set("matmulAsync", Napi::Function::New(env, MatmulAsync, "matmulAsync"));
+  Export(env, exports, "matmul", Matmul);
+  Export(env, exports, "matmulAsync", MatmulAsync);
 }
 
 }  // namespace napi

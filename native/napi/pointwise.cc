@@ -121,11 +121,11 @@ static Napi::Value SumRows(const Napi::CallbackInfo& info) {
 }
 
 void RegisterPointwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("geluForward", Napi::Function::New(env, GeluForward, "geluForward"));
-  exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
-  exports.Set("layerNormForward", Napi::Function::New(env, LayerNormForward, "layerNormForward"));
-  exports.Set("layerNormBackward", Napi::Function::New(env, LayerNormBackward, "layerNormBackward"));
-  exports.Set("sumRows", Napi::Function::New(env, SumRows, "sumRows"));
+  Export(env, exports, "geluForward", GeluForward);
+  Export(env, exports, "geluBackward", GeluBackward);
+  Export(env, exports, "layerNormForward", LayerNormForward);
+  Export(env, exports, "layerNormBackward", LayerNormBackward);
+  Export(env, exports, "sumRows", SumRows);
 }
 
 }  // namespace napi

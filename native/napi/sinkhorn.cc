@@ -153,8 +153,8 @@ static Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) {
 }
 
 void RegisterSinkhorn(Napi::Env env, Napi::Object exports) {
-  exports.Set("sinkhorn", Napi::Function::New(env, Sinkhorn, "sinkhorn"));
-  exports.Set("sinkhornAsync", Napi::Function::New(env, SinkhornAsync, "sinkhornAsync"));
+  Export(env, exports, "sinkhorn", Sinkhorn);
+  Export(env, exports, "sinkhornAsync", SinkhornAsync);
 }
 
 }  // namespace napi

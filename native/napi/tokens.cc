@@ -277,17 +277,16 @@ static Napi::Value MaskMultiBlockAsync(const Napi::CallbackInfo& info) {
 }
 
 void RegisterTokens(Napi::Env env, Napi::Object exports) {
-  exports.Set("tokensGather", Napi::Function::New(env, TokensGather, "tokensGather"));
-  exports.Set("tokensGatherAsync", Napi::Function::New(env, TokensGatherAsync, "tokensGatherAsync"));
-  exports.Set("tokensGatherBackward", Napi::Function::New(env, TokensGatherBackward, "tokensGatherBackward"));
-  exports.Set("tokensScatter", Napi::Function::New(env, TokensScatter, "tokensScatter"));
-  exports.Set("tokensScatterBackward", Napi::Function::New(env, TokensScatterBackward, "tokensScatterBackward"));
-  exports.Set("stochasticPositions", Napi::Function::New(env, StochasticPositions, "stochasticPositions"));
-  exports.Set("stochasticPositionsBackward",
-              Napi::Function::New(env, StochasticPositionsBackward, "stochasticPositionsBackward"));
-  exports.Set("maskRandom", Napi::Function::New(env, MaskRandom, "maskRandom"));
-  exports.Set("maskMultiBlock", Napi::Function::New(env, MaskMultiBlock, "maskMultiBlock"));
-  exports.Set("maskMultiBlockAsync", Napi::Function::New(env, MaskMultiBlockAsync, "maskMultiBlockAsync"));
+  Export(env, exports, "tokensGather", TokensGather);
+  Export(env, exports, "tokensGatherAsync", TokensGatherAsync);
+  Export(env, exports, "tokensGatherBackward", TokensGatherBackward);
+  Export(env, exports, "tokensScatter", TokensScatter);
+  Export(env, exports, "tokensScatterBackward", TokensScatterBackward);
+  Export(env, exports, "stochasticPositions", StochasticPositions);
+  Export(env, exports, "stochasticPositionsBackward", StochasticPositionsBackward);
+  Export(env, exports, "maskRandom", MaskRandom);
+  Export(env, exports, "maskMultiBlock", MaskMultiBlock);
+  Export(env, exports, "maskMultiBlockAsync", MaskMultiBlockAsync);
 }
 
 }  // namespace napi

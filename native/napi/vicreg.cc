@@ -201,16 +201,16 @@ static Napi::Value BarlowForwardAsync(const Napi::CallbackInfo& info) { return F
 static Napi::Value BarlowBackwardAsync(const Napi::CallbackInfo& info) { return BackwardAsyncImpl(info, true); }
 
 void RegisterVICReg(Napi::Env env, Napi::Object exports) {
-  exports.Set("vicregForward", Napi::Function::New(env, VicregForward, "vicregForward"));
-  exports.Set("vicregBackward", Napi::Function::New(env, VicregBackward, "vicregBackward"));
-  exports.Set("vicregTermForward", Napi::Function::New(env, TermForward, "vicregTermForward"));
-  exports.Set("vicregTermBackward", Napi::Function::New(env, TermBackward, "vicregTermBackward"));
-  exports.Set("barlowTwinsForward", Napi::Function::New(env, BarlowForward, "barlowTwinsForward"));
-  exports.Set("barlowTwinsBackward", Napi::Function::New(env, BarlowBackward, "barlowTwinsBackward"));
-  exports.Set("vicregForwardAsync", Napi::Function::New(env, VicregForwardAsync, "vicregForwardAsync"));
-  exports.Set("vicregBackwardAsync", Napi::Function::New(env, VicregBackwardAsync, "vicregBackwardAsync"));
-  exports.Set("barlowTwinsForwardAsync", Napi::Function::New(env, BarlowForwardAsync, "barlowTwinsForwardAsync"));
-  exports.Set("barlowTwinsBackwardAsync", Napi::Function::New(env, BarlowBackwardAsync, "barlowTwinsBackwardAsync"));
+  Export(env, exports, "vicregForward", VicregForward);
+  Export(env, exports, "vicregBackward", VicregBackward);
+  Export(env, exports, "vicregTermForward", TermForward);
+  Export(env, exports, "vicregTermBackward", TermBackward);
+  Export(env, exports, "barlowTwinsForward", BarlowForward);
+  Export(env, exports, "barlowTwinsBackward", BarlowBackward);
+  Export(env, exports, "vicregForwardAsync", VicregForwardAsync);
+  Export(env, exports, "vicregBackwardAsync", VicregBackwardAsync);
+  Export(env, exports, "barlowTwinsForwardAsync", BarlowForwardAsync);
+  Export(env, exports, "barlowTwinsBackwardAsync", BarlowBackwardAsync);
 }
 
 }  // namespace napi

@@ -1,5 +1,6 @@
 /** Test helpers of the op table: a seeded generator, input specs, float64 reference utilities. */
 import { Tensor, tensor } from '../../lib/index';
+import { mulberry32 } from '../helpers';
 
 export interface RefTensor {
   shape: number[];
@@ -17,17 +18,7 @@ export interface TSpec {
 }
 export type Arg = TSpec | number | string | boolean | null | undefined | Tensor | Arg[] | { [k: string]: Arg };
 
-/** mulberry32: tiny, seeded, independent of lib/random (the op under test must not draw its own inputs). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export function hashString(s: string): number {
   let h = 2166136261;
