@@ -431,23 +431,13 @@ Status forward_impl(const AttentionParams& p) {
               // Once a row's max has settled (most tiles) alpha is exactly 1: skip the scalar call.
               const T alpha = mold == muse ? T(1) : SoftExp<T>::ratio(mold - muse);
               const V mv = broadcast(-muse), xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
-              // Two partial sums: one add chain would cost its 3-4 cycle latency per vector.
-              V sum0 = broadcast(T(0)), sum1 = sum0;
-              int64_t j = 0;
-              for (; j + 2 * W <= bcp; j += 2 * W) {
-                const V e0 = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
-                const V e1 = SoftExp<T>::exp(fma(loadu(s + j + W), xv, mv));
-                storeu(s + j, e0);
-                storeu(s + j + W, e1);
-                sum0 = sum0 + e0;
-                sum1 = sum1 + e1;
-              }
-              if (j < bcp) {
+              V sum = broadcast(T(0));
+              for (int64_t j = 0; j < bcp; j += W) {
                 const V e = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
                 storeu(s + j, e);
-                sum0 = sum0 + e;
+                sum = sum + e;
               }
-              ws.l[r] = ws.l[r] * alpha + hsum(sum0 + sum1);
+              ws.l[r] = ws.l[r] * alpha + hsum(sum);
               ws.m[r] = mnew;
               if (alpha != T(1)) {
                 const V av = broadcast(alpha);
@@ -525,7 +515,12 @@ Status backward_impl(const AttentionParams& p) {
   // D_i = <dO_i, O_i> - dlse_i (FlashAttention-2 eq. for dS; the dlse term is lse's own
   // gradient, d lse_i / d logit_ij = P_ij). Also the padded copies of Q and dO used as the
   // B operand of dK += dS^T Q and dV += P^T dO when d is not a multiple of the vector width.
+  // Also -lse in SoftExp units as a hi + lo pair (Lh, Ll), once per row instead of once per tile:
+  // lse (+ its saved low part) times the unit is formed in double and split in two so the shift
+  // in P = exp(logit - lse) keeps lse's full precision.
   T* D = scratch<T, 2>(static_cast<size_t>(B * H * Nq));
+  T* Lh = scratch<T, 5>(static_cast<size_t>(B * H * Nq));
+  T* Ll = scratch<T, 6>(static_cast<size_t>(B * H * Nq));
   const bool pad = dp != d;
   T* qpad = pad ? scratch<T, 3>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
   T* dopad = pad ? scratch<T, 4>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
@@ -538,6 +533,15 @@ Status backward_impl(const AttentionParams& p) {
         double acc = 0;  // the dP - D cancellation makes D's rounding count
         for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(orow[c]) * grow[c];
         D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
+        const T L = lse[bh * Nq + i], Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
+        if constexpr (std::is_same_v<T, float>) {
+          const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
+          Lh[bh * Nq + i] = static_cast<float>(-lu);
+          Ll[bh * Nq + i] = static_cast<float>(static_cast<double>(-Lh[bh * Nq + i]) - lu);
+        } else {
+          Lh[bh * Nq + i] = -L;
+          Ll[bh * Nq + i] = -Llo;
+        }
       }
       if (pad) {
         pad_rows(qpad + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
@@ -684,16 +688,8 @@ Status backward_impl(const AttentionParams& p) {
                 }
                 T xs;
                 row_logits<T, false>(p, s, bc, bcp, scale, b, h, i, j0, xs);
-                // P = exp(logit - lse) in SoftExp units; lse (+ its low part) times the unit is
-                // formed in double and split in two so the shift keeps lse's full precision.
-                const T Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
-                T lhi = L, llo = Llo;
-                if constexpr (std::is_same_v<T, float>) {
-                  const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
-                  lhi = static_cast<float>(lu);
-                  llo = static_cast<float>(lu - static_cast<double>(lhi));
-                }
-                const V lv = broadcast(-lhi), lo = broadcast(-llo);
+                // P = exp(logit - lse) in SoftExp units (Lh + Ll = -lse * unit, see above).
+                const V lv = broadcast(Lh[bh * Nq + i]), lo = broadcast(Ll[bh * Nq + i]);
                 const V xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
                 for (int64_t j = 0; j < bcp; j += W) storeu(s + j, SoftExp<T>::exp(fma(loadu(s + j), xv, lv) + lo));
                 if (p.dropout > 0) {
