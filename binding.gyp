@@ -1,7 +1,8 @@
 {
   # node-gyp build of the CPU addon (what `npm install` runs through node-gyp-build).
-  # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled twice: an AVX2+FMA variant and a portable
-  # one, in different namespaces; native/cpu/cpuid.cc picks one at load time (DESIGN principle 5).
+  # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled three times: an AVX-512 (F/BW/DQ/VL)
+  # variant, an AVX2+FMA variant and a portable one, in different namespaces; native/cpu/cpuid.cc
+  # picks one at load time (DESIGN principle 5).
   "variables": {
     "selfsup_x64%": "<!(node -p \"process.arch === 'x64' ? 1 : 0\")"
   },
@@ -38,11 +39,23 @@
       ]
     },
     {
+      "target_name": "selfsup_isa_avx512",
+      "type": "static_library",
+      "conditions": [
+        ["selfsup_x64==1", {
+          "sources": ["<!@(node scripts/sources.js isa)"],
+          "defines": ["SELFSUP_ISA_NS=isa_avx512"],
+          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma"] }
+        }]
+      ]
+    },
+    {
       "target_name": "selfsup",
       "sources": ["<!@(node scripts/sources.js core)", "<!@(node scripts/sources.js napi)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "dependencies": ["selfsup_isa_generic", "selfsup_isa_avx2"],
+      "dependencies": ["selfsup_isa_generic", "selfsup_isa_avx2", "selfsup_isa_avx512"],
       "libraries": ["-lpthread"]
     }
   ]

@@ -15,10 +15,15 @@ export interface NativeAddon {
   cudaInfo(): { built: boolean; devices: Array<{ name: string; computeCapability: string; memoryBytes: number }>; error?: string };
   measurePeakGflops(threads: number, seconds: number): number;
   measureBandwidthGBs(threads: number, seconds: number): number;
+  /** ISA variants from the widest down: which this CPU supports, which runs, which is the default. */
+  isaVariants?(): Array<{ name: string; supported: boolean; active: boolean; default: boolean }>;
+  /** FMA peak of one supported variant (GFLOP/s). */
+  measurePeakGflopsIsa?(isa: string, threads: number, seconds: number): number;
   [fn: string]: unknown;
 }
 
 let cached: NativeAddon | null | undefined;
+let isaError: SelfsupError | undefined;
 let loadError: string | undefined;
 let addonPath: string | undefined;
 
@@ -45,6 +50,7 @@ export function backendName(): 'native' | 'reference' {
 
 /** The addon, or null when it cannot be loaded (the reason is in nativeLoadError()). */
 export function tryNative(): NativeAddon | null {
+  if (isaError) throw isaError;
   if (cached !== undefined) return cached;
   if (process.env.SELFSUP_BACKEND === 'reference') {
     cached = null;
@@ -68,6 +74,13 @@ export function tryNative(): NativeAddon | null {
     }
     cached = load(root);
   } catch (e) {
+    // SELFSUP_ISA naming a variant this CPU cannot run (native/napi/isa.cc): an error in the
+    // package grammar on every use, never a silent fallback to the reference kernels.
+    if ((e as { selfsupIsa?: boolean }).selfsupIsa) {
+      const err = new SelfsupError('ERR_UNSUPPORTED', (e as Error).message);
+      isaError = err;
+      throw err;
+    }
     cached = null;
     loadError = (e as Error).message;
     // Falling back silently would make every op 100x slower without a word: say it once.

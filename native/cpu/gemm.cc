@@ -39,6 +39,9 @@ template <class T>
 BlockedFn<T> blocked_for(Isa isa);
 template <>
 BlockedFn<float> blocked_for<float>(Isa isa) {
+#if SELFSUP_HAVE_AVX512_VARIANT
+  if (isa == Isa::kAvx512) return &isa_avx512::sgemm_blocked;
+#endif
 #if SELFSUP_HAVE_AVX2_VARIANT
   if (isa == Isa::kAvx2) return &isa_avx2::sgemm_blocked;
 #endif
@@ -47,6 +50,9 @@ BlockedFn<float> blocked_for<float>(Isa isa) {
 }
 template <>
 BlockedFn<double> blocked_for<double>(Isa isa) {
+#if SELFSUP_HAVE_AVX512_VARIANT
+  if (isa == Isa::kAvx512) return &isa_avx512::dgemm_blocked;
+#endif
 #if SELFSUP_HAVE_AVX2_VARIANT
   if (isa == Isa::kAvx2) return &isa_avx2::dgemm_blocked;
 #endif

@@ -45,7 +45,24 @@ namespace {
 //    more, but the generic variant favours "always correct, never spills" over the last 2x.
 template <class T>
 struct Blocking;
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_AVX512
+#ifndef SELFSUP_GEMM512_MR
+#define SELFSUP_GEMM512_MR 14
+#define SELFSUP_GEMM512_NR 32
+#define SELFSUP_GEMM512_MC 168
+#define SELFSUP_GEMM512_KC 384
+#endif
+template <>
+struct Blocking<float> {
+  static constexpr int MR = SELFSUP_GEMM512_MR, NR = SELFSUP_GEMM512_NR;
+  static constexpr int64_t MC = SELFSUP_GEMM512_MC, KC = SELFSUP_GEMM512_KC, NC = 4080;
+};
+template <>
+struct Blocking<double> {
+  static constexpr int MR = 14, NR = 16;
+  static constexpr int64_t MC = 84, KC = 256, NC = 4080;
+};
+#elif SELFSUP_SIMD_AVX2
 template <>
 struct Blocking<float> {
   static constexpr int MR = 6, NR = 16;
@@ -232,9 +249,9 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
       if (std::is_same<T, float>::value && cols == NR && NR % 8 == 0) {
         for (; p + 8 <= kc; p += 8) {
           for (int g = 0; g < NR; g += 8) {
-            Vec r[8];
+            Vec8 r[8];  // 8 wide whatever the vector width
             for (int c = 0; c < 8; ++c) {
-              r[c] = loadu(reinterpret_cast<const float*>(src[g + c] + p));
+              r[c] = loadu8(reinterpret_cast<const float*>(src[g + c] + p));
             }
             transpose8x8(r);
             for (int q = 0; q < 8; ++q) {

@@ -27,7 +27,7 @@
 namespace selfsup {
 namespace SELFSUP_ISA_NS {
 
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
 namespace {
 
 constexpr uint32_t kM0 = 0xD2511F53u;

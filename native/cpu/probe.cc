@@ -30,9 +30,19 @@ void run_on_threads(int threads, F body) {
 }  // namespace
 
 double measure_peak_gflops(int threads, double seconds) {
+  return measure_peak_gflops_isa(active_isa(), threads, seconds);
+}
+
+double measure_peak_gflops_isa(Isa isa, int threads, double seconds) {
   threads = std::max(1, std::min(threads, 1024));
   seconds = std::max(0.01, std::min(seconds, 10.0));
-  const auto fma_block = SELFSUP_DISPATCH(probe_fma_block);
+  double (*fma_block)(int64_t, float*) = &isa_generic::probe_fma_block;
+#if SELFSUP_HAVE_AVX512_VARIANT
+  if (isa == Isa::kAvx512 && isa_supported(isa)) fma_block = &isa_avx512::probe_fma_block;
+#endif
+#if SELFSUP_HAVE_AVX2_VARIANT
+  if (isa == Isa::kAvx2 && isa_supported(isa)) fma_block = &isa_avx2::probe_fma_block;
+#endif
   // Each thread repeats fixed blocks (~0.1 ms) until `seconds` passed; the rate is total flops
   // over the slowest thread's elapsed time, so a descheduled thread lowers the number honestly.
   constexpr int64_t kIters = 1 << 14;

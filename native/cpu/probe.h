@@ -12,6 +12,9 @@ namespace selfsup {
 // so any count can be asked for), in GFLOP/s: 2 flops per FMA lane (float32 lanes; the generic
 // variant counts a multiply + add pair as one FMA).
 double measure_peak_gflops(int threads, double seconds);
+// The same for a given variant, which must be supported by this CPU (isa_supported(isa)); `selfsup
+// info` reports each supported variant's peak, the machine's peak being the best of them.
+double measure_peak_gflops_isa(Isa isa, int threads, double seconds);
 // STREAM triad a[i] = b[i] + s * c[i] over three float32 arrays of 32 MiB each (3x the 32 MiB L3
 // of the reference machine, far larger than any L2), in GB/s. Bytes counted per element: 3 * 4
 // (read b, read c, write a), the STREAM convention; the write-allocate read of `a` is NOT counted,

@@ -10,9 +10,10 @@ namespace SELFSUP_ISA_NS {
 // 12 independent accumulator chains (>= latency 4 x 2 FMA pipes = 8 needed on Zen 4 / Intel
 // client cores; 12 also covers 5-cycle-latency parts), each step acc = acc * m + d, which converges
 // to d / (1 - m) without overflow or denormals. 12 chains fit the 16 ymm registers with the two
-// constants.
+// constants. The avx512 variant has 32 zmm registers and runs 24 chains (covers two 512-bit FMA
+// pipes at latency 4 with room to spare).
 double probe_fma_block(int64_t iters, float* sink) {
-  constexpr int kChains = 12;
+  constexpr int kChains = SELFSUP_SIMD_AVX512 ? 24 : 12;
   Vec acc[kChains];
   for (int i = 0; i < kChains; ++i) acc[i] = broadcast(1.0f + 0.01f * static_cast<float>(i));
   const Vec m = broadcast(0.999999f), d = broadcast(1e-6f);

@@ -1,8 +1,15 @@
 // The one SIMD layer (DESIGN principle 5). Kernels are written once over these helpers and the
 // build compiles them once per ISA variant:
+//   -DSELFSUP_ISA_NS=isa_avx512 -mavx512f/bw/dq/vl -mavx2 -mfma
+//                                            -> Vec is __m512 (16 floats) / VecD is __m512d (8),
+//                                               partial loads and stores through opmasks
 //   -DSELFSUP_ISA_NS=isa_avx2 -mavx2 -mfma   -> Vec is __m256 / VecD is __m256d, real FMA
 //   -DSELFSUP_ISA_NS=isa_generic             -> portable GNU vector extension (SSE2 on x86-64,
 //                                               NEON on arm64); GCC/Clang only (MSVC: #error)
+// A translation unit whose vector code is written for 8-lane vectors can keep them in the avx512
+// variant by defining SELFSUP_SIMD_YMM before including this header: it then gets the AVX2 section
+// (Vec = __m256; the compiler may still use EVEX encodings and the 32 registers). Its types live
+// in another inline namespace (ymm vs zmm), so the two views never share a mangled name.
 //
 // ODR: every type and function here is declared inside namespace selfsup::SELFSUP_ISA_NS, so the
 // AVX2 and the generic bodies have different mangled names. (An `inline` function with one
@@ -10,18 +17,27 @@
 // one body, possibly the AVX2 one, and a non-AVX2 machine then dies with SIGILL.) Never include
 // this header from a core (non-*_isa) TU; it refuses to compile without SELFSUP_ISA_NS.
 //
-// API (T = float with Vec, width 8; T = double with VecD, width 4; overloaded on the type):
-//   zero_f() / zero_d(), broadcast(x), load(p) (32-byte aligned), loadu(p), store(p, v),
+// API (T = float with Vec, width kVecWidth = 8 or 16; T = double with VecD, width kVecWidthD = 4
+// or 8; overloaded on the type):
+//   zero_f() / zero_d(), broadcast(x), load(p) (aligned to the vector size; the avx512 section
+//   does not require it), loadu(p), store(p, v),
 //   storeu(p, v), load_partial(p, n) / store_partial(p, v, n) (n lanes, rest zero / untouched),
 //   add sub mul div min max fma(a, b, c) = a*b + c, fnma(a, b, c) = c - a*b, abs,
-//   operators + - * /, hsum(v), hmax(v), transpose8x8(Vec r[8]) (in place),
-//   widen_lo(Vec) / widen_hi(Vec) -> VecD (lanes 0-3 / 4-7), narrow(VecD lo, VecD hi) -> Vec,
+//   operators + - * /, hsum(v), hmax(v), transpose8x8(Vec r[8]) (in place; with 16 lanes each
+//   half of the registers, lanes 0-7 and 8-15, is its own 8x8 block),
+//   widen_lo(Vec) / widen_hi(Vec) -> VecD (low / high half of the lanes), narrow(VecD lo, VecD hi)
+//   -> Vec, stream_store(p, v) (non-temporal, p aligned to kVecBytes) and stream_fence(),
+//   Vec8: exactly 8 floats in every variant (= Vec in avx2 and generic) with loadu8(p), zero8(),
+//   storeu(p, Vec8), transpose8x8(Vec8 r[8]) for code that is inherently 8 wide (8x8 blocks).
 //   vexp(Vec): <= 1 ulp vs correctly rounded expf (checked by a sweep of [-110, 95] in both
 //   variants); exp(-inf) = 0, exp(+inf) = inf, NaN propagates, gradual underflow to denormals.
 //   vexp(VecD): its own double polynomial, <= 1 ulp over [-708, 709.7].
 //   vexp_nonpos(v): vexp for arguments <= 0 (softmax), results below FLT_MIN flushed to 0;
 //   the VecD overload is vexp.
 //   vexp2_nonpos(Vec t): 2^t for base-2 softmax arguments t <= 0 (float only; <= 3 ulp).
+// Macros for code that needs more than the API: SELFSUP_SIMD_AVX512 (Vec is a zmm),
+// SELFSUP_SIMD_AVX2 (Vec is a ymm), SELFSUP_SIMD_X86_AVX2 (raw AVX2 + FMA intrinsics on any
+// vector width are available: true in both x86 SIMD variants).
 #pragma once
 
 #ifndef SELFSUP_ISA_NS
@@ -32,11 +48,26 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && \
+    defined(__AVX512VL__) && defined(__AVX2__) && defined(__FMA__) && !defined(SELFSUP_SIMD_YMM)
 #include <immintrin.h>
-#define SELFSUP_SIMD_AVX2 1
-#else
+#define SELFSUP_SIMD_AVX512 1
 #define SELFSUP_SIMD_AVX2 0
+#define SELFSUP_SIMD_X86_AVX2 1
+#define SELFSUP_SIMD_VECEXT 0
+#define SELFSUP_SIMD_NS zmm
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SELFSUP_SIMD_AVX512 0
+#define SELFSUP_SIMD_AVX2 1
+#define SELFSUP_SIMD_X86_AVX2 1
+#define SELFSUP_SIMD_VECEXT 0
+#define SELFSUP_SIMD_NS ymm
+#else
+#define SELFSUP_SIMD_AVX512 0
+#define SELFSUP_SIMD_AVX2 0
+#define SELFSUP_SIMD_X86_AVX2 0
+#define SELFSUP_SIMD_NS vecext
 #if defined(__GNUC__) || defined(__clang__)
 #define SELFSUP_SIMD_VECEXT 1
 #else
@@ -52,11 +83,209 @@
 
 namespace selfsup {
 namespace SELFSUP_ISA_NS {
+// The section's own inline namespace: a SELFSUP_SIMD_YMM TU and a zmm TU of the avx512 variant
+// both see `Vec`, but as selfsup::isa_avx512::ymm::Vec and ...::zmm::Vec (no ODR clash).
+inline namespace SELFSUP_SIMD_NS {
 
+#if SELFSUP_SIMD_AVX512
+constexpr int kVecWidth = 16;  // floats per Vec
+constexpr int kVecWidthD = 8;  // doubles per VecD
+#else
 constexpr int kVecWidth = 8;   // floats per Vec
 constexpr int kVecWidthD = 4;  // doubles per VecD
+#endif
+constexpr int kVecBytes = kVecWidth * 4;
 
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_AVX512
+// ------------------------------------------------------------------------------------------
+// AVX-512 F + BW + DQ + VL (+ AVX2 + FMA for the 8-wide Vec8 helpers)
+// ------------------------------------------------------------------------------------------
+struct Vec {
+  __m512 v;
+};
+struct VecD {
+  __m512d v;
+};
+
+SELFSUP_SIMD_INLINE Vec zero_f() { return {_mm512_setzero_ps()}; }
+SELFSUP_SIMD_INLINE VecD zero_d() { return {_mm512_setzero_pd()}; }
+SELFSUP_SIMD_INLINE Vec broadcast(float x) { return {_mm512_set1_ps(x)}; }
+SELFSUP_SIMD_INLINE VecD broadcast(double x) { return {_mm512_set1_pd(x)}; }
+// load/store: the unaligned forms. Kernels written for the 8-lane variants align buffers to 32
+// bytes, not 64; vmovups costs the same as vmovaps on aligned data (Intel optimization manual,
+// and Agner Fog's tables for Zen 4), so nothing is lost and no 32-byte-aligned pointer faults.
+SELFSUP_SIMD_INLINE Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+SELFSUP_SIMD_INLINE VecD load(const double* p) { return {_mm512_loadu_pd(p)}; }
+SELFSUP_SIMD_INLINE Vec loadu(const float* p) { return {_mm512_loadu_ps(p)}; }
+SELFSUP_SIMD_INLINE VecD loadu(const double* p) { return {_mm512_loadu_pd(p)}; }
+SELFSUP_SIMD_INLINE void store(float* p, Vec a) { _mm512_storeu_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void store(double* p, VecD a) { _mm512_storeu_pd(p, a.v); }
+SELFSUP_SIMD_INLINE void storeu(float* p, Vec a) { _mm512_storeu_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void storeu(double* p, VecD a) { _mm512_storeu_pd(p, a.v); }
+
+// Edges through opmasks: the first n lanes (n in 0..16 / 0..8). Masked-off lanes are not
+// accessed, so they never fault (Intel SDM vol. 1, 15.4.1: fault suppression for masked-off
+// elements); loads zero them (maskz), stores leave memory untouched.
+SELFSUP_SIMD_INLINE __mmask16 lane_mask16(int n) {
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
+SELFSUP_SIMD_INLINE __mmask8 lane_mask8(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
+SELFSUP_SIMD_INLINE Vec load_partial(const float* p, int n) {
+  return {_mm512_maskz_loadu_ps(lane_mask16(n), p)};
+}
+SELFSUP_SIMD_INLINE VecD load_partial(const double* p, int n) {
+  return {_mm512_maskz_loadu_pd(lane_mask8(n), p)};
+}
+SELFSUP_SIMD_INLINE void store_partial(float* p, Vec a, int n) {
+  _mm512_mask_storeu_ps(p, lane_mask16(n), a.v);
+}
+SELFSUP_SIMD_INLINE void store_partial(double* p, VecD a, int n) {
+  _mm512_mask_storeu_pd(p, lane_mask8(n), a.v);
+}
+
+SELFSUP_SIMD_INLINE Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD add(VecD a, VecD b) { return {_mm512_add_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec sub(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD sub(VecD a, VecD b) { return {_mm512_sub_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD mul(VecD a, VecD b) { return {_mm512_mul_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec div(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD div(VecD a, VecD b) { return {_mm512_div_pd(a.v, b.v)}; }
+// vmaxps/vminps zmm keep the SSE rule: a NaN in either operand returns the second operand.
+SELFSUP_SIMD_INLINE Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD max(VecD a, VecD b) { return {_mm512_max_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE VecD min(VecD a, VecD b) { return {_mm512_min_pd(a.v, b.v)}; }
+SELFSUP_SIMD_INLINE Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE VecD fma(VecD a, VecD b, VecD c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE Vec fnma(Vec a, Vec b, Vec c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }
+SELFSUP_SIMD_INLINE VecD fnma(VecD a, VecD b, VecD c) {
+  return {_mm512_fnmadd_pd(a.v, b.v, c.v)};
+}
+// Sign bit cleared with an integer and (AVX512F has no vandps; DQ does, this keeps it to F).
+SELFSUP_SIMD_INLINE Vec abs(Vec a) {
+  return {_mm512_castsi512_ps(
+      _mm512_and_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(0x7fffffff)))};
+}
+SELFSUP_SIMD_INLINE VecD abs(VecD a) {
+  return {_mm512_castsi512_pd(
+      _mm512_and_si512(_mm512_castpd_si512(a.v), _mm512_set1_epi64(0x7fffffffffffffffLL)))};
+}
+
+// Reductions: halves folded down to one lane (256, 128, 64, 32 bits), a fixed association order.
+SELFSUP_SIMD_INLINE float hsum(Vec a) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a.v), _mm512_extractf32x8_ps(a.v, 1));
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+SELFSUP_SIMD_INLINE double hsum(VecD a) {
+  const __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+  s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+SELFSUP_SIMD_INLINE float hmax(Vec a) {
+  const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(a.v), _mm512_extractf32x8_ps(a.v, 1));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+SELFSUP_SIMD_INLINE double hmax(VecD a) {
+  const __m256d h = _mm256_max_pd(_mm512_castpd512_pd256(a.v), _mm512_extractf64x4_pd(a.v, 1));
+  __m128d s = _mm_max_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+  s = _mm_max_sd(s, _mm_unpackhi_pd(s, s));
+  return _mm_cvtsd_f64(s);
+}
+
+// Two independent 8x8 transposes, one per 256-bit half (lanes 0-7 and 8-15 of r[0..7]).
+// unpack and shuffle_ps act within 128-bit lanes on zmm as on ymm; the final step of the AVX
+// sequence (vperm2f128 across the two 128-bit lanes of a ymm) becomes a two-source vpermt2ps
+// that does the same inside each 256-bit half.
+SELFSUP_SIMD_INLINE void transpose8x8(Vec r[8]) {
+  const __m512 t0 = _mm512_unpacklo_ps(r[0].v, r[1].v), t1 = _mm512_unpackhi_ps(r[0].v, r[1].v);
+  const __m512 t2 = _mm512_unpacklo_ps(r[2].v, r[3].v), t3 = _mm512_unpackhi_ps(r[2].v, r[3].v);
+  const __m512 t4 = _mm512_unpacklo_ps(r[4].v, r[5].v), t5 = _mm512_unpackhi_ps(r[4].v, r[5].v);
+  const __m512 t6 = _mm512_unpacklo_ps(r[6].v, r[7].v), t7 = _mm512_unpackhi_ps(r[6].v, r[7].v);
+  const __m512 s0 = _mm512_shuffle_ps(t0, t2, 0x44), s1 = _mm512_shuffle_ps(t0, t2, 0xEE);
+  const __m512 s2 = _mm512_shuffle_ps(t1, t3, 0x44), s3 = _mm512_shuffle_ps(t1, t3, 0xEE);
+  const __m512 s4 = _mm512_shuffle_ps(t4, t6, 0x44), s5 = _mm512_shuffle_ps(t4, t6, 0xEE);
+  const __m512 s6 = _mm512_shuffle_ps(t5, t7, 0x44), s7 = _mm512_shuffle_ps(t5, t7, 0xEE);
+  // lo: 128-bit lanes (a0, b0 | a2, b2); hi: (a1, b1 | a3, b3); indices >= 16 select from b.
+  const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  r[0].v = _mm512_permutex2var_ps(s0, lo, s4);
+  r[1].v = _mm512_permutex2var_ps(s1, lo, s5);
+  r[2].v = _mm512_permutex2var_ps(s2, lo, s6);
+  r[3].v = _mm512_permutex2var_ps(s3, lo, s7);
+  r[4].v = _mm512_permutex2var_ps(s0, hi, s4);
+  r[5].v = _mm512_permutex2var_ps(s1, hi, s5);
+  r[6].v = _mm512_permutex2var_ps(s2, hi, s6);
+  r[7].v = _mm512_permutex2var_ps(s3, hi, s7);
+}
+
+// float <-> double: lanes 0..7 / 8..15 of a Vec widened, two VecD narrowed (lo -> lanes 0..7).
+SELFSUP_SIMD_INLINE VecD widen_lo(Vec a) { return {_mm512_cvtps_pd(_mm512_castps512_ps256(a.v))}; }
+SELFSUP_SIMD_INLINE VecD widen_hi(Vec a) { return {_mm512_cvtps_pd(_mm512_extractf32x8_ps(a.v, 1))}; }
+SELFSUP_SIMD_INLINE Vec narrow(VecD lo, VecD hi) {
+  return {_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo.v)), _mm512_cvtpd_ps(hi.v), 1)};
+}
+
+// Non-temporal stores (p aligned to 64 bytes) and the fence that orders them before a join.
+SELFSUP_SIMD_INLINE void stream_store(float* p, Vec a) { _mm512_stream_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void stream_fence() { _mm_sfence(); }
+
+// Exactly 8 floats, for code that works in 8x8 blocks.
+struct Vec8 {
+  __m256 v;
+};
+SELFSUP_SIMD_INLINE Vec8 zero8() { return {_mm256_setzero_ps()}; }
+SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return {_mm256_loadu_ps(p)}; }
+SELFSUP_SIMD_INLINE void storeu(float* p, Vec8 a) { _mm256_storeu_ps(p, a.v); }
+// The AVX sequence: unpack pairs, shuffle quads, swap 128-bit halves (24 shuffles).
+SELFSUP_SIMD_INLINE void transpose8x8(Vec8 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0].v, r[1].v), t1 = _mm256_unpackhi_ps(r[0].v, r[1].v);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2].v, r[3].v), t3 = _mm256_unpackhi_ps(r[2].v, r[3].v);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4].v, r[5].v), t5 = _mm256_unpackhi_ps(r[4].v, r[5].v);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6].v, r[7].v), t7 = _mm256_unpackhi_ps(r[6].v, r[7].v);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0].v = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1].v = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2].v = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3].v = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4].v = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5].v = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6].v = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7].v = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Helpers used only by vexp below. vrndscaleps with scale 0 is roundps (Intel intrinsics guide,
+// _mm512_roundscale_ps: imm[7:4] = fraction bits kept, imm[1:0] = rounding mode).
+SELFSUP_SIMD_INLINE Vec round_nearest(Vec a) {
+  return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+SELFSUP_SIMD_INLINE VecD round_nearest(VecD a) {
+  return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+}
+SELFSUP_SIMD_INLINE Vec pow2_int(Vec n) {
+  __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+}
+SELFSUP_SIMD_INLINE Vec pow2_from_magic(Vec k) {
+  const __m512i e = _mm512_add_epi32(_mm512_castps_si512(k.v), _mm512_set1_epi32(127 - 0x4B400000));
+  return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+}
+SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
+  __m512d t = _mm512_add_pd(n.v, _mm512_set1_pd(4503599627370496.0 + 1023.0));
+  return {_mm512_castsi512_pd(_mm512_slli_epi64(_mm512_castpd_si512(t), 52))};
+}
+
+#elif SELFSUP_SIMD_AVX2
 // ------------------------------------------------------------------------------------------
 // AVX2 + FMA
 // ------------------------------------------------------------------------------------------
@@ -207,6 +436,13 @@ SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
   __m256d t = _mm256_add_pd(n.v, _mm256_set1_pd(4503599627370496.0 + 1023.0));
   return {_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_castpd_si256(t), 52))};
 }
+
+SELFSUP_SIMD_INLINE void stream_store(float* p, Vec a) { _mm256_stream_ps(p, a.v); }
+SELFSUP_SIMD_INLINE void stream_fence() { _mm_sfence(); }
+
+using Vec8 = Vec;
+SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }
+SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return loadu(p); }
 
 #elif SELFSUP_SIMD_VECEXT
 // ------------------------------------------------------------------------------------------
@@ -377,6 +613,14 @@ SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
   return r;
 }
 
+// No non-temporal store in portable code: a plain store and no fence.
+SELFSUP_SIMD_INLINE void stream_store(float* p, Vec a) { store(p, a); }
+SELFSUP_SIMD_INLINE void stream_fence() {}
+
+using Vec8 = Vec;
+SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }
+SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return loadu(p); }
+
 #else
 #error "simd.h: no SIMD backend for this compiler (need GCC/Clang vector extensions or AVX2)"
 #endif
@@ -486,5 +730,6 @@ SELFSUP_SIMD_INLINE Vec vexp2_nonpos(Vec t) {
   return mul(p, pow2_from_magic(k));
 }
 
+}  // inline namespace SELFSUP_SIMD_NS
 }  // namespace SELFSUP_ISA_NS
 }  // namespace selfsup

@@ -9,6 +9,7 @@
 namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace selfsup::napi;
+  RegisterIsa(env, exports);  // first: throws when SELFSUP_ISA names a variant the CPU lacks
   RegisterCore(env, exports);
   RegisterLinalg(env, exports);
   RegisterAttention(env, exports);

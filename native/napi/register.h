@@ -5,6 +5,7 @@
 
 namespace selfsup {
 namespace napi {
+void RegisterIsa(Napi::Env env, Napi::Object exports);        // ISA variants, SELFSUP_ISA check
 void RegisterCore(Napi::Env env, Napi::Object exports);       // info, threads, probes, cuda
 void RegisterLinalg(Napi::Env env, Napi::Object exports);     // matmul
 void RegisterAttention(Napi::Env env, Napi::Object exports);  // issue: fused attention

@@ -311,13 +311,14 @@ void run_public_api() {
 int main() {
   std::printf("active ISA: %s, threads: %d\n", isa_name(active_isa()), num_threads());
   run_isa_cases(Isa::kGeneric);
-#if SELFSUP_HAVE_AVX2_VARIANT
-  if (active_isa() == Isa::kAvx2) {
-    run_isa_cases(Isa::kAvx2);
-  } else {
-    std::printf("avx2 variant skipped (CPU/OS lacks AVX2+FMA or SELFSUP_ISA=generic)\n");
+  // Every variant this CPU supports (not only the active one).
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (isa_supported(isa)) {
+      run_isa_cases(isa);
+    } else {
+      std::printf("%s variant skipped (not supported by this CPU/OS)\n", isa_name(isa));
+    }
   }
-#endif
   run_public_api();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;

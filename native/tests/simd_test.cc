@@ -1,5 +1,7 @@
-// The SIMD exp family against float64 references (compiled once per ISA variant: CMake builds
-// simd_test_avx2 and simd_test_generic from this file). Sweeps every range the kernels use, in
+// The SIMD exp family against float64 references, and the lane-shuffling API (partial loads and
+// stores, reductions, transposes, widen/narrow) against scalar expectations (compiled once per
+// ISA variant: CMake builds simd_test_avx512, simd_test_avx2 and simd_test_generic from this file;
+// every check is written over kVecWidth, so 8 and 16 lanes run the same test). Sweeps every range the kernels use, in
 // ulps of the exact (float64) value, so 1 ulp from the correctly rounded float is 1.5 here:
 //   vexp          [-110, 95]      <= 1.5 ulp (plus +-inf, NaN)
 //   vexp_nonpos   [-87, 0]        <= 1.5 ulp, exactly 0 for -inf and below -104
@@ -26,11 +28,12 @@ double ulps(float got, double ref) {
 template <class F, class R>
 void sweep(const char* name, F f, R ref, double lo, double hi, double step, double max_ulps) {
   double worst = 0, at = 0;
-  for (double x0 = lo; x0 <= hi; x0 += 8 * step) {
-    float in[8], out[8];
-    for (int i = 0; i < 8; ++i) in[i] = static_cast<float>(x0 + i * step);
+  constexpr int W = kVecWidth;
+  for (double x0 = lo; x0 <= hi; x0 += W * step) {
+    float in[W], out[W];
+    for (int i = 0; i < W; ++i) in[i] = static_cast<float>(x0 + i * step);
     storeu(out, f(loadu(in)));
-    for (int i = 0; i < 8; ++i) {
+    for (int i = 0; i < W; ++i) {
       const double r = ref(static_cast<double>(in[i]));
       if (r < 1.1754943508222875e-38) continue;  // below FLT_MIN: checked separately
       const double u = ulps(out[i], r);
@@ -44,20 +47,162 @@ void sweep(const char* name, F f, R ref, double lo, double hi, double step, doub
 
 template <class F>
 void expect_lanes(const char* what, F f, float in, float want) {
-  float a[8], out[8];
+  float a[kVecWidth], out[kVecWidth];
   for (float& v : a) v = in;
   storeu(out, f(loadu(a)));
-  const bool ok = std::isnan(want) ? std::isnan(out[3]) : out[3] == want;
+  for (int l = 0; l < kVecWidth; ++l) {
+    const bool ok = std::isnan(want) ? std::isnan(out[l]) : out[l] == want;
+    if (!ok) {
+      std::printf("FAIL %s(%g) = %g in lane %d, want %g\n", what, in, out[l], l, want);
+      ++g_failures;
+      return;
+    }
+  }
+}
+
+void check(bool ok, const char* what) {
   if (!ok) {
-    std::printf("FAIL %s(%g) = %g, want %g\n", what, in, out[3], want);
+    std::printf("FAIL %s\n", what);
     ++g_failures;
+  }
+}
+
+// The API beyond exp, lane by lane against scalar code.
+void lane_api() {
+  constexpr int W = kVecWidth, WD = kVecWidthD;
+  static_assert(W == 2 * WD, "a Vec holds twice as many floats as a VecD doubles");
+  float x[2 * W], y[2 * W];
+  double xd[2 * WD], yd[2 * WD];
+  for (int i = 0; i < 2 * W; ++i) x[i] = static_cast<float>(i * 3 % 7) - 2.5f + 0.125f * i;
+  for (int i = 0; i < 2 * WD; ++i) xd[i] = 1.5 * i - 4.0;
+  // partial load / store: n lanes read, the rest zero; n lanes written, the rest untouched.
+  for (int n = 0; n <= W; ++n) {
+    for (int i = 0; i < 2 * W; ++i) y[i] = -7.f;
+    store_partial(y, load_partial(x, n), n);
+    bool ok = true;
+    for (int i = 0; i < 2 * W; ++i) ok &= y[i] == (i < n ? x[i] : -7.f);
+    float z[W];
+    storeu(z, load_partial(x, n));
+    for (int i = 0; i < W; ++i) ok &= z[i] == (i < n ? x[i] : 0.f);
+    check(ok, "load_partial / store_partial (float)");
+  }
+  for (int n = 0; n <= WD; ++n) {
+    for (int i = 0; i < 2 * WD; ++i) yd[i] = -7.0;
+    store_partial(yd, load_partial(xd, n), n);
+    bool ok = true;
+    for (int i = 0; i < 2 * WD; ++i) ok &= yd[i] == (i < n ? xd[i] : -7.0);
+    check(ok, "load_partial / store_partial (double)");
+  }
+  // reductions
+  {
+    float s = 0.f, m = x[0];
+    for (int i = 0; i < W; ++i) s += x[i], m = x[i] > m ? x[i] : m;
+    check(std::fabs(hsum(loadu(x)) - s) <= 1e-5f * W, "hsum (float)");
+    check(hmax(loadu(x)) == m, "hmax (float)");
+    double sd = 0, md = xd[0];
+    for (int i = 0; i < WD; ++i) sd += xd[i], md = xd[i] > md ? xd[i] : md;
+    check(hsum(loadu(xd)) == sd, "hsum (double)");
+    check(hmax(loadu(xd)) == md, "hmax (double)");
+  }
+  // arithmetic, abs, fnma, and the NaN rule of max / min (NaN in either operand -> second)
+  {
+    const float nan = std::nanf("");
+    float a[W], r[W];
+    for (int i = 0; i < W; ++i) a[i] = x[i];
+    a[1] = nan;
+    storeu(r, max(loadu(a), broadcast(1.0f)));
+    check(r[1] == 1.0f && r[0] == (x[0] > 1.f ? x[0] : 1.f), "max (NaN in the first operand)");
+    storeu(r, min(broadcast(1.0f), loadu(a)));
+    check(std::isnan(r[1]), "min (NaN in the second operand)");
+    storeu(r, abs(loadu(x)));
+    bool ok = true;
+    for (int i = 0; i < W; ++i) ok &= r[i] == std::fabs(x[i]);
+    check(ok, "abs (float)");
+    storeu(r, fnma(loadu(x), broadcast(2.0f), broadcast(1.0f)) / broadcast(4.0f));
+    ok = true;
+    for (int i = 0; i < W; ++i) ok &= r[i] == (1.0f - x[i] * 2.0f) / 4.0f;
+    check(ok, "fnma and div");
+    double rd[WD];
+    storeu(rd, abs(loadu(xd)));
+    ok = true;
+    for (int i = 0; i < WD; ++i) ok &= rd[i] == std::fabs(xd[i]);
+    check(ok, "abs (double)");
+  }
+  // widen / narrow
+  {
+    double lo[WD], hi[WD];
+    storeu(lo, widen_lo(loadu(x)));
+    storeu(hi, widen_hi(loadu(x)));
+    bool ok = true;
+    for (int i = 0; i < WD; ++i) ok &= lo[i] == x[i] && hi[i] == x[WD + i];
+    float r[W];
+    storeu(r, narrow(loadu(lo), loadu(hi)));
+    for (int i = 0; i < W; ++i) ok &= r[i] == x[i];
+    check(ok, "widen_lo / widen_hi / narrow");
+  }
+  // transpose8x8 on Vec: every 8-lane group of r[0..7] is its own 8x8 block
+  {
+    float m[8][W], t[8][W];
+    Vec r[8];
+    for (int i = 0; i < 8; ++i) {
+      for (int j = 0; j < W; ++j) m[i][j] = static_cast<float>(100 * i + j);
+      r[i] = loadu(m[i]);
+    }
+    transpose8x8(r);
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) {
+      storeu(t[i], r[i]);
+      for (int j = 0; j < W; ++j) ok &= t[i][j] == m[j % 8][(j / 8) * 8 + i];
+    }
+    check(ok, "transpose8x8 (Vec)");
+  }
+  // transpose8x8 on Vec8
+  {
+    float m[8][8], t[8][8];
+    Vec8 r[8];
+    for (int i = 0; i < 8; ++i) {
+      for (int j = 0; j < 8; ++j) m[i][j] = static_cast<float>(10 * i + j);
+      r[i] = loadu8(m[i]);
+    }
+    transpose8x8(r);
+    bool ok = true;
+    for (int i = 0; i < 8; ++i) {
+      storeu(t[i], r[i]);
+      for (int j = 0; j < 8; ++j) ok &= t[i][j] == m[j][i];
+    }
+    check(ok, "transpose8x8 (Vec8)");
+  }
+  // double exp, a few points
+  {
+    double in[WD], out[WD];
+    for (int i = 0; i < WD; ++i) in[i] = -3.0 + 0.7 * i;
+    storeu(out, vexp(loadu(in)));
+    bool ok = true;
+    for (int i = 0; i < WD; ++i) ok &= std::fabs(out[i] - std::exp(in[i])) <= 2.3e-16 * std::exp(in[i]);
+    check(ok, "vexp (double)");
+  }
+  // stream_store on a vector-aligned buffer
+  {
+    alignas(64) float buf[W];
+    stream_store(buf, loadu(x));
+    stream_fence();
+    bool ok = true;
+    for (int i = 0; i < W; ++i) ok &= buf[i] == x[i];
+    check(ok, "stream_store");
   }
 }
 
 }  // namespace
 
 int main() {
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_AVX512
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl")) {
+    std::printf("skip: this CPU has no AVX-512 F/BW/DQ/VL\n");
+    return 0;
+  }
+#endif
+#if SELFSUP_SIMD_AVX2 || SELFSUP_SIMD_AVX512
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
     std::printf("skip: this CPU has no AVX2+FMA\n");
     return 0;
@@ -88,6 +233,7 @@ int main() {
   expect_lanes("vexp2_nonpos", e2, 0.f, 1.f);
   expect_lanes("vexp2_nonpos", e2, -1.f, 0.5f);
   expect_lanes("vexp2_nonpos", e2, -126.f, std::ldexp(1.f, -126));
+  lane_api();
   (void)inf;
   std::printf("%s\n", g_failures ? "simd_test: FAILED" : "simd_test: all passed");
   return g_failures ? 1 : 0;

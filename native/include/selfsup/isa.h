@@ -1,6 +1,7 @@
 // Runtime ISA dispatch (DESIGN principle 5). Kernel sources are compiled once per ISA variant,
-// each time with SELFSUP_ISA_NS defined to a different namespace (isa_avx2 with -mavx2 -mfma,
-// isa_generic with no extra flags). Core code picks the variant once at load time by cpuid.
+// each time with SELFSUP_ISA_NS defined to a different namespace (isa_avx512 with -mavx512f
+// -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma, isa_avx2 with -mavx2 -mfma, isa_generic with no
+// extra flags). Core code picks the variant once at load time by cpuid (native/cpu/cpuid.cc).
 //
 //   // in a kernel .cc (compiled per ISA):
 //   namespace selfsup { namespace SELFSUP_ISA_NS { void sgemm(...) { ... } } }
@@ -12,27 +13,40 @@
 
 namespace selfsup {
 
-enum class Isa : int { kGeneric = 0, kAvx2 = 1 };
+enum class Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
+constexpr int kIsaCount = 3;
 
-// Chosen once (cpuid + OS xsave support + SELFSUP_ISA env override "generic"); defined in
-// native/cpu/cpuid.cc.
+// Chosen once (cpuid + OS xsave support + the CPU-family rule + SELFSUP_ISA override); defined in
+// native/cpu/cpuid.cc. A SELFSUP_ISA naming a variant this CPU cannot run is not applied: the
+// active ISA is then the default one and isa_error() says why (the addon turns that into a JS
+// error at load, before any kernel runs).
 Isa active_isa();
 const char* isa_name(Isa isa);
+// Whether this build and this CPU (and OS) can run `isa`.
+bool isa_supported(Isa isa);
+// The variant chosen without SELFSUP_ISA (cpuid and the CPU-family rule).
+Isa default_isa();
+// Empty, or the error message for an unusable SELFSUP_ISA value (in the error grammar).
+const char* isa_error();
 
 }  // namespace selfsup
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define SELFSUP_HAVE_AVX2_VARIANT 1
+#define SELFSUP_HAVE_AVX512_VARIANT 1
 #define SELFSUP_ISA_DECLARE(ret, name, params)   \
   namespace selfsup {                            \
   namespace isa_generic { ret name params; }     \
   namespace isa_avx2 { ret name params; }        \
+  namespace isa_avx512 { ret name params; }      \
   }
-#define SELFSUP_DISPATCH(name)                                               \
-  (::selfsup::active_isa() == ::selfsup::Isa::kAvx2 ? &::selfsup::isa_avx2::name \
-                                                    : &::selfsup::isa_generic::name)
+#define SELFSUP_DISPATCH(name)                                                         \
+  (::selfsup::active_isa() == ::selfsup::Isa::kAvx512 ? &::selfsup::isa_avx512::name     \
+   : ::selfsup::active_isa() == ::selfsup::Isa::kAvx2 ? &::selfsup::isa_avx2::name       \
+                                                      : &::selfsup::isa_generic::name)
 #else
 #define SELFSUP_HAVE_AVX2_VARIANT 0
+#define SELFSUP_HAVE_AVX512_VARIANT 0
 #define SELFSUP_ISA_DECLARE(ret, name, params) \
   namespace selfsup {                          \
   namespace isa_generic { ret name params; }   \

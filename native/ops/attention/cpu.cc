@@ -147,17 +147,18 @@ void pack_kt(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
   }
 }
 // float: 8 x 8 blocks through transpose8x8 (the scalar loop above writes 4-byte pieces 64 bytes
-// apart; this path was measured at ~5-9% of the forward at N = 197 before).
+// apart; this path was measured at ~5-9% of the forward at N = 197 before). Blocks are 8 wide
+// (Vec8) whatever the vector width; P is a multiple of 8.
 template <>
 void pack_kt<float>(float* dst, const float* src, int64_t sr, int64_t rows, int64_t d) {
-  constexpr int64_t W = kVecWidth, P = 2 * W;
+  constexpr int64_t W = 8, P = 2 * kVecWidth;
   const int64_t rp = round_up(rows, P), d8 = d / W * W;
   for (int64_t j0 = 0; j0 < rp; j0 += W) {
     float* o = dst + (j0 / P) * d * P + j0 % P;
     if (j0 + W <= rows) {
       for (int64_t c0 = 0; c0 < d8; c0 += W) {
-        Vec r[8];
-        for (int i = 0; i < 8; ++i) r[i] = loadu(src + (j0 + i) * sr + c0);
+        Vec8 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = loadu8(src + (j0 + i) * sr + c0);
         transpose8x8(r);
         for (int c = 0; c < 8; ++c) storeu(o + (c0 + c) * P, r[c]);
       }

@@ -18,6 +18,9 @@
 #include <type_traits>
 #include <vector>
 
+// This file's vector loops step by 8 floats (GELU spans, the LayerNorm blocks): it keeps 8-lane
+// vectors in the avx512 variant too (simd.h, SELFSUP_SIMD_YMM).
+#define SELFSUP_SIMD_YMM 1
 #include "cpu/simd.h"
 #include "cpu/threadpool.h"
 #include "ops/pointwise/params.h"

@@ -286,16 +286,17 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
           store_partial(E + at, e, n);
           store_partial(part + at, fma(e, vw, load_partial(part + at, n)), n);
         };
-#if SELFSUP_SIMD_AVX2
-        // Rows of a JS Float32Array are rarely 32-byte aligned (malloc gives 16): peel the head
-        // up to the next 32-byte boundary so the streaming stores apply to every row. Each lane
+#if SELFSUP_SIMD_X86_AVX2
+        // Rows of a JS Float32Array are rarely vector aligned (malloc gives 16): peel the head
+        // up to the next kVecBytes boundary so the streaming stores apply to every row. Each lane
         // is computed independently, so the values do not depend on where the vectors start.
         if (stream && (reinterpret_cast<uintptr_t>(E) & 3) == 0) {
-          const int64_t head = std::min<int64_t>(K, ((32 - (reinterpret_cast<uintptr_t>(E) & 31)) & 31) / 4);
+          constexpr uintptr_t kA = kVecBytes;
+          const int64_t head = std::min<int64_t>(K, ((kA - (reinterpret_cast<uintptr_t>(E) & (kA - 1))) & (kA - 1)) / 4);
           if (head > 0) partial(0, static_cast<int>(head));
           for (j = head; j + W <= K; j += W) {
             const Vec e = vexp(fma(loadu(s + j), vi, vm));
-            _mm256_stream_ps(E + j, e.v);
+            stream_store(E + j, e);
             storeu(part + j, fma(e, vw, loadu(part + j)));
           }
         }
@@ -310,8 +311,8 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       if (++nrows == R) { flush(acc, part, Kp); nrows = 0; }
     }
     flush(acc, part, Kp);
-#if SELFSUP_SIMD_AVX2
-    if (stream) _mm_sfence();  // streaming stores visible before the pool's join
+#if SELFSUP_SIMD_X86_AVX2
+    if (stream) stream_fence();  // streaming stores visible before the pool's join
 #endif
     st.wsum[c] = wsum;
     Rc[c] = ref;

@@ -94,7 +94,7 @@ class LineWriter {
     fill_ = 0;
   }
   static void stream_line(float* o, const float* a) {
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
     _mm256_stream_ps(o, _mm256_loadu_ps(a));
     _mm256_stream_ps(o + 8, _mm256_loadu_ps(a + 8));
 #else
@@ -102,7 +102,7 @@ class LineWriter {
 #endif
   }
   static void stream_line(double* o, const double* a) {
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
     _mm256_stream_pd(o, _mm256_loadu_pd(a));
     _mm256_stream_pd(o + 4, _mm256_loadu_pd(a + 4));
 #else
@@ -110,7 +110,7 @@ class LineWriter {
 #endif
   }
   static void stream_zero(T* o) {
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
     const __m256 z = _mm256_setzero_ps();
     _mm256_stream_ps(reinterpret_cast<float*>(o), z);
     _mm256_stream_ps(reinterpret_cast<float*>(o) + 8, z);
@@ -119,7 +119,7 @@ class LineWriter {
 #endif
   }
   static void stream_fence_() {
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
     _mm_sfence();
 #endif
   }
@@ -172,7 +172,7 @@ class SeamWriter {
 
   ~SeamWriter() {
     if (carry_n_ > 0) std::memcpy(carry_at_, carry_, sizeof(T) * carry_n_);
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
     _mm_sfence();
 #endif
   }

@@ -1,0 +1,82 @@
+/**
+ * ISA variants: SELFSUP_ISA forces one; a variant this CPU cannot run must fail in the error
+ * grammar at load (never SIGILL, never a silent fallback). The CPU's support is simulated with
+ * the test hook SELFSUP_ISA_HIDE=<variant>[,<variant>] (native/cpu/cpuid.cc: those variants are
+ * treated as absent), so the failure is exercised on every machine, AVX-512 ones included. The
+ * choice is made once per process, hence the child processes.
+ */
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { nativeAddonPath, tryNative } from '../lib/backends/native';
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist', 'lib', 'index.js');
+const addon = process.env.SELFSUP_BACKEND === 'reference' ? null : tryNative();
+const addonPath = nativeAddonPath();
+
+function child(code: string, env: Record<string, string>) {
+  const e: Record<string, string | undefined> = { ...process.env };
+  delete e.SELFSUP_BACKEND;
+  delete e.SELFSUP_ISA;
+  delete e.SELFSUP_ISA_HIDE;
+  Object.assign(e, env);
+  return spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: e as NodeJS.ProcessEnv, timeout: 60_000 });
+}
+
+const loadAddon = (p: string) =>
+  `try { const a = require(${JSON.stringify(p)}); console.log(JSON.stringify({ isa: a.isa(), variants: a.isaVariants() })); }` +
+  ` catch (e) { console.log(JSON.stringify({ error: e.message, code: e.code })); }`;
+
+describe.skipIf(!addon || !addonPath)('ISA variants', () => {
+  it('lists generic as supported and exactly one active variant', () => {
+    const v = addon!.isaVariants!();
+    expect(v.map((x) => x.name)).toEqual(['avx512', 'avx2', 'generic']);
+    expect(v.find((x) => x.name === 'generic')!.supported).toBe(true);
+    expect(v.filter((x) => x.active).map((x) => x.name)).toEqual([addon!.isa()]);
+    expect(v.filter((x) => x.default)).toHaveLength(1);
+  });
+
+  it('SELFSUP_ISA selects each supported variant', () => {
+    for (const x of addon!.isaVariants!().filter((y) => y.supported)) {
+      const r = child(loadAddon(addonPath!), { SELFSUP_ISA: x.name });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(JSON.parse(r.stdout.trim()).isa).toBe(x.name);
+    }
+  });
+
+  it('forcing a variant the CPU lacks fails at load in the error grammar, not with SIGILL', () => {
+    const r = child(loadAddon(addonPath!), { SELFSUP_ISA: 'avx512', SELFSUP_ISA_HIDE: 'avx512,avx2' });
+    expect(r.signal, r.stderr).toBeNull();
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.code).toBe('ERR_UNSUPPORTED');
+    expect(out.error).toMatch(
+      /^Expected one of the supported ISA variants \(generic\) for SELFSUP_ISA but received 'avx512', which this CPU \(or its OS\) does not support/,
+    );
+    // Hiding only avx512: the default falls back to avx2 (where the CPU has it).
+    const r2 = child(loadAddon(addonPath!), { SELFSUP_ISA_HIDE: 'avx512' });
+    const out2 = JSON.parse(r2.stdout.trim());
+    expect(out2.variants.find((x: { name: string }) => x.name === 'avx512').supported).toBe(false);
+    expect(['avx2', 'generic']).toContain(out2.isa);
+  });
+
+  it('an unknown SELFSUP_ISA value fails in the error grammar', () => {
+    const r = child(loadAddon(addonPath!), { SELFSUP_ISA: 'sse9' });
+    const out = JSON.parse(r.stdout.trim());
+    expect(out.error).toMatch(/^Expected one of the supported ISA variants \(.*generic\) for SELFSUP_ISA but received 'sse9', which is not an ISA variant/);
+  });
+
+  it.skipIf(!fs.existsSync(dist))('through the package: a SelfsupError on use, no fallback to the reference kernels', () => {
+    const code =
+      `const s = require(${JSON.stringify(dist)});` +
+      `try { s.F.gelu(s.tensor([1, 2, 3])); console.log(JSON.stringify({ ok: true })); }` +
+      ` catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, error: e.message })); }`;
+    const r = child(code, { SELFSUP_ISA: 'avx2', SELFSUP_ISA_HIDE: 'avx512,avx2', SELFSUP_ADDON: addonPath! });
+    expect(r.signal, r.stderr).toBeNull();
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.name).toBe('SelfsupError');
+    expect(out.code).toBe('ERR_UNSUPPORTED');
+    expect(out.error).toMatch(/^Expected one of the supported ISA variants \(generic\) for SELFSUP_ISA but received 'avx2'/);
+  });
+});
