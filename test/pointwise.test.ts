@@ -62,6 +62,56 @@ describe('pointwise kernels', () => {
     expect(Number.isNaN(gelu(Float32Array.of(NaN), [1])[0])).toBe(true);
   });
 
+  it('exact gelu keeps relative accuracy on the lower tail, and +-Infinity give -0 / +Infinity', () => {
+    // x Phi(x) and Phi(x) + x phi(x) from mpmath (30 digits)
+    const pts: [number, number, number][] = [
+      [-37, -2.1184613523340934e-298, -7.8382986694185162e-297],
+      [-20, -5.5072482372124674e-88, -1.1014360483133464e-86],
+      [-10, -7.6198530241605261e-23, -7.6184000964648141e-22],
+      [-6, -5.9195258702261888e-9, -3.5468709453902015e-8],
+      [-3, -0.0040496940948902836, -0.011945647204183927],
+      [-1, -0.15865525393145705, -0.083315470587686298],
+      [0.5, 0.34573123063700655, 0.86749512465616284],
+    ];
+    const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+    // the float64 reference (the oracle of the other tests) and the float64 kernel
+    for (const [x, y, d] of pts) {
+      const yr = new Float64Array(1), dr = new Float64Array(1);
+      refGelu(Float64Array.of(x), null, yr, 1, 1, false);
+      refGeluBackward(Float64Array.of(1), Float64Array.of(x), null, dr, null, 1, 1, false);
+      expect(rel(yr[0], y), `reference gelu(${x})`).toBeLessThan(1e-13);
+      expect(rel(dr[0], d), `reference gelu'(${x})`).toBeLessThan(1e-13);
+      expect(rel(gelu(Float64Array.of(x), [1])[0], y), `float64 gelu(${x})`).toBeLessThan(1e-13);
+      expect(rel(geluBackward(Float64Array.of(1), Float64Array.of(x), [1]).dx[0], d), `float64 gelu'(${x})`).toBeLessThan(1e-13);
+    }
+    // float32 over [-14, 10]: within 2 ulp of the float64 reference, relative (the tail included;
+    // below -14 the result is under float32's smallest normal and then rounds to -0)
+    const n = 48001, x = Float32Array.from({ length: n }, (_, i) => -14 + (24 * i) / (n - 1));
+    const y64 = new Float64Array(n), d64 = new Float64Array(n);
+    refGelu(Float64Array.from(x), null, y64, 1, n, false);
+    refGeluBackward(new Float64Array(n).fill(1), Float64Array.from(x), null, d64, null, 1, n, false);
+    const y = gelu(x, [n]), d = geluBackward(new Float32Array(n).fill(1), x, [n]).dx;
+    let worstY = 0, worstD = 0;
+    for (let i = 0; i < n; i++) {
+      if (Math.abs(y64[i]) > 1.2e-38) worstY = Math.max(worstY, rel(y[i], y64[i]));
+      if (Math.abs(d64[i]) > 1.2e-38) worstD = Math.max(worstD, Math.abs(d[i] - d64[i]) / Math.max(Math.abs(d64[i]), 1e-7));
+    }
+    expect(worstY).toBeLessThan(2.4e-7);
+    expect(worstD).toBeLessThan(2.4e-7);
+    // the reported inputs: exact values are -0 or tiny negatives, never positive
+    const big = Float32Array.of(-Infinity, -1e30, -100, -10, -6, Infinity, 1e30);
+    for (const dtype of ['float32', 'float64'] as const) {
+      const xs = dtype === 'float32' ? big : Float64Array.from(big);
+      const ys = gelu(xs, [1, 7]), ds = geluBackward(dtype === 'float32' ? new Float32Array(7).fill(1) : new Float64Array(7).fill(1), xs as Float32Array, [1, 7]).dx;
+      expect(Array.from(ys.slice(0, 3)).map((v) => v === 0), dtype).toEqual([true, true, true]);
+      expect(Math.abs(ys[3] - -7.6198530241605261e-23) / 7.62e-23, dtype).toBeLessThan(2e-7);
+      expect(Math.abs(ys[4] - -5.9195258702261888e-9) / 5.92e-9, dtype).toBeLessThan(2e-7);
+      expect([ys[5], ys[6]], dtype).toEqual([Infinity, xs[6]]);
+      expect(Array.from(ds).map((v) => (v === 0 ? 0 : v)), dtype).toEqual([0, 0, 0, ds[3], ds[4], 1, 1]);
+      expect(Math.abs(ds[3] - -7.6184000964648141e-22) / 7.62e-22, dtype).toBeLessThan(2e-7);
+    }
+  });
+
   for (const dtype of ['float32', 'float64'] as const) {
     it(`layerNorm forward / backward match the float64 reference (${dtype}, rows with a large mean)`, () => {
       const x = rand(R * C, 4).map((v, i) => v + (i % 7 === 0 ? 50 : 0)), w = rand(C, 5, 1), b = rand(C, 6, 1), g = rand(R * C, 7, 1);

@@ -32,6 +32,15 @@ export function erf(x: number): number {
     return x >= 0 ? 8.45062911510467529297e-1 + P / Q : -8.45062911510467529297e-1 - P / Q;
   }
   if (ax >= 6) return x > 0 ? 1 : -1;
+  const r = erfcLarge(ax);
+  return x > 0 ? 1 - r : r - 1;
+}
+
+/**
+ * erfc(ax) for 1.25 <= ax < 28 (fdlibm's two rational tails; the exp(-x^2) split as described
+ * above). Shared by erf and erfc.
+ */
+function erfcLarge(ax: number): number {
   const s = 1 / (ax * ax);
   let R: number, S: number;
   if (ax < 2.857142857142857) {
@@ -42,24 +51,51 @@ export function erf(x: number): number {
     S = 1 + s * (3.03380607434824582924e1 + s * (3.25792512996573918826e2 + s * (1.53672958608443695994e3 + s * (3.19985821950859553908e3 + s * (2.55305040643316442583e3 + s * (4.74528541206955367215e2 + s * -2.24409524465858183362e1))))));
   }
   const z = Math.fround(ax);
-  const r = Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + R / S);
-  return x > 0 ? 1 - r / ax : r / ax - 1;
+  return (Math.exp(-z * z - 0.5625) * Math.exp((z - ax) * (z + ax) + R / S)) / ax;
 }
 
+/**
+ * erfc to double precision, relative accuracy on the upper tail (fdlibm's s_erf.c erfc): 1 - erf
+ * below 0.84375 (no cancellation there, erfc > 0.23), 1 -+ (erx + P/Q) on [0.84375, 1.25), the
+ * rational tails up to 28 (erfc(28) underflows to 0), 2 below -6.
+ */
+export function erfc(x: number): number {
+  if (x !== x) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 0.84375) return 1 - erf(x);
+  if (ax < 1.25) {
+    const s = ax - 1;
+    const P = -2.36211856075265944077e-3 + s * (4.14856118683748331666e-1 + s * (-3.72207876035701323847e-1 + s * (3.18346619901161753674e-1 + s * (-1.10894694282396677476e-1 + s * (3.54783043256182359371e-2 + s * -2.16637559486879084300e-3)))));
+    const Q = 1 + s * (1.06420880400844228286e-1 + s * (5.40397917702171048937e-1 + s * (7.18286544141962662868e-2 + s * (1.26171219808761642112e-1 + s * (1.36370839120290507362e-2 + s * 1.19844998467991074170e-2)))));
+    // 1 - erx is exact (erx has 30 significant bits)
+    return x >= 0 ? 1.54937088489532470703e-1 - P / Q : 1 + (8.45062911510467529297e-1 + P / Q);
+  }
+  if (ax >= 28) return x > 0 ? 0 : 2;
+  if (x < -6) return 2;
+  const r = erfcLarge(ax);
+  return x > 0 ? r : 2 - r;
+}
+
+/** Phi(x) = erfc(-x / sqrt 2) / 2: keeps relative accuracy on the lower tail, where 1 + erf cancels. */
+export function normalCdf(x: number): number {
+  return 0.5 * erfc(x * -0.7071067811865476);
+}
 
 const K_TANH = 0.7978845608028654; // sqrt(2/pi)
 
 /** gelu(v) and its derivative, float64. */
 export function geluRef(v: number, tanhForm: boolean): number {
   if (tanhForm) return 0.5 * v * (1 + Math.tanh(K_TANH * (v + 0.044715 * v * v * v)));
-  return 0.5 * v * (1 + erf(v * 0.7071067811865476));
+  const p = normalCdf(v);
+  return p === 0 ? -0 : v * p; // Phi underflows to 0 below -38.5, where -Infinity * 0 would be NaN
 }
 export function geluGradRef(v: number, tanhForm: boolean): number {
   if (tanhForm) {
     const t = Math.tanh(K_TANH * (v + 0.044715 * v * v * v));
     return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * K_TANH * (1 + 3 * 0.044715 * v * v);
   }
-  return 0.5 * (1 + erf(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v);
+  // x phi(x) underflows to 0 beyond |x| = 40 (and +-Infinity * 0 would be NaN)
+  return normalCdf(v) + (Math.abs(v) < 40 ? v * 0.3989422804014327 * Math.exp(-0.5 * v * v) : 0);
 }
 
 /** y = gelu(x + bias[col]) over [rows, cols]. */

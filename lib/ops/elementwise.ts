@@ -299,38 +299,40 @@ export const silu = unary('Silu', 'x', (x, y, n) => {
 export { erf };
 
 /**
- * erf for float32 tensors: Eigen's `generic_fast_erf_float` rational approximation
- * x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in single precision), max abs error 6.5e-8 against the
- * double erf above, i.e. below float32's half-ulp at 1; PyTorch's vectorized CPU GELU uses the same
- * kind of approximation. Branch-free and ~4x cheaper than fdlibm in V8.
+ * Phi(x) for float32 tensors, the native kernel's formula: the lower tail Phi(-a) = phi(a) m(a)
+ * (a = |x|, clamped at 40) with the Mills ratio m(a) = t q(u), t = 3 / (3 + a), u = 2t - 1 (the
+ * t-substitution of Schonfelder, Math. Comp. 32 (1978)); q is a degree-12 Chebyshev least-squares fit,
+ * relative error 1.1e-9, so Phi keeps float32's relative accuracy where it is tiny (1 + erf cancels
+ * there). Returns phi(x) in normalPdf32 too, for the gradient.
  */
-function erfF32(v: number): number {
-  const x = v > 4 ? 4 : v < -4 ? -4 : v;
-  const z = x * x;
-  const p = x * (-1.60960333262415e-2 + z * (-2.95459980854025e-3 + z * (-7.34990630326855e-4 + z * (-5.69250639462346e-5 + z * (-2.10102402082508e-6 + z * (2.77068142495902e-8 + z * -2.72614225801306e-10))))));
-  const q = -1.42647390514189e-2 + z * (-7.37332916720468e-3 + z * (-1.68282697438203e-3 + z * (-2.13374055278905e-4 + z * -1.45660718464996e-5)));
-  return v !== v ? v : p / q;
+let normalPdf32 = 0;
+function normalCdf32(v: number): number {
+  const a = Math.min(Math.abs(v), 40), t = 3 / (3 + a), u = 2 * t - 1;
+  const q = 0.24302789681195067 + u * (0.16977732809340584 + u * (0.07667256331850258 + u * (0.015754321494273846 + u * (-0.003487459577054656 + u * (-0.0023240676206073177 + u * (0.00034153201639710765 + u * (0.0003482589983820903 + u * (-8.257843037486184e-5 + u * (-5.1288778147162816e-5 + u * (2.173031274996278e-5 + u * (5.067827613497715e-6 + u * -3.3044777793021356e-6)))))))))));
+  const e = Math.exp(-0.5 * a * a);
+  normalPdf32 = 0.3989422804014327 * e;
+  const tail = e * t * q;
+  return v > 0 ? 1 - tail : v !== v ? v : tail;
 }
 
 // One loop per dtype: a loop that sees both Float32Array and Float64Array goes polymorphic in V8.
+// x Phi(x); x clamped at -40 (Phi = 0 there) so -Infinity gives -0, not NaN.
 function geluFwd32(x: Float32Array, y: Float32Array): void {
-  for (let i = 0, n = x.length; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + erfF32(v * 0.7071067811865476)); }
+  for (let i = 0, n = x.length; i < n; i++) { const v = x[i]; y[i] = Math.max(v, -40) * normalCdf32(v); }
 }
+// float64: the reference kernel (Phi through erfc; 1 + erf cancels on the lower tail).
 function geluFwd64(x: Float64Array, y: Float64Array): void {
-  for (let i = 0, n = x.length; i < n; i++) { const v = x[i]; y[i] = 0.5 * v * (1 + erf(v * 0.7071067811865476)); }
+  kgelu(x, [x.length], { out: y });
 }
 // d/dx x Phi(x) = Phi(x) + x phi(x)
 function geluBwd32(g: Float32Array, x: Float32Array, gx: Float32Array): void {
   for (let i = 0, n = x.length; i < n; i++) {
-    const v = x[i];
-    gx[i] = g[i] * (0.5 * (1 + erfF32(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v));
+    const v = x[i], cdf = normalCdf32(v);
+    gx[i] = g[i] * (cdf + Math.min(Math.max(v, -40), 40) * normalPdf32);
   }
 }
 function geluBwd64(g: Float64Array, x: Float64Array, gx: Float64Array): void {
-  for (let i = 0, n = x.length; i < n; i++) {
-    const v = x[i];
-    gx[i] = g[i] * (0.5 * (1 + erf(v * 0.7071067811865476)) + v * 0.3989422804014327 * Math.exp(-0.5 * v * v));
-  }
+  kgeluBackward(g, x, [x.length], { out: gx });
 }
 
 // Native backend: one multithreaded SIMD kernel each way (native/ops/pointwise); the loops above

@@ -2,11 +2,10 @@
 // conventions in params.h). Written once over simd.h; parallel_for over rows (or flat element
 // ranges) with grains of ~16k elements so the small tensors of the op tests stay single-threaded.
 //
-// float32 erf: Eigen's generic_fast_erf_float, x P(x^2) / Q(x^2) on [-4, 4] (+-1 beyond in
-// single precision), evaluated in double lanes and rounded once: max abs error 9.5e-8 against
-// libm's double erf (PyTorch's vectorized CPU GELU uses the same kind of approximation). The CDF
-// 0.5 (1 + erf) is formed in double too, so GELU's float result rounds once more at most.
-// float64 keeps libm's erf / exp / tanh (double accuracy; the element loop is scalar).
+// float32 exact GELU: Phi(x) from its lower tail Phi(-a) (a = |x|), which keeps relative accuracy
+// where Phi is tiny (x << 0; 1 + erf(x / sqrt 2) cancels there, and a clamped erf leaves a constant
+// floor). Evaluated in double lanes and rounded once (normal_d below). float64 uses libm's erfc /
+// exp / tanh (double accuracy; the element loop is scalar).
 //
 // Column reductions (bias gradients, LayerNorm dweight / dbias) use one partial row per fixed-size
 // chunk of rows (the chunking depends on the shape only, not on the thread count, so results are
@@ -34,40 +33,72 @@ constexpr int64_t kGrainElems = 16384;
 inline int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(cols, 1)); }
 
 // ---- float32 lanes -------------------------------------------------------------------------
-// The rational function is evaluated in double lanes: in float lanes its rounding alone reaches
-// 3.7e-7 near |x| = 4 (measured); in double, rounded once to float, the max error is 9.5e-8.
-SELFSUP_SIMD_INLINE VecD erf_rational(VecD v) {
-  const VecD x = min(broadcast(4.0), max(broadcast(-4.0), v));  // NaN propagates (second operand)
-  const VecD z = x * x;
-  VecD p = broadcast(-2.72614225801306e-10);
-  p = fma(p, z, broadcast(2.77068142495902e-08));
-  p = fma(p, z, broadcast(-2.10102402082508e-06));
-  p = fma(p, z, broadcast(-5.69250639462346e-05));
-  p = fma(p, z, broadcast(-7.34990630326855e-04));
-  p = fma(p, z, broadcast(-2.95459980854025e-03));
-  p = fma(p, z, broadcast(-1.60960333262415e-02));
-  VecD q = broadcast(-1.45660718464996e-05);
-  q = fma(q, z, broadcast(-2.13374055278905e-04));
-  q = fma(q, z, broadcast(-1.68282697438203e-03));
-  q = fma(q, z, broadcast(-7.37332916720468e-03));
-  q = fma(q, z, broadcast(-1.42647390514189e-02));
-  return (x * p) / q;
+// Phi(x) and phi(x) for double lanes. The lower tail is Phi(-a) = phi(a) m(a) with the Mills ratio
+// m(a) = t q(u), t = 3 / (3 + a), u = 2t - 1 = (3 - a) / (3 + a) (the t-substitution of
+// Schonfelder, Math. Comp. 32 (1978), for erfc): q is a degree-12 Chebyshev least-squares fit in u
+// (1 / sqrt(2 pi) folded in), relative error 1.1e-9 on [0, 38] against mpmath. The upper half is
+// 1 - tail, selected by s = [x > 0] without a blend: tail + s (1 - 2 tail) adds exactly 0 for x <= 0.
+// a is clamped at 40, where phi(a) < 1e-300: +-inf give Phi = 1 / 0 and phi = 0 once rounded to
+// float; NaN propagates (min keeps its second operand).
+// exp(z) for z in [-800, 0], to the ~1e-10 relative accuracy a float result needs: z is clamped at
+// -708 (e^-708 = 3e-308 stays normal, so one exponent-field scaling suffices; every result below it
+// is far under float's range once multiplied out), n = round(z / ln2), r = z - n ln2 (two-part ln2),
+// e^r by its degree-9 Taylor polynomial on |r| <= ln2 / 2 (truncation (ln2/2)^10 / 10! < 8e-12).
+SELFSUP_SIMD_INLINE VecD exp_nonpos_d(VecD z) {
+  z = max(broadcast(-708.0), z);  // NaN propagates (second operand)
+  const VecD n = round_nearest(z * broadcast(1.4426950408889634));
+  VecD r = fnma(n, broadcast(0.693145751953125), z);
+  r = fnma(n, broadcast(1.4286068203094172e-6), r);
+  VecD p = broadcast(1.0 / 362880.0);
+  p = fma(p, r, broadcast(1.0 / 40320.0));
+  p = fma(p, r, broadcast(1.0 / 5040.0));
+  p = fma(p, r, broadcast(1.0 / 720.0));
+  p = fma(p, r, broadcast(1.0 / 120.0));
+  p = fma(p, r, broadcast(1.0 / 24.0));
+  p = fma(p, r, broadcast(1.0 / 6.0));
+  p = fma(p, r, broadcast(0.5));
+  p = fma(p, r * r, r + broadcast(1.0));
+  return p * pow2_int(n);
 }
-// 0.5 (1 + erf(x / sqrt 2)) for float lanes (computed in double, rounded once).
-SELFSUP_SIMD_INLINE Vec vcdf(Vec x) {
-  auto half = [](VecD d) {
-    return fma(broadcast(0.5), erf_rational(d * broadcast(0.70710678118654752)), broadcast(0.5));
-  };
-  return narrow(half(widen_lo(x)), half(widen_hi(x)));
+struct NormalD {
+  VecD cdf, pdf;
+};
+SELFSUP_SIMD_INLINE NormalD normal_d(VecD x) {
+  const VecD a = min(broadcast(40.0), abs(x));
+  const VecD t = broadcast(3.0) / (broadcast(3.0) + a);
+  const VecD u = fma(broadcast(2.0), t, broadcast(-1.0));
+  VecD q = broadcast(-3.3044777793021356e-06);
+  q = fma(q, u, broadcast(5.067827613497715e-06));
+  q = fma(q, u, broadcast(2.173031274996278e-05));
+  q = fma(q, u, broadcast(-5.1288778147162816e-05));
+  q = fma(q, u, broadcast(-8.257843037486184e-05));
+  q = fma(q, u, broadcast(0.0003482589983820903));
+  q = fma(q, u, broadcast(0.00034153201639710765));
+  q = fma(q, u, broadcast(-0.0023240676206073177));
+  q = fma(q, u, broadcast(-0.003487459577054656));
+  q = fma(q, u, broadcast(0.015754321494273846));
+  q = fma(q, u, broadcast(0.07667256331850258));
+  q = fma(q, u, broadcast(0.16977732809340584));
+  q = fma(q, u, broadcast(0.24302789681195067));
+  const VecD e = exp_nonpos_d(a * a * broadcast(-0.5));  // a is a widened float: a * a is exact
+  const VecD tail = e * t * q;
+  const VecD s = min(broadcast(1.0), max(broadcast(0.0), x * broadcast(1e300)));  // 1 for any x > 0
+  return {fma(s, fnma(broadcast(2.0), tail, broadcast(1.0)), tail), e * broadcast(0.3989422804014327)};
+}
+// x Phi(x); x is clamped at -40 so -inf gives -0 (Phi < 1e-300 there) rather than NaN.
+SELFSUP_SIMD_INLINE VecD gelu_erf_d(VecD x) { return max(broadcast(-40.0), x) * normal_d(x).cdf; }
+// Phi(x) + x phi(x); x clamped to [-40, 40] in the product, where phi < 1e-300 (inf * 0 is NaN).
+SELFSUP_SIMD_INLINE VecD gelu_erf_grad_d(VecD x) {
+  const NormalD n = normal_d(x);
+  return fma(min(broadcast(40.0), max(broadcast(-40.0), x)), n.pdf, n.cdf);
 }
 
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kTanhK = 0.79788456080286536f, kTanhC = 0.044715f;
 
 // gelu and gelu' for one vector of (already biased) inputs.
 template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_v(Vec x) {
   if constexpr (M == GeluMode::kErf) {
-    return x * vcdf(x);
+    return narrow(gelu_erf_d(widen_lo(x)), gelu_erf_d(widen_hi(x)));
   } else {
     // 0.5 (1 + tanh u) = sigmoid(2u): y = x / (1 + exp(-2u)), no cancellation, inf-safe.
     const Vec u2 = x * fma(broadcast(-2.0f * kTanhK * kTanhC), x * x, broadcast(-2.0f * kTanhK));
@@ -76,9 +107,7 @@ template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_v(Vec x) {
 }
 template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_grad_v(Vec x) {
   if constexpr (M == GeluMode::kErf) {
-    const Vec cdf = vcdf(x);
-    const Vec pdf = vexp(x * x * broadcast(-0.5f)) * broadcast(kInvSqrt2Pi);
-    return fma(x, pdf, cdf);
+    return narrow(gelu_erf_grad_d(widen_lo(x)), gelu_erf_grad_d(widen_hi(x)));
   } else {
     const Vec x2 = x * x;
     const Vec e = vexp(x * fma(broadcast(-2.0f * kTanhK * kTanhC), x2, broadcast(-2.0f * kTanhK)));
@@ -129,16 +158,20 @@ void gelu_grad_span(const float* g, const float* x, const float* b, float* dx, f
 }
 
 // ---- float64: libm, scalar ------------------------------------------------------------------
+// Phi(x) = erfc(-x / sqrt 2) / 2: relative accuracy on the lower tail, where 1 + erf cancels.
+inline double normal_cdf(double x) { return 0.5 * std::erfc(x * -0.7071067811865476); }
 template <GeluMode M> inline double gelu_d(double x) {
   if constexpr (M == GeluMode::kErf) {
-    return 0.5 * x * (1.0 + std::erf(x * 0.7071067811865476));
+    const double p = normal_cdf(x);
+    return p == 0.0 ? -0.0 : x * p;  // Phi underflows to 0 below x = -38.5; -inf * 0 would be NaN
   } else {
     return 0.5 * x * (1.0 + std::tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
   }
 }
 template <GeluMode M> inline double gelu_grad_d(double x) {
   if constexpr (M == GeluMode::kErf) {
-    return 0.5 * (1.0 + std::erf(x * 0.7071067811865476)) + x * 0.3989422804014327 * std::exp(-0.5 * x * x);
+    // x phi(x) is 0 in double beyond |x| = 40 (and inf * 0 would be NaN)
+    return normal_cdf(x) + (std::fabs(x) < 40.0 ? x * 0.3989422804014327 * std::exp(-0.5 * x * x) : 0.0);
   } else {
     const double K = 0.7978845608028654, t = std::tanh(K * (x + 0.044715 * x * x * x));
     return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * K * (1.0 + 3.0 * 0.044715 * x * x);

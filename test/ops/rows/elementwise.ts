@@ -3,7 +3,7 @@ import {
   tensor, where, zeros,
 } from '../../../lib/index';
 import type { OpRow } from '../op-db';
-import { refBinary, refMap, ref, bshape, unravel, bindex, type RefTensor, type Gen } from '../helpers';
+import { refBinary, refMap, ref, bshape, unravel, bindex, type RefTensor, type Gen, type TSpec } from '../helpers';
 
 /** Broadcasting samples: same shape, row/column broadcast, scalar, size-1 and empty dims, rank mismatch. */
 const bcast = (g: Gen, o: { min?: number; max?: number } = {}) => [
@@ -67,6 +67,25 @@ function refErf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * sum;
 }
 
+/**
+ * Phi(x) with relative accuracy on the lower tail, independently of lib's erfc: 0.5 (1 + erf) on
+ * [-3, 3] (1 + erf >= 2.7e-3 there, so the cancellation costs < 1e-12 relative), the Laplace
+ * continued fraction of the Mills ratio Phi(-a) / phi(a) = 1 / (a + 1 / (a + 2 / (a + 3 / ...))) on
+ * the tails.
+ */
+function refPhi(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x > 3) return 1 - refPhi(-x); // refErf's series loses ~1e-9 at 6 / sqrt 2
+  if (x >= -3) return 0.5 * (1 + refErf(x / Math.SQRT2));
+  const a = -x;
+  let f = a;
+  for (let k = 400; k >= 1; k--) f = a + k / f;
+  return Math.exp(-0.5 * a * a) / Math.sqrt(2 * Math.PI) / f;
+}
+/** A float spec with given values (both dtypes see them; float32-representable). */
+const fixed = (v: number[]): TSpec => ({ __spec: true, shape: [v.length], kind: 'float', values: Float64Array.from(v), grad: true });
+const refGelu = (x: number) => (x === -Infinity ? -0 : x * refPhi(x));
+
 export const rows: OpRow[] = [
   binary('add', add as never, (x, y) => x + y),
   binary('sub', sub as never, (x, y) => x - y),
@@ -94,7 +113,20 @@ export const rows: OpRow[] = [
   unary('sigmoid', sigmoid as never, (x) => 1 / (1 + Math.exp(-x)), { min: -8, max: 8 }),
   unary('tanh', tanh as never, Math.tanh, { min: -3, max: 3 }),
   unary('silu', silu as never, (x) => x / (1 + Math.exp(-x)), { min: -6, max: 6 }),
-  unary('gelu', ((x: never) => gelu(x)) as never, (x) => 0.5 * x * (1 + refErf(x / Math.SQRT2)), { min: -5, max: 5 }),
+  {
+    ...unary('gelu', ((x: never) => gelu(x)) as never, refGelu, { min: -5, max: 5 }),
+    // relative tolerances: the lower tail is tiny (-7.6e-23 at -10) and must stay accurate
+    tol: { float32: [1e-37, 2e-6], float64: [1e-300, 1e-12] },
+    samples: (g: Gen) => [
+      ...unary('gelu', gelu as never, refGelu, { min: -5, max: 5 }).samples(g),
+      {
+        label: 'tails',
+        args: [fixed([-Infinity, -1e30, -100, -38, -20, -14, -10, -8, -6, -4.5, 4.5, 10, 1e30, Infinity])],
+        gradcheck: false,
+      },
+      { label: 'tails-grad', args: [fixed([-12, -9, -6, -4, -3.5, 3.5, 6])] },
+    ],
+  },
   {
     ...unary('gelu-tanh', ((x: never) => gelu(x, { approximate: 'tanh' })) as never,
       (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))), { min: -5, max: 5 }),
