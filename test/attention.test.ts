@@ -305,3 +305,29 @@ describe('raw kernel argument checks', () => {
     expect(() => fwd(q, k, k, out, lse, ...opt({ 8: new Int32Array(5), 12: 1 }))).toThrow(TypeError);
   });
 });
+
+describe('attention with huge logits (float32)', () => {
+  it('a dominant key past 1e9 wins instead of the row reading as fully masked', () => {
+    // softmax([0, big]) = [0, 1]: out = v[1], lse = big (the float64 kernel and the naive
+    // composition agree; the fused float32 forward returned 0 and -Infinity past ~1.5e9)
+    for (const big of [1e8, 1.5e9, 1e10, 3e12, 1e20]) {
+      for (const scale of [1, 0.125]) {
+        const r = attentionKernel(Float32Array.of(1), [1, 1, 1, 1], Float32Array.of(0, big), [1, 1, 2, 1], Float32Array.of(10, 20), [1, 1, 2, 1], { scale });
+        expect(Math.abs(r.out[0] - 20), `big ${big} scale ${scale}`).toBeLessThan(20 * 2.4e-7);
+        expect(Math.abs(r.lse[0] - Math.fround(big * scale)) / (big * scale), `lse, big ${big} scale ${scale}`).toBeLessThan(2e-7);
+      }
+    }
+    // several keys, a second tile, a mask: near-ties at 1e10 share the weight; a row whose max
+    // comes in a later tile rescales the earlier ones
+    const Nk = 300;
+    const kk = new Float32Array(Nk), v = Float32Array.from({ length: Nk }, (_, j) => j);
+    for (let j = 0; j < Nk; j++) kk[j] = j === 250 || j === 251 ? 1e10 : j === 7 ? 5e9 : -j;
+    const r = attentionKernel(Float32Array.of(1), [1, 1, 1, 1], kk, [1, 1, Nk, 1], v, [1, 1, Nk, 1], { scale: 1 });
+    expect(r.out[0]).toBeCloseTo(250.5, 4);
+    expect(r.lse[0]).toBeCloseTo(Math.fround(1e10), -3);
+    const mask = new Uint8Array(Nk).fill(1);
+    mask[250] = 0; mask[251] = 0;
+    const m = attentionKernel(Float32Array.of(1), [1, 1, 1, 1], kk, [1, 1, Nk, 1], v, [1, 1, Nk, 1], { scale: 1, mask, maskShape: [Nk] });
+    expect(m.out[0]).toBeCloseTo(7, 5);
+  });
+});

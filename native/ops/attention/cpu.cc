@@ -195,27 +195,31 @@ void pack_v(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
 // The softmax exponential, by element type. float works in base 2: log2(e) is folded into the
 // FMA that forms the argument and vexp2_nonpos (simd.h) needs no multiply or Cody-Waite split
 // (6.6 against 9.9 cycles per vector for vexp_nonpos, measured on Zen 4; the forward's
-// exp pass was ~17% of its time). The forward's running row max is then kept in base-2 units
+// exp pass was ~17% of its time). The forward's running row max m is then kept in base-2 units
 // rounded up to an integer, so exp(m_old - m_new) = 2^(integer) is exact and the O rescale by it
-// loses nothing. double keeps the natural base and vexp_nonpos.
+// loses nothing. m is ceil(max(s) * xu) with xu the float factor the FMA uses (both floats, so the
+// product is exact in double): every argument t = s xu - m is <= 0 and the max's is > -1. m is
+// held in double: a float m rounds to a multiple of 2^8 past 2^31 (logits ~1.5e9), which pushed
+// the max's t past vexp2's range (the row came out as fully masked). double keeps the natural base
+// and vexp_nonpos.
 template <class T>
 struct SoftExp;
 template <>
 struct SoftExp<float> {
   static constexpr double kUnit = 1.4426950408889634;  // log2(e): argument units per nat
   static Vec exp(Vec t) { return vexp2_nonpos(t); }
-  // Running max in units: ceil(mx * log2 e), an integer, so t = s*xs*log2e - m stays <= ~0.
-  static float units(float mx) {
-    return std::isfinite(mx) ? static_cast<float>(std::ceil(static_cast<double>(mx) * kUnit)) : mx;
+  // Running max in units: ceil(smax * xu), an integer (infinities pass through).
+  static double units(float smax, float xu) {
+    return std::ceil(static_cast<double>(smax) * static_cast<double>(xu));
   }
-  static float ratio(float dm) { return static_cast<float>(std::exp2(static_cast<double>(dm))); }
-  static double nats(float m) { return static_cast<double>(m) * 0.69314718055994531; }
+  static float ratio(double dm) { return static_cast<float>(std::exp2(dm)); }
+  static double nats(double m) { return m * 0.69314718055994531; }
 };
 template <>
 struct SoftExp<double> {
   static constexpr double kUnit = 1.0;
   static VecD exp(VecD x) { return vexp_nonpos(x); }
-  static double units(double mx) { return mx; }
+  static double units(double smax, double xu) { return smax * xu; }
   static double ratio(double dm) { return std::exp(dm); }
   static double nats(double m) { return m; }
 };
@@ -223,8 +227,8 @@ struct SoftExp<double> {
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
-// Row i of a score tile (keys [j0, j0 + bc), padded to bcp): returns the max logit (0 when kMax
-// is false: the backward, which subtracts lse, skips that pass) and the
+// Row i of a score tile (keys [j0, j0 + bc), padded to bcp): returns the max of s (the max logit
+// is xs times it; 0 when kMax is false: the backward, which subtracts lse, skips that pass) and the
 // factor `xs` with logits = xs * s. Fast path (no mask, no causal cut, no padding, scale > 0): s
 // is left raw and xs = scale, so the exp pass folds the scale into its FMA. Otherwise s becomes
 // logits in place (scale, bool / additive mask, -inf at causal and padding columns), xs = 1.
@@ -241,7 +245,7 @@ T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, i
     xs = scale;
     if (!kMax) return T(0);  // the backward subtracts lse, not the max
     for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
-    return hmax(mx) * scale;
+    return hmax(mx);
   }
   xs = T(1);
   for (int64_t j = 0; j < bcp; j += W) storeu(s + j, loadu(s + j) * sc);
@@ -372,7 +376,8 @@ Status forward_impl(const AttentionParams& p) {
       std::min<int64_t>(nqt, std::max<int64_t>(1, (8 * num_threads() + B * H - 1) / (B * H)));
 
   struct Ws {
-    std::vector<T> s, o, m, l;
+    std::vector<T> s, o, l;
+    std::vector<double> m;  // running max in SoftExp units (see there)
     std::vector<float> u;
     T *kt = nullptr, *vp = nullptr;
     int64_t cur = -1;  // the (b * Hk + hk) packed in kt / vp
@@ -413,7 +418,7 @@ Status forward_impl(const AttentionParams& p) {
           T* S = ws.s.data();
           T* O = ws.o.data();
           std::fill(ws.o.begin(), ws.o.begin() + br * dp, T(0));
-          std::fill(ws.m.begin(), ws.m.end(), kNegInf<T>);
+          std::fill(ws.m.begin(), ws.m.end(), kNegInf<double>);
           std::fill(ws.l.begin(), ws.l.end(), T(0));
           int64_t jend = Nk;
           if (p.causal) jend = std::max<int64_t>(0, std::min<int64_t>(Nk, i0 + br + off));
@@ -424,19 +429,34 @@ Status forward_impl(const AttentionParams& p) {
             for (int64_t r = 0; r < br; ++r) {
               T* s = S + r * Bc;
               T xs;
-              const T mx = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
+              const T smax = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
+              const T xu = static_cast<T>(xs * SoftExp<T>::kUnit);
               // m: the running max in SoftExp units (see there).
-              const T mold = ws.m[r], mnew = std::max(mold, SoftExp<T>::units(mx));
+              const double mold = ws.m[r], mnew = std::max(mold, SoftExp<T>::units(smax, xu));
               // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
-              const T muse = mnew == kNegInf<T> ? T(0) : mnew;
+              const double muse = mnew == kNegInf<double> ? 0.0 : mnew;
               // Once a row's max has settled (most tiles) alpha is exactly 1: skip the scalar call.
               const T alpha = mold == muse ? T(1) : SoftExp<T>::ratio(mold - muse);
-              const V mv = broadcast(-muse), xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
+              const V xv = broadcast(xu);
               V sum = broadcast(T(0));
-              for (int64_t j = 0; j < bcp; j += W) {
-                const V e = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
-                storeu(s + j, e);
-                sum = sum + e;
+              if (std::is_same_v<T, double> || std::fabs(muse) <= 16777216.0) {
+                // -m is exact in T (an integer below 2^24 for float)
+                const V mv = broadcast(static_cast<T>(-muse));
+                for (int64_t j = 0; j < bcp; j += W) {
+                  const V e = SoftExp<T>::exp(fma(loadu(s + j), xv, mv));
+                  storeu(s + j, e);
+                  sum = sum + e;
+                }
+              } else if constexpr (std::is_same_v<T, float>) {
+                // |logits| past ~1.2e7: float cannot hold m exactly, so t = s xu - m is formed in
+                // double lanes (s xu exact there) and rounded once.
+                const VecD xd = broadcast(static_cast<double>(xu)), md = broadcast(-muse);
+                for (int64_t j = 0; j < bcp; j += W) {
+                  const Vec sv = loadu(s + j);
+                  const Vec e = SoftExp<T>::exp(narrow(fma(widen_lo(sv), xd, md), fma(widen_hi(sv), xd, md)));
+                  storeu(s + j, e);
+                  sum = sum + e;
+                }
               }
               ws.l[r] = ws.l[r] * alpha + hsum(sum);
               ws.m[r] = mnew;
