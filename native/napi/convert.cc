@@ -109,20 +109,33 @@ ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
   bool ok = false;
   for (DType d : allowed) ok = ok || d == got;
   if (!ok) ThrowType(env, expected, name, Describe(v));
-  Napi::ArrayBuffer buf = ta.ArrayBuffer();
-  if (buf.IsDetached()) {
+  // napi_get_typedarray_info rather than ta.ArrayBuffer(): the latter casts the backing store to
+  // an ArrayBuffer, and every ArrayBuffer call on a SharedArrayBuffer fails with a bare "Invalid
+  // argument". data comes back already offset to the first element; views of a SharedArrayBuffer
+  // are read and written in place like any other.
+  napi_typedarray_type type;
+  size_t elems = 0, offset = 0;
+  void* data = nullptr;
+  napi_value backing;
+  if (napi_get_typedarray_info(env, ta, &type, &elems, &data, &backing, &offset) != napi_ok)
+    ThrowType(env, expected, name, Describe(v));
+  bool is_ab = false, detached = false;
+  if (napi_is_arraybuffer(env, backing, &is_ab) == napi_ok && is_ab)
+    napi_is_detached_arraybuffer(env, backing, &detached);  // a SharedArrayBuffer cannot detach
+  if (detached) {
     Napi::Error e = Napi::Error::New(env, Msg("a live (not detached) " + expected.substr(2), name,
                                               "a detached buffer"));
     e.Set("code", Napi::String::New(env, "ERR_INVALID_ARGUMENT"));
     throw e;
   }
   ArrayArg a;
-  a.length = static_cast<int64_t>(ta.ElementLength());
+  a.length = static_cast<int64_t>(elems);
   if (expected_len >= 0 && a.length != expected_len) {
     ThrowRange(env, expected.substr(0, 2) + std::string(ArrayNameFor(got)) + " of length " +
                std::to_string(expected_len), name, "length " + std::to_string(a.length));
   }
-  a.data = static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset();
+  a.data = data;
+  a.base = static_cast<uint8_t*>(data) - offset;
   a.dtype = got;
   a.array = ta;
   return a;

@@ -29,6 +29,7 @@ Napi::Error StatusToError(Napi::Env env, const Status& s);
 // expected_len < 0 skips the length check.
 struct ArrayArg {
   void* data = nullptr;
+  void* base = nullptr;  // start of the backing (Shared)ArrayBuffer: equal bases = same buffer
   int64_t length = 0;
   DType dtype = DType::kFloat32;
   Napi::TypedArray array;  // keeps the JS object reachable for the duration of a sync call

@@ -86,7 +86,7 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
   Common c = ReadCommon(info, 2, S.length);
   ArrayArg O = GetArray(info, 1, "out", {DType::kFloat32}, c.B * c.K);
-  if (O.array.ArrayBuffer().Data() == S.array.ArrayBuffer().Data() && c.B * c.K > 0)
+  if (O.base == S.base && c.B * c.K > 0)
     ThrowRange(env, "an out array that does not alias scores", "out", "an aliasing array");
   Napi::Value cb = info.Length() > 11 ? info[11] : env.Undefined();
   if (!cb.IsUndefined() && !cb.IsNull() && !cb.IsFunction())
