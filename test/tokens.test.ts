@@ -317,3 +317,51 @@ describe('async', () => {
     await expect(K.gatherTokensAsync(x, [2, 9, 5], Int32Array.from([0, 1, 2, 3, 4, 5, 6, 99]), [2, 4])).rejects.toThrow(/batch row 1, position 3/);
   });
 });
+
+describe('token kernels: outputs that overlap an input', () => {
+  // x is [1, 6, 2] in the first 12 floats of buf, out [1, 3, 2] may overlap it
+  const buf = () => Float32Array.from({ length: 24 }, (_, i) => i);
+  const idx = Int32Array.from([5, 0, 3]);
+  it('gatherTokens: rejected in the error grammar (it read back its own writes); disjoint views of one buffer are fine', () => {
+    const b = buf(), x = b.subarray(0, 12);
+    const want = K.gatherTokens(x.slice(), [1, 6, 2], idx, [1, 3]);
+    expect(Array.from(want)).toEqual([10, 11, 0, 1, 6, 7]);
+    expect(() => K.gatherTokens(x, [1, 6, 2], idx, [1, 3], { out: b.subarray(2, 8) }))
+      .toThrow('Expected an output that does not overlap x for options.out but received an array overlapping x');
+    const ib = new Int32Array(8);
+    ib.set(idx);
+    expect(() => K.gatherTokens(x, [1, 6, 2], ib.subarray(0, 3), [1, 3], { out: new Float32Array(ib.buffer, 8, 6) })).toThrow(/does not overlap idx/);
+    expect(Array.from(K.gatherTokens(x, [1, 6, 2], idx, [1, 3], { out: b.subarray(12, 18) }))).toEqual(Array.from(want));
+    // dense x and positions: out overlapping the positions table
+    const pos = new Float32Array(12);
+    expect(() => K.gatherTokens(x, [1, 6, 2], idx, [1, 3], { addPositions: pos, out: pos.subarray(6) })).toThrow(/overlap options.addPositions/);
+  });
+  it('scatterTokens and gatherTokensBackward: rejected too', () => {
+    const b = buf(), src = b.subarray(0, 6);
+    expect(() => K.scatterTokens(src, [1, 3, 2], idx, 6, { out: b.subarray(0, 12) }))
+      .toThrow('Expected an output that does not overlap src for options.out but received an array overlapping src');
+    expect(Array.from(K.scatterTokens(src, [1, 3, 2], idx, 6, { out: b.subarray(12, 24) }))).toEqual([2, 3, 0, 0, 0, 0, 4, 5, 0, 0, 0, 1]);
+    const g = buf();
+    expect(() => K.gatherTokensBackward(g.subarray(0, 6), idx, [1, 3], 6, { dxOut: g.subarray(4, 16) }))
+      .toThrow('Expected an output that does not overlap grad for options.dxOut but received an array overlapping grad');
+    const d = new Float32Array(24);
+    expect(() => K.gatherTokensBackward(g.subarray(0, 6), idx, [1, 3], 6, { wantPositions: true, dxOut: d.subarray(0, 12), dposOut: d.subarray(8, 20) }))
+      .toThrow(/does not overlap options.dxOut for options.dposOut/);
+    const r = K.gatherTokensBackward(g.subarray(0, 6), idx, [1, 3], 6, { wantPositions: true, dxOut: d.subarray(0, 12), dposOut: d.subarray(12, 24) });
+    expect(Array.from(r.dx!)).toEqual([2, 3, 0, 0, 0, 0, 4, 5, 0, 0, 0, 1]);
+    expect(Array.from(r.dpos!)).toEqual([2, 3, 0, 0, 0, 0, 4, 5, 0, 0, 0, 1]);
+  });
+  it.skipIf(!tryNative())('the addon rejects overlapping outputs itself (callers bypassing lib/kernels)', () => {
+    const nat = tryNative()! as Record<string, (...a: unknown[]) => unknown>;
+    const b = buf();
+    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), 1, 6, 2, 3, false)).toThrow(RangeError);
+    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), 1, 6, 2, 3, false)).toThrow('Expected an output that does not overlap x for out but received an array overlapping x');
+    expect(() => nat.tokensScatter(b.subarray(0, 6), idx, null, null, b.subarray(0, 12), 1, 6, 2, 3)).toThrow(/does not overlap src for out/);
+    expect(() => nat.tokensGatherBackward(b.subarray(0, 6), idx, null, b.subarray(4, 16), null, 1, 6, 2, 3, false)).toThrow(/does not overlap grad for dx/);
+    expect(() => nat.tokensScatterBackward(b.subarray(0, 12), idx, null, b.subarray(6, 12), null, 1, 6, 2, 3)).toThrow(/does not overlap grad for dsrc/);
+    const m = new Int32Array(16);
+    expect(() => nat.maskRandom(1, 8, 4, 0, m.subarray(0, 4), m.subarray(2, 6), m.subarray(8, 16))).toThrow(/does not overlap keep for masked/);
+    nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(12, 18), 1, 6, 2, 3, false);
+    expect(Array.from(b.subarray(12, 18))).toEqual([10, 11, 0, 1, 6, 7]);
+  });
+});

@@ -60,10 +60,25 @@ function sameType(name: string, a: FloatArray | null | undefined, ref: FloatArra
   if (a && a.constructor !== ref.constructor) throw typeError(`a ${ref.constructor.name} (same type as the input)`, name, a);
 }
 
-function outArray(name: string, given: unknown, like: FloatArray, n: number): FloatArray {
+function outArray(name: string, given: unknown, like: FloatArray, n: number, inputs: Record<string, ArrayBufferView | null> = {}): FloatArray {
   if (given === undefined || given === null) return new (like.constructor as Float32ArrayConstructor)(n);
   const o = checkArray<FloatArray>(name, given, [like instanceof Float32Array ? 'float32' : 'float64'], [n]);
+  checkNoOverlap(name, o, inputs);
   return o;
+}
+
+/**
+ * Outputs are written while the inputs are still being read (rows in any order, several threads),
+ * so an output whose bytes overlap an input's would read back its own writes: rejected, as matmul,
+ * attention and sinkhorn reject aliasing. Views of one buffer that do not overlap are fine.
+ */
+function checkNoOverlap(name: string, out: ArrayBufferView, inputs: Record<string, ArrayBufferView | null>): void {
+  for (const [what, a] of Object.entries(inputs)) {
+    if (a && a.buffer === out.buffer && a.byteLength > 0 && out.byteLength > 0 &&
+        a.byteOffset < out.byteOffset + out.byteLength && out.byteOffset < a.byteOffset + a.byteLength) {
+      throw selfsupError('ERR_INVALID_ARGUMENT', `an output that does not overlap ${what}`, name, `an array overlapping ${what}`);
+    }
+  }
 }
 
 /**
@@ -112,7 +127,7 @@ function gatherPlan(x: unknown, xShape: unknown, idx: unknown, idxShape: unknown
 /** out[b, k, :] = x[b, idx[b, k], :] (+ pos[idx[b, k], :]); x is [B, N, D] or a shared [N, D]. Returns [B, K, D]. */
 export function gatherTokens<T extends FloatArray>(x: T, xShape: number[], idx: Int32Array, idxShape: number[], options?: GatherTokensOptions): T {
   const p = gatherPlan(x, xShape, idx, idxShape, options);
-  const out = outArray('options.out', p.out, p.x, p.B * p.K * p.D);
+  const out = outArray('options.out', p.out, p.x, p.B * p.K * p.D, { x: p.x, idx: p.idx, 'options.lengths': p.lengths, 'options.addPositions': p.pos });
   if (useReference()) refGatherTokens(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
   else nat('tokensGather')(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
   return out as T;
@@ -163,6 +178,9 @@ export function gatherTokensBackward<T extends FloatArray>(
   const dt = G instanceof Float32Array ? 'float32' : 'float64';
   const dx = !wantX ? null : o.dxOut ? checkArray<FloatArray>('options.dxOut', o.dxOut, [dt], [shared ? N * D : ia.B * N * D]) : uninitialized(Ctor, shared ? N * D : ia.B * N * D);
   const dpos = !wantP ? null : o.dposOut ? checkArray<FloatArray>('options.dposOut', o.dposOut, [dt], [N * D]) : uninitialized(Ctor, N * D);
+  const inputs = { grad: G, idx: ia.idx, 'options.lengths': ia.lengths };
+  if (dx && o.dxOut) checkNoOverlap('options.dxOut', dx, inputs);
+  if (dpos && o.dposOut) checkNoOverlap('options.dposOut', dpos, { ...inputs, 'options.dxOut': dx });
   if (useReference()) refGatherTokensBackward(G, ia.idx, ia.lengths, dx, dpos, ia.B, N, D, ia.K, shared);
   else nat('tokensGatherBackward')(G, ia.idx, ia.lengths, dx, dpos, ia.B, N, D, ia.K, shared);
   return { dx: dx as T | null, dpos: dpos as T | null };
@@ -188,7 +206,7 @@ export function scatterTokens<T extends FloatArray>(src: T, srcShape: number[], 
   const D = ss[2];
   const fill = o.fill === undefined || o.fill === null ? null : checkArray<FloatArray>('options.fill', o.fill, [S instanceof Float32Array ? 'float32' : 'float64'], [D]);
   checkTokenIndices('idx', ia.idx, ia.lengths, ia.B, ia.K, N, true);
-  const out = outArray('options.out', o.out, S, ia.B * N * D);
+  const out = outArray('options.out', o.out, S, ia.B * N * D, { src: S, idx: ia.idx, 'options.lengths': ia.lengths, 'options.fill': fill });
   if (useReference()) refScatterTokens(S, ia.idx, ia.lengths, fill, out, ia.B, N, D, ia.K);
   else nat('tokensScatter')(S, ia.idx, ia.lengths, fill, out, ia.B, N, D, ia.K);
   return out as T;
@@ -255,7 +273,7 @@ export function stochasticPositions<T extends FloatArray>(
   const bs = bias === null || bias === undefined ? null : checkArray<FloatArray>('bias', bias, [dt], [p.Dp]);
   const mat = o.materializeNoise === undefined ? false : checkBoolean('options.materializeNoise', o.materializeNoise);
   checkTokenIndices('idx', p.idx, p.lengths, p.B, p.K, p.N);
-  const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp);
+  const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp, { pos: P, idx: p.idx, 'options.lengths': p.lengths, weight: Wt, bias: bs });
   const noise = mat ? new (P.constructor as Float32ArrayConstructor)(p.B * p.K * p.Din) : null;
   if (useReference()) refStochasticPositions(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
   else nat('stochasticPositions')(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);

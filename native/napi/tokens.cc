@@ -4,6 +4,7 @@
 // checked against the sizes here and every index inside the kernels, before memory is touched.
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "napi/convert.h"
 #include "napi/register.h"
@@ -34,6 +35,24 @@ Dims ReadDims(const Napi::CallbackInfo& info, size_t i0) {
 }
 
 const int32_t* I32(const ArrayArg& a) { return static_cast<const int32_t*>(a.data); }
+
+// Outputs are written while the inputs are still read (rows in any order, several threads), so an
+// output whose bytes overlap an input's (or an earlier output's) would read back its own writes:
+// rejected here too, for callers that bypass lib/kernels.
+void CheckNoOverlap(Napi::Env env, const char* name, const ArrayArg& out,
+                    std::initializer_list<std::pair<const char*, const ArrayArg*>> others) {
+  if (!out.data || out.length == 0) return;
+  const uintptr_t o0 = reinterpret_cast<uintptr_t>(out.data);
+  const uintptr_t o1 = o0 + static_cast<uintptr_t>(out.length * dtype_size(out.dtype));
+  for (const auto& [what, a] : others) {
+    if (!a->data || a->length == 0) continue;
+    const uintptr_t a0 = reinterpret_cast<uintptr_t>(a->data);
+    const uintptr_t a1 = a0 + static_cast<uintptr_t>(a->length * dtype_size(a->dtype));
+    if (a0 < o1 && o0 < a1)
+      ThrowRange(env, std::string("an output that does not overlap ") + what, name,
+                 std::string("an array overlapping ") + what);
+  }
+}
 }  // namespace
 
 // tokensGather(x, idx, lengths|null, pos|null, out, B, N, D, K, xShared)
@@ -46,6 +65,7 @@ static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
   ArrayArg pos = GetOptionalArray(info, 3, "pos", {x.dtype}, d.N * d.D);
   ArrayArg out = GetArray(info, 4, "out", {x.dtype}, d.B * d.K * d.D);
+  CheckNoOverlap(env, "out", out, {{"x", &x}, {"idx", &idx}, {"lengths", &len}, {"pos", &pos}});
   TokenGatherParams p;
   p.dtype = x.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
   p.x = x.data; p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.out = out.data;
@@ -88,6 +108,8 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
   ArrayArg dx = GetOptionalArray(info, 3, "dx", {g.dtype}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, d.N * d.D);
+  CheckNoOverlap(env, "dx", dx, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}});
+  CheckNoOverlap(env, "dpos", dpos, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}, {"dx", &dx}});
   TokenGatherBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dx = dx.data; p.dpos = dpos.data;
@@ -104,6 +126,7 @@ static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
   ArrayArg fill = GetOptionalArray(info, 3, "fill", {src.dtype}, d.D);
   ArrayArg out = GetArray(info, 4, "out", {src.dtype}, d.B * d.N * d.D);
+  CheckNoOverlap(env, "out", out, {{"src", &src}, {"idx", &idx}, {"lengths", &len}, {"fill", &fill}});
   TokenScatterParams p;
   p.dtype = src.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
   p.src = src.data; p.idx = I32(idx); p.lengths = I32(len); p.fill = fill.data; p.out = out.data;
@@ -120,6 +143,8 @@ static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
   ArrayArg dsrc = GetOptionalArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
   ArrayArg dfill = GetOptionalArray(info, 4, "dfill", {g.dtype}, d.D);
+  CheckNoOverlap(env, "dsrc", dsrc, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}});
+  CheckNoOverlap(env, "dfill", dfill, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}, {"dsrc", &dsrc}});
   TokenScatterBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dsrc = dsrc.data; p.dfill = dfill.data;
@@ -162,6 +187,8 @@ static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   ArrayArg bias = GetOptionalArray(info, 4, "bias", {pos.dtype}, s.Dp);
   ArrayArg out = GetArray(info, 5, "out", {pos.dtype}, s.B * s.K * s.Dp);
   ArrayArg noise = GetOptionalArray(info, 6, "noise", {pos.dtype}, s.B * s.K * s.Din);
+  CheckNoOverlap(env, "out", out, {{"pos", &pos}, {"idx", &idx}, {"lengths", &len}, {"weight", &w}, {"bias", &bias}});
+  CheckNoOverlap(env, "noise", noise, {{"pos", &pos}, {"idx", &idx}, {"lengths", &len}, {"weight", &w}, {"bias", &bias}, {"out", &out}});
   StochasticPositionsParams p;
   p.dtype = pos.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.weight = w.data; p.bias = bias.data;
@@ -182,6 +209,9 @@ static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, s.N * s.Dp);
   ArrayArg dw = GetOptionalArray(info, 5, "dweight", {g.dtype}, s.Dp * s.Din);
   ArrayArg db = GetOptionalArray(info, 6, "dbias", {g.dtype}, s.Dp);
+  CheckNoOverlap(env, "dpos", dpos, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}, {"noise", &noise}});
+  CheckNoOverlap(env, "dweight", dw, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}, {"noise", &noise}, {"dpos", &dpos}});
+  CheckNoOverlap(env, "dbias", db, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}, {"noise", &noise}, {"dpos", &dpos}, {"dweight", &dw}});
   StochasticPositionsBackwardParams p;
   p.dtype = g.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.noise = noise.data;
@@ -201,6 +231,8 @@ static Napi::Value MaskRandom(const Napi::CallbackInfo& info) {
   ArrayArg keep = GetArray(info, 4, "keep", {DType::kInt32}, B * K);
   ArrayArg masked = GetArray(info, 5, "masked", {DType::kInt32}, B * (N - K));
   ArrayArg restore = GetArray(info, 6, "restore", {DType::kInt32}, B * N);
+  CheckNoOverlap(env, "masked", masked, {{"keep", &keep}});
+  CheckNoOverlap(env, "restore", restore, {{"keep", &keep}, {"masked", &masked}});
   Guard(env, [&] {
     ThrowIfError(env, mask_random(B, N, K, seed, static_cast<int32_t*>(keep.data),
                                   static_cast<int32_t*>(masked.data), static_cast<int32_t*>(restore.data)));
