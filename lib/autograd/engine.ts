@@ -13,6 +13,7 @@
 import { SelfsupError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, type DType, type TensorData } from '../tensor';
 import { noGrad } from './grad-mode';
+import { axpy, binary as nativeBinary } from '../ops/native-core';
 
 export interface TensorMeta {
   shape: number[];
@@ -85,7 +86,14 @@ function castData(t: Tensor, dtype: DType): Tensor {
 }
 
 function addInPlace(dst: TensorData, src: TensorData): void {
+  if (axpy(dst, src, 1)) return; // native: one multithreaded pass
   for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
+/** sum = a + c (same length) natively; false on the reference backend. */
+function addArrays(sum: TensorData, a: TensorData, c: TensorData): boolean {
+  const n = [a.length];
+  return nativeBinary('add', sum, n, a, n, c, n);
 }
 
 function fresh(t: Tensor, dtype: DType): Tensor {
@@ -147,18 +155,32 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
       }
     });
   }
+  // Gradients are borrowed until they must be written: a backward may return the same tensor for
+  // two inputs (Add) or pass its incoming gradient through, so a buffer is only added into in
+  // place once this pass allocated it (`owned`); otherwise the sum goes to a fresh buffer.
+  const owned = new Set<TensorData>();
+  const sumInto = (prev: Tensor, g: Tensor): Tensor => {
+    if (owned.has(prev.data)) {
+      addInPlace(prev.data, g.data);
+      return prev;
+    }
+    const a = prev.data, c = g.data, sum = new (arrayCtor(prev.dtype))(a.length);
+    if (!addArrays(sum, a, c)) for (let i = 0; i < sum.length; i++) sum[i] = a[i] + c[i];
+    owned.add(sum);
+    return new Tensor(sum, prev.shape);
+  };
   const leafGrads = new Map<Tensor, Tensor>();
   const accumulateLeaf = (leaf: Tensor, g: Tensor): void => {
     if (capture) {
       if (!leafCapture.has(leaf)) return;
       const prev = leafCapture.get(leaf);
-      if (prev) addInPlace(prev.data, g.data);
-      else leafCapture.set(leaf, fresh(g, leaf.dtype));
+      if (prev) leafCapture.set(leaf, sumInto(prev, g));
+      else leafCapture.set(leaf, g.dtype === leaf.dtype ? g : fresh(g, leaf.dtype));
       return;
     }
     const prev = leafGrads.get(leaf);
-    if (prev) addInPlace(prev.data, g.data);
-    else leafGrads.set(leaf, fresh(g, leaf.dtype));
+    if (prev) leafGrads.set(leaf, sumInto(prev, g));
+    else leafGrads.set(leaf, g.dtype === leaf.dtype ? g : fresh(g, leaf.dtype));
   };
 
   // Gradient buffers per node output, and dependency counts over the reachable graph.
@@ -168,12 +190,7 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     let b = buffers.get(node);
     if (!b) buffers.set(node, (b = new Array<Tensor | undefined>(node.outputs.length)));
     const prev = b[nr];
-    if (prev) {
-      // One pass into a fresh buffer (prev may alias another node's gradient, so never add in place).
-      const a = prev.data, c = g.data, sum = new (arrayCtor(prev.dtype))(a.length);
-      for (let i = 0; i < sum.length; i++) sum[i] = a[i] + c[i];
-      b[nr] = new Tensor(sum, prev.shape);
-    } else b[nr] = g;
+    b[nr] = prev ? sumInto(prev, g) : g;
   };
 
   const starts: Node[] = [];
@@ -219,6 +236,8 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     const buf = buffers.get(node) ?? [];
     buffers.delete(node);
     const gradsIn = node.outputs.map((meta, k) => buf[k] ?? zerosOf(meta));
+    // Handed to a backward, a buffer may come back as several inputs' gradient: no longer ours.
+    for (const g of gradsIn) owned.delete(g.data);
     const slots = nodeCapture.get(node);
     if (slots) for (const [nr, list] of slots) list.push(gradsIn[nr]);
     const results = node.apply(gradsIn);
@@ -237,15 +256,23 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
 
   if (capture) {
     capture.forEach((t, i) => {
-      if (t.gradFn === null) captured[i] = leafCapture.get(t) ?? null;
-      else captured[i] = nodeCapture.get(t.gradFn)?.get(t.outputNr)?.[0] ?? null;
+      // A borrowed gradient is copied so the caller owns what it gets.
+      const own = (g: Tensor | null | undefined): Tensor | null => (g ? (owned.has(g.data) ? g : fresh(g, g.dtype)) : null);
+      if (t.gradFn === null) captured[i] = own(leafCapture.get(t));
+      else captured[i] = own(nodeCapture.get(t.gradFn)?.get(t.outputNr)?.[0]);
     });
     return captured;
   }
   // Accumulate into .grad only after the whole pass succeeded (a failing backward leaves .grad as it was).
+  // An existing .grad is accumulated into in place (PyTorch); a new one is the pass's own buffer,
+  // or a copy of a borrowed one (it may be another leaf's gradient or the caller's grad argument).
+  const given = new Set<TensorData>();
   for (const [leaf, g] of leafGrads) {
     if (leaf.grad && shapeStr(leaf.grad.shape) === shapeStr(leaf.shape) && leaf.grad.dtype === leaf.dtype) addInPlace(leaf.grad.data, g.data);
-    else leaf.grad = g;
+    else if (owned.has(g.data) && !given.has(g.data)) {
+      leaf.grad = g;
+      given.add(g.data);
+    } else leaf.grad = fresh(g, leaf.dtype);
   }
   return [];
 }

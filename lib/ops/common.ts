@@ -4,6 +4,7 @@
  */
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, isFloatDType, type DType, type TensorData } from '../tensor';
+import * as nc from './native-core';
 
 export type Arr = TensorData;
 
@@ -175,6 +176,7 @@ export function forEachRow(shape: readonly number[], strides: number[][], fn: (o
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g;
   const out = newArray(g.dtype, sizeOf(shape));
+  if (nc.sumTo(g.data, g.shape, shape, out)) return new Tensor(out, shape);
   const os = broadcastStrides(shape, g.shape);
   const gd = g.data;
   forEachRow(g.shape, [contiguousStrides(g.shape), os], (o, n, s) => {
@@ -194,6 +196,7 @@ export function expandRaw(x: Tensor, shape: readonly number[]): Tensor {
   const out = newArray(x.dtype, sizeOf(shape));
   const xs = broadcastStrides(x.shape, shape);
   const xd = x.data;
+  if (nc.copyStrided(xd, out, shape, xs)) return new Tensor(out, shape);
   forEachRow(shape, [contiguousStrides(shape), xs], (o, n, s) => {
     const oo = o[0], xo = o[1], xst = s[1];
     for (let i = 0; i < n; i++) out[oo + i] = xd[xo + i * xst];

@@ -9,6 +9,7 @@ import { useReference } from '../backends/native';
 import { typeError } from '../errors';
 import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
 import { Tensor, type DType } from '../tensor';
+import * as nc from './native-core';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
   emptyLike, forEachRow, newArray, opts, optEnum, sizeOf, sumToShape, scalarLike,
@@ -23,6 +24,9 @@ function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype
   const shape = broadcastShapes('', '', a.shape, b.shape);
   const out = newArray(outDtype, sizeOf(shape));
   const ad = a.data, bd = b.data;
+  // The native tensor core: one multithreaded SIMD pass (the loops below are the reference).
+  const nop = NATIVE_BINARY.get(k);
+  if (nop !== undefined && nc.binary(nop, out, shape, ad, a.shape, bd, b.shape)) return new Tensor(out, shape);
   // The transformer's residual adds: one monomorphic float32 loop (the generic row kernel sees
   // every array type and runs ~2x slower in V8).
   if (k === kAdd && ad instanceof Float32Array && bd instanceof Float32Array && out instanceof Float32Array && ad.length === out.length && bd.length === out.length) {
@@ -57,6 +61,11 @@ const kGt: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i <
 const kGe: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] >= b[bo + i * bs] ? 1 : 0; };
 const kEq: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] === b[bo + i * bs] ? 1 : 0; };
 
+const NATIVE_BINARY = new Map<BinKernel, nc.BinaryOpName>([
+  [kAdd, 'add'], [kSub, 'sub'], [kMul, 'mul'], [kDiv, 'div'], [kPow, 'pow'], [kMax, 'maximum'], [kMin, 'minimum'],
+  [kGt, 'gt'], [kGe, 'ge'], [kEq, 'eq'],
+]);
+
 /** Raw (untracked) helpers used by backward formulas of other files. */
 export const raw = {
   add: (a: Tensor, b: Tensor) => binaryMap(a, b, kAdd),
@@ -65,6 +74,7 @@ export const raw = {
   div: (a: Tensor, b: Tensor) => binaryMap(a, b, kDiv),
   scale(a: Tensor, s: number): Tensor {
     const out = emptyLike(a), x = a.data, y = out.data;
+    if (nc.unary('affine', x, y, s, 0)) return out;
     for (let i = 0; i < x.length; i++) y[i] = x[i] * s;
     return out;
   },
@@ -246,22 +256,25 @@ function unary(
   fwd: (x: Arr, y: Arr, n: number) => void,
   bwd: (g: Arr, x: Arr | null, y: Arr | null, gx: Arr, n: number) => void,
 ) {
+  const op = name.charAt(0).toLowerCase() + name.slice(1);
+  // The native tensor core runs both directions (same formulas; these loops are the reference).
+  const nop = (op in nc.UnaryOp ? op : null) as nc.UnaryOpName | null;
   const Fn = defineFunction({
     name,
     forward(ctx, x: Tensor) {
       const y = emptyLike(x);
-      fwd(x.data, y.data, x.data.length);
+      if (nop === null || !nc.unary(nop, x.data, y.data)) fwd(x.data, y.data, x.data.length);
       ctx.save(save.includes('x') ? x : null, save.includes('y') ? y : null);
       return y;
     },
     backward(ctx, g) {
       const [x, y] = ctx.saved;
       const gx = emptyLike(g);
-      bwd(g.data, x ? x.data : null, y ? y.data : null, gx.data, g.data.length);
+      const s = x ? x.data : y ? y.data : null;
+      if (nop === null || !nc.unaryBackward(nop, g.data, s, gx.data)) bwd(g.data, x ? x.data : null, y ? y.data : null, gx.data, g.data.length);
       return [gx];
     },
   });
-  const op = name.charAt(0).toLowerCase() + name.slice(1);
   return (x: Tensor): Tensor => Fn(checkFloat(op, 'x', x));
 }
 
@@ -389,7 +402,7 @@ const ClampFn = defineFunction({
   name: 'Clamp',
   forward(ctx, x: Tensor, lo: number, hi: number) {
     const y = emptyLike(x), xd = x.data, yd = y.data;
-    for (let i = 0; i < xd.length; i++) { const v = xd[i]; yd[i] = v < lo ? lo : v > hi ? hi : v; }
+    if (!nc.unary('clamp', xd, yd, lo, hi)) for (let i = 0; i < xd.length; i++) { const v = xd[i]; yd[i] = v < lo ? lo : v > hi ? hi : v; }
     ctx.save(x);
     ctx.lo = lo;
     ctx.hi = hi;
@@ -400,7 +413,7 @@ const ClampFn = defineFunction({
     const lo: number = ctx.lo, hi: number = ctx.hi;
     const gx = emptyLike(g), xd = x.data;
     // PyTorch passes the gradient where lo <= x <= hi (inclusive bounds).
-    for (let i = 0; i < xd.length; i++) gx.data[i] = xd[i] >= lo && xd[i] <= hi ? g.data[i] : 0;
+    if (!nc.unaryBackward('clamp', g.data, xd, gx.data, lo, hi)) for (let i = 0; i < xd.length; i++) gx.data[i] = xd[i] >= lo && xd[i] <= hi ? g.data[i] : 0;
     return [gx];
   },
 });

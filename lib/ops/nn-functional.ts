@@ -15,12 +15,14 @@ import { checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool
 import { clamp, div, mul } from './elementwise';
 import { norm, sum } from './reduce';
 import { expand } from './shape';
+import * as nc from './native-core';
 
 // ---- softmax / logSoftmax ------------------------------------------------------------------
 
 function softmaxForward(x: Tensor, dim: number, log: boolean): Tensor {
   const { outer, size, inner } = splitAt(x.shape, dim);
   const y = emptyLike(x), xd = x.data, yd = y.data;
+  if (nc.softmax(log, xd, yd, outer, size, inner)) return y;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * size * inner + i;
@@ -54,6 +56,7 @@ function softmaxFn(log: boolean) {
       const [y] = ctx.saved;
       const { outer, size, inner } = splitAt(y.shape, ctx.dim);
       const gx = emptyLike(g), gd = g.data, yd = y.data, od = gx.data;
+      if (nc.softmaxBackward(log, gd, yd, od, outer, size, inner)) return [gx];
       for (let o = 0; o < outer; o++) {
         for (let i = 0; i < inner; i++) {
           const base = o * size * inner + i;

@@ -6,6 +6,7 @@ import { defineFunction } from '../autograd/function';
 import { rangeError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, sqrt } from './elementwise';
+import * as nc from './native-core';
 import { broadcastStrides, checkFloat, checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
 
 function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
@@ -17,9 +18,10 @@ function finalShape(shape: readonly number[], dims: readonly number[], keepdim: 
 
 type Kind = 'sum' | 'max' | 'min';
 /** Reduces into the keepdim shape. Empty reductions give 0 (sum) or -inf/+inf (max/min). */
-function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind): Tensor {
+function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind, scale = 1): Tensor {
   const ks = keptShape(x.shape, dims);
   const out = newArray(x.dtype, sizeOf(ks));
+  if (nc.reduce(kind, x.data, x.shape, x.shape.map((_, i) => dims.includes(i)), out, scale)) return new Tensor(out, ks);
   if (kind !== 'sum') out.fill(kind === 'max' ? -Infinity : Infinity);
   const xd = x.data;
   forEachRow(x.shape, [contiguousStrides(x.shape), broadcastStrides(ks, x.shape)], (o, n, s) => {
@@ -36,6 +38,7 @@ function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind): Tensor {
       for (let i = 0; i < n; i++) { const v = xd[xo + i], j = oo + i * os; if (v < out[j] || v !== v) out[j] = v; }
     }
   });
+  if (scale !== 1) for (let i = 0; i < out.length; i++) out[i] *= scale;
   return new Tensor(out, ks);
 }
 
@@ -51,14 +54,13 @@ function sumFn(name: string) {
     ctx.inShape = x.shape;
     ctx.ks = keptShape(x.shape, dims);
     ctx.scale = scale;
-    const r = reduceRaw(x, dims, 'sum');
-    if (scale !== 1) for (let i = 0; i < r.data.length; i++) r.data[i] *= scale;
+    const r = reduceRaw(x, dims, 'sum', scale);
     return new Tensor(r.data, finalShape(x.shape, dims, keepdim));
   },
   backward(ctx, g) {
     const gx = spread(g, ctx.ks, ctx.inShape);
     const out = gx === g || gx.data === g.data ? new Tensor(g.data.slice(), ctx.inShape) : gx;
-    if (ctx.scale !== 1) for (let i = 0; i < out.data.length; i++) out.data[i] *= ctx.scale;
+    if (ctx.scale !== 1 && !nc.unary('affine', out.data, out.data, ctx.scale, 0)) for (let i = 0; i < out.data.length; i++) out.data[i] *= ctx.scale;
     return [out];
   },
 });

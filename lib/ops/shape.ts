@@ -4,6 +4,7 @@
  */
 import { defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import * as nc from './native-core';
 import { Tensor, arrayCtor, isFloatDType, type DType, type Dims } from '../tensor';
 import {
   checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
@@ -129,6 +130,7 @@ function permuteRaw(x: Tensor, perm: number[]): Tensor {
   const xs = contiguousStrides(x.shape);
   const out = newArray(x.dtype, x.numel());
   const xd = x.data;
+  if (nc.copyStrided(xd, out, outShape, perm.map((p) => xs[p]))) return new Tensor(out, outShape);
   forEachRow(outShape, [contiguousStrides(outShape), perm.map((p) => xs[p])], (o, n, s) => {
     const oo = o[0], xo = o[1], st = s[1];
     // Contiguous inner dim (the head split / merge of attention: rows of headDim): a typed-array
@@ -209,6 +211,8 @@ function sliceRaw(x: Tensor, dim: number, start: number, step: number, count: nu
   shape[dim] = count;
   const out = newArray(x.dtype, outer * count * inner);
   const xd = x.data;
+  // As a strided read [outer, count, inner] of x: one native pass.
+  if (nc.copyStrided(xd, out, [outer, count, inner], [size * inner, step * inner, 1], start * inner)) return new Tensor(out, shape);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < count; j++) {
       const src = (o * size + start + j * step) * inner, dst = (o * count + j) * inner;

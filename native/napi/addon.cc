@@ -18,6 +18,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterSinkhorn(env, exports);
   RegisterTokens(env, exports);
   RegisterPointwise(env, exports);
+  RegisterTensor(env, exports);
+  RegisterMemory(env, exports);
   return exports;
 }
 }  // namespace

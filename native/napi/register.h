@@ -14,5 +14,7 @@ void RegisterVICReg(Napi::Env env, Napi::Object exports);     // issue: VICReg /
 void RegisterSinkhorn(Napi::Env env, Napi::Object exports);   // issue: Sinkhorn-Knopp
 void RegisterTokens(Napi::Env env, Napi::Object exports);     // issue: masks, gather/scatter, StoP
 void RegisterPointwise(Napi::Env env, Napi::Object exports);  // GELU, LayerNorm, bias rows
+void RegisterTensor(Napi::Env env, Napi::Object exports);     // tensor core: elementwise, reductions, softmax, copies
+void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings for tensor storage
 }  // namespace napi
 }  // namespace selfsup

@@ -1,0 +1,153 @@
+/**
+ * The native tensor core (native/ops/tensor) as array-level helpers for lib/ops: elementwise with
+ * broadcasting, reductions, softmax, strided copies and in-place accumulation, each one
+ * multithreaded SIMD pass. Every helper returns false (or null) when the native backend is off
+ * (SELFSUP_BACKEND=reference, no addon) or the shape is beyond the native loop's rank, and the
+ * caller then runs its TypeScript loop, which stays the reference.
+ *
+ * Shapes travel in one reused Float64Array (`META`), so a call costs a few N-API conversions and
+ * no JS array allocation: the fixed cost of a small op stays at a few microseconds.
+ */
+import { tryNative } from '../backends/native';
+import type { TensorData } from '../tensor';
+
+type F = Float32Array | Float64Array;
+
+interface TensorCoreAddon {
+  tensorBinary(op: number, out: TensorData, a: F, b: F, meta: Float64Array): void;
+  tensorUnary(op: number, x: F, y: F, p0: number, p1: number): void;
+  tensorUnaryBackward(op: number, g: F, s: F | null, gx: F, p0: number, p1: number): void;
+  tensorReduce(op: number, x: F, out: F, meta: Float64Array, scale: number): void;
+  tensorSoftmax(log: boolean, x: F, y: F, outer: number, size: number, inner: number): void;
+  tensorSoftmaxBackward(log: boolean, g: F, y: F, gx: F, outer: number, size: number, inner: number): void;
+  tensorCopy(src: TensorData, dst: TensorData, meta: Float64Array): void;
+  tensorAxpy(y: F, x: F, alpha: number): void;
+}
+
+/** Op codes: the order of the enums in native/ops/tensor/params.h. */
+export const BinaryOp = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, gt: 7, ge: 8, lt: 9, le: 10, eq: 11, ne: 12 } as const;
+export const UnaryOp = {
+  neg: 0, exp: 1, log: 2, sqrt: 3, rsqrt: 4, square: 5, abs: 6, relu: 7, sigmoid: 8, tanh: 9,
+  affine: 10, clamp: 11, powScalar: 12, leakyRelu: 13,
+} as const;
+export const ReduceOp = { sum: 0, max: 1, min: 2 } as const;
+export type BinaryOpName = keyof typeof BinaryOp;
+export type UnaryOpName = keyof typeof UnaryOp;
+
+/** The deepest shape sent natively (the native side coalesces dims; 16 is its loop limit). */
+const MAX_ND = 16;
+const META = new Float64Array(1 + 3 * MAX_ND + 1);
+
+let cached: TensorCoreAddon | null | undefined;
+/** The addon's tensor core, or null on the reference backend (decided once per process). */
+export function core(): TensorCoreAddon | null {
+  if (cached === undefined) {
+    const a = process.env.SELFSUP_BACKEND === 'reference' ? null : tryNative();
+    cached = a && typeof (a as unknown as TensorCoreAddon).tensorBinary === 'function' ? (a as unknown as TensorCoreAddon) : null;
+  }
+  return cached;
+}
+
+function isFloatArray(x: TensorData): x is F {
+  return x instanceof Float32Array || x instanceof Float64Array;
+}
+
+/**
+ * out = a (op) b with NumPy broadcasting of a [aShape] and b [bShape] to outShape (out is
+ * contiguous; bool Uint8Array for comparisons). out may be `a` itself (in place).
+ */
+export function binary(op: BinaryOpName, out: TensorData, outShape: readonly number[], a: TensorData, aShape: readonly number[], b: TensorData, bShape: readonly number[]): boolean {
+  const c = core();
+  const nd = outShape.length;
+  if (!c || nd > MAX_ND || !isFloatArray(a) || !isFloatArray(b)) return false;
+  const m = META;
+  m[0] = nd;
+  const oa = nd - aShape.length, ob = nd - bShape.length;
+  for (let d = 0; d < nd; d++) {
+    m[1 + d] = outShape[d];
+    m[1 + nd + d] = d < oa ? 1 : aShape[d - oa];
+    m[1 + 2 * nd + d] = d < ob ? 1 : bShape[d - ob];
+  }
+  c.tensorBinary(BinaryOp[op], out, a, b, m);
+  return true;
+}
+
+/** y = f(x) elementwise (y may be x). */
+export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 = 0): boolean {
+  const c = core();
+  if (!c || !isFloatArray(x) || !isFloatArray(y)) return false;
+  c.tensorUnary(UnaryOp[op], x, y, p0, p1);
+  return true;
+}
+
+/** gx = g * f'(.), with s the saved input or output (see native/ops/tensor/params.h). */
+export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | null, gx: TensorData, p0 = 0, p1 = 0): boolean {
+  const c = core();
+  if (!c || !isFloatArray(g) || !isFloatArray(gx) || (s !== null && !isFloatArray(s))) return false;
+  c.tensorUnaryBackward(UnaryOp[op], g, s as F | null, gx, p0, p1);
+  return true;
+}
+
+/**
+ * out (the keepdim shape, contiguous) = scale * sum (or max / min) of x [shape] over the dims
+ * whose `reduced` flag is set.
+ */
+export function reduce(op: keyof typeof ReduceOp, x: TensorData, shape: readonly number[], reduced: readonly boolean[], out: TensorData, scale = 1): boolean {
+  const c = core();
+  const nd = shape.length;
+  if (!c || nd > MAX_ND || !isFloatArray(x) || !isFloatArray(out)) return false;
+  const m = META;
+  m[0] = nd;
+  for (let d = 0; d < nd; d++) {
+    m[1 + d] = shape[d];
+    m[1 + nd + d] = reduced[d] ? 1 : 0;
+  }
+  c.tensorReduce(ReduceOp[op], x, out, m, scale);
+  return true;
+}
+
+/** Sums g [gShape] down to `shape` (a shape g was broadcast from): the gradient of broadcasting. */
+export function sumTo(g: TensorData, gShape: readonly number[], shape: readonly number[], out: TensorData): boolean {
+  const off = gShape.length - shape.length;
+  const red: boolean[] = new Array(gShape.length);
+  for (let d = 0; d < gShape.length; d++) red[d] = d < off || (shape[d - off] === 1 && gShape[d] !== 1);
+  return reduce('sum', g, gShape, red, out);
+}
+
+export function softmax(log: boolean, x: TensorData, y: TensorData, outer: number, size: number, inner: number): boolean {
+  const c = core();
+  if (!c || !isFloatArray(x) || !isFloatArray(y)) return false;
+  c.tensorSoftmax(log, x, y, outer, size, inner);
+  return true;
+}
+
+export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: TensorData, outer: number, size: number, inner: number): boolean {
+  const c = core();
+  if (!c || !isFloatArray(g) || !isFloatArray(y) || !isFloatArray(gx)) return false;
+  c.tensorSoftmaxBackward(log, g, y, gx, outer, size, inner);
+  return true;
+}
+
+/** dst (contiguous, `shape`) = src read with element strides `srcStrides` from `srcOffset`. */
+export function copyStrided(src: TensorData, dst: TensorData, shape: readonly number[], srcStrides: readonly number[], srcOffset = 0): boolean {
+  const c = core();
+  const nd = shape.length;
+  if (!c || nd > MAX_ND) return false;
+  const m = META;
+  m[0] = nd;
+  for (let d = 0; d < nd; d++) {
+    m[1 + d] = shape[d];
+    m[1 + nd + d] = srcStrides[d];
+  }
+  m[1 + 2 * nd] = srcOffset;
+  c.tensorCopy(src, dst, m);
+  return true;
+}
+
+/** y += alpha * x (same length). */
+export function axpy(y: TensorData, x: TensorData, alpha = 1): boolean {
+  const c = core();
+  if (!c || !isFloatArray(y) || !isFloatArray(x) || y.constructor !== x.constructor) return false;
+  c.tensorAxpy(y, x, alpha);
+  return true;
+}

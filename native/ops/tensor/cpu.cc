@@ -1,0 +1,716 @@
+// Tensor core kernels (see params.h). Compiled once per ISA variant.
+//
+// How they are fast: every op is one pass over memory, split across the pool above a size
+// threshold and run inline below it (a pool wake-up costs ~10-50 us, more than a small op). The
+// inner loops are plain contiguous loops over __restrict pointers that the compiler vectorizes
+// for the variant's ISA; the transcendentals are branch-free (selects, not branches) so they
+// vectorize too. Broadcast operands are handled by giving the inner loop a stride of 0 or 1, so
+// the common shapes (same shape, bias row, scalar) all run the contiguous loop.
+// No FP-exception traps are relied on anywhere: without trapping math the compiler may turn the
+// selects and clamps below into blends and vectorize the transcendental loops (with it, every
+// comparison is "control flow" and those loops stay scalar, ~5x slower). Before the includes so
+// that every inline function of this TU carries the same options (GCC does not inline across
+// differing optimize attributes).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "cpu/threadpool.h"
+#include "ops/tensor/params.h"
+
+namespace selfsup {
+namespace SELFSUP_ISA_NS {
+namespace {
+
+// Elements per task: memory-bound ops need large chunks to amortize the pool wake-up; ops that
+// spend ~10+ cycles per element (transcendentals) are worth splitting earlier.
+constexpr int64_t kGrainSimple = 64 * 1024;
+constexpr int64_t kGrainHeavy = 8 * 1024;
+
+// Runs fn(begin, end) over [0, n) in chunks of at least `grain`, inline when one chunk suffices.
+template <class F>
+void split(int64_t n, int64_t grain, F&& fn) {
+  if (n <= grain || num_threads() == 1) {
+    if (n > 0) fn(int64_t(0), n);
+    return;
+  }
+  parallel_for(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
+}
+
+// Runs row(off[3], n, inner_stride[3]) over every innermost row of L, in parallel chunks of rows
+// (or of one long row). Offsets are element offsets per operand.
+template <class Row>
+void run_loop(const Loop& L, int64_t grain, Row&& row) {
+  const int nops = L.nops;
+  if (L.nd == 0) {  // a single element
+    int64_t off[3] = {L.offset[0], L.offset[1], L.offset[2]};
+    const int64_t st[3] = {0, 0, 0};
+    row(off, int64_t(1), st);
+    return;
+  }
+  const int last = L.nd - 1;
+  const int64_t inner = L.shape[last];
+  if (inner == 0) return;
+  const int64_t rows = L.numel() / inner;
+  const int64_t st[3] = {L.stride[0][last], nops > 1 ? L.stride[1][last] : 0, nops > 2 ? L.stride[2][last] : 0};
+  if (rows == 1) {
+    split(inner, grain, [&](int64_t b, int64_t e) {
+      int64_t off[3];
+      for (int k = 0; k < 3; k++) off[k] = L.offset[k] + b * st[k];
+      row(off, e - b, st);
+    });
+    return;
+  }
+  const int64_t row_grain = std::max<int64_t>(1, grain / inner);
+  split(rows, row_grain, [&](int64_t r0, int64_t r1) {
+    // Multi-index of row r0 over the outer dims, then an odometer.
+    int64_t idx[kLoopDims];
+    int64_t off[3] = {L.offset[0], L.offset[1], L.offset[2]};
+    int64_t r = r0;
+    for (int d = last - 1; d >= 0; d--) {
+      idx[d] = r % L.shape[d];
+      r /= L.shape[d];
+      for (int k = 0; k < nops; k++) off[k] += idx[d] * L.stride[k][d];
+    }
+    for (int64_t i = r0; i < r1; i++) {
+      row(off, inner, st);
+      for (int d = last - 1; d >= 0; d--) {
+        for (int k = 0; k < nops; k++) off[k] += L.stride[k][d];
+        if (++idx[d] < L.shape[d]) break;
+        for (int k = 0; k < nops; k++) off[k] -= L.stride[k][d] * L.shape[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+// ---- branch-free math (vectorizable) ---------------------------------------------------------
+
+// Always inlined: a call left in a loop body stops it from vectorizing.
+#if defined(__GNUC__)
+#define SELFSUP_TENSOR_INLINE inline __attribute__((always_inline))
+#else
+#define SELFSUP_TENSOR_INLINE inline
+#endif
+
+SELFSUP_TENSOR_INLINE double as_double(int64_t i) { double d; std::memcpy(&d, &i, 8); return d; }
+SELFSUP_TENSOR_INLINE int32_t float_bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
+SELFSUP_TENSOR_INLINE float bits_float(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
+
+// e^x in double for the float32 ops: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a
+// degree-11 Taylor polynomial (relative error < 2e-16 on the reduced range) and 2^n built in the
+// exponent field. n is rounded with the 1.5 * 2^52 shift trick, whose low mantissa bits then
+// hold n, so no double -> int64 conversion is needed (AVX2 has none: it would stop the loop from
+// vectorizing). x is clamped to [-700, 700], so n + 1023 stays in [13, 2033]; callers only need
+// float range. NaN is restored by the caller's select.
+SELFSUP_TENSOR_INLINE double exp_d(double x) {
+  constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52
+  x = std::min(std::max(x, -700.0), 700.0);
+  const double t = x * 1.4426950408889634 + kShift;
+  const double n = t - kShift;
+  const double r = (x - n * 0.6931471803691238) - n * 1.9082149292705877e-10;
+  double p = 1.0 / 39916800;
+  p = p * r + 1.0 / 3628800;
+  p = p * r + 1.0 / 362880;
+  p = p * r + 1.0 / 40320;
+  p = p * r + 1.0 / 5040;
+  p = p * r + 1.0 / 720;
+  p = p * r + 1.0 / 120;
+  p = p * r + 1.0 / 24;
+  p = p * r + 1.0 / 6;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int64_t bits;
+  std::memcpy(&bits, &t, 8);
+  return p * as_double(static_cast<int64_t>(static_cast<uint64_t>(bits + 1023) << 52));
+}
+
+// log(x) for float x, in double: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
+// log(m) = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13).
+// Denormals are scaled by 2^23 first; x < 0 -> NaN, 0 -> -inf, inf -> inf, NaN -> NaN.
+SELFSUP_TENSOR_INLINE float log_f(float x) {
+  const bool tiny = x < 1.17549435e-38f;
+  const float xs = tiny ? x * 8388608.0f : x;
+  const int32_t bits = float_bits(xs);
+  int32_t e = ((bits >> 23) & 255) - 127 - (tiny ? 23 : 0);
+  float m = bits_float((bits & 0x7fffff) | 0x3f800000);  // [1, 2)
+  const bool big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  e = big ? e + 1 : e;
+  const double md = m;
+  const double s = (md - 1.0) / (md + 1.0), s2 = s * s;
+  double p = 1.0 / 15;
+  p = p * s2 + 1.0 / 13;
+  p = p * s2 + 1.0 / 11;
+  p = p * s2 + 1.0 / 9;
+  p = p * s2 + 1.0 / 7;
+  p = p * s2 + 1.0 / 5;
+  p = p * s2 + 1.0 / 3;
+  p = p * s2 + 1.0;
+  const double r = e * 0.6931471805599453 + 2.0 * s * p;
+  float y = static_cast<float>(r);
+  y = x == 0.0f ? -std::numeric_limits<float>::infinity() : y;
+  y = x == std::numeric_limits<float>::infinity() ? x : y;
+  y = (x < 0.0f || x != x) ? std::numeric_limits<float>::quiet_NaN() : y;
+  return y;
+}
+
+SELFSUP_TENSOR_INLINE float exp_f(float x) {
+  const float y = static_cast<float>(exp_d(static_cast<double>(std::min(std::max(x, -110.0f), 90.0f))));
+  return x != x ? x : y;
+}
+// Logistic function: 1 / (1 + e^-x) in double has no cancellation on either tail.
+SELFSUP_TENSOR_INLINE float sigmoid_f(float x) {
+  const float y = static_cast<float>(1.0 / (1.0 + exp_d(-static_cast<double>(std::min(std::max(x, -120.0f), 120.0f)))));
+  return x != x ? x : y;
+}
+// tanh |x| = (1 - e^-2|x|) / (1 + e^-2|x|); in double the cancellation in 1 - t costs at most
+// 1e-16 / |x| relative, and below |x| = 2^-12 tanh(x) rounds to x in float.
+SELFSUP_TENSOR_INLINE float tanh_f(float x) {
+  const double a = std::min(std::fabs(static_cast<double>(x)), 20.0);
+  const double t = exp_d(-2.0 * a);
+  const float r = static_cast<float>((1.0 - t) / (1.0 + t));
+  const float y = std::fabs(x) < 2.44140625e-4f ? x : std::copysign(r, x);
+  return x != x ? x : y;
+}
+
+inline double sigmoid_d(double x) {
+  if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
+  const double e = std::exp(x);
+  return e / (1.0 + e);
+}
+
+// ---- binary -----------------------------------------------------------------------------------
+
+template <class T, class O, class F>
+void binary_rows(const Loop& L, O* out, const T* a, const T* b, F f) {
+  run_loop(L, kGrainSimple, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    O* __restrict o = out + off[0];
+    const T* __restrict x = a + off[1];
+    const T* __restrict y = b + off[2];
+    if (st[1] == 1 && st[2] == 1) {
+      for (int64_t i = 0; i < n; i++) o[i] = f(x[i], y[i]);
+    } else if (st[1] == 1 && st[2] == 0) {
+      const T yv = y[0];
+      for (int64_t i = 0; i < n; i++) o[i] = f(x[i], yv);
+    } else if (st[1] == 0 && st[2] == 1) {
+      const T xv = x[0];
+      for (int64_t i = 0; i < n; i++) o[i] = f(xv, y[i]);
+    } else {
+      const int64_t sa = st[1], sb = st[2];
+      for (int64_t i = 0; i < n; i++) o[i] = f(x[i * sa], y[i * sb]);
+    }
+  });
+}
+
+// In place (out is a): the same rows with o and x the same pointer, so no __restrict on them.
+template <class T, class F>
+void binary_rows_inplace(const Loop& L, T* out, const T* b, F f) {
+  run_loop(L, kGrainSimple, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    T* o = out + off[0];
+    const T* __restrict y = b + off[2];
+    if (st[2] == 1) {
+      for (int64_t i = 0; i < n; i++) o[i] = f(o[i], y[i]);
+    } else if (st[2] == 0) {
+      const T yv = y[0];
+      for (int64_t i = 0; i < n; i++) o[i] = f(o[i], yv);
+    } else {
+      for (int64_t i = 0; i < n; i++) o[i] = f(o[i], y[i * st[2]]);
+    }
+  });
+}
+
+template <class T>
+void binary_t(BinaryOp op, void* out, const void* a, const void* b, const Loop& L) {
+  const T* A = static_cast<const T*>(a);
+  const T* B = static_cast<const T*>(b);
+  uint8_t* O8 = static_cast<uint8_t*>(out);
+  T* O = static_cast<T*>(out);
+  const bool inplace = out == a && L.offset[0] == L.offset[1];
+  auto arith = [&](auto f) {
+    if (inplace) binary_rows_inplace<T>(L, O, B, f);
+    else binary_rows<T, T>(L, O, A, B, f);
+  };
+  switch (op) {
+    case BinaryOp::kAdd: return arith([](T x, T y) { return x + y; });
+    case BinaryOp::kSub: return arith([](T x, T y) { return x - y; });
+    case BinaryOp::kMul: return arith([](T x, T y) { return x * y; });
+    case BinaryOp::kDiv: return arith([](T x, T y) { return x / y; });
+    case BinaryOp::kPow: return arith([](T x, T y) { return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y))); });
+    // NaN in either operand wins (PyTorch's maximum/minimum propagate NaN).
+    case BinaryOp::kMaximum: return arith([](T x, T y) { return (x > y || x != x) ? x : y; });
+    case BinaryOp::kMinimum: return arith([](T x, T y) { return (x < y || x != x) ? x : y; });
+    case BinaryOp::kGt: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x > y); });
+    case BinaryOp::kGe: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x >= y); });
+    case BinaryOp::kLt: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x < y); });
+    case BinaryOp::kLe: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x <= y); });
+    case BinaryOp::kEq: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x == y); });
+    case BinaryOp::kNe: return binary_rows<T, uint8_t>(L, O8, A, B, [](T x, T y) { return static_cast<uint8_t>(x != y); });
+    case BinaryOp::kCount: break;
+  }
+}
+
+// ---- unary ------------------------------------------------------------------------------------
+
+// The loops take __restrict parameters (more reliably honoured by the vectorizer than restrict
+// locals); the in-place form has its own loop.
+template <class T, class F>
+void loop1(const T* __restrict x, T* __restrict y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; i++) y[i] = f(x[i]);
+}
+template <class T, class F>
+void loop1_inplace(T* y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; i++) y[i] = f(y[i]);
+}
+template <class T, class F>
+void loop2(const T* __restrict g, const T* __restrict s, T* __restrict gx, int64_t n, F f) {
+  for (int64_t i = 0; i < n; i++) gx[i] = f(g[i], s[i]);
+}
+
+template <class T, class F>
+void map1(const T* x, T* y, int64_t n, int64_t grain, F f) {
+  split(n, grain, [&](int64_t b, int64_t e) {
+    if (x == y) loop1_inplace(y + b, e - b, f);
+    else loop1(x + b, y + b, e - b, f);
+  });
+}
+
+template <class T, class F>
+void map2(const T* g, const T* s, T* gx, int64_t n, int64_t grain, F f) {
+  split(n, grain, [&](int64_t b, int64_t e) {
+    if (gx == g) {  // in place over g (allowed by the binding): a plain loop
+      for (int64_t i = b; i < e; i++) gx[i] = f(g[i], s[i]);
+    } else {
+      loop2(g + b, s + b, gx + b, e - b, f);
+    }
+  });
+}
+
+void unary_f32(UnaryOp op, const float* x, float* y, int64_t n, double p0, double p1) {
+  const float a = static_cast<float>(p0), c = static_cast<float>(p1);
+  switch (op) {
+    case UnaryOp::kNeg: return map1(x, y, n, kGrainSimple, [](float v) { return -v; });
+    case UnaryOp::kExp: return map1(x, y, n, kGrainHeavy, [](float v) { return exp_f(v); });
+    case UnaryOp::kLog: return map1(x, y, n, kGrainHeavy, [](float v) { return log_f(v); });
+    case UnaryOp::kSqrt: return map1(x, y, n, kGrainSimple, [](float v) { return std::sqrt(v); });
+    case UnaryOp::kRsqrt: return map1(x, y, n, kGrainSimple, [](float v) { return 1.0f / std::sqrt(v); });
+    case UnaryOp::kSquare: return map1(x, y, n, kGrainSimple, [](float v) { return v * v; });
+    case UnaryOp::kAbs: return map1(x, y, n, kGrainSimple, [](float v) { return std::fabs(v); });
+    case UnaryOp::kRelu: return map1(x, y, n, kGrainSimple, [](float v) { return v > 0.0f ? v : 0.0f; });
+    case UnaryOp::kSigmoid: return map1(x, y, n, kGrainHeavy, [](float v) { return sigmoid_f(v); });
+    case UnaryOp::kTanh: return map1(x, y, n, kGrainHeavy, [](float v) { return tanh_f(v); });
+    case UnaryOp::kAffine: return map1(x, y, n, kGrainSimple, [a, c](float v) { return a * v + c; });
+    case UnaryOp::kClamp: return map1(x, y, n, kGrainSimple, [a, c](float v) { return v < a ? a : v > c ? c : v; });
+    case UnaryOp::kPowScalar: return map1(x, y, n, kGrainHeavy, [p0](float v) { return static_cast<float>(std::pow(static_cast<double>(v), p0)); });
+    case UnaryOp::kLeakyRelu: return map1(x, y, n, kGrainSimple, [a](float v) { return v > 0.0f ? v : a * v; });
+    case UnaryOp::kCount: break;
+  }
+}
+
+void unary_f64(UnaryOp op, const double* x, double* y, int64_t n, double a, double c) {
+  switch (op) {
+    case UnaryOp::kNeg: return map1(x, y, n, kGrainSimple, [](double v) { return -v; });
+    case UnaryOp::kExp: return map1(x, y, n, kGrainHeavy, [](double v) { return std::exp(v); });
+    case UnaryOp::kLog: return map1(x, y, n, kGrainHeavy, [](double v) { return std::log(v); });
+    case UnaryOp::kSqrt: return map1(x, y, n, kGrainSimple, [](double v) { return std::sqrt(v); });
+    case UnaryOp::kRsqrt: return map1(x, y, n, kGrainSimple, [](double v) { return 1.0 / std::sqrt(v); });
+    case UnaryOp::kSquare: return map1(x, y, n, kGrainSimple, [](double v) { return v * v; });
+    case UnaryOp::kAbs: return map1(x, y, n, kGrainSimple, [](double v) { return std::fabs(v); });
+    case UnaryOp::kRelu: return map1(x, y, n, kGrainSimple, [](double v) { return v > 0.0 ? v : 0.0; });
+    case UnaryOp::kSigmoid: return map1(x, y, n, kGrainHeavy, [](double v) { return sigmoid_d(v); });
+    case UnaryOp::kTanh: return map1(x, y, n, kGrainHeavy, [](double v) { return std::tanh(v); });
+    case UnaryOp::kAffine: return map1(x, y, n, kGrainSimple, [a, c](double v) { return a * v + c; });
+    case UnaryOp::kClamp: return map1(x, y, n, kGrainSimple, [a, c](double v) { return v < a ? a : v > c ? c : v; });
+    case UnaryOp::kPowScalar: return map1(x, y, n, kGrainHeavy, [a](double v) { return std::pow(v, a); });
+    case UnaryOp::kLeakyRelu: return map1(x, y, n, kGrainSimple, [a](double v) { return v > 0.0 ? v : a * v; });
+    case UnaryOp::kCount: break;
+  }
+}
+
+// The derivative formulas, written once for both dtypes (T is the storage type; the arithmetic is
+// in T, as the TypeScript reference does it in float64 and PyTorch in the tensor's dtype).
+template <class T>
+void unary_backward_t(UnaryOp op, const T* g, const T* s, T* gx, int64_t n, double p0, double p1) {
+  const T a = static_cast<T>(p0), c = static_cast<T>(p1);
+  switch (op) {
+    case UnaryOp::kNeg: return map1(g, gx, n, kGrainSimple, [](T v) { return -v; });
+    case UnaryOp::kExp: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return gv * y; });
+    case UnaryOp::kLog: return map2(g, s, gx, n, kGrainSimple, [](T gv, T x) { return gv / x; });
+    case UnaryOp::kSqrt: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return (T(0.5) * gv) / y; });
+    case UnaryOp::kRsqrt: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return T(-0.5) * gv * y * y * y; });
+    case UnaryOp::kSquare: return map2(g, s, gx, n, kGrainSimple, [](T gv, T x) { return T(2) * gv * x; });
+    case UnaryOp::kAbs: return map2(g, s, gx, n, kGrainSimple, [](T gv, T x) { return x > 0 ? gv : x < 0 ? -gv : T(0); });
+    case UnaryOp::kRelu: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return y > 0 ? gv : T(0); });
+    case UnaryOp::kSigmoid: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return gv * y * (T(1) - y); });
+    case UnaryOp::kTanh: return map2(g, s, gx, n, kGrainSimple, [](T gv, T y) { return gv * (T(1) - y * y); });
+    case UnaryOp::kAffine: return map1(g, gx, n, kGrainSimple, [a](T gv) { return gv * a; });
+    // PyTorch passes the gradient where lo <= x <= hi (inclusive bounds).
+    case UnaryOp::kClamp: return map2(g, s, gx, n, kGrainSimple, [a, c](T gv, T x) { return x >= a && x <= c ? gv : T(0); });
+    // d/dx x^p = p x^(p-1); 0 for p = 0 (PyTorch).
+    case UnaryOp::kPowScalar:
+      return map2(g, s, gx, n, kGrainHeavy, [p0](T gv, T x) {
+        return p0 == 0.0 ? T(0) : static_cast<T>(static_cast<double>(gv) * p0 * std::pow(static_cast<double>(x), p0 - 1.0));
+      });
+    case UnaryOp::kLeakyRelu: return map2(g, s, gx, n, kGrainSimple, [a](T gv, T x) { return x > 0 ? gv : a * gv; });
+    case UnaryOp::kCount: break;
+  }
+}
+
+// ---- reductions -------------------------------------------------------------------------------
+
+// Accumulator type: float32 sums accumulate in double (free in a memory-bound pass, and the
+// result no longer depends on how the threads split the rows).
+template <class T> struct Acc { using type = double; };
+
+constexpr int kLanes = 8;  // independent accumulators: lets the compiler keep a vector of them
+
+template <class T>
+double row_sum(const T* __restrict x, int64_t n) {
+  double acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; j++) acc[j] += static_cast<double>(x[i + j]);
+  double s = 0;
+  for (int j = 0; j < kLanes; j++) s += acc[j];
+  for (; i < n; i++) s += static_cast<double>(x[i]);
+  return s;
+}
+
+// max (sign = 1) or min (sign = -1) of a row; NaN propagates.
+template <class T>
+T row_extreme(const T* __restrict x, int64_t n, bool is_max) {
+  T acc[kLanes];
+  const T init = is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  for (int j = 0; j < kLanes; j++) acc[j] = init;
+  int64_t i = 0;
+  if (is_max) {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; j++) { const T v = x[i + j]; acc[j] = (v > acc[j] || v != v) ? v : acc[j]; }
+  } else {
+    for (; i + kLanes <= n; i += kLanes)
+      for (int j = 0; j < kLanes; j++) { const T v = x[i + j]; acc[j] = (v < acc[j] || v != v) ? v : acc[j]; }
+  }
+  T r = init;
+  for (int j = 0; j < kLanes; j++) { const T v = acc[j]; r = ((is_max ? v > r : v < r) || v != v) ? v : r; }
+  for (; i < n; i++) { const T v = x[i]; r = ((is_max ? v > r : v < r) || v != v) ? v : r; }
+  return r;
+}
+
+// Reduction in canonical form: x viewed as [K..., R...] through strides (kept dims then reduced
+// dims, each list coalesced). Two shapes cover the user's cases fast:
+//  - the innermost input dim is reduced: each output is a sum over contiguous runs (row sums);
+//  - the innermost input dim is kept: each output row accumulates contiguous runs (column sums,
+//    e.g. the bias gradient [B*N, D] -> [D]).
+template <class T>
+void reduce_t(ReduceOp op, const T* x, T* out, int nd, const int64_t* shape, const bool* reduced, double scale) {
+  // Coalesce dims of the same kind (x is contiguous, so adjacent same-kind dims always merge).
+  int64_t dims[kLoopDims * 4];
+  bool red[kLoopDims * 4];
+  int m = 0;
+  int64_t total = 1;
+  for (int d = 0; d < nd; d++) {
+    total *= shape[d];
+    if (shape[d] == 1) continue;
+    if (m > 0 && red[m - 1] == reduced[d]) dims[m - 1] *= shape[d];
+    else { dims[m] = shape[d]; red[m] = reduced[d]; m++; }
+  }
+  int64_t nout = 1;
+  for (int d = 0; d < nd; d++) if (!reduced[d]) nout *= shape[d];
+  const bool is_sum = op == ReduceOp::kSum;
+  const bool is_max = op == ReduceOp::kMax;
+  const T init = is_sum ? T(0) : is_max ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  if (total == 0) {  // empty input: every output is the identity (or nothing to write)
+    for (int64_t i = 0; i < nout; i++) out[i] = static_cast<T>(is_sum ? 0.0 * scale : static_cast<double>(init));
+    return;
+  }
+  // Strides of each coalesced dim in x.
+  int64_t xst[kLoopDims * 4];
+  {
+    int64_t acc = 1;
+    for (int d = m - 1; d >= 0; d--) { xst[d] = acc; acc *= dims[d]; }
+  }
+  // Kept and reduced lists (outermost first).
+  int nk = 0, nr = 0;
+  int64_t ks[kLoopDims * 4], kst[kLoopDims * 4], rs[kLoopDims * 4], rst[kLoopDims * 4];
+  for (int d = 0; d < m; d++) {
+    if (red[d]) { rs[nr] = dims[d]; rst[nr] = xst[d]; nr++; }
+    else { ks[nk] = dims[d]; kst[nk] = xst[d]; nk++; }
+  }
+  int64_t nred = 1;
+  for (int d = 0; d < nr; d++) nred *= rs[d];
+  auto combine = [is_sum, is_max](double a, double v) {
+    return is_sum ? a + v : ((is_max ? v > a : v < a) || v != v) ? v : a;
+  };
+  // Offset of kept multi-index k (flattened, row-major over ks).
+  auto kept_offset = [&](int64_t k) {
+    int64_t off = 0;
+    for (int d = nk - 1; d >= 0; d--) { off += (k % ks[d]) * kst[d]; k /= ks[d]; }
+    return off;
+  };
+  const bool inner_reduced = m > 0 && red[m - 1];
+  if (nr == 0) {  // nothing reduced (all reduced dims have size 1): a scaled copy
+    split(total, kGrainSimple, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; i++) out[i] = static_cast<T>(is_sum ? static_cast<double>(x[i]) * scale : static_cast<double>(x[i]));
+    });
+    return;
+  }
+  if (inner_reduced) {
+    // Each output: iterate the reduced multi-index with the innermost reduced dim as a
+    // contiguous run of length rs[nr-1].
+    const int64_t run = rs[nr - 1];
+    const int64_t runs = nred / run;
+    auto one = [&](int64_t k) -> double {
+      const T* base = x + kept_offset(k);
+      double acc = static_cast<double>(init);
+      for (int64_t r = 0; r < runs; r++) {
+        int64_t off = 0, rr = r;
+        for (int d = nr - 2; d >= 0; d--) { off += (rr % rs[d]) * rst[d]; rr /= rs[d]; }
+        const double v = is_sum ? row_sum(base + off, run) : static_cast<double>(row_extreme(base + off, run, is_max));
+        acc = combine(acc, v);
+      }
+      return acc;
+    };
+    if (nout >= 2 || nred < 2 * kGrainSimple) {
+      split(nout, std::max<int64_t>(1, kGrainSimple / nred), [&](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; k++) out[k] = static_cast<T>(is_sum ? one(k) * scale : one(k));
+      });
+      return;
+    }
+    // One output over a long input (x.sum()): fixed chunks per task, partials combined in order
+    // (deterministic for a given thread count and size).
+    const int64_t chunk = kGrainSimple;
+    const int64_t nchunks = (total + chunk - 1) / chunk;
+    std::vector<double> part(static_cast<size_t>(nchunks));
+    split(nchunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; c++) {
+        const int64_t s0 = c * chunk, len = std::min(chunk, total - s0);
+        part[static_cast<size_t>(c)] = is_sum ? row_sum(x + s0, len) : static_cast<double>(row_extreme(x + s0, len, is_max));
+      }
+    });
+    double acc = static_cast<double>(init);
+    for (double p : part) acc = combine(acc, p);
+    out[0] = static_cast<T>(is_sum ? acc * scale : acc);
+    return;
+  }
+  // Innermost dim kept: outputs come in contiguous rows of width w = ks[nk-1] (x stride 1).
+  const int64_t w = ks[nk - 1];
+  const int64_t orows = nout / w;
+  // Split the width into column blocks so both threads work even when there is one output row.
+  const int64_t cb = std::max<int64_t>(64, std::min<int64_t>(w, (kGrainSimple + nred - 1) / nred));
+  const int64_t nblk = (w + cb - 1) / cb;
+  const int64_t tasks = orows * nblk;
+  auto do_task = [&](int64_t t, double* acc) {
+    const int64_t orow = t / nblk, c0 = (t % nblk) * cb, cw = std::min(cb, w - c0);
+    // kept offset of (orow, c0): orow indexes the kept dims except the last.
+    int64_t off = 0, k = orow;
+    for (int d = nk - 2; d >= 0; d--) { off += (k % ks[d]) * kst[d]; k /= ks[d]; }
+    const T* base = x + off + c0;
+    for (int64_t j = 0; j < cw; j++) acc[j] = static_cast<double>(init);
+    for (int64_t r = 0; r < nred; r++) {
+      int64_t roff = 0, rr = r;
+      for (int d = nr - 1; d >= 0; d--) { roff += (rr % rs[d]) * rst[d]; rr /= rs[d]; }
+      const T* __restrict src = base + roff;
+      if (is_sum) {
+        for (int64_t j = 0; j < cw; j++) acc[j] += static_cast<double>(src[j]);
+      } else if (is_max) {
+        for (int64_t j = 0; j < cw; j++) { const double v = src[j]; acc[j] = (v > acc[j] || v != v) ? v : acc[j]; }
+      } else {
+        for (int64_t j = 0; j < cw; j++) { const double v = src[j]; acc[j] = (v < acc[j] || v != v) ? v : acc[j]; }
+      }
+    }
+    T* o = out + orow * w + c0;
+    for (int64_t j = 0; j < cw; j++) o[j] = static_cast<T>(is_sum ? acc[j] * scale : acc[j]);
+  };
+  split(tasks, std::max<int64_t>(1, kGrainSimple / std::max<int64_t>(1, nred * cb)), [&](int64_t b, int64_t e) {
+    std::vector<double> acc(static_cast<size_t>(cb));
+    for (int64_t t = b; t < e; t++) do_task(t, acc.data());
+  });
+}
+
+// ---- softmax ----------------------------------------------------------------------------------
+
+// One row of `size` contiguous elements (inner == 1, the common case).
+template <class T>
+void softmax_row(bool log, const T* __restrict x, T* __restrict y, int64_t size) {
+  const double mx0 = static_cast<double>(row_extreme(x, size, true));
+  // An all -inf row gives NaN like PyTorch; +inf or NaN anywhere gives NaN too.
+  const double mx = mx0 == -std::numeric_limits<double>::infinity() ? 0.0 : mx0;
+  double s = 0;
+  if constexpr (sizeof(T) == 4) {
+    const float mf = static_cast<float>(mx);
+    if (log) {
+      double acc[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= size; i += kLanes)
+        for (int j = 0; j < kLanes; j++) acc[j] += exp_d(static_cast<double>(x[i + j]) - mx);
+      for (int j = 0; j < kLanes; j++) s += acc[j];
+      for (; i < size; i++) s += exp_d(static_cast<double>(x[i]) - mx);
+      const double lse = mx + std::log(s);
+      for (int64_t k = 0; k < size; k++) y[k] = static_cast<float>(static_cast<double>(x[k]) - lse);
+    } else {
+      for (int64_t k = 0; k < size; k++) y[k] = static_cast<float>(exp_d(static_cast<double>(x[k]) - mx));
+      s = row_sum(y, size);
+      const float inv = static_cast<float>(1.0 / s);
+      for (int64_t k = 0; k < size; k++) y[k] *= inv;
+      (void)mf;
+    }
+  } else {
+    for (int64_t k = 0; k < size; k++) s += std::exp(x[k] - mx);
+    if (log) {
+      const double lse = mx + std::log(s);
+      for (int64_t k = 0; k < size; k++) y[k] = x[k] - lse;
+    } else {
+      const double inv = 1.0 / s;
+      for (int64_t k = 0; k < size; k++) y[k] = std::exp(x[k] - mx) * inv;
+    }
+  }
+}
+
+// Softmax along a strided dim: columns of width `inner` handled together (vectorized across
+// the inner dim), with double accumulators.
+template <class T>
+void softmax_cols(bool log, const T* x, T* y, int64_t size, int64_t inner, double* mx, double* s) {
+  for (int64_t i = 0; i < inner; i++) { mx[i] = -std::numeric_limits<double>::infinity(); s[i] = 0; }
+  for (int64_t d = 0; d < size; d++) {
+    const T* r = x + d * inner;
+    for (int64_t i = 0; i < inner; i++) { const double v = r[i]; mx[i] = (v > mx[i] || v != v) ? v : mx[i]; }
+  }
+  for (int64_t i = 0; i < inner; i++) if (mx[i] == -std::numeric_limits<double>::infinity()) mx[i] = 0;
+  for (int64_t d = 0; d < size; d++) {
+    const T* r = x + d * inner;
+    for (int64_t i = 0; i < inner; i++) s[i] += sizeof(T) == 4 ? exp_d(r[i] - mx[i]) : std::exp(r[i] - mx[i]);
+  }
+  for (int64_t i = 0; i < inner; i++) s[i] = log ? mx[i] + std::log(s[i]) : 1.0 / s[i];
+  for (int64_t d = 0; d < size; d++) {
+    const T* r = x + d * inner;
+    T* o = y + d * inner;
+    for (int64_t i = 0; i < inner; i++)
+      o[i] = static_cast<T>(log ? r[i] - s[i] : (sizeof(T) == 4 ? exp_d(r[i] - mx[i]) : std::exp(r[i] - mx[i])) * s[i]);
+  }
+}
+
+template <class T>
+void softmax_t(bool log, const T* x, T* y, int64_t outer, int64_t size, int64_t inner) {
+  if (inner == 1) {
+    split(outer, std::max<int64_t>(1, kGrainHeavy / std::max<int64_t>(1, size)), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; o++) softmax_row(log, x + o * size, y + o * size, size);
+    });
+    return;
+  }
+  split(outer, std::max<int64_t>(1, kGrainHeavy / std::max<int64_t>(1, size * inner)), [&](int64_t b, int64_t e) {
+    std::vector<double> mx(static_cast<size_t>(inner)), s(static_cast<size_t>(inner));
+    for (int64_t o = b; o < e; o++) softmax_cols(log, x + o * size * inner, y + o * size * inner, size, inner, mx.data(), s.data());
+  });
+}
+
+template <class T>
+void softmax_backward_t(bool log, const T* g, const T* y, T* gx, int64_t outer, int64_t size, int64_t inner) {
+  split(outer, std::max<int64_t>(1, kGrainSimple / std::max<int64_t>(1, size * inner)), [&](int64_t b, int64_t e) {
+    std::vector<double> acc(static_cast<size_t>(inner));
+    for (int64_t o = b; o < e; o++) {
+      const int64_t base = o * size * inner;
+      const T* G = g + base;
+      const T* Y = y + base;
+      T* X = gx + base;
+      std::fill(acc.begin(), acc.end(), 0.0);
+      // softmax: gx = y (g - sum(g y)); logSoftmax: gx = g - exp(y) sum(g)
+      for (int64_t d = 0; d < size; d++)
+        for (int64_t i = 0; i < inner; i++) {
+          const int64_t k = d * inner + i;
+          acc[static_cast<size_t>(i)] += log ? static_cast<double>(G[k]) : static_cast<double>(G[k]) * static_cast<double>(Y[k]);
+        }
+      for (int64_t d = 0; d < size; d++)
+        for (int64_t i = 0; i < inner; i++) {
+          const int64_t k = d * inner + i;
+          const double a = acc[static_cast<size_t>(i)];
+          if (log) {
+            const double ey = sizeof(T) == 4 ? exp_d(static_cast<double>(Y[k])) : std::exp(static_cast<double>(Y[k]));
+            X[k] = static_cast<T>(static_cast<double>(G[k]) - ey * a);
+          } else {
+            X[k] = static_cast<T>(static_cast<double>(Y[k]) * (static_cast<double>(G[k]) - a));
+          }
+        }
+    }
+  });
+}
+
+// ---- copy / axpy ------------------------------------------------------------------------------
+
+template <class E>
+void copy_t(E* dst, const E* src, const Loop& L) {
+  run_loop(L, kGrainSimple, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    E* __restrict o = dst + off[0];
+    const E* __restrict s = src + off[1];
+    if (st[1] == 1) std::memcpy(o, s, static_cast<size_t>(n) * sizeof(E));
+    else if (st[1] == 0) { const E v = s[0]; for (int64_t i = 0; i < n; i++) o[i] = v; }
+    else { const int64_t ss = st[1]; for (int64_t i = 0; i < n; i++) o[i] = s[i * ss]; }
+  });
+}
+
+template <class T>
+void axpy_t(T* y, const T* x, int64_t n, double alpha) {
+  const T a = static_cast<T>(alpha);
+  split(n, kGrainSimple, [&](int64_t b, int64_t e) {
+    T* __restrict yy = y + b;
+    const T* __restrict xx = x + b;
+    const int64_t m = e - b;
+    if (alpha == 1.0) for (int64_t i = 0; i < m; i++) yy[i] += xx[i];
+    else for (int64_t i = 0; i < m; i++) yy[i] += a * xx[i];
+  });
+}
+
+}  // namespace
+
+void tensor_binary(BinaryOp op, DType dt, void* out, const void* a, const void* b, const Loop& L) {
+  if (dt == DType::kFloat32) binary_t<float>(op, out, a, b, L);
+  else binary_t<double>(op, out, a, b, L);
+}
+
+void tensor_unary(UnaryOp op, DType dt, const void* x, void* y, int64_t n, double p0, double p1) {
+  if (dt == DType::kFloat32) unary_f32(op, static_cast<const float*>(x), static_cast<float*>(y), n, p0, p1);
+  else unary_f64(op, static_cast<const double*>(x), static_cast<double*>(y), n, p0, p1);
+}
+
+void tensor_unary_backward(UnaryOp op, DType dt, const void* g, const void* s, void* gx, int64_t n, double p0, double p1) {
+  if (dt == DType::kFloat32)
+    unary_backward_t<float>(op, static_cast<const float*>(g), static_cast<const float*>(s), static_cast<float*>(gx), n, p0, p1);
+  else
+    unary_backward_t<double>(op, static_cast<const double*>(g), static_cast<const double*>(s), static_cast<double*>(gx), n, p0, p1);
+}
+
+void tensor_reduce(ReduceOp op, DType dt, const void* x, void* out, int nd, const int64_t* shape, const bool* reduced, double scale) {
+  if (dt == DType::kFloat32) reduce_t<float>(op, static_cast<const float*>(x), static_cast<float*>(out), nd, shape, reduced, scale);
+  else reduce_t<double>(op, static_cast<const double*>(x), static_cast<double*>(out), nd, shape, reduced, scale);
+}
+
+void tensor_softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t size, int64_t inner) {
+  if (dt == DType::kFloat32) softmax_t<float>(log, static_cast<const float*>(x), static_cast<float*>(y), outer, size, inner);
+  else softmax_t<double>(log, static_cast<const double*>(x), static_cast<double*>(y), outer, size, inner);
+}
+
+void tensor_softmax_backward(bool log, DType dt, const void* g, const void* y, void* gx, int64_t outer, int64_t size, int64_t inner) {
+  if (dt == DType::kFloat32)
+    softmax_backward_t<float>(log, static_cast<const float*>(g), static_cast<const float*>(y), static_cast<float*>(gx), outer, size, inner);
+  else
+    softmax_backward_t<double>(log, static_cast<const double*>(g), static_cast<const double*>(y), static_cast<double*>(gx), outer, size, inner);
+}
+
+void tensor_copy(int elem_size, void* dst, const void* src, const Loop& L) {
+  if (elem_size == 8) copy_t<uint64_t>(static_cast<uint64_t*>(dst), static_cast<const uint64_t*>(src), L);
+  else if (elem_size == 4) copy_t<uint32_t>(static_cast<uint32_t*>(dst), static_cast<const uint32_t*>(src), L);
+  else copy_t<uint8_t>(static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), L);
+}
+
+void tensor_axpy(DType dt, void* y, const void* x, int64_t n, double alpha) {
+  if (dt == DType::kFloat32) axpy_t<float>(static_cast<float*>(y), static_cast<const float*>(x), n, alpha);
+  else axpy_t<double>(static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
+}
+
+}  // namespace SELFSUP_ISA_NS
+}  // namespace selfsup
