@@ -349,3 +349,35 @@ describe('SwAV and MSN / PMSN losses', () => {
     });
   }
 });
+
+describe('sinkhorn float32 with |scores| / epsilon far past float32 resolution', () => {
+  it('stays finite with its marginals (it returned NaN once |scores / epsilon| passed ~2^31)', () => {
+    // one entry per row: the plan is 1 whatever epsilon (the row reference was the rounded
+    // product, the exp argument the exact one: half an ulp of 6e10 overflowed exp)
+    const one = sinkhorn(Float32Array.of(-7.513973712921143), [1, 1], { epsilon: 1.2235114121062637e-10, iterations: 4 });
+    expect(Array.from(one.out)).toEqual([1]);
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    for (let t = 0; t < 200; t++) {
+      const B = 1 + Math.floor(rnd() * 24), K = 1 + Math.floor(rnd() * 12), scale = [1, 10, 100][t % 3];
+      const s = Float32Array.from({ length: B * K }, () => (rnd() * 2 - 1) * scale);
+      const epsilon = 10 ** -(8 + rnd() * 28), iterations = 1 + (t % 4);
+      const { out } = sinkhorn(s, [B, K], { epsilon, iterations });
+      for (let b = 0; b < B; b++) {
+        let sum = 0;
+        for (let k = 0; k < K; k++) {
+          const v = out[b * K + k];
+          expect(v >= 0 && v <= 1, `B ${B} K ${K} epsilon ${epsilon}: out[${b}, ${k}] = ${v}`).toBe(true);
+          sum += v;
+        }
+        expect(Math.abs(sum - 1), `B ${B} K ${K} epsilon ${epsilon}: row ${b} sums to ${sum}`).toBeLessThan(1e-5);
+      }
+    }
+    // well-separated scores: the assignment limit, as float64 gives it
+    const eye = Float32Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    for (const epsilon of [1e-10, 1e-30]) {
+      expect(Array.from(sinkhorn(eye, [4, 4], { epsilon, iterations: 3 }).out)).toEqual(Array.from(eye));
+      expect(Array.from(sinkhorn(Float64Array.from(eye), [4, 4], { epsilon, iterations: 3 }).out)).toEqual(Array.from(eye));
+    }
+  });
+});

@@ -277,12 +277,17 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
       // E = exp(S/eps - m) into out, and part += E * w_b from the same registers. When [B, K]
       // exceeds the caches E is written with streaming stores (no read-for-ownership of `out`:
       // one pass of traffic less; E is read back by the next sweep, from DRAM either way).
+      // The FMA forms the exact S * inv while m comes from the rounded products, so an argument
+      // can exceed hi - m by half an ulp of S/eps: nothing at ordinary sizes, but 2^11 at
+      // |S/eps| ~ 6e10, where exp overflowed to inf and the row's sum to inf / NaN. The argument
+      // is capped at 64 (E <= e^64 as above); at such sizes the capped entries are ties within
+      // float32's resolution of S/eps, and a row whose mass then underflows is redone exactly.
       {
-        const Vec vm = broadcast(-m), vw = broadcast(static_cast<float>(wb));
+        const Vec vm = broadcast(-m), vw = broadcast(static_cast<float>(wb)), cap = broadcast(64.f);
         int64_t j = 0;
         // Partial vectors (row head / tail) store only their n lanes, to E and to part alike.
         auto partial = [&](int64_t at, int n) {
-          const Vec e = vexp(fma(load_partial(s + at, n), vi, vm));
+          const Vec e = vexp(min(cap, fma(load_partial(s + at, n), vi, vm)));
           store_partial(E + at, e, n);
           store_partial(part + at, fma(e, vw, load_partial(part + at, n)), n);
         };
@@ -295,14 +300,14 @@ void logits_first(State& st, std::vector<double>& A, double& Wtot, double& Rref)
           const int64_t head = std::min<int64_t>(K, ((kA - (reinterpret_cast<uintptr_t>(E) & (kA - 1))) & (kA - 1)) / 4);
           if (head > 0) partial(0, static_cast<int>(head));
           for (j = head; j + W <= K; j += W) {
-            const Vec e = vexp(fma(loadu(s + j), vi, vm));
+            const Vec e = vexp(min(cap, fma(loadu(s + j), vi, vm)));
             stream_store(E + j, e);
             storeu(part + j, fma(e, vw, loadu(part + j)));
           }
         }
 #endif
         for (; j + W <= K; j += W) {
-          const Vec e = vexp(fma(loadu(s + j), vi, vm));
+          const Vec e = vexp(min(cap, fma(loadu(s + j), vi, vm)));
           storeu(E + j, e);
           storeu(part + j, fma(e, vw, loadu(part + j)));
         }
