@@ -31,5 +31,10 @@ describe.skipIf(!tryNative())('SharedArrayBuffer-backed arrays', () => {
 
     const sc = [0.1, 0.5, -0.2, 0.3, 0.9, -1];
     expect(Array.from(sinkhorn(shared(sc), [2, 3]).out)).toEqual(Array.from(sinkhorn(Float32Array.from(sc), [2, 3]).out));
+    // a collective whose allReduceSum answers with a SharedArrayBuffer-backed array (one process:
+    // the identity reduction)
+    const viaShared = sinkhorn(Float32Array.from(sc), [2, 3], { collective: { allReduceSum: (buf: Float32Array) => shared(buf) } });
+    const viaCopy = sinkhorn(Float32Array.from(sc), [2, 3], { collective: { allReduceSum: (buf: Float32Array) => buf.slice() } });
+    expect(Array.from(viaShared.out)).toEqual(Array.from(viaCopy.out));
   });
 });
