@@ -317,6 +317,16 @@ describe('attention with huge logits (float32)', () => {
         expect(Math.abs(r.lse[0] - Math.fround(big * scale)) / (big * scale), `lse, big ${big} scale ${scale}`).toBeLessThan(2e-7);
       }
     }
+    // the backward (given lseLo, as F.attention passes it): P = [0, 1], so dV = [0, dO]
+    for (const big of [1e8, 1e10]) {
+      const shapes = [[1, 1, 1, 1], [1, 1, 2, 1]];
+      const lseLo = new Float32Array(1);
+      const q = Float32Array.of(1), k = Float32Array.of(0, big), v = Float32Array.of(10, 20);
+      const r = attentionKernel(q, shapes[0], k, shapes[1], v, shapes[1], { scale: 1, lseLo });
+      const g = attentionBackward(q, shapes[0], k, shapes[1], v, shapes[1], r.out, r.lse, Float32Array.of(1), { scale: 1, lseLo });
+      expect(Array.from(g.dv), `dv, big ${big}`).toEqual([0, 1]);
+      expect([...g.dq, ...g.dk].every((x) => Number.isFinite(x) && Math.abs(x) < 1e-6), `dq, dk, big ${big}`).toBe(true);
+    }
     // several keys, a second tile, a mask: near-ties at 1e10 share the weight; a row whose max
     // comes in a later tile rescales the earlier ones
     const Nk = 300;
