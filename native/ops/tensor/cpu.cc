@@ -106,10 +106,11 @@ SELFSUP_TENSOR_INLINE float bits_float(int32_t i) { float f; std::memcpy(&f, &i,
 // degree-11 Taylor polynomial (relative error < 2e-16 on the reduced range) and 2^n built in the
 // exponent field. n is rounded with the 1.5 * 2^52 shift trick, whose low mantissa bits then
 // hold n, so no double -> int64 conversion is needed (AVX2 has none: it would stop the loop from
-// vectorizing). x is clamped to [-700, 700], so n + 1023 stays in [13, 2033]; callers only need
-// float range. NaN is restored by the caller's select.
+// vectorizing). x is clamped to [-700, 700], so n + 1023 stays in [13, 2033] (below -700 the result is 0);
+// callers only need float range. NaN is restored by the caller's select.
 SELFSUP_TENSOR_INLINE double exp_d(double x) {
   constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52
+  const double x0 = x;
   x = std::min(std::max(x, -700.0), 700.0);
   const double t = x * 1.4426950408889634 + kShift;
   const double n = t - kShift;
@@ -128,7 +129,10 @@ SELFSUP_TENSOR_INLINE double exp_d(double x) {
   p = p * r + 1.0;
   int64_t bits;
   std::memcpy(&bits, &t, 8);
-  return p * as_double(static_cast<int64_t>(static_cast<uint64_t>(bits + 1023) << 52));
+  const double y = p * as_double(static_cast<int64_t>(static_cast<uint64_t>(bits + 1023) << 52));
+  // Below the clamp the true value is far under every float result (and exactly 0 for -inf,
+  // which an all -inf softmax row needs to come out NaN, as in PyTorch).
+  return x0 < -700.0 ? 0.0 : y;
 }
 
 // log(x) for float x, in double: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
