@@ -183,4 +183,7 @@ function checkBoth(s: S, dtype: 'float32' | 'float64', seed: number, imgShape: n
   return { fwd, grad };
 }
 
-export const workloads: Workload[] = [make(SHAPE, 'tiny-b64')];
+/** The second ViT step: 64x64 images, patch 8 (64 patches + cls), dim 384, depth 4, 6 heads, batch 32. */
+const SHAPE_S = { batch: 32, image: 64, patch: 8, channels: 3, dim: 384, depth: 4, heads: 6 };
+
+export const workloads: Workload[] = [make(SHAPE, 'tiny-b64'), { ...make(SHAPE_S, 's64-b32'), quick: false }];

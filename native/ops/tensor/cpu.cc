@@ -20,6 +20,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/simd.h"
 #include "cpu/threadpool.h"
 #include "ops/tensor/params.h"
 
@@ -504,6 +505,28 @@ void reduce_t(ReduceOp op, const T* x, T* out, int nd, const int64_t* shape, con
   }
   // Innermost dim kept: outputs come in contiguous rows of width w = ks[nk-1] (x stride 1).
   const int64_t w = ks[nk - 1];
+  if (nk == 1 && nr == 1 && is_sum) {
+    // x is [R, w] summed over rows (the bias gradient): chunks of whole rows per task, read
+    // contiguously into a double partial row each, then the partials added in chunk order
+    // (deterministic for a given size).
+    const int64_t R = rs[0];
+    const int64_t nchunks = std::min<int64_t>(R, std::max<int64_t>(1, std::min<int64_t>(64, R * w / kGrainSimple)));
+    const int64_t per = (R + nchunks - 1) / nchunks;
+    std::vector<double> part(static_cast<size_t>(nchunks * w), 0.0);
+    split(nchunks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; c++) {
+        double* __restrict acc = part.data() + c * w;
+        for (int64_t r = c * per; r < std::min(R, (c + 1) * per); r++) {
+          const T* __restrict src = x + r * w;
+          for (int64_t j = 0; j < w; j++) acc[j] += static_cast<double>(src[j]);
+        }
+      }
+    });
+    for (int64_t c = 1; c < nchunks; c++)
+      for (int64_t j = 0; j < w; j++) part[static_cast<size_t>(j)] += part[static_cast<size_t>(c * w + j)];
+    for (int64_t j = 0; j < w; j++) out[j] = static_cast<T>(part[static_cast<size_t>(j)] * scale);
+    return;
+  }
   const int64_t orows = nout / w;
   // Split the width into column blocks so both threads work even when there is one output row.
   const int64_t cb = std::max<int64_t>(64, std::min<int64_t>(w, (kGrainSimple + nred - 1) / nred));
@@ -539,40 +562,107 @@ void reduce_t(ReduceOp op, const T* x, T* out, int nd, const int64_t* shape, con
 
 // ---- softmax ----------------------------------------------------------------------------------
 
-// One row of `size` contiguous elements (inner == 1, the common case).
-template <class T>
-void softmax_row(bool log, const T* __restrict x, T* __restrict y, int64_t size) {
-  const double mx0 = static_cast<double>(row_extreme(x, size, true));
-  // An all -inf row gives NaN like PyTorch; +inf or NaN anywhere gives NaN too.
+// float32 rows (inner == 1, the common case) with the simd layer: the exponentials in float
+// (vexp, <= 1 ulp), the denominator summed in double. A NaN or +inf in the row makes the sum NaN,
+// so the whole row comes out NaN as in PyTorch; an all -inf row gives 0 / 0 = NaN too.
+float row_max_f32(const float* x, int64_t n) {
+  Vec m = broadcast(-std::numeric_limits<float>::infinity());
+  int64_t k = 0;
+  for (; k + kVecWidth <= n; k += kVecWidth) m = max(m, loadu(x + k));
+  float r = hmax(m);
+  for (; k < n; k++) r = x[k] > r ? x[k] : r;
+  return r;
+}
+
+// y = exp(x - mx); returns sum(y) in double.
+double exp_store_sum_f32(const float* __restrict x, float* __restrict y, int64_t n, float mx) {
+  const Vec vm = broadcast(mx);
+  VecD s0 = zero_d(), s1 = zero_d();
+  int64_t k = 0;
+  for (; k + kVecWidth <= n; k += kVecWidth) {
+    const Vec e = vexp(sub(loadu(x + k), vm));
+    storeu(y + k, e);
+    s0 = add(s0, widen_lo(e));
+    s1 = add(s1, widen_hi(e));
+  }
+  double s = hsum(add(s0, s1));
+  for (; k < n; k++) {
+    y[k] = static_cast<float>(exp_d(static_cast<double>(x[k]) - static_cast<double>(mx)));
+    s += y[k];
+  }
+  return s;
+}
+
+void softmax_row_f32(bool log, const float* __restrict x, float* __restrict y, int64_t n) {
+  const float m0 = row_max_f32(x, n);
+  const float mx = m0 == -std::numeric_limits<float>::infinity() ? 0.0f : m0;
+  const double s = exp_store_sum_f32(x, y, n, mx);
+  if (log) {
+    const double lse = static_cast<double>(mx) + std::log(s);
+    for (int64_t k = 0; k < n; k++) y[k] = static_cast<float>(static_cast<double>(x[k]) - lse);
+  } else {
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t k = 0; k < n; k++) y[k] *= inv;
+  }
+}
+
+// float64 rows: libm exponentials (the float64 path is the exact one).
+void softmax_row_f64(bool log, const double* __restrict x, double* __restrict y, int64_t size) {
+  const double mx0 = row_extreme(x, size, true);
   const double mx = mx0 == -std::numeric_limits<double>::infinity() ? 0.0 : mx0;
   double s = 0;
-  if constexpr (sizeof(T) == 4) {
-    const float mf = static_cast<float>(mx);
-    if (log) {
-      double acc[kLanes] = {};
-      int64_t i = 0;
-      for (; i + kLanes <= size; i += kLanes)
-        for (int j = 0; j < kLanes; j++) acc[j] += exp_d(static_cast<double>(x[i + j]) - mx);
-      for (int j = 0; j < kLanes; j++) s += acc[j];
-      for (; i < size; i++) s += exp_d(static_cast<double>(x[i]) - mx);
-      const double lse = mx + std::log(s);
-      for (int64_t k = 0; k < size; k++) y[k] = static_cast<float>(static_cast<double>(x[k]) - lse);
-    } else {
-      for (int64_t k = 0; k < size; k++) y[k] = static_cast<float>(exp_d(static_cast<double>(x[k]) - mx));
-      s = row_sum(y, size);
-      const float inv = static_cast<float>(1.0 / s);
-      for (int64_t k = 0; k < size; k++) y[k] *= inv;
-      (void)mf;
-    }
+  for (int64_t k = 0; k < size; k++) s += std::exp(x[k] - mx);
+  if (log) {
+    const double lse = mx + std::log(s);
+    for (int64_t k = 0; k < size; k++) y[k] = x[k] - lse;
   } else {
-    for (int64_t k = 0; k < size; k++) s += std::exp(x[k] - mx);
-    if (log) {
-      const double lse = mx + std::log(s);
-      for (int64_t k = 0; k < size; k++) y[k] = x[k] - lse;
-    } else {
-      const double inv = 1.0 / s;
-      for (int64_t k = 0; k < size; k++) y[k] = std::exp(x[k] - mx) * inv;
-    }
+    const double inv = 1.0 / s;
+    for (int64_t k = 0; k < size; k++) y[k] = std::exp(x[k] - mx) * inv;
+  }
+}
+
+inline void softmax_row(bool log, const float* x, float* y, int64_t n) { softmax_row_f32(log, x, y, n); }
+inline void softmax_row(bool log, const double* x, double* y, int64_t n) { softmax_row_f64(log, x, y, n); }
+
+// Row backward (inner == 1). softmax: gx = y (g - sum(g y)); log-softmax: gx = g - exp(y) sum(g).
+// The row sums in double; float32 exponentials of y <= 0 with vexp.
+double row_dot(const float* __restrict a, const float* __restrict b, int64_t n) {
+  VecD s0 = zero_d(), s1 = zero_d();
+  int64_t k = 0;
+  for (; k + kVecWidth <= n; k += kVecWidth) {
+    const Vec va = loadu(a + k), vb = loadu(b + k);
+    s0 = fma(widen_lo(va), widen_lo(vb), s0);
+    s1 = fma(widen_hi(va), widen_hi(vb), s1);
+  }
+  double s = hsum(add(s0, s1));
+  for (; k < n; k++) s += static_cast<double>(a[k]) * static_cast<double>(b[k]);
+  return s;
+}
+double row_dot(const double* __restrict a, const double* __restrict b, int64_t n) {
+  double s = 0;
+  for (int64_t k = 0; k < n; k++) s += a[k] * b[k];
+  return s;
+}
+
+void softmax_row_backward(bool log, const float* __restrict g, const float* __restrict y, float* gx, int64_t n) {
+  if (log) {
+    const float s = static_cast<float>(row_sum(g, n));
+    const Vec vs = broadcast(s);
+    int64_t k = 0;
+    for (; k + kVecWidth <= n; k += kVecWidth) storeu(gx + k, fnma(vexp(loadu(y + k)), vs, loadu(g + k)));
+    for (; k < n; k++) gx[k] = g[k] - exp_f(y[k]) * s;
+  } else {
+    const float s = static_cast<float>(row_dot(g, y, n));
+    for (int64_t k = 0; k < n; k++) gx[k] = y[k] * (g[k] - s);
+  }
+}
+void softmax_row_backward(bool log, const double* __restrict g, const double* __restrict y, double* gx, int64_t n) {
+  if (log) {
+    const double s = row_sum(g, n);
+    for (int64_t k = 0; k < n; k++) gx[k] = g[k] - std::exp(y[k]) * s;
+  } else {
+    const double s = row_dot(g, y, n);
+    for (int64_t k = 0; k < n; k++) gx[k] = y[k] * (g[k] - s);
   }
 }
 
@@ -615,6 +705,12 @@ void softmax_t(bool log, const T* x, T* y, int64_t outer, int64_t size, int64_t 
 
 template <class T>
 void softmax_backward_t(bool log, const T* g, const T* y, T* gx, int64_t outer, int64_t size, int64_t inner) {
+  if (inner == 1) {
+    split(outer, std::max<int64_t>(1, kGrainSimple / std::max<int64_t>(1, size)), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; o++) softmax_row_backward(log, g + o * size, y + o * size, gx + o * size, size);
+    });
+    return;
+  }
   split(outer, std::max<int64_t>(1, kGrainSimple / std::max<int64_t>(1, size * inner)), [&](int64_t b, int64_t e) {
     std::vector<double> acc(static_cast<size_t>(inner));
     for (int64_t o = b; o < e; o++) {
