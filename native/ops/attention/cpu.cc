@@ -208,9 +208,16 @@ template <>
 struct SoftExp<float> {
   static constexpr double kUnit = 1.4426950408889634;  // log2(e): argument units per nat
   static Vec exp(Vec t) { return vexp2_nonpos(t); }
-  // Running max in units: ceil(smax * xu), an integer (infinities pass through).
+  // Running max in units: ceil(smax * xu), an integer (infinities pass through), with the product
+  // as the vector FMA of this ISA forms it (exact where FMA is fused, rounded to float in the
+  // portable build): the exp arguments and the backward's use that product, and t <= 0 needs m
+  // above it. ph + d is that product exactly in double (d is the product's rounding error, an
+  // exact float, or 0).
   static double units(float smax, float xu) {
-    return std::ceil(static_cast<double>(smax) * static_cast<double>(xu));
+    const float ph = smax * xu;
+    if (!std::isfinite(ph)) return static_cast<double>(smax) * static_cast<double>(xu);
+    const float d = hmax(fma(broadcast(smax), broadcast(xu), broadcast(-ph)));
+    return std::ceil(static_cast<double>(ph) + static_cast<double>(d));
   }
   static float ratio(double dm) { return static_cast<float>(std::exp2(dm)); }
   static double nats(double m) { return m * 0.69314718055994531; }
@@ -449,11 +456,15 @@ Status forward_impl(const AttentionParams& p) {
                 }
               } else if constexpr (std::is_same_v<T, float>) {
                 // |logits| past ~1.2e7: float cannot hold m exactly, so t = s xu - m is formed in
-                // double lanes (s xu exact there) and rounded once.
-                const VecD xd = broadcast(static_cast<double>(xu)), md = broadcast(-muse);
+                // double lanes and rounded once, from the product as this ISA's FMA sees it (see
+                // units): ph its float rounding, pl = the FMA's residual (exact, or 0; NaN at the
+                // -inf of masked and padding columns, where max keeps its second operand).
+                const VecD md = broadcast(-muse);
+                const Vec nobig = broadcast(-1e30f);
                 for (int64_t j = 0; j < bcp; j += W) {
-                  const Vec sv = loadu(s + j);
-                  const Vec e = SoftExp<T>::exp(narrow(fma(widen_lo(sv), xd, md), fma(widen_hi(sv), xd, md)));
+                  const Vec sv = loadu(s + j), ph = sv * xv, pl = max(fma(sv, xv, zero_f() - ph), nobig);
+                  const VecD tlo = (widen_lo(ph) + md) + widen_lo(pl), thi = (widen_hi(ph) + md) + widen_hi(pl);
+                  const Vec e = SoftExp<T>::exp(narrow(tlo, thi));
                   storeu(s + j, e);
                   sum = sum + e;
                 }
