@@ -1,15 +1,17 @@
 // Standalone GEMM timing harness used to tune native/cpu/gemm*.cc (not part of the package build).
 // Build by hand (from the repository root), e.g.:
-//   for v in avx2 generic; do f=; [ $v = avx2 ] && f="-mavx2 -mfma";
+//   for v in avx512 avx2 generic; do f=; [ $v = avx2 ] && f="-mavx2 -mfma";
+//     [ $v = avx512 ] && f="-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma";
 //     g++ -O3 -std=c++17 -Inative/include -Inative -DSELFSUP_ISA_NS=isa_$v $f \
 //       -c native/cpu/gemm_isa.cc -o /tmp/gemm_$v.o; done
 //   g++ -O3 -std=c++17 -pthread -Inative/include -Inative bench/gemm_probe.cc native/cpu/gemm.cc \
-//     native/cpu/threadpool.cc native/cpu/cpuid.cc /tmp/gemm_avx2.o /tmp/gemm_generic.o -o /tmp/gp
+//     native/cpu/threadpool.cc native/cpu/cpuid.cc /tmp/gemm_avx512.o /tmp/gemm_avx2.o \
+//     /tmp/gemm_generic.o -o /tmp/gp
 //   /tmp/gp [shapes...]      (SELFSUP_NUM_THREADS sets the thread count)
 // A shape is N (an N^3 product) or MxNxK. Prints the median GFLOP/s (2*m*n*k / time) of repeated
 // runs per ISA variant, shape and transpose combination (NN, NT, TN; op(A) is m x k, op(B) k x n),
 // threaded ("par", the sgemm entry point) and serial ("1t", sgemm_serial), plus dgemm NN threaded.
-// GEMM_PROBE_ISA=avx2|generic restricts the variants; GEMM_PROBE_MODES=NN,NT restricts the combos.
+// GEMM_PROBE_ISA=avx512|avx2|generic restricts the variants (each one the CPU supports runs); GEMM_PROBE_MODES=NN,NT restricts the combos.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -83,9 +85,9 @@ int main(int argc, char** argv) {
   const char* modes_env = std::getenv("GEMM_PROBE_MODES");
   const std::string modes = modes_env != nullptr ? modes_env : "NN,NT,TN";
   std::printf("threads=%d active_isa=%s\n", num_threads(), isa_name(active_isa()));
-  const Isa isas[] = {Isa::kAvx2, Isa::kGeneric};
+  const Isa isas[] = {Isa::kAvx512, Isa::kAvx2, Isa::kGeneric};
   for (Isa isa : isas) {
-    if (isa == Isa::kAvx2 && active_isa() != Isa::kAvx2) continue;
+    if (!isa_supported(isa)) continue;
     if (isa_env != nullptr && std::strcmp(isa_env, isa_name(isa)) != 0) continue;
     for (const Shape& s : shapes) {
       const double flops = 2.0 * s.m * s.n * s.k;

@@ -40,22 +40,25 @@ namespace {
 //    (the B block is read from L3). Prefetching the C tile at the start of the micro-kernel was
 //    worth ~15% at 1024^3 and above (85 -> 102 GFLOP/s per core), where C no longer fits in L2.
 //  - AVX2 double 6x8: the same register budget with 4-wide vectors.
+//  - AVX-512 float 6x64: 24 zmm accumulators + 4 B vectors + 1 broadcast = 29 of 32 registers
+//    (Zen 4 executes a zmm FMA as two 256-bit halves: 1 per cycle, latency 4, so >= 4 chains).
+//    Measured 1 thread, 1024^3 NN, best of 4 on the shared 2-core Zen 4 (bench/gemm_probe.cc):
+//    6x64 MC 72 KC 512: 107 GFLOP/s; 6x64 KC 256: 101-104; 14x32 KC 384: 100; 14x32 KC 128: 91;
+//    12x32 KC 256: 101; 8x48 KC 256: 97; the AVX2 6x16 kernel: 104-106 (peak ~116 per core for
+//    both). The long KC halves the read-modify-write passes over C; the 6-row A micro-panel (12
+//    KiB at KC 512) stays in L1 while the 64-wide B micro-panel streams from L2. MR = 6 also keeps
+//    the vectorized 6-row A packing and gemm.cc's 24-row thread slabs.
+//  - AVX-512 double 14x16: 28 zmm accumulators (2 B vectors, 1 broadcast).
 //  - generic: on x86-64 without -mavx a Vec is two SSE registers, so the tile is halved to fit 16
 //    xmm registers (6x8 float = 12 xmm accumulators); arm64 NEON has 32 registers and could take
 //    more, but the generic variant favours "always correct, never spills" over the last 2x.
 template <class T>
 struct Blocking;
 #if SELFSUP_SIMD_AVX512
-#ifndef SELFSUP_GEMM512_MR
-#define SELFSUP_GEMM512_MR 14
-#define SELFSUP_GEMM512_NR 32
-#define SELFSUP_GEMM512_MC 168
-#define SELFSUP_GEMM512_KC 384
-#endif
 template <>
 struct Blocking<float> {
-  static constexpr int MR = SELFSUP_GEMM512_MR, NR = SELFSUP_GEMM512_NR;
-  static constexpr int64_t MC = SELFSUP_GEMM512_MC, KC = SELFSUP_GEMM512_KC, NC = 4080;
+  static constexpr int MR = 6, NR = 64;
+  static constexpr int64_t MC = 72, KC = 512, NC = 4080;
 };
 template <>
 struct Blocking<double> {
@@ -125,9 +128,9 @@ PackBuffers<T>& pack_buffers() {
   return bufs;
 }
 
-#if SELFSUP_SIMD_AVX2
-// AVX2 float helpers for pack_a with MR = 6 (the packing loops below were scalar and took ~10% of
-// a 96x96x128 product, the InfoNCE tile size).
+#if SELFSUP_SIMD_X86_AVX2
+// x86 float helpers for pack_a with MR = 6 (the packing loops below were scalar and took ~10% of
+// a 96x96x128 product, the InfoNCE tile size). 8-wide (Vec8) in both x86 variants.
 //
 // Non-transposed A: rows r < rows of src[] (the rest packed as zeros), 8 k at a time through the
 // in-register 8x8 transpose; output column q (6 values for k = p + q) is stored with overlapping
@@ -135,10 +138,10 @@ PackBuffers<T>& pack_buffers() {
 inline void pack_a6_rows_f32(const float* const* src, int rows, int64_t kc, float* d) {
   int64_t p = 0;
   for (; p + 8 <= kc; p += 8) {
-    Vec r[8];
-    for (int c = 0; c < 6; ++c) r[c] = c < rows ? loadu(src[c] + p) : zero_f();
-    r[6] = zero_f();
-    r[7] = zero_f();
+    Vec8 r[8];
+    for (int c = 0; c < 6; ++c) r[c] = c < rows ? loadu8(src[c] + p) : zero8();
+    r[6] = zero8();
+    r[7] = zero8();
     transpose8x8(r);
     float* o = d + p * 6;
     for (int q = 0; q < 7; ++q) storeu(o + q * 6, r[q]);
@@ -157,11 +160,11 @@ inline void pack_a6_trans_f32(const float* src, int64_t lda, int rows, bool wide
   if (kc <= 0) return;
   const int64_t last = kc - 1;
   if (wide) {
-    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, loadu(src + p * lda));
-    store_partial(d + last * 6, loadu(src + last * lda), 6);
+    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, loadu8(src + p * lda));
+    store_partial(d + last * 6, loadu8(src + last * lda), 6);
   } else {
-    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, load_partial(src + p * lda, rows));
-    store_partial(d + last * 6, load_partial(src + last * lda, rows), 6);
+    for (int64_t p = 0; p < last; ++p) storeu(d + p * 6, load_partial8(src + p * lda, rows));
+    store_partial(d + last * 6, load_partial8(src + last * lda, rows), 6);
   }
 }
 #endif
@@ -178,7 +181,7 @@ void pack_a(bool transA, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_
       // a(i, p) = A[i*lda + p]: MR row streams, transposed into k-major order.
       const T* src[MR];
       for (int r = 0; r < MR; ++r) src[r] = A + (i0 + ir + std::min(r, rows - 1)) * lda + p0;
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
       if constexpr (std::is_same<T, float>::value && MR == 6) {
         pack_a6_rows_f32(src, rows, kc, d);
         continue;
@@ -196,7 +199,7 @@ void pack_a(bool transA, const T* A, int64_t lda, int64_t i0, int64_t p0, int64_
     } else {
       // a(i, p) = A[p*lda + i]: each k gives MR contiguous values.
       const T* src = A + p0 * lda + i0 + ir;
-#if SELFSUP_SIMD_AVX2
+#if SELFSUP_SIMD_X86_AVX2
       if constexpr (std::is_same<T, float>::value && MR == 6) {
         pack_a6_trans_f32(src, lda, rows, ir + 8 <= mc, kc, d);
         continue;

@@ -28,7 +28,8 @@
 //   widen_lo(Vec) / widen_hi(Vec) -> VecD (low / high half of the lanes), narrow(VecD lo, VecD hi)
 //   -> Vec, stream_store(p, v) (non-temporal, p aligned to kVecBytes) and stream_fence(),
 //   Vec8: exactly 8 floats in every variant (= Vec in avx2 and generic) with loadu8(p), zero8(),
-//   storeu(p, Vec8), transpose8x8(Vec8 r[8]) for code that is inherently 8 wide (8x8 blocks).
+//   load_partial8(p, n), storeu(p, Vec8), store_partial(p, Vec8, n), transpose8x8(Vec8 r[8]),
+//   for code that is inherently 8 wide (8x8 blocks).
 //   vexp(Vec): <= 1 ulp vs correctly rounded expf (checked by a sweep of [-110, 95] in both
 //   variants); exp(-inf) = 0, exp(+inf) = inf, NaN propagates, gradual underflow to denormals.
 //   vexp(VecD): its own double polynomial, <= 1 ulp over [-708, 709.7].
@@ -244,6 +245,12 @@ struct Vec8 {
 SELFSUP_SIMD_INLINE Vec8 zero8() { return {_mm256_setzero_ps()}; }
 SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return {_mm256_loadu_ps(p)}; }
 SELFSUP_SIMD_INLINE void storeu(float* p, Vec8 a) { _mm256_storeu_ps(p, a.v); }
+SELFSUP_SIMD_INLINE Vec8 load_partial8(const float* p, int n) {
+  return {_mm256_maskz_loadu_ps(static_cast<__mmask8>(lane_mask8(n)), p)};
+}
+SELFSUP_SIMD_INLINE void store_partial(float* p, Vec8 a, int n) {
+  _mm256_mask_storeu_ps(p, lane_mask8(n), a.v);
+}
 // The AVX sequence: unpack pairs, shuffle quads, swap 128-bit halves (24 shuffles).
 SELFSUP_SIMD_INLINE void transpose8x8(Vec8 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0].v, r[1].v), t1 = _mm256_unpackhi_ps(r[0].v, r[1].v);
@@ -443,6 +450,7 @@ SELFSUP_SIMD_INLINE void stream_fence() { _mm_sfence(); }
 using Vec8 = Vec;
 SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }
 SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return loadu(p); }
+SELFSUP_SIMD_INLINE Vec8 load_partial8(const float* p, int n) { return load_partial(p, n); }
 
 #elif SELFSUP_SIMD_VECEXT
 // ------------------------------------------------------------------------------------------
@@ -620,6 +628,7 @@ SELFSUP_SIMD_INLINE void stream_fence() {}
 using Vec8 = Vec;
 SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }
 SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return loadu(p); }
+SELFSUP_SIMD_INLINE Vec8 load_partial8(const float* p, int n) { return load_partial(p, n); }
 
 #else
 #error "simd.h: no SIMD backend for this compiler (need GCC/Clang vector extensions or AVX2)"

@@ -171,6 +171,15 @@ void lane_api() {
       for (int j = 0; j < 8; ++j) ok &= t[i][j] == m[j][i];
     }
     check(ok, "transpose8x8 (Vec8)");
+    // 8-wide partial load / store
+    for (int n = 0; n <= 8; ++n) {
+      float z[10];
+      for (float& v : z) v = -7.f;
+      store_partial(z, load_partial8(m[1], n), n);
+      bool pok = true;
+      for (int i = 0; i < 10; ++i) pok &= z[i] == (i < n ? m[1][i] : -7.f);
+      check(pok, "load_partial8 / store_partial (Vec8)");
+    }
   }
   // double exp, a few points
   {
