@@ -9,6 +9,7 @@
  *   p = p - lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)
  */
 import { rangeError, typeError } from '../errors';
+import { fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
 export interface AdamWOptions {
@@ -41,6 +42,37 @@ export class AdamW extends Optimizer<AdamWOptions> {
   protected updateGroup(g: ParamGroup<AdamWOptions>, params: Param[], grads: FloatArray[]): void {
     const { lr, eps, weightDecay: wd, amsgrad } = g;
     const [b1, b2] = g.betas;
+    const a = fusedAddon();
+    if (a) {
+      // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
+      for (const C of [Float32Array, Float64Array]) {
+        const idx = params.map((_, i) => i).filter((i) => params[i].data instanceof C && grads[i] instanceof C);
+        if (idx.length === 0) continue;
+        const ws: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [], vmaxs: FloatArray[] = [];
+        const stepSize = new Float64Array(idx.length), sqrtBc2 = new Float64Array(idx.length);
+        idx.forEach((pi, k) => {
+          const p = params[pi];
+          const s = this.stateOf(p);
+          if (s.step === undefined) {
+            s.step = 0;
+            s.expAvg = this.zerosLike(p);
+            s.expAvgSq = this.zerosLike(p);
+          }
+          if (amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = this.zerosLike(p);
+          const t = (s.step as number) + 1;
+          s.step = t;
+          ws.push(p.data as FloatArray);
+          gs.push(grads[pi]);
+          ms.push(s.expAvg as FloatArray);
+          vs.push(s.expAvgSq as FloatArray);
+          if (amsgrad) vmaxs.push(s.maxExpAvgSq as FloatArray);
+          stepSize[k] = lr / (1 - b1 ** t);
+          sqrtBc2[k] = Math.sqrt(1 - b2 ** t);
+        });
+        a.optimAdamW(ws, gs, ms, vs, amsgrad ? vmaxs : null, stepSize, sqrtBc2, Float64Array.of(b1, b2, eps, 1 - lr * wd, g.maximize ? -1 : 1));
+      }
+      return;
+    }
     params.forEach((p, pi) => {
       const w = p.data as FloatArray;
       const grad = grads[pi];

@@ -10,6 +10,7 @@
  *   p = p - lr * g          (maximize negates grad first, as PyTorch does)
  */
 import { SelfsupError, expectedMessage } from '../errors';
+import { fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
 export interface SGDOptions {
@@ -42,6 +43,29 @@ export class SGD extends Optimizer<SGDOptions> {
   protected updateGroup(g: ParamGroup<SGDOptions>, params: Param[], grads: FloatArray[]): void {
     const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = g;
     const sign = g.maximize ? -1 : 1;
+    const a = fusedAddon();
+    if (a) {
+      // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
+      for (const C of [Float32Array, Float64Array]) {
+        const idx = params.map((_, i) => i).filter((i) => params[i].data instanceof C && grads[i] instanceof C);
+        if (idx.length === 0) continue;
+        const ws = idx.map((i) => params[i].data as FloatArray), gs = idx.map((i) => grads[i]);
+        let bufs: FloatArray[] | null = null, first: Uint8Array | null = null;
+        if (mu !== 0) {
+          first = new Uint8Array(idx.length);
+          bufs = idx.map((pi, k) => {
+            const s = this.stateOf(params[pi]);
+            if (s.momentumBuffer === undefined) {
+              s.momentumBuffer = this.zerosLike(params[pi]);
+              first![k] = 1;
+            }
+            return s.momentumBuffer as FloatArray;
+          });
+        }
+        a.optimSGD(ws, gs, bufs, first, Float64Array.of(lr, mu, dampening, wd, sign, nesterov ? 1 : 0));
+      }
+      return;
+    }
     params.forEach((p, pi) => {
       const w = p.data as FloatArray;
       const grad = grads[pi];

@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterPointwise(env, exports);
   RegisterTensor(env, exports);
   RegisterMemory(env, exports);
+  RegisterOptim(env, exports);
   return exports;
 }
 }  // namespace

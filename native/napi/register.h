@@ -16,5 +16,6 @@ void RegisterTokens(Napi::Env env, Napi::Object exports);     // issue: masks, g
 void RegisterPointwise(Napi::Env env, Napi::Object exports);  // GELU, LayerNorm, bias rows
 void RegisterTensor(Napi::Env env, Napi::Object exports);     // tensor core: elementwise, reductions, softmax, copies
 void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings for tensor storage
+void RegisterOptim(Napi::Env env, Napi::Object exports);      // fused optimizer steps
 }  // namespace napi
 }  // namespace selfsup

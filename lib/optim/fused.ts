@@ -1,0 +1,30 @@
+/**
+ * The fused optimizer steps of the native addon (native/ops/optim): one multi-tensor call per
+ * parameter group and dtype, the arithmetic of the TypeScript loops (bit-identical in float64).
+ * null on the reference backend, where the optimizers run their loops.
+ */
+import { tryNative } from '../backends/native';
+
+type FloatArray = Float32Array | Float64Array;
+
+export interface FusedOptimAddon {
+  optimAdamW(params: FloatArray[], grads: FloatArray[], expAvg: FloatArray[], expAvgSq: FloatArray[], maxExpAvgSq: FloatArray[] | null,
+    stepSize: Float64Array, sqrtBc2: Float64Array, hyper: Float64Array): void;
+  optimSGD(params: FloatArray[], grads: FloatArray[], buffers: FloatArray[] | null, first: Uint8Array | null, hyper: Float64Array): void;
+}
+
+let cached: FusedOptimAddon | null | undefined;
+export function fusedAddon(): FusedOptimAddon | null {
+  if (!enabled) return null;
+  if (cached === undefined) {
+    const a = process.env.SELFSUP_BACKEND === 'reference' ? null : tryNative();
+    cached = a && typeof (a as unknown as FusedOptimAddon).optimAdamW === 'function' ? (a as unknown as FusedOptimAddon) : null;
+  }
+  return cached;
+}
+
+let enabled = true;
+/** Turns the fused native steps off (the TypeScript loops run): for tests comparing the two. */
+export function setFusedOptimizers(on: boolean): void {
+  enabled = on;
+}
