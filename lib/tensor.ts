@@ -19,6 +19,8 @@ import * as la from './ops/linalg';
 import * as nnf from './ops/nn-functional';
 import * as ix from './ops/indexing';
 import { formatTensor } from './ops/print';
+import * as inplace from './ops/inplace';
+import { bumpVersion, versionOf } from './autograd/version';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
 export type FloatDType = 'float32' | 'float64';
@@ -197,15 +199,21 @@ export class Tensor {
       throw selfsupError('ERR_AUTOGRAD', 'a tensor that does not require grad, or noGrad() around the in-place update', `${op}(this)`, 'a leaf tensor that requires grad');
     }
   }
+  /** PyTorch's `_version`: how many in-place writes this tensor's storage has seen. */
+  get version(): number {
+    return versionOf(this.data);
+  }
   zero_(): this {
     this.checkInPlace('zero_');
     this.data.fill(0);
+    bumpVersion(this.data);
     return this;
   }
   fill_(value: number): this {
     this.checkInPlace('fill_');
     if (typeof value !== 'number') throw typeError('a number', 'fill_(value)', value);
     this.data.fill(value);
+    bumpVersion(this.data);
     return this;
   }
   /** Copies `src` (same shape; dtype converted) into this tensor's storage. */
@@ -214,6 +222,34 @@ export class Tensor {
     const s = ew.checkTensor('copy_', 'src', src);
     if (shapeStr(s.shape) !== shapeStr(this.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(this.shape)}`, 'copy_(src)', shapeStr(s.shape));
     this.data.set(s.data);
+    bumpVersion(this.data);
+    return this;
+  }
+  /** In place `this += alpha * other` (other broadcasts to this shape). Under noGrad for parameters. */
+  add_(other: Tensor | number, alpha = 1): this {
+    this.checkInPlace('add_');
+    inplace.binary('add_', this, other, alpha);
+    return this;
+  }
+  sub_(other: Tensor | number, alpha = 1): this {
+    this.checkInPlace('sub_');
+    inplace.binary('sub_', this, other, alpha);
+    return this;
+  }
+  mul_(other: Tensor | number): this {
+    this.checkInPlace('mul_');
+    inplace.binary('mul_', this, other, 1);
+    return this;
+  }
+  div_(other: Tensor | number): this {
+    this.checkInPlace('div_');
+    inplace.binary('div_', this, other, 1);
+    return this;
+  }
+  /** In place `this += weight * (end - this)`: the EMA target update (`target.lerp_(online, 1 - m)`). */
+  lerp_(end: Tensor, weight: number): this {
+    this.checkInPlace('lerp_');
+    inplace.lerp(this, end, weight);
     return this;
   }
 

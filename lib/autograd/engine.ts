@@ -13,6 +13,7 @@
 import { SelfsupError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, type DType, type TensorData } from '../tensor';
 import { noGrad } from './grad-mode';
+import { bumpVersion } from './version';
 import { axpy, binary as nativeBinary } from '../ops/native-core';
 
 export interface TensorMeta {
@@ -268,7 +269,10 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
   // or a copy of a borrowed one (it may be another leaf's gradient or the caller's grad argument).
   const given = new Set<TensorData>();
   for (const [leaf, g] of leafGrads) {
-    if (leaf.grad && shapeStr(leaf.grad.shape) === shapeStr(leaf.shape) && leaf.grad.dtype === leaf.dtype) addInPlace(leaf.grad.data, g.data);
+    if (leaf.grad && shapeStr(leaf.grad.shape) === shapeStr(leaf.shape) && leaf.grad.dtype === leaf.dtype) {
+      addInPlace(leaf.grad.data, g.data);
+      bumpVersion(leaf.grad.data);
+    }
     else if (owned.has(g.data) && !given.has(g.data)) {
       leaf.grad = g;
       given.add(g.data);

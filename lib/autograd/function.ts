@@ -30,6 +30,7 @@ import { SelfsupError, typeError } from '../errors';
 import { Tensor, isFloatDType } from '../tensor';
 import { Node, type Edge, type GradResult, type TensorMeta } from './engine';
 import { isGradEnabled, noGrad } from './grad-mode';
+import { versionOf } from './version';
 
 /**
  * A Tensor, an array of Tensors, or a record whose values are Tensors (checked at run time; typed
@@ -52,7 +53,9 @@ export class FunctionCtx {
   /** Saves tensors for backward (read them back with `ctx.saved`, same order). */
   save(...tensors: Array<Tensor | null>): void {
     this.savedTensors = tensors as Tensor[];
+    this.savedVersions = tensors.map((t) => (t ? versionOf(t.data) : 0));
   }
+  private savedVersions: number[] = [];
   get saved(): Tensor[] {
     if (this.freed || this.savedTensors === null) {
       throw new SelfsupError(
@@ -61,6 +64,19 @@ export class FunctionCtx {
           `(the graph was already back-propagated; pass { retainGraph: true } to the first backward())`,
       );
     }
+    // A saved tensor written in place since forward would give a wrong gradient: refuse.
+    this.savedTensors.forEach((t, i) => {
+      if (!t) return;
+      const v = versionOf(t.data);
+      if (v !== this.savedVersions[i]) {
+        throw new SelfsupError(
+          'ERR_AUTOGRAD',
+          `Expected saved tensor ${i} of ${this.name}Backward (shape [${t.shape.join(', ')}]) at version ${this.savedVersions[i]} ` +
+            `but received version ${v}: it was modified by an in-place operation after the forward ` +
+            `(clone() it before modifying it, or modify it after backward())`,
+        );
+      }
+    });
     return this.savedTensors;
   }
   /** Called by the engine after backward (unless retainGraph): drops saved tensors and extra state. */
@@ -68,7 +84,7 @@ export class FunctionCtx {
     this.freed = true;
     this.savedTensors = null;
     for (const k of Object.keys(this)) {
-      if (k !== 'name' && k !== 'needsInputGrad' && k !== 'freed' && k !== 'savedTensors') delete this[k];
+      if (k !== 'name' && k !== 'needsInputGrad' && k !== 'freed' && k !== 'savedTensors' && k !== 'savedVersions') delete this[k];
     }
   }
 }

@@ -7,6 +7,7 @@
  * float64 and rounded once when stored (PyTorch's CPU float32 kernels round after every op; the
  * difference is within float32 rounding of a single step).
  */
+import { bumpVersion } from '../autograd/version';
 import { SelfsupError, describe, expectedMessage, rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
 
@@ -165,7 +166,11 @@ export abstract class Optimizer<O extends object> {
           grads.push(g);
         }
       });
-      if (params.length) this.updateGroup(group, params, grads, gi);
+      if (params.length) {
+        this.updateGroup(group, params, grads, gi);
+        // The step wrote the parameters in place: a graph that saved them can no longer backprop.
+        for (const p of params) bumpVersion(p.data);
+      }
     });
     return loss;
   }
