@@ -43,6 +43,8 @@ export class Node {
     readonly outputs: ReadonlyArray<TensorMeta>,
     private readonly run: (grads: Tensor[]) => GradResult,
     private readonly free: () => void,
+    /** Its backward returns only tensors it allocated or its incoming gradients (library ops). */
+    readonly freshGrads = false,
   ) {}
 
   /** Calls the user's backward; normalizes and checks the result against the inputs. */
@@ -243,6 +245,15 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     if (slots) for (const [nr, list] of slots) list.push(gradsIn[nr]);
     const results = node.apply(gradsIn);
     if (!retain) node.release();
+    // A library op's result that is neither an incoming gradient nor returned twice was allocated
+    // by its backward for this pass: ours to keep as a .grad or to add into in place.
+    if (node.freshGrads) {
+      results.forEach((g, i) => {
+        if (!g || gradsIn.some((x) => x.data === g.data)) return;
+        for (let j = 0; j < results.length; j++) if (j !== i && results[j]?.data === g.data) return;
+        owned.add(g.data);
+      });
+    }
     node.edges.forEach((e, i) => {
       if (!e) return;
       const g = results[i];

@@ -122,7 +122,7 @@ function flattenOutputs(out: unknown, name: string): { list: Tensor[]; keys: str
 }
 
 /** Applies a definition to arguments: runs forward untracked, then records one node. */
-export function applyFunction<A extends unknown[], O extends FunctionOutput>(def: FunctionDefinition<A, O>, args: A): O {
+export function applyFunction<A extends unknown[], O extends FunctionOutput>(def: FunctionDefinition<A, O>, args: A, freshGrads = false): O {
   const ctx = new FunctionCtx(def.name);
   const recording = isGradEnabled();
   const edges: Array<Edge | null> = args.map((a) => {
@@ -146,6 +146,7 @@ export function applyFunction<A extends unknown[], O extends FunctionOutput>(def
     wrapped.map((t) => ({ shape: t.shape.slice(), dtype: t.dtype })),
     (grads) => def.backward(ctx, ...grads),
     () => ctx.release(),
+    freshGrads,
   );
   wrapped.forEach((t, i) => {
     if (!isFloatDType(t.dtype)) return;
@@ -169,6 +170,19 @@ export function defineFunction<A extends unknown[], O extends FunctionOutput>(de
   const fn = (...args: A): O => applyFunction(def, args);
   Object.defineProperty(fn, 'name', { value: def.name });
   return Object.assign(fn, { fnName: def.name, definition: def });
+}
+
+/**
+ * defineFunction for the library's own ops, whose backward always returns tensors it allocated
+ * (or its incoming gradient): the engine may then keep such a gradient as a leaf's .grad without
+ * a defensive copy, and add into it in place. User functions (defineFunction) may return tensors
+ * they keep elsewhere, so theirs are copied.
+ */
+export function defineOp<A extends unknown[], O extends FunctionOutput>(def: FunctionDefinition<A, O>): DefinedFunction<A, O> {
+  const f = defineFunction(def);
+  const fn = (...args: A): O => applyFunction(def, args, true);
+  Object.defineProperty(fn, 'name', { value: def.name });
+  return Object.assign(fn, { fnName: f.fnName, definition: def });
 }
 
 /**

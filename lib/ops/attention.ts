@@ -11,7 +11,7 @@
  * `returnLse: true` also returns the row log-sum-exp [B, H, Nq] (differentiable; -Infinity on
  * fully masked rows). The mask is not differentiable.
  */
-import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { SelfsupError, expectedMessage, selfsupError, shapeStr } from '../errors';
 import { resolveSeed } from '../factories';
 import { attention as attentionKernel, attentionBackward as attentionBackwardKernel, type AttentionOptions } from '../kernels/attention';

@@ -3,7 +3,7 @@
  * (common.forEachRow coalesces same-shape operands into a single row); the gradient of a
  * broadcast operand is summed back over its broadcast dims (common.sumToShape).
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { erf } from '../backends/reference-pointwise';
 import { useReference } from '../backends/native';
 import { typeError } from '../errors';

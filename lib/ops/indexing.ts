@@ -3,7 +3,7 @@
  * Index values are checked once up front (a bad index is a RangeError naming the position),
  * so the loops below can trust them. Index tensors are never differentiable.
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, checkTensor, contiguousStrides, emptyLike, forEachRow, newArray, normDim, opts, sizeOf, splitAt } from './common';

@@ -7,7 +7,7 @@
  * -log(sum_pos e^s / sum_{j != i} e^s)) and a MoCo-style bank of extra negatives (no gradient).
  * The [2N, 2N] logits are never materialized (native/ops/info_nce): memory is O(N D).
  */
-import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import { infoNCEBackward, infoNCEForward, type InfoNCEKernelOptions } from '../kernels/info_nce';
 import { Tensor } from '../tensor';

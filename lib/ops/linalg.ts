@@ -3,7 +3,7 @@
  * the float64-accumulating TS reference otherwise). Backward passes are GEMMs too, using the
  * kernel's transA/transB flags instead of materialized transposes.
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import { useReference } from '../backends/native';
 import { matmul as kmatmul } from '../kernels/linalg';

@@ -2,7 +2,7 @@
  * Losses. crossEntropy is log-softmax + gather (PyTorch's decomposition: same numbers, and the
  * gradient comes out as softmax - onehot through the composed backward passes).
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, checkTensor, emptyLike, opts, optEnum, optNumber, sameShape } from './common';

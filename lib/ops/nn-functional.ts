@@ -3,7 +3,7 @@
  * Softmax/layerNorm/batchNorm are single fused Functions (one pass forward, closed-form backward)
  * rather than compositions, to keep memory at one saved tensor and the math stable.
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { useReference } from '../backends/native';
 import { layerNorm as klayerNorm, layerNormBackward as klayerNormBackward } from '../kernels/pointwise';
 import type { FloatArray } from '../validate';

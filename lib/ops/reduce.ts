@@ -2,7 +2,7 @@
  * Reductions over any set of dims (keepdim like PyTorch). One strided pass per reduction: the
  * output is read with stride 0 along reduced dims (common.forEachRow), so no permute/copy is needed.
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, sqrt } from './elementwise';

@@ -2,7 +2,7 @@
  * Shape ops. Storage is always contiguous, so reshape/view/squeeze/unsqueeze/flatten share the
  * input's `data` (views, like PyTorch), while permute/transpose/expand/narrow/slice/cat copy.
  */
-import { defineFunction } from '../autograd/function';
+import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import * as nc from './native-core';
 import { Tensor, arrayCtor, isFloatDType, type DType, type Dims } from '../tensor';

@@ -5,7 +5,7 @@
  * log-domain). The Sinkhorn codes / targets are stop-gradient, as in the reference repos: the
  * result of F.sinkhorn has requiresGrad false, and the losses differentiate the prediction side only.
  */
-import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { selfsupError, shapeStr, typeError } from '../errors';
 import {
   msnLossKernel, planSinkhorn, runSinkhorn, swavLossKernel,

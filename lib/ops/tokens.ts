@@ -3,7 +3,7 @@
  * stochasticPositions. Forward and backward call the fused kernels of lib/kernels/tokens (native,
  * or the float64 reference backend). Index tensors (int32) are never differentiable.
  */
-import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { resolveSeed } from '../factories';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import {

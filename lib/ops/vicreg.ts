@@ -5,7 +5,7 @@
  * solo-learn differ. When N < D the covariance / cross-correlation sums go through N x N Gram
  * matrices (O(N^2 D) instead of O(N D^2)); covPath forces either path.
  */
-import { defineFunction, type FunctionCtx } from '../autograd/function';
+import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import {
   barlowTwins as kBarlow, barlowTwinsBackward as kBarlowBack, covarianceLoss as kCov,
