@@ -350,11 +350,10 @@ function keepTokens(x: Tensor, idx: Tensor): Tensor {
     throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`an int32 Tensor [${B}, K]`, 'VisionTransformer.forward options.keep', shapeStr(idx.shape)));
   }
   const K = idx.shape[1];
-  const full = new Int32Array(B * K * D);
   for (let i = 0; i < B * K; i++) {
     const v = idx.data[i];
     if (!(v >= 0 && v < N)) throw rangeError(`indices in [0, ${N})`, 'VisionTransformer.forward options.keep', `${v} at position ${i}`, true);
-    full.fill(v, i * D, (i + 1) * D);
   }
-  return x.gather(1, new Tensor(full, [B, K, D]));
+  // The fused masked-token gather (one pass each way), not a [B, K, D] index for gather.
+  return D > 0 ? F.gatherTokens(x, idx) : x.narrow(1, 0, K);
 }
