@@ -48,7 +48,8 @@ namespace {
 //    both). The long KC halves the read-modify-write passes over C; the 6-row A micro-panel (12
 //    KiB at KC 512) stays in L1 while the 64-wide B micro-panel streams from L2. MR = 6 also keeps
 //    the vectorized 6-row A packing and gemm.cc's 24-row thread slabs.
-//  - AVX-512 double 14x16: 28 zmm accumulators (2 B vectors, 1 broadcast).
+//  - AVX-512 double 6x32: the float tile's shape in 8-wide vectors (14x16 measured 5-20% slower
+//    than the AVX2 6x8 kernel on small products).
 //  - generic: on x86-64 without -mavx a Vec is two SSE registers, so the tile is halved to fit 16
 //    xmm registers (6x8 float = 12 xmm accumulators); arm64 NEON has 32 registers and could take
 //    more, but the generic variant favours "always correct, never spills" over the last 2x.
@@ -62,8 +63,8 @@ struct Blocking<float> {
 };
 template <>
 struct Blocking<double> {
-  static constexpr int MR = 14, NR = 16;
-  static constexpr int64_t MC = 84, KC = 256, NC = 4080;
+  static constexpr int MR = 6, NR = 32;
+  static constexpr int64_t MC = 72, KC = 256, NC = 4080;
 };
 #elif SELFSUP_SIMD_AVX2
 template <>
@@ -243,22 +244,32 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
         }
       }
     } else {
-      // b(p, j) = B[j*ldb + p]: NR column streams, transposed into k-major order. For full float
+      // b(p, j) = B[j*ldb + p]: NR column streams, transposed into k-major order. For float
       // panels, 8 columns x 8 k at a time through an in-register 8x8 transpose (the scalar gather
       // cost ~20% of the whole product at m = 64, as in attention's Q K^T).
       const T* src[NR];
       for (int c = 0; c < NR; ++c) src[c] = B + (j0 + jr + std::min(c, cols - 1)) * ldb + p0;
       int64_t p = 0;
-      if (std::is_same<T, float>::value && cols == NR && NR % 8 == 0) {
+      if (std::is_same<T, float>::value && NR % 8 == 0 && cols >= 8) {
+        // Groups of 8 existing columns through the transpose; a partial group (right edge of a
+        // wide panel: 96 columns are 64 + 32 with the AVX-512 tile) scalar; padding as zeros.
         for (; p + 8 <= kc; p += 8) {
           for (int g = 0; g < NR; g += 8) {
-            Vec8 r[8];  // 8 wide whatever the vector width
-            for (int c = 0; c < 8; ++c) {
-              r[c] = loadu8(reinterpret_cast<const float*>(src[g + c] + p));
-            }
-            transpose8x8(r);
-            for (int q = 0; q < 8; ++q) {
-              storeu(reinterpret_cast<float*>(d + (p + q) * NR + g), r[q]);
+            if (g + 8 <= cols) {
+              Vec8 r[8];  // 8 wide whatever the vector width
+              for (int c = 0; c < 8; ++c) {
+                r[c] = loadu8(reinterpret_cast<const float*>(src[g + c] + p));
+              }
+              transpose8x8(r);
+              for (int q = 0; q < 8; ++q) {
+                storeu(reinterpret_cast<float*>(d + (p + q) * NR + g), r[q]);
+              }
+            } else if (g >= cols) {
+              for (int q = 0; q < 8; ++q) storeu(reinterpret_cast<float*>(d + (p + q) * NR + g), zero8());
+            } else {
+              for (int q = 0; q < 8; ++q) {
+                for (int c = g; c < g + 8; ++c) d[(p + q) * NR + c] = c < cols ? src[c][p + q] : T(0);
+              }
             }
           }
         }
@@ -271,9 +282,11 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 }
 
 // C(0:mr, 0:nr) = alpha * Ap * Bp + beta * C for one MR x NR tile; Ap is kc x MR (k-major), Bp
-// is kc x NR. The accumulator array is fully unrolled by the compiler into registers (checked in
-// the generated assembly: no spills in the k loop for the AVX2 6x16 float tile).
-template <class T, int MR, int NR>
+// is kc x NR with rows BS apart (BS = the packed panel width; BS > NR runs a narrower kernel on
+// the left columns of a panel, for narrow right edges). The accumulator array is fully unrolled
+// by the compiler into registers (checked in the generated assembly: no spills in the k loop for
+// the AVX2 6x16 and the AVX-512 6x64 float tiles).
+template <class T, int MR, int NR, int BS = NR>
 inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C,
                          int64_t ldc, T alpha, T beta, int mr, int nr) {
   using V = typename VecOf<T>::type;
@@ -303,7 +316,7 @@ inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict
       for (int j = 0; j < NV; ++j) acc[i][j] = fma(a, b[j], acc[i][j]);
     }
     Ap += MR;
-    Bp += NR;
+    Bp += BS;
   }
 
   const V va = broadcast(alpha);
@@ -364,8 +377,21 @@ void gemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T a
           const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-            micro_kernel<T, MR, NR>(kc, Ap + ir * kc, Bp + jr * kc,
-                                    C + (ic + ir) * ldc + jc + jr, ldc, alpha, beta_eff, mr, nr);
+            const T* a = Ap + ir * kc;
+            const T* b = Bp + jr * kc;
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            // Tiles 4 vectors wide (AVX-512): a right edge of 1-3 vectors runs a kernel of that
+            // width instead of multiplying zero padding (InfoNCE's 96-column tiles are 64 + 32).
+            if constexpr (NR == 4 * VecOf<T>::W) {
+              constexpr int W = VecOf<T>::W;
+              switch ((nr + W - 1) / W) {
+                case 1: micro_kernel<T, MR, W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
+                case 2: micro_kernel<T, MR, 2 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
+                case 3: micro_kernel<T, MR, 3 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
+                default: break;
+              }
+            }
+            micro_kernel<T, MR, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr);
           }
         }
       }
