@@ -45,6 +45,11 @@ export interface Workload {
    * to show what fusion buys. Timed like a peer; no check.
    */
   unfused?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
+  /**
+   * The fused op through the public autograd API (--vs autograd): `F.op(...)`, then
+   * `.backward(grad)` in fwd+bwd; what a user's code runs, timed next to the raw kernels.
+   */
+  autograd?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
   /** TensorFlow.js peer: returns a runner, given the loaded tfjs module. */
   tfjs?: (tf: unknown, shape: Record<string, number>) => { run(mode: BenchMode): void; dispose?(): void };
 }

@@ -30,6 +30,8 @@ import { noGrad } from '../../lib/autograd/grad-mode';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 import { tfjsAttention } from '../tfjs-peers';
+import { autogradPath, leaf } from '../autograd-path';
+import { F } from '../../lib/functional';
 
 const TORCH = `
 def setup(shape, dtype):
@@ -116,6 +118,13 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
     },
     torch: TORCH,
     tfjs: N <= 1024 ? (tf, s) => tfjsAttention(tf, s) : undefined, // 4096: the [8, N, N] scores alone are 512 MiB
+
+    autograd({ dtype, seed }): WorkloadInstance {
+      const n = B * H * N * d, shp = [B, H, N, d];
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const q = leaf(seededNormal(n, seed, Arr), shp), k = leaf(seededNormal(n, seed + 1, Arr), shp), v = leaf(seededNormal(n, seed + 2, Arr), shp);
+      return autogradPath([q, k, v], () => F.attention(q, k, v), tensor(seededNormal(n, seed + 3, Arr), shp));
+    },
 
     unfused({ dtype, seed }): WorkloadInstance {
       const n = B * H * N * d, shp = [B, H, N, d];

@@ -27,6 +27,8 @@ import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 import { tfjsInfoNCE } from '../tfjs-peers';
 import { unfusedInfoNCE } from '../unfused';
+import { autogradPath, leaf } from '../autograd-path';
+import { F } from '../../lib/functional';
 
 const TAU = 0.1;
 
@@ -125,6 +127,11 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
     tfjs: opts.heavy ? undefined : (tf, s) => tfjsInfoNCE(tf, s, TAU),
 
     unfused: opts.heavy ? undefined : ({ dtype, seed }) => unfusedInfoNCE(n, d, TAU, dtype, seed),
+    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const a = leaf(seededNormal(n * d, seed, Arr), [n, d]), b = leaf(seededNormal(n * d, seed + 1, Arr), [n, d]);
+      return autogradPath([a, b], () => F.infoNCE(a, b, { temperature: TAU }));
+    },
   };
 }
 

@@ -26,6 +26,9 @@ import {
 import { refGatherTokens, refGatherTokensBackward, refMaskMultiBlock, refStochasticPositions } from '../../lib/backends/reference-tokens';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
+import { autogradPath, leaf } from '../autograd-path';
+import { F } from '../../lib/functional';
+import { tensor } from '../../lib/factories';
 
 const TORCH_GATHER = `
 def setup(shape, dtype):
@@ -120,6 +123,12 @@ function gather(name: string, B: number, N: number, D: number, K: number): Workl
       };
     },
     torch: TORCH_GATHER,
+    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const x = leaf(seededNormal(B * N * D, seed, Arr), [B, N, D]);
+      const idx = tensor(maskIdx(B, N, K, seed + 2), [B, K], { dtype: 'int32' });
+      return autogradPath([x], () => F.gatherTokens(x, idx), tensor(seededNormal(B * K * D, seed + 1, Arr), [B, K, D]));
+    },
   };
 }
 

@@ -21,6 +21,8 @@ import type { Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 import { tfjsVICReg } from '../tfjs-peers';
 import { unfusedVICReg } from '../unfused';
+import { autogradPath, leaf } from '../autograd-path';
+import { F } from '../../lib/functional';
 
 const TORCH = `
 import torch.nn.functional as F
@@ -113,6 +115,11 @@ function make(n: number, d: number, quick: boolean): Workload {
     tfjs: d <= 2048 ? (tf, s) => tfjsVICReg(tf, s) : undefined,
 
     unfused: ({ dtype, seed }) => unfusedVICReg(n, d, dtype, seed),
+    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
+      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
+      const a = leaf(seededNormal(n * d, seed, Arr), [n, d]), b = leaf(seededNormal(n * d, seed + 1, Arr), [n, d]);
+      return autogradPath([a, b], () => F.vicreg(a, b).loss);
+    },
   };
 }
 

@@ -31,7 +31,7 @@ options:
   --warmup N             untimed warm-up runs (default 1)
   --min-time S           minimum timed seconds per row (default 0.6, --quick 0.1)
   --mode M               fwd | fwd+bwd | both (default both)
-  --vs PEERS             comma list of torch | tfjs | unfused
+  --vs PEERS             comma list of torch | tfjs | unfused | autograd
   --seed N               input seed (default 0)
   --json | --csv         machine-readable output on stdout
   --out FILE.html        also write a self-contained HTML report
@@ -42,7 +42,7 @@ options:
 `;
 
 type Dtype = 'float32' | 'float64' | 'bfloat16';
-type Peer = 'torch' | 'tfjs' | 'unfused';
+type Peer = 'torch' | 'tfjs' | 'unfused' | 'autograd';
 
 export interface BenchOptions {
   ops: string[];
@@ -68,7 +68,8 @@ export interface BenchOptions {
 /**
  * A workload may offer more than types.ts requires (duck-typed, documented in docs/bench.md):
  * `withShape(shape)` builds the same op at a custom size (--shape), `unfused(opts)` runs selfsup's
- * own composition of primitive ops (--vs unfused), `tolerance` overrides the error tolerance.
+ * own composition of primitive ops (--vs unfused), `autograd(opts)` the fused op through F and
+ * backward() (--vs autograd), `tolerance` overrides the error tolerance.
  */
 type ExtWorkload = Workload & {
   withShape?: (shape: Record<string, number>) => Workload;
@@ -157,8 +158,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       case '--mode': o.mode = oneOf(a, val, ['fwd', 'fwd+bwd', 'both'] as const); break;
       case '--vs': {
         const list = val.split(',').map((s) => s.trim()).filter(Boolean);
-        if (!list.length) throw new UsageError(`Expected a comma list of torch | tfjs | unfused for --vs but received "${val}"`);
-        o.vs = [...new Set(list.map((p) => oneOf('--vs', p, ['torch', 'tfjs', 'unfused'] as const)))];
+        if (!list.length) throw new UsageError(`Expected a comma list of torch | tfjs | unfused | autograd for --vs but received "${val}"`);
+        o.vs = [...new Set(list.map((p) => oneOf('--vs', p, ['torch', 'tfjs', 'unfused', 'autograd'] as const)))];
         break;
       }
       case '--out':
@@ -342,7 +343,7 @@ export async function runBench(args: string[]): Promise<number> {
     if (tfjsPeers.length) header.tfjs = `${tfjsPeers[0].version} (${tfjsPeers.map((p) => p.backend).join(', ')})`;
   }
   progress.clear();
-  const peerLabels = [...(o.vs.includes('unfused') ? ['unfused'] : []), ...(torch ? ['torch'] : []), ...tfjsPeers.map((p) => p.label)];
+  const peerLabels = [...(o.vs.includes('unfused') ? ['unfused'] : []), ...(o.vs.includes('autograd') ? ['autograd'] : []), ...(torch ? ['torch'] : []), ...tfjsPeers.map((p) => p.label)];
 
   const text = o.format === 'text';
   if (text) {
@@ -472,18 +473,22 @@ async function benchOne(
   }
   const peers: PeerResult[] = [];
   const speed = (p: PeerResult): PeerResult => (p.median !== undefined ? { ...p, speedup: p.median / stats.median } : p);
-  if (o.vs.includes('unfused')) {
-    const make = (w as ExtWorkload).unfused;
-    if (!make) peers.push({ label: 'unfused', error: 'no unfused composition defined' });
-    else {
-      try {
-        progress.show(`${label}: unfused`, true);
-        const u = make({ dtype: o.dtype as 'float32' | 'float64', seed: o.seed });
-        const s = timeSync(() => u.run(mode), { ...timing, onRepeat: (n, N) => progress.show(`${label}: unfused repeat ${n}/${Math.max(n, N)}`) });
-        peers.push(speed({ label: 'unfused', median: s.median, p10: s.p10, p90: s.p90, repeats: s.repeats }));
-      } catch (e) {
-        peers.push({ label: 'unfused', error: errMsg(e) });
-      }
+  // selfsup's own other paths: the composition of primitive ops (unfused) and the fused op through
+  // the public autograd API (autograd: F.op(...) then .backward(grad), what a user runs).
+  for (const own of ['unfused', 'autograd'] as const) {
+    if (!o.vs.includes(own)) continue;
+    const make = own === 'unfused' ? (w as ExtWorkload).unfused : (w as ExtWorkload).autograd;
+    if (!make) {
+      peers.push({ label: own, error: own === 'unfused' ? 'no unfused composition defined' : 'no autograd path defined' });
+      continue;
+    }
+    try {
+      progress.show(`${label}: ${own}`, true);
+      const u = make({ dtype: o.dtype as 'float32' | 'float64', seed: o.seed });
+      const s = timeSync(() => u.run(mode), { ...timing, onRepeat: (n, N) => progress.show(`${label}: ${own} repeat ${n}/${Math.max(n, N)}`) });
+      peers.push(speed({ label: own, median: s.median, p10: s.p10, p90: s.p90, repeats: s.repeats }));
+    } catch (e) {
+      peers.push({ label: own, error: errMsg(e) });
     }
   }
   if (torch) {

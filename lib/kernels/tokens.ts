@@ -8,6 +8,7 @@
  * Every index is checked before any memory access; a bad one is reported with its batch row and
  * position (RangeError), in TS and again natively.
  */
+import { uninitialized } from '../storage';
 import { native, useReference } from '../backends/native';
 import {
   refGatherTokens, refGatherTokensBackward, refMaskMultiBlock, refMaskRandom, refScatterTokens,
@@ -60,8 +61,10 @@ function sameType(name: string, a: FloatArray | null | undefined, ref: FloatArra
   if (a && a.constructor !== ref.constructor) throw typeError(`a ${ref.constructor.name} (same type as the input)`, name, a);
 }
 
-function outArray(name: string, given: unknown, like: FloatArray, n: number, inputs: Record<string, ArrayBufferView | null> = {}): FloatArray {
-  if (given === undefined || given === null) return new (like.constructor as Float32ArrayConstructor)(n);
+// Gather and scatter write every output row (padding and unselected rows included), so a fresh
+// output needs no zero-fill; StoP asks for a zeroed one.
+function outArray(name: string, given: unknown, like: FloatArray, n: number, inputs: Record<string, ArrayBufferView | null> = {}, zeroed = false): FloatArray {
+  if (given === undefined || given === null) return zeroed ? new (like.constructor as Float32ArrayConstructor)(n) : uninitialized(like.constructor as Float32ArrayConstructor, n);
   const o = checkArray<FloatArray>(name, given, [like instanceof Float32Array ? 'float32' : 'float64'], [n]);
   checkNoOverlap(name, o, inputs);
   return o;
@@ -79,20 +82,6 @@ function checkNoOverlap(name: string, out: ArrayBufferView, inputs: Record<strin
       throw selfsupError('ERR_INVALID_ARGUMENT', `an output that does not overlap ${what}`, name, `an array overlapping ${what}`);
     }
   }
-}
-
-/**
- * A fresh array whose initial contents are unspecified, for outputs that the kernel overwrites
- * entirely (gather backward's dx and dpos: every row is written, native and reference, and the
- * indices are checked before anything is allocated). `new Float32Array(n)` zero-fills: 1.1 ms for
- * the 19 MB dx of B=64 N=196 D=384, twice the kernel itself. Small sizes and runtimes without
- * Buffer use the zeroed constructor.
- */
-function uninitialized(Ctor: Float32ArrayConstructor, n: number): FloatArray {
-  const bytes = n * Ctor.BYTES_PER_ELEMENT;
-  if (bytes < 65536 || typeof Buffer === 'undefined') return new Ctor(n);
-  const u = Buffer.allocUnsafeSlow(bytes);
-  return new Ctor(u.buffer, u.byteOffset, n);
 }
 
 // ---- gather ------------------------------------------------------------------------------
@@ -273,7 +262,7 @@ export function stochasticPositions<T extends FloatArray>(
   const bs = bias === null || bias === undefined ? null : checkArray<FloatArray>('bias', bias, [dt], [p.Dp]);
   const mat = o.materializeNoise === undefined ? false : checkBoolean('options.materializeNoise', o.materializeNoise);
   checkTokenIndices('idx', p.idx, p.lengths, p.B, p.K, p.N);
-  const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp, { pos: P, idx: p.idx, 'options.lengths': p.lengths, weight: Wt, bias: bs });
+  const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp, { pos: P, idx: p.idx, 'options.lengths': p.lengths, weight: Wt, bias: bs }, true);
   const noise = mat ? new (P.constructor as Float32ArrayConstructor)(p.B * p.K * p.Din) : null;
   if (useReference()) refStochasticPositions(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
   else nat('stochasticPositions')(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);

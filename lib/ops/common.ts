@@ -175,8 +175,9 @@ export function forEachRow(shape: readonly number[], strides: number[][], fn: (o
 /** Sums `g` (of a broadcast shape) down to `shape`: the gradient of broadcasting. */
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g;
-  const out = newArray(g.dtype, sizeOf(shape));
-  if (nc.sumTo(g.data, g.shape, shape, out)) return new Tensor(out, shape);
+  const nout = nc.outArray(g.dtype, sizeOf(shape));
+  if (nc.sumTo(g.data, g.shape, shape, nout)) return new Tensor(nout, shape);
+  const out = newArray(g.dtype, sizeOf(shape)); // the loop below accumulates: zeroed
   const os = broadcastStrides(shape, g.shape);
   const gd = g.data;
   forEachRow(g.shape, [contiguousStrides(g.shape), os], (o, n, s) => {
@@ -193,7 +194,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 /** Copies `x` broadcast to `shape` (shape must be a broadcast of x.shape). */
 export function expandRaw(x: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(x.shape, shape)) return x;
-  const out = newArray(x.dtype, sizeOf(shape));
+  const out = nc.outArray(x.dtype, sizeOf(shape)); // written in full
   const xs = broadcastStrides(x.shape, shape);
   const xd = x.data;
   if (nc.copyStrided(xd, out, shape, xs)) return new Tensor(out, shape);

@@ -22,7 +22,7 @@ type BinKernel = (o: Arr, oo: number, a: Arr, ao: number, as: number, b: Arr, bo
 /** out[i] = k(a[i], b[i]) over the broadcast shape. */
 function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype): Tensor {
   const shape = broadcastShapes('', '', a.shape, b.shape);
-  const out = newArray(outDtype, sizeOf(shape));
+  const out = nc.outArray(outDtype, sizeOf(shape)); // every element is written below
   const ad = a.data, bd = b.data;
   // The native tensor core: one multithreaded SIMD pass (the loops below are the reference).
   const nop = NATIVE_BINARY.get(k);
@@ -73,7 +73,7 @@ export const raw = {
   mul: (a: Tensor, b: Tensor) => binaryMap(a, b, kMul),
   div: (a: Tensor, b: Tensor) => binaryMap(a, b, kDiv),
   scale(a: Tensor, s: number): Tensor {
-    const out = emptyLike(a), x = a.data, y = out.data;
+    const out = new Tensor(nc.outArray(a.dtype, a.numel()), a.shape), x = a.data, y = out.data;
     if (nc.unary('affine', x, y, s, 0)) return out;
     for (let i = 0; i < x.length; i++) y[i] = x[i] * s;
     return out;
@@ -262,14 +262,14 @@ function unary(
   const Fn = defineFunction({
     name,
     forward(ctx, x: Tensor) {
-      const y = emptyLike(x);
+      const y = new Tensor(nc.outArray(x.dtype, x.numel()), x.shape);
       if (nop === null || !nc.unary(nop, x.data, y.data)) fwd(x.data, y.data, x.data.length);
       ctx.save(save.includes('x') ? x : null, save.includes('y') ? y : null);
       return y;
     },
     backward(ctx, g) {
       const [x, y] = ctx.saved;
-      const gx = emptyLike(g);
+      const gx = new Tensor(nc.outArray(g.dtype, g.numel()), g.shape);
       const s = x ? x.data : y ? y.data : null;
       if (nop === null || !nc.unaryBackward(nop, g.data, s, gx.data)) bwd(g.data, x ? x.data : null, y ? y.data : null, gx.data, g.data.length);
       return [gx];

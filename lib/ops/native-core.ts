@@ -9,7 +9,8 @@
  * no JS array allocation: the fixed cost of a small op stays at a few microseconds.
  */
 import { tryNative } from '../backends/native';
-import type { TensorData } from '../tensor';
+import type { DType, TensorData } from '../tensor';
+import { uninitialized } from '../storage';
 
 type F = Float32Array | Float64Array;
 
@@ -150,4 +151,18 @@ export function axpy(y: TensorData, x: TensorData, alpha = 1): boolean {
   if (!c || !isFloatArray(y) || !isFloatArray(x) || y.constructor !== x.constructor) return false;
   c.tensorAxpy(y, x, alpha);
   return true;
+}
+
+/**
+ * Storage for an op output: uninitialized when the native core will write every element (no
+ * zero-fill pass), zeroed otherwise (the TypeScript loops accumulate into some outputs).
+ */
+export function outArray(dtype: DType, n: number): TensorData {
+  if (core() && (dtype === 'float32' || dtype === 'float64')) return uninitialized(dtype === 'float32' ? Float32Array : Float64Array, n);
+  switch (dtype) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'int32': return new Int32Array(n);
+    default: return new Uint8Array(n);
+  }
 }

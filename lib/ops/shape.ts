@@ -128,7 +128,7 @@ export function toDtype(x: Tensor, dtype: DType): Tensor {
 function permuteRaw(x: Tensor, perm: number[]): Tensor {
   const outShape = perm.map((p) => x.shape[p]);
   const xs = contiguousStrides(x.shape);
-  const out = newArray(x.dtype, x.numel());
+  const out = nc.outArray(x.dtype, x.numel()); // written in full
   const xd = x.data;
   if (nc.copyStrided(xd, out, outShape, perm.map((p) => xs[p]))) return new Tensor(out, outShape);
   forEachRow(outShape, [contiguousStrides(outShape), perm.map((p) => xs[p])], (o, n, s) => {
@@ -209,7 +209,7 @@ function sliceRaw(x: Tensor, dim: number, start: number, step: number, count: nu
   const { outer, size, inner } = splitAt(x.shape, dim);
   const shape = x.shape.slice();
   shape[dim] = count;
-  const out = newArray(x.dtype, outer * count * inner);
+  const out = nc.outArray(x.dtype, outer * count * inner); // written in full
   const xd = x.data;
   // As a strided read [outer, count, inner] of x: one native pass.
   if (nc.copyStrided(xd, out, [outer, count, inner], [size * inner, step * inner, 1], start * inner)) return new Tensor(out, shape);
