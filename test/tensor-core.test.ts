@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, tensor } from '../lib';
 import { tryNative } from '../lib/backends/native';
 import { amin } from '../lib/ops/reduce';
+import { splitHeads } from '../lib/ops/shape';
 import { mulberry32 } from './helpers';
 
 const addon = process.env.SELFSUP_BACKEND === 'reference' ? null : (tryNative() as unknown as Record<string, (...a: unknown[]) => unknown> | null);
@@ -282,6 +283,8 @@ describe.skipIf(!addon)('tensor core bindings: bad input throws in the error gra
     ['softmax: split', () => addon!.tensorSoftmax(false, f(6), f(6), 2, 2, 2), RangeError],
     ['copy: strides out of bounds', () => addon!.tensorCopy(f(6), f(6), meta(2, 2, 3, 4, 1, 0)), RangeError],
     ['copy: negative offset', () => addon!.tensorCopy(f(6), f(6), meta(1, 6, 1, -1)), RangeError],
+    ['copy: strided dst out of bounds', () => addon!.tensorCopy(f(6), f(6), meta(1, 6, 1, 0, 2, 0)), RangeError],
+    ['copy: zero dst stride', () => addon!.tensorCopy(f(6), f(6), meta(1, 6, 1, 0, 0, 0)), RangeError],
     ['axpy: length', () => addon!.tensorAxpy(f(6), f(5), 1), RangeError],
   ];
   for (const [name, fn, cls] of cases) {
@@ -292,4 +295,30 @@ describe.skipIf(!addon)('tensor core bindings: bad input throws in the error gra
       expect((err as Error).message).toMatch(grammar);
     });
   }
+});
+
+describe('fused head split and strided slice gradients', () => {
+  for (const C of [Float32Array, Float64Array]) {
+    it(`splitHeads equals reshape + permute + unbind, forward and backward (${C.name})`, () => {
+      const [B, N, H, d] = [2, 5, 3, 4];
+      const x = rand([B, N, 3 * H * d], C, 21).requiresGrad_();
+      const gs = [0, 1, 2].map((j) => rand([B, H, N, d], C, 30 + j));
+      const parts = splitHeads(x, 3, H);
+      parts.map((p, j) => p.mul(gs[j]).sum()).reduce((a, b) => a.add(b)).backward();
+      const got = x.grad!.data.slice();
+      const x2 = x.detach().requiresGrad_();
+      const ref = x2.reshape([B, N, 3, H, d]).permute([2, 0, 3, 1, 4]).chunk(3, 0).map((t) => t.squeeze(0));
+      ref.forEach((r, j) => expect(Array.from(parts[j].data)).toEqual(Array.from(r.data)));
+      ref.map((r, j) => r.mul(gs[j]).sum()).reduce((a, b) => a.add(b)).backward();
+      expect(Array.from(got)).toEqual(Array.from(x2.grad!.data));
+    });
+  }
+  it('slice / narrow backward writes the strided region of a zeroed gradient', () => {
+    const x = rand([3, 7, 4], Float64Array, 22).requiresGrad_();
+    x.slice(1, 1, 7, 3).sum().backward(); // rows 1 and 4 of dim 1
+    for (let i = 0; i < x.numel(); i++) {
+      const [, j] = unflat(i, x.shape);
+      expect(x.grad!.data[i]).toBe(j === 1 || j === 4 ? 1 : 0);
+    }
+  });
 });

@@ -11,7 +11,7 @@
  */
 import { SelfsupError, expectedMessage, rangeError, shapeStr, typeError } from '../errors';
 import { Tensor, type FloatDType } from '../tensor';
-import { cat } from '../ops/shape';
+import { cat, splitHeads } from '../ops/shape';
 import { F } from '../functional';
 import { Module, ModuleList, Parameter } from './module';
 import { GELU, LayerNorm, Linear, emptyFloat, type LinearInit } from './layers';
@@ -106,8 +106,9 @@ export class MultiheadSelfAttention extends Module {
       throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`an input [B, N, ${this.dim}]`, 'MultiheadSelfAttention.forward(x)', shapeStr(x.shape)));
     }
     const [B, N] = x.shape;
-    const qkv = this.qkv.forward(x).reshape([B, N, 3, this.heads, this.headDim]).permute([2, 0, 3, 1, 4]);
-    const [q, k, v] = qkv.chunk(3, 0).map((t) => t.squeeze(0));
+    // [B, N, 3 * dim] -> q, k, v [B, heads, N, headDim] in one fused split (PyTorch's reshape +
+    // permute + unbind).
+    const [q, k, v] = splitHeads(this.qkv.forward(x), 3, this.heads);
     const out = attentionImpl()(q, k, v, { scale: this.scale, mask: options.mask });
     return this.proj.forward(out.transpose(1, 2).reshape([B, N, this.dim]));
   }

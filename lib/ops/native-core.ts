@@ -38,6 +38,7 @@ export type UnaryOpName = keyof typeof UnaryOp;
 /** The deepest shape sent natively (the native side coalesces dims; 16 is its loop limit). */
 const MAX_ND = 16;
 const META = new Float64Array(1 + 3 * MAX_ND + 1);
+const META_DST = new Float64Array(1 + 3 * MAX_ND + 2);
 
 let cached: TensorCoreAddon | null | undefined;
 /** The addon's tensor core, or null on the reference backend (decided once per process). */
@@ -129,19 +130,25 @@ export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: 
   return true;
 }
 
-/** dst (contiguous, `shape`) = src read with element strides `srcStrides` from `srcOffset`. */
-export function copyStrided(src: TensorData, dst: TensorData, shape: readonly number[], srcStrides: readonly number[], srcOffset = 0): boolean {
+/**
+ * dst = src over `shape`, src read with element strides `srcStrides` from `srcOffset`; dst is
+ * contiguous, or written with `dstStrides` from `dstOffset` when given.
+ */
+export function copyStrided(src: TensorData, dst: TensorData, shape: readonly number[], srcStrides: readonly number[], srcOffset = 0, dstStrides?: readonly number[], dstOffset = 0): boolean {
   const c = core();
   const nd = shape.length;
   if (!c || nd > MAX_ND) return false;
-  const m = META;
+  const m = dstStrides ? META_DST : META;
   m[0] = nd;
   for (let d = 0; d < nd; d++) {
     m[1 + d] = shape[d];
     m[1 + nd + d] = srcStrides[d];
+    if (dstStrides) m[2 + 2 * nd + d] = dstStrides[d];
   }
   m[1 + 2 * nd] = srcOffset;
-  c.tensorCopy(src, dst, m);
+  if (dstStrides) m[2 + 3 * nd] = dstOffset;
+  // The binding tells the two forms apart by the meta's length: pass exactly that many entries.
+  c.tensorCopy(src, dst, m.subarray(0, dstStrides ? 3 + 3 * nd : 2 + 2 * nd));
   return true;
 }
 

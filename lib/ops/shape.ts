@@ -233,6 +233,10 @@ const SliceFn = defineFunction({
     const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
     const gx = newArray(g.dtype, sizeOf(ctx.inShape));
     const gd = g.data, count: number = ctx.count, start: number = ctx.start, step: number = ctx.step;
+    // Natively: g written into its strided region of the zeroed gradient in one pass.
+    if (count === 0 || nc.copyStrided(gd, gx, [outer, count, inner], [count * inner, inner, 1], 0, [size * inner, step * inner, 1], start * inner)) {
+      return [new Tensor(gx, ctx.inShape)];
+    }
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < count; j++) {
         const dst = (o * size + start + j * step) * inner, src = (o * count + j) * inner;
@@ -303,6 +307,58 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
   if (typeof chunks !== 'number' || !Number.isInteger(chunks) || chunks < 1) throw rangeError('a positive integer', 'chunk(chunks)', chunks);
   const d = normDim('chunk', 'dim', dim, x.ndim);
   return split(x, Math.max(1, Math.ceil(x.shape[d] / chunks)), d);
+}
+
+// ---- fused head split ------------------------------------------------------------------------
+
+/**
+ * x [B, N, parts * heads * d] -> `parts` tensors [B, heads, N, d]: the QKV projection's output
+ * split into per-head q, k, v (PyTorch's reshape(B, N, 3, H, d).permute(2, 0, 3, 1, 4) + unbind).
+ * One strided copy per part each way, instead of a permute copy, three slice copies, and three
+ * full-size slice gradients added together.
+ */
+const SplitHeadsFn = defineFunction({
+  name: 'SplitHeads',
+  forward(ctx, x: Tensor, parts: number, heads: number) {
+    const [B, N, W] = x.shape;
+    const D = W / parts, d = D / heads;
+    Object.assign(ctx, { B, N, W, parts, heads });
+    const outs: Tensor[] = [];
+    for (let j = 0; j < parts; j++) {
+      const out = nc.outArray(x.dtype, B * heads * N * d);
+      if (!nc.copyStrided(x.data, out, [B, heads, N, d], [N * W, d, W, 1], j * D)) {
+        for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let n = 0; n < N; n++) for (let e = 0; e < d; e++) {
+          out[((b * heads + h) * N + n) * d + e] = x.data[(b * N + n) * W + j * D + h * d + e];
+        }
+      }
+      outs.push(new Tensor(out, [B, heads, N, d]));
+    }
+    return outs;
+  },
+  backward(ctx, ...gs: Tensor[]) {
+    const { B, N, W, parts, heads } = ctx as unknown as { B: number; N: number; W: number; parts: number; heads: number };
+    const D = W / parts, d = D / heads;
+    // The parts tile the gradient exactly, so it needs no zero-fill when the native copies run.
+    const gx = nc.outArray(gs[0].dtype, B * N * W);
+    gs.forEach((g, j) => {
+      if (nc.copyStrided(g.data, gx, [B, heads, N, d], [heads * N * d, N * d, d, 1], 0, [N * W, d, W, 1], j * D)) return;
+      for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let n = 0; n < N; n++) for (let e = 0; e < d; e++) {
+        gx[(b * N + n) * W + j * D + h * d + e] = g.data[((b * heads + h) * N + n) * d + e];
+      }
+    });
+    return [new Tensor(gx, [B, N, W]), null, null];
+  },
+});
+
+/** x [B, N, parts * heads * d] -> parts x [B, heads, N, d] (see SplitHeadsFn). */
+export function splitHeads(x: Tensor, parts: number, heads: number): Tensor[] {
+  checkTensor('splitHeads', 'x', x, ['float32', 'float64']);
+  if (x.ndim !== 3) throw selfsupError('ERR_SHAPE_MISMATCH', 'a Tensor [B, N, parts * heads * d]', 'splitHeads(x)', shapeStr(x.shape));
+  for (const [name, v] of [['parts', parts], ['heads', heads]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw rangeError('a positive integer', `splitHeads(${name})`, v);
+  }
+  if (x.shape[2] % (parts * heads) !== 0) throw rangeError(`a last dim divisible by parts * heads = ${parts * heads}`, 'splitHeads(x)', shapeStr(x.shape));
+  return SplitHeadsFn(x, parts, heads) as Tensor[];
 }
 
 // ---- cat / stack ----------------------------------------------------------------------------

@@ -10,7 +10,8 @@
 //   tensorReduce(op, x, out, meta, scale)     meta [nd, shape(nd), reduced(nd) as 0/1]
 //   tensorSoftmax(log, x, y, outer, size, inner)
 //   tensorSoftmaxBackward(log, g, y, gx, outer, size, inner)
-//   tensorCopy(src, dst, meta)                meta [nd, shape(nd), srcStrides(nd), srcOffset]
+//   tensorCopy(src, dst, meta)                meta [nd, shape(nd), srcStrides(nd), srcOffset
+//                                             (, dstStrides(nd), dstOffset: a strided dst)]
 //   tensorAxpy(y, x, alpha)                   y += alpha x
 #include <cmath>
 #include <string>
@@ -225,28 +226,40 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   Meta m = ReadMeta(info, 2, 2, 1);
   int64_t shape[kMaxNd], st[kMaxNd], ost[kMaxNd];
   const int64_t n = ReadSizes(env, m, 1, "shape", shape);
-  CheckLength(env, dst, n, "dst");
-  const double off = m.v[1 + 2 * m.nd];
-  if (!(off >= 0 && off <= kMaxDim && off == std::floor(off))) ThrowRange(env, "a non-negative integer", "meta (srcOffset)", std::to_string(off));
-  // The lowest and highest element reached must lie inside src.
-  double lo = off, hi = off;
-  for (int d = 0; d < m.nd; d++) {
-    const double s = m.v[1 + m.nd + d];
-    if (!(std::fabs(s) <= kMaxDim && s == std::floor(s))) ThrowRange(env, "an integer stride", ("meta (srcStrides[" + Str(d) + "])").c_str(), std::to_string(s));
-    st[d] = static_cast<int64_t>(s);
-    if (shape[d] > 0) (s >= 0 ? hi : lo) += s * static_cast<double>(shape[d] - 1);
-  }
-  if (n > 0 && (lo < 0 || hi >= static_cast<double>(src.length)))
-    ThrowRange(env, "strides and offset inside src (elements " + std::to_string(lo) + " .. " + std::to_string(hi) + ")", "meta", "src of length " + Str(src.length));
-  NoOverlap(env, dst, "dst", src, "src");
-  {
+  // The elements reached through (strides, offset) must lie inside the array.
+  auto strided = [&](int at, const char* what, int64_t* out_st, const ArrayArg& arr, const char* aname, bool nonzero) -> int64_t {
+    const double off = m.v[at + m.nd];
+    if (!(off >= 0 && off <= kMaxDim && off == std::floor(off)))
+      ThrowRange(env, "a non-negative integer", (std::string("meta (") + what + "Offset)").c_str(), std::to_string(off));
+    double lo = off, hi = off;
+    for (int d = 0; d < m.nd; d++) {
+      const double s = m.v[at + d];
+      if (!(std::fabs(s) <= kMaxDim && s == std::floor(s)) || (nonzero && s == 0 && shape[d] > 1))
+        ThrowRange(env, nonzero ? "a non-zero integer stride" : "an integer stride", (std::string("meta (") + what + "Strides[" + Str(d) + "])").c_str(), std::to_string(s));
+      out_st[d] = static_cast<int64_t>(s);
+      if (shape[d] > 0) (s >= 0 ? hi : lo) += s * static_cast<double>(shape[d] - 1);
+    }
+    if (n > 0 && (lo < 0 || hi >= static_cast<double>(arr.length)))
+      ThrowRange(env, std::string("strides and offset inside ") + aname + " (elements " + std::to_string(lo) + " .. " + std::to_string(hi) + ")", "meta", std::string(aname) + " of length " + Str(arr.length));
+    return static_cast<int64_t>(off);
+  };
+  const int64_t soff = strided(1 + m.nd, "src", st, src, "src", false);
+  int64_t doff = 0;
+  if (m.len >= 1 + 3 * m.nd + 2) {
+    // A strided destination (e.g. one third of a fused QKV gradient). Distinct elements only:
+    // no zero stride, and the caller's layouts never overlap themselves.
+    doff = strided(2 + 2 * m.nd, "dst", ost, dst, "dst", true);
+  } else {
+    CheckLength(env, dst, n, "dst");
     int64_t acc = 1;
     for (int d = m.nd - 1; d >= 0; d--) { ost[d] = acc; acc *= shape[d]; }
   }
+  NoOverlap(env, dst, "dst", src, "src");
   const int64_t* strides[2] = {ost, st};
   Loop L;
   MakeLoop(env, m.nd, shape, strides, 2, &L);
-  L.offset[1] = static_cast<int64_t>(off);
+  L.offset[0] = doff;
+  L.offset[1] = soff;
   if (n == 0) return env.Undefined();
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_copy)(static_cast<int>(dtype_size(src.dtype)), dst.data, src.data, L); });
   return env.Undefined();

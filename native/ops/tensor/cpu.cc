@@ -747,9 +747,10 @@ void copy_t(E* dst, const E* src, const Loop& L) {
   run_loop(L, kGrainSimple, [&](const int64_t* off, int64_t n, const int64_t* st) {
     E* __restrict o = dst + off[0];
     const E* __restrict s = src + off[1];
-    if (st[1] == 1) std::memcpy(o, s, static_cast<size_t>(n) * sizeof(E));
-    else if (st[1] == 0) { const E v = s[0]; for (int64_t i = 0; i < n; i++) o[i] = v; }
-    else { const int64_t ss = st[1]; for (int64_t i = 0; i < n; i++) o[i] = s[i * ss]; }
+    if (st[0] == 1 && st[1] == 1) std::memcpy(o, s, static_cast<size_t>(n) * sizeof(E));
+    else if (st[0] == 1 && st[1] == 0) { const E v = s[0]; for (int64_t i = 0; i < n; i++) o[i] = v; }
+    else if (st[0] == 1) { const int64_t ss = st[1]; for (int64_t i = 0; i < n; i++) o[i] = s[i * ss]; }
+    else { const int64_t so = st[0], ss = st[1]; for (int64_t i = 0; i < n; i++) o[i * so] = s[i * ss]; }
   });
 }
 

@@ -89,8 +89,8 @@ SELFSUP_ISA_DECLARE(void, tensor_softmax,
 SELFSUP_ISA_DECLARE(void, tensor_softmax_backward,
                     (bool log, ::selfsup::DType dt, const void* g, const void* y, void* gx,
                      int64_t outer, int64_t size, int64_t inner))
-// dst (contiguous) = src read through loop L (operand 0 dst, 1 src with its strides and offset);
-// elem_size 1, 4 or 8 bytes.
+// dst = src through loop L (operand 0 dst, 1 src, each with its strides and offset; a dst
+// stride may not be 0); elem_size 1, 4 or 8 bytes.
 SELFSUP_ISA_DECLARE(void, tensor_copy,
                     (int elem_size, void* dst, const void* src, const ::selfsup::Loop& L))
 // y += alpha * x over n elements.
