@@ -5,8 +5,11 @@ import * as path from 'node:path';
 import { backendName, nativeAddonPath, nativeLoadError, packageRoot, tryNative } from './backends/native';
 
 export interface MachineProbe {
-  /** Measured FMA peak on `threads` threads (GFLOP/s, 2 flops per FMA lane). */
+  /** Measured FMA peak on `threads` threads (GFLOP/s, 2 flops per FMA lane): the best of the ISA
+   * variants this CPU supports (the machine's peak, whichever variant runs). */
   peakGflops: number;
+  /** The FMA peak of each supported ISA variant (GFLOP/s, same threads), widest first. */
+  peaks?: Array<{ isa: string; gflops: number }>;
   /** STREAM-triad bandwidth (GB/s; a[i] = b[i] + s*c[i] counts 3 x 4 bytes per element). */
   bandwidthGBs: number;
   threads: number;
@@ -18,6 +21,8 @@ export interface Info {
   addonPath?: string;
   loadError?: string;
   isa?: string;
+  /** ISA variants from the widest down: supported by this CPU, running, the default here. */
+  isaVariants?: Array<{ name: string; supported: boolean; active: boolean; default: boolean }>;
   threads: number;
   cpuModel: string;
   cores: number;
@@ -39,6 +44,7 @@ export function info(): Info {
     addonPath: nativeAddonPath(),
     loadError: a ? undefined : nativeLoadError(),
     isa: a ? a.isa() : undefined,
+    isaVariants: a && a.isaVariants ? a.isaVariants() : undefined,
     threads: a ? a.numThreads() : 1,
     cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
     cores: cpus.length,
@@ -49,7 +55,7 @@ export function info(): Info {
 
 let probeCache: MachineProbe | undefined;
 
-/** Short in-process probes (~0.9 s total), cached for the process. */
+/** Short in-process probes (~0.5 s plus ~0.4 s per ISA variant), cached for the process. */
 export function probeMachine(threads?: number): MachineProbe {
   const a = tryNative();
   const t = threads ?? (a ? a.numThreads() : 1);
@@ -57,12 +63,20 @@ export function probeMachine(threads?: number): MachineProbe {
   if (!a) return { peakGflops: NaN, bandwidthGBs: NaN, threads: t };
   // Best of five short runs: the machines are shared and a single run can be preempted (the
   // 2-thread triad reading alone spread over 34-76 GB/s on the development VM).
+  const variants = a.isaVariants && a.measurePeakGflopsIsa ? a.isaVariants().filter((v) => v.supported).map((v) => v.name) : [];
+  const best = new Map<string, number>(variants.map((v) => [v, 0]));
   let peak = 0, bw = 0;
   for (let i = 0; i < 5; i++) {
-    peak = Math.max(peak, a.measurePeakGflops(t, 0.08));
+    if (variants.length) {
+      for (const v of variants) best.set(v, Math.max(best.get(v)!, a.measurePeakGflopsIsa!(v, t, 0.08)));
+    } else {
+      peak = Math.max(peak, a.measurePeakGflops(t, 0.08));
+    }
     bw = Math.max(bw, a.measureBandwidthGBs(t, 0.1));
   }
-  probeCache = { peakGflops: peak, bandwidthGBs: bw, threads: t };
+  const peaks = variants.map((isa) => ({ isa, gflops: best.get(isa)! }));
+  for (const p of peaks) peak = Math.max(peak, p.gflops);
+  probeCache = { peakGflops: peak, ...(peaks.length ? { peaks } : {}), bandwidthGBs: bw, threads: t };
   return probeCache;
 }
 

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nativeAddonPath, tryNative } from '../lib/backends/native';
+import { info, probeMachine } from '../lib/info';
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist', 'lib', 'index.js');
@@ -36,6 +37,16 @@ describe.skipIf(!addon || !addonPath)('ISA variants', () => {
     expect(v.find((x) => x.name === 'generic')!.supported).toBe(true);
     expect(v.filter((x) => x.active).map((x) => x.name)).toEqual([addon!.isa()]);
     expect(v.filter((x) => x.default)).toHaveLength(1);
+  });
+
+  it('info() lists the variants and probeMachine() measures each supported one (peak = the best)', () => {
+    const i = info();
+    expect(i.isaVariants?.find((x) => x.active)?.name).toBe(i.isa);
+    const p = probeMachine(1);
+    const supported = i.isaVariants!.filter((x) => x.supported).map((x) => x.name);
+    expect(p.peaks!.map((x) => x.isa)).toEqual(supported);
+    for (const x of p.peaks!) expect(x.gflops).toBeGreaterThan(0);
+    expect(p.peakGflops).toBe(Math.max(...p.peaks!.map((x) => x.gflops)));
   });
 
   it('SELFSUP_ISA selects each supported variant', () => {

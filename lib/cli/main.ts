@@ -53,14 +53,26 @@ function runInfo(args: string[]): number {
     `backend:    ${i.backend}${i.loadError ? ` (native addon not loaded: ${i.loadError})` : ''}`,
     `addon:      ${i.addonPath ?? '-'}`,
     `cpu:        ${i.cpuModel} (${i.cores} logical cores)`,
-    `isa:        ${i.isa ?? '-'}`,
+    `isa:        ${i.isa ?? '-'}${isaNote(i)}`,
+    ...(probe.peaks ?? []).map(
+      (p) => `  ${(p.isa + (p.isa === i.isa ? ' *' : '')).padEnd(10)}${fmt(p.gflops)} GFLOP/s FMA (measured, ${probe.threads} threads)`,
+    ),
     `threads:    ${i.threads}`,
-    `peak:       ${fmt(probe.peakGflops)} GFLOP/s FMA (measured, ${probe.threads} threads)`,
+    `peak:       ${fmt(probe.peakGflops)} GFLOP/s FMA (measured, ${probe.threads} threads${probe.peaks ? ', best variant' : ''})`,
     `bandwidth:  ${fmt(probe.bandwidthGBs)} GB/s triad (measured, ${probe.threads} threads)`,
     `cuda:       ${i.cuda.built ? 'built' : 'not built'}; ${i.cuda.devices.length ? i.cuda.devices.map((d) => `${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB)`).join(', ') : i.cuda.error ?? 'no CUDA device'}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
+}
+
+// "(default on this CPU)" or "(SELFSUP_ISA; default avx2)", then the supported variants.
+function isaNote(i: ReturnType<typeof info>): string {
+  const v = i.isaVariants;
+  if (!v) return '';
+  const def = v.find((x) => x.default)?.name;
+  const how = i.isa === def ? 'default on this CPU' : `forced by SELFSUP_ISA; default ${def}`;
+  return ` (${how}); supported: ${v.filter((x) => x.supported).map((x) => x.name).join(', ')}; FMA peak per variant (* = running):`;
 }
 
 function fmt(x: number): string {

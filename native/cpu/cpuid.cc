@@ -23,8 +23,15 @@
 namespace selfsup {
 namespace {
 
-// Whether AVX-512 is the default on AMD Zen 4 (family 19h); see pick_default.
-constexpr bool kAvx512OnZen4 = true;
+// Whether AVX-512 is the default on AMD family 19h (Zen 4; Zen 3 has no AVX-512). Zen 4 splits
+// each 512-bit operation into two 256-bit halves, so the FMA peak is the same in both variants
+// (116 GFLOP/s per core measured for each) and which is faster depends on the kernel: measured
+// on an EPYC family 25 model 17, one thread, interleaved runs, the avx512 variant was 24-32%
+// faster in Sinkhorn and 4-10% in the attention forward, but 0-6% slower in sgemm at medium
+// shapes (2048x2048x256, 256x256x2048, the ViT linear layers) and 3-14% slower in the tiny-ViT
+// training step (short token rows padded to 16 lanes). The default must never be slower than
+// avx2, so Zen 4 defaults to avx2 and SELFSUP_ISA=avx512 opts in (docs/developing.md).
+constexpr bool kAvx512OnZen4 = false;
 
 #if defined(__x86_64__) || defined(_M_X64)
 void cpuid(unsigned leaf, unsigned subleaf, unsigned r[4]) {
@@ -117,9 +124,8 @@ struct Choice {
   std::string error;
 };
 
-// The default among supported variants. AMD family 19h (Zen 3 and Zen 4; only Zen 4 has
-// AVX-512) executes 512-bit operations as two 256-bit halves: see docs/developing.md for the
-// measurements behind the choice made here.
+// The default among supported variants: the widest, except on AMD family 19h (see
+// kAvx512OnZen4). Zen 5 (family 1Ah) and Intel CPUs with AVX-512 get avx512.
 Isa pick_default(const bool* supported) {
   if (supported[static_cast<int>(Isa::kAvx512)]) {
 #if defined(__x86_64__) || defined(_M_X64)
