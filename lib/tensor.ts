@@ -8,7 +8,7 @@
  *
  * Methods are thin wrappers over the functional ops in lib/ops (same validation, same autograd).
  */
-import { SelfsupError, rangeError, selfsupError, shapeStr, typeError } from './errors';
+import { SelfsupError, describe, expectedMessage, isDetached, rangeError, selfsupError, shapeStr, typeError } from './errors';
 import type { Node } from './autograd/engine';
 import { backward as runBackward } from './autograd/engine';
 import { isGradEnabled } from './autograd/grad-mode';
@@ -51,6 +51,22 @@ export function dtypeOf(data: TensorData): DType {
   return 'bool';
 }
 
+/**
+ * Throws unless `t.data` still holds the `prod(shape)` elements the tensor was made with. A
+ * transferred (detached) buffer reads as length 0, so without this check ops compute NaN from it
+ * and printing shows an empty tensor. One length comparison: cheap enough for every op entry.
+ */
+export function checkLive(t: Tensor, name: string): Tensor {
+  const len = t.data.length;
+  let n = 1;
+  for (const d of t.shape) n *= d;
+  if (len !== n) {
+    const what = isDetached(t.data.buffer) ? 'a Tensor whose buffer was detached (transferred)' : `a Tensor whose data has ${len} elements`;
+    throw selfsupError('ERR_INVALID_ARGUMENT', `a Tensor whose data holds its ${n} elements (shape ${shapeStr(t.shape)})`, name, what);
+  }
+  return t;
+}
+
 export function isFloatDType(d: DType): d is FloatDType {
   return d === 'float32' || d === 'float64';
 }
@@ -88,6 +104,12 @@ export class Tensor {
    * Prefer the `tensor()` factory, which also accepts nested arrays.
    */
   constructor(data: TensorData, shape: readonly number[], options: TensorOptions = {}) {
+    // dtypeOf() maps anything it does not recognise to bool: plain arrays and strings must stop here.
+    if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint8Array)) {
+      const hint = Array.isArray(data) || typeof data === 'number' || typeof data === 'boolean' ? '; use tensor(data) for plain arrays and numbers' : '';
+      throw new TypeError(expectedMessage('a Float32Array, Float64Array, Int32Array or Uint8Array', 'Tensor(data)', describe(data) + hint));
+    }
+    if (!Array.isArray(shape)) throw typeError('an array of non-negative integers', 'Tensor(shape)', shape);
     const dt = dtypeOf(data);
     if (options.dtype !== undefined && options.dtype !== dt) {
       throw typeError(`a ${arrayCtor(options.dtype).name} for dtype '${options.dtype}'`, 'Tensor(data)', data);
@@ -142,6 +164,7 @@ export class Tensor {
   }
   /** Nested JS arrays (numbers, or booleans for bool tensors), like PyTorch's `tolist()`. */
   tolist(): unknown {
+    checkLive(this, 'tolist(this)');
     const conv = (v: number): number | boolean => (this.dtype === 'bool' ? v !== 0 : v);
     if (this.ndim === 0) return conv(this.data[0]);
     const rec = (d: number, off: number, stride: number): unknown[] => {
@@ -154,13 +177,16 @@ export class Tensor {
   }
   /** The single value of a one-element tensor. */
   item(): number {
+    checkLive(this, 'item(this)');
     if (this.data.length !== 1) throw rangeError('a tensor with exactly one element', 'item()', `a tensor of shape ${shapeStr(this.shape)}`, true);
     return this.data[0];
   }
   toString(): string {
+    checkLive(this, 'toString(this)');
     return formatTensor(this);
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
+    checkLive(this, 'print(this)');
     return formatTensor(this);
   }
 

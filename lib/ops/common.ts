@@ -3,7 +3,7 @@
  * broadcasting, and the strided row iterator that every broadcasting/reducing loop runs on.
  */
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
-import { Tensor, arrayCtor, isFloatDType, type DType, type TensorData } from '../tensor';
+import { Tensor, arrayCtor, checkLive, isFloatDType, type DType, type TensorData } from '../tensor';
 import * as nc from './native-core';
 
 export type Arr = TensorData;
@@ -12,7 +12,7 @@ export type Arr = TensorData;
 export function checkTensor(op: string, arg: string, x: unknown, dtypes?: readonly DType[]): Tensor {
   if (!(x instanceof Tensor)) throw typeError(dtypes ? `a ${dtypes.join(' or ')} Tensor` : 'a Tensor', `${op}(${arg})`, x);
   if (dtypes && !dtypes.includes(x.dtype)) throw typeError(`a ${dtypes.join(' or ')} Tensor`, `${op}(${arg})`, x);
-  return x;
+  return checkLive(x, `${op}(${arg})`);
 }
 
 export const FLOATS: readonly DType[] = ['float32', 'float64'];
