@@ -13,6 +13,7 @@
  */
 import { rangeError, typeError } from './errors';
 import { normalFloat32, randomWords, uniformFloat32 } from './random';
+import { checkAllocation } from './validate';
 import { Tensor, arrayCtor, checkDevice, dtypeOf, isFloatDType, type DType, type TensorData, type TensorOptions } from './tensor';
 
 export const DEFAULT_SEED = 0;
@@ -175,7 +176,9 @@ function filled(name: string, shape: unknown, value: number, options: unknown): 
   const dtype = checkDtype(`${name}(options.dtype)`, o.dtype) ?? 'float32';
   let n = 1;
   for (const d of s) n *= d;
-  const a = new (arrayCtor(dtype))(n);
+  const Ctor = arrayCtor(dtype);
+  checkAllocation(`${name}(shape)`, n, Ctor.BYTES_PER_ELEMENT, `shape [${s.join(', ')}], ${dtype}`);
+  const a = new Ctor(n);
   if (value !== 0) a.fill(dtype === 'bool' ? (value ? 1 : 0) : value);
   return finish(a, s, o, name);
 }
@@ -209,7 +212,9 @@ export function arange(start: number, end?: number, step = 1, options?: TensorOp
   const n = Math.max(0, Math.ceil((end - start) / step));
   const o = checkOpts('arange', options);
   const dtype = checkDtype('arange(options.dtype)', o.dtype) ?? 'float32';
-  const a = new (arrayCtor(dtype))(n);
+  const Ctor = arrayCtor(dtype);
+  checkAllocation('arange(end)', n, Ctor.BYTES_PER_ELEMENT, `${dtype}`);
+  const a = new Ctor(n);
   for (let i = 0; i < n; i++) a[i] = start + i * step;
   return finish(a, [n], o, 'arange');
 }
@@ -230,6 +235,8 @@ function random(name: string, shape: unknown, options: unknown, normal: boolean)
   const seed = resolveSeed(`${name}(options.seed)`, o.seed);
   let n = 1;
   for (const d of s) n *= d;
+  // The float32 draws exist even for float64 (they are widened), so both sizes must fit.
+  checkAllocation(`${name}(shape)`, n, dtype === 'float32' ? 4 : 8, `shape [${s.join(', ')}], ${dtype}`);
   const f32 = normal ? normalFloat32(seed, STREAM_RANDN, 0, n) : uniformFloat32(seed, STREAM_RAND, 0, n);
   const data = dtype === 'float32' ? f32 : Float64Array.from(f32);
   return finish(data, s, o, name);

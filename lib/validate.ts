@@ -1,5 +1,6 @@
 /** Argument validation helpers: every public entry point validates here, with one grammar. */
-import { describe, isDetached, rangeError, typeError, selfsupError, shapeStr } from './errors';
+import { constants as bufferConstants } from 'node:buffer';
+import { describe, expectedMessage, isDetached, rangeError, typeError, selfsupError, shapeStr } from './errors';
 
 export type FloatArray = Float32Array | Float64Array;
 export type KernelArray = Float32Array | Float64Array | Int32Array | Uint8Array;
@@ -39,11 +40,44 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
   return value as T;
 }
 
-/** An options bag: undefined becomes {}, anything but a plain object throws. */
-export function checkOptions<T extends object>(name: string, value: unknown): Partial<T> {
+/**
+ * An options bag: undefined becomes {}, anything but a plain object throws, and so does a key
+ * outside `known` (a misspelt option would otherwise be ignored and its default used silently).
+ */
+export function checkOptions<T extends object>(name: string, value: unknown, known?: readonly string[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw typeError('an options object', name, value);
+  if (known) checkKnownKeys(name, value, known);
   return value as Partial<T>;
+}
+
+/** Throws a TypeError naming the first key of `value` that is not in `known`, with the known ones. */
+export function checkKnownKeys(name: string, value: object, known: readonly string[]): void {
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key) || known.includes(key)) continue;
+    const list = known.length ? `one of the options ${known.join(', ')}` : 'no options';
+    throw typeError(list, name, `'${key}'`, true);
+  }
+}
+
+/**
+ * The most elements one array of `bytesPerElement`-byte elements may have. Outputs are allocated
+ * either by a typed-array constructor or by Buffer.allocUnsafeSlow (lib/storage.ts), and the
+ * latter stops at buffer.constants.MAX_LENGTH bytes (4 GiB on Node 20), so that byte limit applies
+ * to every array; without it V8 throws its own message, or a huge size is attempted for real.
+ */
+export function maxElements(bytesPerElement: number): number {
+  const maxBytes = Math.min(bufferConstants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
+  return Math.floor(maxBytes / bytesPerElement);
+}
+
+/** Checked before allocating `n` elements for `name` (an output or a factory's tensor). */
+export function checkAllocation(name: string, n: number, bytesPerElement: number, detail = ''): void {
+  const max = maxElements(bytesPerElement);
+  if (!(n <= max)) {
+    const got = `${n} elements${detail ? ` (${detail})` : ''}`;
+    throw new RangeError(expectedMessage(`a size of at most ${max} elements`, name, got));
+  }
 }
 
 /** A shape: array of non-negative safe integers. */

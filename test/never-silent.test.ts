@@ -4,7 +4,9 @@
  * sizes past what an array can hold, and misspelt or missing options.
  */
 import { describe, expect, it } from 'vitest';
-import { F, SelfsupError, Tensor, tensor } from '../lib/index';
+import { F, SelfsupError, Tensor, full, ones, rand, randn, tensor, zeros, arange } from '../lib/index';
+import { gatherTokens, gatherTokensBackward, matmul, matmulAsync, maskRandom, scatterTokens, sinkhornAsync } from '../lib/kernels';
+import { maxElements } from '../lib/validate';
 import { expectThrows } from './helpers';
 
 /** Transfers the tensor's buffer away (as postMessage with a transfer list does). */
@@ -46,5 +48,47 @@ describe('tensors whose buffer was detached', () => {
     expectThrows(() => s.item(), SelfsupError, /holds its 1 elements .* for item\(this\)/);
     // An empty tensor has nothing to lose: it still prints.
     expect(String(detach(tensor([])))).toBe('tensor([])');
+  });
+});
+
+describe('sizes past what an array can hold', () => {
+  const max4 = maxElements(4);
+  const tooBig = (name: string): RegExp => new RegExp(`^Expected a size of at most ${max4} elements for ${name.replace(/[()]/g, '\\$&')} but received \\d`);
+
+  it('are refused by the factories before allocating, in the grammar', () => {
+    expectThrows(() => zeros([2 ** 30, 2 ** 30, 2 ** 30]), RangeError, tooBig('zeros(shape)'), /shape \[1073741824, 1073741824, 1073741824\], float32\)$/);
+    expectThrows(() => ones([2 ** 20, 2 ** 20]), RangeError, tooBig('ones(shape)'));
+    expectThrows(() => full([2 ** 40], 3), RangeError, tooBig('full(shape)'));
+    expectThrows(() => randn([2 ** 40]), RangeError, tooBig('randn(shape)'));
+    expectThrows(() => rand([2 ** 40]), RangeError, tooBig('rand(shape)'));
+    expectThrows(() => arange(2 ** 40), RangeError, tooBig('arange(end)'));
+    expectThrows(() => zeros([2 ** 40], { dtype: 'float64' }), RangeError, new RegExp(`at most ${maxElements(8)} elements for zeros\\(shape\\)`));
+  });
+
+  it('are refused by the kernels before allocating an output (no V8 message, no 51 GB attempt)', () => {
+    const src = new Float32Array(12), idx = new Int32Array([0, 1, 0, 1]);
+    const t0 = Date.now();
+    expectThrows(() => scatterTokens(src, [2, 2, 3], idx, 2 ** 31), RangeError, tooBig('scatterTokens(out)'), /\[B, N, D\] = \[2, 2147483648, 3\]\)$/);
+    expectThrows(() => scatterTokens(src, [2, 2, 3], idx, 2 ** 40), RangeError, tooBig('scatterTokens(out)'));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expectThrows(() => F.scatterTokens(tensor(src).reshape(2, 2, 3), tensor(idx).reshape(2, 2), 2 ** 40), RangeError, tooBig('scatterTokens(out)'));
+    // Duplicate indices are still found when the token count is far larger than the indices.
+    expectThrows(() => scatterTokens(new Float32Array(0), [2, 2, 0], new Int32Array([0, 5, 7, 7]), 2 ** 40), SelfsupError, /7 twice in batch row 1/);
+    expectThrows(() => gatherTokensBackward(new Float32Array(4), idx, [2, 2], 2 ** 40), RangeError, tooBig('gatherTokensBackward(dx)'));
+    const big = new Float32Array(2 ** 16);
+    expectThrows(() => gatherTokens(big, [4, 2 ** 14], new Int32Array(2 ** 17), [1, 2 ** 17]), RangeError, tooBig('gatherTokens(out)'), /\[B, K, D\] = \[1, 131072, 16384\]\)$/);
+    expectThrows(() => matmul(big, [2 ** 16, 1], big, [1, 2 ** 16]), RangeError, tooBig('matmul(out)'), /shape \[65536, 65536\]\)$/);
+    expectThrows(() => maskRandom({ batch: 2 ** 23, tokens: 2 ** 30, ratio: 0.5 }), RangeError, /for maskRandom\(restore\)/);
+  });
+
+  it('an output transferred while an async kernel ran is reported in the grammar', async () => {
+    const out = new Float32Array(4);
+    const p = matmulAsync(Float32Array.of(1, 2, 3, 4), [2, 2], Float32Array.of(1, 0, 0, 1), [2, 2], { out });
+    structuredClone(out.buffer, { transfer: [out.buffer] });
+    await expect(p).rejects.toThrow(/^Expected a live \(not detached\) Float32Array for options.out but received a detached buffer$/);
+    const so = new Float32Array(4);
+    const q = sinkhornAsync(Float32Array.of(1, 2, 3, 4), [2, 2], { out: so });
+    structuredClone(so.buffer, { transfer: [so.buffer] });
+    await expect(q).rejects.toThrow(/^Expected a live \(not detached\) Float32Array for options.out but received a detached buffer$/);
   });
 });

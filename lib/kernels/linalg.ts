@@ -7,7 +7,7 @@
 import { native, useReference } from '../backends/native';
 import { refMatmul } from '../backends/reference';
 import { selfsupError, shapeStr, typeError } from '../errors';
-import { checkArray, checkBoolean, checkOptions, checkShape, sizeOf, type FloatArray } from '../validate';
+import { checkAllocation, checkArray, checkBoolean, checkOptions, checkShape, sizeOf, type FloatArray } from '../validate';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -86,6 +86,8 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
     if (out.buffer === A.buffer || out.buffer === B.buffer) {
       throw selfsupError('ERR_INVALID_ARGUMENT', 'an output buffer that does not alias a or b', 'options.out', 'an aliasing array');
     }
+  } else {
+    checkAllocation('matmul(out)', p.batch * p.m * p.n, A.BYTES_PER_ELEMENT, `shape ${shapeStr(p.outShape)}`);
   }
   let bias: FloatArray | null = null;
   if (o.bias !== undefined && o.bias !== null) {
@@ -130,6 +132,8 @@ export async function matmulAsync<T extends FloatArray>(a: T, aShape: number[], 
   const res = await fn(A, B, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
   if (bias) for (let r = 0; r < res.length; r += p.n) for (let j = 0; j < p.n; j++) res[r + j] += bias[j];
   if (out) {
+    // The caller kept `out` while the kernel ran; it may have been transferred in the meantime.
+    checkArray<FloatArray>('options.out', out, [A instanceof Float32Array ? 'float32' : 'float64'], p.outShape);
     out.set(res);
     return out as T;
   }

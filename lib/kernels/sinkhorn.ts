@@ -198,6 +198,8 @@ export async function sinkhornAsync<T extends FloatArray>(scores: T, shape: [num
   const r = await fn(p.S, p.B, p.K, p.probs, p.epsilon, p.iterations, p.tolerance, p.col, p.row, p.wantError);
   let out = r.out as FloatArray;
   if (p.out) {
+    // The caller kept `out` while the kernel ran; it may have been transferred in the meantime.
+    checkArray<FloatArray>('options.out', p.out, ['float32'], [p.B, p.K]);
     p.out.set(r.out);
     out = p.out;
   }

@@ -16,7 +16,7 @@ import {
   type MultiBlockRaw,
 } from '../backends/reference-tokens';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
-import { checkArray, checkBoolean, checkNumber, checkOptions, checkShape, type FloatArray } from '../validate';
+import { checkAllocation, checkArray, checkBoolean, checkNumber, checkOptions, checkShape, type FloatArray } from '../validate';
 
 export type { MultiBlockRaw } from '../backends/reference-tokens';
 
@@ -25,8 +25,13 @@ const nat = (name: string): Fn => native()[name] as Fn;
 
 /** Throws the same RangeError as the native check: names the argument, batch row and position. */
 export function checkTokenIndices(name: string, idx: Int32Array, lengths: Int32Array | null, B: number, K: number, N: number, unique = false): void {
-  const seen = unique ? new Int32Array(N).fill(-1) : null;
+  // A table of N marks is the fast duplicate check, but N comes from the caller and may dwarf the
+  // indices (even be past any array's size): then a set of the row's indices does the same job.
+  const table = unique && (N <= 1 << 22 || N <= 4 * B * K);
+  const seen = table ? new Int32Array(N).fill(-1) : null;
+  const rowSet = unique && !table ? new Set<number>() : null;
   for (let b = 0; b < B; b++) {
+    rowSet?.clear();
     let l = K;
     if (lengths) {
       l = lengths[b];
@@ -37,11 +42,12 @@ export function checkTokenIndices(name: string, idx: Int32Array, lengths: Int32A
       if (v < 0 || v >= N) {
         throw rangeError(`indices in [0, ${N})`, name, `${v} at ${name}[${b}, ${k}] (batch row ${b}, position ${k})`, true);
       }
-      if (seen) {
-        if (seen[v] === b) {
+      if (seen || rowSet) {
+        if (seen ? seen[v] === b : rowSet!.has(v)) {
           throw selfsupError('ERR_INVALID_ARGUMENT', 'unique indices within each row', name, `${v} twice in batch row ${b} (again at position ${k})`);
         }
-        seen[v] = b;
+        if (seen) seen[v] = b;
+        else rowSet!.add(v);
       }
     }
   }
@@ -55,6 +61,14 @@ function idxArgs(idx: unknown, idxShape: unknown, lengths: unknown): IdxArgs {
   const I = checkArray<Int32Array>('idx', idx, ['int32'], s);
   const L = lengths === undefined || lengths === null ? null : checkArray<Int32Array>('options.lengths', lengths, ['int32'], [s[0]]);
   return { idx: I, B: s[0], K: s[1], lengths: L };
+}
+
+/** Size check of an output allocated here, before any allocation (its own or the index checks'). */
+function checkOutSize(name: string, given: unknown, like: FloatArray, dims: Record<string, number>): void {
+  if (given !== undefined && given !== null) return;
+  let n = 1;
+  for (const d of Object.values(dims)) n *= d;
+  checkAllocation(name, n, like.BYTES_PER_ELEMENT, `[${Object.keys(dims).join(', ')}] = ${shapeStr(Object.values(dims))}`);
 }
 
 function sameType(name: string, a: FloatArray | null | undefined, ref: FloatArray): void {
@@ -116,6 +130,7 @@ function gatherPlan(x: unknown, xShape: unknown, idx: unknown, idxShape: unknown
 /** out[b, k, :] = x[b, idx[b, k], :] (+ pos[idx[b, k], :]); x is [B, N, D] or a shared [N, D]. Returns [B, K, D]. */
 export function gatherTokens<T extends FloatArray>(x: T, xShape: number[], idx: Int32Array, idxShape: number[], options?: GatherTokensOptions): T {
   const p = gatherPlan(x, xShape, idx, idxShape, options);
+  checkOutSize('gatherTokens(out)', p.out, p.x, { B: p.B, K: p.K, D: p.D });
   const out = outArray('options.out', p.out, p.x, p.B * p.K * p.D, { x: p.x, idx: p.idx, 'options.lengths': p.lengths, 'options.addPositions': p.pos });
   if (useReference()) refGatherTokens(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
   else nat('tokensGather')(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
@@ -125,6 +140,7 @@ export function gatherTokens<T extends FloatArray>(x: T, xShape: number[], idx: 
 /** Off-thread form (inputs copied at call time). */
 export async function gatherTokensAsync<T extends FloatArray>(x: T, xShape: number[], idx: Int32Array, idxShape: number[], options?: GatherTokensOptions): Promise<T> {
   const p = gatherPlan(x, xShape, idx, idxShape, options);
+  checkOutSize('gatherTokensAsync(out)', undefined, p.x, { B: p.B, K: p.K, D: p.D });
   if (useReference()) return gatherTokens(x, xShape, idx, idxShape, options);
   const res = (await nat('tokensGatherAsync')(p.x, p.idx, p.lengths, p.pos, p.B, p.N, p.D, p.K, p.shared)) as T;
   if (p.out) {
@@ -162,6 +178,8 @@ export function gatherTokensBackward<T extends FloatArray>(
   const shared = o.xShared === undefined ? false : checkBoolean('options.xShared', o.xShared);
   const wantX = o.wantX === undefined ? true : checkBoolean('options.wantX', o.wantX);
   const wantP = o.wantPositions === undefined ? false : checkBoolean('options.wantPositions', o.wantPositions);
+  if (wantX) checkOutSize('gatherTokensBackward(dx)', o.dxOut, G, shared ? { N, D } : { B: ia.B, N, D });
+  if (wantP) checkOutSize('gatherTokensBackward(dpos)', o.dposOut, G, { N, D });
   checkTokenIndices('idx', ia.idx, ia.lengths, ia.B, ia.K, N);
   const Ctor = G.constructor as Float32ArrayConstructor;
   const dt = G instanceof Float32Array ? 'float32' : 'float64';
@@ -194,6 +212,7 @@ export function scatterTokens<T extends FloatArray>(src: T, srcShape: number[], 
   const N = checkNumber('tokens', tokens, { integer: true, min: 0 });
   const D = ss[2];
   const fill = o.fill === undefined || o.fill === null ? null : checkArray<FloatArray>('options.fill', o.fill, [S instanceof Float32Array ? 'float32' : 'float64'], [D]);
+  checkOutSize('scatterTokens(out)', o.out, S, { B: ia.B, N, D });
   checkTokenIndices('idx', ia.idx, ia.lengths, ia.B, ia.K, N, true);
   const out = outArray('options.out', o.out, S, ia.B * N * D, { src: S, idx: ia.idx, 'options.lengths': ia.lengths, 'options.fill': fill });
   if (useReference()) refScatterTokens(S, ia.idx, ia.lengths, fill, out, ia.B, N, D, ia.K);
@@ -213,6 +232,7 @@ export function scatterTokensBackward<T extends FloatArray>(
   if (ia.B !== gs[0]) throw selfsupError('ERR_SHAPE_MISMATCH', `a batch of ${gs[0]} rows`, 'idxShape', shapeStr([ia.B, ia.K]));
   const G = checkArray<FloatArray>('grad', grad, ['float32', 'float64'], gs);
   const [B, N, D] = gs;
+  if (o.wantSrc !== false) checkOutSize('scatterTokensBackward(dsrc)', undefined, G, { B, K: ia.K, D });
   checkTokenIndices('idx', ia.idx, ia.lengths, B, ia.K, N, true);
   const Ctor = G.constructor as Float32ArrayConstructor;
   const dsrc = o.wantSrc === false ? null : new Ctor(B * ia.K * D);
@@ -261,6 +281,8 @@ export function stochasticPositions<T extends FloatArray>(
   const Wt = checkArray<FloatArray>('weight', weight, [dt], [p.Dp, p.Din]);
   const bs = bias === null || bias === undefined ? null : checkArray<FloatArray>('bias', bias, [dt], [p.Dp]);
   const mat = o.materializeNoise === undefined ? false : checkBoolean('options.materializeNoise', o.materializeNoise);
+  checkOutSize('stochasticPositions(out)', o.out, P, { B: p.B, K: p.K, Dp: p.Dp });
+  if (mat) checkOutSize('stochasticPositions(noise)', undefined, P, { B: p.B, K: p.K, Din: p.Din });
   checkTokenIndices('idx', p.idx, p.lengths, p.B, p.K, p.N);
   const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp, { pos: P, idx: p.idx, 'options.lengths': p.lengths, weight: Wt, bias: bs }, true);
   const noise = mat ? new (P.constructor as Float32ArrayConstructor)(p.B * p.K * p.Din) : null;
@@ -319,6 +341,7 @@ export function maskRandom(options: MaskRandomOptions): MaskRandomRaw {
   const ratio = checkNumber('options.ratio', o.ratio, { min: 0, max: 1 });
   const seed = o.seed === undefined ? 0 : checkNumber('options.seed', o.seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   const keepCount = Math.floor(N * (1 - ratio)); // mae: len_keep = int(L * (1 - mask_ratio))
+  checkAllocation('maskRandom(restore)', B * N, Int32Array.BYTES_PER_ELEMENT, `[batch, tokens] = ${shapeStr([B, N])}`);
   const keep = new Int32Array(B * keepCount), masked = new Int32Array(B * (N - keepCount)), restore = new Int32Array(B * N);
   if (useReference()) refMaskRandom(B, N, keepCount, seed, keep, masked, restore);
   else nat('maskRandom')(B, N, keepCount, seed, keep, masked, restore);
