@@ -60,8 +60,12 @@ function toTensors(r: MultiBlockRaw, B: number): MultiBlockMasks {
   };
 }
 
-function withSeed<T extends { seed?: number }>(name: string, options: unknown): T {
-  const o = checkOptions<T>(`${name}(options)`, options) as T;
+const MULTI_BLOCK_KEYS: readonly (keyof MaskMultiBlockOptions)[] = [
+  'grid', 'batch', 'seed', 'encScale', 'predScale', 'aspectRatio', 'nEnc', 'nPred', 'minKeep', 'allowOverlap', 'ragged',
+];
+
+function withSeed<T extends { seed?: number }>(name: string, options: unknown, known: readonly (keyof T & string)[]): T {
+  const o = checkOptions<T>(`${name}(options)`, options, known) as T;
   if (options === undefined) return o; // the kernel reports the missing fields
   return { ...o, seed: resolveSeed(`${name}(options.seed)`, o.seed) };
 }
@@ -72,7 +76,7 @@ export const masks = {
    * of the N tokens; the first floor(N (1 - ratio)) are kept.
    */
   random(options: MaskRandomOptions): RandomMasks {
-    const o = withSeed<MaskRandomOptions>('masks.random', options);
+    const o = withSeed<MaskRandomOptions>('masks.random', options, ['batch', 'tokens', 'ratio', 'seed']);
     const r = maskRandom(o);
     const B = o.batch, N = o.tokens, K = r.keepCount;
     return { keep: new Tensor(r.keep, [B, K]), masked: new Tensor(r.masked, [B, N - K]), restore: new Tensor(r.restore, [B, N]) };
@@ -87,13 +91,13 @@ export const masks = {
    * instead of cutting all samples to the batch minimum.
    */
   multiBlock(options: MaskMultiBlockOptions): MultiBlockMasks {
-    const o = withSeed<MaskMultiBlockOptions>('masks.multiBlock', options);
+    const o = withSeed<MaskMultiBlockOptions>('masks.multiBlock', options, MULTI_BLOCK_KEYS);
     return toTensors(maskMultiBlock(o), o.batch);
   },
 
   /** multiBlock off the JavaScript thread (for data loaders). */
   async multiBlockAsync(options: MaskMultiBlockOptions): Promise<MultiBlockMasks> {
-    const o = withSeed<MaskMultiBlockOptions>('masks.multiBlock', options);
+    const o = withSeed<MaskMultiBlockOptions>('masks.multiBlock', options, MULTI_BLOCK_KEYS);
     return toTensors(await maskMultiBlockAsync(o), o.batch);
   },
 };

@@ -44,10 +44,10 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
  * An options bag: undefined becomes {}, anything but a plain object throws, and so does a key
  * outside `known` (a misspelt option would otherwise be ignored and its default used silently).
  */
-export function checkOptions<T extends object>(name: string, value: unknown, known?: readonly string[]): Partial<T> {
+export function checkOptions<T extends object>(name: string, value: unknown, known: readonly (keyof T & string)[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw typeError('an options object', name, value);
-  if (known) checkKnownKeys(name, value, known);
+  checkKnownKeys(name, value, known);
   return value as Partial<T>;
 }
 

@@ -4,7 +4,8 @@
  * sizes past what an array can hold, and misspelt or missing options.
  */
 import { describe, expect, it } from 'vitest';
-import { F, SelfsupError, Tensor, full, ones, rand, randn, tensor, zeros, arange } from '../lib/index';
+import { F, SelfsupError, Tensor, full, ones, rand, randn, tensor, zeros, arange, nn, optim } from '../lib/index';
+import * as kernels from '../lib/kernels';
 import { gatherTokens, gatherTokensBackward, matmul, matmulAsync, maskRandom, scatterTokens, sinkhornAsync } from '../lib/kernels';
 import { maxElements } from '../lib/validate';
 import { expectThrows } from './helpers';
@@ -90,5 +91,52 @@ describe('sizes past what an array can hold', () => {
     const q = sinkhornAsync(Float32Array.of(1, 2, 3, 4), [2, 2], { out: so });
     structuredClone(so.buffer, { transfer: [so.buffer] });
     await expect(q).rejects.toThrow(/^Expected a live \(not detached\) Float32Array for options.out but received a detached buffer$/);
+  });
+});
+
+describe('options', () => {
+  const z = (): Tensor => randn([4, 8], { seed: 1 });
+
+  it('a misspelt key is rejected with the known keys, in ops, kernels, modules and optimizers', () => {
+    const e = expectThrows(() => F.infoNCE(z(), z(), { temprature: 0.1 } as never), TypeError);
+    expect(e.message).toBe("Expected one of the options temperature, normalize, direction, decoupled, labels, negatives, reduction for infoNCE(options) but received 'temprature'");
+    expectThrows(() => F.sinkhorn(z(), { epsilion: 0.1 } as never), TypeError, /for sinkhorn\(options\) but received 'epsilion'$/);
+    expectThrows(() => F.vicreg(z(), z(), { simCoef: 1 } as never), TypeError, /one of the options simCoeff, stdCoeff, covCoeff, eps, covPath for vicreg\(options\)/);
+    expectThrows(() => F.layerNorm(z(), [8], { epsilon: 1e-5 } as never), TypeError, /for layerNorm\(options\) but received 'epsilon'/);
+    expectThrows(() => F.crossEntropy(z(), tensor([0, 1, 2, 3], null, { dtype: 'int32' }), { smoothing: 0.1 } as never), TypeError, /for crossEntropy\(options\)/);
+    // Kernels (raw typed arrays) and the keys they share with their async and backward forms.
+    const a = new Float32Array(32).map((_, i) => Math.sin(i));
+    expectThrows(() => kernels.infoNCE(a, a, [4, 8], { temprature: 0.1 } as never), TypeError, /for options but received 'temprature'$/);
+    expectThrows(() => kernels.matmul(a, [4, 8], a, [8, 4], { transpose: true } as never), TypeError, /one of the options transA, transB, out, bias for options/);
+    expectThrows(() => kernels.sinkhorn(a, [4, 8], { iter: 3 } as never), TypeError, /received 'iter'$/);
+    const q = new Float32Array(8);
+    expectThrows(() => kernels.attention(q, [1, 1, 2, 4], q, [1, 1, 2, 4], q, [1, 1, 2, 4], { casual: true } as never), TypeError, /received 'casual'$/);
+    expectThrows(() => kernels.attention(q, [1, 1, 2, 4], q, [1, 1, 2, 4], q, [1, 1, 2, 4], { dq: q } as never), TypeError, /received 'dq'$/);
+    // Modules and optimizers.
+    expectThrows(() => new nn.Linear(2, 3, { bais: false } as never), TypeError, /for Linear\(options\) but received 'bais'$/);
+    expectThrows(() => new nn.VisionTransformer({ imageSize: 8, patchSize: 4, dim: 8, depth: 1, heads: 2, mlp_ratio: 2 } as never), TypeError, /for VisionTransformer\(options\) but received 'mlp_ratio'$/);
+    const w = randn([3], { requiresGrad: true });
+    expectThrows(() => new optim.SGD([w], { lrr: 0.1 } as never), TypeError, /^Expected one of the options lr, momentum, dampening, weightDecay, nesterov, maximize for SGD\(options\) but received 'lrr'$/);
+    expectThrows(() => new optim.AdamW([w], { weight_decay: 0 } as never), TypeError, /for AdamW\(options\) but received 'weight_decay'$/);
+    // Known keys still work.
+    expect(F.infoNCE(z(), z(), { temperature: 0.2, reduction: 'sum' }).shape).toEqual([]);
+    expect(new optim.SGD([w], { lr: 0.1, momentum: 0.9 }).defaults.lr).toBe(0.1);
+  });
+
+  it('vicregBackward requires all three term weights (a missing one gave zero gradients)', () => {
+    const x = new Float32Array(8).map((_, i) => Math.cos(i)), y = new Float32Array(8).map((_, i) => Math.sin(i));
+    expectThrows(() => kernels.vicregBackward(x, y, [4, 2], { invariance: 1 } as never), TypeError, /^Expected a number for grads.variance but received undefined$/);
+    expectThrows(() => kernels.vicregBackward(x, y, [4, 2], undefined as never), TypeError, /for grads but received undefined$/);
+    expectThrows(() => kernels.vicregBackward(x, y, [4, 2], { loss: 1 } as never), TypeError, /one of the options invariance, variance, covariance for grads but received 'loss'$/);
+    const { dx } = kernels.vicregBackward(x, y, [4, 2], { invariance: 1, variance: 0, covariance: 0 });
+    expect(dx.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('the Sinkhorn iteration bound is int32 max', () => {
+    const s = new Float32Array(4);
+    // The bad prior (checked after iterations) keeps a regression from running 2^31 iterations.
+    const bad = { iterations: 2 ** 31, prior: 'bogus' as never };
+    expectThrows(() => kernels.sinkhorn(s, [2, 2], bad), RangeError, /^Expected an integer >= 0 and <= 2147483647 for options.iterations but received 2147483648$/);
+    expectThrows(() => F.sinkhorn(tensor(s).reshape(2, 2), bad), RangeError, /<= 2147483647 for sinkhorn\(options.iterations\)/);
   });
 });

@@ -57,6 +57,11 @@ export interface AttentionBackwardOptions extends AttentionOptions {
 }
 
 /** Everything the kernels need, validated once. */
+// Keys of each entry point: planAttention is shared by the forward, its async form and the backward.
+const ATTENTION_KEYS = ['scale', 'causal', 'mask', 'maskShape', 'dropout', 'seed'] as const;
+const FORWARD_KEYS = [...ATTENTION_KEYS, 'out', 'lse', 'lseLo'] as const;
+const BACKWARD_KEYS = [...ATTENTION_KEYS, 'dlse', 'lseLo', 'dq', 'dk', 'dv'] as const;
+
 export interface AttentionPlan extends RefAttentionArgs {
   maskArray: Uint8Array | FloatArray | null;
   maskStrides: [number, number, number, number];
@@ -68,6 +73,7 @@ export interface AttentionPlan extends RefAttentionArgs {
  */
 export function planAttention(
   q: unknown, qShape: unknown, k: unknown, kShape: unknown, v: unknown, vShape: unknown, options: unknown,
+  known: readonly string[] = FORWARD_KEYS,
 ): { Q: FloatArray; K: FloatArray; V: FloatArray; plan: AttentionPlan } {
   const sq = checkShape('qShape', qShape), sk = checkShape('kShape', kShape), sv = checkShape('vShape', vShape);
   if (sq.length !== 4) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, H, Nq, d] of rank 4', 'qShape', shapeStr(sq));
@@ -87,7 +93,7 @@ export function planAttention(
   const K = checkArray<FloatArray>('k', k, [dt], sk);
   const V = checkArray<FloatArray>('v', v, [dt], sv);
 
-  const o = checkOptions<AttentionOptions>('options', options);
+  const o = checkOptions<AttentionOptions>('options', options, known as readonly (keyof AttentionOptions)[]);
   const scale = o.scale === undefined ? 1 / Math.sqrt(d) : checkNumber('options.scale', o.scale);
   const causal = o.causal === undefined ? false : checkBoolean('options.causal', o.causal);
   const dropout = o.dropout === undefined ? 0 : checkNumber('options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true });
@@ -173,7 +179,7 @@ export function attention<T extends FloatArray>(
 export async function attentionAsync<T extends FloatArray>(
   q: T, qShape: number[], k: T, kShape: number[], v: T, vShape: number[], options?: AttentionOptions,
 ): Promise<{ out: T; lse: T }> {
-  const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options);
+  const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options, ATTENTION_KEYS);
   if (useReference()) return attention(q, qShape, k, kShape, v, vShape, { ...options, out: undefined, lse: undefined, lseLo: undefined } as AttentionForwardOptions);
   const r = await (native().attentionAsync as (...a: unknown[]) => Promise<{ out: T; lse: T }>)(Q, K, V, ...nativeOpts(p));
   return { out: r.out, lse: r.lse };
@@ -183,7 +189,7 @@ function planBackward(
   q: unknown, qShape: unknown, k: unknown, kShape: unknown, v: unknown, vShape: unknown,
   out: unknown, lse: unknown, dout: unknown, options: unknown,
 ) {
-  const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options);
+  const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options, BACKWARD_KEYS);
   const dt = Q instanceof Float32Array ? 'float32' : 'float64';
   const qs = [p.B, p.H, p.Nq, p.d], ls = [p.B, p.H, p.Nq];
   const O = checkArray<FloatArray>('out', out, [dt], qs);

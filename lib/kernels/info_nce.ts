@@ -49,6 +49,8 @@ interface Plan {
 }
 
 /** Validates inputs and options (exported for the autograd op, which shares the checks). */
+const KERNEL_KEYS = ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives'] as const;
+
 export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: unknown): Plan {
   const s = checkShape('shape', shape);
   if (s.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [n, d]', 'shape', shapeStr(s));
@@ -61,7 +63,7 @@ export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: u
     throw typeError(`a ${Z1.constructor.name} (same type as z1)`, 'z2', z2);
   }
   const Z2 = checkArray<FloatArray>('z2', z2, [kind], s);
-  const o = checkOptions<InfoNCEReduceOptions>('options', options);
+  const o = checkOptions<InfoNCEKernelOptions>('options', options, KERNEL_KEYS);
   const temperature = o.temperature === undefined ? 0.1 : checkNumber('options.temperature', o.temperature, { min: 0, minExclusive: true });
   const normalize = o.normalize === undefined ? true : checkBoolean('options.normalize', o.normalize);
   const direction = o.direction === undefined ? 'both' : checkOneOf('options.direction', o.direction, ['both', 'oneWay'] as const);
@@ -118,7 +120,8 @@ export function infoNCEForward<T extends FloatArray>(z1: T, z2: T, shape: [numbe
 
 function checkSaved<T extends FloatArray>(p: Plan, saved: unknown, gradRows: unknown): { lse: T; lsePos: T | null; g: T } {
   const kind = p.z1 instanceof Float32Array ? 'float32' : 'float64';
-  const sv = checkOptions<{ lse: T; lsePos: T | null }>('saved', saved);
+  // `saved` is usually the forward's whole result, losses included.
+  const sv = checkOptions<{ lse: T; lsePos: T | null; losses: T }>('saved', saved, ['lse', 'lsePos', 'losses']);
   const lse = checkArray<T>('saved.lse', sv.lse, [kind], [p.rows]);
   let lsePos: T | null = null;
   if (p.labels) lsePos = checkArray<T>('saved.lsePos', sv.lsePos, [kind], [p.rows]);
@@ -146,9 +149,10 @@ export function infoNCEBackward<T extends FloatArray>(
 
 /** The reduced loss ('mean' over rows by default): a number, or the per-row array for 'none'. */
 export function infoNCE<T extends FloatArray>(z1: T, z2: T, shape: [number, number], options?: InfoNCEReduceOptions): number | T {
-  const o = checkOptions<InfoNCEReduceOptions>('options', options);
+  const o = checkOptions<InfoNCEReduceOptions>('options', options, [...KERNEL_KEYS, 'reduction']);
   const reduction = o.reduction === undefined ? 'mean' : checkOneOf('options.reduction', o.reduction, ['mean', 'sum', 'none'] as const);
-  const { losses } = infoNCEForward(z1, z2, shape, options);
+  const { reduction: _reduction, ...kernelOptions } = o;
+  const { losses } = infoNCEForward(z1, z2, shape, kernelOptions);
   if (reduction === 'none') return losses;
   let s = 0;
   for (let i = 0; i < losses.length; i++) s += losses[i];

@@ -76,7 +76,7 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
   const A = checkArray<FloatArray>('a', a, ['float32', 'float64'], sa);
   const B = checkArray<FloatArray>('b', b, ['float32', 'float64'], sb);
   if (A.constructor !== B.constructor) throw typeError(`a ${A.constructor.name} (same type as a)`, 'b', B);
-  const o = checkOptions<MatmulOptions>('options', options);
+  const o = checkOptions<MatmulOptions>('options', options, ['transA', 'transB', 'out', 'bias']);
   const { transA, transB } = checkTrans(o);
   const p = planShapes(sa, sb, transA, transB);
   const n = p.n;
@@ -105,7 +105,7 @@ function plan(a: unknown, aShape: unknown, b: unknown, bShape: unknown, options:
 /** Output shape of matmul for the given input shapes and options (validates them). */
 export function matmulShape(aShape: number[], bShape: number[], options?: MatmulOptions): number[] {
   const { sa, sb } = checkShapes(aShape, bShape);
-  const { transA, transB } = checkTrans(checkOptions<MatmulOptions>('options', options));
+  const { transA, transB } = checkTrans(checkOptions<MatmulOptions>('options', options, ['transA', 'transB', 'out', 'bias']));
   return planShapes(sa, sb, transA, transB).outShape;
 }
 

@@ -78,7 +78,7 @@ const call = (name: string): Fn => native()[name] as Fn;
 /** y = gelu(x [+ bias]) over rows of the last dim of `shape`. Returns `out` or a new array. */
 export function gelu<T extends FloatArray>(x: T, shape: number[], options?: GeluKernelOptions<T>): T {
   const r = rowsOf<T>('x', x, shape);
-  const o = checkOptions<GeluKernelOptions<T>>('options', options);
+  const o = checkOptions<GeluKernelOptions<T>>('options', options, ['approximate', 'bias', 'out']);
   const mode = geluMode(o);
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
   const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
@@ -91,7 +91,7 @@ export function gelu<T extends FloatArray>(x: T, shape: number[], options?: Gelu
 export function geluBackward<T extends FloatArray>(grad: T, x: T, shape: number[], options?: GeluBackwardOptions<T>): { dx: T; dbias?: T } {
   const r = rowsOf<T>('x', x, shape);
   const G = sameType<T>('grad', grad, r, shape);
-  const o = checkOptions<GeluBackwardOptions<T>>('options', options);
+  const o = checkOptions<GeluBackwardOptions<T>>('options', options, ['approximate', 'bias', 'biasGrad', 'out']);
   const mode = geluMode(o);
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
   const wantDb = o.biasGrad === undefined ? false : checkBoolean('options.biasGrad', o.biasGrad);
@@ -106,7 +106,7 @@ export function geluBackward<T extends FloatArray>(grad: T, x: T, shape: number[
 /** LayerNorm over the last dim of `shape`; also returns the per-row mean and rstd (float64). */
 export function layerNorm<T extends FloatArray>(x: T, shape: number[], options?: LayerNormKernelOptions<T>): { out: T; mean: Float64Array; rstd: Float64Array } {
   const r = rowsOf<T>('x', x, shape);
-  const o = checkOptions<LayerNormKernelOptions<T>>('options', options);
+  const o = checkOptions<LayerNormKernelOptions<T>>('options', options, ['weight', 'bias', 'eps', 'out']);
   const w = optional<T>('options.weight', o.weight, r, [r.cols]);
   const b = optional<T>('options.bias', o.bias, r, [r.cols]);
   const eps = o.eps === undefined ? 1e-5 : checkNumber('options.eps', o.eps, { min: 0 });
@@ -123,7 +123,7 @@ export function layerNormBackward<T extends FloatArray>(grad: T, x: T, shape: nu
   const G = sameType<T>('grad', grad, r, shape);
   const M = checkArray<Float64Array>('mean', mean, ['float64'], [r.rows]);
   const R = checkArray<Float64Array>('rstd', rstd, ['float64'], [r.rows]);
-  const o = checkOptions<LayerNormBackwardOptions<T>>('options', options);
+  const o = checkOptions<LayerNormBackwardOptions<T>>('options', options, ['weight', 'weightGrad', 'biasGrad', 'out']);
   const w = optional<T>('options.weight', o.weight, r, [r.cols]);
   const wantW = o.weightGrad === undefined ? w !== null : checkBoolean('options.weightGrad', o.weightGrad);
   const wantB = o.biasGrad === undefined ? true : checkBoolean('options.biasGrad', o.biasGrad);
@@ -140,7 +140,7 @@ export function layerNormBackward<T extends FloatArray>(grad: T, x: T, shape: nu
 /** out[c] = sum over every leading index of x[..., c] (the gradient of a row-broadcast bias). */
 export function sumRows<T extends FloatArray>(x: T, shape: number[], options?: { out?: T }): T {
   const r = rowsOf<T>('x', x, shape);
-  const o = checkOptions<{ out?: T }>('options', options);
+  const o = checkOptions<{ out?: T }>('options', options, ['out']);
   const out = o.out === undefined ? new r.ctor(r.cols) : sameType<T>('options.out', o.out, r, [r.cols]);
   if (useReference()) refSumRows(r.X, out, r.rows, r.cols);
   else call('sumRows')(r.X, r.rows, r.cols, out);

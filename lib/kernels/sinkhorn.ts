@@ -110,12 +110,12 @@ export function planSinkhorn(scores: unknown, shape: unknown, options: unknown, 
   const [B, K] = sh;
   if (K < 1) throw rangeError('a [B, K] shape with K >= 1', nm(op, 'scores'), shapeStr(sh), true);
   const S = checkArray<FloatArray>(nm(op, 'scores'), scores, ['float32', 'float64'], sh);
-  const o = checkOptions<SinkhornKernelOptions>(nm(op, 'options'), options);
+  const o = checkOptions<SinkhornKernelOptions>(nm(op, 'options'), options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal', 'collective', 'returnInfo', 'out']);
   const input = o.input === undefined ? 'logits' : checkOneOf(nm(op, 'options.input'), o.input, ['logits', 'probs'] as const);
   const epsilon = o.epsilon === undefined ? 0.05 : checkNumber(nm(op, 'options.epsilon'), o.epsilon, { min: 0, minExclusive: true });
   const tolerance = o.tolerance === undefined ? 0 : checkNumber(nm(op, 'options.tolerance'), o.tolerance, { min: 0, minExclusive: true });
   const iterations = o.iterations === undefined ? (tolerance > 0 ? 1000 : 3)
-    : checkNumber(nm(op, 'options.iterations'), o.iterations, { integer: true, min: 0, max: 2 ** 31 });
+    : checkNumber(nm(op, 'options.iterations'), o.iterations, { integer: true, min: 0, max: 2 ** 31 - 1 });
   const col = priorMarginal(o.prior, K, op);
   let row: Float64Array | null = null;
   if (o.rowMarginal !== undefined && o.rowMarginal !== 'uniform') {
@@ -230,7 +230,7 @@ export interface SwavLossKernelOptions {
  * Returns the loss, d loss / d scores_i = (softmax(s_i/T) - q_j) / (2 B T), and the codes.
  */
 export function swavLossKernel<T extends FloatArray>(s1: T, s2: T, shape: [number, number] | number[], options?: SwavLossKernelOptions, op?: string): { loss: number; grad1: T; grad2: T; q1: T; q2: T } {
-  const o = checkOptions<SwavLossKernelOptions>(nm(op, 'options'), options);
+  const o = checkOptions<SwavLossKernelOptions>(nm(op, 'options'), options, ['temperature', 'epsilon', 'iterations', 'prior', 'collective', 'codes']);
   const temperature = o.temperature === undefined ? 0.1 : checkNumber(nm(op, 'options.temperature'), o.temperature, { min: 0, minExclusive: true });
   const sk = { epsilon: o.epsilon, iterations: o.iterations, prior: o.prior, collective: o.collective };
   const p1 = planSinkhorn(s1, shape, sk, op);
@@ -308,7 +308,7 @@ export function msnLossKernel<T extends FloatArray>(
   const A = checkArray<FloatArray>(nm(op, 'anchorProbs'), anchor, ['float32', 'float64'], as);
   const Tg = checkArray<FloatArray>(nm(op, 'targetProbs'), target, ['float32', 'float64'], ts);
   if (A.constructor !== Tg.constructor) throw typeError(`a ${A.constructor.name} (same type as anchorProbs)`, nm(op, 'targetProbs'), Tg);
-  const o = checkOptions<MsnLossKernelOptions>(nm(op, 'options'), options);
+  const o = checkOptions<MsnLossKernelOptions>(nm(op, 'options'), options, ['temperature', 'meMaxWeight', 'sinkhorn', 'iterations', 'prior', 'collective']);
   const T = o.temperature === undefined ? 0.25 : checkNumber(nm(op, 'options.temperature'), o.temperature, { min: 0, minExclusive: true });
   const w = o.meMaxWeight === undefined ? 1 : checkNumber(nm(op, 'options.meMaxWeight'), o.meMaxWeight, { min: 0 });
   const useSinkhorn = o.sinkhorn === undefined ? true : checkBoolean(nm(op, 'options.sinkhorn'), o.sinkhorn);

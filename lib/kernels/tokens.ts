@@ -111,7 +111,7 @@ export interface GatherTokensOptions {
 interface GatherPlan extends IdxArgs { x: FloatArray; N: number; D: number; shared: boolean; pos: FloatArray | null; out?: FloatArray }
 
 function gatherPlan(x: unknown, xShape: unknown, idx: unknown, idxShape: unknown, options: unknown): GatherPlan {
-  const o = checkOptions<GatherTokensOptions>('options', options);
+  const o = checkOptions<GatherTokensOptions>('options', options, ['lengths', 'addPositions', 'out']);
   const ia = idxArgs(idx, idxShape, o.lengths);
   const xs = checkShape('xShape', xShape);
   if (xs.length !== 3 && xs.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, N, D] or [N, D]', 'xShape', shapeStr(xs));
@@ -167,7 +167,7 @@ export interface GatherTokensBackwardOptions {
 export function gatherTokensBackward<T extends FloatArray>(
   grad: T, idx: Int32Array, idxShape: number[], tokens: number, options?: GatherTokensBackwardOptions,
 ): { dx: T | null; dpos: T | null } {
-  const o = checkOptions<GatherTokensBackwardOptions>('options', options);
+  const o = checkOptions<GatherTokensBackwardOptions>('options', options, ['lengths', 'xShared', 'wantX', 'wantPositions', 'dxOut', 'dposOut']);
   const ia = idxArgs(idx, idxShape, o.lengths);
   const N = checkNumber('tokens', tokens, { integer: true, min: 0 });
   const G = checkArray<FloatArray>('grad', grad, ['float32', 'float64']);
@@ -204,7 +204,7 @@ export interface ScatterTokensOptions {
 
 /** out [B, N, D]: out[b, idx[b, k]] = src[b, k]; the other rows = fill (or 0). Indices unique per row. */
 export function scatterTokens<T extends FloatArray>(src: T, srcShape: number[], idx: Int32Array, tokens: number, options?: ScatterTokensOptions): T {
-  const o = checkOptions<ScatterTokensOptions>('options', options);
+  const o = checkOptions<ScatterTokensOptions>('options', options, ['lengths', 'fill', 'out']);
   const ss = checkShape('srcShape', srcShape);
   if (ss.length !== 3) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, K, D]', 'srcShape', shapeStr(ss));
   const ia = idxArgs(idx, [ss[0], ss[1]], o.lengths);
@@ -225,7 +225,7 @@ export function scatterTokensBackward<T extends FloatArray>(
   grad: T, gradShape: number[], idx: Int32Array, idxShape: number[],
   options?: { lengths?: Int32Array | null; wantSrc?: boolean; wantFill?: boolean },
 ): { dsrc: T | null; dfill: T | null } {
-  const o = checkOptions<{ lengths?: Int32Array | null; wantSrc?: boolean; wantFill?: boolean }>('options', options);
+  const o = checkOptions<{ lengths?: Int32Array | null; wantSrc?: boolean; wantFill?: boolean }>('options', options, ['lengths', 'wantSrc', 'wantFill']);
   const gs = checkShape('gradShape', gradShape);
   if (gs.length !== 3) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, N, D]', 'gradShape', shapeStr(gs));
   const ia = idxArgs(idx, idxShape, o.lengths);
@@ -274,7 +274,7 @@ export function stochasticPositions<T extends FloatArray>(
   pos: T, posShape: number[], idx: Int32Array, idxShape: number[], weight: T, weightShape: number[], bias: T | null,
   options?: StochasticPositionsKernelOptions,
 ): { out: T; noise: T | null } {
-  const o = checkOptions<StochasticPositionsKernelOptions>('options', options);
+  const o = checkOptions<StochasticPositionsKernelOptions>('options', options, ['std', 'seed', 'lengths', 'materializeNoise', 'out']);
   const p = stopPlan(posShape, idx, idxShape, weightShape, o);
   const P = checkArray<FloatArray>('pos', pos, ['float32', 'float64'], [p.N, p.Dp]);
   const dt = P instanceof Float32Array ? 'float32' : 'float64';
@@ -306,7 +306,7 @@ export function stochasticPositionsBackward<T extends FloatArray>(
   grad: T, posShape: number[], idx: Int32Array, idxShape: number[], weightShape: number[],
   options?: StochasticPositionsBackwardOptions,
 ): { dpos: T | null; dweight: T | null; dbias: T | null } {
-  const o = checkOptions<StochasticPositionsBackwardOptions>('options', options);
+  const o = checkOptions<StochasticPositionsBackwardOptions>('options', options, ['std', 'seed', 'lengths', 'noise', 'wantPositions', 'wantWeight', 'wantBias']);
   const p = stopPlan(posShape, idx, idxShape, weightShape, o);
   const G = checkArray<FloatArray>('grad', grad, ['float32', 'float64'], [p.B, p.K, p.Dp]);
   const noise = o.noise === undefined || o.noise === null ? null : checkArray<FloatArray>('options.noise', o.noise, [G instanceof Float32Array ? 'float32' : 'float64'], [p.B, p.K, p.Din]);
@@ -335,7 +335,7 @@ export interface MaskRandomRaw { keepCount: number; keep: Int32Array; masked: In
 
 /** MAE random_masking indices: keep [B, K], masked [B, N-K], restore [B, N]. */
 export function maskRandom(options: MaskRandomOptions): MaskRandomRaw {
-  const o = checkOptions<MaskRandomOptions>('options', options);
+  const o = checkOptions<MaskRandomOptions>('options', options, ['batch', 'tokens', 'ratio', 'seed']);
   const B = checkNumber('options.batch', o.batch, { integer: true, min: 0, max: (1 << 24) - 2 });
   const N = checkNumber('options.tokens', o.tokens, { integer: true, min: 0, max: 2 ** 31 - 1 });
   const ratio = checkNumber('options.ratio', o.ratio, { min: 0, max: 1 });
@@ -372,7 +372,7 @@ function range(name: string, v: unknown, def: [number, number], lo: number, hi: 
 }
 
 function multiBlockArgs(options: unknown): Parameters<typeof refMaskMultiBlock>[0] {
-  const o = checkOptions<MaskMultiBlockOptions>('options', options);
+  const o = checkOptions<MaskMultiBlockOptions>('options', options, ['grid', 'batch', 'seed', 'encScale', 'predScale', 'aspectRatio', 'nEnc', 'nPred', 'minKeep', 'allowOverlap', 'ragged']);
   if (!Array.isArray(o.grid) || o.grid.length !== 2) throw typeError('a [height, width] pair', 'options.grid', o.grid);
   const H = checkNumber('options.grid[0]', o.grid[0], { integer: true, min: 1, max: 1 << 15 });
   const W = checkNumber('options.grid[1]', o.grid[1], { integer: true, min: 1, max: 1 << 15 });

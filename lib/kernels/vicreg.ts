@@ -37,12 +37,14 @@ export interface VICRegTerms { invariance: number; variance: number; covariance:
 export interface BarlowTwinsTerms { loss: number; onDiagonal: number; offDiagonal: number }
 
 const PATHS = { auto: 0, gram: 1, direct: 2 } as const;
+const VICREG_KEYS = ['eps', 'covPath'] as const;
+const BARLOW_KEYS = ['lambda', 'eps', 'covPath'] as const;
 
 interface Plan { x: FloatArray; y: FloatArray | null; n: number; d: number; eps: number; path: CovPath; lambda: number }
 
 /** Validates shapes, arrays and options (shared with the autograd ops). */
 export function planVicreg(
-  x: unknown, y: unknown, shape: unknown, options: unknown,
+  x: unknown, y: unknown, shape: unknown, options: unknown, known: readonly (keyof BarlowTwinsKernelOptions)[],
   names: [string, string] = ['x', 'y'], defaults: { eps: number } = { eps: 1e-4 },
 ): Plan {
   const s = checkShape('shape', shape);
@@ -58,11 +60,25 @@ export function planVicreg(
     }
     Y = checkArray<FloatArray>(names[1], y, [X instanceof Float32Array ? 'float32' : 'float64'], s);
   }
-  const o = checkOptions<BarlowTwinsKernelOptions>('options', options);
+  const o = checkOptions<BarlowTwinsKernelOptions>('options', options, known);
   const eps = o.eps === undefined ? defaults.eps : checkNumber('options.eps', o.eps, { min: 0 });
   const path = o.covPath === undefined ? 'auto' : checkOneOf('options.covPath', o.covPath, ['auto', 'gram', 'direct'] as const);
   const lambda = o.lambda === undefined ? 0.0051 : checkNumber('options.lambda', o.lambda, { min: 0 });
   return { x: X, y: Y, n, d, eps, path, lambda };
+}
+
+/**
+ * The three term weights of vicregBackward, all required: a missing one used to count as 0, so
+ * `grads` of the wrong shape ({ loss: 1 }, or none) silently gave zero gradients.
+ */
+function checkTermGrads(grads: unknown): { gi: number; gv: number; gc: number } {
+  if (grads === undefined) throw typeError('an object { invariance, variance, covariance } of numbers', 'grads', grads);
+  const g = checkOptions<VICRegTerms>('grads', grads, ['invariance', 'variance', 'covariance']);
+  return {
+    gi: checkNumber('grads.invariance', g.invariance),
+    gv: checkNumber('grads.variance', g.variance),
+    gc: checkNumber('grads.covariance', g.covariance),
+  };
 }
 
 function like<T extends FloatArray>(a: T, n: number): T {
@@ -73,18 +89,15 @@ type Fn<R> = (...a: unknown[]) => R;
 
 /** The three unweighted VICReg terms. */
 export function vicreg(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): VICRegTerms {
-  const p = planVicreg(x, y, shape, options);
+  const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return refVicregTerms(p.x, p.y!, p.n, p.d, p.eps);
   return (native().vicregForward as Fn<VICRegTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
 }
 
 /** dx, dy of grads.invariance * invariance + grads.variance * variance + grads.covariance * covariance. */
-export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: Partial<VICRegTerms>, options?: VICRegKernelOptions): { dx: T; dy: T } {
-  const p = planVicreg(x, y, shape, options);
-  const g = checkOptions<VICRegTerms>('grads', grads);
-  const gi = checkNumber('grads.invariance', g.invariance ?? 0);
-  const gv = checkNumber('grads.variance', g.variance ?? 0);
-  const gc = checkNumber('grads.covariance', g.covariance ?? 0);
+export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: VICRegTerms, options?: VICRegKernelOptions): { dx: T; dy: T } {
+  const p = planVicreg(x, y, shape, options, VICREG_KEYS);
+  const { gi, gv, gc } = checkTermGrads(grads);
   const dx = like(x, p.n * p.d), dy = like(x, p.n * p.d);
   if (useReference()) {
     const r = refVicregBackward(p.x, p.y!, p.n, p.d, p.eps, gi, gv, gc);
@@ -98,13 +111,13 @@ export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number,
 
 /** mean_d relu(1 - sqrt(var_d(x) + eps)) (unbiased var; VICReg's variance term is the mean over x and y). */
 export function varianceLoss(x: FloatArray, shape: [number, number], options?: { eps?: number }): number {
-  const p = planVicreg(x, null, shape, options);
+  const p = planVicreg(x, null, shape, options, ['eps']);
   if (useReference()) return refVarianceLoss(p.x, p.n, p.d, p.eps);
   return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, 0, 0);
 }
 
 export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { eps?: number }): T {
-  const p = planVicreg(x, null, shape, options);
+  const p = planVicreg(x, null, shape, options, ['eps']);
   const g = checkNumber('grad', grad);
   const dx = like(x, p.n * p.d);
   if (useReference()) dx.set(refVarianceLossBackward(p.x, p.n, p.d, p.eps, g));
@@ -114,13 +127,13 @@ export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number,
 
 /** sum_{i != j} cov(x)_ij^2 / d, cov = x_c^T x_c / (n - 1). */
 export function covarianceLoss(x: FloatArray, shape: [number, number], options?: { covPath?: CovPath }): number {
-  const p = planVicreg(x, null, shape, options);
+  const p = planVicreg(x, null, shape, options, ['covPath']);
   if (useReference()) return refCovarianceLoss(p.x, p.n, p.d);
   return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, PATHS[p.path], 1);
 }
 
 export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { covPath?: CovPath }): T {
-  const p = planVicreg(x, null, shape, options);
+  const p = planVicreg(x, null, shape, options, ['covPath']);
   const g = checkNumber('grad', grad);
   const dx = like(x, p.n * p.d);
   if (useReference()) dx.set(refCovarianceLossBackward(p.x, p.n, p.d, g));
@@ -130,13 +143,13 @@ export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [numbe
 
 /** Barlow Twins loss terms (official facebookresearch/barlowtwins formulation). */
 export function barlowTwins(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): BarlowTwinsTerms {
-  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return refBarlowTwins(p.x, p.y!, p.n, p.d, p.lambda, p.eps);
   return (native().barlowTwinsForward as Fn<BarlowTwinsTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
 }
 
 export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): { dz1: T; dz2: T } {
-  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   const g = checkNumber('grad', grad);
   const dz1 = like(z1, p.n * p.d), dz2 = like(z1, p.n * p.d);
   if (useReference()) {
@@ -151,29 +164,26 @@ export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [
 
 /** Off-thread forms (inputs copied at call time). */
 export async function vicregAsync(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): Promise<VICRegTerms> {
-  const p = planVicreg(x, y, shape, options);
+  const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return vicreg(x, y, shape, options);
   return (native().vicregForwardAsync as Fn<Promise<VICRegTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
 }
 
-export async function vicregBackwardAsync<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: Partial<VICRegTerms>, options?: VICRegKernelOptions): Promise<{ dx: T; dy: T }> {
-  const p = planVicreg(x, y, shape, options);
+export async function vicregBackwardAsync<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: VICRegTerms, options?: VICRegKernelOptions): Promise<{ dx: T; dy: T }> {
+  const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return vicregBackward(x, y, shape, grads, options);
-  const g = checkOptions<VICRegTerms>('grads', grads);
-  const gi = checkNumber('grads.invariance', g.invariance ?? 0);
-  const gv = checkNumber('grads.variance', g.variance ?? 0);
-  const gc = checkNumber('grads.covariance', g.covariance ?? 0);
+  const { gi, gv, gc } = checkTermGrads(grads);
   return (native().vicregBackwardAsync as Fn<Promise<{ dx: T; dy: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], gi, gv, gc);
 }
 
 export async function barlowTwinsAsync(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): Promise<BarlowTwinsTerms> {
-  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return barlowTwins(z1, z2, shape, options);
   return (native().barlowTwinsForwardAsync as Fn<Promise<BarlowTwinsTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
 }
 
 export async function barlowTwinsBackwardAsync<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): Promise<{ dz1: T; dz2: T }> {
-  const p = planVicreg(z1, z2, shape, options, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return barlowTwinsBackward(z1, z2, shape, grad, options);
   const g = checkNumber('grad', grad);
   return (native().barlowTwinsBackwardAsync as Fn<Promise<{ dz1: T; dz2: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda, g);

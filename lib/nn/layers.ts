@@ -4,6 +4,7 @@
  * state dicts load into the same PyTorch layers (docs/safetensors.md).
  */
 import { SelfsupError, expectedMessage, rangeError, shapeStr, typeError } from '../errors';
+import { checkOptions } from '../validate';
 import { Tensor, type FloatDType } from '../tensor';
 import { linear } from '../ops/linalg';
 import { batchNorm, dropout, layerNorm } from '../ops/nn-functional';
@@ -74,7 +75,7 @@ export class Linear extends Module {
     super();
     this.inFeatures = positiveInt(inFeatures, 'Linear(inFeatures)');
     this.outFeatures = positiveInt(outFeatures, 'Linear(outFeatures)');
-    if (options === null || typeof options !== 'object') throw typeError('an options object', 'Linear(options)', options);
+    checkOptions<LinearOptions>('Linear(options)', options, ['dtype', 'seed', 'bias', 'init', 'std']);
     const dtype = checkDtype(options.dtype, 'Linear options.dtype');
     const seed = checkSeed(options.seed, 'Linear options.seed');
     const init = options.init ?? 'kaiming';
@@ -127,6 +128,7 @@ export class LayerNorm extends Module {
     if (!Array.isArray(ns) || ns.length === 0) throw typeError('a positive integer or a non-empty array of them', 'LayerNorm(normalizedShape)', normalizedShape);
     ns.forEach((d, i) => positiveInt(d, `LayerNorm(normalizedShape)[${i}]`));
     this.normalizedShape = ns.slice();
+    checkOptions<LayerNormModuleOptions>('LayerNorm(options)', options, ['eps', 'elementwiseAffine', 'bias', 'dtype']);
     this.eps = options.eps ?? 1e-5;
     if (typeof this.eps !== 'number' || !(this.eps >= 0)) throw rangeError('a number >= 0', 'LayerNorm options.eps', this.eps);
     const dtype = checkDtype(options.dtype, 'LayerNorm options.dtype');
@@ -175,6 +177,7 @@ export class BatchNorm1d extends Module {
   constructor(numFeatures: number, options: BatchNormModuleOptions = {}) {
     super();
     this.numFeatures = positiveInt(numFeatures, 'BatchNorm1d(numFeatures)');
+    checkOptions<BatchNormModuleOptions>('BatchNorm1d(options)', options, ['eps', 'momentum', 'affine', 'trackRunningStats', 'dtype']);
     this.eps = options.eps ?? 1e-5;
     if (typeof this.eps !== 'number' || !(this.eps >= 0)) throw rangeError('a number >= 0', 'BatchNorm1d options.eps', this.eps);
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
@@ -240,6 +243,7 @@ export class Dropout extends Module {
     super();
     if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw rangeError('a probability in [0, 1]', 'Dropout(p)', p);
     this.p = p;
+    checkOptions<DropoutModuleOptions>('Dropout(options)', options, ['seed']);
     this.seed = options.seed === undefined ? undefined : checkSeed(options.seed, 'Dropout options.seed');
   }
 

@@ -18,6 +18,7 @@
  * Individual options override the preset.
  */
 import { rangeError, typeError } from '../errors';
+import { checkOptions } from '../validate';
 import type { FloatDType } from '../tensor';
 import type { Module } from './module';
 import { BatchNorm1d, GELU, LayerNorm, Linear, ReLU, Sequential, type LinearInit } from './layers';
@@ -56,7 +57,7 @@ export class MLP extends Sequential {
     sizes.forEach((s, i) => {
       if (typeof s !== 'number' || !Number.isSafeInteger(s) || s < 1) throw rangeError('a positive integer', `MLP(sizes)[${i}]`, s);
     });
-    if (options === null || typeof options !== 'object') throw typeError('an options object', 'MLP(options)', options);
+    checkOptions<MLPOptions>('MLP(options)', options, ['projector', 'norm', 'activation', 'hiddenBias', 'lastBias', 'lastNorm', 'init', 'dtype', 'seed']);
     const presetName = options.projector ?? 'vicreg';
     if (!(presetName in PRESETS)) throw rangeError("'vicreg' | 'byol' | 'simclr' | 'mocov3'", 'MLP options.projector', presetName);
     const o = { ...PRESETS[presetName], norm: 'batch' as const, activation: 'relu' as const, ...options };

@@ -16,6 +16,9 @@ import { F } from '../functional';
 import { Module, ModuleList, Parameter } from './module';
 import { GELU, LayerNorm, Linear, emptyFloat, type LinearInit } from './layers';
 import { deriveSeed, nextSeed, truncNormal_ } from './init';
+import { checkOptions } from '../validate';
+
+const TRANSFORMER_KEYS = ['init', 'dtype', 'seed'] as const;
 
 /** Options shared by the transformer modules. */
 export interface TransformerOptions {
@@ -92,6 +95,7 @@ export class MultiheadSelfAttention extends Module {
     this.heads = posInt(heads, 'MultiheadSelfAttention(heads)');
     if (dim % heads !== 0) throw rangeError(`a divisor of dim (${dim})`, 'MultiheadSelfAttention(heads)', heads);
     this.headDim = dim / heads;
+    checkOptions<MultiheadSelfAttentionOptions>('MultiheadSelfAttention(options)', options, [...TRANSFORMER_KEYS, 'qkvBias', 'scale']);
     this.scale = options.scale ?? this.headDim ** -0.5;
     if (typeof this.scale !== 'number' || !Number.isFinite(this.scale)) throw rangeError('a finite number', 'MultiheadSelfAttention options.scale', this.scale);
     const seed = options.seed ?? nextSeed();
@@ -125,6 +129,7 @@ export class FeedForward extends Module {
   fc2: Linear;
   constructor(dim: number, hidden: number, options: TransformerOptions = {}) {
     super();
+    checkOptions<TransformerOptions>('FeedForward(options)', options, TRANSFORMER_KEYS);
     const seed = options.seed ?? nextSeed();
     const lin = { init: options.init ?? 'truncNormal', dtype: options.dtype };
     this.fc1 = new Linear(dim, hidden, { ...lin, seed: deriveSeed(seed, 0) });
@@ -153,6 +158,7 @@ export class TransformerBlock extends Module {
 
   constructor(dim: number, heads: number, options: TransformerBlockOptions = {}) {
     super();
+    checkOptions<TransformerBlockOptions>('TransformerBlock(options)', options, [...TRANSFORMER_KEYS, 'mlpRatio', 'qkvBias', 'eps']);
     const seed = options.seed ?? nextSeed();
     const ratio = options.mlpRatio ?? 4;
     if (typeof ratio !== 'number' || !(ratio > 0) || !Number.isInteger(dim * ratio)) {
@@ -193,6 +199,7 @@ export class PatchEmbed extends Module {
   constructor(options: PatchEmbedOptions) {
     super();
     if (options === null || typeof options !== 'object') throw typeError('an options object', 'PatchEmbed(options)', options);
+    checkOptions<PatchEmbedOptions>('PatchEmbed(options)', options, [...TRANSFORMER_KEYS, 'imageSize', 'patchSize', 'inChannels', 'dim']);
     const size = typeof options.imageSize === 'number' ? [options.imageSize, options.imageSize] : options.imageSize;
     if (!Array.isArray(size) || size.length !== 2) throw typeError('a number or [H, W]', 'PatchEmbed options.imageSize', options.imageSize);
     const p = posInt(options.patchSize, 'PatchEmbed options.patchSize');
@@ -296,6 +303,9 @@ export class VisionTransformer extends Module {
   constructor(options: VisionTransformerOptions) {
     super();
     if (options === null || typeof options !== 'object') throw typeError('an options object', 'VisionTransformer(options)', options);
+    checkOptions<VisionTransformerOptions>('VisionTransformer(options)', options, [
+      ...TRANSFORMER_KEYS, 'imageSize', 'patchSize', 'inChannels', 'dim', 'depth', 'heads', 'mlpRatio', 'clsToken', 'qkvBias', 'eps',
+    ]);
     this.dim = posInt(options.dim, 'VisionTransformer options.dim');
     this.depth = posInt(options.depth, 'VisionTransformer options.depth');
     posInt(options.heads, 'VisionTransformer options.heads');
@@ -304,7 +314,8 @@ export class VisionTransformer extends Module {
     const dtype = options.dtype ?? 'float32';
     const init = options.init ?? 'truncNormal';
     this.hasClsToken = options.clsToken ?? true;
-    this.patchEmbed = new PatchEmbed({ ...options, init, seed: deriveSeed(seed, 0) });
+    const { imageSize, patchSize, inChannels } = options;
+    this.patchEmbed = new PatchEmbed({ imageSize, patchSize, inChannels, dim: options.dim, dtype: options.dtype, init, seed: deriveSeed(seed, 0) });
     this.numPatches = this.patchEmbed.numPatches;
     this.clsToken = this.hasClsToken ? Parameter(truncNormal_(emptyFloat([1, 1, this.dim], dtype), { std: 0.02, seed, stream: 0 })) : null;
     const [gh, gw] = this.patchEmbed.grid;

@@ -79,7 +79,7 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
   if (H < 1 || d < 1) throw shapeError('q', 'at least one head and a head dim >= 1', Q.shape);
   if (Hk < 1 || H % Hk !== 0) throw shapeError('k', `a number of key/value heads that divides H = ${H}`, K.shape);
   if (shapeStr(V.shape) !== shapeStr(K.shape)) throw shapeError('v', `a shape equal to k's ${shapeStr(K.shape)}`, V.shape);
-  const o = opts<AttentionOpOptions>('attention', options);
+  const o = opts<AttentionOpOptions>('attention', options, ['scale', 'causal', 'mask', 'dropout', 'seed', 'returnLse']);
   const scale = optNumber('attention', 'options.scale', o.scale, 1 / Math.sqrt(d));
   if (!Number.isFinite(scale)) throw new RangeError(expectedMessage('a finite number', 'attention(options.scale)', String(scale)));
   const causal = optBool('attention', 'options.causal', o.causal, false);

@@ -4,6 +4,7 @@
  */
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, checkLive, isFloatDType, type DType, type TensorData } from '../tensor';
+import { checkKnownKeys } from '../validate';
 import * as nc from './native-core';
 
 export type Arr = TensorData;
@@ -213,10 +214,14 @@ export function splitAt(shape: readonly number[], dim: number): { outer: number;
   return { outer, size: shape.length ? shape[dim] : 1, inner };
 }
 
-/** Reads an options bag (undefined -> {}), TypeError on anything but a plain object. */
-export function opts<T extends object>(op: string, value: unknown, arg = 'options'): Partial<T> {
+/**
+ * Reads an options bag (undefined -> {}), TypeError on anything but a plain object, and on a key
+ * outside `known`: a misspelt option (`temprature`) would otherwise be ignored for its default.
+ */
+export function opts<T extends object>(op: string, value: unknown, known: readonly (keyof T & string)[], arg = 'options'): Partial<T> {
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value) || value instanceof Tensor) throw typeError('an options object', `${op}(${arg})`, value);
+  checkKnownKeys(`${op}(${arg})`, value, known);
   return value as Partial<T>;
 }
 

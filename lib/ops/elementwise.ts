@@ -392,7 +392,7 @@ function geluTanhBwd(g: Arr, x: Arr, gx: Arr, n: number): void {
 
 /** GELU: exact x*Phi(x) ('none', PyTorch's default) or the tanh approximation ('tanh'). */
 export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Tensor {
-  const o = opts<{ approximate: 'none' | 'tanh' }>('gelu', options);
+  const o = opts<{ approximate: 'none' | 'tanh' }>('gelu', options, ['approximate']);
   const mode = optEnum('gelu', 'options.approximate', o.approximate, ['none', 'tanh'] as const, 'none');
   checkFloat('gelu', 'x', x);
   return GeluFn(x, mode === 'tanh');

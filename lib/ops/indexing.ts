@@ -177,7 +177,7 @@ export function embedding(input: Tensor, weight: Tensor, options?: { paddingIdx?
   checkTensor('embedding', 'input', input, ['int32']);
   checkFloat('embedding', 'weight', weight);
   if (weight.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D weight [numEmbeddings, dim]', 'embedding(weight)', shapeStr(weight.shape));
-  const o = opts<{ paddingIdx: number | null }>('embedding', options);
+  const o = opts<{ paddingIdx: number | null }>('embedding', options, ['paddingIdx']);
   checkIndexValues('embedding', 'input', input, weight.shape[0]);
   let pad = o.paddingIdx ?? null;
   if (pad !== null) pad = normDim('embedding', 'options.paddingIdx', pad, weight.shape[0]);

@@ -53,7 +53,7 @@ function check(z1: unknown, z2: unknown, options: unknown): Checked {
   }
   const [n, d] = a.shape;
   if (n < 1 || d < 1) throw rangeError('a non-empty [N, D] tensor', `${OP}(z1)`, shapeStr(a.shape), true);
-  const o = opts<InfoNCEOptions>(OP, options);
+  const o = opts<InfoNCEOptions>(OP, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
   const temperature = optNumber(OP, 'options.temperature', o.temperature, 0.1, { min: 0, minExclusive: true });
   if (!Number.isFinite(temperature)) throw rangeError('a finite number > 0', `${OP}(options.temperature)`, temperature);
   const normalize = optBool(OP, 'options.normalize', o.normalize, true);

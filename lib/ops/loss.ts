@@ -33,7 +33,7 @@ export interface CrossEntropyOptions {
 export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntropyOptions): Tensor {
   checkFloat('crossEntropy', 'input', input);
   checkTensor('crossEntropy', 'target', target, ['int32', 'float32', 'float64']);
-  const o = opts<CrossEntropyOptions>('crossEntropy', options);
+  const o = opts<CrossEntropyOptions>('crossEntropy', options, ['labelSmoothing', 'reduction']);
   const ls = optNumber('crossEntropy', 'options.labelSmoothing', o.labelSmoothing, 0, { min: 0, max: 1 });
   const reduction = optEnum('crossEntropy', 'options.reduction', o.reduction, REDUCTIONS, 'mean');
   if (input.ndim === 0) throw selfsupError('ERR_SHAPE_MISMATCH', 'logits of shape [C], [N, C] or [N, C, ...]', 'crossEntropy(input)', '[]');
@@ -75,7 +75,7 @@ function checkPair(op: string, input: Tensor, target: Tensor): void {
 /** Mean squared error (F.mse_loss). */
 export function mse(input: Tensor, target: Tensor, options?: { reduction?: Reduction }): Tensor {
   checkPair('mse', input, target);
-  const reduction = optEnum('mse', 'options.reduction', opts<{ reduction: Reduction }>('mse', options).reduction, REDUCTIONS, 'mean');
+  const reduction = optEnum('mse', 'options.reduction', opts<{ reduction: Reduction }>('mse', options, ['reduction']).reduction, REDUCTIONS, 'mean');
   return reduce(square(sub(input, target)), reduction);
 }
 
@@ -106,7 +106,7 @@ const SmoothL1Fn = defineFunction({
 /** Huber-style smooth L1 (F.smooth_l1_loss): 0.5 d^2 / beta where |d| < beta, else |d| - beta / 2. beta 0 is L1. */
 export function smoothL1(input: Tensor, target: Tensor, options?: { beta?: number; reduction?: Reduction }): Tensor {
   checkPair('smoothL1', input, target);
-  const o = opts<{ beta: number; reduction: Reduction }>('smoothL1', options);
+  const o = opts<{ beta: number; reduction: Reduction }>('smoothL1', options, ['beta', 'reduction']);
   const beta = optNumber('smoothL1', 'options.beta', o.beta, 1, { min: 0 });
   const reduction = optEnum('smoothL1', 'options.reduction', o.reduction, REDUCTIONS, 'mean');
   return reduce(SmoothL1Fn(sub(input, target), beta), reduction);

@@ -186,7 +186,7 @@ export function layerNorm(x: Tensor, normalizedShape: number | number[], options
   if (ns.length > x.ndim || !sameShape(tail, ns)) {
     throw selfsupError('ERR_SHAPE_MISMATCH', `an input whose trailing dims are ${shapeStr(ns)}`, 'layerNorm(x)', shapeStr(x.shape));
   }
-  const o = opts<LayerNormOptions>('layerNorm', options);
+  const o = opts<LayerNormOptions>('layerNorm', options, ['weight', 'bias', 'eps']);
   const eps = optNumber('layerNorm', 'options.eps', o.eps, 1e-5, { min: 0 });
   const params: Array<Tensor | null> = [o.weight ?? null, o.bias ?? null];
   ['weight', 'bias'].forEach((name, i) => {
@@ -277,7 +277,7 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, options?: BatchNormOptions): Tensor {
   checkFloat('batchNorm', 'x', x);
   if (x.ndim < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'an input [N, C, ...] with at least 2 dims', 'batchNorm(x)', shapeStr(x.shape));
-  const o = opts<BatchNormOptions>('batchNorm', options);
+  const o = opts<BatchNormOptions>('batchNorm', options, ['weight', 'bias', 'training', 'momentum', 'eps']);
   const training = optBool('batchNorm', 'options.training', o.training, false);
   const momentum = optNumber('batchNorm', 'options.momentum', o.momentum, 0.1, { min: 0, max: 1 });
   const eps = optNumber('batchNorm', 'options.eps', o.eps, 1e-5, { min: 0 });
@@ -354,7 +354,7 @@ export interface DropoutOptions {
 export function dropout(x: Tensor, p = 0.5, options?: DropoutOptions): Tensor {
   checkFloat('dropout', 'x', x);
   optNumber('dropout', 'p', p, 0.5, { min: 0, max: 1 });
-  const o = opts<DropoutOptions>('dropout', options);
+  const o = opts<DropoutOptions>('dropout', options, ['training', 'seed']);
   const training = optBool('dropout', 'options.training', o.training, true);
   if (!training || p === 0) return x;
   return DropoutFn(x, p, resolveSeed('dropout(options.seed)', o.seed));
@@ -367,7 +367,7 @@ export function cosineSimilarity(x1: Tensor, x2: Tensor, options?: { dim?: numbe
   checkFloat('cosineSimilarity', 'x1', x1);
   checkFloat('cosineSimilarity', 'x2', x2);
   checkSameDtype('cosineSimilarity', 'x2', x2, x1, 'x1');
-  const o = opts<{ dim: number; eps: number }>('cosineSimilarity', options);
+  const o = opts<{ dim: number; eps: number }>('cosineSimilarity', options, ['dim', 'eps']);
   const eps = optNumber('cosineSimilarity', 'options.eps', o.eps, 1e-8, { min: 0 });
   const shape = broadcastShapes('cosineSimilarity', 'x2', x1.shape, x2.shape);
   const d = normDim('cosineSimilarity', 'options.dim', o.dim ?? 1, shape.length);
@@ -381,7 +381,7 @@ export function cosineSimilarity(x1: Tensor, x2: Tensor, options?: { dim?: numbe
 /** x / max(||x||_p, eps) along dim (F.normalize: p 2, dim 1, eps 1e-12). */
 export function normalize(x: Tensor, options?: { p?: number; dim?: number; eps?: number }): Tensor {
   checkFloat('normalize', 'x', x);
-  const o = opts<{ p: number; dim: number; eps: number }>('normalize', options);
+  const o = opts<{ p: number; dim: number; eps: number }>('normalize', options, ['p', 'dim', 'eps']);
   const p = optNumber('normalize', 'options.p', o.p, 2, { min: 0, minExclusive: true });
   const eps = optNumber('normalize', 'options.eps', o.eps, 1e-12, { min: 0 });
   const d = normDim('normalize', 'options.dim', o.dim ?? 1, x.ndim);

@@ -234,7 +234,7 @@ const VarFn = defineFunction({
 });
 
 function varArgs(op: string, options: unknown): { correction: number; keepdim: boolean } {
-  const o = opts<VarOptions>(op, options);
+  const o = opts<VarOptions>(op, options, ['unbiased', 'correction', 'keepdim']);
   const unbiased = optBool(op, 'options.unbiased', o.unbiased, true);
   const correction = optNumber(op, 'options.correction', o.correction, unbiased ? 1 : 0, { min: 0 });
   return { correction, keepdim: optBool(op, 'options.keepdim', o.keepdim, false) };

@@ -75,7 +75,7 @@ export function sinkhorn(scores: Tensor, options?: SinkhornOptions): Tensor | Si
   const OP = 'sinkhorn';
   const s = checkFloat(OP, 'scores', scores);
   if (s.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(scores)`, shapeStr(s.shape));
-  const o = opts<SinkhornOptions>(OP, options);
+  const o = opts<SinkhornOptions>(OP, options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal', 'collective', 'returnInfo']);
   const p = planSinkhorn(s.data, s.shape, kernelOptions(OP, o), OP);
   const r = runSinkhorn<FloatArray>(p, OP);
   const plan = new Tensor(r.out, s.shape.slice());
@@ -130,7 +130,7 @@ export function swavLoss(scores1: Tensor, scores2: Tensor, options?: SwavLossOpt
   if (b.ndim !== 2 || b.shape[0] !== a.shape[0] || b.shape[1] !== a.shape[1]) {
     throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(a.shape)} (the shape of scores1)`, `${OP}(scores2)`, shapeStr(b.shape));
   }
-  const o = opts<SwavLossOptions>(OP, options);
+  const o = opts<SwavLossOptions>(OP, options, ['temperature', 'epsilon', 'iterations', 'prior', 'collective', 'codes']);
   let codes: [unknown, unknown] | undefined;
   if (o.codes !== undefined) {
     if (!Array.isArray(o.codes) || o.codes.length !== 2) throw typeError('an array [q1, q2] of Tensors', `${OP}(options.codes)`, o.codes);
@@ -185,7 +185,7 @@ export function msnLoss(anchorProbs: Tensor, targetProbs: Tensor, options?: MsnL
   checkSameDtype(OP, 'targetProbs', t, a, 'anchorProbs');
   if (a.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [N, K]', `${OP}(anchorProbs)`, shapeStr(a.shape));
   if (t.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(targetProbs)`, shapeStr(t.shape));
-  const o = opts<MsnLossOptions>(OP, options);
+  const o = opts<MsnLossOptions>(OP, options, ['temperature', 'meMaxWeight', 'sinkhorn', 'iterations', 'prior', 'collective']);
   const ko = {
     temperature: o.temperature, meMaxWeight: o.meMaxWeight, sinkhorn: o.sinkhorn, iterations: o.iterations,
     prior: tensorData(OP, 'options.prior', o.prior), collective: o.collective,

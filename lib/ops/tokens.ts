@@ -70,7 +70,7 @@ export function gatherTokens(x: Tensor, idx: Tensor, options?: GatherTokensOptio
   const I = checkIdx(op, idx);
   if (X.ndim !== 3 && X.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a Tensor of shape [B, N, D] or [N, D]', `${op}(x)`, `shape ${shapeStr(X.shape)}`);
   if (X.ndim === 3 && X.shape[0] !== I.shape[0]) throw selfsupError('ERR_SHAPE_MISMATCH', `an index of shape [${X.shape[0]}, K] (x has batch ${X.shape[0]})`, `${op}(idx)`, `shape ${shapeStr(I.shape)}`);
-  const o = opts<GatherTokensOptions>(op, options);
+  const o = opts<GatherTokensOptions>(op, options, ['addPositions', 'lengths']);
   let pos: Tensor | null = null;
   if (o.addPositions !== undefined && o.addPositions !== null) {
     pos = checkFloat(op, 'options.addPositions', o.addPositions);
@@ -123,7 +123,7 @@ export function scatterTokens(src: Tensor, idx: Tensor, tokens: number, options?
   }
   if (typeof tokens !== 'number') throw typeError('an integer', `${op}(tokens)`, tokens);
   if (!Number.isInteger(tokens) || tokens < 0) throw rangeError('a non-negative integer', `${op}(tokens)`, tokens);
-  const o = opts<ScatterTokensOptions>(op, options);
+  const o = opts<ScatterTokensOptions>(op, options, ['maskToken', 'lengths']);
   let mt: Tensor | null = null;
   if (o.maskToken !== undefined && o.maskToken !== null) {
     mt = checkFloat(op, 'options.maskToken', o.maskToken);
@@ -190,7 +190,7 @@ export function stochasticPositions(pos: Tensor, idx: Tensor, options: Stochasti
   const P = checkFloat(op, 'pos', pos);
   if (P.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a Tensor of shape [N, Dp]', `${op}(pos)`, `shape ${shapeStr(P.shape)}`);
   const I = checkIdx(op, idx);
-  const o = opts<StochasticPositionsOptions>(op, options);
+  const o = opts<StochasticPositionsOptions>(op, options, ['std', 'projection', 'seed', 'lengths', 'materializeNoise']);
   const proj = o.projection as unknown;
   if (proj === null || typeof proj !== 'object' || !((proj as { weight?: unknown }).weight instanceof Tensor)) {
     throw typeError('an nn.Linear or { weight, bias }', `${op}(options.projection)`, proj);

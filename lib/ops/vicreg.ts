@@ -113,7 +113,7 @@ const VicregFn = defineFunction({
 export function vicreg(x: Tensor, y: Tensor, options?: VICRegOptions): VICRegOutput {
   const op = 'vicreg';
   const [a, b] = checkPair(op, x, y, ['x', 'y']);
-  const o = opts<VICRegOptions>(op, options);
+  const o = opts<VICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
   const c: VicregCfg = {
     sim: optFinite(op, 'options.simCoeff', o.simCoeff, 25),
     std: optFinite(op, 'options.stdCoeff', o.stdCoeff, 25),
@@ -145,7 +145,7 @@ const VarianceFn = defineFunction({
 export function varianceLoss(x: Tensor, options?: { eps?: number }): Tensor {
   const op = 'varianceLoss';
   const a = checkInput(op, 'x', x);
-  const o = opts<{ eps: number }>(op, options);
+  const o = opts<{ eps: number }>(op, options, ['eps']);
   return VarianceFn(a, { eps: optFinite(op, 'options.eps', o.eps, 1e-4), covPath: 'auto', shape: [a.shape[0], a.shape[1]] });
 }
 
@@ -167,7 +167,7 @@ const CovarianceFn = defineFunction({
 export function covarianceLoss(x: Tensor, options?: { covPath?: CovPath }): Tensor {
   const op = 'covarianceLoss';
   const a = checkInput(op, 'x', x);
-  const o = opts<{ covPath: CovPath }>(op, options);
+  const o = opts<{ covPath: CovPath }>(op, options, ['covPath']);
   return CovarianceFn(a, { eps: 0, covPath: optEnum(op, 'options.covPath', o.covPath, PATHS, 'auto'), shape: [a.shape[0], a.shape[1]] });
 }
 
@@ -196,7 +196,7 @@ const BarlowFn = defineFunction({
 export function barlowTwins(z1: Tensor, z2: Tensor, options?: BarlowTwinsOptions): Tensor {
   const op = 'barlowTwins';
   const [a, b] = checkPair(op, z1, z2, ['z1', 'z2']);
-  const o = opts<BarlowTwinsOptions>(op, options);
+  const o = opts<BarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
   return BarlowFn(a, b, {
     lambda: optFinite(op, 'options.lambda', o.lambda, 0.0051),
     eps: optFinite(op, 'options.eps', o.eps, 1e-5),

@@ -23,7 +23,7 @@ export interface AdamWOptions {
 
 export class AdamW extends Optimizer<AdamWOptions> {
   constructor(params: ParamsArg<AdamWOptions>, options: Partial<AdamWOptions> = {}) {
-    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false, ...options });
+    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false }, options);
   }
 
   protected validateGroup(g: ParamGroup<AdamWOptions>, where: string): void {

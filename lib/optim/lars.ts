@@ -42,7 +42,7 @@ function l2(a: FloatArray): number {
 
 export class LARS extends Optimizer<LARSOptions> {
   constructor(params: ParamsArg<LARSOptions>, options: Partial<LARSOptions> = {}) {
-    super('LARS', params, { lr: 0, momentum: 0.9, weightDecay: 0, eta: 0.001, exclude: excludeBiasAndNorm, nesterov: false, ...options });
+    super('LARS', params, { lr: 0, momentum: 0.9, weightDecay: 0, eta: 0.001, exclude: excludeBiasAndNorm, nesterov: false }, options);
   }
 
   protected validateGroup(g: ParamGroup<LARSOptions>, where: string): void {

@@ -10,6 +10,7 @@
 import { bumpVersion } from '../autograd/version';
 import { SelfsupError, describe, expectedMessage, rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
+import { checkOptions } from '../validate';
 
 export type FloatArray = Float32Array | Float64Array;
 
@@ -88,9 +89,12 @@ export abstract class Optimizer<O extends object> {
   /** Per-parameter state, keyed by the parameter tensor itself. */
   state = new Map<Param, ParamState>();
 
-  protected constructor(name: string, params: ParamsArg<O>, defaults: O) {
+  /** `defaults` are the optimizer's own; `options` (the caller's) may only override their keys. */
+  protected constructor(name: string, params: ParamsArg<O>, defaults: O, options: unknown = {}) {
     this.name = name;
-    this.defaults = Object.freeze({ ...defaults });
+    // A misspelt option (lrr) would otherwise become a default of its own and be ignored.
+    const o = checkOptions<O>(`${name}(options)`, options, Object.keys(defaults) as (keyof O & string)[]);
+    this.defaults = Object.freeze({ ...defaults, ...o });
     if (!isIterable(params)) throw typeError('an iterable of Tensors or of { params } groups', `${name} params`, params);
     const list = [...(params as Iterable<unknown>)];
     if (list.length === 0) throw rangeError('a non-empty list of parameters', `${name} params`, 'an empty list', true);

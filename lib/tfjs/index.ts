@@ -178,8 +178,8 @@ function bool(op: string, name: string, v: unknown, dflt: boolean): boolean {
 function oneOf<T extends string>(op: string, name: string, v: unknown, allowed: readonly T[], dflt: T): T {
   return v === undefined ? dflt : checkOneOf(opt(op, name), v, allowed);
 }
-function opts<T extends object>(op: string, v: unknown): Partial<T> {
-  return checkOptions<T>(opt(op, 'options'), v);
+function opts<T extends object>(op: string, v: unknown, known: readonly (keyof T & string)[]): Partial<T> {
+  return checkOptions<T>(opt(op, 'options'), v, known);
 }
 
 function pair(tf: TfModule, op: string, a: unknown, b: unknown, names: [string, string], minRows: number): [Tensor, Tensor] {
@@ -200,7 +200,7 @@ function pair(tf: TfModule, op: string, a: unknown, b: unknown, names: [string, 
  */
 export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOps {
   const TF = checkTf(tf);
-  const o = checkOptions<CreateOpsOptions>(`${FN}(options)`, options);
+  const o = checkOptions<CreateOpsOptions>(`${FN}(options)`, options, ['kernels']);
   const canRegister = ['registerKernel', 'registerGradient', 'getKernel', 'getGradient'].every((k) => typeof (tf as unknown as Record<string, unknown>)[k] === 'function');
   const kernels = (o.kernels === undefined ? true : checkBoolean(`${FN}(options.kernels)`, o.kernels)) && canRegister;
   const names: string[] = [];
@@ -219,7 +219,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
     const B = checkT(TF, op, 'b', b, ['float32']);
     if (A.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(a)`, shapeStr(A.shape));
     if (B.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(b)`, shapeStr(B.shape));
-    const oo = opts<TfMatmulOptions>(op, options);
+    const oo = opts<TfMatmulOptions>(op, options, ['transposeA', 'transposeB']);
     const tA = bool(op, 'options.transposeA', oo.transposeA, false);
     const tB = bool(op, 'options.transposeB', oo.transposeB, false);
     const ka = tA ? A.shape[A.rank - 2] : A.shape[A.rank - 1];
@@ -240,7 +240,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
       throw selfsupError('ERR_SHAPE_MISMATCH', `a shape [${B}, Hk, Nk, ${d}] with Hk dividing H = ${H}`, `tfjs.${op}(k)`, shapeStr(K.shape));
     }
     sameShape(op, 'v', V, K, 'k');
-    const oo = opts<TfAttentionOptions>(op, options);
+    const oo = opts<TfAttentionOptions>(op, options, ['scale', 'causal', 'mask', 'dropout', 'seed']);
     const mask = oo.mask === undefined || oo.mask === null ? null : checkT(TF, op, 'options.mask', oo.mask, ['bool', 'float32']);
     const attrs: Attrs = {
       scale: num(op, 'options.scale', oo.scale, 1 / Math.sqrt(d)),
@@ -255,7 +255,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
     const op = 'infoNCE';
     const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 1);
     const [n, d] = a.shape;
-    const oo = opts<TfInfoNCEOptions>(op, options);
+    const oo = opts<TfInfoNCEOptions>(op, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
     const temperature = num(op, 'options.temperature', oo.temperature, 0.1, { min: 0, minExclusive: true });
     const reduction = oneOf(op, 'options.reduction', oo.reduction, ['mean', 'sum', 'none'] as const, 'mean');
     let labels: Tensor | null = null, negatives: Tensor | null = null;
@@ -282,7 +282,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
   function vicreg(x: Tensor, y: Tensor, options?: TfVICRegOptions): TfVICRegOutput {
     const op = 'vicreg';
     const [a, b] = pair(TF, op, x, y, ['x', 'y'], 2);
-    const oo = opts<TfVICRegOptions>(op, options);
+    const oo = opts<TfVICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
     const w = [
       num(op, 'options.simCoeff', oo.simCoeff, 25, { min: 0 }),
       num(op, 'options.stdCoeff', oo.stdCoeff, 25, { min: 0 }),
@@ -303,7 +303,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
   function barlowTwins(z1: Tensor, z2: Tensor, options?: TfBarlowTwinsOptions): tfjs.Scalar {
     const op = 'barlowTwins';
     const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 2);
-    const oo = opts<TfBarlowTwinsOptions>(op, options);
+    const oo = opts<TfBarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
     const attrs: Attrs = {
       lambda: num(op, 'options.lambda', oo.lambda, 0.0051, { min: 0 }),
       eps: num(op, 'options.eps', oo.eps, 1e-5, { min: 0 }),
@@ -316,7 +316,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
     const op = 'sinkhorn';
     const S = checkT(TF, op, 'scores', scores, ['float32'], [2], 'a 2-D tensor [B, K]');
     const [Bn, K] = S.shape;
-    const oo = opts<TfSinkhornOptions>(op, options);
+    const oo = opts<TfSinkhornOptions>(op, options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal']);
     let prior: Tensor | null = null, powerLaw = -1;
     if (oo.prior !== undefined && oo.prior !== 'uniform') {
       if (isTensorLike(oo.prior)) {
@@ -337,7 +337,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
     const attrs: Attrs = {
       input: oneOf(op, 'options.input', oo.input, ['logits', 'probs'] as const, 'logits'),
       epsilon: num(op, 'options.epsilon', oo.epsilon, 0.05, { min: 0, minExclusive: true }),
-      iterations: num(op, 'options.iterations', oo.iterations, tolerance > 0 ? 1000 : 3, { integer: true, min: 0, max: 2 ** 31 }),
+      iterations: num(op, 'options.iterations', oo.iterations, tolerance > 0 ? 1000 : 3, { integer: true, min: 0, max: 2 ** 31 - 1 }),
       tolerance,
       powerLaw,
     };
@@ -351,7 +351,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
     if (X.rank === 3 && X.shape[0] !== I.shape[0]) {
       throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${X.shape[0]}, K] (x's batch)`, `tfjs.${op}(idx)`, shapeStr(I.shape));
     }
-    const oo = opts<TfGatherTokensOptions>(op, options);
+    const oo = opts<TfGatherTokensOptions>(op, options, ['lengths', 'addPositions']);
     const lengths = tokenLengths(op, oo.lengths, I.shape[0]);
     let positions: Tensor | null = null;
     if (oo.addPositions !== undefined) {
@@ -372,7 +372,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
       throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${S.shape[0]}, ${S.shape[1]}] (src's [B, K])`, `tfjs.${op}(idx)`, shapeStr(I.shape));
     }
     const N = checkNumber(`tfjs.${op}(tokens)`, tokens, { integer: true, min: 0 });
-    const oo = opts<TfScatterTokensOptions>(op, options);
+    const oo = opts<TfScatterTokensOptions>(op, options, ['lengths', 'maskToken']);
     const lengths = tokenLengths(op, oo.lengths, I.shape[0]);
     let fill: Tensor | null = null;
     if (oo.maskToken !== undefined && oo.maskToken !== null) {
