@@ -118,6 +118,8 @@ describe('options', () => {
     const w = randn([3], { requiresGrad: true });
     expectThrows(() => new optim.SGD([w], { lrr: 0.1 } as never), TypeError, /^Expected one of the options lr, momentum, dampening, weightDecay, nesterov, maximize for SGD\(options\) but received 'lrr'$/);
     expectThrows(() => new optim.AdamW([w], { weight_decay: 0 } as never), TypeError, /for AdamW\(options\) but received 'weight_decay'$/);
+    const vit = new nn.VisionTransformer({ imageSize: 8, patchSize: 4, dim: 8, depth: 1, heads: 2, seed: 3 });
+    expectThrows(() => vit.forward(randn([1, 3, 8, 8]), { kepp: null } as never), TypeError, /one of the options mask, keep for VisionTransformer.forward\(options\) but received 'kepp'$/);
     // Known keys still work.
     expect(F.infoNCE(z(), z(), { temperature: 0.2, reduction: 'sum' }).shape).toEqual([]);
     expect(new optim.SGD([w], { lr: 0.1, momentum: 0.9 }).defaults.lr).toBe(0.1);

@@ -106,6 +106,7 @@ export class MultiheadSelfAttention extends Module {
 
   forward(x: Tensor, options: AttentionCallOptions = {}): Tensor {
     if (!(x instanceof Tensor)) throw typeError('a Tensor', 'MultiheadSelfAttention.forward(x)', x);
+    checkOptions<AttentionCallOptions>('MultiheadSelfAttention.forward(options)', options, ['mask']);
     if (x.ndim !== 3 || x.shape[2] !== this.dim) {
       throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`an input [B, N, ${this.dim}]`, 'MultiheadSelfAttention.forward(x)', shapeStr(x.shape)));
     }
@@ -172,6 +173,7 @@ export class TransformerBlock extends Module {
   }
 
   forward(x: Tensor, options: AttentionCallOptions = {}): Tensor {
+    checkOptions<AttentionCallOptions>('TransformerBlock.forward(options)', options, ['mask']);
     const h = x.add(this.attn.forward(this.norm1.forward(x), options));
     return h.add(this.mlp.forward(this.norm2.forward(h)));
   }
@@ -332,6 +334,7 @@ export class VisionTransformer extends Module {
   }
 
   forward(images: Tensor, options: VisionTransformerCallOptions = {}): VisionTransformerOutput {
+    checkOptions<VisionTransformerCallOptions>('VisionTransformer.forward(options)', options, ['mask', 'keep']);
     let x = this.patchEmbed.forward(images);
     const B = x.shape[0], N = this.numPatches, D = this.dim;
     const off = this.hasClsToken ? 1 : 0;
