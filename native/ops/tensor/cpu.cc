@@ -386,6 +386,23 @@ double row_sum(const T* __restrict x, int64_t n) {
   for (; i < n; i++) s += static_cast<double>(x[i]);
   return s;
 }
+// float32 rows on the simd layer: four double accumulators (two widened halves of two vectors per
+// step) keep the adds' latency hidden; the compiler's version of the loop above does not.
+template <>
+double row_sum<float>(const float* __restrict x, int64_t n) {
+  VecD a0 = zero_d(), a1 = zero_d(), a2 = zero_d(), a3 = zero_d();
+  int64_t i = 0;
+  for (; i + 2 * kVecWidth <= n; i += 2 * kVecWidth) {
+    const Vec u = loadu(x + i), v = loadu(x + i + kVecWidth);
+    a0 = add(a0, widen_lo(u));
+    a1 = add(a1, widen_hi(u));
+    a2 = add(a2, widen_lo(v));
+    a3 = add(a3, widen_hi(v));
+  }
+  double s = hsum(add(add(a0, a1), add(a2, a3)));
+  for (; i < n; i++) s += static_cast<double>(x[i]);
+  return s;
+}
 
 // max (sign = 1) or min (sign = -1) of a row; NaN propagates.
 template <class T>
