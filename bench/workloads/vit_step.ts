@@ -120,7 +120,7 @@ function normwise(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   return m > 0 ? e / m : e;
 }
 
-function make(s: S, name: string): Workload {
+function make(s: S, name: string, tol32 = 1e-2): Workload {
   const imgShape = [s.batch, s.channels, s.image, s.image];
   return {
     op: 'vit_step',
@@ -161,7 +161,7 @@ function make(s: S, name: string): Workload {
     // Per-tensor normwise error of the gradients: patch_embed.proj.weight's gradient is a sum over
     // B·P tokens that cancels to ~1e-8 of its terms, so plain float32 autograd lands near 4e-3 there
     // (the other tensors ~1e-4); a wrong kernel gives O(1).
-    tolerance: (dtype: string) => (dtype === 'float64' ? 1e-9 : 1e-2),
+    tolerance: (dtype: string) => (dtype === 'float64' ? 1e-9 : tol32),
   } as Workload;
 }
 
@@ -186,4 +186,7 @@ function checkBoth(s: S, dtype: 'float32' | 'float64', seed: number, imgShape: n
 /** The second ViT step: 64x64 images, patch 8 (64 patches + cls), dim 384, depth 4, 6 heads, batch 32. */
 const SHAPE_S = { batch: 32, image: 64, patch: 8, channels: 3, dim: 384, depth: 4, heads: 6 };
 
-export const workloads: Workload[] = [make(SHAPE, 'tiny-b64'), { ...make(SHAPE_S, 's64-b32'), quick: false }];
+// s64-b32: the same cancellation in the patch projection's weight gradient (a sum over B·P = 2048
+// tokens of 192-wide patches) measures 1.08e-2 in float32 against float64, and 1.09e-2 with the
+// TypeScript ops of 2026-11-28 (the other tensors ~6e-4): the tolerance is 3e-2 there.
+export const workloads: Workload[] = [make(SHAPE, 'tiny-b64'), { ...make(SHAPE_S, 's64-b32', 3e-2), quick: false }];
