@@ -41,6 +41,14 @@ export type UnaryOpName = keyof typeof UnaryOp;
  * caller runs its loop. Measured with `selfsup bench tensor` (small-add row).
  */
 export const SMALL = 512;
+let small = SMALL;
+/**
+ * Sets the size below which the TypeScript loops run (tests set 0 so that every shape of the op
+ * table exercises the native core; the loops are then checked under SELFSUP_BACKEND=reference).
+ */
+export function setNativeMinElements(n: number): void {
+  small = n;
+}
 /** The deepest shape sent natively (the native side coalesces dims; 16 is its loop limit). */
 const MAX_ND = 16;
 const META = new Float64Array(1 + 3 * MAX_ND + 1);
@@ -67,7 +75,7 @@ function isFloatArray(x: TensorData): x is F {
 export function binary(op: BinaryOpName, out: TensorData, outShape: readonly number[], a: TensorData, aShape: readonly number[], b: TensorData, bShape: readonly number[]): boolean {
   const c = core();
   const nd = outShape.length;
-  if (!c || nd > MAX_ND || out.length < SMALL || !isFloatArray(a) || !isFloatArray(b)) return false;
+  if (!c || nd > MAX_ND || out.length < small || !isFloatArray(a) || !isFloatArray(b)) return false;
   const m = META;
   m[0] = nd;
   const oa = nd - aShape.length, ob = nd - bShape.length;
@@ -83,7 +91,7 @@ export function binary(op: BinaryOpName, out: TensorData, outShape: readonly num
 /** y = f(x) elementwise (y may be x). */
 export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 = 0): boolean {
   const c = core();
-  if (!c || x.length < SMALL || !isFloatArray(x) || !isFloatArray(y)) return false;
+  if (!c || x.length < small || !isFloatArray(x) || !isFloatArray(y)) return false;
   c.tensorUnary(UnaryOp[op], x, y, p0, p1);
   return true;
 }
@@ -91,7 +99,7 @@ export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 
 /** gx = g * f'(.), with s the saved input or output (see native/ops/tensor/params.h). */
 export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | null, gx: TensorData, p0 = 0, p1 = 0): boolean {
   const c = core();
-  if (!c || g.length < SMALL || !isFloatArray(g) || !isFloatArray(gx) || (s !== null && !isFloatArray(s))) return false;
+  if (!c || g.length < small || !isFloatArray(g) || !isFloatArray(gx) || (s !== null && !isFloatArray(s))) return false;
   c.tensorUnaryBackward(UnaryOp[op], g, s as F | null, gx, p0, p1);
   return true;
 }
@@ -103,7 +111,7 @@ export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | nu
 export function reduce(op: keyof typeof ReduceOp, x: TensorData, shape: readonly number[], reduced: readonly boolean[], out: TensorData, scale = 1): boolean {
   const c = core();
   const nd = shape.length;
-  if (!c || nd > MAX_ND || x.length < SMALL || !isFloatArray(x) || !isFloatArray(out)) return false;
+  if (!c || nd > MAX_ND || x.length < small || !isFloatArray(x) || !isFloatArray(out)) return false;
   const m = META;
   m[0] = nd;
   for (let d = 0; d < nd; d++) {
@@ -124,14 +132,14 @@ export function sumTo(g: TensorData, gShape: readonly number[], shape: readonly 
 
 export function softmax(log: boolean, x: TensorData, y: TensorData, outer: number, size: number, inner: number): boolean {
   const c = core();
-  if (!c || x.length < SMALL || !isFloatArray(x) || !isFloatArray(y)) return false;
+  if (!c || x.length < small || !isFloatArray(x) || !isFloatArray(y)) return false;
   c.tensorSoftmax(log, x, y, outer, size, inner);
   return true;
 }
 
 export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: TensorData, outer: number, size: number, inner: number): boolean {
   const c = core();
-  if (!c || g.length < SMALL || !isFloatArray(g) || !isFloatArray(y) || !isFloatArray(gx)) return false;
+  if (!c || g.length < small || !isFloatArray(g) || !isFloatArray(y) || !isFloatArray(gx)) return false;
   c.tensorSoftmaxBackward(log, g, y, gx, outer, size, inner);
   return true;
 }
@@ -143,7 +151,7 @@ export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: 
 export function copyStrided(src: TensorData, dst: TensorData, shape: readonly number[], srcStrides: readonly number[], srcOffset = 0, dstStrides?: readonly number[], dstOffset = 0): boolean {
   const c = core();
   const nd = shape.length;
-  if (!c || nd > MAX_ND || dst.length < SMALL) return false;
+  if (!c || nd > MAX_ND || dst.length < small) return false;
   const m = dstStrides ? META_DST : META;
   m[0] = nd;
   for (let d = 0; d < nd; d++) {
@@ -161,7 +169,7 @@ export function copyStrided(src: TensorData, dst: TensorData, shape: readonly nu
 /** y += alpha * x (same length). */
 export function axpy(y: TensorData, x: TensorData, alpha = 1): boolean {
   const c = core();
-  if (!c || y.length < SMALL || !isFloatArray(y) || !isFloatArray(x) || y.constructor !== x.constructor) return false;
+  if (!c || y.length < small || !isFloatArray(y) || !isFloatArray(x) || y.constructor !== x.constructor) return false;
   c.tensorAxpy(y, x, alpha);
   return true;
 }
