@@ -67,7 +67,8 @@ static Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   }
 #else
   o.Set("built", false);
-  o.Set("error", "this addon was built without CUDA (rebuild with `npm run build:cuda`)");
+  // An installed package has no cmake-js: the rebuild is a source-checkout step.
+  o.Set("error", "this addon was built without CUDA (CUDA builds are made from a source checkout of selfsup with `npm run build:cuda`, which needs nvcc and the dev dependencies)");
 #endif
   o.Set("devices", devs);
   return o;
