@@ -2,7 +2,7 @@
   # node-gyp build of the CPU addon (what `npm install` runs through node-gyp-build).
   # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled three times: an AVX-512 (F/BW/DQ/VL)
   # variant, an AVX2+FMA variant and a portable one, in different namespaces; native/cpu/cpuid.cc
-  # picks one at load time (DESIGN principle 5).
+  # picks one at load time.
   "variables": {
     "selfsup_x64%": "<!(node -p \"process.arch === 'x64' ? 1 : 0\")"
   },

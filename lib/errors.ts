@@ -1,5 +1,5 @@
 /**
- * One error grammar for the whole package (DESIGN.md, principle 2):
+ * One error grammar for the whole package:
  *   `Expected ${expected} for ${name} but received ${actual}`
  * TypeError for wrong types, RangeError for out-of-bounds values, SelfsupError (with a stable
  * `code`) for everything else (shape mismatches, missing native addon, unsupported device...).

@@ -1,5 +1,5 @@
 /**
- * The package entry. See DESIGN.md "Public surface": names here are a contract.
+ * The package entry: the names exported here are the public surface (a contract).
  */
 export { Tensor, type DType, type FloatDType, type Device, type TensorData, type TensorOptions, type Dims } from './tensor';
 export {

@@ -1,6 +1,6 @@
 /**
  * Counter-based random numbers: Philox 4x32-10 (Salmon et al., "Parallel random numbers: as easy
- * as 1, 2, 3", SC'11), the TypeScript twin of native/cpu/philox.cc (DESIGN principle 6).
+ * as 1, 2, 3", SC'11), the TypeScript twin of native/cpu/philox.cc (one stream, same numbers on every backend).
  *
  * Stream definition (identical to native/include/selfsup/philox.h):
  *   key     = (seed_lo32, seed_hi32)            seed: integer 0..2^53-1

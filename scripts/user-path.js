@@ -65,7 +65,7 @@ for (const [N, D] of [[256, 128], [1024, 256]]) {
   row(`infoNCE(a,b).backward() N${N} D${D}`, () => { z1.grad = z2.grad = null; F.infoNCE(z1, z2).backward(); });
 }
 {
-  // The issue's ViT step: 64x64 images, patch 8, dim 256, depth 3, batch 32, two views, InfoNCE, AdamW.
+  // A ViT step as a user writes it: 64x64 images, patch 8, dim 256, depth 3, batch 32, two views, InfoNCE, AdamW.
   const { VisionTransformer } = require(path.join(path.dirname(dist), 'nn', 'vit.js'));
   const { AdamW } = require(path.join(path.dirname(dist), 'optim', 'adamw.js'));
   const model = new VisionTransformer({ imageSize: 64, patchSize: 8, inChannels: 3, dim: 256, depth: 3, heads: 4, dtype: 'float32', seed: 0 });

@@ -1,5 +1,5 @@
 /**
- * Foundation checks (issue 2): the native addon loads, the packed GEMM matches a float64
+ * Foundation checks: the native addon loads, the packed GEMM matches a float64
  * reference at 1024^3 through both the raw kernel and the Tensor API, every entry point turns bad
  * input into a JS error naming the argument (and the process survives), the async form is safe
  * against buffer detachment, and the addon loads in several worker threads at once.

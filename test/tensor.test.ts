@@ -156,7 +156,7 @@ describe('shape ops and views', () => {
   });
 });
 
-describe('method chaining (the DESIGN example)', () => {
+describe('method chaining', () => {
   it('x.matmul(w).relu().sub(y).pow(2).mean() trains a step', () => {
     const x = randn([8, 5], { seed: 1 });
     const w = randn([5, 3], { seed: 2, requiresGrad: true });

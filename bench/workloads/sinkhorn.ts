@@ -2,7 +2,7 @@
  * Sinkhorn-Knopp prior balancing (kernels.sinkhorn), SwAV settings: scores [B, K] cosine-like
  * (uniform in [-1, 1]), epsilon 0.05, 3 iterations, uniform prior; ours is the log-domain kernel.
  *
- * Two rows per shape, the same selfsup run against two PyTorch peers (issue 6):
+ * Two rows per shape, the same selfsup run against two PyTorch peers:
  *   exp-BxK: SwAV's own exp form (main_swav.py distributed_sinkhorn, one process) — fast but it
  *            overflows once scores / epsilon > ~88 (float32);
  *   log-BxK: the textbook log-domain form with torch.logsumexp (safe, what ours computes).

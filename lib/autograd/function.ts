@@ -1,5 +1,5 @@
 /**
- * User-definable differentiable functions, forward and backward side by side (DESIGN.md, principle 3).
+ * User-definable differentiable functions, forward and backward side by side.
  *
  *   const mulAdd = defineFunction({
  *     name: 'mulAdd',

@@ -1,4 +1,4 @@
-// Runtime ISA selection (DESIGN principle 5): a variant is used only when the CPU reports its
+// Runtime ISA selection (docs/developing.md, ISA variants): a variant is used only when the CPU reports its
 // instructions *and* the OS saves the register state on context switches (OSXSAVE + XCR0): AVX2
 // needs AVX2 + FMA and XCR0 bits 1, 2 (XMM, YMM); AVX-512 needs F + BW + DQ + VL and XCR0 bits 5,
 // 6, 7 (opmask, ZMM_Hi256, Hi16_ZMM) as well. A CPU with AVX2 under an OS that does not enable it

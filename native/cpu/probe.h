@@ -1,4 +1,4 @@
-// Machine probes for the performance method in DESIGN.md (floor = max(FLOPs / peak,
+// Machine probes for the bench roofline (docs/bench.md; floor = max(FLOPs / peak,
 // bytes / bandwidth)): a measured FMA peak and a STREAM-triad bandwidth, used by `selfsup info`
 // and the bench CLI to report "% of peak". Each call runs for about `seconds` (default ~0.2 s).
 #pragma once

@@ -1,4 +1,4 @@
-// The one SIMD layer (DESIGN principle 5). Kernels are written once over these helpers and the
+// The one SIMD layer. Kernels are written once over these helpers and the
 // build compiles them once per ISA variant:
 //   -DSELFSUP_ISA_NS=isa_avx512 -mavx512f/bw/dq/vl -mavx2 -mfma
 //                                            -> Vec is __m512 (16 floats) / VecD is __m512d (8),

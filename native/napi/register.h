@@ -8,11 +8,11 @@ namespace napi {
 void RegisterIsa(Napi::Env env, Napi::Object exports);        // ISA variants, SELFSUP_ISA check
 void RegisterCore(Napi::Env env, Napi::Object exports);       // info, threads, probes, cuda
 void RegisterLinalg(Napi::Env env, Napi::Object exports);     // matmul
-void RegisterAttention(Napi::Env env, Napi::Object exports);  // issue: fused attention
-void RegisterInfoNCE(Napi::Env env, Napi::Object exports);    // issue: InfoNCE / NT-Xent
-void RegisterVICReg(Napi::Env env, Napi::Object exports);     // issue: VICReg / Barlow Twins
-void RegisterSinkhorn(Napi::Env env, Napi::Object exports);   // issue: Sinkhorn-Knopp
-void RegisterTokens(Napi::Env env, Napi::Object exports);     // issue: masks, gather/scatter, StoP
+void RegisterAttention(Napi::Env env, Napi::Object exports);  // fused attention
+void RegisterInfoNCE(Napi::Env env, Napi::Object exports);    // InfoNCE / NT-Xent
+void RegisterVICReg(Napi::Env env, Napi::Object exports);     // VICReg / Barlow Twins
+void RegisterSinkhorn(Napi::Env env, Napi::Object exports);   // Sinkhorn-Knopp
+void RegisterTokens(Napi::Env env, Napi::Object exports);     // masks, gather/scatter, StoP
 void RegisterPointwise(Napi::Env env, Napi::Object exports);  // GELU, LayerNorm, bias rows
 void RegisterTensor(Napi::Env env, Napi::Object exports);     // tensor core: elementwise, reductions, softmax, copies
 void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings for tensor storage

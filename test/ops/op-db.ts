@@ -1,5 +1,5 @@
 /**
- * The op table (DESIGN.md, Testing). One row per op; rows live in test/ops/rows/<family>.ts and are
+ * The op table (docs/developing.md, the checklist). One row per op; rows live in test/ops/rows/<family>.ts and are
  * discovered automatically: adding an op family's tests means adding ONE row file that exports
  * `rows: OpRow[]`. ops.test.ts runs the generic tests over every row:
  *   forward vs the float64 reference (float32 and float64), gradcheck in float64 for

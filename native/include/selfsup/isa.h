@@ -1,4 +1,4 @@
-// Runtime ISA dispatch (DESIGN principle 5). Kernel sources are compiled once per ISA variant,
+// Runtime ISA dispatch. Kernel sources are compiled once per ISA variant,
 // each time with SELFSUP_ISA_NS defined to a different namespace (isa_avx512 with -mavx512f
 // -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma, isa_avx2 with -mavx2 -mfma, isa_generic with no
 // extra flags). Core code picks the variant once at load time by cpuid (native/cpu/cpuid.cc).

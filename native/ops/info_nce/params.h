@@ -1,4 +1,4 @@
-// InfoNCE / NT-Xent kernel ABI (issue 5). Forward and backward live side by side in cpu.cc.
+// InfoNCE / NT-Xent kernel ABI. Forward and backward live side by side in cpu.cc.
 //
 // Rows and keys. With both = true (SimCLR NT-Xent, Chen et al. 2020) the 2N views U = [u1; u2]
 // are both rows and keys: row i sees every key j != i, its positive is the other view (i +- N).
