@@ -1,5 +1,6 @@
 import { SelfsupError, cat, expand, flatten, narrow, permute, reshape, slice, squeeze, stack, transpose, unsqueeze, zeros } from '../../../lib/index';
 import type { OpRow } from '../op-db';
+import { splitHeads } from '../../../lib/ops/shape';
 import { size, split, type RefTensor } from '../helpers';
 
 function refPermute(x: RefTensor, perm: number[]): RefTensor {
@@ -71,6 +72,32 @@ export const rows: OpRow[] = [
     ref: (x: RefTensor, p: number[]) => refPermute(x, p),
     samples: (g) => [{ args: [g.t([2, 3, 4]), [2, 0, 1]] }, { args: [g.t([5, 1, 3, 2]), [3, 1, 0, 2]] }],
     errors: [{ args: () => [zeros([2, 3]), [0, 0]], error: RangeError, message: 'for permute(dims)' }],
+  },
+  {
+    // The fused QKV split: x [B, N, parts * heads * d] -> parts x [B, heads, N, d].
+    name: 'splitHeads',
+    fn: (x, parts: number, heads: number) => splitHeads(x, parts, heads),
+    ref: (x: RefTensor, parts: number, heads: number) => {
+      const [B, N, W] = x.shape;
+      const D = W / parts, d = D / heads;
+      return Array.from({ length: parts }, (_, j) => {
+        const data = new Float64Array(B * heads * N * d);
+        for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let n = 0; n < N; n++) for (let e = 0; e < d; e++) {
+          data[((b * heads + h) * N + n) * d + e] = x.data[(b * N + n) * W + j * D + h * d + e];
+        }
+        return { shape: [B, heads, N, d], data };
+      });
+    },
+    samples: (g) => [
+      { args: [g.t([2, 5, 3 * 3 * 4]), 3, 3] },
+      { args: [g.t([1, 7, 2 * 1 * 3]), 2, 1] },
+      { label: 'large', args: [g.t([3, 17, 3 * 4 * 16]), 3, 4], gradcheck: false },
+    ],
+    errors: [
+      { args: () => [zeros([2, 5, 10]), 3, 1], error: RangeError, message: 'for splitHeads(x)' },
+      { args: () => [zeros([2, 12]), 3, 2], error: SelfsupError, message: 'for splitHeads(x)', code: 'ERR_SHAPE_MISMATCH' },
+      { args: () => [zeros([2, 5, 12]), 0, 2], error: RangeError, message: 'for splitHeads(parts)' },
+    ],
   },
   {
     name: 'squeeze-unsqueeze-flatten',
