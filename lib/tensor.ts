@@ -220,9 +220,13 @@ export class Tensor {
   }
 
   // ---- in-place (optimizers and init; refused on leaves that require grad while recording) --
+  // In-place ops are not recorded by autograd. On a leaf that requires grad that is PyTorch's
+  // error too; on a tensor computed by a recorded op it would leave a graph that no longer
+  // describes the values (y = x.mul(2); y.mul_(3) would still give dy/dx = 2): refused as well.
   private checkInPlace(op: string): void {
-    if (this._requiresGrad && this.gradFn === null && isGradEnabled()) {
-      throw selfsupError('ERR_AUTOGRAD', 'a tensor that does not require grad, or noGrad() around the in-place update', `${op}(this)`, 'a leaf tensor that requires grad');
+    if (this._requiresGrad && isGradEnabled()) {
+      const what = this.gradFn === null ? 'a leaf tensor that requires grad' : `a tensor computed by ${this.gradFn.name} (in-place ops are not recorded)`;
+      throw selfsupError('ERR_AUTOGRAD', 'a tensor that does not require grad, or noGrad() around the in-place update', `${op}(this)`, what);
     }
   }
   /** PyTorch's `_version`: how many in-place writes this tensor's storage has seen. */

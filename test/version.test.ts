@@ -10,7 +10,8 @@ describe('version counters', () => {
   it('fill_ on a tensor saved by Mul makes backward throw (it gave x.grad = [0, 0] silently before)', () => {
     const x = tensor([1, 2], null, { requiresGrad: true });
     const y = x.mul(1), z = y.mul(y);
-    y.fill_(0);
+    expect(() => y.fill_(0)).toThrow(/for fill_\(this\)/); // y is in the graph: refused outright
+    noGrad(() => y.fill_(0)); // forced past that guard, the version counter still catches it
     expect(() => z.sum().backward()).toThrow(grammar);
   });
   it('an optimizer step between forward and backward makes backward throw', () => {
@@ -25,7 +26,7 @@ describe('version counters', () => {
     const x = tensor([1, 2, 3, 4], null, { requiresGrad: true });
     const y = x.mul(2);
     const s = y.sum(); // Sum saves nothing
-    y.add_(1);
+    y.detach().add_(1); // same storage, outside the graph
     s.backward();
     expect(Array.from(x.grad!.data)).toEqual([2, 2, 2, 2]);
     const t = tensor([1, 2, 3, 4]);
@@ -62,5 +63,17 @@ describe('in-place arithmetic', () => {
     expect(() => w.add_(1)).toThrow(/^Expected .* for add_\(this\) but received a leaf tensor that requires grad/);
     noGrad(() => w.add_(1));
     expect(Array.from(w.data)).toEqual([2, 3]);
+  });
+});
+
+describe('in-place ops and the graph', () => {
+  it('refuses an in-place op on a tensor computed by a recorded op (its graph would not see the write)', () => {
+    const x = tensor([1, 2], null, { requiresGrad: true });
+    const y = x.mul(2);
+    expect(() => y.mul_(3)).toThrow(/^Expected a tensor that does not require grad.* for mul_\(this\) but received a tensor computed by MulBackward/);
+    expect(() => y.fill_(0)).toThrow(/for fill_\(this\)/);
+    y.detach().mul_(3); // a detached view is fine (and bumps the shared version)
+    expect(() => y.sum().backward()).not.toThrow(); // Mul saved x, not y
+    expect(Array.from(x.grad!.data)).toEqual([2, 2]);
   });
 });
