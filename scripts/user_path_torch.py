@@ -3,14 +3,17 @@
 # in ms. Run with the thread count selfsup uses, e.g.
 #   OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 /usr/bin/python3 scripts/user_path_torch.py [--json]
 import json
+import os
 import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "peers"))
+from vit_model import ViT  # noqa: E402  (the bench's torch ViT)
+
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
 
 
 def timeit(fn, min_ms=400, min_reps=5):
@@ -114,52 +117,8 @@ for (N, D) in [(256, 128), (1024, 256)]:
     row(f"infoNCE(a,b).backward() N{N} D{D}", nce)
 
 
-class Block(nn.Module):
-    def __init__(self, d, h):
-        super().__init__()
-        self.h = h
-        self.norm1 = nn.LayerNorm(d, eps=1e-6)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.proj = nn.Linear(d, d)
-        self.norm2 = nn.LayerNorm(d, eps=1e-6)
-        self.fc1 = nn.Linear(d, 4 * d)
-        self.fc2 = nn.Linear(4 * d, d)
-
-    def forward(self, x):
-        B, N, D = x.shape
-        q, k, v = self.qkv(self.norm1(x)).reshape(B, N, 3, self.h, D // self.h).permute(2, 0, 3, 1, 4)
-        if hasattr(F, "scaled_dot_product_attention"):
-            a = F.scaled_dot_product_attention(q, k, v)
-        else:
-            a = torch.softmax(q @ k.transpose(-2, -1) * (D // self.h) ** -0.5, dim=-1) @ v
-        x = x + self.proj(a.transpose(1, 2).reshape(B, N, D))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-
-
-class ViT(nn.Module):
-    def __init__(self, image=64, patch=8, dim=256, depth=3, heads=4):
-        super().__init__()
-        n = (image // patch) ** 2
-        self.p = patch
-        self.patch = nn.Linear(3 * patch * patch, dim)
-        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos = nn.Parameter(torch.randn(1, n + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-
-    def forward(self, x):
-        B, C, H, W = x.shape
-        p = self.p
-        x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5).reshape(B, -1, C * p * p)
-        x = self.patch(x) + self.pos[:, 1:]
-        x = torch.cat([(self.cls + self.pos[:, :1]).expand(B, -1, -1), x], 1)
-        for b in self.blocks:
-            x = b(x)
-        return self.norm(x)
-
-
 torch.manual_seed(0)
-model = ViT()
+model = ViT({"image": 64, "patch": 8, "channels": 3, "dim": 256, "depth": 3, "heads": 4})
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 v1 = torch.randn(32, 3, 64, 64, generator=g0)
 v2 = torch.randn(32, 3, 64, 64, generator=g0)
