@@ -55,3 +55,16 @@ describe.skipIf(!hasNative)('fused optimizer steps match the TypeScript loops bi
     }
   }
 });
+
+describe.skipIf(!hasNative)('fused optimizer bindings', () => {
+  it('accept SharedArrayBuffer-backed parameters and reject a short gradient in the grammar', () => {
+    const sab = (n: number) => new Float32Array(new SharedArrayBuffer(4 * n)).fill(0.5);
+    const w = new Tensor(sab(1000), [1000], { requiresGrad: true });
+    w.grad = new Tensor(sab(1000), [1000]);
+    new SGD([w], { lr: 0.1 }).step();
+    expect(w.data[0]).toBeCloseTo(0.45, 6);
+    const a = tryNative() as unknown as { optimSGD: (...x: unknown[]) => void };
+    expect(() => a.optimSGD([new Float32Array(4)], [new Float32Array(3)], null, null, Float64Array.of(0.1, 0, 0, 0, 1, 0)))
+      .toThrow(/^Expected a Float32Array of length 4 for grads\[0\] but received length 3/);
+  });
+});

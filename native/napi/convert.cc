@@ -93,9 +93,13 @@ void ThrowIfError(Napi::Env env, const Status& s) {
 ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
                   std::initializer_list<DType> allowed, int64_t expected_len) {
   Napi::Env env = info.Env();
+  return ToArray(env, info.Length() > idx ? info[idx] : env.Undefined(), name, allowed, expected_len);
+}
+
+ArrayArg ToArray(Napi::Env env, const Napi::Value& v, const std::string& name,
+                 std::initializer_list<DType> allowed, int64_t expected_len) {
   std::string expected;
   for (DType d : allowed) expected += (expected.empty() ? "a " : " or ") + std::string(ArrayNameFor(d));
-  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
   if (!v.IsTypedArray()) ThrowType(env, expected, name, Describe(v));
   auto ta = v.As<Napi::TypedArray>();
   DType got;

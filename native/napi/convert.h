@@ -36,6 +36,9 @@ struct ArrayArg {
 };
 ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
                   std::initializer_list<DType> allowed, int64_t expected_len = -1);
+// The same checks for any JS value (an element of an array argument, e.g. "params[3]").
+ArrayArg ToArray(Napi::Env env, const Napi::Value& v, const std::string& name,
+                 std::initializer_list<DType> allowed, int64_t expected_len = -1);
 // True when argument idx is missing, null or undefined (an optional argument left out).
 bool IsAbsent(const Napi::CallbackInfo& info, size_t idx);
 // An optional typed array: ArrayArg{} (data == nullptr) when absent, else as GetArray.

@@ -20,29 +20,15 @@ namespace selfsup {
 namespace napi {
 namespace {
 
-// Element i of a JS array argument as a typed array of dtype `dt` and length `n` (n < 0: any).
+// Element i of a JS array argument, of dtype `dt` and length `n` (n < 0: any).
 struct Elem {
   void* data = nullptr;
   int64_t length = 0;
   int64_t bytes = 0;
 };
 Elem GetElem(Napi::Env env, const Napi::Array& arr, uint32_t i, const std::string& name, DType dt, int64_t n) {
-  const std::string nm = name + "[" + std::to_string(i) + "]";
-  const char* want = dt == DType::kFloat32 ? "a Float32Array" : "a Float64Array";
-  Napi::Value v = arr.Get(i);
-  if (!v.IsTypedArray()) ThrowType(env, want, nm, Describe(v));
-  auto ta = v.As<Napi::TypedArray>();
-  const napi_typedarray_type t = ta.TypedArrayType();
-  if ((dt == DType::kFloat32 && t != napi_float32_array) || (dt == DType::kFloat64 && t != napi_float64_array))
-    ThrowType(env, std::string(want) + " (the dtype of params[0])", nm, Describe(v));
-  Napi::ArrayBuffer buf = ta.ArrayBuffer();
-  if (buf.IsDetached()) ThrowRange(env, std::string("a live (not detached) ") + (want + 2), nm, "a detached buffer");
-  Elem e;
-  e.length = static_cast<int64_t>(ta.ElementLength());
-  if (n >= 0 && e.length != n) ThrowRange(env, "an array of length " + std::to_string(n) + " (its parameter's)", nm, "length " + std::to_string(e.length));
-  e.data = static_cast<uint8_t*>(buf.Data()) + ta.ByteOffset();
-  e.bytes = e.length * dtype_size(dt);
-  return e;
+  const ArrayArg a = ToArray(env, arr.Get(i), name + "[" + std::to_string(i) + "]", {dt}, n);
+  return Elem{a.data, a.length, a.length * dtype_size(dt)};
 }
 
 Napi::Array GetList(const Napi::CallbackInfo& info, size_t idx, const char* name, uint32_t count) {
