@@ -20,8 +20,10 @@ type Kind = 'sum' | 'max' | 'min';
 /** Reduces into the keepdim shape. Empty reductions give 0 (sum) or -inf/+inf (max/min). */
 function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind, scale = 1): Tensor {
   const ks = keptShape(x.shape, dims);
-  const nout = nc.outArray(x.dtype, sizeOf(ks));
-  if (nc.reduce(kind, x.data, x.shape, x.shape.map((_, i) => dims.includes(i)), nout, scale)) return new Tensor(nout, ks);
+  if (nc.core()) {
+    const nout = nc.outArray(x.dtype, sizeOf(ks));
+    if (nc.reduce(kind, x.data, x.shape, x.shape.map((_, i) => dims.includes(i)), nout, scale)) return new Tensor(nout, ks);
+  }
   const out = newArray(x.dtype, sizeOf(ks)); // the loop below accumulates: zeroed
   if (kind !== 'sum') out.fill(kind === 'max' ? -Infinity : Infinity);
   const xd = x.data;

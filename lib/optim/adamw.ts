@@ -9,7 +9,7 @@
  *   p = p - lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)
  */
 import { rangeError, typeError } from '../errors';
-import { fusedAddon } from './fused';
+import { byDtype, fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
 export interface AdamWOptions {
@@ -39,28 +39,32 @@ export class AdamW extends Optimizer<AdamWOptions> {
     bool(`${where}.maximize`, g.maximize);
   }
 
+  /** Creates the moments on first use (and vmax when amsgrad is turned on later); returns the step t. */
+  private advance(p: Param, amsgrad: boolean): number {
+    const s = this.stateOf(p);
+    if (s.step === undefined) {
+      s.step = 0;
+      s.expAvg = this.zerosLike(p);
+      s.expAvgSq = this.zerosLike(p);
+    }
+    if (amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = this.zerosLike(p);
+    s.step = (s.step as number) + 1;
+    return s.step as number;
+  }
+
   protected updateGroup(g: ParamGroup<AdamWOptions>, params: Param[], grads: FloatArray[]): void {
     const { lr, eps, weightDecay: wd, amsgrad } = g;
     const [b1, b2] = g.betas;
     const a = fusedAddon();
     if (a) {
       // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
-      for (const C of [Float32Array, Float64Array]) {
-        const idx = params.map((_, i) => i).filter((i) => params[i].data instanceof C && grads[i] instanceof C);
-        if (idx.length === 0) continue;
+      for (const idx of byDtype(params, grads)) {
         const ws: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [], vmaxs: FloatArray[] = [];
         const stepSize = new Float64Array(idx.length), sqrtBc2 = new Float64Array(idx.length);
         idx.forEach((pi, k) => {
           const p = params[pi];
           const s = this.stateOf(p);
-          if (s.step === undefined) {
-            s.step = 0;
-            s.expAvg = this.zerosLike(p);
-            s.expAvgSq = this.zerosLike(p);
-          }
-          if (amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = this.zerosLike(p);
-          const t = (s.step as number) + 1;
-          s.step = t;
+          const t = this.advance(p, amsgrad);
           ws.push(p.data as FloatArray);
           gs.push(grads[pi]);
           ms.push(s.expAvg as FloatArray);
@@ -77,15 +81,7 @@ export class AdamW extends Optimizer<AdamWOptions> {
       const w = p.data as FloatArray;
       const grad = grads[pi];
       const s = this.stateOf(p);
-      if (s.step === undefined) {
-        s.step = 0;
-        s.expAvg = this.zerosLike(p);
-        s.expAvgSq = this.zerosLike(p);
-        if (amsgrad) s.maxExpAvgSq = this.zerosLike(p);
-      }
-      if (amsgrad && s.maxExpAvgSq === undefined) s.maxExpAvgSq = this.zerosLike(p);
-      const t = (s.step as number) + 1;
-      s.step = t;
+      const t = this.advance(p, amsgrad);
       const m = s.expAvg as FloatArray, v = s.expAvgSq as FloatArray;
       const vmax = s.maxExpAvgSq as FloatArray | undefined;
       const bc1 = 1 - b1 ** t;

@@ -13,6 +13,13 @@ export interface FusedOptimAddon {
   optimSGD(params: FloatArray[], grads: FloatArray[], buffers: FloatArray[] | null, first: Uint8Array | null, hyper: Float64Array): void;
 }
 
+/** Indices of the params (and grads) of each float dtype: one fused call per dtype. */
+export function byDtype(params: ReadonlyArray<{ data: unknown }>, grads: ReadonlyArray<FloatArray>): number[][] {
+  return [Float32Array, Float64Array]
+    .map((C) => params.map((_, i) => i).filter((i) => params[i].data instanceof C && grads[i] instanceof C))
+    .filter((idx) => idx.length > 0);
+}
+
 let cached: FusedOptimAddon | null | undefined;
 export function fusedAddon(): FusedOptimAddon | null {
   if (!enabled) return null;

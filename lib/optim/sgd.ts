@@ -10,7 +10,7 @@
  *   p = p - lr * g          (maximize negates grad first, as PyTorch does)
  */
 import { SelfsupError, expectedMessage } from '../errors';
-import { fusedAddon } from './fused';
+import { byDtype, fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
 export interface SGDOptions {
@@ -46,9 +46,7 @@ export class SGD extends Optimizer<SGDOptions> {
     const a = fusedAddon();
     if (a) {
       // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
-      for (const C of [Float32Array, Float64Array]) {
-        const idx = params.map((_, i) => i).filter((i) => params[i].data instanceof C && grads[i] instanceof C);
-        if (idx.length === 0) continue;
+      for (const idx of byDtype(params, grads)) {
         const ws = idx.map((i) => params[i].data as FloatArray), gs = idx.map((i) => grads[i]);
         let bufs: FloatArray[] | null = null, first: Uint8Array | null = null;
         if (mu !== 0) {
