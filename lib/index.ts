@@ -1,6 +1,7 @@
 /**
  * The package entry: the names exported here are the public surface (a contract).
  */
+import './tensor-methods'; // attaches the op methods to Tensor.prototype
 export { Tensor, type DType, type FloatDType, type Device, type TensorData, type TensorOptions, type Dims } from './tensor';
 export {
   tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand, manualSeed, DEFAULT_SEED, type RandomOptions,
@@ -22,7 +23,12 @@ export {
   type LayerNormOptions, type BatchNormOptions, type DropoutOptions,
 } from './ops/nn-functional';
 export { gather, indexSelect, scatterAdd, embedding } from './ops/indexing';
-export { crossEntropy, mse, smoothL1, type Reduction, type CrossEntropyOptions } from './ops/loss';
+export { crossEntropy, mse, mse as mseLoss, smoothL1, smoothL1 as smoothL1Loss, type Reduction, type CrossEntropyOptions } from './ops/loss';
+export { infoNCE } from './ops/info_nce';
+export { vicreg, varianceLoss, covarianceLoss, barlowTwins } from './ops/vicreg';
+export { attention } from './ops/attention';
+export { gatherTokens, scatterTokens, stochasticPositions } from './ops/tokens';
+export { sinkhorn, swavLoss, msnLoss } from './ops/sinkhorn';
 export { SelfsupError, type SelfsupErrorCode } from './errors';
 export * as kernels from './kernels/index';
 export * as nn from './nn/index';

@@ -6,20 +6,15 @@
  * `expand`, `narrow` copy (PyTorch returns strided views); `reshape`/`view`/`squeeze`/`unsqueeze`/
  * `flatten` share `data` with their input like PyTorch's views.
  *
- * Methods are thin wrappers over the functional ops in lib/ops (same validation, same autograd).
+ * This module holds the data, the shape and the autograd state, and imports no op: the op methods
+ * (`x.add(y)`, `x.sum()`, `x.backward()`...) are attached by lib/tensor-methods.ts, which the
+ * package entry imports, so that lib/ops can import Tensor without an import cycle (the layering
+ * tfjs-core uses; docs/architecture.md).
  */
 import { SelfsupError, describe, expectedMessage, isDetached, rangeError, selfsupError, shapeStr, typeError } from './errors';
 import type { Node } from './autograd/engine';
-import { backward as runBackward } from './autograd/engine';
 import { isGradEnabled } from './autograd/grad-mode';
-import * as ew from './ops/elementwise';
-import * as red from './ops/reduce';
-import * as sh from './ops/shape';
-import * as la from './ops/linalg';
-import * as nnf from './ops/nn-functional';
-import * as ix from './ops/indexing';
 import { formatTensor } from './ops/print';
-import * as inplace from './ops/inplace';
 import { bumpVersion, versionOf } from './autograd/version';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'bool';
@@ -150,14 +145,6 @@ export class Tensor {
   numel(): number {
     return this.data.length;
   }
-  /** Size of one dim (negative counts from the end), or the whole shape. */
-  size(): number[];
-  size(dim: number): number;
-  size(dim?: number): number | number[] {
-    if (dim === undefined) return this.shape.slice();
-    return this.shape[sh.normDim('size', 'dim', dim, this.ndim)];
-  }
-
   /** The flat typed array (the storage itself: length 1 for a scalar). */
   toArray(): TensorData {
     return this.data;
@@ -194,187 +181,33 @@ export class Tensor {
   detach(): Tensor {
     return new Tensor(this.data, this.shape, { device: this.device });
   }
-  /** A copy of the data, recorded in the graph (gradient flows through). */
-  clone(): Tensor {
-    return sh.clone(this);
-  }
-  /** Dtype conversion (differentiable between float dtypes) or device move ('cuda' throws ERR_NO_DEVICE). */
-  to(target: DType | Device): Tensor {
-    if (target === 'cpu') return this;
-    if (target === 'cuda') return checkDevice('to(device)', target) as never;
-    return sh.toDtype(this, target as DType);
-  }
-  float(): Tensor { return this.to('float32'); }
-  double(): Tensor { return this.to('float64'); }
-  int(): Tensor { return this.to('int32'); }
-  bool(): Tensor { return this.to('bool'); }
 
-  // ---- autograd --------------------------------------------------------------------------
-  /**
-   * Reverse-mode pass from this tensor. `grad` defaults to 1 for a scalar (required otherwise).
-   * Gradients accumulate into the `.grad` of every leaf that requires grad. The graph's saved
-   * tensors are freed unless `retainGraph` is true; a second pass then throws ERR_AUTOGRAD.
-   */
-  backward(grad?: Tensor | number, options: { retainGraph?: boolean } = {}): void {
-    runBackward([this], grad === undefined ? [undefined] : [grad], options);
-  }
-
-  // ---- in-place (optimizers and init; refused on leaves that require grad while recording) --
-  // In-place ops are not recorded by autograd. On a leaf that requires grad that is PyTorch's
-  // error too; on a tensor computed by a recorded op it would leave a graph that no longer
-  // describes the values (y = x.mul(2); y.mul_(3) would still give dy/dx = 2): refused as well.
-  private checkInPlace(op: string): void {
-    if (this._requiresGrad && isGradEnabled()) {
-      const what = this.gradFn === null ? 'a leaf tensor that requires grad' : `a tensor computed by ${this.gradFn.name} (in-place ops are not recorded)`;
-      throw selfsupError('ERR_AUTOGRAD', 'a tensor that does not require grad, or noGrad() around the in-place update', `${op}(this)`, what);
-    }
-  }
+  // ---- in-place writes that need no op (the others are in lib/tensor-methods.ts) ----------
   /** PyTorch's `_version`: how many in-place writes this tensor's storage has seen. */
   get version(): number {
     return versionOf(this.data);
   }
   zero_(): this {
-    this.checkInPlace('zero_');
+    checkInPlace(this, 'zero_');
     this.data.fill(0);
     bumpVersion(this.data);
     return this;
   }
   fill_(value: number): this {
-    this.checkInPlace('fill_');
+    checkInPlace(this, 'fill_');
     if (typeof value !== 'number') throw typeError('a number', 'fill_(value)', value);
     this.data.fill(value);
     bumpVersion(this.data);
     return this;
   }
-  /** Copies `src` (same shape; dtype converted) into this tensor's storage. */
-  copy_(src: Tensor): this {
-    this.checkInPlace('copy_');
-    const s = ew.checkTensor('copy_', 'src', src);
-    if (shapeStr(s.shape) !== shapeStr(this.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(this.shape)}`, 'copy_(src)', shapeStr(s.shape));
-    this.data.set(s.data);
-    bumpVersion(this.data);
-    return this;
-  }
-  /** In place `this += alpha * other` (other broadcasts to this shape). Under noGrad for parameters. */
-  add_(other: Tensor | number, alpha = 1): this {
-    this.checkInPlace('add_');
-    inplace.binary('add_', this, other, alpha);
-    return this;
-  }
-  sub_(other: Tensor | number, alpha = 1): this {
-    this.checkInPlace('sub_');
-    inplace.binary('sub_', this, other, alpha);
-    return this;
-  }
-  mul_(other: Tensor | number): this {
-    this.checkInPlace('mul_');
-    inplace.binary('mul_', this, other, 1);
-    return this;
-  }
-  div_(other: Tensor | number): this {
-    this.checkInPlace('div_');
-    inplace.binary('div_', this, other, 1);
-    return this;
-  }
-  /** In place `this += weight * (end - this)`: the EMA target update (`target.lerp_(online, 1 - m)`). */
-  lerp_(end: Tensor, weight: number): this {
-    this.checkInPlace('lerp_');
-    inplace.lerp(this, end, weight);
-    return this;
-  }
-
-  // ---- elementwise -----------------------------------------------------------------------
-  add(other: Tensor | number): Tensor { return ew.add(this, other); }
-  sub(other: Tensor | number): Tensor { return ew.sub(this, other); }
-  mul(other: Tensor | number): Tensor { return ew.mul(this, other); }
-  div(other: Tensor | number): Tensor { return ew.div(this, other); }
-  neg(): Tensor { return ew.neg(this); }
-  pow(exponent: Tensor | number): Tensor { return ew.pow(this, exponent); }
-  exp(): Tensor { return ew.exp(this); }
-  log(): Tensor { return ew.log(this); }
-  sqrt(): Tensor { return ew.sqrt(this); }
-  rsqrt(): Tensor { return ew.rsqrt(this); }
-  square(): Tensor { return ew.square(this); }
-  abs(): Tensor { return ew.abs(this); }
-  clamp(min?: number | null, max?: number | null): Tensor { return ew.clamp(this, min, max); }
-  clampMin(min: number): Tensor { return ew.clamp(this, min, null); }
-  clampMax(max: number): Tensor { return ew.clamp(this, null, max); }
-  relu(): Tensor { return ew.relu(this); }
-  gelu(approximate: 'none' | 'tanh' = 'none'): Tensor { return ew.gelu(this, { approximate }); }
-  silu(): Tensor { return ew.silu(this); }
-  sigmoid(): Tensor { return ew.sigmoid(this); }
-  tanh(): Tensor { return ew.tanh(this); }
-  maximum(other: Tensor | number): Tensor { return ew.maximum(this, other); }
-  minimum(other: Tensor | number): Tensor { return ew.minimum(this, other); }
-  /** PyTorch's `x.where(condition, y)`: x where condition, else y. */
-  where(condition: Tensor, other: Tensor | number): Tensor { return ew.where(condition, this, other); }
-  gt(other: Tensor | number): Tensor { return ew.gt(this, other); }
-  ge(other: Tensor | number): Tensor { return ew.ge(this, other); }
-  lt(other: Tensor | number): Tensor { return ew.lt(this, other); }
-  le(other: Tensor | number): Tensor { return ew.le(this, other); }
-  eq(other: Tensor | number): Tensor { return ew.eq(this, other); }
-
-  // ---- reductions ------------------------------------------------------------------------
-  sum(dim?: Dims | null, keepdim = false): Tensor { return red.sum(this, dim, keepdim); }
-  mean(dim?: Dims | null, keepdim = false): Tensor { return red.mean(this, dim, keepdim); }
-  /** max() -> scalar; max(dim, keepdim) -> { values, indices } like PyTorch. */
-  max(): Tensor;
-  max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-  max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    return dim === undefined ? red.max(this) : red.max(this, dim, keepdim);
-  }
-  min(): Tensor;
-  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
-  min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
-    return dim === undefined ? red.min(this) : red.min(this, dim, keepdim);
-  }
-  /** Max over several dims at once (values only), like torch.amax. */
-  amax(dim?: Dims | null, keepdim = false): Tensor { return red.amax(this, dim, keepdim); }
-  argmax(dim?: number, keepdim = false): Tensor { return red.argmax(this, dim, keepdim); }
-  var(dim?: Dims | null, options: red.VarOptions = {}): Tensor { return red.variance(this, dim, options); }
-  std(dim?: Dims | null, options: red.VarOptions = {}): Tensor { return red.std(this, dim, options); }
-  norm(p = 2, dim?: Dims | null, keepdim = false): Tensor { return red.norm(this, p, dim, keepdim); }
-  logsumexp(dim: Dims, keepdim = false): Tensor { return red.logsumexp(this, dim, keepdim); }
-
-  // ---- shape -----------------------------------------------------------------------------
-  /** Shares `data` (storage is always contiguous). One dim may be -1 (inferred). */
-  reshape(...shape: number[] | [number[]]): Tensor { return sh.reshape(this, flatArgs(shape)); }
-  view(...shape: number[] | [number[]]): Tensor { return sh.reshape(this, flatArgs(shape), 'view'); }
-  transpose(dim0: number, dim1: number): Tensor { return sh.transpose(this, dim0, dim1); }
-  /** 2-D transpose (PyTorch's `t()`). */
-  t(): Tensor {
-    if (this.ndim > 2) throw rangeError('a tensor with at most 2 dims', 't(this)', `shape ${shapeStr(this.shape)}`, true);
-    return this.ndim < 2 ? this : sh.transpose(this, 0, 1);
-  }
-  permute(...dims: number[] | [number[]]): Tensor { return sh.permute(this, flatArgs(dims)); }
-  squeeze(dim?: Dims): Tensor { return sh.squeeze(this, dim); }
-  unsqueeze(dim: number): Tensor { return sh.unsqueeze(this, dim); }
-  flatten(startDim = 0, endDim = -1): Tensor { return sh.flatten(this, startDim, endDim); }
-  /** Broadcast to a larger shape (-1 keeps a dim). Copies (no strided views here). */
-  expand(...shape: number[] | [number[]]): Tensor { return sh.expand(this, flatArgs(shape)); }
-  expandAs(other: Tensor): Tensor { return sh.expand(this, other.shape); }
-  /** Storage is always contiguous: returns this. */
-  contiguous(): Tensor { return this; }
-  narrow(dim: number, start: number, length: number): Tensor { return sh.narrow(this, dim, start, length); }
-  /** Python-style `x[..., start:end:step, ...]` along one dim (negative indices count from the end). */
-  slice(dim: number, start?: number | null, end?: number | null, step = 1): Tensor { return sh.slice(this, dim, start, end, step); }
-  chunk(chunks: number, dim = 0): Tensor[] { return sh.chunk(this, chunks, dim); }
-  split(splitSize: number | number[], dim = 0): Tensor[] { return sh.split(this, splitSize, dim); }
-
-  // ---- linear algebra, nn ----------------------------------------------------------------
-  matmul(other: Tensor): Tensor { return la.matmul(this, other); }
-  bmm(other: Tensor): Tensor { return la.bmm(this, other); }
-  softmax(dim: number): Tensor { return nnf.softmax(this, dim); }
-  logSoftmax(dim: number): Tensor { return nnf.logSoftmax(this, dim); }
-
-  // ---- indexing --------------------------------------------------------------------------
-  gather(dim: number, index: Tensor): Tensor { return ix.gather(this, dim, index); }
-  indexSelect(dim: number, index: Tensor): Tensor { return ix.indexSelect(this, dim, index); }
-  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor { return ix.scatterAdd(this, dim, index, src); }
 }
 
-/** `f(2, 3)` and `f([2, 3])` are the same call (PyTorch accepts both). */
-function flatArgs(args: number[] | [number[]]): number[] {
-  if (args.length === 1 && Array.isArray(args[0])) return args[0] as number[];
-  return args as number[];
+// In-place ops are not recorded by autograd. On a leaf that requires grad that is PyTorch's
+// error too; on a tensor computed by a recorded op it would leave a graph that no longer
+// describes the values (y = x.mul(2); y.mul_(3) would still give dy/dx = 2): refused as well.
+export function checkInPlace(t: Tensor, op: string): void {
+  if (t.requiresGrad && isGradEnabled()) {
+    const what = t.gradFn === null ? 'a leaf tensor that requires grad' : `a tensor computed by ${t.gradFn.name} (in-place ops are not recorded)`;
+    throw selfsupError('ERR_AUTOGRAD', 'a tensor that does not require grad, or noGrad() around the in-place update', `${op}(this)`, what);
+  }
 }

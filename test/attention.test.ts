@@ -12,7 +12,7 @@ import { tryNative, useReference } from '../lib/backends/native';
 import { attention } from '../lib/ops/attention';
 import { matmul } from '../lib/ops/linalg';
 import { dropout, softmax } from '../lib/ops/nn-functional';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { SelfsupError } from '../lib/errors';
 import { mulberry32 } from './helpers';
 

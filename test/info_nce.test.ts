@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { infoNCE } from '../lib/ops/info_nce';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { infoNCEBackward, infoNCEBackwardAsync, infoNCEForward, infoNCEForwardAsync, type InfoNCEKernelOptions } from '../lib/kernels/info_nce';
 import { refInfoNCEBackward, refInfoNCEForward } from '../lib/backends/reference-info_nce';
 import { tryNative, useReference } from '../lib/backends/native';

@@ -2,11 +2,11 @@ import { describe, it, expect } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { rand, randn, tensor } from '../lib/factories';
 import { noGrad } from '../lib/autograd/grad-mode';
 import { F } from '../lib/functional';
-import * as nn from '../lib/nn';
+import { nn } from '../lib/index';
 import * as optim from '../lib/optim';
 
 const tmp = (name: string) => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-nn-')), name);

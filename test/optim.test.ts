@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import * as optim from '../lib/optim';
 
 const { SGD, AdamW, LARS, cosineWithWarmup, clipGradNorm } = optim;

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { nativeAddonPath } from '../lib/backends/native';
 import { msnLoss, sinkhorn as Fsinkhorn, swavLoss } from '../lib/ops/sinkhorn';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { gradcheck } from '../lib/autograd/gradcheck';
 import { msnLossKernel, priorMarginal, sinkhorn, sinkhornAsync, swavLossKernel } from '../lib/kernels/sinkhorn';
 import { refMsnLoss, refSharpen, refSinkhorn, refSinkhornExp, refSwavLoss } from '../lib/backends/reference-sinkhorn';

@@ -12,7 +12,7 @@ import {
 import { tryNative } from '../lib/backends/native';
 import { normalFloat32 } from '../lib/random';
 import { gatherTokens, stochasticPositions } from '../lib/ops/tokens';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { matmul } from '../lib/ops/linalg';
 import { mulberry32 } from './helpers';
 

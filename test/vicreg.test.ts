@@ -12,7 +12,7 @@ import {
   vicreg as vicregTerms, vicregAsync, vicregBackward, vicregBackwardAsync,
 } from '../lib/kernels/vicreg';
 import { vicreg } from '../lib/ops/vicreg';
-import { Tensor } from '../lib/tensor';
+import { Tensor } from '../lib/index';
 import { mulberry32 } from './ops/helpers';
 import { normwiseRelErr } from './helpers';
 

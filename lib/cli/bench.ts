@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { info, probeMachine, setNumThreads, getNumThreads } from '../info';
-import { UsageError } from './main';
+import { UsageError } from './usage-error';
 import { loadWorkloads } from '../../bench/index';
 import {
   DEFAULT_TIMING, QUICK_TIMING, defaultTolerance, measurePeakExtra, roofline, timeSync, type TimingOptions, type TimingStats,

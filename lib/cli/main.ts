@@ -1,5 +1,7 @@
 /** `selfsup <command>`: info | bench | train. Returns the process exit code. */
+import '../tensor-methods'; // the op methods of Tensor, used by the bench workloads
 import { info, probeMachine } from '../info';
+import { UsageError } from './usage-error';
 
 const USAGE = `usage: selfsup <command> [options]
 
@@ -9,7 +11,7 @@ commands:
   help                 this text
 `;
 
-export class UsageError extends Error {}
+export { UsageError };
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -13,6 +13,7 @@
  *     samples: (g) => [{ args: [g.t([113, 7]), g.t([7])] }, ...], // awkward shapes, size-1 and empty dims
  *     errors: [{ args: () => [x, 'no'], error: TypeError, message: 'for add(b)' }],
  *     tol: { float32: [1e-5, 1e-4] },              // [atol, rtol] overrides
+ *     op: ['add'], method: (a, b) => a.add(b),     // optional: what it covers, its method form
  *   }
  * Sample args are plain values or specs made by the generator `g` (g.t = float tensor, g.int,
  * g.bool), possibly nested in arrays/options objects; specs become Tensors for `fn` (in the dtype
@@ -55,6 +56,18 @@ export interface OpRow {
   gradcheck?: false | GradcheckOptions;
   /** Dtypes for the forward test (default both floats). */
   dtypes?: Array<'float32' | 'float64'>;
+  /**
+   * The op-table keys and Tensor methods this row tests (default: [name]); table.test.ts checks that
+   * every key of lib/ops/table.ts and every Tensor method is covered by some row.
+   */
+  op?: string[];
+  /**
+   * The method form of `fn` (`(x, d) => x.sum(d)`), run on every sample and compared bit for bit
+   * with `fn`. Rows of one op with `method: true` in the table get `(x, ...rest) => x[op](...rest)`
+   * when this is absent.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  method?: (...args: any[]) => OpOutput;
 }
 
 const modules = import.meta.glob<{ rows: OpRow[] }>('./rows/*.ts', { eager: true });

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { SelfsupError, Tensor, gradcheck } from '../../lib/index';
 import { tryNative } from '../../lib/backends/native';
 import { setNativeMinElements } from '../../lib/ops/native-core';
+import { OP_TABLE } from '../../lib/ops/table';
 import { opDb, type OpOutput, type OpRow } from './op-db';
 import { Gen, compare, flattenOut, hashString, materialize, materializeRef, type RefTensor } from './helpers';
 
@@ -42,6 +43,15 @@ function checkForward(row: OpRow, dtype: 'float32' | 'float64'): void {
   });
 }
 
+/** The row's method form: its own `method`, or `x.op(...rest)` for a one-op row whose table row has `method: true`. */
+function methodForm(row: OpRow): ((...args: unknown[]) => OpOutput) | null {
+  if (row.method) return row.method;
+  const keys = row.op ?? [row.name];
+  const t = (OP_TABLE as Record<string, { method?: true }>)[keys[0]];
+  if (keys.length !== 1 || t?.method !== true) return null;
+  return (x, ...rest) => (x as Record<string, (...a: unknown[]) => OpOutput>)[keys[0]](...rest);
+}
+
 // Every sample runs the native tensor core, however small (in use, tensors under 512 elements run
 // the TypeScript loops, which SELFSUP_BACKEND=reference runs check).
 beforeAll(() => setNativeMinElements(0));
@@ -57,6 +67,21 @@ describe('op table', () => {
     describe(row.name, () => {
       for (const dtype of row.dtypes ?? (['float32', 'float64'] as const)) {
         it(`forward matches the float64 reference (${dtype})`, () => checkForward(row, dtype));
+      }
+
+      const method = methodForm(row);
+      if (method) {
+        it('the Tensor method form gives the same result as the function', () => {
+          samplesOf(row).forEach((s, si) => {
+            const args = materialize(s.args, 'float32', false);
+            const want = outputs(row.fn(...args)), got = outputs(method(...args));
+            expect(got.length, `${row.name} sample ${s.label ?? si}`).toBe(want.length);
+            got.forEach((g, k) => {
+              expect(g.shape, `${row.name} sample ${s.label ?? si} output ${k}`).toEqual(want[k].shape);
+              expect(Array.from(g.data), `${row.name} sample ${s.label ?? si} output ${k}`).toEqual(Array.from(want[k].data));
+            });
+          });
+        });
       }
 
       if (row.gradcheck !== false) {

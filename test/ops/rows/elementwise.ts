@@ -1,6 +1,6 @@
 import {
-  SelfsupError, abs, add, clamp, div, eq, exp, gelu, gt, log, maximum, minimum, mul, neg, pow, relu, sigmoid, silu, sqrt, sub, tanh,
-  tensor, where, zeros,
+  SelfsupError, abs, add, clamp, div, eq, exp, ge, gelu, gt, le, log, lt, maximum, minimum, mul, neg, pow, relu, rsqrt, sigmoid, silu,
+  sqrt, square, sub, tanh, tensor, where, zeros, type Tensor,
 } from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { refBinary, refMap, ref, bshape, unravel, bindex, type RefTensor, type Gen, type TSpec } from '../helpers';
@@ -50,6 +50,20 @@ function unary(name: string, fn: (x: never) => ReturnType<typeof add>, f: (x: nu
       { args: () => [tensor([1, 2], [2], { dtype: 'int32' })], error: TypeError, message: `for ${name}(x)` },
       { args: () => [[1, 2]], error: TypeError, message: `for ${name}(x) but received [1, 2]` },
     ],
+  };
+}
+
+function compare(name: string, fn: (a: Tensor, b: Tensor) => Tensor, f: (x: number, y: number) => boolean): OpRow {
+  return {
+    name,
+    fn,
+    ref: (a: RefTensor, b: RefTensor) => {
+      const r = refBinary(a, b, (x, y) => (f(x, y) ? 1 : 0));
+      return { shape: r.shape, data: Uint8Array.from(r.data) };
+    },
+    samples: (g) => bcast(g),
+    gradcheck: false,
+    errors: [{ args: () => [zeros([2, 3]), zeros([4])], error: SelfsupError, message: `for ${name}(b)` }],
   };
 }
 
@@ -108,6 +122,8 @@ export const rows: OpRow[] = [
   unary('exp', exp as never, Math.exp),
   unary('log', log as never, Math.log, { min: 0.05, max: 3 }),
   unary('sqrt', sqrt as never, Math.sqrt, { min: 0.05, max: 3 }),
+  unary('rsqrt', rsqrt as never, (x) => 1 / Math.sqrt(x), { min: 0.05, max: 3 }),
+  unary('square', square as never, (x) => x * x),
   unary('abs', abs as never, Math.abs),
   unary('relu', relu as never, (x) => Math.max(x, 0)),
   unary('sigmoid', sigmoid as never, (x) => 1 / (1 + Math.exp(-x)), { min: -8, max: 8 }),
@@ -115,6 +131,7 @@ export const rows: OpRow[] = [
   unary('silu', silu as never, (x) => x / (1 + Math.exp(-x)), { min: -6, max: 6 }),
   {
     ...unary('gelu', ((x: never) => gelu(x)) as never, refGelu, { min: -5, max: 5 }),
+    method: (x: Tensor) => x.gelu(),
     // relative tolerances: the lower tail is tiny (-7.6e-23 at -10) and must stay accurate
     tol: { float32: [1e-37, 2e-6], float64: [1e-300, 1e-12] },
     samples: (g: Gen) => [
@@ -132,6 +149,21 @@ export const rows: OpRow[] = [
       (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))), { min: -5, max: 5 }),
     errors: [{ args: () => [zeros([2]), { approximate: 'exact' }], error: RangeError, message: "Expected 'none' | 'tanh' for gelu(options.approximate) but received \"exact\"" }],
     fn: (x: never, o?: never) => gelu(x, o ?? { approximate: 'tanh' }),
+    op: ['gelu'],
+    method: (x: Tensor) => x.gelu('tanh'),
+  },
+  {
+    name: 'clampMin',
+    fn: (x: Tensor, lo: number) => x.clampMin(lo),
+    ref: (x: RefTensor, lo: number) => refMap(x, (v) => Math.max(v, lo)),
+    samples: (g) => [{ args: [g.t([113]), -0.25] }, { args: [g.t([4, 0]), 0.5] }],
+    errors: [{ args: () => [zeros([2]), 'a'], error: TypeError, message: 'for clamp(min)' }],
+  },
+  {
+    name: 'clampMax',
+    fn: (x: Tensor, hi: number) => x.clampMax(hi),
+    ref: (x: RefTensor, hi: number) => refMap(x, (v) => Math.min(v, hi)),
+    samples: (g) => [{ args: [g.t([7, 9]), 0.3] }, { args: [g.t([]), -0.1] }],
   },
   {
     name: 'clamp',
@@ -150,6 +182,7 @@ export const rows: OpRow[] = [
   {
     name: 'where',
     fn: (c, a, b) => where(c, a, b),
+    method: (c: Tensor, a: Tensor, b: Tensor) => a.where(c, b),
     ref: (c: RefTensor, a: RefTensor, b: RefTensor) => {
       const shape = bshape(bshape(c.shape, a.shape), b.shape);
       const out = ref(shape);
@@ -169,17 +202,10 @@ export const rows: OpRow[] = [
       { args: () => [tensor([true, false]), zeros([3]), zeros([2])], error: SelfsupError, message: 'for where(a)', code: 'ERR_SHAPE_MISMATCH' },
     ],
   },
-  {
-    name: 'gt',
-    fn: (a, b) => gt(a, b),
-    ref: (a: RefTensor, b: RefTensor) => {
-      const r = refBinary(a, b, (x, y) => (x > y ? 1 : 0));
-      return { shape: r.shape, data: Uint8Array.from(r.data) };
-    },
-    samples: (g) => bcast(g),
-    gradcheck: false,
-    errors: [{ args: () => [zeros([2, 3]), zeros([4])], error: SelfsupError, message: 'for gt(b)' }],
-  },
+  compare('gt', gt, (x, y) => x > y),
+  compare('ge', ge, (x, y) => x >= y),
+  compare('lt', lt, (x, y) => x < y),
+  compare('le', le, (x, y) => x <= y),
   {
     name: 'eq',
     fn: (a, b) => eq(a, b),

@@ -73,6 +73,7 @@ export const rows: OpRow[] = [
   },
   {
     name: 'batchNorm-train',
+    op: ['batchNorm'],
     fn: (x, o) => batchNorm(x, null, null, { ...o, training: true }),
     ref: (x: RefTensor, o: { weight?: RefTensor; bias?: RefTensor; eps?: number }) => {
       const [N, C] = x.shape, L = x.data.length / (N * C), eps = o.eps ?? 1e-5;
@@ -101,6 +102,7 @@ export const rows: OpRow[] = [
   },
   {
     name: 'batchNorm-eval',
+    op: ['batchNorm'],
     fn: (x, rm, rv, o) => batchNorm(x, rm, rv, o),
     ref: (x: RefTensor, rm: RefTensor, rv: RefTensor, o: { weight?: RefTensor; bias?: RefTensor }) => {
       const [N, C] = x.shape, L = x.data.length / (N * C);

@@ -1,4 +1,4 @@
-import { SelfsupError, amax, logsumexp, max, mean, norm, std, sum, tensor, variance, zeros, argmax } from '../../../lib/index';
+import { SelfsupError, amax, amin, argmin, logsumexp, max, mean, min, norm, std, sum, tensor, variance, zeros, argmax, type Tensor } from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { refReduce, split, type RefTensor, type Gen } from '../helpers';
 
@@ -39,6 +39,77 @@ function refVar(x: RefTensor, dims: number[] | null, keepdim: boolean, correctio
   return refReduce(dev, dims, keepdim, (a, v) => a + v, 0, (a, n) => a / (n - correction));
 }
 
+type ExtremeFn = { (x: Tensor): Tensor; (x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor } };
+
+/** max/min over one dim (values + indices of the first extreme), over everything, amax/amin, argmax/argmin. */
+function extremeRows(
+  name: 'max' | 'min', fn: ExtremeFn, afn: typeof amax, argfn: typeof argmax, better: (a: number, b: number) => boolean, init: number,
+): OpRow[] {
+  const pick = (a: number, v: number) => (better(v, a) ? v : a);
+  return [
+    {
+      name: `${name}-dim`,
+      op: [name],
+      fn: (x, d, k) => fn(x, d, k),
+      method: (x: Tensor, d: number, k: boolean) => x[name](d, k),
+      ref: (x: RefTensor, d: number, k: boolean) => {
+        const nd = x.shape.length, dd = d < 0 ? d + nd : d;
+        const { outer, size, inner } = split(x.shape, dd);
+        const values = new Float64Array(outer * inner), indices = new Int32Array(outer * inner);
+        for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+          let b = init, bi = 0;
+          for (let j = 0; j < size; j++) if (better(x.data[(o * size + j) * inner + i], b)) { b = x.data[(o * size + j) * inner + i]; bi = j; }
+          values[o * inner + i] = b;
+          indices[o * inner + i] = bi;
+        }
+        const shape = k ? x.shape.map((s, i) => (i === dd ? 1 : s)) : x.shape.filter((_, i) => i !== dd);
+        return { values: { shape, data: values }, indices: { shape, data: indices } };
+      },
+      samples: (g) => [
+        { args: [g.t([113]), 0, false] },
+        { args: [g.t([7, 59]), 1, false], gradcheck: false },
+        { args: [g.t([3, 4, 5]), 1, true] },
+        { args: [g.t([2, 1, 3]), -1, false] },
+      ],
+      errors: [
+        { args: () => [zeros([2, 3]), 5], error: RangeError, message: `for ${name}(dim)` },
+        { args: () => [zeros([2, 0]), 1], error: RangeError, message: `for ${name}(dim)` },
+      ],
+    },
+    {
+      name: `${name}-all`,
+      op: [name],
+      fn: (x) => fn(x),
+      method: (x: Tensor) => x[name](),
+      ref: (x: RefTensor) => refReduce(x, null, false, pick, init),
+      samples: (g) => [{ args: [g.t([113])] }, { args: [g.t([3, 1, 5])] }, { args: [g.t([])] }],
+      errors: [{ args: () => [zeros([0])], error: RangeError, message: `for ${name}(x)` }],
+    },
+    {
+      name: `a${name}`,
+      fn: (x, d, k) => afn(x, d, k),
+      ref: (x: RefTensor, d: number[] | number | null, k: boolean) => refReduce(x, d === null ? null : ([] as number[]).concat(d), k, pick, init),
+      samples: (g) => dimSamples(g).filter((s) => s.label !== 'empty-outer'),
+      errors: dimErrors(`a${name}`).slice(0, 1),
+    },
+    {
+      name: `arg${name}`,
+      fn: (x, d) => argfn(x, d),
+      ref: (x: RefTensor, d: number) => {
+        const { outer, size, inner } = split(x.shape, d);
+        const out = new Int32Array(outer * inner);
+        for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+          let b = init;
+          for (let j = 0; j < size; j++) if (better(x.data[(o * size + j) * inner + i], b)) { b = x.data[(o * size + j) * inner + i]; out[o * inner + i] = j; }
+        }
+        return { shape: x.shape.filter((_, i) => i !== d), data: out };
+      },
+      samples: (g) => [{ args: [g.t([7, 59]), 1] }, { args: [g.t([113, 2]), 0] }],
+      gradcheck: false,
+    },
+  ];
+}
+
 export const rows: OpRow[] = [
   {
     name: 'sum',
@@ -54,62 +125,8 @@ export const rows: OpRow[] = [
     samples: (g) => dimSamples(g).filter((s) => s.label !== 'empty-outer'),
     errors: dimErrors('mean'),
   },
-  {
-    name: 'amax',
-    fn: (x, d, k) => amax(x, d, k),
-    ref: (x: RefTensor, d: number[] | number | null, k: boolean) => refReduce(x, d === null ? null : ([] as number[]).concat(d), k, (a, v) => Math.max(a, v), -Infinity),
-    samples: (g) => dimSamples(g).filter((s) => s.label !== 'empty-outer'),
-    errors: dimErrors('amax').slice(0, 1),
-  },
-  {
-    name: 'max-dim',
-    fn: (x, d, k) => max(x, d, k),
-    ref: (x: RefTensor, d: number, k: boolean) => {
-      const nd = x.shape.length, dd = d < 0 ? d + nd : d;
-      const { outer, size, inner } = split(x.shape, dd);
-      const values = new Float64Array(outer * inner), indices = new Int32Array(outer * inner);
-      for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
-        let b = -Infinity, bi = 0;
-        for (let j = 0; j < size; j++) if (x.data[(o * size + j) * inner + i] > b) { b = x.data[(o * size + j) * inner + i]; bi = j; }
-        values[o * inner + i] = b;
-        indices[o * inner + i] = bi;
-      }
-      const shape = k ? x.shape.map((s, i) => (i === dd ? 1 : s)) : x.shape.filter((_, i) => i !== dd);
-      return { values: { shape, data: values }, indices: { shape, data: indices } };
-    },
-    samples: (g) => [
-      { args: [g.t([113]), 0, false] },
-      { args: [g.t([7, 59]), 1, false], gradcheck: false },
-      { args: [g.t([3, 4, 5]), 1, true] },
-      { args: [g.t([2, 1, 3]), -1, false] },
-    ],
-    errors: [
-      { args: () => [zeros([2, 3]), 5], error: RangeError, message: 'for max(dim)' },
-      { args: () => [zeros([2, 0]), 1], error: RangeError, message: 'for max(dim)' },
-    ],
-  },
-  {
-    name: 'max-all',
-    fn: (x) => max(x),
-    ref: (x: RefTensor) => refReduce(x, null, false, (a, v) => Math.max(a, v), -Infinity),
-    samples: (g) => [{ args: [g.t([113])] }, { args: [g.t([3, 1, 5])] }, { args: [g.t([])] }],
-    errors: [{ args: () => [zeros([0])], error: RangeError, message: 'for max(x)' }],
-  },
-  {
-    name: 'argmax',
-    fn: (x, d) => argmax(x, d),
-    ref: (x: RefTensor, d: number) => {
-      const { outer, size, inner } = split(x.shape, d);
-      const out = new Int32Array(outer * inner);
-      for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
-        let b = -Infinity;
-        for (let j = 0; j < size; j++) if (x.data[(o * size + j) * inner + i] > b) { b = x.data[(o * size + j) * inner + i]; out[o * inner + i] = j; }
-      }
-      return { shape: x.shape.filter((_, i) => i !== d), data: out };
-    },
-    samples: (g) => [{ args: [g.t([7, 59]), 1] }, { args: [g.t([113, 2]), 0] }],
-    gradcheck: false,
-  },
+  ...extremeRows('max', max, amax, argmax, (a, b) => a > b, -Infinity),
+  ...extremeRows('min', min, amin, argmin, (a, b) => a < b, Infinity),
   {
     name: 'var',
     fn: (x, d, o) => variance(x, d, o),

@@ -1,4 +1,7 @@
-import { SelfsupError, cat, expand, flatten, narrow, permute, reshape, slice, squeeze, stack, transpose, unsqueeze, zeros } from '../../../lib/index';
+import {
+  SelfsupError, cat, chunk, clone, expand, flatten, narrow, permute, reshape, slice, split as splitOp, squeeze, stack, transpose, unsqueeze, view, zeros,
+  type Tensor,
+} from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { splitHeads } from '../../../lib/ops/shape';
 import { size, split, type RefTensor } from '../helpers';
@@ -39,10 +42,30 @@ function refCat(ts: RefTensor[], dim: number): RefTensor {
   return { shape, data: Float64Array.from(out) };
 }
 
+function refExpand(x: RefTensor, s: number[]): RefTensor {
+  const shape = s.map((d, i) => (d === -1 ? x.shape[i - (s.length - x.shape.length)] : d));
+  const out = new Float64Array(size(shape));
+  for (let i = 0; i < out.length; i++) {
+    let r = i, off = 0, mul = 1;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      const idx = r % shape[d];
+      r = Math.floor(r / shape[d]);
+      const xd = d - (shape.length - x.shape.length);
+      if (xd >= 0) {
+        off += (x.shape[xd] === 1 ? 0 : idx) * mul;
+        mul *= x.shape[xd];
+      }
+    }
+    out[i] = x.data[off];
+  }
+  return { shape, data: out };
+}
+
 export const rows: OpRow[] = [
   {
     name: 'reshape',
     fn: (x, s) => reshape(x, s),
+    method: (x: Tensor, s: number[]) => x.reshape(...s),
     ref: (x: RefTensor, s: number[]) => {
       const known = s.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       return { shape: s.map((d) => (d === -1 ? x.data.length / known : d)), data: x.data.slice() };
@@ -69,6 +92,7 @@ export const rows: OpRow[] = [
   {
     name: 'permute',
     fn: (x, p) => permute(x, p),
+    method: (x: Tensor, p: number[]) => x.permute(...p),
     ref: (x: RefTensor, p: number[]) => refPermute(x, p),
     samples: (g) => [{ args: [g.t([2, 3, 4]), [2, 0, 1]] }, { args: [g.t([5, 1, 3, 2]), [3, 1, 0, 2]] }],
     errors: [{ args: () => [zeros([2, 3]), [0, 0]], error: RangeError, message: 'for permute(dims)' }],
@@ -101,7 +125,9 @@ export const rows: OpRow[] = [
   },
   {
     name: 'squeeze-unsqueeze-flatten',
+    op: ['squeeze', 'unsqueeze', 'flatten'],
     fn: (x) => flatten(unsqueeze(squeeze(x, 1), 0), 1, -1),
+    method: (x: Tensor) => x.squeeze(1).unsqueeze(0).flatten(1, -1),
     ref: (x: RefTensor) => ({ shape: [1, x.data.length], data: x.data.slice() }),
     samples: (g) => [{ args: [g.t([3, 1, 4])] }, { args: [g.t([2, 1])] }],
     errors: [{ args: () => [zeros([])], error: RangeError, message: 'for squeeze(dim)' }],
@@ -109,26 +135,68 @@ export const rows: OpRow[] = [
   {
     name: 'expand',
     fn: (x, s) => expand(x, s),
-    ref: (x: RefTensor, s: number[]) => {
-      const shape = s.map((d, i) => (d === -1 ? x.shape[i - (s.length - x.shape.length)] : d));
-      const out = new Float64Array(size(shape));
-      for (let i = 0; i < out.length; i++) {
-        let r = i, off = 0, mul = 1;
-        for (let d = shape.length - 1; d >= 0; d--) {
-          const idx = r % shape[d];
-          r = Math.floor(r / shape[d]);
-          const xd = d - (shape.length - x.shape.length);
-          if (xd >= 0) {
-            off += (x.shape[xd] === 1 ? 0 : idx) * mul;
-            mul *= x.shape[xd];
-          }
-        }
-        out[i] = x.data[off];
-      }
-      return { shape, data: out };
-    },
+    method: (x: Tensor, s: number[]) => x.expand(...s),
+    ref: (x: RefTensor, s: number[]) => refExpand(x, s),
     samples: (g) => [{ args: [g.t([3, 1]), [2, 3, 4]] }, { args: [g.t([1, 5]), [-1, 5]] }, { args: [g.t([4]), [0, 4]] }],
     errors: [{ args: () => [zeros([3, 2]), [3, 4]], error: SelfsupError, message: 'Expected a shape broadcastable from [3, 2] for expand(shape) but received [3, 4]' }],
+  },
+  {
+    name: 'expandAs',
+    fn: (x: Tensor, o: Tensor) => x.expandAs(o),
+    ref: (x: RefTensor, o: RefTensor) => refExpand(x, o.shape),
+    samples: (g) => [{ args: [g.t([3, 1]), g.t([2, 3, 4])] }, { args: [g.t([5]), g.t([2, 5])] }],
+  },
+  {
+    name: 'view',
+    fn: (x, s) => view(x, s),
+    method: (x: Tensor, s: number[]) => x.view(s),
+    ref: (x: RefTensor, s: number[]) => ({ shape: s, data: x.data.slice() }),
+    samples: (g) => [{ args: [g.t([3, 4]), [4, 3]] }, { args: [g.t([2, 3, 2]), [12]] }],
+    errors: [{ args: () => [zeros([3, 4]), [5, 2]], error: SelfsupError, message: 'for view(shape)' }],
+  },
+  {
+    name: 't',
+    fn: (x: Tensor) => x.t(),
+    ref: (x: RefTensor) => (x.shape.length < 2 ? { shape: x.shape, data: x.data.slice() } : refPermute(x, [1, 0])),
+    samples: (g) => [{ args: [g.t([7, 59])], gradcheck: false }, { args: [g.t([3, 4])] }, { args: [g.t([5])] }],
+    errors: [{ args: () => [zeros([2, 3, 4])], error: RangeError, message: 'Expected a tensor with at most 2 dims for t(this) but received shape [2, 3, 4]' }],
+  },
+  {
+    name: 'contiguous',
+    fn: (x: Tensor) => x.contiguous(),
+    ref: (x: RefTensor) => ({ shape: x.shape, data: x.data.slice() }),
+    samples: (g) => [{ args: [g.t([3, 4])] }],
+  },
+  {
+    name: 'clone',
+    fn: (x) => clone(x),
+    ref: (x: RefTensor) => ({ shape: x.shape, data: x.data.slice() }),
+    samples: (g) => [{ args: [g.t([3, 4])] }, { args: [g.t([0, 2])] }, { args: [g.t([])] }],
+    errors: [{ args: () => [[1, 2]], error: TypeError, message: 'for clone(x)' }],
+  },
+  {
+    name: 'split',
+    fn: (x, s, d) => splitOp(x, s, d),
+    ref: (x: RefTensor, s: number | number[], dim: number) => {
+      const d = dim < 0 ? dim + x.shape.length : dim, n = x.shape[d];
+      const sizes = Array.isArray(s) ? s : Array.from({ length: Math.ceil(n / s) }, (_, i) => Math.min(s, n - i * s));
+      let start = 0;
+      return sizes.map((len) => { const r = refSlice(x, d, start, 1, len); start += len; return r; });
+    },
+    samples: (g) => [{ args: [g.t([7, 5]), 3, 0] }, { args: [g.t([4, 6]), [1, 2, 3], 1] }, { args: [g.t([3, 4]), 4, -1] }],
+    errors: [{ args: () => [zeros([4]), [1, 2], 0], error: RangeError, message: 'for split(splitSize)' }],
+  },
+  {
+    name: 'chunk',
+    fn: (x, c, d) => chunk(x, c, d),
+    ref: (x: RefTensor, c: number, d: number) => {
+      const n = x.shape[d], each = Math.ceil(n / c);
+      const out: RefTensor[] = [];
+      for (let start = 0; start < n; start += each) out.push(refSlice(x, d, start, 1, Math.min(each, n - start)));
+      return out;
+    },
+    samples: (g) => [{ args: [g.t([7, 5]), 3, 0] }, { args: [g.t([4, 6]), 2, 1] }],
+    errors: [{ args: () => [zeros([4]), 0, 0], error: RangeError, message: 'for chunk(chunks)' }],
   },
   {
     name: 'narrow',
