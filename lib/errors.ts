@@ -87,6 +87,16 @@ export function selfsupError(
 }
 
 /** `[2, 3]` for messages. */
+/** Flat index i of a row-major tensor of `shape` as '[i0, i1, ...]' (for messages). */
+export function indexStr(i: number, shape: readonly number[]): string {
+  const idx: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    idx.unshift(i % shape[d]);
+    i = Math.floor(i / shape[d]);
+  }
+  return `[${idx.join(', ')}]`;
+}
+
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }

@@ -44,14 +44,7 @@ function mulHi32(a: number, b: number): number {
 }
 
 /** One Philox 4x32-10 block: counter (c0..c3), key (k0, k1), all uint32. Returns 4 uint32s. */
-function philoxBlock(
-  c0: number,
-  c1: number,
-  c2: number,
-  c3: number,
-  k0: number,
-  k1: number,
-): [number, number, number, number] {
+function philoxBlock(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): [number, number, number, number] {
   for (let r = 0; r < 10; r++) {
     if (r > 0) {
       k0 = (k0 + W0) >>> 0;
@@ -107,22 +100,9 @@ function checkArgs(seed: unknown, stream: unknown, offset: unknown, n: unknown):
  * Raw Philox 4x32-10: counter (c0, c1, c2, c3) and key (k0, k1), each a uint32; returns the four
  * output words. Matches the Random123 known-answer vectors.
  */
-export function philox4x32(
-  c0: number,
-  c1: number,
-  c2: number,
-  c3: number,
-  k0: number,
-  k1: number,
-): [number, number, number, number] {
-  return philoxBlock(
-    checkUint32(c0, 'c0'),
-    checkUint32(c1, 'c1'),
-    checkUint32(c2, 'c2'),
-    checkUint32(c3, 'c3'),
-    checkUint32(k0, 'k0'),
-    checkUint32(k1, 'k1'),
-  );
+export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number): [number, number, number, number] {
+  const u = checkUint32;
+  return philoxBlock(u(c0, 'c0'), u(c1, 'c1'), u(c2, 'c2'), u(c3, 'c3'), u(k0, 'k0'), u(k1, 'k1'));
 }
 
 /**

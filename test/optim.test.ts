@@ -41,37 +41,31 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 const norm = (a: number[]) => Math.sqrt(a.reduce((s, v) => s + v * v, 0));
 
 describe('SGD (PyTorch semantics)', () => {
-  it('momentum + nesterov + weight decay matches the float64 formulas over 4 steps', () => {
-    const p = param([3, 5], 1);
-    const opt = new SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 });
+  /** torch.optim.SGD's update in float64 (its docs' pseudo-code), checked after every step. */
+  function checkSgd(shape: number[], seed: number, o: { lr: number; momentum: number; dampening?: number; nesterov?: boolean; weightDecay: number; maximize?: boolean }, steps: number): void {
+    const p = param(shape, seed);
+    const opt = new SGD([p], o);
     let w = Array.from(p.data);
     let buf: number[] | null = null;
-    for (let step = 0; step < 4; step++) {
-      const g = values(15, 100 + step);
+    const damp = o.dampening ?? 0;
+    for (let step = 0; step < steps; step++) {
+      const g = values(p.numel(), seed * 100 + step);
       setGrad(p, g);
       opt.step();
-      const d = g.map((gi, i) => gi + 0.01 * w[i]);
-      buf = buf === null ? d.slice() : buf.map((b, i) => 0.9 * b + d[i]);
-      const upd = d.map((di, i) => di + 0.9 * buf![i]);
-      w = w.map((wi, i) => wi - 0.1 * upd[i]);
+      const d = g.map((gi, i) => (o.maximize ? -gi : gi) + o.weightDecay * w[i]);
+      buf = buf === null ? d.slice() : buf.map((b, i) => o.momentum * b + (1 - damp) * d[i]);
+      const upd = o.nesterov ? d.map((di, i) => di + o.momentum * buf![i]) : buf;
+      w = w.map((wi, i) => wi - o.lr * upd[i]);
       expectClose(p.data, w, 1e-14);
     }
+  }
+
+  it('momentum + nesterov + weight decay matches the float64 formulas over 4 steps', () => {
+    checkSgd([3, 5], 1, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }, 4);
   });
 
   it('momentum with dampening (no nesterov) and maximize', () => {
-    const p = param([7], 2);
-    const opt = new SGD([p], { lr: 0.05, momentum: 0.5, dampening: 0.3, weightDecay: 0.1, maximize: true });
-    let w = Array.from(p.data);
-    let buf: number[] | null = null;
-    for (let step = 0; step < 3; step++) {
-      const g = values(7, 200 + step);
-      setGrad(p, g);
-      opt.step();
-      const d = g.map((gi, i) => -gi + 0.1 * w[i]);
-      buf = buf === null ? d.slice() : buf.map((b, i) => 0.5 * b + 0.7 * d[i]);
-      w = w.map((wi, i) => wi - 0.05 * buf![i]);
-      expectClose(p.data, w, 1e-14);
-    }
+    checkSgd([7], 2, { lr: 0.05, momentum: 0.5, dampening: 0.3, weightDecay: 0.1, maximize: true }, 3);
   });
 
   it('plain SGD on float32 stays within float32 rounding; params without grad are skipped', () => {

@@ -28,22 +28,22 @@ describe('pointwise kernels', () => {
     it(`gelu(x + bias) and its gradients match the float64 reference (${approximate})`, () => {
       const x = rand(R * C, 1), b = rand(C, 2, 1), g = rand(R * C, 3, 1);
       const y64 = new Float64Array(R * C), dx64 = new Float64Array(R * C), db64 = new Float64Array(C);
-      refGelu(x, b, y64, R, C, approximate === 'tanh');
-      refGeluBackward(g, x, b, dx64, db64, R, C, approximate === 'tanh');
-      // float64 kernels: double accuracy
-      expect(err(gelu(x, [R, C], { bias: b, approximate }), y64)).toBeLessThan(1e-14);
-      const r64 = geluBackward(g, x, [R, C], { bias: b, biasGrad: true, approximate });
-      expect(err(r64.dx, dx64)).toBeLessThan(1e-14);
-      expect(err(r64.dbias!, db64)).toBeLessThan(1e-12);
-      // float32 (inputs rounded first, so the reference sees the same values)
-      const x32 = f32(x), b32 = f32(b), g32 = f32(g);
-      const xr = Float64Array.from(x32), br = Float64Array.from(b32), gr = Float64Array.from(g32);
-      refGelu(xr, br, y64, R, C, approximate === 'tanh');
-      refGeluBackward(gr, xr, br, dx64, db64, R, C, approximate === 'tanh');
-      expect(err(gelu(x32, [R, C], { bias: b32, approximate }), y64)).toBeLessThan(4e-7);
-      const r32 = geluBackward(g32, x32, [R, C], { bias: b32, biasGrad: true, approximate });
-      expect(err(r32.dx, dx64)).toBeLessThan(4e-7);
-      expect(err(r32.dbias!, db64)).toBeLessThan(2e-6);
+      const tanh = approximate === 'tanh';
+      // float64 kernels: double accuracy; float32: inputs rounded first, so the reference sees the same values.
+      const cases = [
+        { conv: (a: Float64Array) => a, tol: [1e-14, 1e-14, 1e-12] },
+        { conv: f32, tol: [4e-7, 4e-7, 2e-6] },
+      ];
+      for (const { conv, tol } of cases) {
+        const xc = conv(x), bc = conv(b), gc = conv(g);
+        refGelu(Float64Array.from(xc), Float64Array.from(bc), y64, R, C, tanh);
+        refGeluBackward(Float64Array.from(gc), Float64Array.from(xc), Float64Array.from(bc), dx64, db64, R, C, tanh);
+        expect(err(gelu(xc, [R, C], { bias: bc, approximate }), y64)).toBeLessThan(tol[0]);
+        const r = geluBackward(gc, xc, [R, C], { bias: bc, biasGrad: true, approximate });
+        expect(err(r.dx, dx64)).toBeLessThan(tol[1]);
+        expect(err(r.dbias!, db64)).toBeLessThan(tol[2]);
+      }
+      const b32 = f32(b), x32 = f32(x);
       // in place (out = x) gives the same
       const xi = x32.slice();
       gelu(xi, [R, C], { bias: b32, approximate, out: xi });

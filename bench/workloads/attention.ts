@@ -32,6 +32,7 @@ import { seededNormal } from './sgemm';
 import { tfjsAttention } from '../tfjs-peers';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
+import { normwiseError } from '../check';
 
 const TORCH = `
 def setup(shape, dtype):
@@ -61,15 +62,6 @@ const CHECK_ROWS = 256;
 
 function slice(x: Float32Array | Float64Array, n: number): Float64Array {
   return Float64Array.from(x.subarray(0, n));
-}
-
-function normErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return m > 0 ? e / m : e;
 }
 
 function make(name: string, B: number, H: number, N: number, d: number, quick: boolean): Workload {
@@ -105,8 +97,8 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
           const rows = Math.min(N, CHECK_ROWS), hd = N * d;
           const a = { B: 1, H: 1, Hk: 1, Nq: rows, Nk: N, d, scale: 1 / Math.sqrt(d), causal: false, dropout: 0, seed: 0 };
           const q0 = slice(q, rows * d), k0 = slice(k, hd), v0 = slice(v, hd);
-          if (mode === 'fwd') return normErr(out.subarray(0, rows * d), refAttention(q0, k0, v0, a).out);
-          return normErr(dq.subarray(0, rows * d), refAttentionBackward(q0, k0, v0, slice(dout, rows * d), null, a).dq);
+          if (mode === 'fwd') return normwiseError(out.subarray(0, rows * d), refAttention(q0, k0, v0, a).out);
+          return normwiseError(dq.subarray(0, rows * d), refAttentionBackward(q0, k0, v0, slice(dout, rows * d), null, a).dq);
         },
         extraBytes: (mode: BenchMode) => {
           const dp = Math.ceil(d / 8) * 8;

@@ -29,32 +29,18 @@ import { tfjsInfoNCE } from '../tfjs-peers';
 import { unfusedInfoNCE } from '../unfused';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
+import { torchTwoLeafLoss } from '../torch-snippet';
 
 const TAU = 0.1;
 
-const TORCH = `
-import torch.nn.functional as F
-def setup(shape, dtype):
-    dt = getattr(torch, dtype)
-    g = torch.Generator().manual_seed(0)
-    n, d = shape["N"], shape["D"]
-    z1 = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
-    z2 = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+const TORCH = torchTwoLeafLoss('z1', 'z2', `
     target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
     eye = torch.eye(2 * n, dtype=torch.bool)
     def loss():
         z = F.normalize(torch.cat([z1, z2]), dim=1)
         s = (z @ z.T / ${TAU}).masked_fill(eye, float("-inf"))
         return F.cross_entropy(s, target)
-    def run(mode):
-        if mode == "fwd":
-            with torch.no_grad():
-                loss()
-        else:
-            z1.grad = z2.grad = None
-            loss().backward()
-    return run
-`;
+`);
 
 const CHECK_ROWS = 16;
 

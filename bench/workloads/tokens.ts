@@ -29,6 +29,7 @@ import { seededNormal } from './sgemm';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
 import { tensor } from '../../lib/factories';
+import { normwiseError } from '../check';
 
 const TORCH_GATHER = `
 def setup(shape, dtype):
@@ -82,15 +83,6 @@ function maskIdx(B: number, N: number, K: number, seed: number): Int32Array {
   return idx;
 }
 
-function normErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let e = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return m > 0 ? e / m : e;
-}
-
 function gather(name: string, B: number, N: number, D: number, K: number): Workload {
   return {
     op: 'gather', name, shape: { B, N, D, K }, modes: ['fwd', 'fwd+bwd'], quick: true,
@@ -113,11 +105,11 @@ function gather(name: string, B: number, N: number, D: number, K: number): Workl
           if (mode === 'fwd') {
             const want = new Float64Array(B * K * D);
             refGatherTokens(x, idx, null, null, want, B, N, D, K, false);
-            return normErr(out, want);
+            return normwiseError(out, want);
           }
           const want = new Float64Array(B * N * D);
           refGatherTokensBackward(dout, idx, null, want, null, B, N, D, K, false);
-          return normErr(dx, want);
+          return normwiseError(dx, want);
         },
         extraBytes: () => 0,
       };
@@ -155,7 +147,7 @@ function stop(name: string, B: number, N: number, Dp: number, K: number, Din: nu
           // First batch row only (rows are independent).
           const want = new Float64Array(K * Dp);
           refStochasticPositions(pos, idx.subarray(0, K), null, w, bias, want, null, 1, N, Dp, K, Din, 0.25, seed);
-          return normErr(out.subarray(0, K * Dp), want);
+          return normwiseError(out.subarray(0, K * Dp), want);
         },
         // The backward regenerates the noise for dW slice by slice (per-thread 384-row chunks of a
         // column slice, in cache); nothing of size [B, K, Din] is allocated in either pass.

@@ -23,15 +23,9 @@ import { tfjsVICReg } from '../tfjs-peers';
 import { unfusedVICReg } from '../unfused';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
+import { torchTwoLeafLoss } from '../torch-snippet';
 
-const TORCH = `
-import torch.nn.functional as F
-def setup(shape, dtype):
-    dt = getattr(torch, dtype)
-    g = torch.Generator().manual_seed(0)
-    n, d = shape["N"], shape["D"]
-    x = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
-    y = torch.randn(n, d, generator=g, dtype=dt).requires_grad_()
+const TORCH = torchTwoLeafLoss('x', 'y', `
     def off_diagonal(m):
         return m.flatten()[:-1].view(d - 1, d + 1)[:, 1:].flatten()
     def loss():
@@ -45,15 +39,7 @@ def setup(shape, dtype):
         cov_y = (yc.T @ yc) / (n - 1)
         cov_loss = off_diagonal(cov_x).pow_(2).sum().div(d) + off_diagonal(cov_y).pow_(2).sum().div(d)
         return 25 * repr_loss + 25 * std_loss + cov_loss
-    def run(mode):
-        if mode == "fwd":
-            with torch.no_grad():
-                loss()
-        else:
-            x.grad = y.grad = None
-            loss().backward()
-    return run
-`;
+`);
 
 /** Float64 terms via the Gram identity, plain loops. */
 function refTerms(x: ArrayLike<number>, y: ArrayLike<number>, n: number, d: number): number[] {

@@ -23,6 +23,7 @@ import { noGrad } from '../../lib/autograd/grad-mode';
 import { randn } from '../../lib/factories';
 import type { Tensor } from '../../lib/tensor';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
+import { normwiseError } from '../check';
 
 const SHAPE = { batch: 64, image: 32, patch: 8, channels: 3, dim: 192, depth: 4, heads: 3 };
 
@@ -65,15 +66,6 @@ function paramCount(s: S): number {
   const D = s.dim;
   const block = 4 * D /* 2 norms */ + 3 * D * D + 3 * D + D * D + D + 4 * D * D + 4 * D + 4 * D * D + D;
   return s.channels * s.patch * s.patch * D + D + D /* cls */ + s.depth * block + 2 * D /* final norm */;
-}
-
-function normwise(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let e = 0, m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    e = Math.max(e, Math.abs(a[i] - ref[i]));
-    m = Math.max(m, Math.abs(ref[i]));
-  }
-  return m > 0 ? e / m : e;
 }
 
 function make(s: S, name: string, tol32 = 1e-2): Workload {
@@ -128,13 +120,13 @@ function checkBoth(s: S, dtype: 'float32' | 'float64', seed: number, imgShape: n
   p32.forEach((p, i) => (p64[i].data as Float64Array).set(p.data as Float32Array));
   const x32 = randn(imgShape, { seed: seed + 8, dtype }), x64 = randn(imgShape, { seed: seed + 8, dtype: 'float64' });
   const t32 = m32.forward(x32).tokens, t64 = m64.forward(x64).tokens;
-  const fwd = normwise(t32.data as Float32Array, t64.data as Float64Array);
+  const fwd = normwiseError(t32.data as Float32Array, t64.data as Float64Array);
   t32.pow(2).mean().backward();
   t64.pow(2).mean().backward();
   let grad = 0;
   p32.forEach((p, i) => {
     const g = (p as Tensor).grad, g64 = (p64[i] as Tensor).grad;
-    if (g && g64) grad = Math.max(grad, normwise(g.data as Float32Array, g64.data as Float64Array));
+    if (g && g64) grad = Math.max(grad, normwiseError(g.data as Float32Array, g64.data as Float64Array));
   });
   return { fwd, grad };
 }

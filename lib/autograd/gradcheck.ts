@@ -4,7 +4,7 @@
  * for every float64 input that requires grad. Inputs are perturbed in place and restored, so
  * `fn` may close over tensors nested in options. Keep inputs small: cost is O(in x out).
  */
-import { SelfsupError, selfsupError, typeError } from '../errors';
+import { SelfsupError, indexStr, selfsupError, typeError } from '../errors';
 import { Tensor } from '../tensor';
 import { grad } from './engine';
 import type { FunctionOutput } from './function';
@@ -23,15 +23,6 @@ function outputsOf(out: unknown): Tensor[] {
   if (Array.isArray(out)) return out.filter((t): t is Tensor => t instanceof Tensor);
   if (out !== null && typeof out === 'object') return Object.values(out).filter((t): t is Tensor => t instanceof Tensor);
   throw typeError('a Tensor, an array or a record of Tensors', 'gradcheck(fn) result', out);
-}
-
-function fmtIndex(i: number, shape: readonly number[]): string {
-  const idx: number[] = [];
-  for (let d = shape.length - 1; d >= 0; d--) {
-    idx.unshift(i % shape[d]);
-    i = Math.floor(i / shape[d]);
-  }
-  return `[${idx.join(', ')}]`;
 }
 
 /** Returns true, or throws a SelfsupError (ERR_AUTOGRAD) describing the worst mismatch. */
@@ -79,7 +70,7 @@ export function gradcheck(fn: (...inputs: Tensor[]) => FunctionOutput, inputs: T
           excess: e,
           msg:
             `Expected analytical gradient ${num} (numeric, within atol ${atol} + rtol ${rtol}) for gradcheck(inputs[${i}]) ` +
-            `at index ${fmtIndex(k, inputs[i].shape)} (output ${o}, element ${fmtIndex(j, outs[o].shape)}) but received ${ana}`,
+            `at index ${indexStr(k, inputs[i].shape)} (output ${o}, element ${indexStr(j, outs[o].shape)}) but received ${ana}`,
         };
       }
     }

@@ -170,30 +170,20 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+/** Fills `a` with read(i) (little-endian reads through a DataView: any alignment, any host). */
+function readWith<A extends StArray>(a: A, read: (i: number) => number): A {
+  for (let i = 0; i < a.length; i++) a[i] = read(i);
+  return a;
+}
+
 /** Reads one entry's bytes into a fresh typed array of our dtype (never a view of the file). */
 function readEntry(name: string, code: string, bytes: Uint8Array, count: number): StArray {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (code) {
-    case 'F32': {
-      const a = new Float32Array(count);
-      for (let i = 0; i < count; i++) a[i] = dv.getFloat32(4 * i, true);
-      return a;
-    }
-    case 'F64': {
-      const a = new Float64Array(count);
-      for (let i = 0; i < count; i++) a[i] = dv.getFloat64(8 * i, true);
-      return a;
-    }
-    case 'I32': {
-      const a = new Int32Array(count);
-      for (let i = 0; i < count; i++) a[i] = dv.getInt32(4 * i, true);
-      return a;
-    }
-    case 'F16': {
-      const a = new Float32Array(count);
-      for (let i = 0; i < count; i++) a[i] = f16ToF32(dv.getUint16(2 * i, true));
-      return a;
-    }
+    case 'F32': return readWith(new Float32Array(count), (i) => dv.getFloat32(4 * i, true));
+    case 'F64': return readWith(new Float64Array(count), (i) => dv.getFloat64(8 * i, true));
+    case 'I32': return readWith(new Int32Array(count), (i) => dv.getInt32(4 * i, true));
+    case 'F16': return readWith(new Float32Array(count), (i) => f16ToF32(dv.getUint16(2 * i, true)));
     case 'BF16': {
       // bfloat16 is the top half of a float32: widening is a 16-bit shift, exact.
       const a = new Float32Array(count);

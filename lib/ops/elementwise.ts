@@ -82,27 +82,22 @@ export const raw = {
 
 // ---- binary, differentiable ---------------------------------------------------------------
 
-const AddFn = defineFunction({
-  name: 'Add',
-  forward(ctx, a: Tensor, b: Tensor) {
-    ctx.shapes = [a.shape, b.shape];
-    return binaryMap(a, b, kAdd);
-  },
-  backward(ctx, g) {
-    return [ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null, ctx.needsInputGrad[1] ? sumToShape(g, ctx.shapes[1]) : null];
-  },
-});
-
-const SubFn = defineFunction({
-  name: 'Sub',
-  forward(ctx, a: Tensor, b: Tensor) {
-    ctx.shapes = [a.shape, b.shape];
-    return binaryMap(a, b, kSub);
-  },
-  backward(ctx, g) {
-    return [ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null, ctx.needsInputGrad[1] ? sumToShape(raw.scale(g, -1), ctx.shapes[1]) : null];
-  },
-});
+/** a + b and a - b: the gradient is g (and -g for sub's b), summed back to each operand's shape. */
+function addSubFn(name: string, k: BinKernel, bSign: 1 | -1) {
+  return defineFunction({
+    name,
+    forward(ctx, a: Tensor, b: Tensor) {
+      ctx.shapes = [a.shape, b.shape];
+      return binaryMap(a, b, k);
+    },
+    backward(ctx, g) {
+      const gb = ctx.needsInputGrad[1] ? sumToShape(bSign === 1 ? g : raw.scale(g, -1), ctx.shapes[1]) : null;
+      return [ctx.needsInputGrad[0] ? sumToShape(g, ctx.shapes[0]) : null, gb];
+    },
+  });
+}
+const AddFn = addSubFn('Add', kAdd, 1);
+const SubFn = addSubFn('Sub', kSub, -1);
 
 const MulFn = defineFunction({
   name: 'Mul',

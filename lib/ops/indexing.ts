@@ -4,7 +4,7 @@
  * so the loops below can trust them. Index tensors are never differentiable.
  */
 import { defineOp as defineFunction } from '../autograd/function';
-import { rangeError, selfsupError, shapeStr } from '../errors';
+import { indexStr, rangeError, selfsupError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, checkTensor, contiguousStrides, emptyLike, forEachRow, newArray, normDim, opts, sizeOf, splitAt } from './common';
 
@@ -13,18 +13,9 @@ function checkIndexValues(op: string, arg: string, index: Tensor, bound: number)
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
     if (v < 0 || v >= bound) {
-      throw rangeError(`indices in [0, ${bound})`, `${op}(${arg})`, `${v} at position ${index.ndim <= 1 ? i : unravel(i, index.shape)}`, true);
+      throw rangeError(`indices in [0, ${bound})`, `${op}(${arg})`, `${v} at position ${index.ndim <= 1 ? i : indexStr(i, index.shape)}`, true);
     }
   }
-}
-
-function unravel(i: number, shape: readonly number[]): string {
-  const idx: number[] = [];
-  for (let d = shape.length - 1; d >= 0; d--) {
-    idx.unshift(i % shape[d]);
-    i = Math.floor(i / shape[d]);
-  }
-  return `[${idx.join(', ')}]`;
 }
 
 /**
