@@ -8,6 +8,11 @@ if (!fs.existsSync(main)) {
   console.error('selfsup: dist/ is missing. Run `npm run build` in ' + path.resolve(__dirname, '..') + ' first.');
   process.exit(1);
 }
+// `selfsup bench --list | head`: a reader that stops early is not an error (exit quietly, like coreutils).
+process.stdout.on('error', (err) => {
+  if (err && err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 require(main)
   .main(process.argv.slice(2))
   .then((code) => { process.exitCode = code; })

@@ -278,18 +278,36 @@ export async function runBench(args: string[]): Promise<number> {
   }
   const loaded = await loadWorkloads();
   const selected = selectWorkloads(loaded.workloads, o, loaded.failures.map((f) => f.file));
-  if (o.list) {
-    // Lists every workload of the named ops (all ops when none): `quick` marks the --quick
-    // subset, `heavy` the ones the default suite leaves out.
-    const ops = o.ops.length ? o.ops : [...new Set(loaded.workloads.map((w) => w.op))];
-    for (const w of loaded.workloads.filter((x) => ops.includes(x.op))) {
-      const tag = w.quick ? 'quick ' : w.heavy ? 'heavy ' : '      ';
-      process.stdout.write(`${w.op.padEnd(12)} ${w.name.padEnd(22)} ${w.modes.join(',').padEnd(12)} ${tag}${shapeStr(w.shape)}\n`);
-    }
-    for (const f of loaded.failures) process.stdout.write(`(not loaded) ${f.file}: ${f.error}\n`);
-    return 0;
-  }
+  if (o.list) return listWorkloads(loaded, o);
 
+  const { header, probe } = machineHeader(o, args, loaded.failures);
+  const progress = new Progress();
+  const peers = await startPeers(o, header, progress);
+  printHeader(o, header, peers);
+
+  const { rows, failed } = await runRows(selected, o, probe, progress, peers);
+  const report: BenchReport = { header, rows, failures: loaded.failures };
+  if (!writeReport(o, report, peers.labels)) return 1;
+  if (failed) process.stderr.write('selfsup bench: some rows failed or exceeded their error tolerance (marked FAIL / skipped)\n');
+  return failed ? 1 : 0;
+}
+
+type Loaded = Awaited<ReturnType<typeof loadWorkloads>>;
+interface Peers { torch?: TorchPeer; tfjs: TfjsPeer[]; labels: string[] }
+
+/** `--list`: every workload of the named ops (all ops when none); `quick` marks the --quick subset, `heavy` the ones the default suite leaves out. */
+function listWorkloads(loaded: Loaded, o: BenchOptions): number {
+  const ops = o.ops.length ? o.ops : [...new Set(loaded.workloads.map((w) => w.op))];
+  for (const w of loaded.workloads.filter((x) => ops.includes(x.op))) {
+    const tag = w.quick ? 'quick ' : w.heavy ? 'heavy ' : '      ';
+    process.stdout.write(`${w.op.padEnd(12)} ${w.name.padEnd(22)} ${w.modes.join(',').padEnd(12)} ${tag}${shapeStr(w.shape)}\n`);
+  }
+  for (const f of loaded.failures) process.stdout.write(`(not loaded) ${f.file}: ${f.error}\n`);
+  return 0;
+}
+
+/** The machine, the addon and the run's settings (threads applied here), with the notes the run needs. */
+function machineHeader(o: BenchOptions, args: string[], failures: Loaded['failures']): { header: BenchHeader; probe: { peakGflops: number; bandwidthGBs: number } } {
   const i = info();
   if (o.device === 'cuda' && !i.cuda.devices.length) {
     throw new UsageError(`Expected a CUDA device for --device but received none (${i.cuda.error ?? 'no device found'})`);
@@ -297,9 +315,8 @@ export async function runBench(args: string[]): Promise<number> {
   if (o.threads !== undefined) setNumThreads(o.threads);
   const threads = getNumThreads();
   const probe = probeMachine(threads);
-  const timing = timingFor(o);
   const notes: string[] = [];
-  for (const f of loaded.failures) notes.push(`note: bench/workloads/${f.file} not loaded: ${f.error}`);
+  for (const f of failures) notes.push(`note: bench/workloads/${f.file} not loaded: ${f.error}`);
   if (o.dtype === 'bfloat16') notes.push('note: no workload has a bfloat16 path yet; bfloat16 rows are skipped');
   if (o.device === 'cuda') notes.push('note: the workload table has no CUDA runs yet; rows are skipped');
   if (i.backend === 'reference') {
@@ -309,7 +326,6 @@ export async function runBench(args: string[]): Promise<number> {
         : `WARNING: the native addon did not load (${i.loadError ?? 'unknown reason'}); these are the pure-TypeScript reference kernels, 10-1000x slower. Rebuild with \`npm rebuild selfsup\`.`,
     );
   }
-
   const header: BenchHeader = {
     version: i.version, node: i.node, date: new Date().toISOString(), command: `selfsup bench ${args.join(' ')}`.trim(),
     backend: i.backend, addon: i.addonPath, cpuModel: i.cpuModel, cores: i.cores, isa: i.isa, threads,
@@ -319,46 +335,59 @@ export async function runBench(args: string[]): Promise<number> {
       : `${i.cuda.built ? 'built' : 'not built'}; ${i.cuda.error ?? 'no CUDA device'}`,
     device: o.device, dtype: o.dtype, notes,
   };
+  return { header, probe };
+}
 
-  // Peers start before the header prints, so it can name the torch version and BLAS.
-  let torch: TorchPeer | undefined;
-  let tfjsPeers: TfjsPeer[] = [];
-  const progress = new Progress();
+/** Peers start before the header prints, so it can name the torch version and BLAS. */
+async function startPeers(o: BenchOptions, header: BenchHeader, progress: Progress): Promise<Peers> {
+  const peers: Peers = { tfjs: [], labels: [] };
   if (o.vs.includes('torch')) {
     progress.show('starting the torch peer (import torch)…', true);
-    const r = await TorchPeer.start(threads);
-    torch = r.peer;
-    if (r.message) notes.push(r.message);
-    if (torch) {
-      header.torch = torch.info;
-      const d = describeTorch(torch.info);
-      if (d.warning) notes.push(d.warning);
+    const r = await TorchPeer.start(header.threads);
+    peers.torch = r.peer;
+    if (r.message) header.notes.push(r.message);
+    if (peers.torch) {
+      header.torch = peers.torch.info;
+      const d = describeTorch(peers.torch.info);
+      if (d.warning) header.notes.push(d.warning);
     }
   }
   if (o.vs.includes('tfjs')) {
     progress.show('loading tfjs…', true);
     const r = await TfjsPeer.start();
-    tfjsPeers = r.peers;
-    if (r.message) notes.push(r.message);
-    if (tfjsPeers.length) header.tfjs = `${tfjsPeers[0].version} (${tfjsPeers.map((p) => p.backend).join(', ')})`;
+    peers.tfjs = r.peers;
+    if (r.message) header.notes.push(r.message);
+    if (peers.tfjs.length) header.tfjs = `${peers.tfjs[0].version} (${peers.tfjs.map((p) => p.backend).join(', ')})`;
   }
   progress.clear();
-  const peerLabels = [...(o.vs.includes('unfused') ? ['unfused'] : []), ...(o.vs.includes('autograd') ? ['autograd'] : []), ...(torch ? ['torch'] : []), ...tfjsPeers.map((p) => p.label)];
+  peers.labels = [
+    ...(o.vs.includes('unfused') ? ['unfused'] : []), ...(o.vs.includes('autograd') ? ['autograd'] : []),
+    ...(peers.torch ? ['torch'] : []), ...peers.tfjs.map((p) => p.label),
+  ];
+  return peers;
+}
 
-  const text = o.format === 'text';
-  if (text) {
-    const lines = headerLines(header);
-    if (torch) lines.push(describeTorch(torch.info).line);
-    if (header.tfjs) lines.push(`tfjs:       ${header.tfjs}`);
-    lines.push(...notes);
-    process.stdout.write(lines.join('\n') + '\n\n');
-  } else {
-    for (const n of notes) process.stderr.write(n + '\n');
+/** Text output gets the header on stdout; JSON and CSV keep stdout for data and print the notes on stderr. */
+function printHeader(o: BenchOptions, header: BenchHeader, peers: Peers): void {
+  if (o.format !== 'text') {
+    for (const n of header.notes) process.stderr.write(n + '\n');
+    return;
   }
+  const lines = headerLines(header);
+  if (peers.torch) lines.push(describeTorch(peers.torch.info).line);
+  if (header.tfjs) lines.push(`tfjs:       ${header.tfjs}`);
+  lines.push(...header.notes);
+  process.stdout.write(lines.join('\n') + '\n\n');
+}
 
-  const table = new TextTable(peerLabels, Math.max(...selected.map((w) => w.op.length), 2), Math.max(...selected.map((w) => w.name.length), 8));
+/** Every selected workload and mode, one row each (printed as it completes in text mode). */
+async function runRows(
+  selected: Workload[], o: BenchOptions, probe: { peakGflops: number; bandwidthGBs: number }, progress: Progress, peers: Peers,
+): Promise<{ rows: BenchRow[]; failed: boolean }> {
+  const text = o.format === 'text';
+  const timing = timingFor(o);
+  const table = new TextTable(peers.labels, Math.max(...selected.map((w) => w.op.length), 2), Math.max(...selected.map((w) => w.name.length), 8));
   if (text) process.stdout.write(table.head() + '\n');
-
   const rows: BenchRow[] = [];
   let failed = false;
   try {
@@ -379,7 +408,7 @@ export async function runBench(args: string[]): Promise<number> {
         }
       }
       for (const mode of modes) {
-        const row = await benchOne(w, mode, inst, setupError, o, timing, probe, progress, torch, tfjsPeers);
+        const row = await benchOne(w, mode, inst, setupError, o, timing, probe, progress, peers.torch, peers.tfjs);
         if (row.errorOk === false || (row.skipped && row.skipped.includes('failed'))) failed = true;
         rows.push(row);
         if (text) {
@@ -391,27 +420,29 @@ export async function runBench(args: string[]): Promise<number> {
     }
   } finally {
     progress.clear();
-    torch?.close();
+    peers.torch?.close();
   }
+  return { rows, failed };
+}
 
-  const report: BenchReport = { header, rows, failures: loaded.failures };
+/** The table's footer (text), or the JSON / CSV document; then the HTML report for --out. False when --out cannot be written. */
+function writeReport(o: BenchOptions, report: BenchReport, peerLabels: string[]): boolean {
+  const text = o.format === 'text';
   if (text) {
-    const extra = peerErrorLines(rows);
+    const extra = peerErrorLines(report.rows);
     if (extra.length) process.stdout.write('\n' + extra.join('\n') + '\n');
     if (peerLabels.length) process.stdout.write(`\nvs X = X's median / selfsup's median (> 1: selfsup is faster).\n`);
   } else if (o.format === 'json') process.stdout.write(toJSON(report) + '\n');
   else process.stdout.write(toCSV(report, peerLabels));
-  if (o.out) {
-    try {
-      fs.writeFileSync(o.out, toHTML(report, peerLabels));
-      if (text) process.stdout.write(`report: ${o.out}\n`);
-    } catch (e) {
-      process.stderr.write(`selfsup bench: could not write --out ${o.out}: ${errMsg(e)}\n`);
-      return 1;
-    }
+  if (!o.out) return true;
+  try {
+    fs.writeFileSync(o.out, toHTML(report, peerLabels));
+    if (text) process.stdout.write(`report: ${o.out}\n`);
+    return true;
+  } catch (e) {
+    process.stderr.write(`selfsup bench: could not write --out ${o.out}: ${errMsg(e)}\n`);
+    return false;
   }
-  if (failed) process.stderr.write('selfsup bench: some rows failed or exceeded their error tolerance (marked FAIL / skipped)\n');
-  return failed ? 1 : 0;
 }
 
 async function benchOne(
