@@ -23,6 +23,11 @@ export interface CrossEntropyOptions {
   /** Mixes the target with the uniform distribution: (1 - s) target + s / C (default 0). */
   labelSmoothing?: number;
   reduction?: Reduction;
+  /**
+   * Class-index targets equal to this contribute no loss and no gradient, and 'mean' divides by
+   * the count of the other positions (default -100, as PyTorch). Ignored for probability targets.
+   */
+  ignoreIndex?: number;
 }
 
 /**
@@ -33,8 +38,9 @@ export interface CrossEntropyOptions {
 export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntropyOptions): Tensor {
   checkFloat('crossEntropy', 'input', input);
   checkTensor('crossEntropy', 'target', target, ['int32', 'float32', 'float64']);
-  const o = opts<CrossEntropyOptions>('crossEntropy', options, ['labelSmoothing', 'reduction']);
+  const o = opts<CrossEntropyOptions>('crossEntropy', options, ['labelSmoothing', 'reduction', 'ignoreIndex']);
   const ls = optNumber('crossEntropy', 'options.labelSmoothing', o.labelSmoothing, 0, { min: 0, max: 1 });
+  const ignore = optNumber('crossEntropy', 'options.ignoreIndex', o.ignoreIndex, -100, { integer: true });
   const reduction = optEnum('crossEntropy', 'options.reduction', o.reduction, REDUCTIONS, 'mean');
   if (input.ndim === 0) throw selfsupError('ERR_SHAPE_MISMATCH', 'logits of shape [C], [N, C] or [N, C, ...]', 'crossEntropy(input)', '[]');
   const cdim = input.ndim === 1 ? 0 : 1;
@@ -47,12 +53,23 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
       throw selfsupError('ERR_SHAPE_MISMATCH', `class indices of shape ${shapeStr(expected)} (input ${shapeStr(input.shape)} without the class dim)`, 'crossEntropy(target)', shapeStr(target.shape));
     }
     const td = target.data;
+    let kept = 0;
     for (let i = 0; i < td.length; i++) {
-      if (td[i] < 0 || td[i] >= C) throw rangeError(`class indices in [0, ${C})`, 'crossEntropy(target)', `${td[i]} at position ${i}`, true);
+      if (td[i] === ignore) continue;
+      kept++;
+      if (td[i] < 0 || td[i] >= C) throw rangeError(`class indices in [0, ${C}) or ignoreIndex (${ignore})`, 'crossEntropy(target)', `${td[i]} at position ${i}`, true);
     }
-    const nll = neg(squeeze(gather(logp, cdim, unsqueeze(target, cdim)), cdim));
+    // Ignored positions gather class 0 and are multiplied by 0: no loss, no gradient.
+    const keep = kept < td.length ? ignoredMask(target, ignore, input) : null;
+    const idx = keep ? new Tensor(td.map((c) => (c === ignore ? 0 : c)), target.shape) : target;
+    const nll = neg(squeeze(gather(logp, cdim, unsqueeze(idx, cdim)), cdim));
     // Smoothing: (1 - s) nll + s * mean_c(-logp), i.e. the cross-entropy with the smoothed target.
     loss = ls > 0 ? add(mul(nll, 1 - ls), mul(neg(mean(logp, cdim)), ls)) : nll;
+    if (keep) {
+      loss = mul(loss, keep);
+      // PyTorch's 'mean' with ignored targets: the sum over the kept positions / their count (0/0 = NaN).
+      if (reduction === 'mean') return mul(sum(loss), kept === 0 ? NaN : 1 / kept);
+    }
   } else {
     checkSameDtype('crossEntropy', 'target', target, input, 'input');
     if (!sameShape(target.shape, input.shape)) {
@@ -62,6 +79,13 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
     loss = neg(sum(mul(logp, t), cdim));
   }
   return reduce(loss, reduction);
+}
+
+/** 1 where the target is kept, 0 where it equals ignoreIndex (the input's dtype: a constant factor). */
+function ignoredMask(target: Tensor, ignore: number, like: Tensor): Tensor {
+  const m = emptyLike(like, target.shape);
+  for (let i = 0; i < m.data.length; i++) m.data[i] = target.data[i] === ignore ? 0 : 1;
+  return m;
 }
 
 function checkPair(op: string, input: Tensor, target: Tensor): void {
