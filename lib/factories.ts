@@ -4,6 +4,9 @@
  * - `randn(shape, { seed })` is `normalFloat32(seed, STREAM_RANDN = 0, 0, n)`; `rand` is
  *   `uniformFloat32(seed, STREAM_RAND = 1, 0, n)`; dropout masks use STREAM_DROPOUT = 2. The same
  *   seed therefore gives the same numbers in TS, C++ and CUDA.
+ * - `randint` draws element i from words (2i, 2i+1) of STREAM_RANDINT = 3; `randperm` is a
+ *   Fisher-Yates shuffle whose swap k uses words (2k, 2k+1) of STREAM_RANDPERM = 4. Both read the
+ *   word pair as a 53-bit uniform u and take floor(u * range): the bias is at most range / 2^53.
  * - float64 `randn`/`rand` widen the float32 draws (so a float64 tensor holds exactly the values of
  *   the float32 one with the same seed; they are not 53-bit random numbers).
  * - Without a seed, each call takes the next seed of a global sequence: seed k is the 53-bit number
@@ -20,6 +23,8 @@ export const DEFAULT_SEED = 0;
 export const STREAM_RANDN = 0;
 export const STREAM_RAND = 1;
 export const STREAM_DROPOUT = 2;
+export const STREAM_RANDINT = 3;
+export const STREAM_RANDPERM = 4;
 const SEED_STREAM = 0xffffffff;
 
 let globalSeed = DEFAULT_SEED;
@@ -249,4 +254,125 @@ export function randn(shape: number[], options?: RandomOptions): Tensor {
 /** Uniform samples in [0, 1) (Philox, seedable; float64 widens the float32 draws). */
 export function rand(shape: number[], options?: RandomOptions): Tensor {
   return random('rand', shape, options, false);
+}
+
+function checkInt(name: string, v: unknown, min = -Infinity): number {
+  if (typeof v !== 'number') throw typeError('an integer', name, v);
+  if (!Number.isSafeInteger(v) || v < min) throw rangeError(min === -Infinity ? 'an integer' : `an integer >= ${min}`, name, v);
+  return v;
+}
+
+/** Float32/float64/int32 (the numeric dtypes), defaulting to `dflt`. */
+function numericDtype(name: string, d: unknown, dflt: DType): DType {
+  const dtype = checkDtype(name, d) ?? dflt;
+  if (dtype === 'bool') throw rangeError("'float32' | 'float64' | 'int32'", name, dtype);
+  return dtype;
+}
+
+function allocate(name: string, dtype: DType, n: number, what: string): TensorData {
+  const Ctor = arrayCtor(dtype);
+  checkAllocation(name, n, Ctor.BYTES_PER_ELEMENT, what);
+  return new Ctor(n);
+}
+
+/**
+ * The 2-D identity [n, m] (m defaults to n), like torch.eye: ones on the main diagonal.
+ * `eye(n, options)` is accepted too.
+ */
+export function eye(n: number, m?: number | TensorOptions | null, options?: TensorOptions): Tensor {
+  if (m !== null && typeof m === 'object') {
+    options = m;
+    m = undefined;
+  }
+  const rows = checkInt('eye(n)', n, 0);
+  const cols = m === undefined || m === null ? rows : checkInt('eye(m)', m, 0);
+  const o = checkOpts('eye', options);
+  const dtype = checkDtype('eye(options.dtype)', o.dtype) ?? 'float32';
+  const a = allocate('eye(n)', dtype, rows * cols, `shape [${rows}, ${cols}], ${dtype}`);
+  for (let i = 0; i < Math.min(rows, cols); i++) a[i * cols + i] = 1;
+  return finish(a, [rows, cols], o, 'eye');
+}
+
+/**
+ * `steps` evenly spaced values from start to end, both included (torch.linspace). The second half
+ * is computed from the end (end - (steps - 1 - i) * step), as PyTorch does, so the last value is
+ * exactly `end`. int32 truncates toward zero.
+ */
+export function linspace(start: number, end: number, steps: number, options?: TensorOptions): Tensor {
+  if (typeof start !== 'number' || !Number.isFinite(start)) throw typeError('a finite number', 'linspace(start)', start);
+  if (typeof end !== 'number' || !Number.isFinite(end)) throw typeError('a finite number', 'linspace(end)', end);
+  const n = checkInt('linspace(steps)', steps, 0);
+  const o = checkOpts('linspace', options);
+  const dtype = numericDtype('linspace(options.dtype)', o.dtype, 'float32');
+  const a = allocate('linspace(steps)', dtype, n, dtype);
+  const step = n > 1 ? (end - start) / (n - 1) : 0;
+  const half = Math.floor(n / 2);
+  for (let i = 0; i < n; i++) {
+    const v = n === 1 ? start : i < half ? start + i * step : end - (n - 1 - i) * step;
+    a[i] = dtype === 'int32' ? Math.trunc(v) : v;
+  }
+  return finish(a, [n], o, 'linspace');
+}
+
+/** A 53-bit uniform in [0, 1) from words (2i, 2i+1) of a word array. */
+function uniform53(w: Uint32Array, i: number): number {
+  return ((w[2 * i] >>> 5) * 67108864 + (w[2 * i + 1] >>> 6)) / 9007199254740992;
+}
+
+export interface RandintOptions {
+  seed?: number;
+  /** Default int32 (PyTorch's is int64, which this package does not have). */
+  dtype?: 'int32' | 'float32' | 'float64';
+  device?: 'cpu' | 'cuda';
+}
+
+/**
+ * Integers uniform in [low, high) (torch.randint), seedable like randn: element i reads words
+ * (2i, 2i+1) of (seed, STREAM_RANDINT). `randint(high, shape, options)` means low = 0.
+ */
+export function randint(low: number, high: number | number[], shape?: number[] | RandintOptions, options?: RandintOptions): Tensor {
+  if (Array.isArray(high)) {
+    options = shape as RandintOptions | undefined;
+    shape = high;
+    high = low;
+    low = 0;
+  }
+  const lo = checkInt('randint(low)', low);
+  const hi = checkInt('randint(high)', high);
+  if (hi <= lo) throw rangeError(`an integer > low (${lo})`, 'randint(high)', hi);
+  const s = checkShapeArg('randint(shape)', shape);
+  const o = checkOpts('randint', options) as RandintOptions;
+  const dtype = numericDtype('randint(options.dtype)', o.dtype, 'int32');
+  if (dtype === 'int32' && (lo < -2147483648 || hi > 2147483648)) throw rangeError('a range within int32', 'randint(high)', hi);
+  checkDevice('randint(options.device)', o.device);
+  const seed = resolveSeed('randint(options.seed)', o.seed);
+  const n = s.reduce((a, b) => a * b, 1);
+  const a = allocate('randint(shape)', dtype, n, `shape [${s.join(', ')}], ${dtype}`);
+  const range = hi - lo;
+  const w = randomWords(seed, STREAM_RANDINT, 0, 2 * n);
+  for (let i = 0; i < n; i++) a[i] = lo + Math.floor(uniform53(w, i) * range);
+  return finish(a, s, {}, 'randint');
+}
+
+/**
+ * A random permutation of 0..n-1 (torch.randperm), seedable like randn: a Fisher-Yates shuffle
+ * (Knuth, TAOCP vol. 2, Algorithm P) whose swap k reads words (2k, 2k+1) of (seed, STREAM_RANDPERM).
+ */
+export function randperm(n: number, options?: RandintOptions): Tensor {
+  const len = checkInt('randperm(n)', n, 0);
+  const o = checkOpts('randperm', options) as RandintOptions;
+  const dtype = numericDtype('randperm(options.dtype)', o.dtype, 'int32');
+  if (dtype === 'int32' && len > 2147483648) throw rangeError('an integer <= 2^31', 'randperm(n)', len);
+  checkDevice('randperm(options.device)', o.device);
+  const seed = resolveSeed('randperm(options.seed)', o.seed);
+  const a = allocate('randperm(n)', dtype, len, `${len} elements, ${dtype}`);
+  for (let i = 0; i < len; i++) a[i] = i;
+  const w = randomWords(seed, STREAM_RANDPERM, 0, 2 * Math.max(len - 1, 0));
+  for (let k = 0, i = len - 1; i > 0; k++, i--) {
+    const j = Math.floor(uniform53(w, k) * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return finish(a, [len], {}, 'randperm');
 }

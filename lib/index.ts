@@ -4,7 +4,8 @@
 import './tensor-methods'; // attaches the op methods to Tensor.prototype
 export { Tensor, type DType, type FloatDType, type Device, type TensorData, type TensorOptions, type Dims } from './tensor';
 export {
-  tensor, zeros, ones, full, zerosLike, onesLike, arange, randn, rand, manualSeed, DEFAULT_SEED, type RandomOptions,
+  tensor, zeros, ones, full, zerosLike, onesLike, arange, eye, linspace, randn, rand, randint, randperm, manualSeed, DEFAULT_SEED,
+  type RandomOptions, type RandintOptions,
 } from './factories';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
 export { backward, grad, Node, type GradResult } from './autograd/engine';
