@@ -14,10 +14,15 @@ export { gradcheck, type GradcheckOptions } from './autograd/gradcheck';
 export { F, type Functional } from './functional';
 export {
   add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, square, abs, clamp, relu, gelu, silu, sigmoid, tanh, where, maximum, minimum,
-  gt, ge, lt, le, eq,
+  gt, ge, lt, le, eq, isnan, allclose,
 } from './ops/elementwise';
-export { sum, mean, max, min, amax, amin, argmax, argmin, variance as var, variance, std, norm, logsumexp, type VarOptions } from './ops/reduce';
-export { reshape, view, transpose, permute, squeeze, unsqueeze, flatten, expand, cat, cat as concat, stack, narrow, slice, split, chunk, clone } from './ops/shape';
+export { sum, mean, max, min, amax, amin, argmax, argmin, variance as var, variance, std, norm, logsumexp, cumsum, type VarOptions } from './ops/reduce';
+export { sort, topk } from './ops/sorting';
+export { einsum } from './ops/einsum';
+export {
+  reshape, view, transpose, permute, squeeze, unsqueeze, flatten, expand, cat, cat as concat, stack, narrow, slice, split, chunk, clone,
+  repeat, flip, tril, triu,
+} from './ops/shape';
 export { matmul, bmm, linear } from './ops/linalg';
 export {
   softmax, logSoftmax, layerNorm, batchNorm, dropout, cosineSimilarity, normalize,

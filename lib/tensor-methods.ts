@@ -66,6 +66,8 @@ interface VariantMethods {
   permute(...dims: number[] | [number[]]): Tensor;
   /** Broadcast to a larger shape (-1 keeps a dim). Copies (no strided views here). */
   expand(...shape: number[] | [number[]]): Tensor;
+  /** PyTorch's Tensor.repeat: tiles sizes[i] times along dim i (more sizes than dims add leading dims). */
+  repeat(...sizes: number[] | [number[]]): Tensor;
   expandAs(other: Tensor): Tensor;
   /** 2-D transpose (PyTorch's `t()`). */
   t(): Tensor;
@@ -73,9 +75,15 @@ interface VariantMethods {
   contiguous(): Tensor;
 }
 
+/** Read-only properties computed from the tensor (PyTorch's `x.T`). */
+interface Getters {
+  /** The tensor with its dims reversed (PyTorch's Tensor.T): a transpose for 2-D, itself for 0-D and 1-D. Copies. */
+  readonly T: Tensor;
+}
+
 declare module './tensor' {
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-  interface Tensor extends TableMethods, VariantMethods {}
+  interface Tensor extends TableMethods, VariantMethods, Getters {}
 }
 
 /** `f(2, 3)` and `f([2, 3])` are the same call (PyTorch accepts both). */
@@ -126,6 +134,7 @@ const variants: Impl<VariantMethods> = {
   view(this: Tensor, ...shape: number[] | [number[]]) { return sh.reshape(this, flatArgs(shape), 'view'); },
   permute(this: Tensor, ...dims: number[] | [number[]]) { return sh.permute(this, flatArgs(dims)); },
   expand(this: Tensor, ...shape: number[] | [number[]]) { return sh.expand(this, flatArgs(shape)); },
+  repeat(this: Tensor, ...sizes: number[] | [number[]]) { return sh.repeat(this, flatArgs(sizes)); },
   expandAs(this: Tensor, other: Tensor) { return sh.expand(this, other.shape); },
   t(this: Tensor) {
     if (this.ndim > 2) throw rangeError('a tensor with at most 2 dims', 't(this)', `shape ${shapeStr(this.shape)}`, true);
@@ -148,6 +157,16 @@ for (const [name, r] of Object.entries(OP_TABLE)) {
 }
 for (const [name, fn] of Object.entries(variants)) attach(name, fn);
 
+const getters: { [K in keyof Getters]: (this: Tensor) => Getters[K] } = {
+  T(this: Tensor) {
+    return this.ndim < 2 ? this : sh.permute(this, this.shape.map((_, i) => this.ndim - 1 - i));
+  },
+};
+for (const [name, get] of Object.entries(getters)) {
+  Object.defineProperty(Tensor.prototype, name, { get, configurable: true, enumerable: false });
+}
+
 /** The names this module attaches (the op-table test checks each has a test row). */
 export const TABLE_METHODS: readonly string[] = Object.entries(OP_TABLE).filter(([, r]) => r.method === true).map(([k]) => k);
 export const VARIANT_METHODS: readonly string[] = Object.keys(variants);
+export const GETTERS: readonly string[] = Object.keys(getters);

@@ -6,9 +6,9 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { erf } from '../backends/reference-pointwise';
 import { useReference } from '../backends/native';
-import { typeError } from '../errors';
+import { rangeError, typeError } from '../errors';
 import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
-import { Tensor, type DType } from '../tensor';
+import { Tensor, isFloatDType, type DType } from '../tensor';
 import * as nc from './native-core';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
@@ -200,6 +200,39 @@ export function ge(a: Tensor | number, b: Tensor | number): Tensor { return comp
 export function lt(a: Tensor | number, b: Tensor | number): Tensor { return compare('lt', a, b, kGt, true); }
 export function le(a: Tensor | number, b: Tensor | number): Tensor { return compare('le', a, b, kGe, true); }
 export function eq(a: Tensor | number, b: Tensor | number): Tensor { return compare('eq', a, b, kEq); }
+
+/** NaN test (bool); an int32 or bool tensor has no NaN. */
+export function isnan(x: Tensor): Tensor {
+  checkTensor('isnan', 'x', x);
+  const out = new Uint8Array(x.numel()), xd = x.data;
+  if (isFloatDType(x.dtype)) for (let i = 0; i < out.length; i++) out[i] = xd[i] !== xd[i] ? 1 : 0;
+  return new Tensor(out, x.shape);
+}
+
+const kClose = (rtol: number, atol: number): BinKernel => (o, oo, a, ao, as, b, bo, bs, n) => {
+  for (let i = 0; i < n; i++) {
+    const x = a[ao + i * as], y = b[bo + i * bs];
+    // x === y first: equal infinities are close (their difference is NaN).
+    o[oo + i] = x === y || Math.abs(x - y) <= atol + rtol * Math.abs(y) ? 1 : 0;
+  }
+};
+
+/**
+ * torch.allclose: |a - b| <= atol + rtol |b| everywhere (b broadcasts against a; NaN is never
+ * close). A plain boolean, like PyTorch's Python bool.
+ */
+export function allclose(a: Tensor, b: Tensor | number, rtol = 1e-5, atol = 1e-8): boolean {
+  checkTensor('allclose', 'a', a, CMP_DTYPES);
+  for (const [name, v] of [['rtol', rtol], ['atol', atol]] as const) {
+    if (typeof v !== 'number') throw typeError('a number', `allclose(${name})`, v);
+    if (!(v >= 0)) throw rangeError('a number >= 0', `allclose(${name})`, v);
+  }
+  const [A, B] = binaryOperands('allclose', a, b, CMP_DTYPES);
+  broadcastShapes('allclose', 'b', A.shape, B.shape);
+  const close = binaryMap(A, B, kClose(rtol, atol), 'bool').data;
+  for (let i = 0; i < close.length; i++) if (!close[i]) return false;
+  return true;
+}
 
 // ---- where ----------------------------------------------------------------------------------
 

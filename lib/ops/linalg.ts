@@ -10,16 +10,25 @@ import { matmul as kmatmul } from '../kernels/linalg';
 import { sumRows as ksumRows } from '../kernels/pointwise';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { broadcastShapes, checkFloat, checkSameDtype, sameShape } from './common';
+import { broadcastShapes, checkFloat, checkSameDtype, newArray, sameShape, sizeOf } from './common';
 import { expand, reshape, squeeze, unsqueeze } from './shape';
 
 function gemm(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor | null = null): Tensor {
-  const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB, bias: (bias?.data ?? null) as FloatArray | null });
   const ra = a.ndim, rb = b.ndim;
   const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
   const n = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const k = transA ? a.shape[ra - 2] : a.shape[ra - 1];
   const batch = ra >= rb ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
-  return new Tensor(r, [...batch, m, n]);
+  const shape = [...batch, m, n];
+  // Empty operands: the kernel refuses a 0-sized batch (it wants batch >= 1), and any empty
+  // product is all zeros (an empty sum) plus the bias, so no kernel call is needed.
+  if (k === 0 || shape.includes(0)) {
+    const out = new Tensor(newArray(a.dtype, sizeOf(shape)), shape);
+    if (bias) for (let r = 0; r < out.data.length; r += n) out.data.set(bias.data, r);
+    return out;
+  }
+  const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB, bias: (bias?.data ?? null) as FloatArray | null });
+  return new Tensor(r, shape);
 }
 
 /** a [..., m, k] @ b [..., k, n] with identical batch dims (or b 2-D, broadcast by the kernel). */

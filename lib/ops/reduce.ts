@@ -195,6 +195,44 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
   return (extreme('argmin', 'min', x, dim, keepdim) as { indices: Tensor }).indices;
 }
 
+// ---- cumsum -------------------------------------------------------------------------------
+
+/** Running sum along one dim; `reverse` runs from the end (the gradient of a cumsum). */
+function cumsumRaw(x: Tensor, dim: number, reverse: boolean): Tensor {
+  const { outer, size, inner } = splitAt(x.shape, dim);
+  const out = newArray(x.dtype, x.numel()), xd = x.data;
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let acc = 0;
+      for (let j = 0; j < size; j++) {
+        const at = (o * size + (reverse ? size - 1 - j : j)) * inner + i;
+        acc += xd[at];
+        out[at] = acc;
+      }
+    }
+  }
+  return new Tensor(out, x.shape);
+}
+
+const CumsumFn = defineFunction({
+  name: 'Cumsum',
+  forward(ctx, x: Tensor, dim: number) {
+    ctx.dim = dim;
+    return cumsumRaw(x, dim, false);
+  },
+  backward(ctx, g) {
+    // y_j = sum_{i <= j} x_i, so dL/dx_i = sum_{j >= i} g_j: a cumsum from the end.
+    return [cumsumRaw(g, ctx.dim, true)];
+  },
+});
+
+/** Cumulative sum along `dim` (torch.cumsum); int32 sums in int32, floats are differentiable. */
+export function cumsum(x: Tensor, dim: number): Tensor {
+  checkTensor('cumsum', 'x', x, ['float32', 'float64', 'int32']);
+  const d = normDim('cumsum', 'dim', dim, x.ndim);
+  return x.ndim === 0 ? CumsumFn(x.reshape([1]), 0).reshape([]) : CumsumFn(x, d);
+}
+
 // ---- var / std / norm / logsumexp -----------------------------------------------------------
 
 export interface VarOptions {

@@ -203,6 +203,107 @@ export function expand(x: Tensor, shape: number[]): Tensor {
   return ExpandFn(x, out);
 }
 
+/**
+ * Tensor.repeat (PyTorch): tiles x `sizes[i]` times along dim i; sizes may be longer than x's
+ * rank (new leading dims). Written as expand of an interleaved view, [1, s0, 1, s1, ...] ->
+ * [r0, s0, r1, s1, ...] -> [r0 s0, r1 s1, ...], so the gradient is Expand's (a sum over the copies).
+ */
+export function repeat(x: Tensor, sizes: number[]): Tensor {
+  checkTensor('repeat', 'x', x);
+  if (!Array.isArray(sizes)) throw typeError('an array of non-negative integers', 'repeat(sizes)', sizes);
+  if (sizes.length < x.ndim) throw rangeError(`at least ${x.ndim} sizes (one per dim of ${shapeStr(x.shape)})`, 'repeat(sizes)', sizes);
+  sizes.forEach((r, i) => {
+    if (typeof r !== 'number' || !Number.isInteger(r) || r < 0) throw rangeError('a non-negative integer', `repeat(sizes[${i}])`, r);
+  });
+  const src = [...new Array<number>(sizes.length - x.ndim).fill(1), ...x.shape];
+  const inter = src.flatMap((s) => [1, s]);
+  const tiled = src.flatMap((s, i) => [sizes[i], s]);
+  return reshape(expand(reshape(x, inter), tiled), src.map((s, i) => s * sizes[i]));
+}
+
+/** Reverses the order along each of `dims` (torch.flip). Copies; the gradient is the same flip. */
+function flipRaw(x: Tensor, dims: readonly number[]): Tensor {
+  const st = contiguousStrides(x.shape);
+  // Read x with negated strides on the flipped dims, starting from their last element.
+  let base = 0;
+  const read = st.map((s, d) => {
+    if (!dims.includes(d)) return s;
+    base += (x.shape[d] - 1) * s;
+    return -s;
+  });
+  const out = newArray(x.dtype, x.numel()), xd = x.data;
+  forEachRow(x.shape, [st, read], (o, n, s) => {
+    const oo = o[0], xo = base + o[1], xs = s[1];
+    for (let i = 0; i < n; i++) out[oo + i] = xd[xo + i * xs];
+  });
+  return new Tensor(out, x.shape);
+}
+
+const FlipFn = defineFunction({
+  name: 'Flip',
+  forward(ctx, x: Tensor, dims: number[]) {
+    ctx.dims = dims;
+    return flipRaw(x, dims);
+  },
+  backward(ctx, g) {
+    return [flipRaw(g, ctx.dims)];
+  },
+});
+
+export function flip(x: Tensor, dims: Dims): Tensor {
+  checkTensor('flip', 'x', x);
+  if (dims === undefined || dims === null) throw typeError('a dim or an array of dims', 'flip(dims)', dims);
+  return FlipFn(x, normDims('flip', 'dims', dims, x.ndim));
+}
+
+/** 1 where the [rows, cols] matrix position is kept: j - i <= k (lower) or j - i >= k (upper). */
+function triRaw(x: Tensor, k: number, lower: boolean): Tensor {
+  const r = x.shape[x.ndim - 2], c = x.shape[x.ndim - 1];
+  const out = newArray(x.dtype, x.numel()), xd = x.data;
+  if (out.length === 0) return new Tensor(out, x.shape);
+  for (let m = 0; m < xd.length; m += r * c) {
+    for (let i = 0; i < r; i++) {
+      for (let j = 0; j < c; j++) {
+        const keep = lower ? j - i <= k : j - i >= k;
+        if (keep) out[m + i * c + j] = xd[m + i * c + j];
+      }
+    }
+  }
+  return new Tensor(out, x.shape);
+}
+
+function triFn(name: string, lower: boolean) {
+  return defineFunction({
+    name,
+    forward(ctx, x: Tensor, k: number) {
+      ctx.k = k;
+      return triRaw(x, k, lower);
+    },
+    backward(ctx, g) {
+      return [triRaw(g, ctx.k, lower)];
+    },
+  });
+}
+const TrilFn = triFn('Tril', true);
+const TriuFn = triFn('Triu', false);
+
+function tri(op: string, fn: typeof TrilFn, x: Tensor, diagonal: number): Tensor {
+  checkTensor(op, 'x', x);
+  if (x.ndim < 2) throw rangeError('a tensor with at least 2 dims (a batch of matrices)', `${op}(x)`, `shape ${shapeStr(x.shape)}`, true);
+  if (typeof diagonal !== 'number') throw typeError('an integer', `${op}(diagonal)`, diagonal);
+  if (!Number.isInteger(diagonal)) throw rangeError('an integer', `${op}(diagonal)`, diagonal);
+  return fn(x, diagonal);
+}
+
+/** Lower triangle of the last two dims (torch.tril): keeps j - i <= diagonal, zeroes the rest. */
+export function tril(x: Tensor, diagonal = 0): Tensor {
+  return tri('tril', TrilFn, x, diagonal);
+}
+/** Upper triangle of the last two dims (torch.triu): keeps j - i >= diagonal, zeroes the rest. */
+export function triu(x: Tensor, diagonal = 0): Tensor {
+  return tri('triu', TriuFn, x, diagonal);
+}
+
 // ---- slicing --------------------------------------------------------------------------------
 
 function sliceRaw(x: Tensor, dim: number, start: number, step: number, count: number): Tensor {

@@ -16,6 +16,8 @@ import * as la from './linalg';
 import * as nnf from './nn-functional';
 import * as ix from './indexing';
 import * as loss from './loss';
+import * as sorting from './sorting';
+import { einsum } from './einsum';
 import { infoNCE } from './info_nce';
 import { vicreg, varianceLoss, covarianceLoss, barlowTwins } from './vicreg';
 import { attention } from './attention';
@@ -53,11 +55,15 @@ export const OP_TABLE = {
   where: row(ew.where), // method variant: x.where(condition, other)
   maximum: row(ew.maximum, M), minimum: row(ew.minimum, M),
   gt: row(ew.gt, M), ge: row(ew.ge, M), lt: row(ew.lt, M), le: row(ew.le, M), eq: row(ew.eq, M),
+  isnan: row(ew.isnan, M), allclose: row(ew.allclose, M),
   // reductions (lib/ops/reduce.ts)
   sum: row(red.sum, M), mean: row(red.mean, M),
   max: row(red.max), min: row(red.min), // method variants keep the overloads
   amax: row(red.amax, M), amin: row(red.amin, M), argmax: row(red.argmax, M), argmin: row(red.argmin, M),
   var: row(red.variance, M), std: row(red.std, M), norm: row(red.norm, M), logsumexp: row(red.logsumexp, M),
+  cumsum: row(red.cumsum, M),
+  // sorting and selection (lib/ops/sorting.ts)
+  sort: row(sorting.sort, M), topk: row(sorting.topk, M),
   // shape (lib/ops/shape.ts)
   reshape: row(sh.reshape), view: row(sh.view), // method variants take varargs: x.reshape(2, 3)
   transpose: row(sh.transpose, M),
@@ -66,6 +72,9 @@ export const OP_TABLE = {
   expand: row(sh.expand), // method variant takes varargs
   cat: row(sh.cat), concat: alias(sh.cat, 'cat'), stack: row(sh.stack),
   narrow: row(sh.narrow, M), slice: row(sh.slice, M), split: row(sh.split, M), chunk: row(sh.chunk, M), clone: row(sh.clone, M),
+  repeat: row(sh.repeat), // method variant takes varargs: x.repeat(2, 1)
+  flip: row(sh.flip, M), tril: row(sh.tril, M), triu: row(sh.triu, M),
+  einsum: row(einsum), // lib/ops/einsum.ts
   // linear algebra (lib/ops/linalg.ts)
   matmul: row(la.matmul, M), bmm: row(la.bmm, M), linear: row(la.linear),
   // nn functional (lib/ops/nn-functional.ts)

@@ -192,3 +192,16 @@ export function flattenOut<T>(out: T | T[] | { [k: string]: T }, isLeaf: (v: unk
   if (Array.isArray(out)) return out;
   return Object.values(out as { [k: string]: T });
 }
+/**
+ * out[idx] = x[src(idx)] over `shape` (multi-indices); src returns null for a zero. The reference
+ * of the ops that move or mask elements (flip, repeat, tril).
+ */
+export function refIndexMap(x: RefTensor, shape: number[], src: (idx: number[]) => number[] | null): RefTensor {
+  const out = { shape, data: new (x.data.constructor as Float64ArrayConstructor)(size(shape)) };
+  const strides = x.shape.map((_, i) => size(x.shape.slice(i + 1)));
+  for (let i = 0; i < out.data.length; i++) {
+    const s = src(unravel(i, shape));
+    if (s) out.data[i] = x.data[s.reduce((a, v, d) => a + v * strides[d], 0)];
+  }
+  return out;
+}

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as pkg from '../../lib/index';
 import { F, Tensor } from '../../lib/index';
 import { OP_TABLE } from '../../lib/ops/table';
-import { TABLE_METHODS, VARIANT_METHODS } from '../../lib/tensor-methods';
+import { GETTERS, TABLE_METHODS, VARIANT_METHODS } from '../../lib/tensor-methods';
 import { opDb } from './op-db';
 
 /** Tensor members that are not ops: state, conversion, autograd and in-place updates, each tested in its own file. */
@@ -47,7 +47,19 @@ describe('op table', () => {
     const members = Object.getOwnPropertyNames(Tensor.prototype).filter((m) => typeof m === 'string');
     const unclassified = members.filter((m) => !(m in NOT_OPS) && !covered.has(m));
     expect(unclassified).toEqual([]);
-    for (const m of [...TABLE_METHODS, ...VARIANT_METHODS]) expect(members, m).toContain(m);
+    for (const m of [...TABLE_METHODS, ...VARIANT_METHODS, ...GETTERS]) expect(members, m).toContain(m);
+  });
+
+  it('every getter (x.T) is a read-only property whose row reads it', () => {
+    expect(GETTERS).toContain('T');
+    for (const m of GETTERS) {
+      const d = Object.getOwnPropertyDescriptor(Tensor.prototype, m);
+      expect(typeof d?.get, `${m} is a getter`).toBe('function');
+      expect(d?.set, `${m} has no setter`).toBeUndefined();
+      // The getter's row is its own (name === m) and is not a table key: its fn reads x[m].
+      expect(m in table, `${m} is not an op-table key`).toBe(false);
+      expect(opDb.some((r) => r.name === m), `${m}: a row named ${m}`).toBe(true);
+    }
   });
 
   it("every method variant's row runs the method form", () => {

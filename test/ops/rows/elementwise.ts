@@ -1,6 +1,6 @@
 import {
-  SelfsupError, abs, add, clamp, div, eq, exp, ge, gelu, gt, le, log, lt, maximum, minimum, mul, neg, pow, relu, rsqrt, sigmoid, silu,
-  sqrt, square, sub, tanh, tensor, where, zeros, type Tensor,
+  SelfsupError, abs, add, allclose, clamp, div, eq, exp, ge, gelu, gt, le, log, lt, maximum, minimum, mul, neg, pow, relu, rsqrt, sigmoid, silu,
+  sqrt, square, sub, tanh, tensor, where, zeros, isnan, type Tensor,
 } from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { refBinary, refMap, ref, bshape, unravel, bindex, type RefTensor, type Gen, type TSpec } from '../helpers';
@@ -218,5 +218,60 @@ export const rows: OpRow[] = [
       return [{ args: [a, a] }, { args: [g.t([3]), g.t([2, 3])] }];
     },
     gradcheck: false,
+  },
+  {
+    name: 'isnan',
+    fn: (x) => isnan(x),
+    ref: (x: RefTensor) => ({ shape: x.shape, data: Uint8Array.from(x.data, (v) => (Number.isNaN(v) ? 1 : 0)) }),
+    samples: (g) => {
+      const x = g.t([3, 4]);
+      const withNaN: TSpec = { ...x, values: x.values.map((v, i) => (i % 5 === 1 ? NaN : i === 3 ? Infinity : v)) };
+      return [{ args: [withNaN] }, { args: [g.t([7])] }, { args: [g.t([])] }, { args: [g.t([0, 2])] }];
+    },
+    gradcheck: false,
+    errors: [{ args: () => [[1, 2]], error: TypeError, message: 'Expected a Tensor for isnan(x)' }],
+  },
+  {
+    name: 'isnan-int',
+    op: ['isnan'],
+    fn: (x: Tensor) => isnan(x.to('int32')),
+    method: (x: Tensor) => x.to('int32').isnan(),
+    ref: (x: RefTensor) => ({ shape: x.shape, data: new Uint8Array(x.data.length) }),
+    samples: (g) => [{ args: [g.t([5])] }],
+    gradcheck: false,
+  },
+  {
+    name: 'allclose',
+    fn: (a, b, rtol, atol) => tensor(allclose(a, b, rtol, atol)),
+    method: (a: Tensor, b: Tensor, rtol?: number, atol?: number) => tensor(a.allclose(b, rtol, atol)),
+    ref: (a: RefTensor, b: RefTensor, rtol = 1e-5, atol = 1e-8) => {
+      const r = refBinary(a, b, (x, y) => (x === y || Math.abs(x - y) <= atol + rtol * Math.abs(y) ? 1 : 0));
+      return { shape: [], data: Uint8Array.of(r.data.every((v) => v === 1) ? 1 : 0) };
+    },
+    samples: (g) => {
+      const a = g.t([4, 5]);
+      const near: TSpec = { ...a, values: a.values.map((v) => v * (1 + 1e-6)) };
+      const oneOff: TSpec = { ...a, values: a.values.map((v, i) => (i === 7 ? v * 1.001 : v)) };
+      const nan: TSpec = { ...a, values: a.values.map((v, i) => (i === 2 ? NaN : v)) };
+      const inf: TSpec = { ...a, values: a.values.map((v, i) => (i === 2 ? -Infinity : v)) };
+      return [
+        { label: 'equal', args: [a, a] },
+        { label: 'within rtol', args: [a, near] },
+        { label: 'one element off', args: [a, oneOff] },
+        { label: 'off but within a loose rtol', args: [a, oneOff, 1e-2] },
+        { label: 'off but within atol', args: [a, oneOff, 0, 1e-2] },
+        { label: 'NaN is never close', args: [nan, nan] },
+        { label: 'equal infinities are close', args: [inf, inf] },
+        { label: 'broadcast', args: [g.t([2, 3]), g.t([3])] },
+        { label: 'empty', args: [g.t([0, 3]), g.t([3])] },
+      ];
+    },
+    gradcheck: false,
+    errors: [
+      { args: () => [zeros([2, 3]), zeros([4])], error: SelfsupError, message: 'for allclose(b) but received [4]', code: 'ERR_SHAPE_MISMATCH' },
+      { args: () => [zeros([2]), zeros([2]), -1], error: RangeError, message: 'Expected a number >= 0 for allclose(rtol) but received -1' },
+      { args: () => [zeros([2]), zeros([2]), 1e-5, 'x'], error: TypeError, message: 'for allclose(atol)' },
+      { args: () => [zeros([2]), zeros([2], { dtype: 'float64' })], error: SelfsupError, message: 'for allclose(b)', code: 'ERR_DTYPE_MISMATCH' },
+    ],
   },
 ];

@@ -64,7 +64,12 @@ export const rows: OpRow[] = [
     name: 'bmm',
     fn: (a, b) => bmm(a, b),
     ref: refMatmul,
-    samples: (g) => [{ args: [g.t([2, 3, 4]), g.t([2, 4, 2])] }, { args: [g.t([3, 13, 7]), g.t([3, 7, 5])], gradcheck: false }],
+    samples: (g) => [
+      { args: [g.t([2, 3, 4]), g.t([2, 4, 2])] },
+      { args: [g.t([3, 13, 7]), g.t([3, 7, 5])], gradcheck: false },
+      { label: 'empty batch', args: [g.t([0, 3, 4]), g.t([0, 4, 2])] },
+      { label: 'empty inner dim', args: [g.t([2, 3, 0]), g.t([2, 0, 2])] },
+    ],
     tol: { float32: TOL32 },
     errors: [{ args: () => [zeros([2, 3, 4]), zeros([3, 4, 2])], error: SelfsupError, message: 'for bmm(b) but received [3, 4, 2]' }],
   },

@@ -1,4 +1,4 @@
-import { SelfsupError, amax, amin, argmin, logsumexp, max, mean, min, norm, std, sum, tensor, variance, zeros, argmax, type Tensor } from '../../../lib/index';
+import { SelfsupError, cumsum, amax, amin, argmin, logsumexp, max, mean, min, norm, std, sum, tensor, variance, zeros, argmax, type Tensor } from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { refReduce, split, type RefTensor, type Gen } from '../helpers';
 
@@ -180,6 +180,47 @@ export const rows: OpRow[] = [
       { args: [g.t([3, 4, 2]), [0, 2], false] },
     ],
     errors: [{ args: () => [tensor([1, 2]), undefined], error: TypeError, message: 'for logsumexp(dim)' }],
+  },
+  {
+    name: 'cumsum',
+    fn: (x, d) => cumsum(x, d),
+    ref: (x: RefTensor, d: number) => {
+      const nd = x.shape.length, dd = nd === 0 ? 0 : d < 0 ? d + nd : d;
+      const { outer, size, inner } = split(nd === 0 ? [1] : x.shape, dd);
+      const out = new Float64Array(x.data.length);
+      for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
+        let acc = 0;
+        for (let j = 0; j < size; j++) out[(o * size + j) * inner + i] = acc += x.data[(o * size + j) * inner + i];
+      }
+      return { shape: x.shape, data: out };
+    },
+    samples: (g) => [
+      { args: [g.t([11]), 0] },
+      { args: [g.t([3, 4]), 1] },
+      { args: [g.t([3, 4, 2]), 1] },
+      { args: [g.t([2, 3, 4]), -3] },
+      { label: 'size-1', args: [g.t([1, 5]), 0] },
+      { label: 'empty', args: [g.t([0, 5]), 1] },
+      { label: 'scalar', args: [g.t([]), 0] },
+      { args: [g.t([13, 97]), 1], gradcheck: false },
+    ],
+    errors: [
+      { args: () => [zeros([2, 3]), 2], error: RangeError, message: 'Expected an integer in [-2, 1] for cumsum(dim) but received 2' },
+      { args: () => [zeros([2, 3])], error: TypeError, message: 'Expected an integer for cumsum(dim)' },
+      { args: () => [zeros([2], { dtype: 'bool' }), 0], error: TypeError, message: 'for cumsum(x)' },
+    ],
+  },
+  {
+    name: 'cumsum-int32',
+    op: ['cumsum'],
+    fn: (x: Tensor) => cumsum(x.to('int32'), 0),
+    method: (x: Tensor) => x.to('int32').cumsum(0),
+    ref: (x: RefTensor) => {
+      let acc = 0;
+      return { shape: x.shape, data: Int32Array.from(x.data, (v) => (acc += Math.trunc(v))) };
+    },
+    samples: (g) => [{ args: [g.t([9], { min: -20, max: 20 })] }],
+    gradcheck: false,
   },
 ];
 void SelfsupError;

@@ -1,10 +1,11 @@
 import {
-  SelfsupError, cat, chunk, clone, expand, flatten, narrow, permute, reshape, slice, split as splitOp, squeeze, stack, transpose, unsqueeze, view, zeros,
+  SelfsupError, cat, chunk, clone, expand, flatten, flip, narrow, permute, repeat, reshape, slice, split as splitOp, squeeze, stack, transpose, tril, triu,
+  unsqueeze, view, zeros,
   type Tensor,
 } from '../../../lib/index';
 import type { OpRow } from '../op-db';
 import { splitHeads } from '../../../lib/ops/shape';
-import { size, split, type RefTensor } from '../helpers';
+import { refIndexMap, size, split, type RefTensor } from '../helpers';
 
 function refPermute(x: RefTensor, perm: number[]): RefTensor {
   const shape = perm.map((p) => x.shape[p]);
@@ -242,3 +243,97 @@ export const rows: OpRow[] = [
     errors: [{ args: () => [[zeros([2]), zeros([3])], 0], error: SelfsupError, message: 'for stack(tensors[1])' }],
   },
 ];
+
+const refFlip = (x: RefTensor, dims: number[] | number): RefTensor => {
+  const ds = ([] as number[]).concat(dims).map((d) => (d < 0 ? d + x.shape.length : d));
+  return refIndexMap(x, x.shape, (idx) => idx.map((v, d) => (ds.includes(d) ? x.shape[d] - 1 - v : v)));
+};
+const refRepeat = (x: RefTensor, sizes: number[]): RefTensor => {
+  const lead = sizes.length - x.shape.length;
+  const shape = sizes.map((r, i) => r * (i < lead ? 1 : x.shape[i - lead]));
+  return refIndexMap(x, shape, (idx) => idx.slice(lead).map((v, d) => v % x.shape[d]));
+};
+const refTri = (lower: boolean) => (x: RefTensor, k = 0): RefTensor => {
+  const n = x.shape.length;
+  return refIndexMap(x, x.shape, (idx) => ((lower ? idx[n - 1] - idx[n - 2] <= k : idx[n - 1] - idx[n - 2] >= k) ? idx : null));
+};
+const triRow = (name: 'tril' | 'triu', fn: typeof tril): OpRow => ({
+  name,
+  fn: (x, k) => fn(x, k),
+  ref: refTri(name === 'tril'),
+  samples: (g) => [
+    { args: [g.t([5, 7]), 0] },
+    { args: [g.t([2, 4, 3]), -1] },
+    { args: [g.t([3, 6]), 2] },
+    { args: [g.t([4, 4]), 10] },
+    { args: [g.t([4, 4]), -10] },
+    { label: 'size-1 and empty', args: [g.t([1, 0, 3]), 1] },
+    { args: [g.t([59, 61]), 0], gradcheck: false },
+  ],
+  errors: [
+    { args: () => [zeros([3]), 0], error: RangeError, message: `Expected a tensor with at least 2 dims (a batch of matrices) for ${name}(x) but received shape [3]` },
+    { args: () => [zeros([3, 3]), 0.5], error: RangeError, message: `for ${name}(diagonal) but received 0.5` },
+  ],
+});
+
+rows.push(
+  {
+    name: 'flip',
+    fn: (x, d) => flip(x, d),
+    ref: refFlip,
+    samples: (g) => [
+      { args: [g.t([7]), 0] },
+      { args: [g.t([3, 4, 5]), [0, 2]] },
+      { args: [g.t([2, 3, 4]), -1] },
+      { args: [g.t([2, 1, 3]), [0, 1, 2]] },
+      { label: 'empty', args: [g.t([0, 3]), 1] },
+      { args: [g.t([11, 13, 7]), [1]], gradcheck: false },
+    ],
+    errors: [
+      { args: () => [zeros([2, 3]), [0, 0]], error: RangeError, message: 'Expected distinct dims for flip(dims)' },
+      { args: () => [zeros([2, 3]), 2], error: RangeError, message: 'for flip(dims) but received 2' },
+      { args: () => [zeros([2, 3]), undefined], error: TypeError, message: 'for flip(dims)' },
+    ],
+  },
+  {
+    name: 'repeat',
+    fn: (x, s) => repeat(x, s),
+    method: (x: Tensor, s: number[]) => x.repeat(...s),
+    ref: refRepeat,
+    samples: (g) => [
+      { args: [g.t([3]), [2]] },
+      { args: [g.t([2, 3]), [2, 1]] },
+      { args: [g.t([2, 3]), [3, 1, 2]] },
+      { args: [g.t([1, 4]), [2, 2]] },
+      { label: 'zero repeats', args: [g.t([2, 3]), [0, 2]] },
+      { label: 'scalar', args: [g.t([]), [2, 3]] },
+      { args: [g.t([17, 9]), [3, 4]], gradcheck: false },
+    ],
+    errors: [
+      { args: () => [zeros([2, 3]), [2]], error: RangeError, message: 'Expected at least 2 sizes (one per dim of [2, 3]) for repeat(sizes)' },
+      { args: () => [zeros([2]), [-1]], error: RangeError, message: 'for repeat(sizes[0]) but received -1' },
+    ],
+  },
+  {
+    name: 'repeat-array-arg',
+    op: ['repeat'],
+    fn: (x: Tensor, s: number[]) => x.repeat(s),
+    ref: refRepeat,
+    samples: (g) => [{ args: [g.t([2, 3]), [1, 2]] }],
+  },
+  triRow('tril', tril),
+  triRow('triu', triu),
+  {
+    name: 'T',
+    fn: (x: Tensor) => x.T,
+    ref: (x: RefTensor) => refPermute(x, x.shape.map((_, i) => x.shape.length - 1 - i)),
+    samples: (g) => [
+      { args: [g.t([3, 4])] },
+      { args: [g.t([2, 3, 4])] },
+      { args: [g.t([5])] },
+      { args: [g.t([])] },
+      { args: [g.t([0, 3])] },
+      { args: [g.t([31, 17])], gradcheck: false },
+    ],
+  },
+);

@@ -1,0 +1,96 @@
+/**
+ * Sorting and selection along one dim: sort (stable) and topk, both { values, indices } like
+ * PyTorch. One kernel serves both: each line along the dim is argsorted, and the first k entries
+ * are gathered. The gradient flows to the values only: it is scattered back to the selected
+ * positions (torch.sort / torch.topk backward).
+ */
+import { defineOp as defineFunction } from '../autograd/function';
+import { rangeError, typeError } from '../errors';
+import { Tensor } from '../tensor';
+import { checkTensor, newArray, normDim, optBool, splitAt } from './common';
+
+/** Value order with NaN above everything (PyTorch sorts NaN as the largest value); 0 for ties. */
+function compareValues(a: number, b: number): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  const na = a !== a, nb = b !== b;
+  return na === nb ? 0 : na ? 1 : -1;
+}
+
+const SortFn = defineFunction({
+  name: 'Sort',
+  forward(ctx, x: Tensor, dim: number, descending: boolean, k: number) {
+    const { outer, size, inner } = splitAt(x.shape, dim);
+    const shape = x.shape.slice();
+    shape[dim] = k;
+    const vals = newArray(x.dtype, outer * k * inner), idx = new Int32Array(outer * k * inner);
+    const xd = x.data, line = new Float64Array(size), order = Array.from({ length: size }, (_, i) => i);
+    const sign = descending ? -1 : 1;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        for (let j = 0; j < size; j++) {
+          line[j] = xd[(o * size + j) * inner + i];
+          order[j] = j;
+        }
+        // Ties fall back to the index order in both directions: stable whatever the engine's sort is.
+        order.sort((p, q) => sign * compareValues(line[p], line[q]) || p - q);
+        for (let j = 0; j < k; j++) {
+          const dst = (o * k + j) * inner + i;
+          idx[dst] = order[j];
+          vals[dst] = line[order[j]];
+        }
+      }
+    }
+    const indices = new Tensor(idx, shape);
+    ctx.save(indices);
+    Object.assign(ctx, { inShape: x.shape, dim });
+    return [new Tensor(vals, shape), indices];
+  },
+  backward(ctx, g) {
+    const [indices] = ctx.saved;
+    const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
+    const k = indices.shape.length ? indices.shape[ctx.dim] : 1;
+    const gx = newArray(g.dtype, outer * size * inner), id = indices.data;
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < k; j++) {
+        for (let i = 0; i < inner; i++) {
+          const src = (o * k + j) * inner + i;
+          gx[(o * size + id[src]) * inner + i] = g.data[src];
+        }
+      }
+    }
+    return [new Tensor(gx, ctx.inShape)];
+  },
+});
+
+function run(op: string, x: Tensor, dim: number, descending: boolean, k: number | null): { values: Tensor; indices: Tensor } {
+  const d = normDim(op, 'dim', dim, x.ndim);
+  const size = x.ndim === 0 ? 1 : x.shape[d];
+  if (k !== null) {
+    if (typeof k !== 'number') throw typeError('an integer', `${op}(k)`, k);
+    if (!Number.isInteger(k) || k < 0 || k > size) throw rangeError(`an integer in [0, ${size}] (the size of dim ${d})`, `${op}(k)`, k);
+  }
+  const xs = x.ndim === 0 ? x.reshape([1]) : x;
+  const [values, indices] = SortFn(xs, x.ndim === 0 ? 0 : d, descending, k ?? size) as Tensor[];
+  return x.ndim === 0 ? { values: values.reshape([]), indices: indices.reshape([]) } : { values, indices };
+}
+
+/**
+ * Sorts along `dim` (default -1), ascending unless `descending`; stable (equal values keep their
+ * order) and NaN sorts as the largest value, as torch.sort(stable=True). indices are int32.
+ */
+export function sort(x: Tensor, dim = -1, descending = false): { values: Tensor; indices: Tensor } {
+  checkTensor('sort', 'x', x, ['float32', 'float64', 'int32']);
+  return run('sort', x, dim, optBool('sort', 'descending', descending, false), null);
+}
+
+/**
+ * The k largest (or smallest, `largest = false`) values along `dim` and their int32 indices, in
+ * sorted order (torch.topk). `sorted = false` is accepted and also returns them sorted (PyTorch
+ * leaves that order unspecified). Ties go to the lower index.
+ */
+export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
+  checkTensor('topk', 'x', x, ['float32', 'float64', 'int32']);
+  optBool('topk', 'sorted', sorted, true);
+  return run('topk', x, dim, optBool('topk', 'largest', largest, true), k);
+}
