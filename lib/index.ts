@@ -28,6 +28,7 @@ export {
   softmax, logSoftmax, layerNorm, batchNorm, dropout, cosineSimilarity, normalize,
   type LayerNormOptions, type BatchNormOptions, type DropoutOptions,
 } from './ops/nn-functional';
+export { conv2d, type Conv2dOptions } from './ops/conv';
 export { gather, indexSelect, scatterAdd, embedding } from './ops/indexing';
 export { crossEntropy, mse, mse as mseLoss, smoothL1, smoothL1 as smoothL1Loss, type Reduction, type CrossEntropyOptions } from './ops/loss';
 export { infoNCE } from './ops/info_nce';

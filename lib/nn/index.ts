@@ -1,8 +1,8 @@
 /** Neural-network modules: `import { nn } from 'selfsup'` (docs/nn.md). */
 export { Module, ModuleList, Parameter, isParameter, toSnakeCase, type StateDict, type StateDictInput, type LoadResult } from './module';
 export {
-  Linear, LayerNorm, BatchNorm1d, Dropout, ReLU, GELU, Identity, Sequential,
-  type LayerOptions, type LinearOptions, type LinearInit, type LayerNormModuleOptions, type BatchNormModuleOptions, type DropoutModuleOptions,
+  Linear, Conv2d, Embedding, LayerNorm, BatchNorm1d, Dropout, ReLU, GELU, SiLU, Softmax, Identity, Sequential,
+  type LayerOptions, type LinearOptions, type Conv2dModuleOptions, type EmbeddingModuleOptions, type LinearInit, type LayerNormModuleOptions, type BatchNormModuleOptions, type DropoutModuleOptions,
 } from './layers';
 export { MLP, type MLPOptions, type ProjectorPreset } from './mlp';
 export {

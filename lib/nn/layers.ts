@@ -1,5 +1,6 @@
 /**
- * Basic layers: Linear, LayerNorm, BatchNorm1d, Dropout, activations, Identity, Sequential.
+ * Basic layers: Linear, Conv2d, Embedding, LayerNorm, BatchNorm1d, Dropout, activations, Softmax,
+ * Identity, Sequential.
  * Property names follow PyTorch (weight, bias, runningMean -> running_mean in state dicts), so
  * state dicts load into the same PyTorch layers (docs/safetensors.md).
  */
@@ -8,9 +9,12 @@ import { checkOptions } from '../validate';
 import { Tensor, type FloatDType } from '../tensor';
 import { linear } from '../ops/linalg';
 import { batchNorm, dropout, layerNorm } from '../ops/nn-functional';
-import { gelu, relu } from '../ops/elementwise';
+import { gelu, relu, silu } from '../ops/elementwise';
+import { conv2d, convPair } from '../ops/conv';
+import { embedding } from '../ops/indexing';
+import { softmax } from '../ops/nn-functional';
 import { Module, Parameter } from './module';
-import { kaimingUniform_, nextSeed, ones_, truncNormal_, uniform_, xavierUniform_ } from './init';
+import { kaimingUniform_, nextSeed, normal_, ones_, truncNormal_, uniform_, xavierUniform_ } from './init';
 
 function positiveInt(v: unknown, name: string): number {
   if (typeof v !== 'number') throw typeError('a positive integer', name, v);
@@ -103,6 +107,106 @@ export class Linear extends Module {
 
   protected override extraRepr(): string {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.bias !== null}`;
+  }
+}
+
+export interface Conv2dModuleOptions extends LayerOptions {
+  /** One number or [sh, sw] (default 1). */
+  stride?: number | [number, number];
+  /** Zero padding, one number or [ph, pw] (default 0). */
+  padding?: number | [number, number];
+  /** Learnable bias (default true). */
+  bias?: boolean;
+}
+
+/**
+ * 2-D convolution over NCHW input (F.conv2d: im2col + GEMM). weight [out, in, kh, kw], bias [out];
+ * initialized as PyTorch's nn.Conv2d: kaiming_uniform(a = sqrt(5)), i.e. U(+-1/sqrt(fan_in)) with
+ * fan_in = in kh kw, and bias U(+-1/sqrt(fan_in)). The ViT patch embedding is
+ * `new nn.Conv2d(3, dim, patch, { stride: patch })`.
+ */
+export class Conv2d extends Module {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernelSize: [number, number];
+  readonly stride: number | [number, number];
+  readonly padding: number | [number, number];
+  weight: Tensor;
+  bias: Tensor | null;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number | [number, number], options: Conv2dModuleOptions = {}) {
+    super();
+    this.inChannels = positiveInt(inChannels, 'Conv2d(inChannels)');
+    this.outChannels = positiveInt(outChannels, 'Conv2d(outChannels)');
+    const ks = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
+    if (!Array.isArray(ks) || ks.length !== 2) throw typeError('a positive integer or a pair [kh, kw]', 'Conv2d(kernelSize)', kernelSize);
+    this.kernelSize = [positiveInt(ks[0], 'Conv2d(kernelSize)'), positiveInt(ks[1], 'Conv2d(kernelSize)')];
+    checkOptions<Conv2dModuleOptions>('Conv2d(options)', options, ['dtype', 'seed', 'stride', 'padding', 'bias']);
+    const dtype = checkDtype(options.dtype, 'Conv2d options.dtype');
+    const seed = checkSeed(options.seed, 'Conv2d options.seed');
+    const useBias = options.bias ?? true;
+    if (typeof useBias !== 'boolean') throw typeError('a boolean', 'Conv2d options.bias', useBias);
+    convPair(options.stride, 'Conv2d', 'options.stride', 1, 1);
+    convPair(options.padding, 'Conv2d', 'options.padding', 0, 0);
+    this.stride = options.stride ?? 1;
+    this.padding = options.padding ?? 0;
+    const w = emptyFloat([this.outChannels, this.inChannels, ...this.kernelSize], dtype);
+    kaimingUniform_(w, { a: Math.sqrt(5), seed, stream: 0 });
+    this.weight = Parameter(w);
+    if (useBias) {
+      const bound = 1 / Math.sqrt(this.inChannels * this.kernelSize[0] * this.kernelSize[1]);
+      this.bias = Parameter(uniform_(emptyFloat([this.outChannels], dtype), -bound, bound, { seed, stream: 1 }));
+    } else this.bias = null;
+  }
+
+  forward(x: Tensor): Tensor {
+    return conv2d(checkInput('Conv2d.forward', x), this.weight, this.bias, { stride: this.stride, padding: this.padding });
+  }
+
+  protected override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=${shapeStr(this.kernelSize)}, stride=${JSON.stringify(this.stride)}, padding=${JSON.stringify(this.padding)}, bias=${this.bias !== null}`;
+  }
+}
+
+export interface EmbeddingModuleOptions extends LayerOptions {
+  /** This row starts at zero and gets no gradient (PyTorch's padding_idx); negative counts from the end. */
+  paddingIdx?: number | null;
+}
+
+/** A lookup table [numEmbeddings, embeddingDim], initialized N(0, 1) like PyTorch's nn.Embedding. */
+export class Embedding extends Module {
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  readonly paddingIdx: number | null;
+  weight: Tensor;
+
+  constructor(numEmbeddings: number, embeddingDim: number, options: EmbeddingModuleOptions = {}) {
+    super();
+    this.numEmbeddings = positiveInt(numEmbeddings, 'Embedding(numEmbeddings)');
+    this.embeddingDim = positiveInt(embeddingDim, 'Embedding(embeddingDim)');
+    checkOptions<EmbeddingModuleOptions>('Embedding(options)', options, ['dtype', 'seed', 'paddingIdx']);
+    const dtype = checkDtype(options.dtype, 'Embedding options.dtype');
+    const seed = checkSeed(options.seed, 'Embedding options.seed');
+    let pad = options.paddingIdx ?? null;
+    if (pad !== null) {
+      if (typeof pad !== 'number' || !Number.isInteger(pad) || pad < -numEmbeddings || pad >= numEmbeddings) {
+        throw rangeError(`an integer in [${-numEmbeddings}, ${numEmbeddings - 1}] or null`, 'Embedding options.paddingIdx', pad);
+      }
+      if (pad < 0) pad += numEmbeddings;
+    }
+    this.paddingIdx = pad;
+    const w = normal_(emptyFloat([numEmbeddings, embeddingDim], dtype), 0, 1, { seed, stream: 0 });
+    if (pad !== null) w.data.fill(0, pad * embeddingDim, (pad + 1) * embeddingDim);
+    this.weight = Parameter(w);
+  }
+
+  /** input: int32 indices of any shape -> [...input.shape, embeddingDim]. */
+  forward(input: Tensor): Tensor {
+    return embedding(checkInput('Embedding.forward', input), this.weight, { paddingIdx: this.paddingIdx });
+  }
+
+  protected override extraRepr(): string {
+    return `${this.numEmbeddings}, ${this.embeddingDim}${this.paddingIdx === null ? '' : `, paddingIdx=${this.paddingIdx}`}`;
   }
 }
 
@@ -276,6 +380,27 @@ export class GELU extends Module {
   }
   protected override extraRepr(): string {
     return `approximate='${this.approximate}'`;
+  }
+}
+
+/** x * sigmoid(x) (SiLU / Swish). */
+export class SiLU extends Module {
+  forward(x: Tensor): Tensor {
+    return silu(checkInput('SiLU.forward', x));
+  }
+}
+
+/** Softmax over `dim` (required, as PyTorch's implicit-dim form is deprecated). */
+export class Softmax extends Module {
+  constructor(readonly dim: number) {
+    super();
+    if (typeof dim !== 'number' || !Number.isInteger(dim)) throw typeError('an integer', 'Softmax(dim)', dim);
+  }
+  forward(x: Tensor): Tensor {
+    return softmax(checkInput('Softmax.forward', x), this.dim);
+  }
+  protected override extraRepr(): string {
+    return `dim=${this.dim}`;
   }
 }
 

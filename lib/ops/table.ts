@@ -18,6 +18,7 @@ import * as ix from './indexing';
 import * as loss from './loss';
 import * as sorting from './sorting';
 import { einsum } from './einsum';
+import { conv2d } from './conv';
 import { infoNCE } from './info_nce';
 import { vicreg, varianceLoss, covarianceLoss, barlowTwins } from './vicreg';
 import { attention } from './attention';
@@ -80,7 +81,7 @@ export const OP_TABLE = {
   // nn functional (lib/ops/nn-functional.ts)
   softmax: row(nnf.softmax, M), logSoftmax: row(nnf.logSoftmax, M), layerNorm: row(nnf.layerNorm),
   batchNorm: row(nnf.batchNorm), dropout: row(nnf.dropout), cosineSimilarity: row(nnf.cosineSimilarity),
-  normalize: row(nnf.normalize),
+  normalize: row(nnf.normalize), conv2d: row(conv2d), // lib/ops/conv.ts
   // indexing (lib/ops/indexing.ts)
   gather: row(ix.gather, M), indexSelect: row(ix.indexSelect, M), scatterAdd: row(ix.scatterAdd, M), embedding: row(ix.embedding),
   // losses (lib/ops/loss.ts)

@@ -1,0 +1,112 @@
+/**
+ * 2-D convolution (F.conv2d, NCHW) as im2col + the package's GEMM: the input's receptive fields
+ * become the rows of a [N Ho Wo, C kh kw] matrix (Im2col), multiplied by the weight viewed as
+ * [O, C kh kw] through F.linear (bias fused into the GEMM), then laid out as [N, O, Ho, Wo]. The
+ * backward pass is linear's (two GEMMs) and col2im, the scatter-add of the rows back into the
+ * input (Chellapilla et al., "High Performance Convolutional Neural Networks for Document
+ * Processing", 2006). With kernel = stride and no padding (the ViT patch embedding), the rows are
+ * the non-overlapping patches.
+ */
+import { defineOp as defineFunction } from '../autograd/function';
+import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { Tensor } from '../tensor';
+import { checkFloat, checkSameDtype, newArray, opts } from './common';
+import { linear } from './linalg';
+import { permute, reshape, squeeze, unsqueeze } from './shape';
+
+interface Geometry { N: number; C: number; H: number; W: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; Ho: number; Wo: number }
+
+/** Visits every (row, column) of the im2col matrix whose input pixel lies inside the image. */
+function forEachTap(g: Geometry, visit: (col: number, src: number) => void): void {
+  const { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo } = g;
+  const K = C * kh * kw;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      for (let ow = 0; ow < Wo; ow++) {
+        const row = ((n * Ho + oh) * Wo + ow) * K;
+        for (let c = 0; c < C; c++) {
+          for (let i = 0; i < kh; i++) {
+            const h = oh * sh - ph + i;
+            if (h < 0 || h >= H) continue; // padding: the column stays 0
+            for (let j = 0; j < kw; j++) {
+              const w = ow * sw - pw + j;
+              if (w < 0 || w >= W) continue;
+              visit(row + (c * kh + i) * kw + j, ((n * C + c) * H + h) * W + w);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+const Im2colFn = defineFunction({
+  name: 'Im2col',
+  forward(ctx, x: Tensor, g: Geometry) {
+    ctx.g = g;
+    const cols = newArray(x.dtype, g.N * g.Ho * g.Wo * g.C * g.kh * g.kw), xd = x.data;
+    forEachTap(g, (col, src) => (cols[col] = xd[src]));
+    return new Tensor(cols, [g.N * g.Ho * g.Wo, g.C * g.kh * g.kw]);
+  },
+  backward(ctx, grad) {
+    const g: Geometry = ctx.g;
+    // col2im: overlapping windows (stride < kernel) add up in the input gradient.
+    const gx = newArray(grad.dtype, g.N * g.C * g.H * g.W), gd = grad.data;
+    forEachTap(g, (col, src) => (gx[src] += gd[col]));
+    return [new Tensor(gx, [g.N, g.C, g.H, g.W])];
+  },
+});
+
+export interface Conv2dOptions {
+  /** Step between windows: one number or [sh, sw] (default 1). */
+  stride?: number | [number, number];
+  /** Zero padding on each side: one number or [ph, pw] (default 0). */
+  padding?: number | [number, number];
+}
+
+/** A stride or padding: one integer >= min or a pair of them (errors name `op(arg)`). */
+export function convPair(v: unknown, op: string, arg: string, min: number, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  const vs = Array.isArray(v) ? v : [v, v];
+  if (vs.length !== 2) throw typeError('a number or a pair [h, w]', `${op}(${arg})`, v);
+  vs.forEach((e, i) => {
+    const name = Array.isArray(v) ? `${op}(${arg}[${i}])` : `${op}(${arg})`;
+    if (typeof e !== 'number') throw typeError(`an integer >= ${min}`, name, e);
+    if (!Number.isInteger(e) || e < min) throw rangeError(`an integer >= ${min}`, name, e);
+  });
+  return vs as [number, number];
+}
+
+/**
+ * F.conv2d: x [N, C, H, W] (or unbatched [C, H, W]), weight [O, C, kh, kw], bias [O] or null ->
+ * [N, O, Ho, Wo] with Ho = floor((H + 2 ph - kh) / sh) + 1 (cross-correlation, as PyTorch).
+ * No dilation or groups.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv2dOptions): Tensor {
+  checkFloat('conv2d', 'x', x);
+  checkFloat('conv2d', 'weight', weight);
+  checkSameDtype('conv2d', 'weight', weight, x, 'x');
+  const o = opts<Conv2dOptions>('conv2d', options, ['stride', 'padding']);
+  const [sh, sw] = convPair(o.stride, 'conv2d', 'options.stride', 1, 1);
+  const [ph, pw] = convPair(o.padding, 'conv2d', 'options.padding', 0, 0);
+  if (x.ndim === 3) return squeeze(conv2d(unsqueeze(x, 0), weight, bias, options), 0);
+  if (x.ndim !== 4) throw selfsupError('ERR_SHAPE_MISMATCH', 'an input [N, C, H, W] or [C, H, W]', 'conv2d(x)', shapeStr(x.shape));
+  const [N, C, H, W] = x.shape;
+  if (weight.ndim !== 4 || weight.shape[1] !== C) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a weight [O, ${C}, kh, kw] (x has ${C} channels)`, 'conv2d(weight)', shapeStr(weight.shape));
+  }
+  const [O, , kh, kw] = weight.shape;
+  if (kh === 0 || kw === 0) throw selfsupError('ERR_SHAPE_MISMATCH', 'a kernel of at least 1x1', 'conv2d(weight)', shapeStr(weight.shape));
+  if (bias !== undefined && bias !== null) {
+    checkFloat('conv2d', 'bias', bias);
+    checkSameDtype('conv2d', 'bias', bias, x, 'x');
+    if (bias.ndim !== 1 || bias.shape[0] !== O) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${O}]`, 'conv2d(bias)', shapeStr(bias.shape));
+  }
+  if (H + 2 * ph < kh || W + 2 * pw < kw) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `an input at least the kernel's size ${kh}x${kw} (after padding ${ph}, ${pw})`, 'conv2d(x)', shapeStr(x.shape));
+  }
+  const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1, Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
+  const cols = Im2colFn(x, { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo });
+  const y = linear(cols, reshape(weight, [O, C * kh * kw]), bias ?? null); // [N Ho Wo, O]
+  return permute(reshape(y, [N, Ho, Wo, O]), [0, 3, 1, 2]);
+}
