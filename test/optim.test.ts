@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Tensor } from '../lib/index';
 import * as optim from '../lib/optim';
 
-const { SGD, AdamW, LARS, cosineWithWarmup, clipGradNorm } = optim;
+const { SGD, Adam, AdamW, LARS, cosineWithWarmup, stepLR, multiStepLR, clipGradNorm } = optim;
 
 /** Deterministic pseudo-random values in [-1, 1) (xorshift): never zeros, fresh per seed. */
 function values(n: number, seed: number): number[] {
@@ -195,6 +195,124 @@ describe('LARS (VICReg / Barlow Twins form)', () => {
     const q = (0.01 * norm(c0)) / norm(gc);
     expectClose(c.data, c0.map((x, i) => x - q * gc[i]), 1e-14);
     expect(() => new LARS([c], { exclude: 3 as never })).toThrow(/LARS paramGroups\[0\]\.exclude/);
+  });
+});
+
+describe('Adam (torch.optim.Adam semantics: L2 decay in the gradient)', () => {
+  for (const [dtype, tol] of [['float64', 1e-13], ['float32', 2e-6]] as const) {
+    for (const { amsgrad, maximize } of [{ amsgrad: false, maximize: false }, { amsgrad: true, maximize: true }]) {
+      it(`5 steps against the closed-form update (${dtype}, amsgrad ${amsgrad}, maximize ${maximize})`, () => {
+        const p = param([5, 3], 20, dtype);
+        const lr = 0.02, b1 = 0.85, b2 = 0.97, eps = 1e-6, wd = 0.1;
+        const opt = new Adam([p], { lr, betas: [b1, b2], eps, weightDecay: wd, amsgrad, maximize });
+        let w = Array.from(p.data);
+        let m = w.map(() => 0), v = w.map(() => 0), vmax = w.map(() => 0);
+        for (let t = 1; t <= 5; t++) {
+          const raw = values(15, 600 + t).map((x) => (t % 2 ? 2 * x : 0.05 * x));
+          setGrad(p, raw);
+          opt.step();
+          // torch.optim.Adam: g = (maximize ? -g : g) + wd * p; then Adam with no decay of p itself.
+          const g = raw.map((gi, i) => (maximize ? -gi : gi) + wd * w[i]);
+          m = m.map((mi, i) => b1 * mi + (1 - b1) * g[i]);
+          v = v.map((vi, i) => b2 * vi + (1 - b2) * g[i] * g[i]);
+          vmax = vmax.map((x, i) => Math.max(x, v[i]));
+          const second = amsgrad ? vmax : v;
+          const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
+          w = w.map((wi, i) => wi - (lr / bc1) * m[i] / (Math.sqrt(second[i]) / Math.sqrt(bc2) + eps));
+          expectClose(p.data, w, tol);
+        }
+        expect(opt.state.get(p)!.step).toBe(5);
+      });
+    }
+  }
+
+  it('with weightDecay 0 (the default) takes the same steps as AdamW with weightDecay 0, and differs from AdamW with decay', () => {
+    const a = param([7], 40), b = param([7], 40), c = param([7], 40);
+    const adam = new Adam([a], { lr: 0.05 });
+    const adamw = new AdamW([b], { lr: 0.05, weightDecay: 0 });
+    expect(adam.paramGroups[0].weightDecay).toBe(0);
+    for (let t = 0; t < 3; t++) {
+      const g = values(7, 700 + t);
+      setGrad(a, g);
+      setGrad(b, g);
+      adam.step();
+      adamw.step();
+    }
+    expect(Array.from(a.data)).toEqual(Array.from(b.data));
+    const l2 = new Adam([c], { lr: 0.05, weightDecay: 0.5 });
+    const decoupled = new AdamW([b], { lr: 0.05, weightDecay: 0.5 });
+    c.data.set(b.data);
+    const g = values(7, 800);
+    setGrad(b, g);
+    setGrad(c, g);
+    decoupled.step();
+    l2.step();
+    expect(Array.from(c.data)).not.toEqual(Array.from(b.data));
+  });
+
+  it('names itself in errors and round-trips its state', () => {
+    expect(() => new Adam([param([2], 41)], { weightDecay: -1 })).toThrow(/for Adam paramGroups\[0\]\.weightDecay but received -1/);
+    expect(() => new Adam([param([2], 41)], { decay: 1 } as never)).toThrow(/Adam\(options\)/);
+    const p1 = param([4], 42), p2 = param([4], 42);
+    const o1 = new Adam([p1], { lr: 0.1, weightDecay: 0.01 });
+    setGrad(p1, values(4, 900));
+    o1.step();
+    p2.data.set(p1.data);
+    const o2 = new Adam([p2]);
+    o2.loadStateDict(o1.stateDict());
+    const g = values(4, 901);
+    setGrad(p1, g);
+    setGrad(p2, g);
+    o1.step();
+    o2.step();
+    expect(Array.from(p2.data)).toEqual(Array.from(p1.data));
+  });
+});
+
+describe('stepLR and multiStepLR (closed-form torch schedules)', () => {
+  it('stepLR: lr = base * gamma^floor(t / stepSize), per group', () => {
+    const opt = new SGD([{ params: [param([2], 50)], lr: 0.3 }, { params: [param([2], 51)], lr: 0.05 }]);
+    const sched = stepLR(opt, { stepSize: 3, gamma: 0.5 });
+    for (let t = 0; t <= 10; t++) {
+      const k = Math.floor(t / 3);
+      expect(sched.getLastLr()[0]).toBeCloseTo(0.3 * 0.5 ** k, 15);
+      expect(opt.paramGroups[1].lr).toBeCloseTo(0.05 * 0.5 ** k, 15);
+      expect(sched.valueAt(t, 1)).toBeCloseTo(0.05 * 0.5 ** k, 15);
+      sched.step();
+    }
+    expect(stepLR(new SGD([param([1], 52)], { lr: 1 }), { stepSize: 2 }).valueAt(5)).toBeCloseTo(0.01, 15); // gamma 0.1 by default
+  });
+
+  it('multiStepLR: lr = base * gamma^(milestones <= t), repeated milestones count twice', () => {
+    const opt = new SGD([param([2], 53)], { lr: 1 });
+    const sched = multiStepLR(opt, { milestones: [7, 2, 7], gamma: 0.1 });
+    const want = (t: number) => 0.1 ** [2, 7, 7].filter((m) => m <= t).length;
+    for (let t = 0; t <= 9; t++) {
+      expect(opt.paramGroups[0].lr).toBeCloseTo(want(t), 15);
+      sched.step();
+    }
+    expect(sched.valueAt(1)).toBe(1);
+    expect(sched.valueAt(2)).toBeCloseTo(0.1, 15);
+    expect(sched.valueAt(7)).toBeCloseTo(0.001, 15);
+  });
+
+  it('restores from a state dict and rejects bad options naming them', () => {
+    const opt = new SGD([param([2], 54)], { lr: 0.2 });
+    const s1 = multiStepLR(opt, { milestones: [2, 4], gamma: 0.5 });
+    for (let t = 0; t < 3; t++) s1.step();
+    const opt2 = new SGD([param([2], 55)], { lr: 9 });
+    const s2 = multiStepLR(opt2, { milestones: [2, 4], gamma: 0.5 });
+    s2.loadStateDict(s1.stateDict());
+    expect(opt2.paramGroups[0].lr).toBeCloseTo(0.1, 15);
+    s1.step();
+    s2.step();
+    expect(opt2.paramGroups[0].lr).toBe(opt.paramGroups[0].lr);
+    expect(() => stepLR(opt, { stepSize: 0 })).toThrow(/Expected a number >= 1 for stepLR options\.stepSize but received 0/);
+    expect(() => stepLR(opt, { stepSize: 1.5 })).toThrow(/Expected an integer for stepLR options\.stepSize/);
+    expect(() => stepLR(opt, { stepSize: 2, gamma: -0.1 })).toThrow(/for stepLR options\.gamma/);
+    expect(() => multiStepLR(opt, { milestones: 3 as never })).toThrow(/for multiStepLR options\.milestones/);
+    expect(() => multiStepLR(opt, { milestones: [1, -2] })).toThrow(/for multiStepLR options\.milestones\[1\] but received -2/);
+    expect(() => stepLR({} as never, { stepSize: 1 })).toThrow(/Expected an Optimizer for stepLR\(optimizer\)/);
   });
 });
 

@@ -7,6 +7,10 @@
  *   p = p * (1 - lr * wd)
  *   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2;   vmax = max(vmax, v) (amsgrad)
  *   p = p - lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)
+ *
+ * Adam (Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015) with torch.optim.Adam's
+ * semantics is the same step with L2 weight decay instead: the first line becomes
+ * g = g + wd * p (after maximize's sign flip), and the default weightDecay is 0.
  */
 import { rangeError, typeError } from '../errors';
 import { byDtype, fusedAddon } from './fused';
@@ -21,10 +25,12 @@ export interface AdamWOptions {
   maximize: boolean;
 }
 
-export class AdamW extends Optimizer<AdamWOptions> {
-  constructor(params: ParamsArg<AdamWOptions>, options: Partial<AdamWOptions> = {}) {
-    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false }, options);
-  }
+export type AdamOptions = AdamWOptions;
+
+/** Adam and AdamW: one state layout and one update; they differ in how weight decay enters. */
+abstract class AdamBase extends Optimizer<AdamWOptions> {
+  /** true: AdamW's decoupled decay of the weights; false: Adam's L2 term added to the gradient. */
+  protected abstract readonly decoupled: boolean;
 
   protected validateGroup(g: ParamGroup<AdamWOptions>, where: string): void {
     num(`${where}.lr`, g.lr, 0);
@@ -53,8 +59,19 @@ export class AdamW extends Optimizer<AdamWOptions> {
   }
 
   protected updateGroup(g: ParamGroup<AdamWOptions>, params: Param[], grads: FloatArray[]): void {
-    const { lr, eps, weightDecay: wd, amsgrad } = g;
+    const { lr, eps, amsgrad } = g;
     const [b1, b2] = g.betas;
+    let wd = g.weightDecay, sign = g.maximize ? -1 : 1;
+    if (!this.decoupled && wd !== 0) {
+      // torch.optim.Adam: g = (maximize ? -g : g) + wd * p, then the plain Adam step (no decay, sign +1).
+      grads = grads.map((gr, i) => {
+        const w = params[i].data as FloatArray, out = new (gr.constructor as Float64ArrayConstructor)(gr.length);
+        for (let k = 0; k < out.length; k++) out[k] = sign * gr[k] + wd * w[k];
+        return out;
+      });
+      wd = 0;
+      sign = 1;
+    }
     const a = fusedAddon();
     if (a) {
       // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
@@ -73,7 +90,7 @@ export class AdamW extends Optimizer<AdamWOptions> {
           stepSize[k] = lr / (1 - b1 ** t);
           sqrtBc2[k] = Math.sqrt(1 - b2 ** t);
         });
-        a.optimAdamW(ws, gs, ms, vs, amsgrad ? vmaxs : null, stepSize, sqrtBc2, Float64Array.of(b1, b2, eps, 1 - lr * wd, g.maximize ? -1 : 1));
+        a.optimAdamW(ws, gs, ms, vs, amsgrad ? vmaxs : null, stepSize, sqrtBc2, Float64Array.of(b1, b2, eps, 1 - lr * wd, sign));
       }
       return;
     }
@@ -88,10 +105,25 @@ export class AdamW extends Optimizer<AdamWOptions> {
       const sqrtBc2 = Math.sqrt(1 - b2 ** t);
       const stepSize = lr / bc1;
       const decay = 1 - lr * wd;
-      const sign = g.maximize ? -1 : 1;
       if (w instanceof Float32Array) adamw32(w, grad as Float32Array, m as Float32Array, v as Float32Array, vmax as Float32Array | undefined, b1, b2, stepSize, sqrtBc2, eps, decay, sign);
       else adamw64(w as Float64Array, grad as Float64Array, m as Float64Array, v as Float64Array, vmax as Float64Array | undefined, b1, b2, stepSize, sqrtBc2, eps, decay, sign);
     });
+  }
+}
+
+/** torch.optim.AdamW: decoupled weight decay (default 1e-2). */
+export class AdamW extends AdamBase {
+  protected readonly decoupled = true;
+  constructor(params: ParamsArg<AdamWOptions>, options: Partial<AdamWOptions> = {}) {
+    super('AdamW', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, amsgrad: false, maximize: false }, options);
+  }
+}
+
+/** torch.optim.Adam: L2 weight decay added to the gradient (default 0). */
+export class Adam extends AdamBase {
+  protected readonly decoupled = false;
+  constructor(params: ParamsArg<AdamOptions>, options: Partial<AdamOptions> = {}) {
+    super('Adam', params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, amsgrad: false, maximize: false }, options);
   }
 }
 

@@ -1,7 +1,10 @@
 /** Optimizers, LR schedules and gradient clipping: `import { optim } from 'selfsup'`. */
 export { Optimizer, type ParamGroup, type ParamsArg, type ParamState, type OptimizerStateDict, type Param } from './optimizer';
 export { SGD, type SGDOptions } from './sgd';
-export { AdamW, type AdamWOptions } from './adamw';
+export { Adam, AdamW, type AdamOptions, type AdamWOptions } from './adamw';
 export { LARS, excludeBiasAndNorm, type LARSOptions, type LarsExclude } from './lars';
-export { cosineWithWarmup, cosineWithWarmupValue, type CosineWithWarmupOptions, type LRScheduler } from './scheduler';
+export {
+  cosineWithWarmup, cosineWithWarmupValue, stepLR, multiStepLR,
+  type CosineWithWarmupOptions, type StepLROptions, type MultiStepLROptions, type LRScheduler,
+} from './scheduler';
 export { clipGradNorm, type ClipGradNormOptions } from './clip';

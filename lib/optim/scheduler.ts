@@ -1,5 +1,7 @@
 /**
- * Per-step learning-rate schedules. `cosineWithWarmup` is the SSL standard (SimCLR, BYOL, VICReg,
+ * Per-step learning-rate schedules: `cosineWithWarmup`, and PyTorch's `stepLR` and `multiStepLR`.
+ * Each is a pure function of the step (`valueAt`) applied to every param group by one scheduler
+ * object (`schedule` below). `cosineWithWarmup` is the SSL standard (SimCLR, BYOL, VICReg,
  * DINO, I-JEPA): linear warmup from `warmupStartLr` to each group's base lr over `warmupSteps`,
  * then a half cosine from the base lr down to `finalLr` at `totalSteps`, constant afterwards.
  * VICReg's `adjust_learning_rate` is this with warmupStartLr = 0 and finalLr = 0.001 * base.
@@ -51,42 +53,41 @@ export function cosineWithWarmupValue(t: number, base: number, o: { warmupSteps:
   return finalLr + (base - finalLr) * q;
 }
 
-/** Creates the scheduler and sets step 0's value on the optimizer right away (as PyTorch does). */
-export function cosineWithWarmup<O extends object>(optimizer: Optimizer<O>, options: CosineWithWarmupOptions): LRScheduler {
-  const who = 'cosineWithWarmup';
+/** The optimizer's groups as records, or a TypeError naming the scheduler. */
+function groupsOf(who: string, optimizer: unknown): Array<Record<string, unknown>> {
   if (optimizer === null || typeof optimizer !== 'object' || !Array.isArray((optimizer as { paramGroups?: unknown }).paramGroups)) {
     throw typeError('an Optimizer', `${who}(optimizer)`, optimizer);
   }
-  if (options === null || typeof options !== 'object') throw typeError('an options object', `${who}(options)`, options);
-  const key = options.key ?? 'lr';
-  if (key !== 'lr' && key !== 'weightDecay') throw rangeError("'lr' | 'weightDecay'", `${who} options.key`, key);
-  const W = num(`${who} options.warmupSteps`, options.warmupSteps, 0);
-  const T = num(`${who} options.totalSteps`, options.totalSteps, 0);
-  if (!Number.isInteger(W)) throw rangeError('an integer', `${who} options.warmupSteps`, W);
-  if (!Number.isInteger(T)) throw rangeError('an integer', `${who} options.totalSteps`, T);
-  if (T < W) throw rangeError(`an integer >= warmupSteps (${W})`, `${who} options.totalSteps`, T);
-  const finalLr = num(`${who} options.finalLr`, options.finalLr ?? 0, 0);
-  const warmupStartLr = num(`${who} options.warmupStartLr`, options.warmupStartLr ?? 0, 0);
-  const groups = optimizer.paramGroups as unknown as Array<Record<string, unknown>>;
-  let baseLrs: number[];
-  if (options.baseLr === undefined) {
-    baseLrs = groups.map((g, i) => {
+  return (optimizer as { paramGroups: Array<Record<string, unknown>> }).paramGroups;
+}
+
+/** Base value per group: `baseLr` (one number or one per group), else each group's current value. */
+function baseValues(who: string, optimizer: Optimizer<object>, key: string, baseLr: number | number[] | undefined): number[] {
+  const groups = groupsOf(who, optimizer);
+  if (baseLr === undefined) {
+    return groups.map((g, i) => {
       if (!(key in g)) {
         throw new SelfsupError('ERR_INVALID_ARGUMENT', expectedMessage(`an optimizer whose groups have '${key}'`, `${who}(optimizer) paramGroups[${i}]`, `${optimizer.name} without it`));
       }
       return num(`${who} paramGroups[${i}].${key}`, g[key], 0);
     });
-  } else if (typeof options.baseLr === 'number') {
-    baseLrs = groups.map(() => num(`${who} options.baseLr`, options.baseLr, 0));
-  } else {
-    if (!Array.isArray(options.baseLr) || options.baseLr.length !== groups.length) {
-      throw typeError(`a number or an array of ${groups.length} numbers (one per group)`, `${who} options.baseLr`, options.baseLr);
-    }
-    baseLrs = options.baseLr.map((b, i) => num(`${who} options.baseLr[${i}]`, b, 0));
   }
-  const sched = { warmupSteps: W, totalSteps: T, finalLr, warmupStartLr };
+  if (typeof baseLr === 'number') return groups.map(() => num(`${who} options.baseLr`, baseLr, 0));
+  if (!Array.isArray(baseLr) || baseLr.length !== groups.length) {
+    throw typeError(`a number or an array of ${groups.length} numbers (one per group)`, `${who} options.baseLr`, baseLr);
+  }
+  return baseLr.map((b, i) => num(`${who} options.baseLr[${i}]`, b, 0));
+}
+
+/**
+ * The scheduler object around a pure schedule `value(t, base)`: writes step 0's value into every
+ * group right away (as PyTorch does) and each new step's value on step().
+ */
+function schedule(who: string, optimizer: Optimizer<object>, key: string, baseLr: number | number[] | undefined, value: (t: number, base: number) => number): LRScheduler {
+  const groups = groupsOf(who, optimizer);
+  let baseLrs = baseValues(who, optimizer, key, baseLr);
   let lastStep = 0;
-  const apply = () => groups.forEach((g, i) => (g[key] = cosineWithWarmupValue(lastStep, baseLrs[i], sched)));
+  const apply = () => groups.forEach((g, i) => (g[key] = value(lastStep, baseLrs[i])));
   apply();
   return {
     get lastStep() {
@@ -99,7 +100,7 @@ export function cosineWithWarmup<O extends object>(optimizer: Optimizer<O>, opti
     valueAt(t: number, group = 0) {
       num(`${who}.valueAt(t)`, t, 0);
       if (!Number.isInteger(group) || group < 0 || group >= baseLrs.length) throw rangeError(`a group index in [0, ${baseLrs.length})`, `${who}.valueAt(group)`, group);
-      return cosineWithWarmupValue(t, baseLrs[group], sched);
+      return value(t, baseLrs[group]);
     },
     getLastLr() {
       return groups.map((g) => g[key] as number);
@@ -118,4 +119,71 @@ export function cosineWithWarmup<O extends object>(optimizer: Optimizer<O>, opti
       apply();
     },
   };
+}
+
+function checkOptionsObject(who: string, options: unknown): void {
+  if (options === null || typeof options !== 'object') throw typeError('an options object', `${who}(options)`, options);
+}
+
+function checkInt(where: string, v: unknown, min: number): number {
+  num(where, v, min);
+  if (!Number.isInteger(v)) throw rangeError('an integer', where, v);
+  return v as number;
+}
+
+/** Creates the scheduler and sets step 0's value on the optimizer right away (as PyTorch does). */
+export function cosineWithWarmup<O extends object>(optimizer: Optimizer<O>, options: CosineWithWarmupOptions): LRScheduler {
+  const who = 'cosineWithWarmup';
+  groupsOf(who, optimizer);
+  checkOptionsObject(who, options);
+  const key = options.key ?? 'lr';
+  if (key !== 'lr' && key !== 'weightDecay') throw rangeError("'lr' | 'weightDecay'", `${who} options.key`, key);
+  const W = checkInt(`${who} options.warmupSteps`, options.warmupSteps, 0);
+  const T = checkInt(`${who} options.totalSteps`, options.totalSteps, 0);
+  if (T < W) throw rangeError(`an integer >= warmupSteps (${W})`, `${who} options.totalSteps`, T);
+  const finalLr = num(`${who} options.finalLr`, options.finalLr ?? 0, 0);
+  const warmupStartLr = num(`${who} options.warmupStartLr`, options.warmupStartLr ?? 0, 0);
+  const sched = { warmupSteps: W, totalSteps: T, finalLr, warmupStartLr };
+  return schedule(who, optimizer as Optimizer<object>, key, options.baseLr, (t, base) => cosineWithWarmupValue(t, base, sched));
+}
+
+export interface StepLROptions {
+  /** Steps between decays (a positive integer). */
+  stepSize: number;
+  /** Multiplicative factor per decay (default 0.1, as PyTorch). */
+  gamma?: number;
+  /** Base value per group; default: each group's lr when the scheduler is created. */
+  baseLr?: number | number[];
+}
+
+/** torch.optim.lr_scheduler.StepLR in closed form: lr(t) = base * gamma^floor(t / stepSize). */
+export function stepLR<O extends object>(optimizer: Optimizer<O>, options: StepLROptions): LRScheduler {
+  const who = 'stepLR';
+  groupsOf(who, optimizer);
+  checkOptionsObject(who, options);
+  const stepSize = checkInt(`${who} options.stepSize`, options.stepSize, 1);
+  const gamma = num(`${who} options.gamma`, options.gamma ?? 0.1, 0);
+  return schedule(who, optimizer as Optimizer<object>, 'lr', options.baseLr, (t, base) => base * gamma ** Math.floor(t / stepSize));
+}
+
+export interface MultiStepLROptions {
+  /** Steps at which the lr is multiplied by gamma (non-negative integers; a repeated one counts twice, as PyTorch's Counter). */
+  milestones: number[];
+  /** Multiplicative factor per milestone (default 0.1, as PyTorch). */
+  gamma?: number;
+  baseLr?: number | number[];
+}
+
+/**
+ * torch.optim.lr_scheduler.MultiStepLR in closed form: lr(t) = base * gamma^k, k the number of
+ * milestones <= t (bisect_right over the sorted milestones, as PyTorch's _get_closed_form_lr).
+ */
+export function multiStepLR<O extends object>(optimizer: Optimizer<O>, options: MultiStepLROptions): LRScheduler {
+  const who = 'multiStepLR';
+  groupsOf(who, optimizer);
+  checkOptionsObject(who, options);
+  if (!Array.isArray(options.milestones)) throw typeError('an array of step numbers', `${who} options.milestones`, options.milestones);
+  const milestones = options.milestones.map((m, i) => checkInt(`${who} options.milestones[${i}]`, m, 0));
+  const gamma = num(`${who} options.gamma`, options.gamma ?? 0.1, 0);
+  return schedule(who, optimizer as Optimizer<object>, 'lr', options.baseLr, (t, base) => base * gamma ** milestones.filter((m) => m <= t).length);
 }
