@@ -107,27 +107,58 @@ describe('SGD (PyTorch semantics)', () => {
   });
 });
 
+/** Both optimizers step their parameter with gradient g; the parameters must come out identical. */
+function expectSameStep([o1, p1]: [{ step(): void }, Tensor], [o2, p2]: [{ step(): void }, Tensor], g: number[]): void {
+  setGrad(p1, g);
+  setGrad(p2, g);
+  o1.step();
+  o2.step();
+  expect(Array.from(p2.data)).toEqual(Array.from(p1.data));
+}
+
+/**
+ * torch.optim.Adam / AdamW written out in float64: g = (maximize ? -g : g), then either the
+ * decoupled decay p *= 1 - lr wd (AdamW) or the L2 term g += wd p (Adam), then the bias-corrected step.
+ */
+class AdamReference {
+  private m: number[];
+  private v: number[];
+  private vmax: number[];
+  private t = 0;
+  constructor(private w: number[], private o: { lr: number; b1: number; b2: number; eps: number; wd: number; amsgrad: boolean; decoupled: boolean; maximize: boolean }) {
+    this.m = w.map(() => 0);
+    this.v = w.map(() => 0);
+    this.vmax = w.map(() => 0);
+  }
+  step(grad: number[]): number[] {
+    const { lr, b1, b2, eps, wd, amsgrad, decoupled, maximize } = this.o;
+    const t = ++this.t;
+    let g = grad.map((gi) => (maximize ? -gi : gi));
+    if (decoupled) this.w = this.w.map((wi) => wi * (1 - lr * wd));
+    else g = g.map((gi, i) => gi + wd * this.w[i]);
+    this.m = this.m.map((mi, i) => b1 * mi + (1 - b1) * g[i]);
+    this.v = this.v.map((vi, i) => b2 * vi + (1 - b2) * g[i] * g[i]);
+    this.vmax = this.vmax.map((x, i) => Math.max(x, this.v[i]));
+    const second = amsgrad ? this.vmax : this.v;
+    const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
+    this.w = this.w.map((wi, i) => wi - (lr / bc1) * this.m[i] / (Math.sqrt(second[i]) / Math.sqrt(bc2) + eps));
+    return this.w;
+  }
+}
+
 describe('AdamW (PyTorch semantics)', () => {
   for (const amsgrad of [false, true]) {
     it(`bias-corrected decoupled update over 5 steps (amsgrad ${amsgrad})`, () => {
       const p = param([6, 3], 10);
       const lr = 0.01, b1 = 0.8, b2 = 0.95, eps = 1e-6, wd = 0.05;
       const opt = new AdamW([p], { lr, betas: [b1, b2], eps, weightDecay: wd, amsgrad });
-      let w = Array.from(p.data);
-      let m = w.map(() => 0), v = w.map(() => 0), vmax = w.map(() => 0);
+      const ref = new AdamReference(Array.from(p.data), { lr, b1, b2, eps, wd, amsgrad, decoupled: true, maximize: false });
       for (let t = 1; t <= 5; t++) {
         // Large and small gradients in turn, so amsgrad's running max actually matters.
         const g = values(18, 300 + t).map((x) => (t % 2 ? 3 * x : 0.1 * x));
         setGrad(p, g);
         opt.step();
-        w = w.map((wi) => wi * (1 - lr * wd));
-        m = m.map((mi, i) => b1 * mi + (1 - b1) * g[i]);
-        v = v.map((vi, i) => b2 * vi + (1 - b2) * g[i] * g[i]);
-        vmax = vmax.map((x, i) => Math.max(x, v[i]));
-        const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
-        const second = amsgrad ? vmax : v;
-        w = w.map((wi, i) => wi - (lr / bc1) * m[i] / (Math.sqrt(second[i]) / Math.sqrt(bc2) + eps));
-        expectClose(p.data, w, 1e-13);
+        expectClose(p.data, ref.step(g), 1e-13);
       }
       expect(opt.state.get(p)!.step).toBe(5);
     });
@@ -144,12 +175,7 @@ describe('AdamW (PyTorch semantics)', () => {
     const o2 = new AdamW([p2], { lr: 0.5 });
     o2.loadStateDict(o1.stateDict());
     expect(o2.paramGroups[0].lr).toBe(0.1);
-    const g = values(4, 500);
-    setGrad(p1, g);
-    setGrad(p2, g);
-    o1.step();
-    o2.step();
-    expect(Array.from(p2.data)).toEqual(Array.from(p1.data));
+    expectSameStep([o1, p1], [o2, p2], values(4, 500));
     const bad = new AdamW([param([5], 12)]);
     expect(() => bad.loadStateDict(o1.stateDict())).toThrow(/AdamW\.loadStateDict stateDict\.state\[0\]\.expAvg/);
     expect(() => new AdamW([p1], { betas: [0.9, 1] })).toThrow(/Expected a number >= 0 and < 1 for AdamW paramGroups\[0\]\.betas\[1\]/);
@@ -205,21 +231,12 @@ describe('Adam (torch.optim.Adam semantics: L2 decay in the gradient)', () => {
         const p = param([5, 3], 20, dtype);
         const lr = 0.02, b1 = 0.85, b2 = 0.97, eps = 1e-6, wd = 0.1;
         const opt = new Adam([p], { lr, betas: [b1, b2], eps, weightDecay: wd, amsgrad, maximize });
-        let w = Array.from(p.data);
-        let m = w.map(() => 0), v = w.map(() => 0), vmax = w.map(() => 0);
+        const ref = new AdamReference(Array.from(p.data), { lr, b1, b2, eps, wd, amsgrad, decoupled: false, maximize });
         for (let t = 1; t <= 5; t++) {
-          const raw = values(15, 600 + t).map((x) => (t % 2 ? 2 * x : 0.05 * x));
-          setGrad(p, raw);
+          const g = values(15, 600 + t).map((x) => (t % 2 ? 2 * x : 0.05 * x));
+          setGrad(p, g);
           opt.step();
-          // torch.optim.Adam: g = (maximize ? -g : g) + wd * p; then Adam with no decay of p itself.
-          const g = raw.map((gi, i) => (maximize ? -gi : gi) + wd * w[i]);
-          m = m.map((mi, i) => b1 * mi + (1 - b1) * g[i]);
-          v = v.map((vi, i) => b2 * vi + (1 - b2) * g[i] * g[i]);
-          vmax = vmax.map((x, i) => Math.max(x, v[i]));
-          const second = amsgrad ? vmax : v;
-          const bc1 = 1 - b1 ** t, bc2 = 1 - b2 ** t;
-          w = w.map((wi, i) => wi - (lr / bc1) * m[i] / (Math.sqrt(second[i]) / Math.sqrt(bc2) + eps));
-          expectClose(p.data, w, tol);
+          expectClose(p.data, ref.step(g), tol);
         }
         expect(opt.state.get(p)!.step).toBe(5);
       });
@@ -260,12 +277,7 @@ describe('Adam (torch.optim.Adam semantics: L2 decay in the gradient)', () => {
     p2.data.set(p1.data);
     const o2 = new Adam([p2]);
     o2.loadStateDict(o1.stateDict());
-    const g = values(4, 901);
-    setGrad(p1, g);
-    setGrad(p2, g);
-    o1.step();
-    o2.step();
-    expect(Array.from(p2.data)).toEqual(Array.from(p1.data));
+    expectSameStep([o1, p1], [o2, p2], values(4, 901));
   });
 });
 

@@ -239,16 +239,21 @@ function flipRaw(x: Tensor, dims: readonly number[]): Tensor {
   return new Tensor(out, x.shape);
 }
 
-const FlipFn = defineFunction({
-  name: 'Flip',
-  forward(ctx, x: Tensor, dims: number[]) {
-    ctx.dims = dims;
-    return flipRaw(x, dims);
-  },
-  backward(ctx, g) {
-    return [flipRaw(g, ctx.dims)];
-  },
-});
+/** A linear map that is its own adjoint (a flip, a triangular mask): backward maps g the same way. */
+function selfAdjoint<P>(name: string, map: (x: Tensor, p: P) => Tensor) {
+  return defineFunction({
+    name,
+    forward(ctx, x: Tensor, p: P) {
+      ctx.p = p;
+      return map(x, p);
+    },
+    backward(ctx, g) {
+      return [map(g, ctx.p)];
+    },
+  });
+}
+
+const FlipFn = selfAdjoint('Flip', flipRaw);
 
 export function flip(x: Tensor, dims: Dims): Tensor {
   checkTensor('flip', 'x', x);
@@ -272,20 +277,8 @@ function triRaw(x: Tensor, k: number, lower: boolean): Tensor {
   return new Tensor(out, x.shape);
 }
 
-function triFn(name: string, lower: boolean) {
-  return defineFunction({
-    name,
-    forward(ctx, x: Tensor, k: number) {
-      ctx.k = k;
-      return triRaw(x, k, lower);
-    },
-    backward(ctx, g) {
-      return [triRaw(g, ctx.k, lower)];
-    },
-  });
-}
-const TrilFn = triFn('Tril', true);
-const TriuFn = triFn('Triu', false);
+const TrilFn = selfAdjoint('Tril', (x, k: number) => triRaw(x, k, true));
+const TriuFn = selfAdjoint('Triu', (x, k: number) => triRaw(x, k, false));
 
 function tri(op: string, fn: typeof TrilFn, x: Tensor, diagonal: number): Tensor {
   checkTensor(op, 'x', x);

@@ -121,7 +121,9 @@ function schedule(who: string, optimizer: Optimizer<object>, key: string, baseLr
   };
 }
 
-function checkOptionsObject(who: string, options: unknown): void {
+/** The arguments every scheduler checks first: an optimizer and an options object. */
+function checkArgs(who: string, optimizer: unknown, options: unknown): void {
+  groupsOf(who, optimizer);
   if (options === null || typeof options !== 'object') throw typeError('an options object', `${who}(options)`, options);
 }
 
@@ -134,8 +136,7 @@ function checkInt(where: string, v: unknown, min: number): number {
 /** Creates the scheduler and sets step 0's value on the optimizer right away (as PyTorch does). */
 export function cosineWithWarmup<O extends object>(optimizer: Optimizer<O>, options: CosineWithWarmupOptions): LRScheduler {
   const who = 'cosineWithWarmup';
-  groupsOf(who, optimizer);
-  checkOptionsObject(who, options);
+  checkArgs(who, optimizer, options);
   const key = options.key ?? 'lr';
   if (key !== 'lr' && key !== 'weightDecay') throw rangeError("'lr' | 'weightDecay'", `${who} options.key`, key);
   const W = checkInt(`${who} options.warmupSteps`, options.warmupSteps, 0);
@@ -159,8 +160,7 @@ export interface StepLROptions {
 /** torch.optim.lr_scheduler.StepLR in closed form: lr(t) = base * gamma^floor(t / stepSize). */
 export function stepLR<O extends object>(optimizer: Optimizer<O>, options: StepLROptions): LRScheduler {
   const who = 'stepLR';
-  groupsOf(who, optimizer);
-  checkOptionsObject(who, options);
+  checkArgs(who, optimizer, options);
   const stepSize = checkInt(`${who} options.stepSize`, options.stepSize, 1);
   const gamma = num(`${who} options.gamma`, options.gamma ?? 0.1, 0);
   return schedule(who, optimizer as Optimizer<object>, 'lr', options.baseLr, (t, base) => base * gamma ** Math.floor(t / stepSize));
@@ -180,8 +180,7 @@ export interface MultiStepLROptions {
  */
 export function multiStepLR<O extends object>(optimizer: Optimizer<O>, options: MultiStepLROptions): LRScheduler {
   const who = 'multiStepLR';
-  groupsOf(who, optimizer);
-  checkOptionsObject(who, options);
+  checkArgs(who, optimizer, options);
   if (!Array.isArray(options.milestones)) throw typeError('an array of step numbers', `${who} options.milestones`, options.milestones);
   const milestones = options.milestones.map((m, i) => checkInt(`${who} options.milestones[${i}]`, m, 0));
   const gamma = num(`${who} options.gamma`, options.gamma ?? 0.1, 0);
