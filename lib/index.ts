@@ -14,7 +14,7 @@ export { gradcheck, type GradcheckOptions } from './autograd/gradcheck';
 export { F, type Functional } from './functional';
 export {
   add, sub, mul, div, neg, pow, exp, log, sqrt, rsqrt, square, abs, clamp, relu, gelu, silu, sigmoid, tanh, where, maximum, minimum,
-  gt, ge, lt, le, eq, isnan, allclose,
+  gt, ge, lt, le, eq, isnan, allclose, resultType, promoteTypes,
 } from './ops/elementwise';
 export { sum, mean, max, min, amax, amin, argmax, argmin, variance as var, variance, std, norm, logsumexp, cumsum, type VarOptions } from './ops/reduce';
 export { sort, topk } from './ops/sorting';

@@ -22,7 +22,7 @@ export function checkFloat(op: string, arg: string, x: unknown): Tensor {
   return checkTensor(op, arg, x, FLOATS);
 }
 
-/** `other` must have the dtype of `ref` (no implicit promotion: a mismatch is a bug more often than not). */
+/** `other` must have the dtype of `ref`: the ops outside the binary elementwise family do not promote (docs/tensor-core.md). */
 export function checkSameDtype(op: string, arg: string, x: Tensor, ref: Tensor, refArg: string): void {
   if (x.dtype !== ref.dtype) {
     throw selfsupError('ERR_DTYPE_MISMATCH', `a ${ref.dtype} Tensor (the dtype of ${refArg})`, `${op}(${arg})`, `a ${x.dtype} Tensor of shape ${shapeStr(x.shape)}`);

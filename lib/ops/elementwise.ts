@@ -1,7 +1,8 @@
 /**
  * Elementwise ops with NumPy broadcasting. Binary ops run one strided row loop per op
  * (common.forEachRow coalesces same-shape operands into a single row); the gradient of a
- * broadcast operand is summed back over its broadcast dims (common.sumToShape).
+ * broadcast operand is summed back over its broadcast dims (common.sumToShape). Binary operands
+ * of different dtypes are promoted as PyTorch does (resultType below).
  */
 import { defineOp as defineFunction } from '../autograd/function';
 import { erf } from '../backends/reference-pointwise';
@@ -10,6 +11,7 @@ import { rangeError, typeError } from '../errors';
 import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
 import { Tensor, isFloatDType, type DType } from '../tensor';
 import * as nc from './native-core';
+import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
   emptyLike, forEachRow, newArray, opts, optEnum, sizeOf, sumToShape, scalarLike,
@@ -57,6 +59,10 @@ const kMin: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => {
 const kWinA: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => {
   for (let i = 0; i < n; i++) { const x = a[ao + i * as], y = b[bo + i * bs]; o[oo + i] = x > y ? 1 : x === y ? 0.5 : 0; }
 };
+/** int32 products wrap like C's int32 (Math.imul): a double product would round first above 2^53. */
+const kMulInt: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = Math.imul(a[ao + i * as], b[bo + i * bs]); };
+/** bool + bool is bool in PyTorch (True + True is True): a logical or. */
+const kOr: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] || b[bo + i * bs] ? 1 : 0; };
 const kGt: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] > b[bo + i * bs] ? 1 : 0; };
 const kGe: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] >= b[bo + i * bs] ? 1 : 0; };
 const kEq: BinKernel = (o, oo, a, ao, as, b, bo, bs, n) => { for (let i = 0; i < n; i++) o[oo + i] = a[ao + i * as] === b[bo + i * bs] ? 1 : 0; };
@@ -171,27 +177,111 @@ function minMaxFn(name: string, k: BinKernel) {
 const MaximumFn = minMaxFn('Maximum', kMax);
 const MinimumFn = minMaxFn('Minimum', kMin);
 
-function binary(op: string, fn: (a: Tensor, b: Tensor) => Tensor, a: Tensor | number, b: Tensor | number): Tensor {
-  const [A, B] = binaryOperands(op, a, b);
-  broadcastShapes(op, 'b', A.shape, B.shape);
-  return fn(A, B);
+// ---- type promotion (torch.result_type) -------------------------------------------------------
+
+const CATEGORY: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 2 };
+
+/** The smallest dtype holding both (torch.promote_types over this package's four dtypes). */
+export function promoteTypes(a: DType, b: DType): DType {
+  if (CATEGORY[a] !== CATEGORY[b]) return CATEGORY[a] > CATEGORY[b] ? a : b;
+  return a === 'float64' || b === 'float64' ? 'float64' : a;
 }
 
-export function add(a: Tensor | number, b: Tensor | number): Tensor { return binary('add', AddFn, a, b); }
-export function sub(a: Tensor | number, b: Tensor | number): Tensor { return binary('sub', SubFn, a, b); }
-export function mul(a: Tensor | number, b: Tensor | number): Tensor { return binary('mul', MulFn, a, b); }
-export function div(a: Tensor | number, b: Tensor | number): Tensor { return binary('div', DivFn, a, b); }
-/** x ** exponent (number or broadcastable Tensor; the exponent's gradient uses log(x), NaN for x < 0). */
-export function pow(x: Tensor | number, exponent: Tensor | number): Tensor { return binary('pow', PowFn, x, exponent); }
+/** PyTorch's combine_categories: a lower-priority group only matters when its category is higher. */
+function combine(higher: DType | null, lower: DType | null): DType | null {
+  if (higher === null) return lower;
+  if (lower === null || isFloatDType(higher)) return higher;
+  return higher === 'bool' || isFloatDType(lower) ? promoteTypes(higher, lower) : higher;
+}
+
+/**
+ * torch.result_type of binary operands (c10's ResultTypeState): tensors with dims decide, then
+ * 0-dim tensors, then numbers, and a lower-priority operand changes the result only when its
+ * category (bool < int < float) is higher: float32 [n] + float64 0-dim is float32, int32 [n] +
+ * float64 0-dim is float64, int32 [n] + 0.5 is float32. A number is int32 when it is an integer
+ * and float32 otherwise (JS cannot tell 2.0 from 2, so int32 [n] * 2.0 stays int32).
+ */
+export function resultType(a: Tensor | number, b: Tensor | number): DType {
+  let dims: DType | null = null, zero: DType | null = null, nums: DType | null = null;
+  const group = (x: Tensor | number): void => {
+    if (!(x instanceof Tensor)) {
+      const d: DType = Number.isInteger(x) ? 'int32' : 'float32';
+      nums = nums === null ? d : promoteTypes(nums, d);
+    } else if (x.ndim > 0) dims = dims === null ? x.dtype : promoteTypes(dims, x.dtype);
+    else zero = zero === null ? x.dtype : promoteTypes(zero, x.dtype);
+  };
+  group(a);
+  group(b);
+  return combine(dims, combine(zero, nums)) as DType;
+}
+
+/**
+ * Both operands in their result dtype (`toFloat`: at least float32, for true division). Tensors
+ * convert through `to`, so a float32 operand of a float64 result gets a float32 gradient.
+ */
+function promoted(op: string, a: unknown, b: unknown, toFloat = false): [Tensor, Tensor] {
+  if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw typeError('a Tensor', `${op}(a)`, a);
+  if (a instanceof Tensor) checkTensor(op, 'a', a);
+  else if (typeof a !== 'number') throw typeError('a Tensor or a number', `${op}(a)`, a);
+  if (b instanceof Tensor) checkTensor(op, 'b', b);
+  else if (typeof b !== 'number') throw typeError('a Tensor or a number', `${op}(b)`, b);
+  // The common cases, one float dtype already (a number never raises a float tensor's dtype): no conversion.
+  if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype && (!toFloat || isFloatDType(a.dtype))) return [a, b];
+  if (a instanceof Tensor && typeof b === 'number' && isFloatDType(a.dtype)) return [a, scalarOf(b, a.dtype)];
+  if (b instanceof Tensor && typeof a === 'number' && isFloatDType(b.dtype)) return [scalarOf(a, b.dtype), b];
+  let dtype = resultType(a as Tensor | number, b as Tensor | number);
+  if (toFloat && !isFloatDType(dtype)) dtype = 'float32';
+  const as = (x: unknown, name: string): Tensor => {
+    if (x instanceof Tensor) return toDtype(x, dtype);
+    if (dtype === 'int32' && ((x as number) < -2147483648 || (x as number) > 2147483647)) throw rangeError('an int32 value (the result dtype)', `${op}(${name})`, x);
+    return scalarOf(x as number, dtype);
+  };
+  return [as(a, 'a'), as(b, 'b')];
+}
+
+function scalarOf(v: number, dtype: DType): Tensor {
+  const t = newArray(dtype, 1);
+  t[0] = v;
+  return new Tensor(t, []);
+}
+
+/**
+ * A binary op over promoted operands: the autograd Function for float results, the plain kernel
+ * `intKernel` for int32 and bool results (they never require grad); null: not defined there.
+ */
+function binary(op: string, fn: (a: Tensor, b: Tensor) => Tensor, a: Tensor | number, b: Tensor | number, intKernel: BinKernel | null, boolKernel: BinKernel | null = intKernel, toFloat = false): Tensor {
+  const [A, B] = promoted(op, a, b, toFloat);
+  broadcastShapes(op, 'b', A.shape, B.shape);
+  if (isFloatDType(A.dtype)) return fn(A, B);
+  const k = A.dtype === 'bool' ? boolKernel : intKernel;
+  if (k === null) throw typeError(`numeric operands (${op} of two bool tensors is not defined, as in PyTorch; convert with .int())`, `${op}(b)`, b);
+  return binaryMap(A, B, k);
+}
+
+export function add(a: Tensor | number, b: Tensor | number): Tensor { return binary('add', AddFn, a, b, kAdd, kOr); }
+export function sub(a: Tensor | number, b: Tensor | number): Tensor { return binary('sub', SubFn, a, b, kSub, null); }
+export function mul(a: Tensor | number, b: Tensor | number): Tensor { return binary('mul', MulFn, a, b, kMulInt, kMul); }
+/** True division: integer operands give float32, as PyTorch. */
+export function div(a: Tensor | number, b: Tensor | number): Tensor { return binary('div', DivFn, a, b, null, null, true); }
+/**
+ * x ** exponent (number or broadcastable Tensor; the exponent's gradient uses log(x), NaN for x < 0).
+ * int32 results need non-negative exponents (PyTorch refuses integers to negative powers).
+ */
+export function pow(x: Tensor | number, exponent: Tensor | number): Tensor {
+  const [A, B] = promoted('pow', x, exponent);
+  if (A.dtype === 'int32' && B.data.some((e) => e < 0)) throw rangeError('non-negative exponents for an int32 result (integers to negative powers are not defined)', 'pow(exponent)', exponent);
+  return binary('pow', PowFn, A, B, kPow, null);
+}
 /** Elementwise max; ties split the gradient evenly like PyTorch. */
-export function maximum(a: Tensor | number, b: Tensor | number): Tensor { return binary('maximum', MaximumFn, a, b); }
-export function minimum(a: Tensor | number, b: Tensor | number): Tensor { return binary('minimum', MinimumFn, a, b); }
+export function maximum(a: Tensor | number, b: Tensor | number): Tensor { return binary('maximum', MaximumFn, a, b, kMax); }
+export function minimum(a: Tensor | number, b: Tensor | number): Tensor { return binary('minimum', MinimumFn, a, b, kMin); }
 
 // ---- comparisons (bool results, not differentiable) --------------------------------------
 
 const CMP_DTYPES: readonly DType[] = ['float32', 'float64', 'int32'];
+/** Operands of any dtypes compare in their promoted dtype (float32 0.1 != float64 0.1, as PyTorch). */
 function compare(op: string, a: Tensor | number, b: Tensor | number, k: BinKernel, swap = false): Tensor {
-  const [A, B] = binaryOperands(op, a, b, CMP_DTYPES);
+  const [A, B] = promoted(op, a, b);
   broadcastShapes(op, 'b', A.shape, B.shape);
   return swap ? binaryMap(B, A, k, 'bool') : binaryMap(A, B, k, 'bool');
 }
@@ -263,10 +353,10 @@ const WhereFn = defineFunction({
   },
 });
 
-/** `condition ? a : b` elementwise with broadcasting over all three; condition is a bool Tensor. */
+/** `condition ? a : b` elementwise with broadcasting over all three (a and b promoted); condition is a bool Tensor. */
 export function where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   const c = checkTensor('where', 'condition', condition, ['bool']);
-  const [A, B] = binaryOperands('where', a, b);
+  const [A, B] = promoted('where', a, b);
   const s1 = broadcastShapes('where', 'a', c.shape, A.shape);
   broadcastShapes('where', 'b', s1, B.shape);
   return WhereFn(c, A, B);
