@@ -5,34 +5,38 @@
  * backward pass is linear's (two GEMMs) and col2im, the scatter-add of the rows back into the
  * input (Chellapilla et al., "High Performance Convolutional Neural Networks for Document
  * Processing", 2006). With kernel = stride and no padding (the ViT patch embedding), the rows are
- * the non-overlapping patches.
+ * the non-overlapping patches, taken by one strided copy.
  */
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, newArray, opts } from './common';
+import { checkFloat, checkSameDtype, newArray, opts, type Arr } from './common';
 import { linear } from './linalg';
 import { permute, reshape, squeeze, unsqueeze } from './shape';
 
 interface Geometry { N: number; C: number; H: number; W: number; kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; Ho: number; Wo: number }
 
-/** Visits every (row, column) of the im2col matrix whose input pixel lies inside the image. */
-function forEachTap(g: Geometry, visit: (col: number, src: number) => void): void {
+/**
+ * Copies between the input [N, C, H, W] and the im2col matrix [N Ho Wo, C kh kw]: `toCols` fills
+ * the matrix (padding taps stay 0), otherwise the matrix is added back into the input (col2im,
+ * where overlapping windows, stride < kernel, accumulate). Both directions are one loop nest.
+ */
+function im2col(g: Geometry, img: Arr, cols: Arr, toCols: boolean): void {
   const { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo } = g;
   const K = C * kh * kw;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < Ho; oh++) {
       for (let ow = 0; ow < Wo; ow++) {
         const row = ((n * Ho + oh) * Wo + ow) * K;
+        // The taps j whose column w = ow sw - pw + j lies inside the image.
+        const j0 = Math.max(0, pw - ow * sw), j1 = Math.min(kw, W + pw - ow * sw);
         for (let c = 0; c < C; c++) {
           for (let i = 0; i < kh; i++) {
             const h = oh * sh - ph + i;
-            if (h < 0 || h >= H) continue; // padding: the column stays 0
-            for (let j = 0; j < kw; j++) {
-              const w = ow * sw - pw + j;
-              if (w < 0 || w >= W) continue;
-              visit(row + (c * kh + i) * kw + j, ((n * C + c) * H + h) * W + w);
-            }
+            if (h < 0 || h >= H) continue;
+            const src = ((n * C + c) * H + h) * W + ow * sw - pw, dst = row + (c * kh + i) * kw;
+            if (toCols) for (let j = j0; j < j1; j++) cols[dst + j] = img[src + j];
+            else for (let j = j0; j < j1; j++) img[src + j] += cols[dst + j];
           }
         }
       }
@@ -44,18 +48,30 @@ const Im2colFn = defineFunction({
   name: 'Im2col',
   forward(ctx, x: Tensor, g: Geometry) {
     ctx.g = g;
-    const cols = newArray(x.dtype, g.N * g.Ho * g.Wo * g.C * g.kh * g.kw), xd = x.data;
-    forEachTap(g, (col, src) => (cols[col] = xd[src]));
+    const cols = newArray(x.dtype, g.N * g.Ho * g.Wo * g.C * g.kh * g.kw);
+    im2col(g, x.data, cols, true);
     return new Tensor(cols, [g.N * g.Ho * g.Wo, g.C * g.kh * g.kw]);
   },
   backward(ctx, grad) {
     const g: Geometry = ctx.g;
-    // col2im: overlapping windows (stride < kernel) add up in the input gradient.
-    const gx = newArray(grad.dtype, g.N * g.C * g.H * g.W), gd = grad.data;
-    forEachTap(g, (col, src) => (gx[src] += gd[col]));
+    const gx = newArray(grad.dtype, g.N * g.C * g.H * g.W);
+    im2col(g, gx, grad.data, false);
     return [new Tensor(gx, [g.N, g.C, g.H, g.W])];
   },
 });
+
+/**
+ * The im2col matrix as a differentiable op. Non-overlapping windows that tile the image exactly
+ * (kernel = stride, no padding: the ViT patch embedding) are a reshape + permute, one native
+ * strided copy each way; anything else runs the loop above.
+ */
+function columns(x: Tensor, g: Geometry): Tensor {
+  const { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo } = g;
+  if (kh === sh && kw === sw && ph === 0 && pw === 0 && H === Ho * kh && W === Wo * kw) {
+    return reshape(permute(reshape(x, [N, C, Ho, kh, Wo, kw]), [0, 2, 4, 1, 3, 5]), [N * Ho * Wo, C * kh * kw]);
+  }
+  return Im2colFn(x, g);
+}
 
 export interface Conv2dOptions {
   /** Step between windows: one number or [sh, sw] (default 1). */
@@ -106,7 +122,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, options?
     throw selfsupError('ERR_SHAPE_MISMATCH', `an input at least the kernel's size ${kh}x${kw} (after padding ${ph}, ${pw})`, 'conv2d(x)', shapeStr(x.shape));
   }
   const Ho = Math.floor((H + 2 * ph - kh) / sh) + 1, Wo = Math.floor((W + 2 * pw - kw) / sw) + 1;
-  const cols = Im2colFn(x, { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo });
+  const cols = columns(x, { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo });
   const y = linear(cols, reshape(weight, [O, C * kh * kw]), bias ?? null); // [N Ho Wo, O]
   return permute(reshape(y, [N, Ho, Wo, O]), [0, 3, 1, 2]);
 }

@@ -90,6 +90,14 @@ export const rows: OpRow[] = [
       { label: 'k = 0', args: [g.t([3, 4]), 0, 1] },
       { label: 'ties go to the lower index', args: [fixed([6], [1, 2, 2, 0, 2, 1]), 2], gradcheck: false },
       { label: 'smallest with ties', args: [fixed([6], [1, 2, 2, 0, 2, 0]), 3, 0, false], gradcheck: false },
+      { label: 'selection path (k <= size / 4)', args: [g.t([3, 29]), 4, 1] },
+      { label: 'selection path, inner dim', args: [g.t([17, 2]), 3, 0, false] },
+      {
+        label: 'selection path: ties and NaN',
+        args: [fixed([24], [1, 3, NaN, 3, 0, 2, 3, NaN, 1, 1, -4, 3, 2, 2, 0, 3, 5, 5, -1, 3, 0, 1, 5, 2]), 5],
+        gradcheck: false,
+      },
+      { label: 'selection path: ties, smallest', args: [fixed([24], [1, 3, 0, 3, 0, 2, 3, 1, 1, 1, -4, 3, 2, 2, 0, 3, 5, 5, -4, 3, 0, 1, 5, 2]), 6, 0, false], gradcheck: false },
       { args: [g.t([31, 47]), 5, -1], gradcheck: false },
     ],
     errors: [
