@@ -7,6 +7,11 @@ function fixed(shape: number[], values: number[], grad = true): TSpec {
   return { __spec: true, shape, kind: 'float', values: Float64Array.from(values), grad };
 }
 
+/** n values from {-1, 0, 0.5, 2, NaN}: long runs of ties across the merge sort's 16-element runs. */
+function manyTies(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => [-1, 0, 0.5, 2, NaN][(i * 7 + (i >> 3)) % 5]);
+}
+
 /** Reference: insertion sort of each line (stable by construction), NaN as the largest value, first k. */
 function refSort(x: RefTensor, dim: number, descending: boolean, k?: number): { values: RefTensor; indices: RefTensor } {
   const nd = x.shape.length;
@@ -50,6 +55,8 @@ export const rows: OpRow[] = [
       { label: 'ties stay in order (descending)', args: [fixed([2, 5], [1, 0.5, 1, 0.5, 1, 2, 2, -1, 2, 2]), 1, true], gradcheck: false },
       { label: 'NaN sorts as the largest', args: [fixed([5], [0.5, NaN, -1, NaN, 2]), 0, false], gradcheck: false },
       { label: 'NaN first when descending', args: [fixed([5], [0.5, NaN, -1, NaN, 2]), 0, true], gradcheck: false },
+      { label: 'long rows with many ties and NaN (merge phase), ascending', args: [fixed([2, 37], manyTies(74)), 1, false], gradcheck: false },
+      { label: 'long rows with many ties and NaN (merge phase), descending', args: [fixed([37, 2], manyTies(74)), 0, true], gradcheck: false },
       { label: 'size-1 dim', args: [g.t([4, 1]), 1, true] },
       { label: 'empty', args: [g.t([0, 3]), 0, false] },
       { label: 'scalar', args: [g.t([]), 0, false] },
