@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  Tensor, add, div, eq, gradcheck, gt, maximum, minimum, mul, pow, promoteTypes, resultType, sub, tensor, where, type DType,
+  add, div, eq, gradcheck, gt, maximum, minimum, mul, pow, promoteTypes, resultType, sub, tensor, where, type DType,
 } from '../lib/index';
 import { expectThrows } from './helpers';
 
@@ -118,10 +118,20 @@ describe('binary ops on promoted operands', () => {
     gradcheck(() => div(pow(x, c), maximum(c, x)), [x]);
   });
 
-  it('leaves the in-place ops strict: the result must keep the tensor\'s dtype', () => {
-    const x = t([1, 2], 'float32');
-    expectThrows(() => x.add_(t([1, 1], 'float64')), Error, /add_\(b\)/);
-    expect(x.add_(t([1, 1], 'float32')).dtype).toBe('float32');
-    expect(x instanceof Tensor).toBe(true);
+  it('casts any dtype into the tensor for the in-place ops (lerp_ stays strict, as PyTorch)', () => {
+    const x = t([1, 2, 3], 'float32');
+    // A float64 other: computed in double, rounded once into float32 (PyTorch's cast of its float64 result).
+    x.add_(t([1e-9, 0.1, -0.5], 'float64'));
+    expect(Array.from(x.data)).toEqual([Math.fround(1 + 1e-9), Math.fround(2 + 0.1), 2.5]);
+    x.mul_(t([2, 3, 4], 'int32'));
+    expect(Array.from(x.data)).toEqual([Math.fround(1 + 1e-9) * 2, Math.fround(Math.fround(2.1) * 3), 10]);
+    x.sub_(t([1, 0, 1], 'bool'), 2);
+    expect(x.data[2]).toBe(8);
+    expect(x.dtype).toBe('float32');
+    const y = t([0.5, 0.25], 'float64');
+    y.div_(t([0.1, 3], 'float32'));
+    expect(Array.from(y.data)).toEqual([0.5 / Math.fround(0.1), 0.25 / 3]);
+    expectThrows(() => t([1], 'float32').lerp_(t([1], 'float64'), 0.5), Error, /for lerp_\(b\)/);
+    expectThrows(() => t([1], 'int32').add_(1), TypeError, /for add_\(this\)/);
   });
 });

@@ -1,22 +1,36 @@
 /**
  * In-place arithmetic (`add_`, `sub_`, `mul_`, `div_`, `lerp_`), as PyTorch's: `other` broadcasts to
- * the tensor's own shape, the result is written into its storage (one native pass; the loops are
- * the reference backend's), and the storage's version is bumped so a graph that saved the tensor
+ * the tensor's own shape and, of any dtype, casts into the tensor's (lerp_'s `end` must have the
+ * tensor's dtype, as in PyTorch); the result is written into its storage (one native pass; the
+ * loops are the reference backend's), and the storage's version is bumped so a graph that saved the tensor
  * refuses to backprop through the stale value. Not recorded by autograd: use them on tensors
  * that do not require grad, or under noGrad (parameter and EMA-target updates).
  */
 import { bumpVersion } from '../autograd/version';
 import { selfsupError, shapeStr, typeError } from '../errors';
-import type { Tensor } from '../tensor';
-import { binaryOperands, broadcastShapes, broadcastStrides, checkFloat, contiguousStrides, forEachRow, sameShape } from './common';
+import { Tensor } from '../tensor';
+import { binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides, forEachRow, sameShape } from './common';
+import { toDtype } from './shape';
 import * as nc from './native-core';
 
 type Op = 'add_' | 'sub_' | 'mul_' | 'div_';
 
+/**
+ * `other` of an in-place op on the float tensor `self`. PyTorch computes in the promoted dtype and
+ * casts the result into self, which every other dtype allows here: a float64 other stays float64
+ * (the loop computes in double and rounds once into self, like PyTorch's cast of its float64
+ * result); int32, bool and float32 others take self's dtype, the dtype PyTorch computes in.
+ */
+function otherOperand(op: Op, self: Tensor, other: unknown): Tensor {
+  if (!(other instanceof Tensor)) return binaryOperands(op, self, other)[1]; // a number: a scalar of self's dtype
+  checkTensor(op, 'other', other);
+  return other.dtype === self.dtype || other.dtype === 'float64' ? other : toDtype(other, self.dtype);
+}
+
 export function binary(op: Op, self: Tensor, other: Tensor | number, alpha: number): void {
   checkFloat(op, 'this', self);
   if (typeof alpha !== 'number') throw typeError('a number', `${op}(alpha)`, alpha);
-  const [, B0] = binaryOperands(op, self, other);
+  const B0 = otherOperand(op, self, other);
   const out = broadcastShapes(op, 'other', self.shape, B0.shape);
   if (!sameShape(out, self.shape)) {
     throw selfsupError('ERR_SHAPE_MISMATCH', `a shape that broadcasts to ${shapeStr(self.shape)} (the tensor's own)`, `${op}(other)`, shapeStr(B0.shape));
@@ -26,10 +40,11 @@ export function binary(op: Op, self: Tensor, other: Tensor | number, alpha: numb
   if (alpha !== 1 && (op === 'add_' || op === 'sub_')) {
     const scaled = new (B0.data.constructor as Float32ArrayConstructor)(B0.data.length);
     if (!nc.unary('affine', B0.data, scaled, alpha, 0)) for (let i = 0; i < scaled.length; i++) scaled[i] = B0.data[i] * alpha;
-    B = { data: scaled, shape: B0.shape } as Tensor;
+    B = { data: scaled, shape: B0.shape, dtype: B0.dtype } as Tensor;
   }
   const name = op === 'add_' ? 'add' : op === 'sub_' ? 'sub' : op === 'mul_' ? 'mul' : 'div';
-  if (!nc.binary(name, self.data, self.shape, self.data, self.shape, B.data, B.shape)) {
+  // The native pass wants one dtype; a float64 other into float32 runs the double-precision loop.
+  if (B.dtype !== self.dtype || !nc.binary(name, self.data, self.shape, self.data, self.shape, B.data, B.shape)) {
     const d = self.data, bd = B.data;
     forEachRow(self.shape, [contiguousStrides(self.shape), broadcastStrides(B.shape, self.shape)], (o, n, s) => {
       const oo = o[0], bo = o[1], bs = s[1];
