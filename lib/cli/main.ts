@@ -8,6 +8,7 @@ const USAGE = `usage: selfsup <command> [options]
 commands:
   info                 version, addon, ISA variant, threads, CUDA, measured peak GFLOP/s and bandwidth
   bench [ops...]       microbenchmarks of the fused kernels (see \`selfsup bench --help\`)
+  train                train and evaluate a self-supervised model (see \`selfsup train --help\`)
   help                 this text
 `;
 
@@ -23,6 +24,10 @@ export async function main(argv: string[]): Promise<number> {
         const bench = await import('./bench');
         return await bench.runBench(rest);
       }
+      case 'train': {
+        const t = await import('./train');
+        return await t.runTrain(rest);
+      }
       case undefined:
       case 'help':
       case '--help':
@@ -30,7 +35,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError(`Expected one of info | bench | help for command but received "${cmd}"`);
+        throw new UsageError(`Expected one of info | bench | train | help for command but received "${cmd}"`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { name?: string }).name === 'UsageError') {

@@ -1,0 +1,104 @@
+/**
+ * The shared backbone of the recipes: a small ViT sized for the synthetic 32 px images on a CPU
+ * (patch 8 -> 4 x 4 tokens, width 96, 3 blocks, 3 heads; the masked-image recipes use patch 4), and the pooling and per-depth feature
+ * helpers the probes use.
+ */
+import { Tensor } from '../tensor';
+import * as nn from '../nn/index';
+import { deriveSeed } from '../nn/init';
+import { noGrad } from '../autograd/grad-mode';
+import type { Depth, RecipeContext } from './recipe';
+
+export interface BackboneSize {
+  patch: number;
+  dim: number;
+  depth: number;
+  heads: number;
+}
+
+/** The default size; `--model` style overrides come in through ctx.flags (tests use tiny ones). */
+export function backboneSize(ctx: RecipeContext): BackboneSize {
+  const f = ctx.flags;
+  return {
+    patch: (f.patch as number) ?? (ctx.imageSize >= 32 ? 8 : 4),
+    dim: (f.dim as number) ?? 96,
+    depth: (f.depth as number) ?? 3,
+    heads: (f.heads as number) ?? 3,
+  };
+}
+
+/** Heads for a half-width predictor / decoder: the backbone's count when it divides dim / 2. */
+export function narrowHeads(ctx: RecipeContext): number {
+  const s = backboneSize(ctx);
+  return (s.dim / 2) % s.heads === 0 ? s.heads : 1;
+}
+
+/** The recipe's ViT; `patch` is the recipe's default patch size (the masked-image recipes want a finer grid). */
+export function vit(ctx: RecipeContext, options: { clsToken: boolean; stream: number; patch?: number }): nn.VisionTransformer {
+  const s = backboneSize(ctx);
+  if (options.patch !== undefined && ctx.flags.patch === undefined) s.patch = options.patch;
+  return new nn.VisionTransformer({
+    imageSize: ctx.imageSize, inChannels: ctx.channels, patchSize: s.patch, dim: s.dim, depth: s.depth, heads: s.heads,
+    clsToken: options.clsToken, dtype: ctx.dtype, seed: deriveSeed(ctx.seed, options.stream),
+    // MAE's initialization (xavier-uniform Linears, the patch embedding included): with timm's
+    // std-0.02 default the 48-wide patch embedding is ~5x smaller than the positional embedding
+    // and a small ViT barely moves in a few hundred steps.
+    init: 'xavier',
+  });
+}
+
+/** [B, T, D] -> [B, D]: the cls token when there is one, else the mean over tokens (I-JEPA's probe). */
+export function pool(tokens: Tensor, hasCls: boolean): Tensor {
+  return hasCls ? tokens.narrow(1, 0, 1).reshape([tokens.shape[0], tokens.shape[2]]) : tokens.mean(1);
+}
+
+/** The backbone representation plus each block's pooled output (Guillotine Regularization's depths). */
+export function backboneDepths(net: nn.VisionTransformer, images: Tensor): { rep: Tensor; depths: Depth[] } {
+  const out = net.forward(images);
+  const rep = pool(out.tokens, net.hasClsToken);
+  const depths: Depth[] = [{ name: 'backbone', x: rep }];
+  out.blocks.forEach((b, i) => depths.push({ name: `block${i + 1}`, x: pool(b, net.hasClsToken) }));
+  return { rep, depths };
+}
+
+/** Each Linear's output (after its norm and activation when they follow) of an MLP head. */
+export function headDepths(head: nn.Sequential, x: Tensor, prefix: string): Depth[] {
+  const depths: Depth[] = [];
+  const kids = [...head.children()];
+  let y = x;
+  let layer = 0;
+  kids.forEach((m, i) => {
+    y = (m as unknown as { forward(t: Tensor): Tensor }).forward(y);
+    const next = kids[i + 1];
+    if (next === undefined || next instanceof nn.Linear) depths.push({ name: `${prefix}${++layer}`, x: y });
+  });
+  return depths;
+}
+
+/** Trainable parameters of several modules. */
+export function paramsOf(...modules: nn.Module[]): Tensor[] {
+  return modules.flatMap((m) => m.parameters());
+}
+
+/** A frozen copy of `online` (same architecture built by `make`), for EMA targets. */
+export function targetCopy<M extends nn.Module>(online: M, make: () => M): M {
+  const t = make();
+  t.loadStateDict(online.stateDict());
+  for (const p of t.parameters()) p.requiresGrad_(false);
+  return t;
+}
+
+/**
+ * target <- m target + (1 - m) online, in place under noGrad (lerp_), with the momentum rising
+ * linearly from m0 to 1 over the run (I-JEPA's and MSN's schedule).
+ */
+export function emaUpdate(target: nn.Module, online: nn.Module, step: number, steps: number, m0: number): void {
+  const m = m0 + ((1 - m0) * (step + 1)) / steps;
+  const tp = target.parameters(), op = online.parameters();
+  noGrad(() => tp.forEach((p, i) => p.lerp_(op[i], 1 - m)));
+}
+
+/** Prototypes [K, D] rescaled to unit rows in place (SwAV / MSN normalize them every step). */
+export function normalizeRows_(w: Tensor): void {
+  noGrad(() => w.div_(w.norm(2, 1, true).clampMin(1e-12)));
+}
