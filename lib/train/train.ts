@@ -19,6 +19,7 @@ import { readSafetensorsFile, writeSafetensorsFile, type RawTensor } from '../nn
 import { SelfsupError, rangeError, typeError } from '../errors';
 import { setNumThreads, getNumThreads } from '../info';
 import { augment, normalizeImages, Rng, type AugmentOptions } from '../data/augment';
+import { FolderSource } from '../data/folder';
 import { parseSynthetic, SyntheticSource, type DataSource, type LabelledSet } from '../data/source';
 import { knnAccuracy } from '../eval/knn';
 import { linearProbeAccuracy } from '../eval/linear';
@@ -103,10 +104,7 @@ export function resolveData(data: string | DataSource | undefined, seed: number)
   if (data === undefined) return new SyntheticSource(parseSynthetic('synthetic', seed));
   if (typeof data === 'string') {
     if (data === 'synthetic' || data.startsWith('synthetic:')) return new SyntheticSource(parseSynthetic(data, seed));
-    // Loaded lazily: the folder source needs sharp (an optional dependency).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { FolderSource } = require('../data/folder') as typeof import('../data/folder');
-    return new FolderSource(data, { seed });
+    return new FolderSource(data, { seed }); // sharp (optional) is loaded on first decode
   }
   if (data === null || typeof data !== 'object' || typeof (data as DataSource).trainBatch !== 'function') {
     throw typeError("'synthetic[:k=v,...]', a folder path or a DataSource", 'train options.data', data);
@@ -208,7 +206,7 @@ function readCheckpoint(dir: string): { meta: CheckpointMeta; tensors: Map<strin
   return { meta, tensors };
 }
 
-function loadCheckpoint(ck: { meta: CheckpointMeta; tensors: Map<string, RawTensor> }, model: RecipeModel, opt: Optimizer<object>, sched: ReturnType<typeof cosineWithWarmup>): void {
+function loadCheckpoint(ck: { meta: CheckpointMeta; tensors: Map<string, RawTensor> }, model: RecipeModel, opt: Optimizer<object>): void {
   for (const [name, m] of Object.entries(model.modules)) {
     const prefix = `model.${name}.`;
     const sd: Record<string, RawTensor> = {};
@@ -224,7 +222,6 @@ function loadCheckpoint(ck: { meta: CheckpointMeta; tensors: Map<string, RawTens
   }
   const groups = ck.meta.optimizer.paramGroups.map((g, gi) => ({ ...opt.paramGroups[gi], ...(g as object), params: (g as { params: number[] }).params }));
   opt.loadStateDict({ state, paramGroups: groups as never });
-  sched.loadStateDict(ck.meta.scheduler);
 }
 
 // ---- the run ----------------------------------------------------------------------------------
@@ -260,9 +257,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const flags = options.flags ?? {};
   const model = recipe.build({ imageSize: data.imageSize, channels: data.channels, seed, dtype, steps, batch, flags });
   const opt = makeOptimizer(recipe, model.params, baseLr);
-  const sched = cosineWithWarmup(opt, {
-    warmupSteps: Math.round(recipe.optimizer.warmup * steps), totalSteps: steps, finalLr: (recipe.optimizer.finalLr ?? 0) * baseLr,
-  });
   const config = { recipe: recipe.name, data: typeof options.data === 'string' ? options.data : data.name, steps, batch, seed, lr: baseLr, dtype, flags };
   let start = 0;
   if (resumed) {
@@ -270,9 +264,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (const k of ['batch', 'seed', 'steps', 'dtype'] as const) {
       if (c[k] !== config[k]) throw rangeError(`the checkpoint's ${k} (${String(c[k])})`, k, config[k]);
     }
-    loadCheckpoint(resumed, model, opt, sched);
+    loadCheckpoint(resumed, model, opt);
     start = resumed.meta.step;
   }
+  // Built after the optimizer state is restored: loadStateDict replaces the optimizer's group
+  // objects, and a schedule built before would keep writing its LR into the old ones.
+  const sched = cosineWithWarmup(opt, {
+    warmupSteps: Math.round(recipe.optimizer.warmup * steps), totalSteps: steps, finalLr: (recipe.optimizer.finalLr ?? 0) * baseLr,
+  });
+  if (resumed) sched.loadStateDict(resumed.meta.scheduler);
   const logFile = out ? path.join(out, 'log.jsonl') : null;
   if (logFile) {
     // A resumed run keeps the log up to its checkpoint and rewrites what followed.

@@ -62,7 +62,7 @@ export const ijepa: Recipe = {
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.04, warmup: 0.1 },
   augment: [null],
   build(ctx) {
-    const make = () => vit(ctx, { clsToken: false, stream: 0, patch: 4 });
+    const make = () => vit(ctx, { clsToken: false, stream: 0, patch: Math.max(1, Math.floor(ctx.imageSize / 8)) });
     const encoder = make();
     const target = targetCopy(encoder, make);
     const d = encoder.dim, grid = encoder.patchEmbed.grid;
@@ -73,7 +73,8 @@ export const ijepa: Recipe = {
       views: 1,
       loss([x], { seed }) {
         const B = x.shape[0];
-        const m = masks.multiBlock({ grid, batch: B, seed, minKeep: 4 });
+        // minKeep scaled to the grid (10 of 196 patches in the paper).
+        const m = masks.multiBlock({ grid, batch: B, seed, minKeep: Math.max(1, Math.round((grid[0] * grid[1]) / 20)) });
         const h = noGrad(() => {
           const t = target.forward(x).tokens;
           return F.layerNorm(t, d);

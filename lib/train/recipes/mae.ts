@@ -48,7 +48,7 @@ export const mae: Recipe = {
   optimizer: { kind: 'adamw', lr: 1.5e-4 * 10, weightDecay: 0.05, betas: [0.9, 0.95], warmup: 0.1 },
   augment: [MAE_AUGMENT],
   build(ctx) {
-    const encoder = vit(ctx, { clsToken: false, stream: 0, patch: 4 });
+    const encoder = vit(ctx, { clsToken: false, stream: 0, patch: Math.max(1, Math.floor(ctx.imageSize / 8)) });
     const d = encoder.dim, grid = encoder.patchEmbed.grid, N = encoder.numPatches;
     const p = encoder.patchEmbed.patchSize, patchDim = ctx.channels * p * p;
     const decoder = new Decoder(d, d / 2, 2, narrowHeads(ctx), grid, patchDim, ctx.dtype, deriveSeed(ctx.seed, 3));
