@@ -42,3 +42,13 @@ export * as nn from './nn/index';
 export * as optim from './optim/index';
 export { masks, type RandomMasks, type MultiBlockMasks } from './masks';
 export { info, probeMachine, setNumThreads, getNumThreads, type Info, type MachineProbe } from './info';
+export {
+  train, type TrainOptions, type TrainResult, type StepInfo, type ProbeResult, type EvalKind,
+} from './train/train';
+export { RECIPES as recipes } from './train/registry';
+export type { Recipe, RecipeModel, RecipeContext } from './train/recipe';
+export { SyntheticDataset, type SyntheticOptions, type Factor } from './data/synthetic';
+export type { DataSource, LabelledSet } from './data/source';
+export { knnAccuracy } from './eval/knn';
+export { linearProbeAccuracy } from './eval/linear';
+export { rankMe } from './eval/rankme';
