@@ -4,6 +4,7 @@
  * helpers the probes use.
  */
 import { Tensor } from '../tensor';
+import { cat } from '../ops/shape';
 import * as nn from '../nn/index';
 import { deriveSeed } from '../nn/init';
 import { noGrad } from '../autograd/grad-mode';
@@ -101,4 +102,27 @@ export function emaUpdate(target: nn.Module, online: nn.Module, step: number, st
 /** Prototypes [K, D] rescaled to unit rows in place (SwAV / MSN normalize them every step). */
 export function normalizeRows_(w: Tensor): void {
   noGrad(() => w.div_(w.norm(2, 1, true).clampMin(1e-12)));
+}
+
+/**
+ * The joint-embedding core of the two-view recipes (SimCLR, VICReg, Barlow Twins, SwAV): both
+ * views through the backbone and the head in one batch (so BatchNorm sees 2B rows, as a global
+ * BN does), split back into (z1, z2); features are the backbone depths then the head's layers.
+ */
+export function jointEmbedding(ctx: RecipeContext, head: (dim: number) => nn.Sequential, headName: string) {
+  const backbone = vit(ctx, { clsToken: true, stream: 0 });
+  const h = head(backbone.dim);
+  return {
+    backbone,
+    head: h,
+    embed(a: Tensor, b: Tensor): [Tensor, Tensor] {
+      const B = a.shape[0];
+      const z = h.forward(backboneDepths(backbone, cat([a, b], 0)).rep);
+      return [z.narrow(0, 0, B), z.narrow(0, B, B)];
+    },
+    features(images: Tensor): Depth[] {
+      const { rep, depths } = backboneDepths(backbone, images);
+      return [...depths, ...headDepths(h, rep, headName)];
+    },
+  };
 }

@@ -8,7 +8,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { backboneDepths, headDepths, paramsOf, vit } from '../backbone';
+import { jointEmbedding, paramsOf } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const barlowtwins: Recipe = {
@@ -17,22 +17,13 @@ export const barlowtwins: Recipe = {
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.05, warmup: 0.1 },
   augment: [SIMCLR_AUGMENT, SIMCLR_AUGMENT],
   build(ctx) {
-    const backbone = vit(ctx, { clsToken: true, stream: 0 });
-    const d = backbone.dim;
-    const projector = new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) });
+    const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     return {
-      modules: { backbone, projector },
-      params: paramsOf(backbone, projector),
+      modules: { backbone: j.backbone, projector: j.head },
+      params: paramsOf(j.backbone, j.head),
       views: 2,
-      loss([a, b]) {
-        const B = a.shape[0];
-        const z = projector.forward(backboneDepths(backbone, F.cat([a, b], 0)).rep);
-        return F.barlowTwins(z.narrow(0, 0, B), z.narrow(0, B, B), { lambda: 0.0051 });
-      },
-      features(images) {
-        const { rep, depths } = backboneDepths(backbone, images);
-        return [...depths, ...headDepths(projector, rep, 'projector')];
-      },
+      loss: ([a, b]) => F.barlowTwins(...j.embed(a, b), { lambda: 0.0051 }),
+      features: j.features,
     };
   },
 };

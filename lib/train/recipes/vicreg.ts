@@ -8,7 +8,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { backboneDepths, headDepths, paramsOf, vit } from '../backbone';
+import { jointEmbedding, paramsOf } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const vicreg: Recipe = {
@@ -17,23 +17,14 @@ export const vicreg: Recipe = {
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.05, warmup: 0.1 },
   augment: [SIMCLR_AUGMENT, SIMCLR_AUGMENT],
   build(ctx) {
-    const backbone = vit(ctx, { clsToken: true, stream: 0 });
-    const d = backbone.dim;
     // The paper's expander is 8192-8192-8192 on a 2048-d ResNet-50 (4x the embedding).
-    const expander = new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) });
+    const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'expander');
     return {
-      modules: { backbone, expander },
-      params: paramsOf(backbone, expander),
+      modules: { backbone: j.backbone, expander: j.head },
+      params: paramsOf(j.backbone, j.head),
       views: 2,
-      loss([a, b]) {
-        const B = a.shape[0];
-        const z = expander.forward(backboneDepths(backbone, F.cat([a, b], 0)).rep);
-        return F.vicreg(z.narrow(0, 0, B), z.narrow(0, B, B), { simCoeff: 25, stdCoeff: 25, covCoeff: 1 }).loss;
-      },
-      features(images) {
-        const { rep, depths } = backboneDepths(backbone, images);
-        return [...depths, ...headDepths(expander, rep, 'expander')];
-      },
+      loss: ([a, b]) => F.vicreg(...j.embed(a, b), { simCoeff: 25, stdCoeff: 25, covCoeff: 1 }).loss,
+      features: j.features,
     };
   },
 };
