@@ -276,8 +276,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const logFile = out ? path.join(out, 'log.jsonl') : null;
   if (logFile) {
     // A resumed run keeps the log up to its checkpoint and rewrites what followed.
+    const keep = (e: { type: string; step: number }) => e.type !== 'result' && e.step <= start;
     const kept = resumed && fs.existsSync(logFile)
-      ? fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l && (JSON.parse(l).step ?? Infinity) <= start && JSON.parse(l).type !== 'result')
+      ? fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l && keep(JSON.parse(l)))
       : [JSON.stringify({ type: 'config', step: 0, ...config, threads: getNumThreads() })];
     fs.writeFileSync(logFile, kept.map((l) => l + '\n').join(''));
   }
@@ -286,7 +287,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const losses: number[] = [];
   const tTrain = performance.now();
   const last = Math.min(steps, options.stopAfter ?? steps);
-  model.modules && Object.values(model.modules).forEach((m) => m.train());
+  Object.values(model.modules).forEach((m) => m.train());
   for (let step = start; step < last; step++) {
     const ctx: StepContext = { step, seed: deriveSeed(seed, 1_000_000 + step) };
     manualSeed(ctx.seed); // any unseeded op inside the step draws from (seed, step)
@@ -318,8 +319,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (evals.length && last === steps) Object.assign(result, await evaluate(model, data, evals, seed, dtype));
   await data.close?.();
   result.seconds = (performance.now() - t0) / 1000;
-  const { losses: _l, ...summary } = result;
-  void _l;
+  const summary: Partial<TrainResult> = { ...result };
+  delete summary.losses; // in the step lines already
   log({ type: 'result', step: last, ...summary });
   if (out) fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify(summary, null, 2) + '\n');
   return result;
@@ -355,7 +356,7 @@ export async function evaluate(model: RecipeModel, data: DataSource, evals: Eval
   const fb = featuresOf(model, bank, data.channels, data.imageSize, dtype);
   const ft = featuresOf(model, test, data.channels, data.imageSize, dtype);
   const K = data.classes.object;
-  const rep = 0; // 'backbone' comes first
+  const rep = 0; // features() lists the backbone output first
   const r = { knnTop1: null as number | null, linearTop1: null as number | null, rankme: null as number | null, perFactor: null as Record<string, number> | null, probes: [] as ProbeResult[] };
   if (evals.includes('knn')) {
     r.knnTop1 = knnAccuracy(fb[rep].x, bank.labels.object, ft[rep].x, test.labels.object, K);
