@@ -3,6 +3,7 @@
  * 'test', labels in range), the augmentations (deterministic, in [0, 1]) and image folders
  * (generated PNGs, a corrupt file skipped and counted, bad folders named).
  */
+import '../lib/tensor-methods'; // the Tensor op methods, as the package entry attaches them
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

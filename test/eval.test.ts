@@ -2,6 +2,7 @@
  * Evaluation: kNN (cosine, temperature-weighted, k = 20), the linear probe, RankMe, and the local
  * top-k and eigenvalue helpers, against references computed here in float64.
  */
+import '../lib/tensor-methods'; // the Tensor op methods, as the package entry attaches them
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../lib/tensor';
 import { knnAccuracy, topkIndices } from '../lib/eval/knn';

@@ -3,6 +3,7 @@
  * float32 losses of simclr and vicreg match a float64 run, and bad input names the argument.
  * Tiny models (width 32, one block) on 16 px synthetic images: each run takes about a second.
  */
+import '../lib/tensor-methods'; // the Tensor op methods, as the package entry attaches them
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';

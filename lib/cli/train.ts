@@ -4,7 +4,7 @@
  */
 import { train, EVAL_KINDS, getRecipe, type EvalKind } from '../train/train';
 import { RECIPES } from '../train/registry';
-import { UsageError } from './main';
+import { UsageError } from './usage-error';
 
 export const TRAIN_USAGE = `usage: selfsup train --recipe <name> [--data synthetic[:k=v,...] | --data <folder>]
                      --steps N --batch B --seed S [options]

@@ -6,6 +6,7 @@
  * uninterrupted one bit for bit at a fixed thread count.
  */
 import * as fs from 'node:fs';
+import '../tensor-methods'; // the Tensor methods the recipes and probes call (train() may be imported on its own)
 import * as path from 'node:path';
 import { Tensor, type FloatDType } from '../tensor';
 import { noGrad } from '../autograd/grad-mode';
