@@ -290,19 +290,20 @@ describe('raw kernel argument checks', () => {
     const nat = tryNative()!;
     const fwd = nat.attention as (...a: unknown[]) => void;
     const out = new Float32Array(24), lse = new Float32Array(6);
-    const opt = (over: Record<number, unknown> = {}) => {
-      const a: unknown[] = [1, 2, 2, 3, 5, 4, 0.5, false, null, 0, 0, 0, 0, 0, 0];
-      for (const [i, x] of Object.entries(over)) a[+i] = x;
-      return a;
-    };
-    expect(() => fwd(q, k, k, out, lse, ...opt())).not.toThrow();
-    expect(() => fwd(q, k.subarray(1), k, out, lse, ...opt())).toThrow(/for k but received length 39/);
-    expect(() => fwd(q, k, k, out, lse, ...opt({ 2: 3 }))).toThrow(/for Hk/);
-    expect(() => fwd(q, k, k, out, lse, ...opt({ 13: 1 }))).toThrow(/for dropout/);
-    expect(() => fwd(q, k, k, out, lse, ...opt({ 6: NaN }))).toThrow(/for scale/);
+    const opt = (over: Record<string, unknown> = {}) => ({
+      B: 1, H: 2, Hk: 2, Nq: 3, Nk: 5, d: 4, scale: 0.5, causal: false, maskArray: null, maskStrides: [0, 0, 0, 0], dropout: 0, seed: 0, ...over,
+    });
+    expect(() => fwd(q, k, k, out, lse, null, opt())).not.toThrow();
+    expect(() => fwd(q, k.subarray(1), k, out, lse, null, opt())).toThrow(/for k but received length 39/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ Hk: 3 }))).toThrow(/for Hk/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ dropout: 1 }))).toThrow(/for dropout/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ scale: NaN }))).toThrow(/for scale/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ seed: undefined }))).toThrow(/Expected an integer for seed but received undefined/);
+    expect(() => fwd(q, k, k, out, lse, null, 7)).toThrow(/Expected an options object for options but received 7/);
     // A mask whose strides reach past its end.
-    expect(() => fwd(q, k, k, out, lse, ...opt({ 8: new Uint8Array(4), 12: 1 }))).toThrow(/for mask/);
-    expect(() => fwd(q, k, k, out, lse, ...opt({ 8: new Int32Array(5), 12: 1 }))).toThrow(TypeError);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ maskArray: new Uint8Array(4), maskStrides: [0, 0, 0, 1] }))).toThrow(/for mask/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ maskArray: new Uint8Array(4), maskStrides: [0, 0, 1] }))).toThrow(/for maskStrides/);
+    expect(() => fwd(q, k, k, out, lse, null, opt({ maskArray: new Int32Array(5), maskStrides: [0, 0, 0, 1] }))).toThrow(TypeError);
   });
 });
 

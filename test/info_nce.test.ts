@@ -240,23 +240,26 @@ describe('infoNCE async forms and native argument checks', () => {
     const nat = tryNative()!;
     const fwd = nat.infoNCEForward as (...a: unknown[]) => void;
     const z = new Float32Array(12), out = new Float32Array(8);
-    const call = (over: Record<number, unknown>) => {
-      const args: unknown[] = [z, z, null, null, 4, 3, 0, 0.1, true, true, false, out, out, null];
+    // (z1, z2, negatives, labels, losses, lse, lsePos, options)
+    const call = (over: Record<number, unknown>, o: Record<string, unknown> = {}) => {
+      const args: unknown[] = [z, z, null, null, out, out, null];
       for (const [k, v] of Object.entries(over)) args[Number(k)] = v;
-      return () => fwd(...args);
+      const opts = { n: 4, d: 3, m: 0, temperature: 0.1, normalize: true, both: true, decoupled: false, ...o };
+      return () => fwd(...args, opts);
     };
     expect(call({})).not.toThrow();
     expect(call({ 1: new Float32Array(11) })).toThrow(/Expected a Float32Array of length 12 for z2 but received length 11/);
     expect(call({ 1: new Float64Array(12) })).toThrow(TypeError);
-    expect(call({ 4: 5 })).toThrow(/for z1 but received length 12/);
-    expect(call({ 7: 0 })).toThrow(/Expected a finite number > 0 for temperature/);
-    expect(call({ 7: NaN })).toThrow(RangeError);
+    expect(call({}, { n: 5 })).toThrow(/for z1 but received length 12/);
+    expect(call({}, { temperature: 0 })).toThrow(/Expected a finite number > 0 for temperature/);
+    expect(call({}, { temperature: NaN })).toThrow(RangeError);
     expect(call({ 3: new Int32Array(3) })).toThrow(/for labels but received length 3/);
     expect(call({ 3: new Float32Array(4) })).toThrow(TypeError);
-    expect(call({ 6: 2 })).toThrow(/m = 0 when negatives is null/);
-    expect(call({ 2: new Float32Array(5), 6: 2 })).toThrow(/for negatives but received length 5/);
-    expect(call({ 11: new Float32Array(7) })).toThrow(/for losses but received length 7/);
-    expect(call({ 9: 'yes' })).toThrow(TypeError);
+    expect(call({ 3: new Int32Array(4) })).toThrow(/for lsePos but received null/);
+    expect(call({}, { m: 2 })).toThrow(/m = 0 when negatives is null/);
+    expect(call({ 2: new Float32Array(5) }, { m: 2 })).toThrow(/for negatives but received length 5/);
+    expect(call({ 4: new Float32Array(7) })).toThrow(/for losses but received length 7/);
+    expect(call({}, { both: 'yes' })).toThrow(/Expected a boolean for both but received "yes"/);
   });
 });
 

@@ -164,7 +164,14 @@ describe('masks.multiBlock', () => {
 
   it.skipIf(!tryNative())('native binding re-checks arguments', () => {
     const fn = tryNative()!.maskMultiBlock as (...a: unknown[]) => unknown;
-    expect(() => fn(14, 14, 2, 0, 0.85, 1, 0.15, 0.2, 0.75, 1.5, 1, 4, -1, false, false)).toThrow(/for minKeep/);
-    expect(() => fn(14, 14, 2, 0, 0.85, 1, 0.2, 0.15, 0.75, 1.5, 1, 4, 10, false, false)).toThrow(/predScale/);
+    const o = (over: Record<string, unknown> = {}) => ({
+      H: 14, W: 14, B: 2, seed: 0, encScale: [0.85, 1], predScale: [0.15, 0.2], aspectRatio: [0.75, 1.5], nEnc: 1, nPred: 4, minKeep: 10,
+      allowOverlap: false, ragged: false, ...over,
+    });
+    expect(() => fn(o())).not.toThrow();
+    expect(() => fn(o({ minKeep: -1 }))).toThrow(/for minKeep/);
+    expect(() => fn(o({ predScale: [0.2, 0.15] }))).toThrow(/predScale/);
+    expect(() => fn(o({ aspectRatio: [0.75] }))).toThrow(/Expected an Array of 2 numbers for aspectRatio/);
+    expect(() => fn(o({ encScale: [0.85, NaN] }))).toThrow(/for encScale\[1\]/);
   });
 });

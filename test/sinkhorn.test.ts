@@ -232,7 +232,7 @@ const allReduceSum = (buf) => {
 };
 const out = new Float32Array(B * K);
 const col = new Float64Array(K).map((_, k) => Math.pow(k + 1, -0.5));
-const info = addon.sinkhorn(scores, out, B, K, probs, 0.05, 4, 0, col, null, true, allReduceSum);
+const info = addon.sinkhorn(scores, out, { B, K, probs, epsilon: 0.05, iterations: 4, tolerance: 0, colMarginal: col, rowMarginal: null, wantError: true, allReduceSum });
 parentPort.postMessage({ out, info });
 `;
 
@@ -269,15 +269,20 @@ describe('sinkhorn async and native checks', () => {
   it.skipIf(useReference() || !tryNative())('the native binding rejects bad arguments without crashing', () => {
     const fn = tryNative()!.sinkhorn as (...a: unknown[]) => unknown;
     const S = new Float32Array(6), out = new Float32Array(6), col = Float64Array.of(0.5, 0.5);
-    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, col, null, false)).not.toThrow();
-    expect(() => fn(S, out, 4, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for scores/);
-    expect(() => fn(S, out, 3, 2, false, 0, 3, 0, col, null, false)).toThrow(/for epsilon/);
-    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, Float64Array.of(1), null, false)).toThrow(/for colMarginal/);
-    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, Float64Array.of(-1, 2), null, false)).toThrow(/for prior/);
-    expect(() => fn(S, S, 3, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for out/);
-    expect(() => fn(Float32Array.of(1, NaN, 0, 0, 0, 0), out, 3, 2, false, 0.05, 3, 0, col, null, false)).toThrow(/for scores but received NaN at index 1/);
-    expect(() => fn(Float32Array.of(1, -1, 1, 1, 1, 1), out, 3, 2, true, 0.05, 3, 0, col, null, false)).toThrow(/for scores but received -1 at index 1/);
-    expect(() => fn(S, out, 3, 2, false, 0.05, 3, 0, col, null, false, 'x')).toThrow(TypeError);
+    const o = (over: Record<string, unknown> = {}) => ({
+      B: 3, K: 2, probs: false, epsilon: 0.05, iterations: 3, tolerance: 0, colMarginal: col, rowMarginal: null, wantError: false, ...over,
+    });
+    expect(() => fn(S, out, o())).not.toThrow();
+    expect(() => fn(S, out, o({ B: 4 }))).toThrow(/for scores/);
+    expect(() => fn(S, out, o({ epsilon: 0 }))).toThrow(/for epsilon/);
+    expect(() => fn(S, out, o({ colMarginal: Float64Array.of(1) }))).toThrow(/for colMarginal/);
+    expect(() => fn(S, out, o({ colMarginal: Float64Array.of(-1, 2) }))).toThrow(/for prior/);
+    expect(() => fn(S, out, o({ rowMarginal: Float64Array.of(1) }))).toThrow(/for rowMarginal/);
+    expect(() => fn(S, S, o())).toThrow(/for out/);
+    expect(() => fn(Float32Array.of(1, NaN, 0, 0, 0, 0), out, o())).toThrow(/for scores but received NaN at index 1/);
+    expect(() => fn(Float32Array.of(1, -1, 1, 1, 1, 1), out, o({ probs: true }))).toThrow(/for scores but received -1 at index 1/);
+    expect(() => fn(S, out, o({ allReduceSum: 'x' }))).toThrow(TypeError);
+    expect(() => fn(S, out)).toThrow(/Expected an options object for options but received undefined/);
   });
 });
 

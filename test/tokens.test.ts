@@ -296,14 +296,14 @@ describe.skipIf(!tryNative())('native binding re-checks (bypassing TS)', () => {
   const a = () => tryNative()! as unknown as Record<string, (...args: unknown[]) => unknown>;
   it('out-of-range and negative indices never read outside the buffer', () => {
     const x = new Float32Array(2 * 5 * 3), out = new Float32Array(2 * 2 * 3);
-    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2, 1 << 30]), null, null, out, 2, 5, 3, 2, false)).toThrow(/idx\[1, 1\] \(batch row 1, position 1\)/);
-    expect(() => a().tokensGather(x, Int32Array.from([0, -7, 2, 1]), null, null, out, 2, 5, 3, 2, false)).toThrow(RangeError);
-    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2]), null, null, out, 2, 5, 3, 2, false)).toThrow(/for idx/);
-    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2, 3]), Int32Array.from([2, 9]), null, out, 2, 5, 3, 2, false)).toThrow(/lengths\[1\] = 9/);
-    expect(() => a().tokensGatherBackward(out, Int32Array.from([0, 1, 2, 5]), null, x, null, 2, 5, 3, 2, false)).toThrow(RangeError);
-    expect(() => a().tokensScatter(out, Int32Array.from([0, 0, 2, 3]), null, null, x, 2, 5, 3, 2)).toThrow(/unique/);
-    expect(() => a().stochasticPositions(new Float32Array(15), Int32Array.from([0, 9]), null, new Float32Array(6), null, new Float32Array(6), null, 1, 5, 3, 2, 2, 0.25, 0)).toThrow(/idx\[0, 1\]/);
-    expect(() => a().maskRandom(2, 10, 11, 0, new Int32Array(22), new Int32Array(0), new Int32Array(20))).toThrow(/keepCount/);
+    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2, 1 << 30]), null, null, out, { B: 2, N: 5, D: 3, K: 2, xShared: false })).toThrow(/idx\[1, 1\] \(batch row 1, position 1\)/);
+    expect(() => a().tokensGather(x, Int32Array.from([0, -7, 2, 1]), null, null, out, { B: 2, N: 5, D: 3, K: 2, xShared: false })).toThrow(RangeError);
+    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2]), null, null, out, { B: 2, N: 5, D: 3, K: 2, xShared: false })).toThrow(/for idx/);
+    expect(() => a().tokensGather(x, Int32Array.from([0, 1, 2, 3]), Int32Array.from([2, 9]), null, out, { B: 2, N: 5, D: 3, K: 2, xShared: false })).toThrow(/lengths\[1\] = 9/);
+    expect(() => a().tokensGatherBackward(out, Int32Array.from([0, 1, 2, 5]), null, x, null, { B: 2, N: 5, D: 3, K: 2, xShared: false })).toThrow(RangeError);
+    expect(() => a().tokensScatter(out, Int32Array.from([0, 0, 2, 3]), null, null, x, { B: 2, N: 5, D: 3, K: 2 })).toThrow(/unique/);
+    expect(() => a().stochasticPositions(new Float32Array(15), Int32Array.from([0, 9]), null, new Float32Array(6), null, new Float32Array(6), null, { B: 1, N: 5, Dp: 3, K: 2, Din: 2, std: 0.25, seed: 0 })).toThrow(/idx\[0, 1\]/);
+    expect(() => a().maskRandom(new Int32Array(22), new Int32Array(0), new Int32Array(20), { B: 2, N: 10, keepCount: 11, seed: 0 })).toThrow(/keepCount/);
   });
 });
 
@@ -354,14 +354,14 @@ describe('token kernels: outputs that overlap an input', () => {
   it.skipIf(!tryNative())('the addon rejects overlapping outputs itself (callers bypassing lib/kernels)', () => {
     const nat = tryNative()! as Record<string, (...a: unknown[]) => unknown>;
     const b = buf();
-    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), 1, 6, 2, 3, false)).toThrow(RangeError);
-    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), 1, 6, 2, 3, false)).toThrow('Expected an output that does not overlap x for out but received an array overlapping x');
-    expect(() => nat.tokensScatter(b.subarray(0, 6), idx, null, null, b.subarray(0, 12), 1, 6, 2, 3)).toThrow(/does not overlap src for out/);
-    expect(() => nat.tokensGatherBackward(b.subarray(0, 6), idx, null, b.subarray(4, 16), null, 1, 6, 2, 3, false)).toThrow(/does not overlap grad for dx/);
-    expect(() => nat.tokensScatterBackward(b.subarray(0, 12), idx, null, b.subarray(6, 12), null, 1, 6, 2, 3)).toThrow(/does not overlap grad for dsrc/);
+    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), { B: 1, N: 6, D: 2, K: 3, xShared: false })).toThrow(RangeError);
+    expect(() => nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(2, 8), { B: 1, N: 6, D: 2, K: 3, xShared: false })).toThrow('Expected an output that does not overlap x for out but received an array overlapping x');
+    expect(() => nat.tokensScatter(b.subarray(0, 6), idx, null, null, b.subarray(0, 12), { B: 1, N: 6, D: 2, K: 3 })).toThrow(/does not overlap src for out/);
+    expect(() => nat.tokensGatherBackward(b.subarray(0, 6), idx, null, b.subarray(4, 16), null, { B: 1, N: 6, D: 2, K: 3, xShared: false })).toThrow(/does not overlap grad for dx/);
+    expect(() => nat.tokensScatterBackward(b.subarray(0, 12), idx, null, b.subarray(6, 12), null, { B: 1, N: 6, D: 2, K: 3 })).toThrow(/does not overlap grad for dsrc/);
     const m = new Int32Array(16);
-    expect(() => nat.maskRandom(1, 8, 4, 0, m.subarray(0, 4), m.subarray(2, 6), m.subarray(8, 16))).toThrow(/does not overlap keep for masked/);
-    nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(12, 18), 1, 6, 2, 3, false);
+    expect(() => nat.maskRandom(m.subarray(0, 4), m.subarray(2, 6), m.subarray(8, 16), { B: 1, N: 8, keepCount: 4, seed: 0 })).toThrow(/does not overlap keep for masked/);
+    nat.tokensGather(b.subarray(0, 12), idx, null, null, b.subarray(12, 18), { B: 1, N: 6, D: 2, K: 3, xShared: false });
     expect(Array.from(b.subarray(12, 18))).toEqual([10, 11, 0, 1, 6, 7]);
   });
 });

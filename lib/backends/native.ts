@@ -5,23 +5,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SelfsupError } from '../errors';
+import type { NativeAddon } from './native-api';
 
-/** Shape of the addon's export table (native/napi/addon.cc). Families add their functions. */
-export interface NativeAddon {
-  version: string;
-  isa(): string;
-  numThreads(): number;
-  setNumThreads(n: number): void;
-  cudaInfo(): { built: boolean; devices: Array<{ name: string; computeCapability: string; memoryBytes: number }>; error?: string };
-  measurePeakGflops(threads: number, seconds: number): number;
-  measureBandwidthGBs(threads: number, seconds: number): number;
-  /** ISA variants from the widest down: which this CPU supports, which runs, which is the default. */
-  isaVariants?(): Array<{ name: string; supported: boolean; active: boolean; default: boolean }>;
-  /** FMA peak of one supported variant (GFLOP/s). */
-  measurePeakGflopsIsa?(isa: string, threads: number, seconds: number): number;
-  [fn: string]: unknown;
-}
-
+export type { NativeAddon } from './native-api';
 let cached: NativeAddon | null | undefined;
 let isaError: SelfsupError | undefined;
 let loadError: string | undefined;

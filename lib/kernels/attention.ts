@@ -138,10 +138,6 @@ function maskBroadcastStrides(ms: number[], isBool: boolean, B: number, H: numbe
   return strides;
 }
 
-function nativeOpts(p: AttentionPlan): unknown[] {
-  return [p.B, p.H, p.Hk, p.Nq, p.Nk, p.d, p.scale, p.causal, p.maskArray, ...p.maskStrides, p.dropout, p.seed];
-}
-
 function checkOut(name: string, value: unknown, like: FloatArray, length: number, inputs: FloatArray[]): FloatArray {
   const arr = checkArray<FloatArray>(name, value, [like instanceof Float32Array ? 'float32' : 'float64'], [length]);
   if (inputs.some((x) => x.buffer === arr.buffer)) {
@@ -170,7 +166,7 @@ export function attention<T extends FloatArray>(
     lse.set(r.lse);
     if (lseLo) for (let i = 0; i < lse.length; i++) lseLo[i] = Number.isFinite(r.lse[i]) ? r.lse[i] - lse[i] : 0;
   } else {
-    (native().attention as (...a: unknown[]) => void)(Q, K, V, out, lse, ...nativeOpts(p), lseLo);
+    native().attention(Q, K, V, out, lse, lseLo, p);
   }
   return { out: out as T, lse: lse as T };
 }
@@ -181,7 +177,7 @@ export async function attentionAsync<T extends FloatArray>(
 ): Promise<{ out: T; lse: T }> {
   const { Q, K, V, plan: p } = planAttention(q, qShape, k, kShape, v, vShape, options, ATTENTION_KEYS);
   if (useReference()) return attention(q, qShape, k, kShape, v, vShape, { ...options, out: undefined, lse: undefined, lseLo: undefined } as AttentionForwardOptions);
-  const r = await (native().attentionAsync as (...a: unknown[]) => Promise<{ out: T; lse: T }>)(Q, K, V, ...nativeOpts(p));
+  const r = await native().attentionAsync(Q as T, K as T, V as T, p);
   return { out: r.out, lse: r.lse };
 }
 
@@ -222,7 +218,7 @@ export function attentionBackward<T extends FloatArray>(
     dk.set(r.dk);
     dv.set(r.dv);
   } else {
-    (native().attentionBackward as (...a: unknown[]) => void)(Q, K, V, O, L, G, GL, dq, dk, dv, ...nativeOpts(p), LO);
+    native().attentionBackward(Q, K, V, O, L, G, GL, LO, dq, dk, dv, p);
   }
   return { dq: dq as T, dk: dk as T, dv: dv as T };
 }
@@ -236,5 +232,5 @@ export async function attentionBackwardAsync<T extends FloatArray>(
   if (useReference()) {
     return attentionBackward(q, qShape, k, kShape, v, vShape, out, lse, dout, { ...options, dq: undefined, dk: undefined, dv: undefined });
   }
-  return (native().attentionBackwardAsync as (...a: unknown[]) => Promise<{ dq: T; dk: T; dv: T }>)(Q, K, V, O, L, G, GL, ...nativeOpts(p), LO);
+  return native().attentionBackwardAsync(Q as T, K as T, V as T, O as T, L as T, G as T, GL as T | null, LO as T | null, p);
 }

@@ -90,10 +90,6 @@ export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: u
   return { z1: Z1, z2: Z2, negatives, labels, n, d, m, temperature, normalize, both, decoupled, rows: both ? 2 * n : n };
 }
 
-function nativeArgs(p: Plan): unknown[] {
-  return [p.z1, p.z2, p.negatives, p.labels, p.n, p.d, p.m, p.temperature, p.normalize, p.both, p.decoupled];
-}
-
 function refArgs(p: Plan): RefInfoNCEArgs {
   return { z1: p.z1, z2: p.z2, negatives: p.negatives, labels: p.labels, n: p.n, d: p.d, m: p.m, temperature: p.temperature, normalize: p.normalize, both: p.both, decoupled: p.decoupled };
 }
@@ -113,7 +109,7 @@ export function infoNCEForward<T extends FloatArray>(z1: T, z2: T, shape: [numbe
     lse.set(r.lse);
     if (lsePos && r.lsePos) lsePos.set(r.lsePos);
   } else {
-    (native().infoNCEForward as (...a: unknown[]) => void)(...nativeArgs(p), losses, lse, lsePos);
+    native().infoNCEForward(p.z1, p.z2, p.negatives, p.labels, losses, lse, lsePos, p);
   }
   return { losses, lse, lsePos };
 }
@@ -142,7 +138,7 @@ export function infoNCEBackward<T extends FloatArray>(
     dz1.set(r.dz1);
     dz2.set(r.dz2);
   } else {
-    (native().infoNCEBackward as (...a: unknown[]) => void)(...nativeArgs(p), g, lse, lsePos, dz1, dz2);
+    native().infoNCEBackward(p.z1, p.z2, p.negatives, p.labels, g, lse, lsePos, dz1, dz2, p);
   }
   return { dz1, dz2 };
 }
@@ -163,7 +159,7 @@ export function infoNCE<T extends FloatArray>(z1: T, z2: T, shape: [number, numb
 export async function infoNCEForwardAsync<T extends FloatArray>(z1: T, z2: T, shape: [number, number], options?: InfoNCEKernelOptions): Promise<InfoNCEForwardResult<T>> {
   const p = planInfoNCE(z1, z2, shape, options);
   if (useReference()) return infoNCEForward(z1, z2, shape, options);
-  return (native().infoNCEForwardAsync as (...a: unknown[]) => Promise<InfoNCEForwardResult<T>>)(...nativeArgs(p));
+  return native().infoNCEForwardAsync(p.z1 as T, p.z2 as T, p.negatives as T | null, p.labels, p);
 }
 
 /** Off-thread backward (inputs copied at call time). */
@@ -174,5 +170,5 @@ export async function infoNCEBackwardAsync<T extends FloatArray>(
   const p = planInfoNCE(z1, z2, shape, options);
   const { lse, lsePos, g } = checkSaved<T>(p, saved, gradRows);
   if (useReference()) return infoNCEBackward(z1, z2, shape, saved, gradRows, options);
-  return (native().infoNCEBackwardAsync as (...a: unknown[]) => Promise<{ dz1: T; dz2: T }>)(...nativeArgs(p), g, lse, lsePos);
+  return native().infoNCEBackwardAsync(p.z1 as T, p.z2 as T, p.negatives as T | null, p.labels, g, lse, lsePos, p);
 }

@@ -68,12 +68,10 @@ function optional<T extends FloatArray>(name: string, v: unknown, like: Rows<T>,
   return v === undefined || v === null ? null : sameType<T>(name, v, like, shape);
 }
 
-function geluMode(o: { approximate?: unknown }): number {
+function geluMode(o: { approximate?: unknown }): 0 | 1 {
   return o.approximate === undefined ? 0 : checkOneOf('options.approximate', o.approximate, ['none', 'tanh'] as const) === 'tanh' ? 1 : 0;
 }
 
-type Fn = (...args: unknown[]) => void;
-const call = (name: string): Fn => native()[name] as Fn;
 
 /** y = gelu(x [+ bias]) over rows of the last dim of `shape`. Returns `out` or a new array. */
 export function gelu<T extends FloatArray>(x: T, shape: number[], options?: GeluKernelOptions<T>): T {
@@ -83,7 +81,7 @@ export function gelu<T extends FloatArray>(x: T, shape: number[], options?: Gelu
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
   const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   if (useReference()) refGelu(r.X, bias, out, r.rows, r.cols, mode === 1);
-  else call('geluForward')(r.X, r.rows, r.cols, mode, bias, out);
+  else native().geluForward(r.X, r.rows, r.cols, mode, bias, out);
   return out;
 }
 
@@ -99,7 +97,7 @@ export function geluBackward<T extends FloatArray>(grad: T, x: T, shape: number[
   const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const dbias = wantDb ? new r.ctor(r.cols) : null;
   if (useReference()) refGeluBackward(G, r.X, bias, dx, dbias, r.rows, r.cols, mode === 1);
-  else call('geluBackward')(G, r.X, r.rows, r.cols, mode, bias, dx, dbias);
+  else native().geluBackward(G, r.X, r.rows, r.cols, mode, bias, dx, dbias);
   return dbias ? { dx, dbias } : { dx };
 }
 
@@ -113,7 +111,7 @@ export function layerNorm<T extends FloatArray>(x: T, shape: number[], options?:
   const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const mean = new Float64Array(r.rows), rstd = new Float64Array(r.rows);
   if (useReference()) refLayerNorm(r.X, w, b, eps, out, mean, rstd, r.rows, r.cols);
-  else call('layerNormForward')(r.X, r.rows, r.cols, w, b, eps, out, mean, rstd);
+  else native().layerNormForward(r.X, r.rows, r.cols, w, b, eps, out, mean, rstd);
   return { out, mean, rstd };
 }
 
@@ -130,7 +128,7 @@ export function layerNormBackward<T extends FloatArray>(grad: T, x: T, shape: nu
   const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const dweight = wantW ? new r.ctor(r.cols) : null, dbias = wantB ? new r.ctor(r.cols) : null;
   if (useReference()) refLayerNormBackward(G, r.X, w, M, R, dx, dweight, dbias, r.rows, r.cols);
-  else call('layerNormBackward')(G, r.X, r.rows, r.cols, w, M, R, dx, dweight, dbias);
+  else native().layerNormBackward(G, r.X, r.rows, r.cols, w, M, R, dx, dweight, dbias);
   const res: { dx: T; dweight?: T; dbias?: T } = { dx };
   if (dweight) res.dweight = dweight;
   if (dbias) res.dbias = dbias;
@@ -143,6 +141,6 @@ export function sumRows<T extends FloatArray>(x: T, shape: number[], options?: {
   const o = checkOptions<{ out?: T }>('options', options, ['out']);
   const out = o.out === undefined ? new r.ctor(r.cols) : sameType<T>('options.out', o.out, r, [r.cols]);
   if (useReference()) refSumRows(r.X, out, r.rows, r.cols);
-  else call('sumRows')(r.X, r.rows, r.cols, out);
+  else native().sumRows(r.X, r.rows, r.cols, out);
   return out;
 }

@@ -13,6 +13,7 @@
  * nothing here is differentiated through the Sinkhorn iterations.
  */
 import { native, useReference } from '../backends/native';
+import type { NativeSinkhornOptions } from '../backends/native-api';
 import {
   refSinkhorn, type RefCollective,
 } from '../backends/reference-sinkhorn';
@@ -167,6 +168,13 @@ function refRun(p: PlannedSinkhorn, op?: string): { out: Float64Array; iteration
   });
 }
 
+function nativeOptions(p: PlannedSinkhorn, allReduceSum: NativeSinkhornOptions['allReduceSum']): NativeSinkhornOptions {
+  return {
+    B: p.B, K: p.K, probs: p.probs, epsilon: p.epsilon, iterations: p.iterations, tolerance: p.tolerance,
+    colMarginal: p.col, rowMarginal: p.row, wantError: p.wantError, allReduceSum,
+  };
+}
+
 /** Runs a validated plan. */
 export function runSinkhorn<T extends FloatArray>(p: PlannedSinkhorn, op?: string): SinkhornKernelResult<T> {
   const out = (p.out ?? new (p.S.constructor as Float32ArrayConstructor)(p.B * p.K)) as T;
@@ -175,9 +183,8 @@ export function runSinkhorn<T extends FloatArray>(p: PlannedSinkhorn, op?: strin
     out.set(r.out);
     return { out, iterations: r.iterations, marginalError: r.marginalError, sweeps: r.iterations + 1 };
   }
-  const fn = native().sinkhorn as (...a: unknown[]) => { iterations: number; marginalError: number; sweeps: number };
-  const collective = p.collective ? (buf: Float32Array) => p.collective!.allReduceSum(buf) : undefined;
-  const r = fn(p.S, out, p.B, p.K, p.probs, p.epsilon, p.iterations, p.tolerance, p.col, p.row, p.wantError, collective);
+  const allReduceSum = p.collective ? (buf: Float32Array) => p.collective!.allReduceSum(buf) : null;
+  const r = native().sinkhorn(p.S as Float32Array, out as Float32Array, nativeOptions(p, allReduceSum));
   const marginalError = p.wantError || p.tolerance > 0 ? r.marginalError : NaN;
   return { out, iterations: r.iterations, marginalError, sweeps: r.sweeps };
 }
@@ -194,8 +201,7 @@ export async function sinkhornAsync<T extends FloatArray>(scores: T, shape: [num
     throw selfsupError('ERR_UNSUPPORTED', 'no collective for sinkhornAsync (the all-reduce runs on the calling thread; use sinkhorn)', 'options.collective', 'a collective');
   }
   if (useReference() || p.S instanceof Float64Array) return runSinkhorn<T>(p);
-  const fn = native().sinkhornAsync as (...a: unknown[]) => Promise<{ out: Float32Array; iterations: number; marginalError: number; sweeps: number }>;
-  const r = await fn(p.S, p.B, p.K, p.probs, p.epsilon, p.iterations, p.tolerance, p.col, p.row, p.wantError);
+  const r = await native().sinkhornAsync(p.S as Float32Array, nativeOptions(p, null));
   let out = r.out as FloatArray;
   if (p.out) {
     // The caller kept `out` while the kernel ran; it may have been transferred in the meantime.

@@ -20,8 +20,6 @@ import { checkAllocation, checkArray, checkBoolean, checkNumber, checkOptions, c
 
 export type { MultiBlockRaw } from '../backends/reference-tokens';
 
-type Fn = (...args: unknown[]) => unknown;
-const nat = (name: string): Fn => native()[name] as Fn;
 
 /** Throws the same RangeError as the native check: names the argument, batch row and position. */
 export function checkTokenIndices(name: string, idx: Int32Array, lengths: Int32Array | null, B: number, K: number, N: number, unique = false): void {
@@ -133,7 +131,7 @@ export function gatherTokens<T extends FloatArray>(x: T, xShape: number[], idx: 
   checkOutSize('gatherTokens(out)', p.out, p.x, { B: p.B, K: p.K, D: p.D });
   const out = outArray('options.out', p.out, p.x, p.B * p.K * p.D, { x: p.x, idx: p.idx, 'options.lengths': p.lengths, 'options.addPositions': p.pos });
   if (useReference()) refGatherTokens(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
-  else nat('tokensGather')(p.x, p.idx, p.lengths, p.pos, out, p.B, p.N, p.D, p.K, p.shared);
+  else native().tokensGather(p.x, p.idx, p.lengths, p.pos, out, { ...p, xShared: p.shared });
   return out as T;
 }
 
@@ -142,7 +140,7 @@ export async function gatherTokensAsync<T extends FloatArray>(x: T, xShape: numb
   const p = gatherPlan(x, xShape, idx, idxShape, options);
   checkOutSize('gatherTokensAsync(out)', undefined, p.x, { B: p.B, K: p.K, D: p.D });
   if (useReference()) return gatherTokens(x, xShape, idx, idxShape, options);
-  const res = (await nat('tokensGatherAsync')(p.x, p.idx, p.lengths, p.pos, p.B, p.N, p.D, p.K, p.shared)) as T;
+  const res = (await native().tokensGatherAsync(p.x as T, p.idx, p.lengths, p.pos as T | null, { ...p, xShared: p.shared })).out;
   if (p.out) {
     const o = outArray('options.out', p.out, p.x, res.length);
     o.set(res);
@@ -189,7 +187,7 @@ export function gatherTokensBackward<T extends FloatArray>(
   if (dx && o.dxOut) checkNoOverlap('options.dxOut', dx, inputs);
   if (dpos && o.dposOut) checkNoOverlap('options.dposOut', dpos, { ...inputs, 'options.dxOut': dx });
   if (useReference()) refGatherTokensBackward(G, ia.idx, ia.lengths, dx, dpos, ia.B, N, D, ia.K, shared);
-  else nat('tokensGatherBackward')(G, ia.idx, ia.lengths, dx, dpos, ia.B, N, D, ia.K, shared);
+  else native().tokensGatherBackward(G, ia.idx, ia.lengths, dx, dpos, { B: ia.B, N, D, K: ia.K, xShared: shared });
   return { dx: dx as T | null, dpos: dpos as T | null };
 }
 
@@ -216,7 +214,7 @@ export function scatterTokens<T extends FloatArray>(src: T, srcShape: number[], 
   checkTokenIndices('idx', ia.idx, ia.lengths, ia.B, ia.K, N, true);
   const out = outArray('options.out', o.out, S, ia.B * N * D, { src: S, idx: ia.idx, 'options.lengths': ia.lengths, 'options.fill': fill });
   if (useReference()) refScatterTokens(S, ia.idx, ia.lengths, fill, out, ia.B, N, D, ia.K);
-  else nat('tokensScatter')(S, ia.idx, ia.lengths, fill, out, ia.B, N, D, ia.K);
+  else native().tokensScatter(S, ia.idx, ia.lengths, fill, out, { B: ia.B, N, D, K: ia.K });
   return out as T;
 }
 
@@ -238,7 +236,7 @@ export function scatterTokensBackward<T extends FloatArray>(
   const dsrc = o.wantSrc === false ? null : new Ctor(B * ia.K * D);
   const dfill = o.wantFill ? new Ctor(D) : null;
   if (useReference()) refScatterTokensBackward(G, ia.idx, ia.lengths, dsrc, dfill, B, N, D, ia.K);
-  else nat('tokensScatterBackward')(G, ia.idx, ia.lengths, dsrc, dfill, B, N, D, ia.K);
+  else native().tokensScatterBackward(G, ia.idx, ia.lengths, dsrc, dfill, { B, N, D, K: ia.K });
   return { dsrc: dsrc as T | null, dfill: dfill as T | null };
 }
 
@@ -287,7 +285,7 @@ export function stochasticPositions<T extends FloatArray>(
   const out = outArray('options.out', o.out, P, p.B * p.K * p.Dp, { pos: P, idx: p.idx, 'options.lengths': p.lengths, weight: Wt, bias: bs }, true);
   const noise = mat ? new (P.constructor as Float32ArrayConstructor)(p.B * p.K * p.Din) : null;
   if (useReference()) refStochasticPositions(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
-  else nat('stochasticPositions')(P, p.idx, p.lengths, Wt, bs, out, noise, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
+  else native().stochasticPositions(P, p.idx, p.lengths, Wt, bs, out, noise, p);
   return { out: out as T, noise: noise as T | null };
 }
 
@@ -317,7 +315,7 @@ export function stochasticPositionsBackward<T extends FloatArray>(
   const dweight = o.wantWeight === false ? null : new Ctor(p.Dp * p.Din);
   const dbias = o.wantBias === false ? null : new Ctor(p.Dp);
   if (useReference()) refStochasticPositionsBackward(G, p.idx, p.lengths, noise, dpos, dweight, dbias, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
-  else nat('stochasticPositionsBackward')(G, p.idx, p.lengths, noise, dpos, dweight, dbias, p.B, p.N, p.Dp, p.K, p.Din, p.std, p.seed);
+  else native().stochasticPositionsBackward(G, p.idx, p.lengths, noise, dpos, dweight, dbias, p);
   return { dpos: dpos as T | null, dweight: dweight as T | null, dbias: dbias as T | null };
 }
 
@@ -344,7 +342,7 @@ export function maskRandom(options: MaskRandomOptions): MaskRandomRaw {
   checkAllocation('maskRandom(restore)', B * N, Int32Array.BYTES_PER_ELEMENT, `[batch, tokens] = ${shapeStr([B, N])}`);
   const keep = new Int32Array(B * keepCount), masked = new Int32Array(B * (N - keepCount)), restore = new Int32Array(B * N);
   if (useReference()) refMaskRandom(B, N, keepCount, seed, keep, masked, restore);
-  else nat('maskRandom')(B, N, keepCount, seed, keep, masked, restore);
+  else native().maskRandom(keep, masked, restore, { B, N, keepCount, seed });
   return { keepCount, keep, masked, restore };
 }
 
@@ -392,11 +390,6 @@ function multiBlockArgs(options: unknown): Parameters<typeof refMaskMultiBlock>[
   };
 }
 
-function nativeMultiBlockArgs(a: ReturnType<typeof multiBlockArgs>): unknown[] {
-  return [a.H, a.W, a.B, a.seed, a.encScale[0], a.encScale[1], a.predScale[0], a.predScale[1],
-    a.aspectRatio[0], a.aspectRatio[1], a.nEnc, a.nPred, a.minKeep, a.allowOverlap, a.ragged];
-}
-
 /**
  * I-JEPA multi-block masks (raw): context [nEnc, B, kc], targets [nPred, B, kt] (row-major token
  * indices, -1 padding when ragged), lengths [nEnc, B] / [nPred, B], relaxed [B], block sizes.
@@ -404,13 +397,13 @@ function nativeMultiBlockArgs(a: ReturnType<typeof multiBlockArgs>): unknown[] {
 export function maskMultiBlock(options: MaskMultiBlockOptions): MultiBlockRaw {
   const a = multiBlockArgs(options);
   if (useReference()) return refMaskMultiBlock(a);
-  return nat('maskMultiBlock')(...nativeMultiBlockArgs(a)) as MultiBlockRaw;
+  return native().maskMultiBlock(a);
 }
 
 /** Off-thread form (for data loaders): resolves with the same result as maskMultiBlock. */
 export async function maskMultiBlockAsync(options: MaskMultiBlockOptions): Promise<MultiBlockRaw> {
   const a = multiBlockArgs(options);
   if (useReference()) return refMaskMultiBlock(a);
-  return (await nat('maskMultiBlockAsync')(...nativeMultiBlockArgs(a))) as MultiBlockRaw;
+  return native().maskMultiBlockAsync(a);
 }
 

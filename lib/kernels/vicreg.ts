@@ -33,14 +33,15 @@ export interface BarlowTwinsKernelOptions {
   covPath?: CovPath;
 }
 
-export interface VICRegTerms { invariance: number; variance: number; covariance: number }
-export interface BarlowTwinsTerms { loss: number; onDiagonal: number; offDiagonal: number }
+export type { BarlowTwinsTerms, VICRegTerms } from '../backends/native-api';
+import type { BarlowTwinsTerms, VICRegTerms } from '../backends/native-api';
 
 const PATHS = { auto: 0, gram: 1, direct: 2 } as const;
 const VICREG_KEYS = ['eps', 'covPath'] as const;
 const BARLOW_KEYS = ['lambda', 'eps', 'covPath'] as const;
 
-interface Plan { x: FloatArray; y: FloatArray | null; n: number; d: number; eps: number; path: CovPath; lambda: number }
+/** The checked inputs and options; also the native options object (path as its code). */
+interface Plan { x: FloatArray; y: FloatArray | null; n: number; d: number; eps: number; path: 0 | 1 | 2; lambda: number }
 
 /** Validates shapes, arrays and options (shared with the autograd ops). */
 export function planVicreg(
@@ -64,7 +65,7 @@ export function planVicreg(
   const eps = o.eps === undefined ? defaults.eps : checkNumber('options.eps', o.eps, { min: 0 });
   const path = o.covPath === undefined ? 'auto' : checkOneOf('options.covPath', o.covPath, ['auto', 'gram', 'direct'] as const);
   const lambda = o.lambda === undefined ? 0.0051 : checkNumber('options.lambda', o.lambda, { min: 0 });
-  return { x: X, y: Y, n, d, eps, path, lambda };
+  return { x: X, y: Y, n, d, eps, path: PATHS[path], lambda };
 }
 
 /**
@@ -85,13 +86,11 @@ function like<T extends FloatArray>(a: T, n: number): T {
   return new (a.constructor as Float32ArrayConstructor)(n) as T;
 }
 
-type Fn<R> = (...a: unknown[]) => R;
-
 /** The three unweighted VICReg terms. */
 export function vicreg(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): VICRegTerms {
   const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return refVicregTerms(p.x, p.y!, p.n, p.d, p.eps);
-  return (native().vicregForward as Fn<VICRegTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
+  return native().vicregForward(p.x, p.y!, p);
 }
 
 /** dx, dy of grads.invariance * invariance + grads.variance * variance + grads.covariance * covariance. */
@@ -104,7 +103,7 @@ export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number,
     dx.set(r.dx);
     dy.set(r.dy);
   } else {
-    (native().vicregBackward as Fn<void>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], gi, gv, gc, dx, dy);
+    native().vicregBackward(p.x, p.y!, dx, dy, { ...p, gInv: gi, gVar: gv, gCov: gc });
   }
   return { dx, dy };
 }
@@ -113,7 +112,7 @@ export function vicregBackward<T extends FloatArray>(x: T, y: T, shape: [number,
 export function varianceLoss(x: FloatArray, shape: [number, number], options?: { eps?: number }): number {
   const p = planVicreg(x, null, shape, options, ['eps']);
   if (useReference()) return refVarianceLoss(p.x, p.n, p.d, p.eps);
-  return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, 0, 0);
+  return native().vicregTermForward(p.x, { ...p, which: 0 }).value;
 }
 
 export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { eps?: number }): T {
@@ -121,7 +120,7 @@ export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number,
   const g = checkNumber('grad', grad);
   const dx = like(x, p.n * p.d);
   if (useReference()) dx.set(refVarianceLossBackward(p.x, p.n, p.d, p.eps, g));
-  else (native().vicregTermBackward as Fn<void>)(p.x, p.n, p.d, p.eps, 0, 0, g, dx);
+  else native().vicregTermBackward(p.x, dx, { ...p, which: 0, g });
   return dx;
 }
 
@@ -129,7 +128,7 @@ export function varianceLossBackward<T extends FloatArray>(x: T, shape: [number,
 export function covarianceLoss(x: FloatArray, shape: [number, number], options?: { covPath?: CovPath }): number {
   const p = planVicreg(x, null, shape, options, ['covPath']);
   if (useReference()) return refCovarianceLoss(p.x, p.n, p.d);
-  return (native().vicregTermForward as Fn<number>)(p.x, p.n, p.d, p.eps, PATHS[p.path], 1);
+  return native().vicregTermForward(p.x, { ...p, which: 1 }).value;
 }
 
 export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [number, number], grad: number, options?: { covPath?: CovPath }): T {
@@ -137,7 +136,7 @@ export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [numbe
   const g = checkNumber('grad', grad);
   const dx = like(x, p.n * p.d);
   if (useReference()) dx.set(refCovarianceLossBackward(p.x, p.n, p.d, g));
-  else (native().vicregTermBackward as Fn<void>)(p.x, p.n, p.d, p.eps, PATHS[p.path], 1, g, dx);
+  else native().vicregTermBackward(p.x, dx, { ...p, which: 1, g });
   return dx;
 }
 
@@ -145,7 +144,7 @@ export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [numbe
 export function barlowTwins(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): BarlowTwinsTerms {
   const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return refBarlowTwins(p.x, p.y!, p.n, p.d, p.lambda, p.eps);
-  return (native().barlowTwinsForward as Fn<BarlowTwinsTerms>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
+  return native().barlowTwinsForward(p.x, p.y!, p);
 }
 
 export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): { dz1: T; dz2: T } {
@@ -157,7 +156,7 @@ export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [
     dz1.set(r.dz1);
     dz2.set(r.dz2);
   } else {
-    (native().barlowTwinsBackward as Fn<void>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda, g, dz1, dz2);
+    native().barlowTwinsBackward(p.x, p.y!, dz1, dz2, { ...p, g });
   }
   return { dz1, dz2 };
 }
@@ -166,25 +165,25 @@ export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [
 export async function vicregAsync(x: FloatArray, y: FloatArray, shape: [number, number], options?: VICRegKernelOptions): Promise<VICRegTerms> {
   const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return vicreg(x, y, shape, options);
-  return (native().vicregForwardAsync as Fn<Promise<VICRegTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path]);
+  return native().vicregForwardAsync(p.x, p.y!, p);
 }
 
 export async function vicregBackwardAsync<T extends FloatArray>(x: T, y: T, shape: [number, number], grads: VICRegTerms, options?: VICRegKernelOptions): Promise<{ dx: T; dy: T }> {
   const p = planVicreg(x, y, shape, options, VICREG_KEYS);
   if (useReference()) return vicregBackward(x, y, shape, grads, options);
   const { gi, gv, gc } = checkTermGrads(grads);
-  return (native().vicregBackwardAsync as Fn<Promise<{ dx: T; dy: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], gi, gv, gc);
+  return native().vicregBackwardAsync(p.x as T, p.y as T, { ...p, gInv: gi, gVar: gv, gCov: gc });
 }
 
 export async function barlowTwinsAsync(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): Promise<BarlowTwinsTerms> {
   const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return barlowTwins(z1, z2, shape, options);
-  return (native().barlowTwinsForwardAsync as Fn<Promise<BarlowTwinsTerms>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda);
+  return native().barlowTwinsForwardAsync(p.x, p.y!, p);
 }
 
 export async function barlowTwinsBackwardAsync<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): Promise<{ dz1: T; dz2: T }> {
   const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
   if (useReference()) return barlowTwinsBackward(z1, z2, shape, grad, options);
   const g = checkNumber('grad', grad);
-  return (native().barlowTwinsBackwardAsync as Fn<Promise<{ dz1: T; dz2: T }>>)(p.x, p.y, p.n, p.d, p.eps, PATHS[p.path], p.lambda, g);
+  return native().barlowTwinsBackwardAsync(p.x as T, p.y as T, { ...p, g });
 }

@@ -155,10 +155,11 @@ ArrayArg GetOptionalArray(const Napi::CallbackInfo& info, size_t idx, const char
   return GetArray(info, idx, name, allowed, expected_len);
 }
 
-int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int64_t lo,
-               int64_t hi) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+static Napi::Value Arg(const Napi::CallbackInfo& info, size_t idx) {
+  return info.Length() > idx ? info[idx] : info.Env().Undefined();
+}
+
+int64_t ToInt(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t lo, int64_t hi) {
   if (!v.IsNumber()) ThrowType(env, "an integer", name, Describe(v));
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || d != std::floor(d))
@@ -169,21 +170,146 @@ int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int
   return static_cast<int64_t>(d);
 }
 
-double GetDouble(const Napi::CallbackInfo& info, size_t idx, const char* name,
-                 bool allow_nonfinite) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+double ToDouble(Napi::Env env, const Napi::Value& v, const std::string& name, bool allow_nonfinite) {
   if (!v.IsNumber()) ThrowType(env, "a number", name, Describe(v));
   double d = v.As<Napi::Number>().DoubleValue();
   if (!allow_nonfinite && !std::isfinite(d)) ThrowRange(env, "a finite number", name, Describe(v));
   return d;
 }
 
-bool GetBool(const Napi::CallbackInfo& info, size_t idx, const char* name) {
-  Napi::Env env = info.Env();
-  Napi::Value v = info.Length() > idx ? info[idx] : env.Undefined();
+bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsBoolean()) ThrowType(env, "a boolean", name, Describe(v));
   return v.As<Napi::Boolean>().Value();
+}
+
+int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int64_t lo,
+               int64_t hi) {
+  return ToInt(info.Env(), Arg(info, idx), name, lo, hi);
+}
+
+double GetDouble(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                 bool allow_nonfinite) {
+  return ToDouble(info.Env(), Arg(info, idx), name, allow_nonfinite);
+}
+
+bool GetBool(const Napi::CallbackInfo& info, size_t idx, const char* name) {
+  return ToBool(info.Env(), Arg(info, idx), name);
+}
+
+// ---- options objects: each field read by name -----------------------------------------------
+
+Napi::Object GetOptions(const Napi::CallbackInfo& info, size_t idx) {
+  Napi::Value v = Arg(info, idx);
+  if (!v.IsObject() || v.IsArray() || v.IsTypedArray() || v.IsFunction())
+    ThrowType(info.Env(), "an options object", "options", Describe(v));
+  return v.As<Napi::Object>();
+}
+
+bool HasProp(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+int64_t GetIntProp(const Napi::Object& o, const char* key, int64_t lo, int64_t hi) {
+  return ToInt(o.Env(), o.Get(key), key, lo, hi);
+}
+
+double GetDoubleProp(const Napi::Object& o, const char* key, bool allow_nonfinite) {
+  return ToDouble(o.Env(), o.Get(key), key, allow_nonfinite);
+}
+
+bool GetBoolProp(const Napi::Object& o, const char* key) { return ToBool(o.Env(), o.Get(key), key); }
+
+std::vector<int64_t> GetIntsProp(const Napi::Object& o, const char* key, size_t count, int64_t lo, int64_t hi) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray() || v.As<Napi::Array>().Length() != count)
+    ThrowType(o.Env(), "an Array of " + std::to_string(count) + " integers", key, Describe(v));
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out(count);
+  for (uint32_t i = 0; i < count; ++i)
+    out[i] = ToInt(o.Env(), a.Get(i), std::string(key) + "[" + std::to_string(i) + "]", lo, hi);
+  return out;
+}
+
+ArrayArg GetOptionalArrayProp(const Napi::Object& o, const char* key,
+                              std::initializer_list<DType> allowed, int64_t expected_len) {
+  if (!HasProp(o, key)) return ArrayArg{};
+  return ToArray(o.Env(), o.Get(key), key, allowed, expected_len);
+}
+
+// ---- Call: one binding body for the sync and the async form ---------------------------------
+
+Call::Call(const Napi::CallbackInfo& info, bool async, size_t n_in, size_t n_out)
+    : info_(info), async_(async), n_in_(n_in), n_out_(n_out) {}
+
+Napi::Object Call::Options() const { return GetOptions(info_, n_in_ + (async_ ? 0 : n_out_)); }
+
+ArrayArg Call::Arg(size_t idx, const char* name, std::initializer_list<DType> allowed,
+                   int64_t len) const {
+  return GetArray(info_, idx, name, allowed, len);
+}
+
+ArrayArg Call::Optional(size_t idx, const char* name, std::initializer_list<DType> allowed,
+                        int64_t len) const {
+  return GetOptionalArray(info_, idx, name, allowed, len);
+}
+
+void* Call::In(const ArrayArg& a) {
+  if (a.array.IsEmpty()) return nullptr;  // an absent optional input
+  if (!async_) {
+    live_.push_back(a);
+    return a.data;
+  }
+  auto c = CopyArray(a);
+  owned_.push_back(c);
+  return c->bytes.data();
+}
+
+void* Call::Out(size_t k, const char* name, DType dt, int64_t len) {
+  if (!async_) {
+    ArrayArg a = GetArray(info_, n_in_ + k, name, {dt}, len);
+    live_.push_back(a);
+    return a.data;
+  }
+  auto o = NewOwned(dt, len);
+  owned_.push_back(o);
+  outs_.emplace_back(name, o);
+  return o->bytes.data();
+}
+
+void* Call::OptionalOut(size_t k, const char* name, DType dt, int64_t len, bool present) {
+  if (async_) {
+    if (!present) {
+      outs_.emplace_back(name, nullptr);
+      return nullptr;
+    }
+    return Out(k, name, dt, len);
+  }
+  if (!present && IsAbsent(info_, n_in_ + k)) return nullptr;
+  ArrayArg a = GetArray(info_, n_in_ + k, name, {dt}, len);  // present: required
+  live_.push_back(a);
+  return a.data;
+}
+
+Napi::Value Call::Run(std::function<Status()> kernel, Extra extra) {
+  Napi::Env env = info_.Env();
+  if (!async_) {
+    Guard(env, [&] { ThrowIfError(env, kernel()); });
+    if (!extra) return env.Undefined();
+    Napi::Object r = Napi::Object::New(env);
+    extra(env, r);
+    return r;
+  }
+  auto keep = std::make_shared<std::vector<std::shared_ptr<OwnedArray>>>(std::move(owned_));
+  auto outs = outs_;
+  return RunAsync(
+      env, [kernel, keep]() { return kernel(); },
+      [outs, extra](Napi::Env e) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(e);
+        for (const auto& [name, a] : outs) r.Set(name, a ? Napi::Value(ToJsArray(e, *a)) : e.Null());
+        if (extra) extra(e, r);
+        return r;
+      });
 }
 
 int64_t CheckedMul(Napi::Env env, std::initializer_list<int64_t> dims, const char* name) {

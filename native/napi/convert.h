@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "selfsup/status.h"
@@ -49,6 +50,22 @@ int64_t GetInt(const Napi::CallbackInfo& info, size_t idx, const char* name, int
 double GetDouble(const Napi::CallbackInfo& info, size_t idx, const char* name,
                  bool allow_nonfinite = false);
 bool GetBool(const Napi::CallbackInfo& info, size_t idx, const char* name);
+// The same checks for any JS value.
+int64_t ToInt(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t lo, int64_t hi);
+double ToDouble(Napi::Env env, const Napi::Value& v, const std::string& name, bool allow_nonfinite = false);
+bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& name);
+
+// Options objects: a family's scalar options travel as one object and each field is read by its
+// name (messages name the field: "Expected an integer for Hk but received ...").
+Napi::Object GetOptions(const Napi::CallbackInfo& info, size_t idx);
+bool HasProp(const Napi::Object& o, const char* key);  // present and not null/undefined
+int64_t GetIntProp(const Napi::Object& o, const char* key, int64_t lo, int64_t hi);
+double GetDoubleProp(const Napi::Object& o, const char* key, bool allow_nonfinite = false);
+bool GetBoolProp(const Napi::Object& o, const char* key);
+// An array of `count` integers in [lo, hi] (a dims or strides list; messages name "key[i]").
+std::vector<int64_t> GetIntsProp(const Napi::Object& o, const char* key, size_t count, int64_t lo, int64_t hi);
+ArrayArg GetOptionalArrayProp(const Napi::Object& o, const char* key,
+                              std::initializer_list<DType> allowed, int64_t expected_len = -1);
 // int64 product with overflow detection (throws RangeError naming `name`).
 int64_t CheckedMul(Napi::Env env, std::initializer_list<int64_t> dims, const char* name);
 
@@ -68,6 +85,53 @@ Napi::TypedArray ToJsArray(Napi::Env env, const OwnedArray& a);
 // with the Status / exception message. Captured OwnedArrays keep inputs alive.
 Napi::Value RunAsync(Napi::Env env, std::function<Status()> work,
                      std::function<Napi::Value(Napi::Env)> done);
+
+// One binding body for both forms of a family function `name(inputs..., outputs..., options)`:
+//  - sync (`name`): zero-copy; inputs and outputs are the caller's typed arrays, the kernel runs
+//    now, and the call returns undefined (or an object of the `extra` fields);
+//  - async (`nameAsync(inputs..., options)`): inputs are copied (In), outputs are allocated fresh
+//    (Out), the kernel runs on the libuv pool, and the promise resolves with { <output name>:
+//    array, ...extra fields }.
+// The body reads and checks its arguments through Call and never branches on the form.
+class Call {
+ public:
+  using Extra = std::function<void(Napi::Env, Napi::Object&)>;
+  Call(const Napi::CallbackInfo& info, bool async, size_t n_in, size_t n_out);
+  Napi::Env Env() const { return info_.Env(); }
+  bool async() const { return async_; }
+  const Napi::CallbackInfo& info() const { return info_; }
+  // The options object: the argument after the inputs (and, sync, the outputs).
+  Napi::Object Options() const;
+  // Input argument idx, checked as GetArray (Optional: ArrayArg{} when null/undefined).
+  ArrayArg Arg(size_t idx, const char* name, std::initializer_list<DType> allowed, int64_t len = -1) const;
+  ArrayArg Optional(size_t idx, const char* name, std::initializer_list<DType> allowed, int64_t len = -1) const;
+  // The kernel's pointer for a checked input: the caller's data (sync) or a private copy (async);
+  // nullptr for an absent optional one.
+  void* In(const ArrayArg& a);
+  // Output k: the caller's array at argument n_in + k (sync, checked) or a fresh one (async).
+  void* Out(size_t k, const char* name, DType dt, int64_t len);
+  // An output that exists only when `present` (async resolves it as null otherwise); sync
+  // accepts null/undefined when absent.
+  void* OptionalOut(size_t k, const char* name, DType dt, int64_t len, bool present);
+  // Runs the kernel (sync: now; async: on the pool) and returns undefined / the result object /
+  // the promise.
+  Napi::Value Run(std::function<Status()> kernel, Extra extra = nullptr);
+
+ private:
+  const Napi::CallbackInfo& info_;
+  bool async_;
+  size_t n_in_, n_out_;
+  std::vector<ArrayArg> live_;  // sync: keeps the JS arrays reachable during the call
+  std::vector<std::shared_ptr<OwnedArray>> owned_;  // async: copies and fresh outputs
+  std::vector<std::pair<std::string, std::shared_ptr<OwnedArray>>> outs_;
+};
+
+// Registers the sync and the async form of one binding body: exports[name] and
+// exports[name + "Async"] (ExportSync: the sync form only).
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+void ExportPair(Napi::Env env, Napi::Object exports, const char* name);
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+void ExportSync(Napi::Env env, Napi::Object exports, const char* name);
 
 // exports[name] = a JS function named `name` calling `fn` (the export tables' one line per
 // binding; the name is written once, so the property and Function.name cannot disagree).
@@ -90,6 +154,24 @@ auto Guard(Napi::Env env, F&& fn) -> decltype(fn()) {
   } catch (const std::exception& e) {
     throw StatusToError(env, Status::Internal(e.what()));
   }
+}
+
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+void ExportSync(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    Call c(info, false, NIn, NOut);
+    return Body(c);
+  }, name));
+}
+
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+void ExportPair(Napi::Env env, Napi::Object exports, const char* name) {
+  ExportSync<Body, NIn, NOut>(env, exports, name);
+  const std::string async = std::string(name) + "Async";
+  exports.Set(async, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    Call c(info, true, NIn, NOut);
+    return Body(c);
+  }, async));
 }
 
 }  // namespace napi

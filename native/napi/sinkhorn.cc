@@ -1,12 +1,12 @@
 // sinkhorn / sinkhornAsync: log-domain Sinkhorn-Knopp balancing (native/ops/sinkhorn).
 //
-//   sinkhorn(scores, out, B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal,
-//            wantError, allReduceSum?) -> { iterations, marginalError, sweeps }
-//   sinkhornAsync(scores, B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal,
-//                 wantError) -> Promise<{ out, iterations, marginalError, sweeps }>
+//   sinkhorn(scores, out, opts)   -> { iterations, marginalError, sweeps }
+//   sinkhornAsync(scores, opts)   -> Promise<{ out, iterations, marginalError, sweeps }>
+//   opts = { B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal?, wantError,
+//            allReduceSum? }
 //
 // scores/out: Float32Array [B*K]; colMarginal: Float64Array [K]; rowMarginal: Float64Array [B]
-// or null (uniform). allReduceSum(Float32Array) sums its argument across processes, in place or
+// or absent (uniform). allReduceSum(Float32Array) sums its argument across processes, in place or
 // by returning a Float32Array of the same length; it is called synchronously on this thread
 // between sweeps (sync form only).
 #include <cmath>
@@ -33,32 +33,31 @@ struct Common {
   bool has_row = false;
 };
 
-// Reads (B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal, wantError)
-// starting at i0, checking every value and the marginal lengths.
-Common ReadCommon(const Napi::CallbackInfo& info, size_t i0, int64_t scores_len) {
-  Napi::Env env = info.Env();
+// Reads opts (B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal, wantError),
+// checking every value and the marginal lengths.
+Common ReadCommon(const Napi::Object& o, int64_t scores_len) {
+  Napi::Env env = o.Env();
   Common c;
-  c.B = GetInt(info, i0 + 0, "B", 0, kMaxDim);
-  c.K = GetInt(info, i0 + 1, "K", 1, kMaxDim);
+  c.B = GetIntProp(o, "B", 0, kMaxDim);
+  c.K = GetIntProp(o, "K", 1, kMaxDim);
   const int64_t n = CheckedMul(env, {c.B, c.K}, "scores");
   if (scores_len != n)
     ThrowRange(env, "a Float32Array of length B*K = " + std::to_string(n), "scores",
                "length " + std::to_string(scores_len));
-  c.probs = GetBool(info, i0 + 2, "probs");
-  c.epsilon = GetDouble(info, i0 + 3, "epsilon");
-  if (!c.probs && !(c.epsilon > 0))
-    ThrowRange(env, "a number > 0", "epsilon", Describe(info[i0 + 3]));
-  c.iterations = GetInt(info, i0 + 4, "iterations", 0, int64_t(1) << 31);
-  c.tolerance = GetDouble(info, i0 + 5, "tolerance");
-  if (c.tolerance < 0) ThrowRange(env, "a number >= 0", "tolerance", Describe(info[i0 + 5]));
-  ArrayArg col = GetArray(info, i0 + 6, "colMarginal", {DType::kFloat64}, c.K);
+  c.probs = GetBoolProp(o, "probs");
+  c.epsilon = GetDoubleProp(o, "epsilon");
+  if (!c.probs && !(c.epsilon > 0)) ThrowRange(env, "a number > 0", "epsilon", Describe(o.Get("epsilon")));
+  c.iterations = GetIntProp(o, "iterations", 0, int64_t(1) << 31);
+  c.tolerance = GetDoubleProp(o, "tolerance");
+  if (c.tolerance < 0) ThrowRange(env, "a number >= 0", "tolerance", Describe(o.Get("tolerance")));
+  ArrayArg col = ToArray(env, o.Get("colMarginal"), "colMarginal", {DType::kFloat64}, c.K);
   c.col.assign(static_cast<double*>(col.data), static_cast<double*>(col.data) + c.K);
-  if (!IsAbsent(info, i0 + 7)) {
-    ArrayArg row = GetArray(info, i0 + 7, "rowMarginal", {DType::kFloat64}, c.B);
+  ArrayArg row = GetOptionalArrayProp(o, "rowMarginal", {DType::kFloat64}, c.B);
+  if (!row.array.IsEmpty()) {
     c.row.assign(static_cast<double*>(row.data), static_cast<double*>(row.data) + c.B);
     c.has_row = true;
   }
-  c.want_error = GetBool(info, i0 + 8, "wantError");
+  c.want_error = GetBoolProp(o, "wantError");
   return c;
 }
 
@@ -84,11 +83,12 @@ Napi::Object Info(Napi::Env env, const SinkhornParams& p) {
 static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
-  Common c = ReadCommon(info, 2, S.length);
+  const Napi::Object opts = GetOptions(info, 2);
+  Common c = ReadCommon(opts, S.length);
   ArrayArg O = GetArray(info, 1, "out", {DType::kFloat32}, c.B * c.K);
   if (O.base == S.base && c.B * c.K > 0)
     ThrowRange(env, "an out array that does not alias scores", "out", "an aliasing array");
-  Napi::Value cb = info.Length() > 11 ? info[11] : env.Undefined();
+  Napi::Value cb = opts.Get("allReduceSum");
   if (!cb.IsUndefined() && !cb.IsNull() && !cb.IsFunction())
     ThrowType(env, "a function", "collective.allReduceSum", Describe(cb));
 
@@ -136,7 +136,7 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
 static Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
-  Common c = ReadCommon(info, 1, S.length);
+  Common c = ReadCommon(GetOptions(info, 1), S.length);
   auto scores = CopyArray(S);
   auto out = NewOwned(DType::kFloat32, c.B * c.K);
   auto p = std::make_shared<SinkhornParams>(MakeParams(c, scores->ptr<float>(), out->ptr<float>()));

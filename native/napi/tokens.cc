@@ -2,6 +2,20 @@
 // (+ backward), MAE random masks and I-JEPA multi-block masks. Sync forms are zero-copy (outputs
 // passed in); the Async forms copy their inputs and resolve with fresh arrays. Every length is
 // checked against the sizes here and every index inside the kernels, before memory is touched.
+// Sizes and scalars come last, as one options object read by name:
+//
+//   tokensGather(x, idx, lengths|null, pos|null, out, {B, N, D, K, xShared})
+//   tokensGatherAsync(x, idx, lengths|null, pos|null, {B, N, D, K, xShared}) -> Promise<{out}>
+//   tokensGatherBackward(grad, idx, lengths|null, dx|null, dpos|null, {B, N, D, K, xShared})
+//   tokensScatter(src, idx, lengths|null, fill|null, out, {B, N, D, K})
+//   tokensScatterBackward(grad, idx, lengths|null, dsrc|null, dfill|null, {B, N, D, K})
+//   stochasticPositions(pos, idx, lengths|null, weight, bias|null, out, noise|null,
+//                       {B, N, Dp, K, Din, std, seed})
+//   stochasticPositionsBackward(grad, idx, lengths|null, noise|null, dpos|null, dweight|null,
+//                               dbias|null, {B, N, Dp, K, Din, std, seed})
+//   maskRandom(keep, masked, restore, {B, N, keepCount, seed})
+//   maskMultiBlock({H, W, B, seed, encScale, predScale, aspectRatio, nEnc, nPred, minKeep,
+//                   allowOverlap, ragged}) (+ Async) -> {kc, kt, context, targets, ...}
 #include <cstring>
 #include <string>
 #include <utility>
@@ -20,15 +34,18 @@ constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
 
 struct Dims {
   int64_t B, N, D, K;
+  bool shared = false;
 };
 
-// (B, N, D, K) at arguments i0..i0+3.
-Dims ReadDims(const Napi::CallbackInfo& info, size_t i0) {
+// {B, N, D, K[, xShared]} of the options object at argument idx.
+Dims ReadDims(const Napi::CallbackInfo& info, size_t idx, bool with_shared) {
+  const Napi::Object o = GetOptions(info, idx);
   Dims d;
-  d.B = GetInt(info, i0, "batch", 0, kMaxDim);
-  d.N = GetInt(info, i0 + 1, "tokens", 0, kMaxDim);
-  d.D = GetInt(info, i0 + 2, "dim", 0, kMaxDim);
-  d.K = GetInt(info, i0 + 3, "k", 0, kMaxDim);
+  d.B = GetIntProp(o, "B", 0, kMaxDim);
+  d.N = GetIntProp(o, "N", 0, kMaxDim);
+  d.D = GetIntProp(o, "D", 0, kMaxDim);
+  d.K = GetIntProp(o, "K", 0, kMaxDim);
+  if (with_shared) d.shared = GetBoolProp(o, "xShared");
   CheckedMul(info.Env(), {d.B, d.N, d.D}, "x");
   CheckedMul(info.Env(), {d.B, d.K, d.D}, "out");
   return d;
@@ -55,11 +72,10 @@ void CheckNoOverlap(Napi::Env env, const char* name, const ArrayArg& out,
 }
 }  // namespace
 
-// tokensGather(x, idx, lengths|null, pos|null, out, B, N, D, K, xShared)
 static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5);
-  const bool shared = GetBool(info, 9, "xShared");
+  Dims d = ReadDims(info, 5, true);
+  const bool shared = d.shared;
   ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
@@ -73,10 +89,9 @@ static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tokensGatherAsync(x, idx, lengths|null, pos|null, B, N, D, K, xShared) -> Promise<out>
 static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
-  Dims d = ReadDims(info, 4);
-  const bool shared = GetBool(info, 8, "xShared");
+  Dims d = ReadDims(info, 4, true);
+  const bool shared = d.shared;
   ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
@@ -95,14 +110,17 @@ static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
         p.out = out->bytes.data();
         return SELFSUP_DISPATCH(tokens_gather)(p);
       },
-      [out](Napi::Env e) -> Napi::Value { return ToJsArray(e, *out); });
+      [out](Napi::Env e) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(e);
+        r.Set("out", ToJsArray(e, *out));
+        return r;
+      });
 }
 
-// tokensGatherBackward(grad, idx, lengths|null, dx|null, dpos|null, B, N, D, K, xShared)
 static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5);
-  const bool shared = GetBool(info, 9, "xShared");
+  Dims d = ReadDims(info, 5, true);
+  const bool shared = d.shared;
   ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
@@ -117,10 +135,9 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tokensScatter(src, idx, lengths|null, fill|null, out, B, N, D, K)
 static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5);
+  Dims d = ReadDims(info, 5, false);
   ArrayArg src = GetArray(info, 0, "src", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
@@ -134,10 +151,9 @@ static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tokensScatterBackward(grad, idx, lengths|null, dsrc|null, dfill|null, B, N, D, K)
 static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5);
+  Dims d = ReadDims(info, 5, false);
   ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.N * d.D);
   ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
   ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
@@ -158,16 +174,17 @@ struct StoPDims {
   double std;
   uint64_t seed;
 };
-StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t i0) {
+StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t idx) {
+  const Napi::Object o = GetOptions(info, idx);
   StoPDims s;
-  s.B = GetInt(info, i0, "batch", 0, kMaxTokenBatch);
-  s.N = GetInt(info, i0 + 1, "tokens", 0, kMaxDim);
-  s.Dp = GetInt(info, i0 + 2, "dim", 0, kMaxDim);
-  s.K = GetInt(info, i0 + 3, "k", 0, kMaxDim);
-  s.Din = GetInt(info, i0 + 4, "noiseDim", 0, kMaxDim);
-  s.std = GetDouble(info, i0 + 5, "std");
+  s.B = GetIntProp(o, "B", 0, kMaxTokenBatch);
+  s.N = GetIntProp(o, "N", 0, kMaxDim);
+  s.Dp = GetIntProp(o, "Dp", 0, kMaxDim);
+  s.K = GetIntProp(o, "K", 0, kMaxDim);
+  s.Din = GetIntProp(o, "Din", 0, kMaxDim);
+  s.std = GetDoubleProp(o, "std");
   if (s.std < 0) ThrowRange(info.Env(), "a number >= 0", "std", std::to_string(s.std));
-  s.seed = static_cast<uint64_t>(GetInt(info, i0 + 6, "seed", 0, kMaxSeed));
+  s.seed = static_cast<uint64_t>(GetIntProp(o, "seed", 0, kMaxSeed));
   CheckedMul(info.Env(), {s.B, s.K, s.Dp}, "out");
   CheckedMul(info.Env(), {s.B, s.K, s.Din}, "noise");
   CheckedMul(info.Env(), {s.Dp, s.Din}, "weight");
@@ -175,8 +192,6 @@ StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t i0) {
 }
 }  // namespace
 
-// stochasticPositions(pos, idx, lengths|null, weight, bias|null, out, noise|null,
-//                     B, N, Dp, K, Din, std, seed)
 static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoPDims s = ReadStoP(info, 7);
@@ -197,8 +212,6 @@ static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// stochasticPositionsBackward(grad, idx, lengths|null, noise|null, dpos|null, dweight|null,
-//                             dbias|null, B, N, Dp, K, Din, std, seed)
 static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoPDims s = ReadStoP(info, 7);
@@ -220,17 +233,17 @@ static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// maskRandom(B, N, keepCount, seed, keep, masked, restore)
 static Napi::Value MaskRandom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t B = GetInt(info, 0, "batch", 0, kMaxTokenBatch);
-  const int64_t N = GetInt(info, 1, "tokens", 0, int64_t(1) << 31);
-  const int64_t K = GetInt(info, 2, "keepCount", 0, N);
-  const uint64_t seed = static_cast<uint64_t>(GetInt(info, 3, "seed", 0, kMaxSeed));
+  const Napi::Object o = GetOptions(info, 3);
+  const int64_t B = GetIntProp(o, "B", 0, kMaxTokenBatch);
+  const int64_t N = GetIntProp(o, "N", 0, int64_t(1) << 31);
+  const int64_t K = GetIntProp(o, "keepCount", 0, N);
+  const uint64_t seed = static_cast<uint64_t>(GetIntProp(o, "seed", 0, kMaxSeed));
   CheckedMul(env, {B, N}, "restore");
-  ArrayArg keep = GetArray(info, 4, "keep", {DType::kInt32}, B * K);
-  ArrayArg masked = GetArray(info, 5, "masked", {DType::kInt32}, B * (N - K));
-  ArrayArg restore = GetArray(info, 6, "restore", {DType::kInt32}, B * N);
+  ArrayArg keep = GetArray(info, 0, "keep", {DType::kInt32}, B * K);
+  ArrayArg masked = GetArray(info, 1, "masked", {DType::kInt32}, B * (N - K));
+  ArrayArg restore = GetArray(info, 2, "restore", {DType::kInt32}, B * N);
   CheckNoOverlap(env, "masked", masked, {{"keep", &keep}});
   CheckNoOverlap(env, "restore", restore, {{"keep", &keep}, {"masked", &masked}});
   Guard(env, [&] {
@@ -241,32 +254,36 @@ static Napi::Value MaskRandom(const Napi::CallbackInfo& info) {
 }
 
 namespace {
-// maskMultiBlock arguments: (H, W, B, seed, encMin, encMax, predMin, predMax, arMin, arMax, nEnc,
-// nPred, minKeep, allowOverlap, ragged)
+// The options object of maskMultiBlock (argument 0).
 MultiBlockParams ReadMultiBlock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const Napi::Object o = GetOptions(info, 0);
   MultiBlockParams p;
-  p.H = GetInt(info, 0, "grid[0]", 1, 1 << 15);
-  p.W = GetInt(info, 1, "grid[1]", 1, 1 << 15);
-  p.B = GetInt(info, 2, "batch", 0, kMaxTokenBatch);
-  p.seed = static_cast<uint64_t>(GetInt(info, 3, "seed", 0, kMaxSeed));
+  p.H = GetIntProp(o, "H", 1, 1 << 15);
+  p.W = GetIntProp(o, "W", 1, 1 << 15);
+  p.B = GetIntProp(o, "B", 0, kMaxTokenBatch);
+  p.seed = static_cast<uint64_t>(GetIntProp(o, "seed", 0, kMaxSeed));
   const char* names[6] = {"encScale[0]", "encScale[1]", "predScale[0]", "predScale[1]",
                           "aspectRatio[0]", "aspectRatio[1]"};
   double* dst[6] = {&p.enc_scale[0], &p.enc_scale[1], &p.pred_scale[0], &p.pred_scale[1],
                     &p.aspect[0], &p.aspect[1]};
   for (int i = 0; i < 6; ++i) {
-    *dst[i] = GetDouble(info, 4 + i, names[i]);
+    const std::string key(names[i], std::strchr(names[i], '['));
+    Napi::Value pair = o.Get(key);
+    if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2)
+      ThrowType(env, "an Array of 2 numbers", key, Describe(pair));
+    *dst[i] = ToDouble(env, pair.As<Napi::Array>().Get(uint32_t(i % 2)), names[i]);
     const bool ok = i < 4 ? (*dst[i] > 0 && *dst[i] <= 1) : (*dst[i] > 0 && *dst[i] < 1e6);
     if (!ok) ThrowRange(env, i < 4 ? "a number in (0, 1]" : "a positive number", names[i], std::to_string(*dst[i]));
   }
   if (p.enc_scale[0] > p.enc_scale[1]) ThrowRange(env, "encScale[0] <= encScale[1]", "encScale", "a decreasing range");
   if (p.pred_scale[0] > p.pred_scale[1]) ThrowRange(env, "predScale[0] <= predScale[1]", "predScale", "a decreasing range");
   if (p.aspect[0] > p.aspect[1]) ThrowRange(env, "aspectRatio[0] <= aspectRatio[1]", "aspectRatio", "a decreasing range");
-  p.n_enc = GetInt(info, 10, "nEnc", 0, 1024);
-  p.n_pred = GetInt(info, 11, "nPred", 0, 1024);
-  p.min_keep = GetInt(info, 12, "minKeep", 0, int64_t(1) << 30);
-  p.allow_overlap = GetBool(info, 13, "allowOverlap");
-  p.ragged = GetBool(info, 14, "ragged");
+  p.n_enc = GetIntProp(o, "nEnc", 0, 1024);
+  p.n_pred = GetIntProp(o, "nPred", 0, 1024);
+  p.min_keep = GetIntProp(o, "minKeep", 0, int64_t(1) << 30);
+  p.allow_overlap = GetBoolProp(o, "allowOverlap");
+  p.ragged = GetBoolProp(o, "ragged");
   CheckedMul(env, {p.B, p.H, p.W, p.n_enc + p.n_pred}, "masks");
   return p;
 }
