@@ -10,7 +10,7 @@
 //   /tmp/gp [shapes...]      (SELFSUP_NUM_THREADS sets the thread count)
 // A shape is N (an N^3 product) or MxNxK. Prints the median GFLOP/s (2*m*n*k / time) of repeated
 // runs per ISA variant, shape and transpose combination (NN, NT, TN; op(A) is m x k, op(B) k x n),
-// threaded ("par", the sgemm entry point) and serial ("1t", sgemm_serial), plus dgemm NN threaded.
+// threaded ("par", the gemm<float> entry point) and serial ("1t", gemm_serial<float>), plus gemm<double> NN threaded.
 // GEMM_PROBE_ISA=avx512|avx2|generic restricts the variants (each one the CPU supports runs); GEMM_PROBE_MODES=NN,NT restricts the combos.
 #include <algorithm>
 #include <chrono>
@@ -22,19 +22,9 @@
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "cpu/gemm_testing.h"
 #include "cpu/threadpool.h"
 #include "selfsup/isa.h"
-
-namespace selfsup {
-namespace testing {
-void sgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
-                    int64_t k, float alpha, const float* A, int64_t lda, const float* B,
-                    int64_t ldb, float beta, float* C, int64_t ldc);
-void dgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
-                    int64_t k, double alpha, const double* A, int64_t lda, const double* B,
-                    int64_t ldb, double beta, double* C, int64_t ldc);
-}  // namespace testing
-}  // namespace selfsup
 
 using namespace selfsup;
 
@@ -103,7 +93,7 @@ int main(int argc, char** argv) {
         double g[2];
         for (int par = 1; par >= 0; --par) {
           g[par] = flops / median_seconds([&] {
-            testing::sgemm_with_isa(isa, par != 0, ta, tb, s.m, s.n, s.k, 1.f, A.data(), lda,
+            testing::gemm_with_isa<float>(isa, par != 0, ta, tb, s.m, s.n, s.k, 1.f, A.data(), lda,
                                     B.data(), ldb, 0.f, C.data(), s.n);
           }) / 1e9;
         }
@@ -112,7 +102,7 @@ int main(int argc, char** argv) {
       }
       std::vector<double> Ad = rand_vec<double>(sa, 1), Bd = rand_vec<double>(sb, 2), Cd(sc);
       const double gd = flops / median_seconds([&] {
-        testing::dgemm_with_isa(isa, true, false, false, s.m, s.n, s.k, 1., Ad.data(), s.k,
+        testing::gemm_with_isa<double>(isa, true, false, false, s.m, s.n, s.k, 1., Ad.data(), s.k,
                                 Bd.data(), s.n, 0., Cd.data(), s.n);
       }) / 1e9;
       std::printf(" dgemm NN par %6.1f\n", gd);

@@ -138,63 +138,55 @@ void gemm_batched_impl(int64_t batch, bool transA, bool transB, int64_t m, int64
 
 }  // namespace
 
-// Test hooks (not in gemm.h on purpose: production code always uses the active ISA). They let
-// native/tests/gemm_test.cc run both ISA variants, threaded and serial, in one process.
+// Test hook (not in gemm.h on purpose: production code always uses the active ISA). It lets
+// native/tests/gemm_test.cc run every ISA variant, threaded and serial, in one process.
 namespace testing {
-void sgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
-                    int64_t k, float alpha, const float* A, int64_t lda, const float* B,
-                    int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_impl<float>(isa, parallel, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+template <class T>
+void gemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
+                   int64_t k, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
+                   T* C, int64_t ldc) {
+  gemm_impl<T>(isa, parallel, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-void dgemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
-                    int64_t k, double alpha, const double* A, int64_t lda, const double* B,
-                    int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_impl<double>(isa, parallel, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
+template void gemm_with_isa<float>(Isa, bool, bool, bool, int64_t, int64_t, int64_t, float,
+                                   const float*, int64_t, const float*, int64_t, float, float*,
+                                   int64_t);
+template void gemm_with_isa<double>(Isa, bool, bool, bool, int64_t, int64_t, int64_t, double,
+                                    const double*, int64_t, const double*, int64_t, double,
+                                    double*, int64_t);
 }  // namespace testing
 
-void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc) {
-  gemm_impl<float>(active_isa(), true, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C,
-                   ldc);
+template <class T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, Scalar<T> alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, Scalar<T> beta, T* C, int64_t ldc) {
+  gemm_impl<T>(active_isa(), true, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void dgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha,
-           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-           int64_t ldc) {
-  gemm_impl<double>(active_isa(), true, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C,
-                    ldc);
+template <class T>
+void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, Scalar<T> alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, Scalar<T> beta, T* C,
+                 int64_t ldc) {
+  gemm_impl<T>(active_isa(), false, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void sgemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc) {
-  gemm_impl<float>(active_isa(), false, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C,
-                   ldc);
+template <class T>
+void gemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  Scalar<T> alpha, const T* A, int64_t lda, int64_t strideA, const T* B,
+                  int64_t ldb, int64_t strideB, Scalar<T> beta, T* C, int64_t ldc,
+                  int64_t strideC) {
+  gemm_batched_impl<T>(batch, transA, transB, m, n, k, alpha, A, lda, strideA, B, ldb, strideB,
+                       beta, C, ldc, strideC);
 }
 
-void dgemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha,
-                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                  double* C, int64_t ldc) {
-  gemm_impl<double>(active_isa(), false, transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C,
-                    ldc);
-}
-
-void sgemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-                   float alpha, const float* A, int64_t lda, int64_t strideA, const float* B,
-                   int64_t ldb, int64_t strideB, float beta, float* C, int64_t ldc,
-                   int64_t strideC) {
-  gemm_batched_impl<float>(batch, transA, transB, m, n, k, alpha, A, lda, strideA, B, ldb,
-                           strideB, beta, C, ldc, strideC);
-}
-
-void dgemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-                   double alpha, const double* A, int64_t lda, int64_t strideA, const double* B,
-                   int64_t ldb, int64_t strideB, double beta, double* C, int64_t ldc,
-                   int64_t strideC) {
-  gemm_batched_impl<double>(batch, transA, transB, m, n, k, alpha, A, lda, strideA, B, ldb,
-                            strideB, beta, C, ldc, strideC);
-}
+#define SELFSUP_GEMM_INSTANTIATE(T)                                                            \
+  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
+                        int64_t, T, T*, int64_t);                                              \
+  template void gemm_serial<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t,    \
+                               const T*, int64_t, T, T*, int64_t);                             \
+  template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*,   \
+                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,  \
+                                int64_t);
+SELFSUP_GEMM_INSTANTIATE(float)
+SELFSUP_GEMM_INSTANTIATE(double)
+#undef SELFSUP_GEMM_INSTANTIATE
 
 }  // namespace selfsup

@@ -7,30 +7,30 @@
 
 namespace selfsup {
 
-void sgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
-           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-           int64_t ldc);
-void dgemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha,
-           const double* A, int64_t lda, const double* B, int64_t ldb, double beta, double* C,
-           int64_t ldc);
+// T is float or double (instantiated for both in gemm.cc). alpha and beta take part in no
+// deduction, so gemm(..., 1.0, A, ...) with float A picks gemm<float>.
+template <class T>
+struct GemmScalar {
+  using type = T;
+};
+template <class T>
+using Scalar = typename GemmScalar<T>::type;
 
-// Batched forms: `batch` independent products with element strides between consecutive A, B, C
+template <class T>
+void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, Scalar<T> alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, Scalar<T> beta, T* C, int64_t ldc);
+
+// Batched form: `batch` independent products with element strides between consecutive A, B, C
 // (a stride of 0 broadcasts that operand). Parallelizes over the batch when matrices are small.
-void sgemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-                   float alpha, const float* A, int64_t lda, int64_t strideA, const float* B,
-                   int64_t ldb, int64_t strideB, float beta, float* C, int64_t ldc,
-                   int64_t strideC);
-void dgemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-                   double alpha, const double* A, int64_t lda, int64_t strideA, const double* B,
-                   int64_t ldb, int64_t strideB, double beta, double* C, int64_t ldc,
-                   int64_t strideC);
+template <class T>
+void gemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  Scalar<T> alpha, const T* A, int64_t lda, int64_t strideA, const T* B,
+                  int64_t ldb, int64_t strideB, Scalar<T> beta, T* C, int64_t ldc, int64_t strideC);
 
-// Single-threaded variants for callers already inside a parallel_for task (attention tiles...).
-void sgemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                  int64_t ldc);
-void dgemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha,
-                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                  double* C, int64_t ldc);
+// Single-threaded form for callers already inside a parallel_for task (attention tiles...).
+template <class T>
+void gemm_serial(bool transA, bool transB, int64_t m, int64_t n, int64_t k, Scalar<T> alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, Scalar<T> beta, T* C,
+                 int64_t ldc);
 
 }  // namespace selfsup

@@ -90,18 +90,6 @@ struct Blocking<double> {
 };
 #endif
 
-template <class T>
-struct VecOf;
-template <>
-struct VecOf<float> {
-  using type = Vec;
-  static constexpr int W = kVecWidth;
-};
-template <>
-struct VecOf<double> {
-  using type = VecD;
-  static constexpr int W = kVecWidthD;
-};
 
 // Thread-local, 64-byte aligned packing buffers, grown on demand and reused across calls (every
 // pool worker and every JS thread gets its own; no locking).
@@ -236,7 +224,7 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
           const T* s = src + p * ldb;
           for (int v = 0; v < NR / W; ++v) {
             const int lanes = cols - v * W;
-            using V = typename VecOf<T>::type;
+            using V = typename VecOf<T>::V;
             const V x = lanes >= W ? loadu(s + v * W)
                                    : lanes > 0 ? load_partial(s + v * W, lanes) : broadcast(T(0));
             store(d + p * NR + v * W, x);
@@ -289,7 +277,7 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 template <class T, int MR, int NR, int BS = NR>
 inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C,
                          int64_t ldc, T alpha, T beta, int mr, int nr) {
-  using V = typename VecOf<T>::type;
+  using V = typename VecOf<T>::V;
   constexpr int W = VecOf<T>::W;
   constexpr int NV = NR / W;
   static_assert(NR % W == 0, "NR must be a multiple of the vector width");

@@ -739,6 +739,21 @@ SELFSUP_SIMD_INLINE Vec vexp2_nonpos(Vec t) {
   return mul(p, pow2_from_magic(k));
 }
 
+// The vector type V and its width W for element type T (Vec / kVecWidth for float, VecD /
+// kVecWidthD for double): the one trait templates over float and double use.
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  using V = Vec;
+  static constexpr int W = kVecWidth;
+};
+template <>
+struct VecOf<double> {
+  using V = VecD;
+  static constexpr int W = kVecWidthD;
+};
+
 }  // inline namespace SELFSUP_SIMD_NS
 }  // namespace SELFSUP_ISA_NS
 }  // namespace selfsup

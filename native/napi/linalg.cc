@@ -47,13 +47,8 @@ MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t i0, int64_t lenA, int
 template <typename T>
 void Run(const MatmulArgs& a, const T* A, const T* B, T* C, T beta = T(0)) {
   const int64_t lda = a.transA ? a.m : a.k, ldb = a.transB ? a.k : a.n;
-  if constexpr (sizeof(T) == 4) {
-    sgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0f, A, lda, a.strideA, B, ldb,
+  gemm_batched<T>(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1, A, lda, a.strideA, B, ldb,
                   a.strideB, beta, C, a.n, a.m * a.n);
-  } else {
-    dgemm_batched(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1.0, A, lda, a.strideA, B, ldb,
-                  a.strideB, beta, C, a.n, a.m * a.n);
-  }
 }
 }  // namespace
 
@@ -68,14 +63,13 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Guard(env, [&] {
     if (bias.data) {
       // Copied first: the bias may alias C (a caller bypassing the TS checks).
-      const size_t es = A.dtype == DType::kFloat32 ? 4 : 8;
+      const size_t es = dtype_size(A.dtype);
       std::vector<uint8_t> bcopy(static_cast<const uint8_t*>(bias.data), static_cast<const uint8_t*>(bias.data) + es * a.n);
       ThrowIfError(env, SELFSUP_DISPATCH(fill_rows)(A.dtype, bcopy.data(), a.batch * a.m, a.n, C.data));
     }
-    if (A.dtype == DType::kFloat32)
-      Run<float>(a, static_cast<float*>(A.data), static_cast<float*>(B.data), static_cast<float*>(C.data), bias.data ? 1.0f : 0.0f);
-    else
-      Run<double>(a, static_cast<double*>(A.data), static_cast<double*>(B.data), static_cast<double*>(C.data), bias.data ? 1.0 : 0.0);
+    SELFSUP_FLOAT_SWITCH(A.dtype, T, [&] {
+      Run<T>(a, static_cast<T*>(A.data), static_cast<T*>(B.data), static_cast<T*>(C.data), T(bias.data ? 1 : 0));
+    });
   });
   return env.Undefined();
 }
@@ -91,8 +85,7 @@ static Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
   return RunAsync(
       env,
       [a, ca, cb, out]() {
-        if (ca->dtype == DType::kFloat32) Run<float>(a, ca->ptr<float>(), cb->ptr<float>(), out->ptr<float>());
-        else Run<double>(a, ca->ptr<double>(), cb->ptr<double>(), out->ptr<double>());
+        SELFSUP_FLOAT_SWITCH(ca->dtype, T, [&] { Run<T>(a, ca->ptr<T>(), cb->ptr<T>(), out->ptr<T>()); });
         return Status::Ok();
       },
       [out](Napi::Env e) -> Napi::Value { return ToJsArray(e, *out); });

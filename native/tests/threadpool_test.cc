@@ -9,18 +9,11 @@
 #include <vector>
 
 #include "cpu/threadpool.h"
+#include "tests/check.h"
 
 using namespace selfsup;
 
 namespace {
-int g_failures = 0;
-#define EXPECT(cond)                                                   \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      ++g_failures;                                                    \
-      std::printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);      \
-    }                                                                  \
-  } while (0)
 
 // Sum of i over [0, n) through parallel_for; also checks every index is visited exactly once and
 // every chunk respects the grain (except when the whole range is smaller than the grain).
@@ -162,6 +155,5 @@ int main() {
   test_resize();
   // Leave a parallel_for-capable pool alive at exit: the atexit hook must join it cleanly.
   EXPECT(sum_check(1000, 1));
-  std::printf("%d failures\n", g_failures);
-  return g_failures == 0 ? 0 : 1;
+  return test_result();
 }

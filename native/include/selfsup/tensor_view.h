@@ -9,6 +9,22 @@ namespace selfsup {
 enum class DType : int32_t { kFloat32 = 0, kFloat64, kInt32, kBool, kBFloat16, kFloat16 };
 enum class Device : int32_t { kCPU = 0, kCUDA };
 
+// Runs the block `...` (a lambda expression) with the type name T bound to double when `dtype` is
+// kFloat64 and to float otherwise, and returns its result: one template call in place of a
+// float/double if-else pair (the idea of FlashAttention's FP16_SWITCH, csrc/flash_attn/src/
+// static_switch.h). Callers have already refused every other dtype.
+//   return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return forward_impl<T>(p); });
+#define SELFSUP_FLOAT_SWITCH(dtype, T, ...)              \
+  [&] {                                                  \
+    if ((dtype) == ::selfsup::DType::kFloat64) {         \
+      using T = double;                                  \
+      return __VA_ARGS__();                              \
+    } else {                                             \
+      using T = float;                                   \
+      return __VA_ARGS__();                              \
+    }                                                    \
+  }()
+
 inline const char* dtype_name(DType d) {
   switch (d) {
     case DType::kFloat32: return "float32";

@@ -33,19 +33,6 @@ namespace selfsup {
 namespace SELFSUP_ISA_NS {
 namespace {
 
-template <class T>
-struct VT;
-template <>
-struct VT<float> {
-  using V = Vec;
-  static constexpr int W = kVecWidth;
-};
-template <>
-struct VT<double> {
-  using V = VecD;
-  static constexpr int W = kVecWidthD;
-};
-
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Tile sizes. Forward: Bc = 128 amortizes the per-tile output rescale and row bookkeeping over
@@ -71,8 +58,8 @@ inline int64_t balanced(int64_t n, int64_t max, int64_t mult) {
 template <class T, int MR, int NV, bool ACC>
 SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
                                int64_t ldb, T* C, int64_t ldc) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   V acc[MR][NV];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r)
@@ -121,7 +108,7 @@ void gemm_rows(int64_t m, int64_t kc, const T* A, int64_t ars, int64_t aps, cons
 template <class T, bool ACC>
 void tile_gemm(int64_t m, int64_t n, int64_t kc, const T* A, int64_t ars, int64_t aps,
                const T* Bm, int64_t ldb, int64_t pstride, T* C, int64_t ldc) {
-  constexpr int W = VT<T>::W;
+  constexpr int W = VecOf<T>::W;
   int64_t c = 0;
   for (; c + 2 * W <= n; c += 2 * W, Bm += pstride)
     gemm_rows<T, 2, ACC>(m, kc, A, ars, aps, Bm, ldb, C + c, ldc);
@@ -136,7 +123,7 @@ void tile_gemm(int64_t m, int64_t n, int64_t kc, const T* A, int64_t ars, int64_
 // K^T: dst[(j / P) * d * P + c * P + j % P] = k[j * sr + c], zero for j in [rows, round_up(rows, P)).
 template <class T>
 void pack_kt(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
-  constexpr int64_t P = 2 * VT<T>::W;
+  constexpr int64_t P = 2 * VecOf<T>::W;
   const int64_t rp = round_up(rows, P);
   for (int64_t j = 0; j < rp; ++j) {
     T* o = dst + (j / P) * d * P + j % P;
@@ -174,7 +161,7 @@ void pack_kt<float>(float* dst, const float* src, int64_t sr, int64_t rows, int6
 // V: dst[(c / P) * rows * P + j * P + c % P] = v[j * sr + c], zero for c in [d, round_up(d, P)).
 template <class T>
 void pack_v(T* dst, const T* src, int64_t sr, int64_t rows, int64_t d) {
-  constexpr int64_t W = VT<T>::W, P = 2 * W;
+  constexpr int64_t W = VecOf<T>::W, P = 2 * W;
   const int64_t full = d / P * P;
   for (int64_t j = 0; j < rows; ++j) {
     const T* in = src + j * sr;
@@ -242,8 +229,8 @@ constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 template <class T, bool kMax = true>
 T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, int64_t b,
              int64_t h, int64_t i, int64_t j0, T& xs) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   int64_t lim = bc;  // keys [0, lim) of this tile pass the causal test
   if (p.causal) lim = std::max<int64_t>(0, std::min<int64_t>(bc, i + p.Nk - p.Nq - j0 + 1));
   const V sc = broadcast(scale);
@@ -299,8 +286,8 @@ void run_tasks(int64_t total, Make make, Body body) {
 // Writes n values of row `src` to `dst` (n may be any size; the tail uses a masked store).
 template <class T>
 inline void store_row(T* dst, const T* src, int64_t n, T mul) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const V m = broadcast(mul);
   int64_t j = 0;
   for (; j + W <= n; j += W) storeu(dst + j, loadu(src + j) * m);
@@ -355,8 +342,8 @@ void pad_rows(T* dst, const T* src, int64_t rows, int64_t d, int64_t dp, int64_t
 // ---------------------------------------------------------------------------------------------
 template <class T>
 Status forward_impl(const AttentionParams& p) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   SELFSUP_RETURN_IF_ERROR(attention_validate(p, false));
   const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
   if (B == 0 || Nq == 0) return Status::Ok();
@@ -510,8 +497,8 @@ Status forward_impl(const AttentionParams& p) {
 // ---------------------------------------------------------------------------------------------
 template <class T>
 Status backward_impl(const AttentionParams& p) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
   const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
   if (B == 0) return Status::Ok();
@@ -758,13 +745,11 @@ Status backward_impl(const AttentionParams& p) {
 }  // namespace
 
 Status attention_forward(const AttentionParams& p) {
-  if (p.dtype == DType::kFloat64) return forward_impl<double>(p);
-  return forward_impl<float>(p);
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return forward_impl<T>(p); });
 }
 
 Status attention_backward(const AttentionParams& p) {
-  if (p.dtype == DType::kFloat64) return backward_impl<double>(p);
-  return backward_impl<float>(p);
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return backward_impl<T>(p); });
 }
 
 }  // namespace SELFSUP_ISA_NS

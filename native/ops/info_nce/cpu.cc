@@ -1,7 +1,7 @@
 // InfoNCE / NT-Xent on CPU: forward and backward side by side (see params.h for the math).
 //
 // Work split: the R rows are cut into row blocks (parallel_for over blocks). A block walks the
-// keys in tiles of kBC columns: S = Q_block K_tile^T / tau by the packed GEMM (sgemm_serial), then
+// keys in tiles of kBC columns: S = Q_block K_tile^T / tau by the packed GEMM (gemm_serial), then
 // per row a streaming log-sum-exp: m' = max(m, max_j s_j), l' = l e^{m - m'} + sum_j e^{s_j - m'}.
 // Every exponent is <= 0, so nothing overflows at any temperature (solo-learn's exp(z z^T / tau)
 // overflows float32 once 1/tau > 88.7, i.e. tau < ~0.0113). Only O(N D) memory beyond the inputs:
@@ -46,22 +46,11 @@ constexpr double kNormEps = 1e-12;  // F.normalize's eps
 // tiles waste less on the diagonal but repack more often).
 constexpr int64_t kSymBsSmall = 96;
 
-template <class T> struct VT;
-template <> struct VT<float> { using V = Vec; static constexpr int W = kVecWidth; };
-template <> struct VT<double> { using V = VecD; static constexpr int W = kVecWidthD; };
 
-inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
-                 int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  dgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 template <class T> T row_max(const T* s, int64_t n) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   V mx = broadcast(-std::numeric_limits<T>::infinity());
   int64_t j = 0;
   for (; j + W <= n; j += W) mx = max(loadu(s + j), mx);
@@ -72,8 +61,8 @@ template <class T> T row_max(const T* s, int64_t n) {
 
 // sum_j e^{s_j - shift}, accumulated in double across vectors.
 template <class T> double exp_sum(const T* s, int64_t n, T shift) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const V sh = broadcast(shift);
   V acc = broadcast(T(0));
   int64_t j = 0;
@@ -86,8 +75,8 @@ template <class T> double exp_sum(const T* s, int64_t n, T shift) {
 // out_j = a e^{s_j - x} + b_j e^{s_j - y_j}: the symmetric H tile of the both-views backward.
 template <class T>
 void exp_pair(const T* s, int64_t n, T a, T x, const T* b, const T* y, T* out) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const V va = broadcast(a), vx = broadcast(x);
   int64_t j = 0;
   for (; j + W <= n; j += W) {
@@ -101,8 +90,8 @@ void exp_pair(const T* s, int64_t n, T a, T x, const T* b, const T* y, T* out) {
 
 // out_j = a e^{s_j - x}.
 template <class T> void exp_one(const T* s, int64_t n, T a, T x, T* out) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const V va = broadcast(a), vx = broadcast(x);
   int64_t j = 0;
   for (; j + W <= n; j += W) storeu(out + j, mul(va, vexp(sub(loadu(s + j), vx))));
@@ -274,7 +263,7 @@ Status forward_impl(const InfoNCEParams& p, T* losses, T* lse_out, T* lse_pos_ou
         const T* keys = part == 0 ? P.Keys() : P.Bank;
         for (int64_t c0 = 0; c0 < Kp; c0 += kBC) {
           const int64_t cb = std::min(kBC, Kp - c0);
-          gemm(false, true, rb, cb, d, P.inv_tau, P.Q() + r0 * d, d, keys + c0 * d, d, T(0),
+          gemm_serial(false, true, rb, cb, d, P.inv_tau, P.Q() + r0 * d, d, keys + c0 * d, d, T(0),
                S.data(), kBC);
           for (int64_t i = 0; i < rb; ++i) {
             const int64_t r = r0 + i;
@@ -421,8 +410,8 @@ void mask_tile(const Plan<T>& P, T* S, int64_t ld, int64_t i0, int64_t bi, int64
 // e^{S - c} over a bi x bj tile: one exp per similarity serves both folds.
 template <class T, bool kCols>
 void exp_fold_tile(const T* S, int64_t ld, int64_t bi, int64_t bj, T c, double* ls, T* colsum) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const V vc = broadcast(c);
   if (kCols) std::fill(colsum, colsum + bj, T(0));
   for (int64_t i = 0; i < bi; ++i) {
@@ -448,7 +437,7 @@ template <class T>
 Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
   const int64_t R = P.R, d = P.d;
   const T ninf = -std::numeric_limits<T>::infinity();
-  constexpr int W = VT<T>::W;
+  constexpr int W = VecOf<T>::W;
   SymTasks tasks(R, P.m > 0);
   const int64_t bs = tasks.bs, ld = bs;  // main tiles bs x bs, packed (ld = bs: L1-friendly)
   const int64_t bank_w = std::min(kBC, P.m);
@@ -468,7 +457,7 @@ Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
     if (J < 0) {  // the bank: rows of block I only (the bank gets no statistics)
       for (int64_t c0 = 0; c0 < P.m; c0 += kBC) {
         const int64_t cb = std::min(kBC, P.m - c0);
-        gemm(false, true, bi, cb, d, P.inv_tau, P.Q() + i0 * d, d, P.Bank + c0 * d, d, T(0), S,
+        gemm_serial(false, true, bi, cb, d, P.inv_tau, P.Q() + i0 * d, d, P.Bank + c0 * d, d, T(0), S,
              bank_w);
         if (fixed) {
           exp_fold_tile<T, false>(S, bank_w, bi, cb, c, ls + i0, nullptr);
@@ -482,7 +471,7 @@ Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
     T* colmax = S + std::max(bs * bs, bs * bank_w);
     T* shift = colmax + bs;
     T* colsum = shift + bs;
-    gemm(false, true, bi, bj, d, P.inv_tau, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S, ld);
+    gemm_serial(false, true, bi, bj, d, P.inv_tau, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S, ld);
     mask_tile(P, S, ld, i0, bi, j0, bj, ninf);
     if (fixed) {
       if (I == J) {
@@ -553,8 +542,8 @@ Status forward_sym(Plan<T>& P, T* losses, T* lse_out) {
 
 template <class T>
 Status backward_sym(Plan<T>& P, const T* a, const T* lse, T* dz1, T* dz2) {
-  using V = typename VT<T>::V;
-  constexpr int W = VT<T>::W;
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
   const int64_t R = P.R, d = P.d;
   const T it = P.inv_tau;
   SymTasks tasks(R, P.m > 0);
@@ -589,15 +578,15 @@ Status backward_sym(Plan<T>& P, const T* a, const T* lse, T* dz1, T* dz2) {
       for (int64_t c0 = 0; c0 < P.m; c0 += kBC) {
         const int64_t cb = std::min(kBC, P.m - c0);
         const T* bank = P.Bank + c0 * d;
-        gemm(false, true, bi, cb, d, it, P.Q() + i0 * d, d, bank, d, T(0), S, bank_w);
+        gemm_serial(false, true, bi, cb, d, it, P.Q() + i0 * d, d, bank, d, T(0), S, bank_w);
         for (int64_t i = 0; i < bi; ++i)
           exp_one(S + i * bank_w, cb, a[i0 + i], lse[i0 + i], H + i * bank_w);
-        gemm(false, false, bi, d, cb, it, H, bank_w, bank, d, T(1), out + i0 * d, d);
+        gemm_serial(false, false, bi, d, cb, it, H, bank_w, bank, d, T(1), out + i0 * d, d);
       }
       return;
     }
     const int64_t j0 = J * bs, bj = std::min(bs, R - j0);
-    gemm(false, true, bi, bj, d, it, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S, ld);
+    gemm_serial(false, true, bi, bj, d, it, P.Q() + i0 * d, d, P.Q() + j0 * d, d, T(0), S, ld);
     if (fixed) {
       const V vc = broadcast(c);
       for (int64_t i = 0; i < bi; ++i) {
@@ -616,8 +605,8 @@ Status backward_sym(Plan<T>& P, const T* a, const T* lse, T* dz1, T* dz2) {
         exp_pair(S + i * ld, bj, a[i0 + i], lse[i0 + i], a + j0, lse + j0, H + i * ld);
     }
     mask_tile(P, H, ld, i0, bi, j0, bj, T(0));
-    gemm(false, false, bi, d, bj, it, H, ld, P.Q() + j0 * d, d, T(1), out + i0 * d, d);
-    if (I != J) gemm(true, false, bj, d, bi, it, H, ld, P.Q() + i0 * d, d, T(1), out + j0 * d, d);
+    gemm_serial(false, false, bi, d, bj, it, H, ld, P.Q() + j0 * d, d, T(1), out + i0 * d, d);
+    if (I != J) gemm_serial(true, false, bj, d, bi, it, H, ld, P.Q() + i0 * d, d, T(1), out + j0 * d, d);
   });
   std::vector<T*> extra;
   for (int s = 1; s < slots; ++s) extra.push_back(dubuf.p + static_cast<int64_t>(s) * R * d);
@@ -651,7 +640,7 @@ Status backward_impl(const InfoNCEParams& p, const T* a, const T* lse, const T* 
         const T* keys = part == 0 ? P.Keys() : P.Bank;
         for (int64_t c0 = 0; c0 < Kp; c0 += kBC) {
           const int64_t cb = std::min(kBC, Kp - c0);
-          gemm(false, true, rb, cb, d, it, P.Q() + r0 * d, d, keys + c0 * d, d, T(0), S.data(),
+          gemm_serial(false, true, rb, cb, d, it, P.Q() + r0 * d, d, keys + c0 * d, d, T(0), S.data(),
                kBC);
           for (int64_t i = 0; i < rb; ++i) {
             const int64_t r = r0 + i;
@@ -682,11 +671,11 @@ Status backward_impl(const InfoNCEParams& p, const T* a, const T* lse, const T* 
             }
           }
           // dQ_block += G . keys / tau; one-way also dK_tile += G^T . Q_block / tau.
-          gemm(false, false, rb, d, cb, it, G.data(), kBC, keys + c0 * d, d, first ? T(0) : T(1),
+          gemm_serial(false, false, rb, d, cb, it, G.data(), kBC, keys + c0 * d, d, first ? T(0) : T(1),
                dQ + r0 * d, d);
           first = false;
           if (part == 0 && !p.both)
-            gemm(true, false, cb, d, rb, it, G.data(), kBC, P.Q() + r0 * d, d, T(1),
+            gemm_serial(true, false, cb, d, rb, it, G.data(), kBC, P.Q() + r0 * d, d, T(1),
                  dkeys + c0 * d, d);
         }
       }
@@ -712,11 +701,9 @@ Status backward_impl(const InfoNCEParams& p, const T* a, const T* lse, const T* 
 
 Status info_nce_forward(const InfoNCEParams& p, void* losses, void* lse, void* lse_pos) {
   SELFSUP_RETURN_IF_ERROR(info_nce_check(p));
-  if (p.dtype == DType::kFloat32)
-    return forward_impl<float>(p, static_cast<float*>(losses), static_cast<float*>(lse),
-                               static_cast<float*>(lse_pos));
-  return forward_impl<double>(p, static_cast<double*>(losses), static_cast<double*>(lse),
-                              static_cast<double*>(lse_pos));
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+    return forward_impl<T>(p, static_cast<T*>(losses), static_cast<T*>(lse), static_cast<T*>(lse_pos));
+  });
 }
 
 Status info_nce_backward(const InfoNCEParams& p, const void* grad_rows, const void* lse,
@@ -724,14 +711,10 @@ Status info_nce_backward(const InfoNCEParams& p, const void* grad_rows, const vo
   SELFSUP_RETURN_IF_ERROR(info_nce_check(p));
   if (p.labels && !lse_pos)
     return Status::Invalid("Expected the forward's lsePos for lsePos but received null");
-  if (p.dtype == DType::kFloat32)
-    return backward_impl<float>(p, static_cast<const float*>(grad_rows),
-                                static_cast<const float*>(lse), static_cast<const float*>(lse_pos),
-                                static_cast<float*>(dz1), static_cast<float*>(dz2));
-  return backward_impl<double>(p, static_cast<const double*>(grad_rows),
-                               static_cast<const double*>(lse),
-                               static_cast<const double*>(lse_pos), static_cast<double*>(dz1),
-                               static_cast<double*>(dz2));
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+    return backward_impl<T>(p, static_cast<const T*>(grad_rows), static_cast<const T*>(lse),
+                            static_cast<const T*>(lse_pos), static_cast<T*>(dz1), static_cast<T*>(dz2));
+  });
 }
 
 }  // namespace SELFSUP_ISA_NS

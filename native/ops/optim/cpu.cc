@@ -84,15 +84,13 @@ void sgd_range(const SGDHyper& h, const SGDTensor& p, int64_t lo, int64_t hi) {
 
 void adamw_step(DType dt, const AdamWHyper& h, const AdamWTensor* ts, int64_t count) {
   over_elements(ts, count, [&](int64_t t, int64_t lo, int64_t hi) {
-    if (dt == DType::kFloat32) adamw_range<float>(h, ts[t], lo, hi);
-    else adamw_range<double>(h, ts[t], lo, hi);
+    SELFSUP_FLOAT_SWITCH(dt, T, [&] { adamw_range<T>(h, ts[t], lo, hi); });
   });
 }
 
 void sgd_step(DType dt, const SGDHyper& h, const SGDTensor* ts, int64_t count) {
   over_elements(ts, count, [&](int64_t t, int64_t lo, int64_t hi) {
-    if (dt == DType::kFloat32) sgd_range<float>(h, ts[t], lo, hi);
-    else sgd_range<double>(h, ts[t], lo, hi);
+    SELFSUP_FLOAT_SWITCH(dt, T, [&] { sgd_range<T>(h, ts[t], lo, hi); });
   });
 }
 

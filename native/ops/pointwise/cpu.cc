@@ -393,9 +393,6 @@ void ln_bwd(const LayerNormParams& p, const T* G, const double* mean, const doub
   chunked_column_sums<T, double>(p.rows, n, 2, outs, rows_body);
 }
 
-template <class T> struct Lanes;
-template <> struct Lanes<float> { using V = Vec; static constexpr int W = kVecWidth; };
-template <> struct Lanes<double> { using V = VecD; static constexpr int W = kVecWidthD; };
 
 template <class T> void fill_rows_t(const T* bias, int64_t rows, int64_t cols, T* y) {
   parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
@@ -404,7 +401,7 @@ template <class T> void fill_rows_t(const T* bias, int64_t rows, int64_t cols, T
 }
 
 template <class T> void sum_rows_t(const T* x, int64_t rows, int64_t cols, T* out) {
-  constexpr int W = Lanes<T>::W;
+  constexpr int W = VecOf<T>::W;
   T* outs[1] = {out};
   chunked_column_sums<T>(rows, cols, 1, outs, [&](int64_t r0, int64_t r1, T* acc) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -431,8 +428,7 @@ Status gelu_forward(const GeluParams& p, void* y) {
   if (!y) return Status::Invalid("Expected a non-null array for out but received null");
   return dispatch_mode(p.mode, [&](auto mode) {
     constexpr GeluMode M = decltype(mode)::value;
-    if (p.dtype == DType::kFloat32) gelu_fwd<float, M>(p, static_cast<float*>(y));
-    else gelu_fwd<double, M>(p, static_cast<double*>(y));
+    SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gelu_fwd<T, M>(p, static_cast<T*>(y)); });
   });
 }
 
@@ -440,16 +436,15 @@ Status gelu_backward(const GeluParams& p, const void* g, void* dx, void* dbias) 
   SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.cols, p.x));
   if (dbias && !p.bias) return Status::Invalid("Expected a bias for dbias but received null");
   if (p.rows * p.cols == 0) {
-    if (dbias) std::memset(dbias, 0, static_cast<size_t>(p.cols) * (p.dtype == DType::kFloat32 ? 4 : 8));
+    if (dbias) std::memset(dbias, 0, static_cast<size_t>(p.cols) * dtype_size(p.dtype));
     return Status::Ok();
   }
   if (!g || !dx) return Status::Invalid("Expected non-null arrays for grad, dx but received null");
   return dispatch_mode(p.mode, [&](auto mode) {
     constexpr GeluMode M = decltype(mode)::value;
-    if (p.dtype == DType::kFloat32)
-      gelu_bwd<float, M>(p, static_cast<const float*>(g), static_cast<float*>(dx), static_cast<float*>(dbias));
-    else
-      gelu_bwd<double, M>(p, static_cast<const double*>(g), static_cast<double*>(dx), static_cast<double*>(dbias));
+    SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+      gelu_bwd<T, M>(p, static_cast<const T*>(g), static_cast<T*>(dx), static_cast<T*>(dbias));
+    });
   });
 }
 
@@ -460,25 +455,23 @@ Status layer_norm_forward(const LayerNormParams& p, void* y, double* mean, doubl
   if (p.rows == 0) return Status::Ok();
   if (p.n == 0) return Status::OutOfRange("Expected n >= 1 for x but received n=0");
   if (!y || !mean || !rstd) return Status::Invalid("Expected non-null arrays for out, mean, rstd but received null");
-  if (p.dtype == DType::kFloat32) ln_fwd<float>(p, static_cast<float*>(y), mean, rstd);
-  else ln_fwd<double>(p, static_cast<double*>(y), mean, rstd);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { ln_fwd<T>(p, static_cast<T*>(y), mean, rstd); });
   return Status::Ok();
 }
 
 Status layer_norm_backward(const LayerNormParams& p, const void* g, const double* mean,
                            const double* rstd, void* dx, void* dweight, void* dbias) {
   SELFSUP_RETURN_IF_ERROR(pointwise_check(p.dtype, p.rows, p.n, p.x));
-  const size_t es = p.dtype == DType::kFloat32 ? 4 : 8;
+  const size_t es = dtype_size(p.dtype);
   if (p.rows == 0 || p.n == 0) {
     if (dweight) std::memset(dweight, 0, static_cast<size_t>(p.n) * es);
     if (dbias) std::memset(dbias, 0, static_cast<size_t>(p.n) * es);
     return Status::Ok();
   }
   if (!g || !mean || !rstd || !dx) return Status::Invalid("Expected non-null arrays for grad, mean, rstd, dx but received null");
-  if (p.dtype == DType::kFloat32)
-    ln_bwd<float>(p, static_cast<const float*>(g), mean, rstd, static_cast<float*>(dx), static_cast<float*>(dweight), static_cast<float*>(dbias));
-  else
-    ln_bwd<double>(p, static_cast<const double*>(g), mean, rstd, static_cast<double*>(dx), static_cast<double*>(dweight), static_cast<double*>(dbias));
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+    ln_bwd<T>(p, static_cast<const T*>(g), mean, rstd, static_cast<T*>(dx), static_cast<T*>(dweight), static_cast<T*>(dbias));
+  });
   return Status::Ok();
 }
 
@@ -486,8 +479,7 @@ Status fill_rows(DType dt, const void* bias, int64_t rows, int64_t cols, void* y
   SELFSUP_RETURN_IF_ERROR(pointwise_check(dt, rows, cols, bias));
   if (rows * cols == 0) return Status::Ok();
   if (!y) return Status::Invalid("Expected a non-null array for out but received null");
-  if (dt == DType::kFloat32) fill_rows_t(static_cast<const float*>(bias), rows, cols, static_cast<float*>(y));
-  else fill_rows_t(static_cast<const double*>(bias), rows, cols, static_cast<double*>(y));
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { fill_rows_t(static_cast<const T*>(bias), rows, cols, static_cast<T*>(y)); });
   return Status::Ok();
 }
 
@@ -496,11 +488,10 @@ Status sum_rows(DType dt, const void* x, int64_t rows, int64_t cols, void* out) 
   if (cols == 0) return Status::Ok();
   if (!out) return Status::Invalid("Expected a non-null array for out but received null");
   if (rows == 0) {
-    std::memset(out, 0, static_cast<size_t>(cols) * (dt == DType::kFloat32 ? 4 : 8));
+    std::memset(out, 0, static_cast<size_t>(cols) * dtype_size(dt));
     return Status::Ok();
   }
-  if (dt == DType::kFloat32) sum_rows_t(static_cast<const float*>(x), rows, cols, static_cast<float*>(out));
-  else sum_rows_t(static_cast<const double*>(x), rows, cols, static_cast<double*>(out));
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { sum_rows_t(static_cast<const T*>(x), rows, cols, static_cast<T*>(out)); });
   return Status::Ok();
 }
 

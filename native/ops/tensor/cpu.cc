@@ -785,8 +785,7 @@ void axpy_t(T* y, const T* x, int64_t n, double alpha) {
 }  // namespace
 
 void tensor_binary(BinaryOp op, DType dt, void* out, const void* a, const void* b, const Loop& L) {
-  if (dt == DType::kFloat32) binary_t<float>(op, out, a, b, L);
-  else binary_t<double>(op, out, a, b, L);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { binary_t<T>(op, out, a, b, L); });
 }
 
 void tensor_unary(UnaryOp op, DType dt, const void* x, void* y, int64_t n, double p0, double p1) {
@@ -795,27 +794,23 @@ void tensor_unary(UnaryOp op, DType dt, const void* x, void* y, int64_t n, doubl
 }
 
 void tensor_unary_backward(UnaryOp op, DType dt, const void* g, const void* s, void* gx, int64_t n, double p0, double p1) {
-  if (dt == DType::kFloat32)
-    unary_backward_t<float>(op, static_cast<const float*>(g), static_cast<const float*>(s), static_cast<float*>(gx), n, p0, p1);
-  else
-    unary_backward_t<double>(op, static_cast<const double*>(g), static_cast<const double*>(s), static_cast<double*>(gx), n, p0, p1);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] {
+    unary_backward_t<T>(op, static_cast<const T*>(g), static_cast<const T*>(s), static_cast<T*>(gx), n, p0, p1);
+  });
 }
 
 void tensor_reduce(ReduceOp op, DType dt, const void* x, void* out, int nd, const int64_t* shape, const bool* reduced, double scale) {
-  if (dt == DType::kFloat32) reduce_t<float>(op, static_cast<const float*>(x), static_cast<float*>(out), nd, shape, reduced, scale);
-  else reduce_t<double>(op, static_cast<const double*>(x), static_cast<double*>(out), nd, shape, reduced, scale);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { reduce_t<T>(op, static_cast<const T*>(x), static_cast<T*>(out), nd, shape, reduced, scale); });
 }
 
 void tensor_softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t size, int64_t inner) {
-  if (dt == DType::kFloat32) softmax_t<float>(log, static_cast<const float*>(x), static_cast<float*>(y), outer, size, inner);
-  else softmax_t<double>(log, static_cast<const double*>(x), static_cast<double*>(y), outer, size, inner);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { softmax_t<T>(log, static_cast<const T*>(x), static_cast<T*>(y), outer, size, inner); });
 }
 
 void tensor_softmax_backward(bool log, DType dt, const void* g, const void* y, void* gx, int64_t outer, int64_t size, int64_t inner) {
-  if (dt == DType::kFloat32)
-    softmax_backward_t<float>(log, static_cast<const float*>(g), static_cast<const float*>(y), static_cast<float*>(gx), outer, size, inner);
-  else
-    softmax_backward_t<double>(log, static_cast<const double*>(g), static_cast<const double*>(y), static_cast<double*>(gx), outer, size, inner);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] {
+    softmax_backward_t<T>(log, static_cast<const T*>(g), static_cast<const T*>(y), static_cast<T*>(gx), outer, size, inner);
+  });
 }
 
 void tensor_copy(int elem_size, void* dst, const void* src, const Loop& L) {
@@ -825,8 +820,7 @@ void tensor_copy(int elem_size, void* dst, const void* src, const Loop& L) {
 }
 
 void tensor_axpy(DType dt, void* y, const void* x, int64_t n, double alpha) {
-  if (dt == DType::kFloat32) axpy_t<float>(static_cast<float*>(y), static_cast<const float*>(x), n, alpha);
-  else axpy_t<double>(static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
+  SELFSUP_FLOAT_SWITCH(dt, T, [&] { axpy_t<T>(static_cast<T*>(y), static_cast<const T*>(x), n, alpha); });
 }
 
 }  // namespace SELFSUP_ISA_NS

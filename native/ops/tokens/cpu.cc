@@ -17,9 +17,6 @@ namespace selfsup {
 namespace SELFSUP_ISA_NS {
 namespace {
 
-template <typename T> struct VecOf;
-template <> struct VecOf<float> { using V = Vec; static constexpr int kW = kVecWidth; };
-template <> struct VecOf<double> { using V = VecD; static constexpr int kW = kVecWidthD; };
 
 // o = a (+ b)
 template <typename T>
@@ -191,7 +188,7 @@ class SeamWriter {
 
 template <typename T>
 inline void add2_row(T* o, const T* a, const T* b, int64_t D) {
-  constexpr int W = VecOf<T>::kW;
+  constexpr int W = VecOf<T>::W;
   int64_t d = 0;
   for (; d + 2 * W <= D; d += 2 * W) {
     storeu(o + d, add(loadu(a + d), loadu(b + d)));
@@ -207,7 +204,7 @@ inline void add2_row(T* o, const T* a, const T* b, int64_t D) {
 // o += a
 template <typename T>
 inline void acc_row(T* o, const T* a, int64_t D) {
-  constexpr int W = VecOf<T>::kW;
+  constexpr int W = VecOf<T>::W;
   int64_t d = 0;
   for (; d + W <= D; d += W) storeu(o + d, add(loadu(o + d), loadu(a + d)));
   if (d < D) {
@@ -431,31 +428,17 @@ void scatter_backward_impl(const TokenScatterBackwardParams& p) {
   }
 }
 
-inline void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
-                        const float* Bm, int64_t ldb, float* C, int64_t ldc) {
-  sgemm_serial(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc);
+// C (+)= op(A) op(B): on this thread (gemm_serial_acc; beta 1 when `accumulate`, else C is
+// overwritten) or on the pool (gemm_par).
+template <class T>
+void gemm_serial_acc(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda,
+                     const T* Bm, int64_t ldb, T* C, int64_t ldc, bool accumulate = false) {
+  ::selfsup::gemm_serial<T>(ta, tb, m, n, k, 1, A, lda, Bm, ldb, accumulate ? 1 : 0, C, ldc);
 }
-inline void gemm_serial(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
-                        const double* Bm, int64_t ldb, double* C, int64_t ldc) {
-  dgemm_serial(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, 0.0, C, ldc);
-}
-inline void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
-                     const float* Bm, int64_t ldb, float* C, int64_t ldc) {
-  sgemm(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, 0.0f, C, ldc);
-}
-inline void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
-                     const double* Bm, int64_t ldb, double* C, int64_t ldc) {
-  dgemm(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, 0.0, C, ldc);
-}
-
-// C (+)= op(A) op(B): beta 1 when `accumulate`, else C is overwritten.
-inline void gemm_serial_acc(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* A, int64_t lda,
-                            const float* Bm, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
-  sgemm_serial(ta, tb, m, n, k, 1.0f, A, lda, Bm, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
-}
-inline void gemm_serial_acc(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda,
-                            const double* Bm, int64_t ldb, double* C, int64_t ldc, bool accumulate) {
-  dgemm_serial(ta, tb, m, n, k, 1.0, A, lda, Bm, ldb, accumulate ? 1.0 : 0.0, C, ldc);
+template <class T>
+void gemm_par(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* A, int64_t lda,
+              const T* Bm, int64_t ldb, T* C, int64_t ldc) {
+  ::selfsup::gemm<T>(ta, tb, m, n, k, 1, A, lda, Bm, ldb, 0, C, ldc);
 }
 
 // Noise row segment n[b, k, i0:i0+w] = std * normal(seed, (3<<24)|b, k*Din + i0 ..) into dst.
@@ -485,7 +468,7 @@ void draw_noise(T* dst, float* scratch, uint64_t seed, int64_t b, int64_t k0, in
   if (nv < rows) std::memset(dst + nv * Din, 0, sizeof(T) * (rows - nv) * Din);
 }
 
-// Rows of noise per forward task, at most: one sgemm_serial call packs all of W (Dp x Din), so
+// Rows of noise per forward task, at most: one gemm_serial call packs all of W (Dp x Din), so
 // tiles are large enough to amortize that (32-row tiles spent ~25% of the GEMM time packing W at
 // Dp = Din = 384) and small enough that the noise tile (192 x 384 floats = 288 KiB) stays in L2.
 // Tiles of one batch row are balanced (K = 200 -> 100 + 100, not 192 + 8); K = 147 is one tile.
@@ -518,7 +501,7 @@ void stop_impl(const StochasticPositionsParams& p) {
       draw_noise(nz, scratch.data(), p.seed, b, k0, rows, valid, Din, p.std);
       T* o = out + (b * K + k0) * Dp;
       // o = n W^T (W is [Dp, Din]), then + pos[idx] + bias, row by row while o is in cache.
-      if (Din > 0) gemm_serial(false, true, rows, Dp, Din, nz, Din, W, Din, o, Dp);
+      if (Din > 0) gemm_serial_acc(false, true, rows, Dp, Din, nz, Din, W, Din, o, Dp);
       else std::memset(o, 0, sizeof(T) * rows * Dp);
       for (int64_t r = 0; r < rows; ++r) {
         T* orow = o + r * Dp;
@@ -629,32 +612,28 @@ Status check_float(const P& p) {
 Status tokens_gather(const TokenGatherParams& p) {
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
-  if (p.dtype == DType::kFloat32) gather_impl<float>(p);
-  else gather_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_gather_backward(const TokenGatherBackwardParams& p) {
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
-  if (p.dtype == DType::kFloat32) gather_backward_impl<float>(p);
-  else gather_backward_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_backward_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_scatter(const TokenScatterParams& p) {
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
-  if (p.dtype == DType::kFloat32) scatter_impl<float>(p);
-  else scatter_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_scatter_backward(const TokenScatterBackwardParams& p) {
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
-  if (p.dtype == DType::kFloat32) scatter_backward_impl<float>(p);
-  else scatter_backward_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_backward_impl<T>(p); });
   return Status::Ok();
 }
 
@@ -662,8 +641,7 @@ Status stochastic_positions(const StochasticPositionsParams& p) {
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
   if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
-  if (p.dtype == DType::kFloat32) stop_impl<float>(p);
-  else stop_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_impl<T>(p); });
   return Status::Ok();
 }
 
@@ -671,8 +649,7 @@ Status stochastic_positions_backward(const StochasticPositionsBackwardParams& p)
   SELFSUP_RETURN_IF_ERROR(check_float(p));
   SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
   if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
-  if (p.dtype == DType::kFloat32) stop_backward_impl<float>(p);
-  else stop_backward_impl<double>(p);
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_backward_impl<T>(p); });
   return Status::Ok();
 }
 

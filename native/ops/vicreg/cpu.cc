@@ -4,7 +4,7 @@
 // batch is smaller than the width (the usual SSL regime: n = 256, d = 8192) the same sums come
 // from n x n Gram matrices in O(n^2 d): 32x fewer FLOPs at n = 256, d = 8192. Both paths stay
 // (CovPath) and the op table checks they agree. Column statistics accumulate in double; the
-// products run on the shared packed GEMM (multithreaded sgemm / dgemm).
+// products run on the shared packed GEMM (multithreaded gemm<T>).
 //
 // Gradients through the centring are dropped on purpose: every term's gradient w.r.t. the centred
 // matrix already has zero column sums (1^T X_c = 0, so 1^T K X_c = 0 and 1^T X_c diag(s) = 0), so
@@ -20,15 +20,6 @@
 namespace selfsup {
 namespace SELFSUP_ISA_NS {
 namespace {
-
-inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* A,
-                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* A,
-                 int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  dgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 // Row-parallel loop over an [n, d] matrix with enough work per task to amortize the wake-up.
 template <class F> void for_rows(int64_t n, int64_t d, F&& f) {
@@ -342,39 +333,37 @@ template <class T> Status barlow_bwd_impl(const VICRegParams& p, double g, T* dz
 
 Status vicreg_forward(const VICRegParams& p, double* out) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, true));
-  return p.dtype == DType::kFloat32 ? vicreg_fwd_impl<float>(p, out) : vicreg_fwd_impl<double>(p, out);
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return vicreg_fwd_impl<T>(p, out); });
 }
 
 Status vicreg_backward(const VICRegParams& p, double g_inv, double g_var, double g_cov, void* dx,
                        void* dy) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, true));
-  if (p.dtype == DType::kFloat32)
-    return vicreg_bwd_impl<float>(p, g_inv, g_var, g_cov, static_cast<float*>(dx), static_cast<float*>(dy));
-  return vicreg_bwd_impl<double>(p, g_inv, g_var, g_cov, static_cast<double*>(dx), static_cast<double*>(dy));
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+    return vicreg_bwd_impl<T>(p, g_inv, g_var, g_cov, static_cast<T*>(dx), static_cast<T*>(dy));
+  });
 }
 
 Status vicreg_term_forward(const VICRegParams& p, int which, double* out) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, false));
-  return p.dtype == DType::kFloat32 ? term_fwd_impl<float>(p, which, out)
-                                    : term_fwd_impl<double>(p, which, out);
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return term_fwd_impl<T>(p, which, out); });
 }
 
 Status vicreg_term_backward(const VICRegParams& p, int which, double g, void* dx) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, false));
-  return p.dtype == DType::kFloat32 ? term_bwd_impl<float>(p, which, g, static_cast<float*>(dx))
-                                    : term_bwd_impl<double>(p, which, g, static_cast<double*>(dx));
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return term_bwd_impl<T>(p, which, g, static_cast<T*>(dx)); });
 }
 
 Status barlow_twins_forward(const VICRegParams& p, double* out) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, true));
-  return p.dtype == DType::kFloat32 ? barlow_fwd_impl<float>(p, out) : barlow_fwd_impl<double>(p, out);
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return barlow_fwd_impl<T>(p, out); });
 }
 
 Status barlow_twins_backward(const VICRegParams& p, double g, void* dz1, void* dz2) {
   SELFSUP_RETURN_IF_ERROR(vicreg_check(p, true));
-  if (p.dtype == DType::kFloat32)
-    return barlow_bwd_impl<float>(p, g, static_cast<float*>(dz1), static_cast<float*>(dz2));
-  return barlow_bwd_impl<double>(p, g, static_cast<double*>(dz1), static_cast<double*>(dz2));
+  return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
+    return barlow_bwd_impl<T>(p, g, static_cast<T*>(dz1), static_cast<T*>(dz2));
+  });
 }
 
 }  // namespace SELFSUP_ISA_NS
