@@ -12,6 +12,7 @@
 import { native, useReference } from '../backends/native';
 import { refInfoNCEBackward, refInfoNCEForward, type RefInfoNCEArgs } from '../backends/reference-info_nce';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { named } from './args';
 import { checkArray, checkBoolean, checkNumber, checkOneOf, checkOptions, checkShape, type FloatArray } from '../validate';
 
 export interface InfoNCEKernelOptions {
@@ -42,16 +43,48 @@ export interface InfoNCEForwardResult<T extends FloatArray> {
   lsePos: T | null;
 }
 
-interface Plan {
-  z1: FloatArray; z2: FloatArray; negatives: FloatArray | null; labels: Int32Array | null;
-  n: number; d: number; m: number; temperature: number;
-  normalize: boolean; both: boolean; decoupled: boolean; rows: number;
+/** The checked inputs and options: the reference kernels' arguments and the native options. */
+export interface InfoNCEPlan extends RefInfoNCEArgs {
+  /** Rows R = 2n ('both') or n ('oneWay'). */
+  rows: number;
 }
 
-/** Validates inputs and options (exported for the autograd op, which shares the checks). */
 const KERNEL_KEYS = ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives'] as const;
 
-export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: unknown): Plan {
+/** InfoNCE's scalar options, checked and defaulted. */
+export interface InfoNCEScalars { temperature: number; normalize: boolean; both: boolean; decoupled: boolean }
+
+/**
+ * The rules of InfoNCE's scalar options and their defaults (temperature 0.1, normalize, direction
+ * 'both', not decoupled), written once: the raw kernels (op ''), F.infoNCE and the tfjs adapter
+ * call it with their op name for messages.
+ */
+export function planInfoNCEScalars(op: string, o: Pick<InfoNCEKernelOptions, 'temperature' | 'normalize' | 'direction' | 'decoupled'>): InfoNCEScalars {
+  const at = (k: string) => named(op, `options.${k}`);
+  return {
+    temperature: o.temperature === undefined ? 0.1 : checkNumber(at('temperature'), o.temperature, { min: 0, minExclusive: true }),
+    normalize: o.normalize === undefined ? true : checkBoolean(at('normalize'), o.normalize),
+    both: (o.direction === undefined ? 'both' : checkOneOf(at('direction'), o.direction, ['both', 'oneWay'] as const)) === 'both',
+    decoupled: o.decoupled === undefined ? false : checkBoolean(at('decoupled'), o.decoupled),
+  };
+}
+
+/**
+ * Decoupled (DCL) leaves the positives out of each row's denominator, so every row needs a
+ * negative left: m extra negatives, or a batch row with another label (another sample when
+ * unlabeled).
+ */
+export function checkDecoupledNegatives(op: string, decoupled: boolean, n: number, labels: Int32Array | null, m: number): void {
+  if (!decoupled || m > 0) return;
+  const none = labels ? labels.every((l) => l === labels[0]) : n < 2;
+  if (none) {
+    throw rangeError('at least one negative per row (decoupled leaves the positives out)', named(op, 'options.decoupled'),
+      labels ? 'labels that are all equal and no negatives' : `n = ${n} and no negatives`, true);
+  }
+}
+
+/** Validates inputs and options: the raw kernels' plan (the autograd op shares its rules). */
+export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: unknown): InfoNCEPlan {
   const s = checkShape('shape', shape);
   if (s.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [n, d]', 'shape', shapeStr(s));
   const [n, d] = s;
@@ -64,10 +97,7 @@ export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: u
   }
   const Z2 = checkArray<FloatArray>('z2', z2, [kind], s);
   const o = checkOptions<InfoNCEKernelOptions>('options', options, KERNEL_KEYS);
-  const temperature = o.temperature === undefined ? 0.1 : checkNumber('options.temperature', o.temperature, { min: 0, minExclusive: true });
-  const normalize = o.normalize === undefined ? true : checkBoolean('options.normalize', o.normalize);
-  const direction = o.direction === undefined ? 'both' : checkOneOf('options.direction', o.direction, ['both', 'oneWay'] as const);
-  const decoupled = o.decoupled === undefined ? false : checkBoolean('options.decoupled', o.decoupled);
+  const scalars = planInfoNCEScalars('', o);
   let labels: Int32Array | null = null;
   if (o.labels !== undefined) labels = checkArray<Int32Array>('options.labels', o.labels, ['int32'], [n]);
   let negatives: FloatArray | null = null;
@@ -79,19 +109,8 @@ export function planInfoNCE(z1: unknown, z2: unknown, shape: unknown, options: u
     }
     m = negatives.length / d;
   }
-  const both = direction === 'both';
-  if (decoupled && m === 0) {
-    // Every row needs a negative left in its denominator once the positives are removed.
-    const noNeg = labels ? labels.every((l) => l === labels![0]) : both ? n < 2 : n < 2;
-    if (noNeg) {
-      throw rangeError('at least one negative per row (decoupled removes the positives)', 'options.decoupled', labels ? 'labels that are all equal' : `n = ${n}`, true);
-    }
-  }
-  return { z1: Z1, z2: Z2, negatives, labels, n, d, m, temperature, normalize, both, decoupled, rows: both ? 2 * n : n };
-}
-
-function refArgs(p: Plan): RefInfoNCEArgs {
-  return { z1: p.z1, z2: p.z2, negatives: p.negatives, labels: p.labels, n: p.n, d: p.d, m: p.m, temperature: p.temperature, normalize: p.normalize, both: p.both, decoupled: p.decoupled };
+  checkDecoupledNegatives('', scalars.decoupled, n, labels, m);
+  return { z1: Z1, z2: Z2, negatives, labels, n, d, m, ...scalars, rows: scalars.both ? 2 * n : n };
 }
 
 function like<T extends FloatArray>(a: T, n: number): T {
@@ -104,7 +123,7 @@ export function infoNCEForward<T extends FloatArray>(z1: T, z2: T, shape: [numbe
   const losses = like(z1, p.rows), lse = like(z1, p.rows);
   const lsePos = p.labels ? like(z1, p.rows) : null;
   if (useReference()) {
-    const r = refInfoNCEForward(refArgs(p));
+    const r = refInfoNCEForward(p);
     losses.set(r.losses);
     lse.set(r.lse);
     if (lsePos && r.lsePos) lsePos.set(r.lsePos);
@@ -114,7 +133,7 @@ export function infoNCEForward<T extends FloatArray>(z1: T, z2: T, shape: [numbe
   return { losses, lse, lsePos };
 }
 
-function checkSaved<T extends FloatArray>(p: Plan, saved: unknown, gradRows: unknown): { lse: T; lsePos: T | null; g: T } {
+function checkSaved<T extends FloatArray>(p: InfoNCEPlan, saved: unknown, gradRows: unknown): { lse: T; lsePos: T | null; g: T } {
   const kind = p.z1 instanceof Float32Array ? 'float32' : 'float64';
   // `saved` is usually the forward's whole result, losses included.
   const sv = checkOptions<{ lse: T; lsePos: T | null; losses: T }>('saved', saved, ['lse', 'lsePos', 'losses']);
@@ -134,7 +153,7 @@ export function infoNCEBackward<T extends FloatArray>(
   const { lse, lsePos, g } = checkSaved<T>(p, saved, gradRows);
   const dz1 = like(z1, p.n * p.d), dz2 = like(z1, p.n * p.d);
   if (useReference()) {
-    const r = refInfoNCEBackward(refArgs(p), g);
+    const r = refInfoNCEBackward(p, g);
     dz1.set(r.dz1);
     dz2.set(r.dz2);
   } else {

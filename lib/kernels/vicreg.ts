@@ -15,6 +15,7 @@ import {
   refVarianceLoss, refVarianceLossBackward, refVicregBackward, refVicregTerms,
 } from '../backends/reference-vicreg';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { named } from './args';
 import { checkArray, checkNumber, checkOneOf, checkOptions, checkShape, type FloatArray } from '../validate';
 
 export type CovPath = 'auto' | 'gram' | 'direct';
@@ -43,10 +44,27 @@ const BARLOW_KEYS = ['lambda', 'eps', 'covPath'] as const;
 /** The checked inputs and options; also the native options object (path as its code). */
 interface Plan { x: FloatArray; y: FloatArray | null; n: number; d: number; eps: number; path: 0 | 1 | 2; lambda: number }
 
+/** VICReg's and Barlow Twins' scalar options, checked and defaulted. */
+export interface VicregScalars { eps: number; covPath: CovPath; path: 0 | 1 | 2; lambda: number }
+
+/**
+ * The rules and defaults of the family's scalar options, written once (eps 1e-4 for VICReg as in
+ * facebookresearch/vicreg, 1e-5 for Barlow Twins' batch norm; lambda 0.0051 as in
+ * facebookresearch/barlowtwins; covPath 'auto'): the raw kernels (op ''), F.vicreg & co. and the
+ * tfjs adapter call it with their op name for messages.
+ */
+export function planVicregScalars(op: string, o: BarlowTwinsKernelOptions, family: 'vicreg' | 'barlowTwins' = 'vicreg'): VicregScalars {
+  const at = (k: string) => named(op, `options.${k}`);
+  const eps = o.eps === undefined ? (family === 'vicreg' ? 1e-4 : 1e-5) : checkNumber(at('eps'), o.eps, { min: 0 });
+  const covPath = o.covPath === undefined ? 'auto' : checkOneOf(at('covPath'), o.covPath, ['auto', 'gram', 'direct'] as const);
+  const lambda = o.lambda === undefined ? 0.0051 : checkNumber(at('lambda'), o.lambda, { min: 0 });
+  return { eps, covPath, path: PATHS[covPath], lambda };
+}
+
 /** Validates shapes, arrays and options (shared with the autograd ops). */
 export function planVicreg(
   x: unknown, y: unknown, shape: unknown, options: unknown, known: readonly (keyof BarlowTwinsKernelOptions)[],
-  names: [string, string] = ['x', 'y'], defaults: { eps: number } = { eps: 1e-4 },
+  names: [string, string] = ['x', 'y'],
 ): Plan {
   const s = checkShape('shape', shape);
   if (s.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [n, d]', 'shape', shapeStr(s));
@@ -62,10 +80,8 @@ export function planVicreg(
     Y = checkArray<FloatArray>(names[1], y, [X instanceof Float32Array ? 'float32' : 'float64'], s);
   }
   const o = checkOptions<BarlowTwinsKernelOptions>('options', options, known);
-  const eps = o.eps === undefined ? defaults.eps : checkNumber('options.eps', o.eps, { min: 0 });
-  const path = o.covPath === undefined ? 'auto' : checkOneOf('options.covPath', o.covPath, ['auto', 'gram', 'direct'] as const);
-  const lambda = o.lambda === undefined ? 0.0051 : checkNumber('options.lambda', o.lambda, { min: 0 });
-  return { x: X, y: Y, n, d, eps, path: PATHS[path], lambda };
+  const { eps, path, lambda } = planVicregScalars('', o, names[0] === 'z1' ? 'barlowTwins' : 'vicreg');
+  return { x: X, y: Y, n, d, eps, path, lambda };
 }
 
 /**
@@ -142,13 +158,13 @@ export function covarianceLossBackward<T extends FloatArray>(x: T, shape: [numbe
 
 /** Barlow Twins loss terms (official facebookresearch/barlowtwins formulation). */
 export function barlowTwins(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): BarlowTwinsTerms {
-  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2']);
   if (useReference()) return refBarlowTwins(p.x, p.y!, p.n, p.d, p.lambda, p.eps);
   return native().barlowTwinsForward(p.x, p.y!, p);
 }
 
 export function barlowTwinsBackward<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): { dz1: T; dz2: T } {
-  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2']);
   const g = checkNumber('grad', grad);
   const dz1 = like(z1, p.n * p.d), dz2 = like(z1, p.n * p.d);
   if (useReference()) {
@@ -176,13 +192,13 @@ export async function vicregBackwardAsync<T extends FloatArray>(x: T, y: T, shap
 }
 
 export async function barlowTwinsAsync(z1: FloatArray, z2: FloatArray, shape: [number, number], options?: BarlowTwinsKernelOptions): Promise<BarlowTwinsTerms> {
-  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2']);
   if (useReference()) return barlowTwins(z1, z2, shape, options);
   return native().barlowTwinsForwardAsync(p.x, p.y!, p);
 }
 
 export async function barlowTwinsBackwardAsync<T extends FloatArray>(z1: T, z2: T, shape: [number, number], grad: number, options?: BarlowTwinsKernelOptions): Promise<{ dz1: T; dz2: T }> {
-  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2'], { eps: 1e-5 });
+  const p = planVicreg(z1, z2, shape, options, BARLOW_KEYS, ['z1', 'z2']);
   if (useReference()) return barlowTwinsBackward(z1, z2, shape, grad, options);
   const g = checkNumber('grad', grad);
   return native().barlowTwinsBackwardAsync(p.x as T, p.y as T, { ...p, g });

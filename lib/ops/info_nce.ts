@@ -9,9 +9,9 @@
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
-import { infoNCEBackward, infoNCEForward, type InfoNCEKernelOptions } from '../kernels/info_nce';
+import { checkDecoupledNegatives, infoNCEBackward, infoNCEForward, planInfoNCEScalars, type InfoNCEKernelOptions } from '../kernels/info_nce';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, checkTensor, opts, optBool, optEnum, optNumber } from './common';
+import { checkFloat, checkSameDtype, checkTensor, opts, optEnum } from './common';
 import type { FloatArray } from '../validate';
 
 /** InfoNCE options over any tensor type T (selfsup's Tensor here; the tfjs adapter reuses it). */
@@ -54,13 +54,9 @@ function check(z1: unknown, z2: unknown, options: unknown): Checked {
   const [n, d] = a.shape;
   if (n < 1 || d < 1) throw rangeError('a non-empty [N, D] tensor', `${OP}(z1)`, shapeStr(a.shape), true);
   const o = opts<InfoNCEOptions>(OP, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
-  const temperature = optNumber(OP, 'options.temperature', o.temperature, 0.1, { min: 0, minExclusive: true });
-  if (!Number.isFinite(temperature)) throw rangeError('a finite number > 0', `${OP}(options.temperature)`, temperature);
-  const normalize = optBool(OP, 'options.normalize', o.normalize, true);
-  const direction = optEnum(OP, 'options.direction', o.direction, ['both', 'oneWay'] as const, 'both');
-  const decoupled = optBool(OP, 'options.decoupled', o.decoupled, false);
+  const sc = planInfoNCEScalars(OP, o);
   const reduction = optEnum(OP, 'options.reduction', o.reduction, ['mean', 'sum', 'none'] as const, 'mean');
-  const kernel: InfoNCEKernelOptions = { temperature, normalize, direction, decoupled };
+  const kernel: InfoNCEKernelOptions = { temperature: sc.temperature, normalize: sc.normalize, direction: sc.both ? 'both' : 'oneWay', decoupled: sc.decoupled };
   if (o.labels !== undefined) {
     const l = checkTensor(OP, 'options.labels', o.labels, ['int32']);
     if (l.ndim !== 1 || l.shape[0] !== n) {
@@ -76,14 +72,8 @@ function check(z1: unknown, z2: unknown, options: unknown): Checked {
     }
     kernel.negatives = g.data as FloatArray;
   }
-  if (decoupled && !kernel.negatives) {
-    const lab = kernel.labels;
-    const none = lab ? lab.every((v) => v === lab[0]) : n < 2;
-    if (none) {
-      throw rangeError('at least one negative per row (decoupled leaves the positives out)', `${OP}(options.decoupled)`, lab ? 'labels that are all equal and no negatives' : `N = ${n} and no negatives`, true);
-    }
-  }
-  return { shape: [n, d], kernel, reduction, rows: direction === 'both' ? 2 * n : n };
+  checkDecoupledNegatives(OP, sc.decoupled, n, kernel.labels ?? null, kernel.negatives ? 1 : 0);
+  return { shape: [n, d], kernel, reduction, rows: sc.both ? 2 * n : n };
 }
 
 const InfoNCEFn = defineFunction({

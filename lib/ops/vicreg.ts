@@ -10,11 +10,11 @@ import { rangeError, selfsupError, shapeStr } from '../errors';
 import {
   barlowTwins as kBarlow, barlowTwinsBackward as kBarlowBack, covarianceLoss as kCov,
   covarianceLossBackward as kCovBack, varianceLoss as kVar, varianceLossBackward as kVarBack,
-  vicreg as kVicreg, vicregBackward as kVicregBack, type CovPath,
+  planVicregScalars, vicreg as kVicreg, vicregBackward as kVicregBack, type CovPath,
 } from '../kernels/vicreg';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { checkFloat, checkSameDtype, opts, optEnum, optNumber } from './common';
+import { checkFloat, checkSameDtype, opts, optNumber } from './common';
 
 export interface VICRegOptions {
   /** Invariance weight (default 25). */
@@ -43,8 +43,6 @@ export interface BarlowTwinsOptions {
   eps?: number;
   covPath?: CovPath;
 }
-
-const PATHS = ['auto', 'gram', 'direct'] as const;
 
 function scalar(v: number, like: FloatArray): Tensor {
   const a = new (like.constructor as Float64ArrayConstructor)(1);
@@ -118,8 +116,7 @@ export function vicreg(x: Tensor, y: Tensor, options?: VICRegOptions): VICRegOut
     sim: optFinite(op, 'options.simCoeff', o.simCoeff, 25),
     std: optFinite(op, 'options.stdCoeff', o.stdCoeff, 25),
     cov: optFinite(op, 'options.covCoeff', o.covCoeff, 1),
-    eps: optFinite(op, 'options.eps', o.eps, 1e-4),
-    covPath: optEnum(op, 'options.covPath', o.covPath, PATHS, 'auto'),
+    ...planVicregScalars(op, o),
     shape: [a.shape[0], a.shape[1]],
   };
   return VicregFn(a, b, c);
@@ -146,7 +143,7 @@ export function varianceLoss(x: Tensor, options?: { eps?: number }): Tensor {
   const op = 'varianceLoss';
   const a = checkInput(op, 'x', x);
   const o = opts<{ eps: number }>(op, options, ['eps']);
-  return VarianceFn(a, { eps: optFinite(op, 'options.eps', o.eps, 1e-4), covPath: 'auto', shape: [a.shape[0], a.shape[1]] });
+  return VarianceFn(a, { eps: planVicregScalars(op, o).eps, covPath: 'auto', shape: [a.shape[0], a.shape[1]] });
 }
 
 const CovarianceFn = defineFunction({
@@ -168,7 +165,7 @@ export function covarianceLoss(x: Tensor, options?: { covPath?: CovPath }): Tens
   const op = 'covarianceLoss';
   const a = checkInput(op, 'x', x);
   const o = opts<{ covPath: CovPath }>(op, options, ['covPath']);
-  return CovarianceFn(a, { eps: 0, covPath: optEnum(op, 'options.covPath', o.covPath, PATHS, 'auto'), shape: [a.shape[0], a.shape[1]] });
+  return CovarianceFn(a, { eps: 0, covPath: planVicregScalars(op, o).covPath, shape: [a.shape[0], a.shape[1]] });
 }
 
 interface BarlowCfg { lambda: number; eps: number; covPath: CovPath; shape: [number, number] }
@@ -197,10 +194,6 @@ export function barlowTwins(z1: Tensor, z2: Tensor, options?: BarlowTwinsOptions
   const op = 'barlowTwins';
   const [a, b] = checkPair(op, z1, z2, ['z1', 'z2']);
   const o = opts<BarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
-  return BarlowFn(a, b, {
-    lambda: optFinite(op, 'options.lambda', o.lambda, 0.0051),
-    eps: optFinite(op, 'options.eps', o.eps, 1e-5),
-    covPath: optEnum(op, 'options.covPath', o.covPath, PATHS, 'auto'),
-    shape: [a.shape[0], a.shape[1]],
-  });
+  const { lambda, eps, covPath } = planVicregScalars(op, o, 'barlowTwins');
+  return BarlowFn(a, b, { lambda, eps, covPath, shape: [a.shape[0], a.shape[1]] });
 }
