@@ -18,6 +18,7 @@
 import { native, useReference } from '../backends/native';
 import { refAttention, refAttentionBackward, type RefAttentionArgs } from '../backends/reference-attention';
 import { selfsupError, shapeStr, typeError } from '../errors';
+import { named } from './args';
 import { checkArray, checkBoolean, checkNumber, checkOptions, checkShape, type FloatArray } from '../validate';
 
 export interface AttentionOptions {
@@ -67,6 +68,41 @@ export interface AttentionPlan extends RefAttentionArgs {
   maskStrides: [number, number, number, number];
 }
 
+export interface AttentionSizes { B: number; H: number; Hk: number; Nq: number; Nk: number; d: number }
+
+/**
+ * The shape rules, written once: q [B, H, Nq, d], k and v [B, Hk, Nk, d] with Hk dividing H
+ * (grouped-query). `names` are the arguments as messages name them: the raw kernels' shapes
+ * (qShape, ...) or an op's tensors (attention(q), ...).
+ */
+export function planAttentionSizes(sq: readonly number[], sk: readonly number[], sv: readonly number[], names: { q: string; k: string; v: string }): AttentionSizes {
+  const bad = (name: string, expected: string, got: readonly number[]) => selfsupError('ERR_SHAPE_MISMATCH', expected, name, shapeStr(got));
+  if (sq.length !== 4) throw bad(names.q, 'a shape [B, H, Nq, d] of rank 4', sq);
+  if (sk.length !== 4) throw bad(names.k, 'a shape [B, Hk, Nk, d] of rank 4', sk);
+  const [B, H, Nq, d] = sq;
+  const [Bk, Hk, Nk, dk] = sk;
+  if (Bk !== B) throw bad(names.k, `a batch size equal to q's (${B})`, sk);
+  if (dk !== d) throw bad(names.k, `a head dim equal to q's (d = ${d})`, sk);
+  if (H < 1) throw bad(names.q, 'at least one head', sq);
+  if (d < 1) throw bad(names.q, 'a head dim >= 1', sq);
+  if (Hk < 1 || H % Hk !== 0) throw bad(names.k, `a number of key/value heads that divides H = ${H}`, sk);
+  if (shapeStr(sv) !== shapeStr(sk)) throw bad(names.v, `a shape equal to k's ${shapeStr(sk)}`, sv);
+  return { B, H, Hk, Nq, Nk, d };
+}
+
+/**
+ * The scalar options' rules and defaults (scale 1/sqrt(d), not causal, no dropout), written
+ * once for the raw kernels (op '') and F.attention (op 'attention').
+ */
+export function planAttentionScalars(op: string, o: Pick<AttentionOptions, 'scale' | 'causal' | 'dropout'>, d: number): { scale: number; causal: boolean; dropout: number } {
+  const at = (k: string) => named(op, `options.${k}`);
+  return {
+    scale: o.scale === undefined ? 1 / Math.sqrt(d) : checkNumber(at('scale'), o.scale),
+    causal: o.causal === undefined ? false : checkBoolean(at('causal'), o.causal),
+    dropout: o.dropout === undefined ? 0 : checkNumber(at('dropout'), o.dropout, { min: 0, max: 1, maxExclusive: true }),
+  };
+}
+
 /**
  * Validates shapes and options and resolves the mask's broadcast strides. Shared by the raw
  * kernels and F.attention (which passes its tensors' data and shapes).
@@ -76,27 +112,14 @@ export function planAttention(
   known: readonly string[] = FORWARD_KEYS,
 ): { Q: FloatArray; K: FloatArray; V: FloatArray; plan: AttentionPlan } {
   const sq = checkShape('qShape', qShape), sk = checkShape('kShape', kShape), sv = checkShape('vShape', vShape);
-  if (sq.length !== 4) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, H, Nq, d] of rank 4', 'qShape', shapeStr(sq));
-  if (sk.length !== 4) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [B, Hk, Nk, d] of rank 4', 'kShape', shapeStr(sk));
-  const [B, H, Nq, d] = sq;
-  const [Bk, Hk, Nk, dk] = sk;
-  if (Bk !== B) throw selfsupError('ERR_SHAPE_MISMATCH', `a batch size equal to q's (${B})`, 'kShape', shapeStr(sk));
-  if (dk !== d) throw selfsupError('ERR_SHAPE_MISMATCH', `a head dim equal to q's (d = ${d})`, 'kShape', shapeStr(sk));
-  if (H < 1) throw selfsupError('ERR_SHAPE_MISMATCH', 'at least one head', 'qShape', shapeStr(sq));
-  if (d < 1) throw selfsupError('ERR_SHAPE_MISMATCH', 'a head dim >= 1', 'qShape', shapeStr(sq));
-  if (Hk < 1 || H % Hk !== 0) {
-    throw selfsupError('ERR_SHAPE_MISMATCH', `a number of key/value heads that divides H = ${H}`, 'kShape', shapeStr(sk));
-  }
-  if (shapeStr(sv) !== shapeStr(sk)) throw selfsupError('ERR_SHAPE_MISMATCH', `a shape equal to k's ${shapeStr(sk)}`, 'vShape', shapeStr(sv));
+  const { B, H, Hk, Nq, Nk, d } = planAttentionSizes(sq, sk, sv, { q: 'qShape', k: 'kShape', v: 'vShape' });
   const Q = checkArray<FloatArray>('q', q, ['float32', 'float64'], sq);
   const dt = Q instanceof Float32Array ? 'float32' : 'float64';
   const K = checkArray<FloatArray>('k', k, [dt], sk);
   const V = checkArray<FloatArray>('v', v, [dt], sv);
 
   const o = checkOptions<AttentionOptions>('options', options, known as readonly (keyof AttentionOptions)[]);
-  const scale = o.scale === undefined ? 1 / Math.sqrt(d) : checkNumber('options.scale', o.scale);
-  const causal = o.causal === undefined ? false : checkBoolean('options.causal', o.causal);
-  const dropout = o.dropout === undefined ? 0 : checkNumber('options.dropout', o.dropout, { min: 0, max: 1, maxExclusive: true });
+  const { scale, causal, dropout } = planAttentionScalars('', o, d);
   const seed = o.seed === undefined ? 0 : checkNumber('options.seed', o.seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   let maskArray: Uint8Array | FloatArray | null = null;
   let maskStrides: [number, number, number, number] = [0, 0, 0, 0];
@@ -104,7 +127,7 @@ export function planAttention(
     if (o.maskShape === undefined) throw typeError('an array of non-negative integers (the mask shape)', 'options.maskShape', undefined);
     const ms = checkShape('options.maskShape', o.maskShape);
     maskArray = checkArray<Uint8Array | FloatArray>('options.mask', o.mask, ['bool', dt], ms);
-    maskStrides = maskBroadcastStrides(ms, maskArray instanceof Uint8Array, B, H, Nq, Nk);
+    maskStrides = maskBroadcastStrides(ms, maskArray instanceof Uint8Array, [B, H, Nq, Nk], 'options.maskShape');
   }
   const plan: AttentionPlan = {
     B, H, Hk, Nq, Nk, d, scale, causal, dropout, seed, maskArray, maskStrides,
@@ -113,24 +136,28 @@ export function planAttention(
   return { Q, K, V, plan };
 }
 
-/** Element strides of a mask of shape `ms` broadcast to [B, H, Nq, Nk] (0 on broadcast dims). */
-function maskBroadcastStrides(ms: number[], isBool: boolean, B: number, H: number, Nq: number, Nk: number): [number, number, number, number] {
+/**
+ * Element strides of a mask of shape `ms` broadcast to [B, H, Nq, Nk] (0 on broadcast dims): the
+ * mask rules, written once (a rank-2 bool mask is key padding [B, Nk]; any other mask broadcasts,
+ * right-aligned). `name` is the mask's argument in messages.
+ */
+export function maskBroadcastStrides(ms: readonly number[], isBool: boolean, target: readonly [number, number, number, number], name: string): [number, number, number, number] {
+  const [B, , , Nk] = target;
   if (isBool && ms.length === 2) {
     if (ms[0] !== B || ms[1] !== Nk) {
-      throw selfsupError('ERR_SHAPE_MISMATCH', `a key-padding mask shape [B, Nk] = [${B}, ${Nk}] (rank-2 bool masks are key padding; use rank 4 for other masks)`, 'options.maskShape', shapeStr(ms));
+      throw selfsupError('ERR_SHAPE_MISMATCH', `a key-padding mask shape [B, Nk] = [${B}, ${Nk}] (rank-2 bool masks are key padding; use rank 4 for other masks)`, name, shapeStr(ms));
     }
     return [Nk, 0, 0, 1];
   }
-  const target = [B, H, Nq, Nk];
   if (ms.length > 4 || ms.length < 1) {
-    throw selfsupError('ERR_SHAPE_MISMATCH', `a mask shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, 'options.maskShape', shapeStr(ms));
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a mask shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, name, shapeStr(ms));
   }
   const full = [...new Array(4 - ms.length).fill(1), ...ms];
   const strides: [number, number, number, number] = [0, 0, 0, 0];
   let s = 1;
   for (let i = 3; i >= 0; i--) {
     if (full[i] !== target[i] && full[i] !== 1) {
-      throw selfsupError('ERR_SHAPE_MISMATCH', `a mask shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, 'options.maskShape', shapeStr(ms));
+      throw selfsupError('ERR_SHAPE_MISMATCH', `a mask shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, name, shapeStr(ms));
     }
     strides[i] = full[i] === 1 ? 0 : s;
     s *= full[i];

@@ -12,12 +12,15 @@
  * fully masked rows). The mask is not differentiable.
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
-import { SelfsupError, expectedMessage, selfsupError, shapeStr } from '../errors';
+import { selfsupError } from '../errors';
 import { resolveSeed } from '../factories';
-import { attention as attentionKernel, attentionBackward as attentionBackwardKernel, type AttentionOptions } from '../kernels/attention';
+import {
+  attention as attentionKernel, attentionBackward as attentionBackwardKernel, maskBroadcastStrides, planAttentionScalars,
+  planAttentionSizes, type AttentionOptions,
+} from '../kernels/attention';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { checkFloat, checkSameDtype, checkTensor, opts, optBool, optNumber } from './common';
+import { checkFloat, checkSameDtype, checkTensor, opts, optBool } from './common';
 
 export interface AttentionOpOptions {
   /** Logit scale (default 1/sqrt(d)). */
@@ -58,10 +61,6 @@ const AttentionFn = defineFunction({
   },
 });
 
-function shapeError(arg: string, expected: string, got: readonly number[]): SelfsupError {
-  return selfsupError('ERR_SHAPE_MISMATCH', expected, `attention(${arg})`, shapeStr(got));
-}
-
 /** Validates with op-style argument names, then resolves the kernel options. */
 function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Tensor; K: Tensor; V: Tensor; ko: KernelOpts; returnLse: boolean } {
   const Q = checkFloat('attention', 'q', q);
@@ -70,21 +69,9 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
   checkSameDtype('attention', 'k', K, Q, 'q');
   checkSameDtype('attention', 'v', V, Q, 'q');
   if (Q.device !== 'cpu') throw selfsupError('ERR_UNSUPPORTED', "tensors on 'cpu' (no CUDA attention kernel in this build)", 'attention(q)', `a Tensor on '${Q.device}'`);
-  if (Q.ndim !== 4) throw shapeError('q', 'a shape [B, H, Nq, d]', Q.shape);
-  if (K.ndim !== 4) throw shapeError('k', 'a shape [B, Hk, Nk, d]', K.shape);
-  const [B, H, Nq, d] = Q.shape;
-  const [Bk, Hk, Nk, dk] = K.shape;
-  if (Bk !== B) throw shapeError('k', `a batch size equal to q's (${B})`, K.shape);
-  if (dk !== d) throw shapeError('k', `a head dim equal to q's (d = ${d})`, K.shape);
-  if (H < 1 || d < 1) throw shapeError('q', 'at least one head and a head dim >= 1', Q.shape);
-  if (Hk < 1 || H % Hk !== 0) throw shapeError('k', `a number of key/value heads that divides H = ${H}`, K.shape);
-  if (shapeStr(V.shape) !== shapeStr(K.shape)) throw shapeError('v', `a shape equal to k's ${shapeStr(K.shape)}`, V.shape);
+  const { B, H, Nq, Nk, d } = planAttentionSizes(Q.shape, K.shape, V.shape, { q: 'attention(q)', k: 'attention(k)', v: 'attention(v)' });
   const o = opts<AttentionOpOptions>('attention', options, ['scale', 'causal', 'mask', 'dropout', 'seed', 'returnLse']);
-  const scale = optNumber('attention', 'options.scale', o.scale, 1 / Math.sqrt(d));
-  if (!Number.isFinite(scale)) throw new RangeError(expectedMessage('a finite number', 'attention(options.scale)', String(scale)));
-  const causal = optBool('attention', 'options.causal', o.causal, false);
-  const dropout = optNumber('attention', 'options.dropout', o.dropout, 0, { min: 0 });
-  if (dropout >= 1) throw new RangeError(expectedMessage('a number >= 0 and < 1', 'attention(options.dropout)', String(dropout)));
+  const { scale, causal, dropout } = planAttentionScalars('attention', o, d);
   const returnLse = optBool('attention', 'options.returnLse', o.returnLse, false);
   const ko: KernelOpts = { scale, causal, dropout };
   if (dropout > 0) ko.seed = resolveSeed('attention(options.seed)', o.seed);
@@ -94,13 +81,7 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
       throw selfsupError('ERR_UNSUPPORTED', 'a mask that does not require grad (the attention mask is not differentiable)', 'attention(options.mask)', 'a Tensor with requiresGrad: true');
     }
     const ms = M.shape;
-    const target = [B, H, Nq, Nk];
-    if (M.dtype === 'bool' && ms.length === 2) {
-      if (ms[0] !== B || ms[1] !== Nk) throw shapeError('options.mask', `a key-padding mask [B, Nk] = [${B}, ${Nk}] (use rank 4 for per-query masks)`, ms);
-    } else {
-      const ok = ms.length >= 1 && ms.length <= 4 && ms.every((s, i) => s === 1 || s === target[4 - ms.length + i]);
-      if (!ok) throw shapeError('options.mask', `a shape broadcastable to [B, H, Nq, Nk] = ${shapeStr(target)}`, ms);
-    }
+    maskBroadcastStrides(ms, M.dtype === 'bool', [B, H, Nq, Nk], 'attention(options.mask)');
     ko.mask = M.data as Uint8Array | FloatArray;
     ko.maskShape = ms;
   }
