@@ -15,7 +15,7 @@
 import { native, useReference } from '../backends/native';
 import type { NativeSinkhornOptions } from '../backends/native-api';
 import {
-  refSinkhorn, type RefCollective,
+  refSinkhorn, type RefCollective, type RefSinkhornArgs,
 } from '../backends/reference-sinkhorn';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { checkArray, checkBoolean, checkNumber, checkOneOf, checkOptions, checkShape, type FloatArray } from '../validate';
@@ -89,17 +89,9 @@ export function priorMarginal(prior: unknown, K: number, op?: string, arg = 'opt
   return c;
 }
 
-export interface PlannedSinkhorn {
+/** The checked arguments: the reference kernel's (RefSinkhornArgs) plus the scores and out. */
+export interface PlannedSinkhorn extends Omit<RefSinkhornArgs, 'collective'> {
   S: FloatArray;
-  B: number;
-  K: number;
-  probs: boolean;
-  epsilon: number;
-  iterations: number;
-  tolerance: number;
-  col: Float64Array;
-  row: Float64Array | null;
-  wantError: boolean;
   collective?: SinkhornCollective;
   out?: FloatArray;
 }
@@ -162,10 +154,7 @@ function refRun(p: PlannedSinkhorn, op?: string): { out: Float64Array; iteration
       if (!(s > 0)) throw rangeError("each row of scores to have a positive entry (input 'probs')", nm(op, 'scores'), `an all-zero row ${b}`, true);
     }
   }
-  return refSinkhorn(p.S, {
-    B: p.B, K: p.K, probs: p.probs, epsilon: p.epsilon, iterations: p.iterations, tolerance: p.tolerance,
-    col: p.col, row: p.row, wantError: p.wantError || p.tolerance > 0, collective: p.collective as RefCollective | undefined,
-  });
+  return refSinkhorn(p.S, { ...p, wantError: p.wantError || p.tolerance > 0, collective: p.collective as RefCollective | undefined });
 }
 
 function nativeOptions(p: PlannedSinkhorn, allReduceSum: NativeSinkhornOptions['allReduceSum']): NativeSinkhornOptions {

@@ -16,6 +16,7 @@ import {
   type MultiBlockRaw,
 } from '../backends/reference-tokens';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { named } from './args';
 import { checkAllocation, checkArray, checkBoolean, checkNumber, checkOptions, checkShape, type FloatArray } from '../validate';
 
 export type { MultiBlockRaw } from '../backends/reference-tokens';
@@ -255,13 +256,18 @@ export interface StochasticPositionsKernelOptions {
 
 interface StoPPlan extends IdxArgs { N: number; Dp: number; Din: number; std: number; seed: number }
 
+/** StoP's noise scale: default 0.25 (the StoP paper's sigma), any finite number >= 0; op '' for the raw kernel. */
+export function planStopStd(op: string, std: unknown): number {
+  return std === undefined ? 0.25 : checkNumber(named(op, 'options.std'), std, { min: 0 });
+}
+
 function stopPlan(posShape: unknown, idx: unknown, idxShape: unknown, weightShape: unknown, o: Partial<StochasticPositionsKernelOptions>): StoPPlan {
   const ia = idxArgs(idx, idxShape, o.lengths);
   const ps = checkShape('posShape', posShape);
   if (ps.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [N, Dp]', 'posShape', shapeStr(ps));
   const ws = checkShape('weightShape', weightShape);
   if (ws.length !== 2 || ws[0] !== ps[1]) throw selfsupError('ERR_SHAPE_MISMATCH', `a shape [${ps[1]}, Din] (an nn.Linear(Din, ${ps[1]}) weight)`, 'weightShape', shapeStr(ws));
-  const std = o.std === undefined ? 0.25 : checkNumber('options.std', o.std, { min: 0 });
+  const std = planStopStd('', o.std);
   const seed = o.seed === undefined ? 0 : checkNumber('options.seed', o.seed, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER });
   if (ia.B > (1 << 24) - 2) throw rangeError(`a batch <= ${(1 << 24) - 2}`, 'idxShape', shapeStr([ia.B, ia.K]), true);
   return { ...ia, N: ps[0], Dp: ps[1], Din: ws[1], std, seed };

@@ -9,11 +9,11 @@ import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import {
   gatherTokens as kGather, gatherTokensBackward as kGatherBackward, scatterTokens as kScatter,
   scatterTokensBackward as kScatterBackward, stochasticPositions as kStoP,
-  stochasticPositionsBackward as kStoPBackward,
+  stochasticPositionsBackward as kStoPBackward, planStopStd,
 } from '../kernels/tokens';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { checkFloat, checkSameDtype, checkTensor, optBool, optNumber, opts } from './common';
+import { checkFloat, checkSameDtype, checkTensor, optBool, opts } from './common';
 
 const f = (t: Tensor): FloatArray => t.data as FloatArray;
 
@@ -208,7 +208,7 @@ export function stochasticPositions(pos: Tensor, idx: Tensor, options: Stochasti
     if (bias.ndim !== 1 || bias.shape[0] !== P.shape[1]) throw selfsupError('ERR_SHAPE_MISMATCH', `a bias of shape [${P.shape[1]}]`, `${op}(options.projection.bias)`, `shape ${shapeStr(bias.shape)}`);
   }
   const cfg: StoPCfg = {
-    std: optNumber(op, 'std', o.std, 0.25, { min: 0 }),
+    std: planStopStd(op, o.std),
     seed: resolveSeed(`${op}(options.seed)`, o.seed),
     lengths: checkLengths(op, o.lengths, I.shape[0]),
     materialize: optBool(op, 'materializeNoise', o.materializeNoise, false),
