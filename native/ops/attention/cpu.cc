@@ -495,55 +495,66 @@ Status forward_impl(const AttentionParams& p) {
 // ---------------------------------------------------------------------------------------------
 // Backward
 // ---------------------------------------------------------------------------------------------
+// ---- backward: the steps before the tile loop ----------------------------------------------
+
+// dq is accumulated into, so it starts at zero.
 template <class T>
-Status backward_impl(const AttentionParams& p) {
-  using V = typename VecOf<T>::V;
-  constexpr int W = VecOf<T>::W;
-  SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
-  const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
-  if (B == 0) return Status::Ok();
+void zero_dq(const AttentionParams& p) {
+  T* dq = static_cast<T*>(p.dq);
+  parallel_for(p.B * p.H, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bh = lo; bh < hi; ++bh)
+      for (int64_t i = 0; i < p.Nq; ++i)
+        std::fill_n(dq + (bh / p.H) * p.q_sb + (bh % p.H) * p.q_sh + i * p.q_sr, p.d, T(0));
+  });
+}
+
+// dk = dv = 0 (no query or no key: no task writes them).
+template <class T>
+void zero_dk_dv(const AttentionParams& p) {
+  T* dk = static_cast<T*>(p.dk);
+  T* dv = static_cast<T*>(p.dv);
+  for (int64_t bh = 0; bh < p.B * p.Hk; ++bh)
+    for (int64_t j = 0; j < p.Nk; ++j) {
+      std::fill_n(dk + (bh / p.Hk) * p.k_sb + (bh % p.Hk) * p.k_sh + j * p.k_sr, p.d, T(0));
+      std::fill_n(dv + (bh / p.Hk) * p.v_sb + (bh % p.Hk) * p.v_sh + j * p.v_sr, p.d, T(0));
+    }
+}
+
+// Per query row, once instead of once per tile:
+//  - D_i = <dO_i, O_i> - dlse_i (FlashAttention-2's D for dS; the dlse term is lse's own
+//    gradient, d lse_i / d logit_ij = P_ij);
+//  - -lse in SoftExp units as a hi + lo pair (Lh, Ll): lse (+ its saved low part) times the unit
+//    is formed in double and split in two so the shift in P = exp(logit - lse) keeps lse's full
+//    precision;
+//  - when d is not a multiple of the vector width, padded copies of Q and dO (the B operand of
+//    dK += dS^T Q and dV += P^T dO).
+template <class T>
+struct BwdRows {
+  T* D = nullptr;
+  T* Lh = nullptr;
+  T* Ll = nullptr;
+  T* qpad = nullptr;   // [B*H*Nq, dp] when pad
+  T* dopad = nullptr;  // [B*H*Nq, dp] when pad
+  bool pad = false;
+};
+
+template <class T>
+BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
+  const int64_t H = p.H, Nq = p.Nq, d = p.d, rows = p.B * H * Nq;
   const T* q = static_cast<const T*>(p.q);
-  const T* k = static_cast<const T*>(p.k);
-  const T* v = static_cast<const T*>(p.v);
   const T* o = static_cast<const T*>(p.out);
   const T* lse = static_cast<const T*>(p.lse);
   const T* lse_lo = static_cast<const T*>(p.lse_lo);
   const T* dout = static_cast<const T*>(p.dout);
   const T* dlse = static_cast<const T*>(p.dlse);
-  T* dq = static_cast<T*>(p.dq);
-  T* dk = static_cast<T*>(p.dk);
-  T* dv = static_cast<T*>(p.dv);
-  const T scale = static_cast<T>(p.scale);
-  const int64_t dp = round_up(d, W);
-
-  // dq is accumulated into, so it starts at zero; dk/dv are zero where no task writes them.
-  parallel_for(B * H, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t bh = lo; bh < hi; ++bh)
-      for (int64_t i = 0; i < Nq; ++i)
-        std::fill_n(dq + (bh / H) * p.q_sb + (bh % H) * p.q_sh + i * p.q_sr, d, T(0));
-  });
-  if (Nq == 0 || Nk == 0) {
-    for (int64_t bh = 0; bh < B * Hk; ++bh)
-      for (int64_t j = 0; j < Nk; ++j) {
-        std::fill_n(dk + (bh / Hk) * p.k_sb + (bh % Hk) * p.k_sh + j * p.k_sr, d, T(0));
-        std::fill_n(dv + (bh / Hk) * p.v_sb + (bh % Hk) * p.v_sh + j * p.v_sr, d, T(0));
-      }
-    return Status::Ok();
-  }
-
-  // D_i = <dO_i, O_i> - dlse_i (FlashAttention-2 eq. for dS; the dlse term is lse's own
-  // gradient, d lse_i / d logit_ij = P_ij). Also the padded copies of Q and dO used as the
-  // B operand of dK += dS^T Q and dV += P^T dO when d is not a multiple of the vector width.
-  // Also -lse in SoftExp units as a hi + lo pair (Lh, Ll), once per row instead of once per tile:
-  // lse (+ its saved low part) times the unit is formed in double and split in two so the shift
-  // in P = exp(logit - lse) keeps lse's full precision.
-  T* D = scratch<T, 2>(static_cast<size_t>(B * H * Nq));
-  T* Lh = scratch<T, 5>(static_cast<size_t>(B * H * Nq));
-  T* Ll = scratch<T, 6>(static_cast<size_t>(B * H * Nq));
-  const bool pad = dp != d;
-  T* qpad = pad ? scratch<T, 3>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
-  T* dopad = pad ? scratch<T, 4>(static_cast<size_t>(B * H * Nq * dp)) : nullptr;
-  parallel_for(B * H, 1, [&](int64_t lo, int64_t hi) {
+  BwdRows<T> r;
+  r.D = scratch<T, 2>(static_cast<size_t>(rows));
+  r.Lh = scratch<T, 5>(static_cast<size_t>(rows));
+  r.Ll = scratch<T, 6>(static_cast<size_t>(rows));
+  r.pad = dp != d;
+  r.qpad = r.pad ? scratch<T, 3>(static_cast<size_t>(rows * dp)) : nullptr;
+  r.dopad = r.pad ? scratch<T, 4>(static_cast<size_t>(rows * dp)) : nullptr;
+  parallel_for(p.B * H, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t bh = lo; bh < hi; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       for (int64_t i = 0; i < Nq; ++i) {
@@ -551,65 +562,125 @@ Status backward_impl(const AttentionParams& p) {
         const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
         double acc = 0;  // the dP - D cancellation makes D's rounding count
         for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(orow[c]) * grow[c];
-        D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
+        r.D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
         const T L = lse[bh * Nq + i], Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
         if constexpr (std::is_same_v<T, float>) {
           const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
-          Lh[bh * Nq + i] = static_cast<float>(-lu);
-          Ll[bh * Nq + i] = static_cast<float>(static_cast<double>(-Lh[bh * Nq + i]) - lu);
+          r.Lh[bh * Nq + i] = static_cast<float>(-lu);
+          r.Ll[bh * Nq + i] = static_cast<float>(static_cast<double>(-r.Lh[bh * Nq + i]) - lu);
         } else {
-          Lh[bh * Nq + i] = -L;
-          Ll[bh * Nq + i] = -Llo;
+          r.Lh[bh * Nq + i] = -L;
+          r.Ll[bh * Nq + i] = -Llo;
         }
       }
-      if (pad) {
-        pad_rows(qpad + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
-        pad_rows(dopad + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
+      if (r.pad) {
+        pad_rows(r.qpad + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
+        pad_rows(r.dopad + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
       }
     }
   });
+  return r;
+}
 
-  constexpr int64_t kLocks = 64;
-  std::vector<std::mutex> locks(kLocks);
-  const int64_t Br = balanced(Nq, kBrB, 6);
-  const int64_t Bc = balanced(Nk, kBcB, 2 * W);
-  const int64_t nkt = (Nk + Bc - 1) / Bc;
-  // Key tiles per task: up to kKgB, fewer when that would leave < 4 tasks per thread.
-  const int64_t KG = std::max<int64_t>(
-      1, std::min<int64_t>(kKgB, (B * Hk * nkt) / std::max<int64_t>(1, 4 * num_threads())));
-  const int64_t ngr = (nkt + KG - 1) / KG;
-  const int64_t off = Nk - Nq;
-  const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
+// Tile sizes and the task grid: Br query rows and Bc keys per tile, nkt key tiles, KG key tiles
+// per task (up to kKgB, fewer when that would leave < 4 tasks per thread), ngr task groups.
+struct BwdTiling {
+  int64_t Br, Bc, nkt, KG, ngr;
+};
 
-  // Per-worker state: tile buffers plus the dQ accumulator of the current (b, kv head) group.
-  struct Ws {
-    const AttentionParams* p = nullptr;
-    std::vector<std::mutex>* locks = nullptr;
-    int64_t dp = 0, G = 0;
-    std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb;
-    std::vector<float> u;
-    int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
-    void flush() {
-      if (cur < 0) return;
-      const int64_t Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
-      T* dqo = static_cast<T*>(p->dq);
-      {
-        std::lock_guard<std::mutex> lk((*locks)[cur % kLocks]);
-        for (int64_t g = 0; g < G; ++g) {
-          const int64_t h = hk * G + g;
-          for (int64_t i = row_lo; i < Nqq; ++i) {
-            T* dst = dqo + b * p->q_sb + h * p->q_sh + i * p->q_sr;
-            const T* src = dqb.data() + (g * Nqq + i) * dp;
-            for (int64_t c = 0; c < dd; ++c) dst[c] += src[c];
-          }
+inline BwdTiling backward_tiling(const AttentionParams& p, int W) {
+  BwdTiling t;
+  t.Br = balanced(p.Nq, kBrB, 6);
+  t.Bc = balanced(p.Nk, kBcB, 2 * W);
+  t.nkt = (p.Nk + t.Bc - 1) / t.Bc;
+  t.KG = std::max<int64_t>(
+      1, std::min<int64_t>(kKgB, (p.B * p.Hk * t.nkt) / std::max<int64_t>(1, 4 * num_threads())));
+  t.ngr = (t.nkt + t.KG - 1) / t.KG;
+  return t;
+}
+
+constexpr int64_t kBwdLocks = 64;  // stripes of the dQ flush locks, by (b, kv head)
+
+// Per-worker state: tile buffers plus the dQ accumulator of the current (b, kv head) group,
+// added into dq under its stripe's lock when the worker moves to another group (flush).
+template <class T>
+struct BwdWorker {
+  const AttentionParams* p = nullptr;
+  std::vector<std::mutex>* locks = nullptr;
+  int64_t dp = 0, G = 0;
+  std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb;
+  std::vector<float> u;
+  int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
+
+  BwdWorker(const AttentionParams& params, std::vector<std::mutex>& lk, int64_t dpad, const BwdTiling& t)
+      : p(&params), locks(&lk), dp(dpad), G(params.H / params.Hk) {
+    const int64_t d = params.d, KG = t.KG, Bc = t.Bc, Br = t.Br;
+    kt.resize(KG * d * Bc);
+    vt.resize(KG * d * Bc);
+    kr.resize(KG * Bc * dp);
+    dk.resize(KG * Bc * dp);
+    dv.resize(KG * Bc * dp);
+    s.resize(Br * Bc);
+    dpm.resize(Br * Bc);
+    dql.resize(Br * dp);
+    if (params.dropout > 0) {
+      pd.resize(Br * Bc);
+      u.resize(Bc);
+    }
+    dqb.assign(static_cast<size_t>(G * params.Nq * dp), T(0));
+  }
+  void flush() {
+    if (cur < 0) return;
+    const int64_t Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
+    T* dqo = static_cast<T*>(p->dq);
+    {
+      std::lock_guard<std::mutex> lk((*locks)[cur % kBwdLocks]);
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t h = hk * G + g;
+        for (int64_t i = row_lo; i < Nqq; ++i) {
+          T* dst = dqo + b * p->q_sb + h * p->q_sh + i * p->q_sr;
+          const T* src = dqb.data() + (g * Nqq + i) * dp;
+          for (int64_t c = 0; c < dd; ++c) dst[c] += src[c];
         }
       }
-      for (int64_t g = 0; g < G; ++g)
-        std::fill(dqb.begin() + (g * Nqq + row_lo) * dp, dqb.begin() + (g + 1) * Nqq * dp, T(0));
-      cur = -1;
     }
-    void finish() { flush(); }
-  };
+    for (int64_t g = 0; g < G; ++g)
+      std::fill(dqb.begin() + (g * Nqq + row_lo) * dp, dqb.begin() + (g + 1) * Nqq * dp, T(0));
+    cur = -1;
+  }
+  void finish() { flush(); }
+};
+
+template <class T>
+Status backward_impl(const AttentionParams& p) {
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
+  SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
+  const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
+  if (B == 0) return Status::Ok();
+  zero_dq<T>(p);
+  if (Nq == 0 || Nk == 0) {
+    zero_dk_dv<T>(p);
+    return Status::Ok();
+  }
+  const T* q = static_cast<const T*>(p.q);
+  const T* k = static_cast<const T*>(p.k);
+  const T* v = static_cast<const T*>(p.v);
+  const T* lse = static_cast<const T*>(p.lse);
+  const T* dout = static_cast<const T*>(p.dout);
+  T* dk = static_cast<T*>(p.dk);
+  T* dv = static_cast<T*>(p.dv);
+  const T scale = static_cast<T>(p.scale);
+  const int64_t dp = round_up(d, W);
+  const BwdRows<T> rows = backward_rows<T>(p, dp);
+  const T *D = rows.D, *Lh = rows.Lh, *Ll = rows.Ll, *qpad = rows.qpad, *dopad = rows.dopad;
+  const bool pad = rows.pad;
+  const BwdTiling tiling = backward_tiling(p, W);
+  const int64_t Br = tiling.Br, Bc = tiling.Bc, nkt = tiling.nkt, KG = tiling.KG, ngr = tiling.ngr;
+  const int64_t off = Nk - Nq;
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
+  std::vector<std::mutex> locks(kBwdLocks);
+  using Ws = BwdWorker<T>;
 
   // Task = (batch, kv head, group of KG key tiles). For each query tile the group's key tiles
   // run back to back while Q_i, dO_i and a local dQ_i tile stay in L1, and dQ_i is added into the
@@ -617,27 +688,7 @@ Status backward_impl(const AttentionParams& p) {
   // head at N = 4096, past L2 next to Q and dO) was read and written for every tile pair.
   run_tasks(
       B * Hk * ngr,
-      [&] {
-        Ws ws;
-        ws.p = &p;
-        ws.locks = &locks;
-        ws.dp = dp;
-        ws.G = G;
-        ws.kt.resize(KG * d * Bc);
-        ws.vt.resize(KG * d * Bc);
-        ws.kr.resize(KG * Bc * dp);
-        ws.dk.resize(KG * Bc * dp);
-        ws.dv.resize(KG * Bc * dp);
-        ws.s.resize(Br * Bc);
-        ws.dpm.resize(Br * Bc);
-        ws.dql.resize(Br * dp);
-        if (p.dropout > 0) {
-          ws.pd.resize(Br * Bc);
-          ws.u.resize(Bc);
-        }
-        ws.dqb.assign(static_cast<size_t>(G * Nq * dp), T(0));
-        return ws;
-      },
+      [&] { return Ws(p, locks, dp, tiling); },
       [&](Ws& ws, int64_t t) {
         // (b, kv head)-major so a worker's dQ buffer is flushed only when its head changes.
         const int64_t bhk = t / ngr, kt0 = (t % ngr) * KG, kt1 = std::min(nkt, kt0 + KG);
