@@ -61,6 +61,15 @@ export function planVicregScalars(op: string, o: BarlowTwinsKernelOptions, famil
   return { eps, covPath, path: PATHS[covPath], lambda };
 }
 
+/**
+ * VICReg's term weights (official defaults: invariance 25, variance 25, covariance 1), finite
+ * numbers >= 0: F.vicreg and the tfjs adapter call it with their op name.
+ */
+export function planVicregWeights(op: string, o: { simCoeff?: number; stdCoeff?: number; covCoeff?: number }): { sim: number; std: number; cov: number } {
+  const w = (k: 'simCoeff' | 'stdCoeff' | 'covCoeff', dflt: number) => (o[k] === undefined ? dflt : checkNumber(named(op, `options.${k}`), o[k], { min: 0 }));
+  return { sim: w('simCoeff', 25), std: w('stdCoeff', 25), cov: w('covCoeff', 1) };
+}
+
 /** Validates shapes, arrays and options (shared with the autograd ops). */
 export function planVicreg(
   x: unknown, y: unknown, shape: unknown, options: unknown, known: readonly (keyof BarlowTwinsKernelOptions)[],

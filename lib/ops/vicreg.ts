@@ -10,11 +10,11 @@ import { rangeError, selfsupError, shapeStr } from '../errors';
 import {
   barlowTwins as kBarlow, barlowTwinsBackward as kBarlowBack, covarianceLoss as kCov,
   covarianceLossBackward as kCovBack, varianceLoss as kVar, varianceLossBackward as kVarBack,
-  planVicregScalars, vicreg as kVicreg, vicregBackward as kVicregBack, type CovPath,
+  planVicregScalars, planVicregWeights, vicreg as kVicreg, vicregBackward as kVicregBack, type CovPath,
 } from '../kernels/vicreg';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { checkFloat, checkSameDtype, opts, optNumber } from './common';
+import { checkFloat, checkSameDtype, opts } from './common';
 
 export interface VICRegOptions {
   /** Invariance weight (default 25). */
@@ -68,12 +68,6 @@ function checkPair(op: string, a: unknown, b: unknown, names: [string, string]):
   return [x, y];
 }
 
-function optFinite(op: string, name: string, v: unknown, dflt: number): number {
-  const r = optNumber(op, name, v, dflt, { min: 0 });
-  if (!Number.isFinite(r)) throw rangeError('a finite number >= 0', `${op}(${name})`, r);
-  return r;
-}
-
 interface VicregCfg { sim: number; std: number; cov: number; eps: number; covPath: CovPath; shape: [number, number] }
 
 const VicregFn = defineFunction({
@@ -113,9 +107,7 @@ export function vicreg(x: Tensor, y: Tensor, options?: VICRegOptions): VICRegOut
   const [a, b] = checkPair(op, x, y, ['x', 'y']);
   const o = opts<VICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
   const c: VicregCfg = {
-    sim: optFinite(op, 'options.simCoeff', o.simCoeff, 25),
-    std: optFinite(op, 'options.stdCoeff', o.stdCoeff, 25),
-    cov: optFinite(op, 'options.covCoeff', o.covCoeff, 1),
+    ...planVicregWeights(op, o),
     ...planVicregScalars(op, o),
     shape: [a.shape[0], a.shape[1]],
   };

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/threadpool.h"
 #include "selfsup/isa.h"
@@ -35,29 +36,22 @@ constexpr int64_t kParallelMinMacs = int64_t(1) << 20;
 constexpr int64_t kColUnit = 16;  // column slab granularity: one 64-byte line of floats
 constexpr int64_t kRowUnit = 24;  // row slab granularity: a multiple of every MR in gemm_isa.cc
 
+// The micro-kernel driver of the variant `isa` for T (float: sgemm_blocked, double: dgemm_blocked).
 template <class T>
-BlockedFn<T> blocked_for(Isa isa);
-template <>
-BlockedFn<float> blocked_for<float>(Isa isa) {
+BlockedFn<T> blocked_for(Isa isa) {
+  constexpr bool f = std::is_same_v<T, float>;
 #if SELFSUP_HAVE_AVX512_VARIANT
-  if (isa == Isa::kAvx512) return &isa_avx512::sgemm_blocked;
+  if (isa == Isa::kAvx512) {
+    if constexpr (f) return &isa_avx512::sgemm_blocked; else return &isa_avx512::dgemm_blocked;
+  }
 #endif
 #if SELFSUP_HAVE_AVX2_VARIANT
-  if (isa == Isa::kAvx2) return &isa_avx2::sgemm_blocked;
+  if (isa == Isa::kAvx2) {
+    if constexpr (f) return &isa_avx2::sgemm_blocked; else return &isa_avx2::dgemm_blocked;
+  }
 #endif
   (void)isa;
-  return &isa_generic::sgemm_blocked;
-}
-template <>
-BlockedFn<double> blocked_for<double>(Isa isa) {
-#if SELFSUP_HAVE_AVX512_VARIANT
-  if (isa == Isa::kAvx512) return &isa_avx512::dgemm_blocked;
-#endif
-#if SELFSUP_HAVE_AVX2_VARIANT
-  if (isa == Isa::kAvx2) return &isa_avx2::dgemm_blocked;
-#endif
-  (void)isa;
-  return &isa_generic::dgemm_blocked;
+  if constexpr (f) return &isa_generic::sgemm_blocked; else return &isa_generic::dgemm_blocked;
 }
 
 // C = beta * C over m x n (beta == 0 writes zeros without reading, so NaN in C is cleared).

@@ -56,38 +56,14 @@ namespace {
 template <class T>
 struct Blocking;
 #if SELFSUP_SIMD_AVX512
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 64;
-  static constexpr int64_t MC = 72, KC = 512, NC = 4080;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 32;
-  static constexpr int64_t MC = 72, KC = 256, NC = 4080;
-};
+template <> struct Blocking<float> {  static constexpr int MR = 6, NR = 64; static constexpr int64_t MC = 72, KC = 512, NC = 4080; };
+template <> struct Blocking<double> { static constexpr int MR = 6, NR = 32; static constexpr int64_t MC = 72, KC = 256, NC = 4080; };
 #elif SELFSUP_SIMD_AVX2
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 16;
-  static constexpr int64_t MC = 144, KC = 384, NC = 4080;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 8;
-  static constexpr int64_t MC = 72, KC = 256, NC = 4080;
-};
+template <> struct Blocking<float> {  static constexpr int MR = 6, NR = 16; static constexpr int64_t MC = 144, KC = 384, NC = 4080; };
+template <> struct Blocking<double> { static constexpr int MR = 6, NR = 8; static constexpr int64_t MC = 72, KC = 256, NC = 4080; };
 #else
-template <>
-struct Blocking<float> {
-  static constexpr int MR = 6, NR = 8;
-  static constexpr int64_t MC = 120, KC = 256, NC = 4080;
-};
-template <>
-struct Blocking<double> {
-  static constexpr int MR = 6, NR = 4;
-  static constexpr int64_t MC = 60, KC = 256, NC = 2040;
-};
+template <> struct Blocking<float> {  static constexpr int MR = 6, NR = 8; static constexpr int64_t MC = 120, KC = 256, NC = 4080; };
+template <> struct Blocking<double> { static constexpr int MR = 6, NR = 4; static constexpr int64_t MC = 60, KC = 256, NC = 2040; };
 #endif
 
 

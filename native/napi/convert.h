@@ -139,6 +139,15 @@ inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::
   exports.Set(name, Napi::Function::New(env, fn, name));
 }
 
+// A family's export table in one call: ExportAll(env, exports, {{"name", Fn}, ...}).
+struct Binding {
+  const char* name;
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+};
+inline void ExportAll(Napi::Env env, Napi::Object exports, std::initializer_list<Binding> table) {
+  for (const Binding& b : table) Export(env, exports, b.name, b.fn);
+}
+
 // Calls fn, converting C++ exceptions (selfsup::Error, std::bad_alloc, std::exception) to JS.
 template <typename F>
 auto Guard(Napi::Env env, F&& fn) -> decltype(fn()) {

@@ -76,12 +76,9 @@ static Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 
 void RegisterCore(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::String::New(env, "0.1.0"));
-  Export(env, exports, "isa", Isa);
-  Export(env, exports, "numThreads", NumThreads);
-  Export(env, exports, "setNumThreads", SetNumThreads);
-  Export(env, exports, "measurePeakGflops", PeakGflops);
-  Export(env, exports, "measureBandwidthGBs", BandwidthGBs);
-  Export(env, exports, "cudaInfo", CudaInfo);
+  ExportAll(env, exports, {{"isa", Isa}, {"numThreads", NumThreads},
+                           {"setNumThreads", SetNumThreads}, {"measurePeakGflops", PeakGflops},
+                           {"measureBandwidthGBs", BandwidthGBs}, {"cudaInfo", CudaInfo}});
 }
 
 }  // namespace napi

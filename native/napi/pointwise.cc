@@ -121,11 +121,9 @@ static Napi::Value SumRows(const Napi::CallbackInfo& info) {
 }
 
 void RegisterPointwise(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "geluForward", GeluForward);
-  Export(env, exports, "geluBackward", GeluBackward);
-  Export(env, exports, "layerNormForward", LayerNormForward);
-  Export(env, exports, "layerNormBackward", LayerNormBackward);
-  Export(env, exports, "sumRows", SumRows);
+  ExportAll(env, exports, {{"geluForward", GeluForward}, {"geluBackward", GeluBackward},
+                           {"layerNormForward", LayerNormForward},
+                           {"layerNormBackward", LayerNormBackward}, {"sumRows", SumRows}});
 }
 
 }  // namespace napi

@@ -277,14 +277,10 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTensor(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "tensorBinary", Binary);
-  Export(env, exports, "tensorUnary", Unary);
-  Export(env, exports, "tensorUnaryBackward", UnaryBackward);
-  Export(env, exports, "tensorReduce", Reduce);
-  Export(env, exports, "tensorSoftmax", Softmax);
-  Export(env, exports, "tensorSoftmaxBackward", SoftmaxBackward);
-  Export(env, exports, "tensorCopy", Copy);
-  Export(env, exports, "tensorAxpy", Axpy);
+  ExportAll(env, exports, {{"tensorBinary", Binary}, {"tensorUnary", Unary},
+                           {"tensorUnaryBackward", UnaryBackward}, {"tensorReduce", Reduce},
+                           {"tensorSoftmax", Softmax}, {"tensorSoftmaxBackward", SoftmaxBackward},
+                           {"tensorCopy", Copy}, {"tensorAxpy", Axpy}});
 }
 
 }  // namespace napi

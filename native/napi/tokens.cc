@@ -326,16 +326,14 @@ static Napi::Value MaskMultiBlockAsync(const Napi::CallbackInfo& info) {
 }
 
 void RegisterTokens(Napi::Env env, Napi::Object exports) {
-  Export(env, exports, "tokensGather", TokensGather);
-  Export(env, exports, "tokensGatherAsync", TokensGatherAsync);
-  Export(env, exports, "tokensGatherBackward", TokensGatherBackward);
-  Export(env, exports, "tokensScatter", TokensScatter);
-  Export(env, exports, "tokensScatterBackward", TokensScatterBackward);
-  Export(env, exports, "stochasticPositions", StochasticPositions);
-  Export(env, exports, "stochasticPositionsBackward", StochasticPositionsBackward);
-  Export(env, exports, "maskRandom", MaskRandom);
-  Export(env, exports, "maskMultiBlock", MaskMultiBlock);
-  Export(env, exports, "maskMultiBlockAsync", MaskMultiBlockAsync);
+  ExportAll(env, exports, {{"tokensGather", TokensGather}, {"tokensGatherAsync", TokensGatherAsync},
+                           {"tokensGatherBackward", TokensGatherBackward},
+                           {"tokensScatter", TokensScatter},
+                           {"tokensScatterBackward", TokensScatterBackward},
+                           {"stochasticPositions", StochasticPositions},
+                           {"stochasticPositionsBackward", StochasticPositionsBackward},
+                           {"maskRandom", MaskRandom}, {"maskMultiBlock", MaskMultiBlock},
+                           {"maskMultiBlockAsync", MaskMultiBlockAsync}});
 }
 
 }  // namespace napi

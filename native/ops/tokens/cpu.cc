@@ -600,55 +600,52 @@ void stop_backward_impl(const StochasticPositionsBackwardParams& p) {
   }
 }
 
+// The checks every token kernel runs first: a float dtype, every index in range (and unique for
+// the scatters), and for StoP a batch the Philox counter layout can address.
 template <typename P>
-Status check_float(const P& p) {
+Status check_tokens(const P& p, bool unique, bool stop = false) {
   if (p.dtype != DType::kFloat32 && p.dtype != DType::kFloat64)
     return Status::Invalid(std::string("Expected float32 or float64 for dtype but received ") + dtype_name(p.dtype));
+  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, unique));
+  if (stop && p.B > kMaxTokenBatch)
+    return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
   return Status::Ok();
 }
 
 }  // namespace
 
 Status tokens_gather(const TokenGatherParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_gather_backward(const TokenGatherBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_backward_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_scatter(const TokenScatterParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, true));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_impl<T>(p); });
   return Status::Ok();
 }
 
 Status tokens_scatter_backward(const TokenScatterBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, true));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, true));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_backward_impl<T>(p); });
   return Status::Ok();
 }
 
 Status stochastic_positions(const StochasticPositionsParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
-  if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false, true));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_impl<T>(p); });
   return Status::Ok();
 }
 
 Status stochastic_positions_backward(const StochasticPositionsBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_float(p));
-  SELFSUP_RETURN_IF_ERROR(check_token_indices("idx", p.idx, p.lengths, p.B, p.K, p.N, false));
-  if (p.B > kMaxTokenBatch) return Status::OutOfRange("Expected batch <= " + std::to_string(kMaxTokenBatch) + " for idx but received " + std::to_string(p.B));
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false, true));
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_backward_impl<T>(p); });
   return Status::Ok();
 }
