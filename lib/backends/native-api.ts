@@ -51,6 +51,9 @@ export interface NativeSinkhornInfo { iterations: number; marginalError: number;
 export interface NativeTokenOptions { B: number; N: number; D: number; K: number; xShared?: boolean }
 export interface NativeStopOptions { B: number; N: number; Dp: number; K: number; Din: number; std: number; seed: number }
 export interface NativeMaskRandomOptions { B: number; N: number; keepCount: number; seed: number }
+// ---- pointwise (native/napi/pointwise.cc) ------------------------------------------------------
+export interface NativeRows { rows: number; cols: number }
+
 export interface NativeAddon {
   // package level (core.cc, isa.cc, memory.cc)
   isa(): string;
@@ -114,14 +117,14 @@ export interface NativeAddon {
   maskMultiBlock(o: MultiBlockArgs): MultiBlockRaw;
   maskMultiBlockAsync(o: MultiBlockArgs): Promise<MultiBlockRaw>;
 
-  // pointwise (native/napi/pointwise.cc): mode 0 erf, 1 tanh
-  geluForward(x: FloatArray, rows: number, cols: number, mode: 0 | 1, bias: FloatArray | null, out: FloatArray): void;
-  geluBackward(grad: FloatArray, x: FloatArray, rows: number, cols: number, mode: 0 | 1, bias: FloatArray | null, dx: FloatArray, dbias: FloatArray | null): void;
-  layerNormForward(x: FloatArray, rows: number, n: number, weight: FloatArray | null, bias: FloatArray | null, eps: number,
-    out: FloatArray, mean: Float64Array, rstd: Float64Array): void;
-  layerNormBackward(grad: FloatArray, x: FloatArray, rows: number, n: number, weight: FloatArray | null, mean: Float64Array, rstd: Float64Array,
-    dx: FloatArray, dweight: FloatArray | null, dbias: FloatArray | null): void;
-  sumRows(x: FloatArray, rows: number, cols: number, out: FloatArray): void;
+  // pointwise (native/napi/pointwise.cc): a rows x cols matrix; mode 0 erf, 1 tanh
+  geluForward(x: FloatArray, bias: FloatArray | null, out: FloatArray, o: NativeRows & { mode: 0 | 1 }): void;
+  geluBackward(grad: FloatArray, x: FloatArray, bias: FloatArray | null, dx: FloatArray, dbias: FloatArray | null, o: NativeRows & { mode: 0 | 1 }): void;
+  layerNormForward(x: FloatArray, weight: FloatArray | null, bias: FloatArray | null, out: FloatArray, mean: Float64Array, rstd: Float64Array,
+    o: NativeRows & { eps: number }): void;
+  layerNormBackward(grad: FloatArray, x: FloatArray, weight: FloatArray | null, mean: Float64Array, rstd: Float64Array,
+    dx: FloatArray, dweight: FloatArray | null, dbias: FloatArray | null, o: NativeRows): void;
+  sumRows(x: FloatArray, out: FloatArray, o: NativeRows): void;
 
   // linalg (native/napi/linalg.cc): batched C = op(A) op(B) (+ bias rows)
   matmul(A: FloatArray, B: FloatArray, C: FloatArray, batch: number, m: number, n: number, k: number,

@@ -81,7 +81,7 @@ export function gelu<T extends FloatArray>(x: T, shape: number[], options?: Gelu
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
   const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   if (useReference()) refGelu(r.X, bias, out, r.rows, r.cols, mode === 1);
-  else native().geluForward(r.X, r.rows, r.cols, mode, bias, out);
+  else native().geluForward(r.X, bias, out, { ...r, mode });
   return out;
 }
 
@@ -97,7 +97,7 @@ export function geluBackward<T extends FloatArray>(grad: T, x: T, shape: number[
   const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const dbias = wantDb ? new r.ctor(r.cols) : null;
   if (useReference()) refGeluBackward(G, r.X, bias, dx, dbias, r.rows, r.cols, mode === 1);
-  else native().geluBackward(G, r.X, r.rows, r.cols, mode, bias, dx, dbias);
+  else native().geluBackward(G, r.X, bias, dx, dbias, { ...r, mode });
   return dbias ? { dx, dbias } : { dx };
 }
 
@@ -111,7 +111,7 @@ export function layerNorm<T extends FloatArray>(x: T, shape: number[], options?:
   const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const mean = new Float64Array(r.rows), rstd = new Float64Array(r.rows);
   if (useReference()) refLayerNorm(r.X, w, b, eps, out, mean, rstd, r.rows, r.cols);
-  else native().layerNormForward(r.X, r.rows, r.cols, w, b, eps, out, mean, rstd);
+  else native().layerNormForward(r.X, w, b, out, mean, rstd, { ...r, eps });
   return { out, mean, rstd };
 }
 
@@ -128,7 +128,7 @@ export function layerNormBackward<T extends FloatArray>(grad: T, x: T, shape: nu
   const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
   const dweight = wantW ? new r.ctor(r.cols) : null, dbias = wantB ? new r.ctor(r.cols) : null;
   if (useReference()) refLayerNormBackward(G, r.X, w, M, R, dx, dweight, dbias, r.rows, r.cols);
-  else native().layerNormBackward(G, r.X, r.rows, r.cols, w, M, R, dx, dweight, dbias);
+  else native().layerNormBackward(G, r.X, w, M, R, dx, dweight, dbias, r);
   const res: { dx: T; dweight?: T; dbias?: T } = { dx };
   if (dweight) res.dweight = dweight;
   if (dbias) res.dbias = dbias;
@@ -141,6 +141,6 @@ export function sumRows<T extends FloatArray>(x: T, shape: number[], options?: {
   const o = checkOptions<{ out?: T }>('options', options, ['out']);
   const out = o.out === undefined ? new r.ctor(r.cols) : sameType<T>('options.out', o.out, r, [r.cols]);
   if (useReference()) refSumRows(r.X, out, r.rows, r.cols);
-  else native().sumRows(r.X, r.rows, r.cols, out);
+  else native().sumRows(r.X, out, r);
   return out;
 }
