@@ -109,8 +109,7 @@ Napi::Value Backward(Call& c) {
 }  // namespace
 
 void RegisterAttention(Napi::Env env, Napi::Object exports) {
-  ExportPair<Forward, 3, 3>(env, exports, "attention");
-  ExportPair<Backward, 8, 3>(env, exports, "attentionBackward");
+  ExportAll(env, exports, {Pair<Forward, 3, 3>("attention"), Pair<Backward, 8, 3>("attentionBackward")});
 }
 
 }  // namespace napi

@@ -86,7 +86,7 @@ Napi::TypedArray ToJsArray(Napi::Env env, const OwnedArray& a);
 Napi::Value RunAsync(Napi::Env env, std::function<Status()> work,
                      std::function<Napi::Value(Napi::Env)> done);
 
-// One binding body for both forms of a family function `name(inputs..., outputs..., options)`:
+// One binding body for both forms of a family function (registered with Pair in ExportAll) `name(inputs..., outputs..., options)`:
 //  - sync (`name`): zero-copy; inputs and outputs are the caller's typed arrays, the kernel runs
 //    now, and the call returns undefined (or an object of the `extra` fields);
 //  - async (`nameAsync(inputs..., options)`): inputs are copied (In), outputs are allocated fresh
@@ -126,26 +126,42 @@ class Call {
   std::vector<std::pair<std::string, std::shared_ptr<OwnedArray>>> outs_;
 };
 
-// Registers the sync and the async form of one binding body: exports[name] and
-// exports[name + "Async"] (ExportSync: the sync form only).
-template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
-void ExportPair(Napi::Env env, Napi::Object exports, const char* name);
-template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
-void ExportSync(Napi::Env env, Napi::Object exports, const char* name);
-
 // exports[name] = a JS function named `name` calling `fn` (the export tables' one line per
 // binding; the name is written once, so the property and Function.name cannot disagree).
 inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
   exports.Set(name, Napi::Function::New(env, fn, name));
 }
 
-// A family's export table in one call: ExportAll(env, exports, {{"name", Fn}, ...}).
+// A family's export table in one call: ExportAll(env, exports, {{"name", Fn}, Pair<Body, nIn,
+// nOut>("name"), Sync<Body, nIn, nOut>("name"), ...}). Pair exports both forms of a Call body
+// (`name` and `nameAsync`), Sync the sync form only.
+using NapiFn = Napi::Value (*)(const Napi::CallbackInfo&);
 struct Binding {
   const char* name;
-  Napi::Value (*fn)(const Napi::CallbackInfo&);
+  NapiFn fn;
+  NapiFn async_fn = nullptr;  // exported as name + "Async"
 };
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut, bool Async>
+Napi::Value CallBody(const Napi::CallbackInfo& info) {
+  Call c(info, Async, NIn, NOut);
+  return Body(c);
+}
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+Binding Sync(const char* name) {
+  return {name, &CallBody<Body, NIn, NOut, false>};
+}
+template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
+Binding Pair(const char* name) {
+  return {name, &CallBody<Body, NIn, NOut, false>, &CallBody<Body, NIn, NOut, true>};
+}
 inline void ExportAll(Napi::Env env, Napi::Object exports, std::initializer_list<Binding> table) {
-  for (const Binding& b : table) Export(env, exports, b.name, b.fn);
+  for (const Binding& b : table) {
+    Export(env, exports, b.name, b.fn);
+    if (b.async_fn) {
+      const std::string name = std::string(b.name) + "Async";
+      exports.Set(name, Napi::Function::New(env, b.async_fn, name));
+    }
+  }
 }
 
 // Calls fn, converting C++ exceptions (selfsup::Error, std::bad_alloc, std::exception) to JS.
@@ -163,24 +179,6 @@ auto Guard(Napi::Env env, F&& fn) -> decltype(fn()) {
   } catch (const std::exception& e) {
     throw StatusToError(env, Status::Internal(e.what()));
   }
-}
-
-template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
-void ExportSync(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    Call c(info, false, NIn, NOut);
-    return Body(c);
-  }, name));
-}
-
-template <Napi::Value (*Body)(Call&), size_t NIn, size_t NOut>
-void ExportPair(Napi::Env env, Napi::Object exports, const char* name) {
-  ExportSync<Body, NIn, NOut>(env, exports, name);
-  const std::string async = std::string(name) + "Async";
-  exports.Set(async, Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    Call c(info, true, NIn, NOut);
-    return Body(c);
-  }, async));
 }
 
 }  // namespace napi

@@ -27,21 +27,17 @@ static Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-static Napi::Value PeakGflops(const Napi::CallbackInfo& info) {
+// probe(threads, seconds) -> number, both arguments checked.
+static Napi::Value Probe(const Napi::CallbackInfo& info, double (*probe)(int, double)) {
   int64_t t = GetInt(info, 0, "threads", 1, 1024);
   double s = GetDouble(info, 1, "seconds");
   if (s <= 0 || s > 10) ThrowRange(info.Env(), "a duration in (0, 10] seconds", "seconds", Describe(info[1]));
-  double g = Guard(info.Env(), [&] { return measure_peak_gflops(static_cast<int>(t), s); });
+  double g = Guard(info.Env(), [&] { return probe(static_cast<int>(t), s); });
   return Napi::Number::New(info.Env(), g);
 }
 
-static Napi::Value BandwidthGBs(const Napi::CallbackInfo& info) {
-  int64_t t = GetInt(info, 0, "threads", 1, 1024);
-  double s = GetDouble(info, 1, "seconds");
-  if (s <= 0 || s > 10) ThrowRange(info.Env(), "a duration in (0, 10] seconds", "seconds", Describe(info[1]));
-  double g = Guard(info.Env(), [&] { return measure_bandwidth_gbs(static_cast<int>(t), s); });
-  return Napi::Number::New(info.Env(), g);
-}
+static Napi::Value PeakGflops(const Napi::CallbackInfo& info) { return Probe(info, measure_peak_gflops); }
+static Napi::Value BandwidthGBs(const Napi::CallbackInfo& info) { return Probe(info, measure_bandwidth_gbs); }
 
 static Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -70,8 +70,7 @@ Napi::Value Backward(Call& c) {
 }  // namespace
 
 void RegisterInfoNCE(Napi::Env env, Napi::Object exports) {
-  ExportPair<Forward, 4, 3>(env, exports, "infoNCEForward");
-  ExportPair<Backward, 7, 2>(env, exports, "infoNCEBackward");
+  ExportAll(env, exports, {Pair<Forward, 4, 3>("infoNCEForward"), Pair<Backward, 7, 2>("infoNCEBackward")});
 }
 
 }  // namespace napi

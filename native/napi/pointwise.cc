@@ -109,11 +109,9 @@ Napi::Value SumRows(Call& c) {
 }  // namespace
 
 void RegisterPointwise(Napi::Env env, Napi::Object exports) {
-  ExportSync<GeluForward, 2, 1>(env, exports, "geluForward");
-  ExportSync<GeluBackward, 3, 2>(env, exports, "geluBackward");
-  ExportSync<LayerNormForward, 3, 3>(env, exports, "layerNormForward");
-  ExportSync<LayerNormBackward, 5, 3>(env, exports, "layerNormBackward");
-  ExportSync<SumRows, 1, 1>(env, exports, "sumRows");
+  ExportAll(env, exports, {Sync<GeluForward, 2, 1>("geluForward"), Sync<GeluBackward, 3, 2>("geluBackward"),
+                           Sync<LayerNormForward, 3, 3>("layerNormForward"),
+                           Sync<LayerNormBackward, 5, 3>("layerNormBackward"), Sync<SumRows, 1, 1>("sumRows")});
 }
 
 }  // namespace napi

@@ -112,12 +112,9 @@ Napi::Value BarlowBackward(Call& c) {
 }  // namespace
 
 void RegisterVICReg(Napi::Env env, Napi::Object exports) {
-  ExportPair<VicregForward, 2, 0>(env, exports, "vicregForward");
-  ExportPair<VicregBackward, 2, 2>(env, exports, "vicregBackward");
-  ExportSync<TermForward, 1, 0>(env, exports, "vicregTermForward");
-  ExportSync<TermBackward, 1, 1>(env, exports, "vicregTermBackward");
-  ExportPair<BarlowForward, 2, 0>(env, exports, "barlowTwinsForward");
-  ExportPair<BarlowBackward, 2, 2>(env, exports, "barlowTwinsBackward");
+  ExportAll(env, exports, {Pair<VicregForward, 2, 0>("vicregForward"), Pair<VicregBackward, 2, 2>("vicregBackward"),
+                           Sync<TermForward, 1, 0>("vicregTermForward"), Sync<TermBackward, 1, 1>("vicregTermBackward"),
+                           Pair<BarlowForward, 2, 0>("barlowTwinsForward"), Pair<BarlowBackward, 2, 2>("barlowTwinsBackward")});
 }
 
 }  // namespace napi

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cpu/gemm.h"
@@ -212,26 +213,21 @@ void run_isa_cases(Isa isa) {
   std::printf("%s: %d shape/transpose combinations\n", isa_name(isa), count);
 }
 
+// The threaded and the serial entry point on one case (transposes ta = !tb).
+template <class T>
+void check_entry_points(const Case<T>& c, bool tb, double tol, const std::string& type) {
+  for (int serial = 0; serial < 2; ++serial) {
+    std::vector<T> C = c.C0;
+    auto fn = serial ? &gemm_serial<T> : &gemm<T>;
+    fn(!tb, tb, c.m, c.n, c.k, c.alpha, c.A.data(), c.lda, c.B.data(), c.ldb, c.beta, C.data(), c.ldc);
+    check(c, C, tol, ((serial ? "gemm_serial<" : "gemm<") + type + ">").c_str());
+  }
+}
+
 void run_public_api() {
   // gemm / gemm_serial for float and double on the active ISA.
-  Case<float> c = make_case<float>(true, false, 130, 77, 300, 1.5f, 0.5f, 4);
-  std::vector<float> C = c.C0;
-  gemm<float>(true, false, c.m, c.n, c.k, c.alpha, c.A.data(), c.lda, c.B.data(), c.ldb, c.beta,
-        C.data(), c.ldc);
-  check(c, C, 1e-5, "gemm<float>");
-  C = c.C0;
-  gemm_serial<float>(true, false, c.m, c.n, c.k, c.alpha, c.A.data(), c.lda, c.B.data(), c.ldb, c.beta,
-               C.data(), c.ldc);
-  check(c, C, 1e-5, "gemm_serial<float>");
-  Case<double> d = make_case<double>(false, true, 77, 130, 301, -1.0, 0.0, 4);
-  std::vector<double> D = d.C0;
-  gemm<double>(false, true, d.m, d.n, d.k, d.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.beta,
-        D.data(), d.ldc);
-  check(d, D, 1e-12, "gemm<double>");
-  D = d.C0;
-  gemm_serial<double>(false, true, d.m, d.n, d.k, d.alpha, d.A.data(), d.lda, d.B.data(), d.ldb, d.beta,
-               D.data(), d.ldc);
-  check(d, D, 1e-12, "gemm_serial<double>");
+  check_entry_points(make_case<float>(true, false, 130, 77, 300, 1.5f, 0.5f, 4), false, 1e-5, "float");
+  check_entry_points(make_case<double>(false, true, 77, 130, 301, -1.0, 0.0, 4), true, 1e-12, "double");
 
   // Batched: small matrices (parallel over the batch), a broadcast operand (stride 0), and a
   // large batch entry (parallel inside each product).

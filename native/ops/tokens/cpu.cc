@@ -612,42 +612,38 @@ Status check_tokens(const P& p, bool unique, bool stop = false) {
   return Status::Ok();
 }
 
+// The checks, then impl(T{}) with T the params' float type.
+template <typename P, typename F>
+Status run_tokens(const P& p, bool unique, bool stop, F impl) {
+  SELFSUP_RETURN_IF_ERROR(check_tokens(p, unique, stop));
+  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { impl(T{}); });
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status tokens_gather(const TokenGatherParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, false, false, [&](auto t) { gather_impl<decltype(t)>(p); });
 }
 
 Status tokens_gather_backward(const TokenGatherBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { gather_backward_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, false, false, [&](auto t) { gather_backward_impl<decltype(t)>(p); });
 }
 
 Status tokens_scatter(const TokenScatterParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, true));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, true, false, [&](auto t) { scatter_impl<decltype(t)>(p); });
 }
 
 Status tokens_scatter_backward(const TokenScatterBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, true));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { scatter_backward_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, true, false, [&](auto t) { scatter_backward_impl<decltype(t)>(p); });
 }
 
 Status stochastic_positions(const StochasticPositionsParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false, true));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, false, true, [&](auto t) { stop_impl<decltype(t)>(p); });
 }
 
 Status stochastic_positions_backward(const StochasticPositionsBackwardParams& p) {
-  SELFSUP_RETURN_IF_ERROR(check_tokens(p, false, true));
-  SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { stop_backward_impl<T>(p); });
-  return Status::Ok();
+  return run_tokens(p, false, true, [&](auto t) { stop_backward_impl<decltype(t)>(p); });
 }
 
 }  // namespace SELFSUP_ISA_NS

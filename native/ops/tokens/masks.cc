@@ -154,18 +154,15 @@ Status mask_multi_block(const MultiBlockParams& p, MultiBlockResult* r) {
   const int64_t eh = r->enc_block[0], ew = r->enc_block[1];
   // ijepa issue 68: the reference loops forever when even an unconstrained block holds <= minKeep
   // tokens (small grids). That is decided here, before any sampling.
-  if (nP > 0 && ph * pw <= p.min_keep)
+  const auto too_small = [&](const char* which, int64_t bh, int64_t bw, const char* scale) {
     return Status::OutOfRange(
-        "Expected minKeep below the target block size (" + std::to_string(ph) + "x" +
-        std::to_string(pw) + " = " + std::to_string(ph * pw) + " tokens on a " +
+        std::string("Expected minKeep below the ") + which + " block size (" + std::to_string(bh) +
+        "x" + std::to_string(bw) + " = " + std::to_string(bh * bw) + " tokens on a " +
         std::to_string(H) + "x" + std::to_string(W) + " grid) for minKeep but received " +
-        std::to_string(p.min_keep) + " (use a larger grid, larger predScale or a smaller minKeep)");
-  if (nE > 0 && eh * ew <= p.min_keep)
-    return Status::OutOfRange(
-        "Expected minKeep below the context block size (" + std::to_string(eh) + "x" +
-        std::to_string(ew) + " = " + std::to_string(eh * ew) + " tokens on a " +
-        std::to_string(H) + "x" + std::to_string(W) + " grid) for minKeep but received " +
-        std::to_string(p.min_keep) + " (use a larger grid, larger encScale or a smaller minKeep)");
+        std::to_string(p.min_keep) + " (use a larger grid, larger " + scale + " or a smaller minKeep)");
+  };
+  if (nP > 0 && ph * pw <= p.min_keep) return too_small("target", ph, pw, "predScale");
+  if (nE > 0 && eh * ew <= p.min_keep) return too_small("context", eh, ew, "encScale");
 
   std::vector<Rect> pred(static_cast<size_t>(B * nP)), enc(static_cast<size_t>(B * nE));
   std::vector<int32_t> enc_regions(static_cast<size_t>(B * nE));  // target blocks excluded
