@@ -55,7 +55,10 @@ Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uin
   return Philox4x32{{c[0], c[1], c[2], c[3]}};
 }
 
-void philox_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, uint32_t* out) {
+namespace {
+// out[i] = conv(word offset + i of the stream), walking the 4-word blocks.
+template <class T, class Conv>
+void for_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, T* out, Conv conv) {
   if (n <= 0) return;
   uint64_t block = offset / 4;
   int lane = static_cast<int>(offset % 4);
@@ -65,22 +68,17 @@ void philox_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, ui
       w = block_words(seed, stream, ++block);
       lane = 0;
     }
-    out[i] = w.v[lane++];
+    out[i] = conv(w.v[lane++]);
   }
+}
+}  // namespace
+
+void philox_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, uint32_t* out) {
+  for_words(seed, stream, offset, n, out, [](uint32_t w) { return w; });
 }
 
 void philox_uniform(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, float* out) {
-  if (n <= 0) return;
-  uint64_t block = offset / 4;
-  int lane = static_cast<int>(offset % 4);
-  Philox4x32 w = block_words(seed, stream, block);
-  for (int64_t i = 0; i < n; ++i) {
-    if (lane == 4) {
-      w = block_words(seed, stream, ++block);
-      lane = 0;
-    }
-    out[i] = word_to_uniform(w.v[lane++]);
-  }
+  for_words(seed, stream, offset, n, out, [](uint32_t w) { return word_to_uniform(w); });
 }
 
 // Normal value j (j = offset + i) uses the uniform words at offsets 2*floor(j/2) and

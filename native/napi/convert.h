@@ -181,5 +181,12 @@ auto Guard(Napi::Env env, F&& fn) -> decltype(fn()) {
   }
 }
 
+// Runs a kernel returning Status now, throwing its error; returns undefined.
+template <typename F>
+Napi::Value RunNow(Napi::Env env, F&& kernel) {
+  Guard(env, [&] { ThrowIfError(env, kernel()); });
+  return env.Undefined();
+}
+
 }  // namespace napi
 }  // namespace selfsup

@@ -53,6 +53,20 @@ Dims ReadDims(const Napi::CallbackInfo& info, size_t idx, bool with_shared) {
 
 const int32_t* I32(const ArrayArg& a) { return static_cast<const int32_t*>(a.data); }
 
+// Arguments 0..2 of every token binding: the float array `name` of length `len`, idx [B, K] and
+// the optional lengths [B].
+struct IdxArgs {
+  ArrayArg x, idx, len;
+};
+template <class Sizes>
+IdxArgs ReadIdxArgs(const Napi::CallbackInfo& info, const char* name, int64_t len, const Sizes& d) {
+  IdxArgs a;
+  a.x = GetArray(info, 0, name, {DType::kFloat32, DType::kFloat64}, len);
+  a.idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
+  a.len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  return a;
+}
+
 // Outputs are written while the inputs are still read (rows in any order, several threads), so an
 // output whose bytes overlap an input's (or an earlier output's) would read back its own writes:
 // rejected here too, for callers that bypass lib/kernels.
@@ -76,25 +90,22 @@ static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dims d = ReadDims(info, 5, true);
   const bool shared = d.shared;
-  ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  const IdxArgs a = ReadIdxArgs(info, "x", shared ? d.N * d.D : d.B * d.N * d.D, d);
+  const ArrayArg &x = a.x, &idx = a.idx, &len = a.len;
   ArrayArg pos = GetOptionalArray(info, 3, "pos", {x.dtype}, d.N * d.D);
   ArrayArg out = GetArray(info, 4, "out", {x.dtype}, d.B * d.K * d.D);
   CheckNoOverlap(env, "out", out, {{"x", &x}, {"idx", &idx}, {"lengths", &len}, {"pos", &pos}});
   TokenGatherParams p;
   p.dtype = x.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
   p.x = x.data; p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.out = out.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_gather)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(tokens_gather)(p); });
 }
 
 static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
   Dims d = ReadDims(info, 4, true);
   const bool shared = d.shared;
-  ArrayArg x = GetArray(info, 0, "x", {DType::kFloat32, DType::kFloat64}, shared ? d.N * d.D : d.B * d.N * d.D);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  const IdxArgs a = ReadIdxArgs(info, "x", shared ? d.N * d.D : d.B * d.N * d.D, d);
+  const ArrayArg &x = a.x, &idx = a.idx, &len = a.len;
   ArrayArg pos = GetOptionalArray(info, 3, "pos", {x.dtype}, d.N * d.D);
   auto cx = CopyArray(x), ci = CopyArray(idx);
   auto cl = len.data ? CopyArray(len) : nullptr;
@@ -121,9 +132,8 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dims d = ReadDims(info, 5, true);
   const bool shared = d.shared;
-  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  const IdxArgs a = ReadIdxArgs(info, "grad", d.B * d.K * d.D, d);
+  const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
   ArrayArg dx = GetOptionalArray(info, 3, "dx", {g.dtype}, shared ? d.N * d.D : d.B * d.N * d.D);
   ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, d.N * d.D);
   CheckNoOverlap(env, "dx", dx, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}});
@@ -131,32 +141,28 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   TokenGatherBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = shared;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dx = dx.data; p.dpos = dpos.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_gather_backward)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(tokens_gather_backward)(p); });
 }
 
 static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dims d = ReadDims(info, 5, false);
-  ArrayArg src = GetArray(info, 0, "src", {DType::kFloat32, DType::kFloat64}, d.B * d.K * d.D);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  const IdxArgs a = ReadIdxArgs(info, "src", d.B * d.K * d.D, d);
+  const ArrayArg &src = a.x, &idx = a.idx, &len = a.len;
   ArrayArg fill = GetOptionalArray(info, 3, "fill", {src.dtype}, d.D);
   ArrayArg out = GetArray(info, 4, "out", {src.dtype}, d.B * d.N * d.D);
   CheckNoOverlap(env, "out", out, {{"src", &src}, {"idx", &idx}, {"lengths", &len}, {"fill", &fill}});
   TokenScatterParams p;
   p.dtype = src.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
   p.src = src.data; p.idx = I32(idx); p.lengths = I32(len); p.fill = fill.data; p.out = out.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_scatter)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(tokens_scatter)(p); });
 }
 
 static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Dims d = ReadDims(info, 5, false);
-  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, d.B * d.N * d.D);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, d.B * d.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, d.B);
+  const IdxArgs a = ReadIdxArgs(info, "grad", d.B * d.N * d.D, d);
+  const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
   ArrayArg dsrc = GetOptionalArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
   ArrayArg dfill = GetOptionalArray(info, 4, "dfill", {g.dtype}, d.D);
   CheckNoOverlap(env, "dsrc", dsrc, {{"grad", &g}, {"idx", &idx}, {"lengths", &len}});
@@ -164,8 +170,7 @@ static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   TokenScatterBackwardParams p;
   p.dtype = g.dtype; p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.dsrc = dsrc.data; p.dfill = dfill.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(tokens_scatter_backward)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(tokens_scatter_backward)(p); });
 }
 
 namespace {
@@ -195,9 +200,8 @@ StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t idx) {
 static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoPDims s = ReadStoP(info, 7);
-  ArrayArg pos = GetArray(info, 0, "pos", {DType::kFloat32, DType::kFloat64}, s.N * s.Dp);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  const IdxArgs a = ReadIdxArgs(info, "pos", s.N * s.Dp, s);
+  const ArrayArg &pos = a.x, &idx = a.idx, &len = a.len;
   ArrayArg w = GetArray(info, 3, "weight", {pos.dtype}, s.Dp * s.Din);
   ArrayArg bias = GetOptionalArray(info, 4, "bias", {pos.dtype}, s.Dp);
   ArrayArg out = GetArray(info, 5, "out", {pos.dtype}, s.B * s.K * s.Dp);
@@ -208,16 +212,14 @@ static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   p.dtype = pos.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.pos = pos.data; p.idx = I32(idx); p.lengths = I32(len); p.weight = w.data; p.bias = bias.data;
   p.std = s.std; p.seed = s.seed; p.out = out.data; p.noise = noise.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(stochastic_positions)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(stochastic_positions)(p); });
 }
 
 static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StoPDims s = ReadStoP(info, 7);
-  ArrayArg g = GetArray(info, 0, "grad", {DType::kFloat32, DType::kFloat64}, s.B * s.K * s.Dp);
-  ArrayArg idx = GetArray(info, 1, "idx", {DType::kInt32}, s.B * s.K);
-  ArrayArg len = GetOptionalArray(info, 2, "lengths", {DType::kInt32}, s.B);
+  const IdxArgs a = ReadIdxArgs(info, "grad", s.B * s.K * s.Dp, s);
+  const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
   ArrayArg noise = GetOptionalArray(info, 3, "noise", {g.dtype}, s.B * s.K * s.Din);
   ArrayArg dpos = GetOptionalArray(info, 4, "dpos", {g.dtype}, s.N * s.Dp);
   ArrayArg dw = GetOptionalArray(info, 5, "dweight", {g.dtype}, s.Dp * s.Din);
@@ -229,8 +231,7 @@ static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   p.dtype = g.dtype; p.B = s.B; p.N = s.N; p.Dp = s.Dp; p.K = s.K; p.Din = s.Din;
   p.grad = g.data; p.idx = I32(idx); p.lengths = I32(len); p.noise = noise.data;
   p.std = s.std; p.seed = s.seed; p.dpos = dpos.data; p.dweight = dw.data; p.dbias = db.data;
-  Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(stochastic_positions_backward)(p)); });
-  return env.Undefined();
+  return RunNow(env, [&] { return SELFSUP_DISPATCH(stochastic_positions_backward)(p); });
 }
 
 static Napi::Value MaskRandom(const Napi::CallbackInfo& info) {
