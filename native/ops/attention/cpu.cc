@@ -344,7 +344,6 @@ template <class T>
 Status forward_impl(const AttentionParams& p) {
   using V = typename VecOf<T>::V;
   constexpr int W = VecOf<T>::W;
-  SELFSUP_RETURN_IF_ERROR(attention_validate(p, false));
   const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
   if (B == 0 || Nq == 0) return Status::Ok();
   const T* q = static_cast<const T*>(p.q);
@@ -655,7 +654,6 @@ template <class T>
 Status backward_impl(const AttentionParams& p) {
   using V = typename VecOf<T>::V;
   constexpr int W = VecOf<T>::W;
-  SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
   const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
   if (B == 0) return Status::Ok();
   zero_dq<T>(p);
@@ -796,10 +794,12 @@ Status backward_impl(const AttentionParams& p) {
 }  // namespace
 
 Status attention_forward(const AttentionParams& p) {
+  SELFSUP_RETURN_IF_ERROR(attention_validate(p, false));
   return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return forward_impl<T>(p); });
 }
 
 Status attention_backward(const AttentionParams& p) {
+  SELFSUP_RETURN_IF_ERROR(attention_validate(p, true));
   return SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] { return backward_impl<T>(p); });
 }
 
