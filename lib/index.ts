@@ -36,6 +36,7 @@ export { vicreg, varianceLoss, covarianceLoss, barlowTwins } from './ops/vicreg'
 export { attention } from './ops/attention';
 export { gatherTokens, scatterTokens, stochasticPositions } from './ops/tokens';
 export { sinkhorn, swavLoss, msnLoss } from './ops/sinkhorn';
+export { koleo } from './ops/koleo';
 export { SelfsupError, type SelfsupErrorCode } from './errors';
 export * as kernels from './kernels/index';
 export * as nn from './nn/index';

@@ -5,3 +5,4 @@ export * from './vicreg';
 export * from './tokens';
 export * from './sinkhorn';
 export * from './pointwise';
+export * from './koleo';

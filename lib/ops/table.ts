@@ -24,6 +24,7 @@ import { vicreg, varianceLoss, covarianceLoss, barlowTwins } from './vicreg';
 import { attention } from './attention';
 import { gatherTokens, scatterTokens, stochasticPositions } from './tokens';
 import { sinkhorn, swavLoss, msnLoss } from './sinkhorn';
+import { koleo } from './koleo';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (...args: any[]) => unknown;
@@ -93,6 +94,7 @@ export const OP_TABLE = {
   attention: row(attention),
   gatherTokens: row(gatherTokens), scatterTokens: row(scatterTokens), stochasticPositions: row(stochasticPositions),
   sinkhorn: row(sinkhorn), swavLoss: row(swavLoss), msnLoss: row(msnLoss),
+  koleo: row(koleo),
 };
 
 type Table = typeof OP_TABLE;
