@@ -9,21 +9,13 @@
  * no JS array allocation: the fixed cost of a small op stays at a few microseconds.
  */
 import { tryNative } from '../backends/native';
+import type { NativeAddon } from '../backends/native-api';
 import type { DType, TensorData } from '../tensor';
 import { uninitialized } from '../storage';
 
 type F = Float32Array | Float64Array;
 
-interface TensorCoreAddon {
-  tensorBinary(op: number, out: TensorData, a: F, b: F, meta: Float64Array): void;
-  tensorUnary(op: number, x: F, y: F, p0: number, p1: number): void;
-  tensorUnaryBackward(op: number, g: F, s: F | null, gx: F, p0: number, p1: number): void;
-  tensorReduce(op: number, x: F, out: F, meta: Float64Array, scale: number): void;
-  tensorSoftmax(log: boolean, x: F, y: F, outer: number, size: number, inner: number): void;
-  tensorSoftmaxBackward(log: boolean, g: F, y: F, gx: F, outer: number, size: number, inner: number): void;
-  tensorCopy(src: TensorData, dst: TensorData, meta: Float64Array): void;
-  tensorAxpy(y: F, x: F, alpha: number): void;
-}
+type TensorCoreAddon = Pick<NativeAddon, 'tensorBinary' | 'tensorUnary' | 'tensorUnaryBackward' | 'tensorReduce' | 'tensorSoftmax' | 'tensorSoftmaxBackward' | 'tensorCopy' | 'tensorAxpy'>;
 
 /** Op codes: the order of the enums in native/ops/tensor/params.h. */
 export const BinaryOp = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, gt: 7, ge: 8, lt: 9, le: 10, eq: 11, ne: 12 } as const;
@@ -59,7 +51,7 @@ let cached: TensorCoreAddon | null | undefined;
 export function core(): TensorCoreAddon | null {
   if (cached === undefined) {
     const a = process.env.SELFSUP_BACKEND === 'reference' ? null : tryNative();
-    cached = a && typeof (a as unknown as TensorCoreAddon).tensorBinary === 'function' ? (a as unknown as TensorCoreAddon) : null;
+    cached = a && typeof a.tensorBinary === 'function' ? a : null; // an addon built before the tensor core lacks it
   }
   return cached;
 }

@@ -4,14 +4,11 @@
  * null on the reference backend, where the optimizers run their loops.
  */
 import { tryNative } from '../backends/native';
+import type { NativeAddon } from '../backends/native-api';
 
 type FloatArray = Float32Array | Float64Array;
 
-export interface FusedOptimAddon {
-  optimAdamW(params: FloatArray[], grads: FloatArray[], expAvg: FloatArray[], expAvgSq: FloatArray[], maxExpAvgSq: FloatArray[] | null,
-    stepSize: Float64Array, sqrtBc2: Float64Array, hyper: Float64Array): void;
-  optimSGD(params: FloatArray[], grads: FloatArray[], buffers: FloatArray[] | null, first: Uint8Array | null, hyper: Float64Array): void;
-}
+export type FusedOptimAddon = Pick<NativeAddon, 'optimAdamW' | 'optimSGD'>;
 
 /** Indices of the params (and grads) of each float dtype: one fused call per dtype. */
 export function byDtype(params: ReadonlyArray<{ data: unknown }>, grads: ReadonlyArray<FloatArray>): number[][] {
@@ -25,7 +22,7 @@ export function fusedAddon(): FusedOptimAddon | null {
   if (!enabled) return null;
   if (cached === undefined) {
     const a = process.env.SELFSUP_BACKEND === 'reference' ? null : tryNative();
-    cached = a && typeof (a as unknown as FusedOptimAddon).optimAdamW === 'function' ? (a as unknown as FusedOptimAddon) : null;
+    cached = a && typeof a.optimAdamW === 'function' ? a : null;
   }
   return cached;
 }
