@@ -176,21 +176,25 @@ describe('bad input is a JS error naming the argument; the process survives', ()
   it.skipIf(!hasNative)('native matmul rejects lengths, strides, NaN sizes and detached buffers', () => {
     const fn = native().matmul as (...args: unknown[]) => void;
     const c = new Float32Array(4);
-    fn(a, b, c, 1, 2, 2, 3, false, false, 0, 0); // valid: 2x3 @ 3x2
+    // sizes and flags travel in one options object, read by name natively
+    const o = (k: Record<string, unknown> = {}) => ({ batch: 1, m: 2, n: 2, k: 3, transA: false, transB: false, strideA: 0, strideB: 0, ...k });
+    fn(a, b, c, null, o()); // valid: 2x3 @ 3x2
     const bad: Array<[unknown[], RegExp]> = [
-      [[a, b, c, 1, 2, 2, 4, false, false, 0, 0], /for a but received length 6/],
-      [[a, b, c, 1, 2, 2, NaN, false, false, 0, 0], /for k but received NaN/],
-      [[a, b, c, 1e300, 2, 2, 3, false, false, 0, 0], /for batch/],
-      [[a, b, c, 1, 2, 2, 3, false, false, 7, 0], /for strideA/],
-      [[a, b, new Float32Array(3), 1, 2, 2, 3, false, false, 0, 0], /for out but received length 3/],
-      [[a, new Float64Array(6), c, 1, 2, 2, 3, false, false, 0, 0], /for b but received a Float64Array/],
-      [[a, b, c, 1, 2, 2, 3, 'no', false, 0, 0], /for transA but received "no"/],
-      [[a, b], /for out but received undefined|for batch/],
+      [[a, b, c, null, o({ k: 4 })], /for a but received length 6/],
+      [[a, b, c, null, o({ k: NaN })], /for k but received NaN/],
+      [[a, b, c, null, o({ batch: 1e300 })], /for batch/],
+      [[a, b, c, null, o({ strideA: 7 })], /for strideA/],
+      [[a, b, new Float32Array(3), null, o()], /for out but received length 3/],
+      [[a, new Float64Array(6), c, null, o()], /for b but received a Float64Array/],
+      [[a, b, c, null, o({ transA: 'no' })], /for transA but received "no"/],
+      [[a, b, c, null, { m: 2, n: 2, k: 3 }], /for batch but received undefined/],
+      [[a, b, c, null, 5], /options/],
+      [[a, b], /for out but received undefined|for options|for bias/],
     ];
     for (const [args, re] of bad) expectThrows(() => fn(...args), Error, re);
     const d = new Float32Array(6);
     structuredClone(d.buffer, { transfer: [d.buffer] });
-    expect(() => fn(d, b, c, 1, 2, 2, 3, false, false, 0, 0)).toThrow(/detached/);
+    expect(() => fn(d, b, c, null, o())).toThrow(/detached/);
   });
 });
 
@@ -201,7 +205,7 @@ describe('worker threads', () => {
       const { parentPort, workerData } = require('worker_threads');
       const a = process.env.SELFSUP_ADDON ? require(process.env.SELFSUP_ADDON) : require(${JSON.stringify(addon)})(${JSON.stringify(packageRoot())});
       const n = 96, A = new Float32Array(n * n).fill(workerData), C = new Float32Array(n * n);
-      for (let r = 0; r < 20; r++) a.matmul(A, A, C, 1, n, n, n, false, false, 0, 0);
+      for (let r = 0; r < 20; r++) a.matmul(A, A, C, null, { batch: 1, m: n, n, k: n, transA: false, transB: false, strideA: 0, strideB: 0 });
       parentPort.postMessage(C[0]);
     `;
     const run = (v: number) =>

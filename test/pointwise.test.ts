@@ -181,7 +181,7 @@ describe('pointwise kernels', () => {
     expect(call('layerNormBackward', x, x, null, new Float32Array(2), m, new Float32Array(6), null, null, rc(2, 3))).toThrow(TypeError);
     expect(call('sumRows', x, new Float32Array(2), rc(2, 3))).toThrow(RangeError);
     expect(call('sumRows', x, new Float32Array(3), rc(-1, 3))).toThrow(RangeError);
-    expect(call('matmul', x, x, new Float32Array(4), 1, 2, 2, 3, false, true, 0, 0, new Float32Array(3))).toThrow(RangeError);
-    expect(call('matmul', x, x, new Float32Array(4), 1, 2, 2, 3, false, true, 0, 0, new Float32Array(2))).not.toThrow();
+    expect(call('matmul', x, x, new Float32Array(4), new Float32Array(3), { batch: 1, m: 2, n: 2, k: 3, transA: false, transB: true, strideA: 0, strideB: 0 })).toThrow(RangeError);
+    expect(call('matmul', x, x, new Float32Array(4), new Float32Array(2), { batch: 1, m: 2, n: 2, k: 3, transA: false, transB: true, strideA: 0, strideB: 0 })).not.toThrow();
   });
 });

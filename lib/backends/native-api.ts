@@ -54,6 +54,12 @@ export interface NativeMaskRandomOptions { B: number; N: number; keepCount: numb
 // ---- pointwise (native/napi/pointwise.cc) ------------------------------------------------------
 export interface NativeRows { rows: number; cols: number }
 
+/** GEMM sizes (the matmul plan): C[b] = op(A[b]) op(B[b]), a stride of 0 broadcasts that operand. */
+export interface MatmulNativeOptions {
+  batch: number; m: number; n: number; k: number;
+  transA: boolean; transB: boolean; strideA: number; strideB: number;
+}
+
 export interface NativeAddon {
   // package level (core.cc, isa.cc, memory.cc)
   isa(): string;
@@ -127,10 +133,8 @@ export interface NativeAddon {
   sumRows(x: FloatArray, out: FloatArray, o: NativeRows): void;
 
   // linalg (native/napi/linalg.cc): batched C = op(A) op(B) (+ bias rows)
-  matmul(A: FloatArray, B: FloatArray, C: FloatArray, batch: number, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, strideA: number, strideB: number, bias?: FloatArray | null): void;
-  matmulAsync<T extends FloatArray>(A: T, B: T, batch: number, m: number, n: number, k: number,
-    transA: boolean, transB: boolean, strideA: number, strideB: number): Promise<T>;
+  matmul(A: FloatArray, B: FloatArray, C: FloatArray, bias: FloatArray | null, o: MatmulNativeOptions): void;
+  matmulAsync<T extends FloatArray>(A: T, B: T, o: MatmulNativeOptions): Promise<T>;
 
   // tensor core (native/napi/tensor.cc): shapes packed in one Float64Array `meta`
   tensorBinary(op: number, out: TensorData, a: FloatArray, b: FloatArray, meta: Float64Array): void;

@@ -117,7 +117,7 @@ export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShap
     refMatmul(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
     if (bias) for (let r = 0; r < C.length; r += p.n) for (let j = 0; j < p.n; j++) C[r + j] += bias[j];
   } else {
-    native().matmul(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB, bias);
+    native().matmul(A, B, C, bias ?? null, p);
   }
   return C;
 }
@@ -126,7 +126,7 @@ export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShap
 export async function matmulAsync<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): Promise<T> {
   const { A, B, p, out, bias } = plan(a, aShape, b, bShape, options);
   if (useReference()) return matmul(a, aShape, b, bShape, options);
-  const res = await native().matmulAsync(A as T, B as T, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
+  const res = await native().matmulAsync(A as T, B as T, p);
   if (bias) for (let r = 0; r < res.length; r += p.n) for (let j = 0; j < p.n; j++) res[r + j] += bias[j];
   if (out) {
     // The caller kept `out` while the kernel ran; it may have been transferred in the meantime.

@@ -17,20 +17,22 @@ struct MatmulArgs {
   bool transA, transB;
 };
 
-// Reads (batch, m, n, k, transA, transB, strideA, strideB) starting at argument `i0` and checks
-// that the operand lengths match them exactly (no read outside the buffers).
-MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t i0, int64_t lenA, int64_t lenB) {
+// Reads { batch, m, n, k, transA, transB, strideA, strideB } from the options object (argument
+// `idx`: the TypeScript plan) and checks that the operand lengths match them exactly (no read
+// outside the buffers).
+MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t idx, int64_t lenA, int64_t lenB) {
   Napi::Env env = info.Env();
   const int64_t kMax = int64_t(1) << 40;
+  Napi::Object o = GetOptions(info, idx);
   MatmulArgs a;
-  a.batch = GetInt(info, i0 + 0, "batch", 1, kMax);
-  a.m = GetInt(info, i0 + 1, "m", 0, kMax);
-  a.n = GetInt(info, i0 + 2, "n", 0, kMax);
-  a.k = GetInt(info, i0 + 3, "k", 0, kMax);
-  a.transA = GetBool(info, i0 + 4, "transA");
-  a.transB = GetBool(info, i0 + 5, "transB");
-  a.strideA = GetInt(info, i0 + 6, "strideA", 0, kMax);
-  a.strideB = GetInt(info, i0 + 7, "strideB", 0, kMax);
+  a.batch = GetIntProp(o, "batch", 1, kMax);
+  a.m = GetIntProp(o, "m", 0, kMax);
+  a.n = GetIntProp(o, "n", 0, kMax);
+  a.k = GetIntProp(o, "k", 0, kMax);
+  a.transA = GetBoolProp(o, "transA");
+  a.transB = GetBoolProp(o, "transB");
+  a.strideA = GetIntProp(o, "strideA", 0, kMax);
+  a.strideB = GetIntProp(o, "strideB", 0, kMax);
   int64_t mk = CheckedMul(env, {a.m, a.k}, "a"), kn = CheckedMul(env, {a.k, a.n}, "b");
   CheckedMul(env, {a.batch, a.m, a.n}, "out");
   if (a.strideA != 0 && a.strideA != mk)
@@ -52,14 +54,14 @@ void Run(const MatmulArgs& a, const T* A, const T* B, T* C, T beta = T(0)) {
 }
 }  // namespace
 
-// matmul(A, B, C, batch, m, n, k, transA, transB, strideA, strideB[, bias])
+// matmul(A, B, C, bias | null, { batch, m, n, k, transA, transB, strideA, strideB })
 static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
   ArrayArg B = GetArray(info, 1, "b", {A.dtype});
-  MatmulArgs a = ReadArgs(info, 3, A.length, B.length);
+  MatmulArgs a = ReadArgs(info, 4, A.length, B.length);
   ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
-  ArrayArg bias = GetOptionalArray(info, 11, "bias", {A.dtype}, a.n);
+  ArrayArg bias = GetOptionalArray(info, 3, "bias", {A.dtype}, a.n);
   Guard(env, [&] {
     if (bias.data) {
       // Copied first: the bias may alias C (a caller bypassing the TS checks).
@@ -74,7 +76,7 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// matmulAsync(A, B, batch, m, n, k, transA, transB, strideA, strideB) -> Promise<TypedArray>
+// matmulAsync(A, B, { batch, m, n, k, transA, transB, strideA, strideB }) -> Promise<TypedArray>
 static Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
