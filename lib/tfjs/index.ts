@@ -11,12 +11,12 @@
  * `Selfsup<Op>` (zero-copy in and out); on every other backend through tf.customGrad
  * (lib/tfjs/runner.ts). TensorFlow.js tensors are float32, so the float32 kernels run.
  */
-import type * as tfjs from '@tensorflow/tfjs';
+import type * as tfjs from '@tensorflow/tfjs-core';
 import { describe, rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import type { InfoNCEOptionsOf } from '../ops/info_nce';
 import type { BarlowTwinsOptions, VICRegOptions } from '../ops/vicreg';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions } from '../validate';
-import { KERNEL_BACKEND, gradKernelName, kernelName, registerSpec, runSpec, usesKernel, type TfModule } from './runner';
+import { KERNEL_BACKEND, KERNEL_BACKENDS, gradKernelName, kernelName, registerSpec, runSpec, usesKernel, type TfModule } from './runner';
 import {
   SPECS, attentionSpec, barlowTwinsSpec, gatherTokensSpec, infoNCESpec, matmulSpec,
   scatterTokensSpec, sinkhornSpec, vicregSpec, type Attrs, type OpSpec,
@@ -206,7 +206,7 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
   const names: string[] = [];
   if (kernels) {
     for (const spec of SPECS) {
-      registerSpec(TF, spec);
+      for (const be of KERNEL_BACKENDS) registerSpec(TF, spec, be);
       names.push(kernelName(spec));
       if (spec.backward) names.push(gradKernelName(spec));
     }
@@ -399,4 +399,5 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
 /** Alias of createOps (the ops are registered with tfjs as a side effect). */
 export const register = createOps;
 
-export { KERNEL_BACKEND };
+export { KERNEL_BACKEND, KERNEL_BACKENDS };
+export { registerBackend, BACKEND_NAME, OVERRIDDEN_KERNELS, PATH_COUNTS, type RegisterBackendOptions, type TfBackendModule } from './backend';

@@ -11,7 +11,7 @@
  * Both paths compute the same arrays with the same selfsup kernels. No tfjs import at run time:
  * the tf module is the caller's.
  */
-import type * as tfjs from '@tensorflow/tfjs';
+import type * as tfjs from '@tensorflow/tfjs-core';
 import type { Attrs, In, InArray, Ins, OpSpec, Out } from './specs';
 
 type Tensor = tfjs.Tensor;
@@ -29,6 +29,11 @@ interface CpuBackendLike {
 }
 
 export const KERNEL_BACKEND = 'cpu';
+/** The backends the `Selfsup*` kernels are registered for: cpu, and the selfsup backend (lib/tfjs/backend.ts), which shares its storage. */
+export const KERNEL_BACKENDS: readonly string[] = [KERNEL_BACKEND, 'selfsup'];
+
+/** What registering a spec's kernels and gradient needs of the tf module. */
+type TfRegistry = Pick<TfModule, 'registerKernel' | 'getKernel' | 'registerGradient' | 'getGradient' | 'engine' | 'zeros'>;
 export const kernelName = (spec: OpSpec): string => `Selfsup${spec.name}`;
 export const gradKernelName = (spec: OpSpec): string => `Selfsup${spec.name}Grad`;
 
@@ -86,12 +91,12 @@ function kernelInputs(spec: OpSpec, inputs: tfjs.NamedTensorInfoMap, present: bo
  * Absent optional inputs travel as [0]-shaped placeholders with attrs.present saying which:
  * tfjs saves inputs for the gradient by name, so every name must exist.
  */
-export function registerSpec(tf: TfModule, spec: OpSpec): void {
+export function registerSpec(tf: TfRegistry, spec: OpSpec, backendName: string): void {
   const name = kernelName(spec), gradName = gradKernelName(spec);
-  if (!tf.getKernel(name, KERNEL_BACKEND)) {
+  if (!tf.getKernel(name, backendName)) {
     tf.registerKernel({
       kernelName: name,
-      backendName: KERNEL_BACKEND,
+      backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const be = backend as unknown as CpuBackendLike;
         const a = attrs as unknown as Attrs;
@@ -100,10 +105,10 @@ export function registerSpec(tf: TfModule, spec: OpSpec): void {
       },
     });
   }
-  if (spec.backward && !tf.getKernel(gradName, KERNEL_BACKEND)) {
+  if (spec.backward && !tf.getKernel(gradName, backendName)) {
     tf.registerKernel({
       kernelName: gradName,
-      backendName: KERNEL_BACKEND,
+      backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const be = backend as unknown as CpuBackendLike;
         const a = attrs as unknown as Attrs;
@@ -160,7 +165,8 @@ export function usesKernel(tf: TfModule, spec: OpSpec, kernels: boolean): boolea
   if (!kernels) return false;
   // tfjs picks its backend lazily, on the first op: touch it so the answer is final.
   if (tf.getBackend() === undefined) void tf.engine().backend;
-  return tf.getBackend() === KERNEL_BACKEND && tf.getKernel(kernelName(spec), KERNEL_BACKEND) !== undefined;
+  const name = tf.getBackend();
+  return KERNEL_BACKENDS.includes(name) && tf.getKernel(kernelName(spec), name) !== undefined;
 }
 
 /**
