@@ -9,7 +9,8 @@
  *
  * Every kernel registered for 'cpu' is registered for 'selfsup' too; the overridden ones try
  * their selfsup path and hand any case outside it (int32, NCHW, odd broadcasts) to the cpu
- * kernel. The fused SSL ops of createOps run there as `Selfsup*` kernels.
+ * kernel. The fused SSL ops of createOps run there as `Selfsup*` kernels. One gradient is
+ * replaced while 'selfsup' is active: Tile's (lib/tfjs/backend-grads.ts).
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { describe, selfsupError, typeError } from '../errors';
@@ -18,6 +19,7 @@ import { withFallback, type BackendUtil, type KernelArgs, type KernelFn, type Te
 import { batchMatMul, conv2D, conv2DBackpropFilter, conv2DBackpropInput, fusedConv2D, fusedMatMul, type CpuKernels } from './backend-linalg';
 import { elementwiseKernels } from './backend-elementwise';
 import { poolKernels } from './backend-pool';
+import { registerTileGradient } from './backend-grads';
 import { registerSpec } from './runner';
 import { SPECS } from './specs';
 
@@ -27,7 +29,7 @@ export { PATH_COUNTS } from './cpu';
 /** The part of the tf module registerBackend uses (@tensorflow/tfjs-core's exports are enough). */
 export type TfBackendModule = Pick<typeof tfc,
   | 'registerBackend' | 'findBackendFactory' | 'registerKernel' | 'getKernel' | 'getKernelsForBackend'
-  | 'backend_util' | 'registerGradient' | 'getGradient' | 'engine' | 'zeros' | 'tidy'>;
+  | 'backend_util' | 'registerGradient' | 'getGradient' | 'engine' | 'zeros' | 'tidy' | 'getBackend' | 'reshape' | 'sum'>;
 
 export interface RegisterBackendOptions {
   /** tfjs picks the registered backend of highest priority when none is set (cpu: 1, webgl: 2). Default 1. */
@@ -54,7 +56,7 @@ function overrides(util: BackendUtil, cpu: CpuKernels): Record<string, Fast> {
 export const OVERRIDDEN_KERNELS: readonly string[] = Object.keys(overrides({} as BackendUtil, () => () => []));
 
 function checkTfBackend(tf: unknown): TfBackendModule {
-  const needs = ['registerBackend', 'findBackendFactory', 'registerKernel', 'getKernel', 'getKernelsForBackend'] as const;
+  const needs = ['registerBackend', 'findBackendFactory', 'registerKernel', 'getKernel', 'getKernelsForBackend', 'registerGradient', 'getGradient', 'getBackend', 'reshape', 'sum'] as const;
   const t = tf as Record<string, unknown> | null;
   const what = "a TensorFlow.js module (import * as tf from '@tensorflow/tfjs' or '@tensorflow/tfjs-core')";
   if (t === null || (typeof t !== 'object' && typeof t !== 'function')) throw typeError(what, 'registerBackend(tf)', tf);
@@ -93,6 +95,7 @@ export function registerBackend(tf: TfBackendModule, options?: RegisterBackendOp
     TF.registerKernel({ kernelName: name, backendName: BACKEND_NAME, kernelFunc: fn as unknown as tfc.KernelFunc });
   }
   for (const spec of SPECS) registerSpec(TF, spec, BACKEND_NAME);
+  registerTileGradient(TF, BACKEND_NAME);
   TF.registerBackend(BACKEND_NAME, () => cpuFactory() as tfc.KernelBackend, priority);
   return true;
 }

@@ -19,7 +19,7 @@ import { checkBoolean, checkNumber, checkOneOf, checkOptions } from '../validate
 import { KERNEL_BACKEND, KERNEL_BACKENDS, gradKernelName, kernelName, registerSpec, runSpec, usesKernel, type TfModule } from './runner';
 import {
   SPECS, attentionSpec, barlowTwinsSpec, gatherTokensSpec, infoNCESpec, matmulSpec,
-  scatterTokensSpec, sinkhornSpec, vicregSpec, type Attrs, type OpSpec,
+  scatterTokensSpec, sinkhornSpec, vicregSpec, weightedSumSpec, type Attrs, type OpSpec,
 } from './specs';
 
 export type { TfModule } from './runner';
@@ -106,14 +106,14 @@ export interface SelfsupTfOps {
   scatterTokens(src: Tensor, idx: Tensor, tokens: number, options?: TfScatterTokensOptions): tfjs.Tensor3D;
   /** 'kernel' when the ops run as registered `Selfsup*` kernels on the current backend, else 'customGrad'. */
   path(): 'kernel' | 'customGrad';
-  /** The kernel names registered for the 'cpu' backend (empty with kernels: false). */
+  /** The kernel names registered for the 'cpu' and 'selfsup' backends (empty with kernels: false). */
   readonly kernelNames: readonly string[];
 }
 
 export interface CreateOpsOptions {
   /**
-   * Register the ops as named tfjs kernels for the 'cpu' backend and use them there (default
-   * true). false: always tf.customGrad.
+   * Register the ops as named tfjs kernels for the 'cpu' and 'selfsup' backends and use them
+   * there (default true). false: always tf.customGrad.
    */
   kernels?: boolean;
 }
@@ -132,7 +132,7 @@ function describeTf(x: unknown): string {
 
 /** The caller's tf module, checked for what the adapter uses. */
 function checkTf(tf: unknown): TfModule {
-  const needs = ['Tensor', 'tensor', 'zeros', 'customGrad', 'tidy', 'engine', 'getBackend', 'mul', 'sum', 'mean', 'unstack'] as const;
+  const needs = ['Tensor', 'tensor', 'zeros', 'customGrad', 'tidy', 'engine', 'getBackend'] as const;
   const t = tf as Record<string, unknown> | null;
   const what = "a TensorFlow.js module (import * as tf from '@tensorflow/tfjs')";
   if (t === null || (typeof t !== 'object' && typeof t !== 'function')) throw typeError(what, `${FN}(tf)`, tf);
@@ -193,9 +193,190 @@ function pair(tf: TfModule, op: string, a: unknown, b: unknown, names: [string, 
   return [x, y];
 }
 
+/** What each op needs: the caller's tf module and the spec runner (kernel or customGrad path). */
+interface Ctx {
+  TF: TfModule;
+  run(spec: OpSpec, inputs: Record<string, Tensor | null>, attrs: Attrs): Tensor;
+}
+
+function matmulOp({ TF, run }: Ctx, a: Tensor, b: Tensor, options?: TfMatmulOptions): Tensor {
+  const op = 'matmul';
+  const A = checkT(TF, op, 'a', a, ['float32']);
+  const B = checkT(TF, op, 'b', b, ['float32']);
+  if (A.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(a)`, shapeStr(A.shape));
+  if (B.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(b)`, shapeStr(B.shape));
+  const oo = opts<TfMatmulOptions>(op, options, ['transposeA', 'transposeB']);
+  const tA = bool(op, 'options.transposeA', oo.transposeA, false);
+  const tB = bool(op, 'options.transposeB', oo.transposeB, false);
+  const ka = tA ? A.shape[A.rank - 2] : A.shape[A.rank - 1];
+  const kb = tB ? B.shape[B.rank - 1] : B.shape[B.rank - 2];
+  if (ka !== kb) throw selfsupError('ERR_SHAPE_MISMATCH', `inner dimensions to agree (a has k = ${ka})`, `tfjs.${op}(b)`, `${shapeStr(B.shape)} (k = ${kb})`);
+  // Batch broadcasting is checked by the kernel (lib/kernels/linalg.ts).
+  return run(matmulSpec, { a: A, b: B }, { transposeA: tA, transposeB: tB });
+}
+
+function attentionOp({ TF, run }: Ctx, q: Tensor, k: Tensor, v: Tensor, options?: TfAttentionOptions): tfjs.Tensor4D {
+  const op = 'attention';
+  const Q = checkT(TF, op, 'q', q, ['float32'], [4], 'a 4-D tensor [B, H, Nq, d]');
+  const K = checkT(TF, op, 'k', k, ['float32'], [4], 'a 4-D tensor [B, Hk, Nk, d]');
+  const V = checkT(TF, op, 'v', v, ['float32'], [4], 'a 4-D tensor [B, Hk, Nk, d]');
+  const [B, H, , d] = Q.shape;
+  const ks = K.shape as number[];
+  if (ks[0] !== B || ks[3] !== d || ks[1] < 1 || H % ks[1] !== 0) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `a shape [${B}, Hk, Nk, ${d}] with Hk dividing H = ${H}`, `tfjs.${op}(k)`, shapeStr(K.shape));
+  }
+  sameShape(op, 'v', V, K, 'k');
+  const oo = opts<TfAttentionOptions>(op, options, ['scale', 'causal', 'mask', 'dropout', 'seed']);
+  const mask = oo.mask === undefined || oo.mask === null ? null : checkT(TF, op, 'options.mask', oo.mask, ['bool', 'float32']);
+  const attrs: Attrs = {
+    scale: num(op, 'options.scale', oo.scale, 1 / Math.sqrt(d)),
+    causal: bool(op, 'options.causal', oo.causal, false),
+    dropout: num(op, 'options.dropout', oo.dropout, 0, { min: 0, max: 1, maxExclusive: true }),
+    seed: num(op, 'options.seed', oo.seed, 0, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
+  };
+  return run(attentionSpec, { q: Q, k: K, v: V, mask }, attrs) as tfjs.Tensor4D;
+}
+
+function infoNCEOp({ TF, run }: Ctx, z1: Tensor, z2: Tensor, options?: TfInfoNCEOptions): Tensor {
+  const op = 'infoNCE';
+  const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 1);
+  const [n, d] = a.shape;
+  const oo = opts<TfInfoNCEOptions>(op, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
+  const temperature = num(op, 'options.temperature', oo.temperature, 0.1, { min: 0, minExclusive: true });
+  const reduction = oneOf(op, 'options.reduction', oo.reduction, ['mean', 'sum', 'none'] as const, 'mean');
+  let labels: Tensor | null = null, negatives: Tensor | null = null;
+  if (oo.labels !== undefined) {
+    labels = checkT(TF, op, 'options.labels', oo.labels, ['int32'], [1], `an int32 tensor [${n}] (one label per row)`);
+    if (labels.shape[0] !== n) throw selfsupError('ERR_SHAPE_MISMATCH', `labels of shape [${n}] (one per row of z1)`, opt(op, 'options.labels'), shapeStr(labels.shape));
+  }
+  if (oo.negatives !== undefined) {
+    negatives = checkT(TF, op, 'options.negatives', oo.negatives, ['float32'], [2], `a 2-D tensor [M, ${d}]`);
+    if (negatives.shape[1] !== d) throw selfsupError('ERR_SHAPE_MISMATCH', `a [M, ${d}] tensor (z1's feature size)`, opt(op, 'options.negatives'), shapeStr(negatives.shape));
+  }
+  const attrs: Attrs = {
+    temperature,
+    normalize: bool(op, 'options.normalize', oo.normalize, true),
+    direction: oneOf(op, 'options.direction', oo.direction, ['both', 'oneWay'] as const, 'both'),
+    decoupled: bool(op, 'options.decoupled', oo.decoupled, false),
+  };
+  return TF.tidy(() => {
+    const rows = run(infoNCESpec, { z1: a, z2: b, labels, negatives }, attrs);
+    return reduction === 'none' ? rows : run(weightedSumSpec, { x: rows }, { scale: reduction === 'sum' ? 1 : 1 / rows.shape[0] });
+  });
+}
+
+function vicregOp({ TF, run }: Ctx, x: Tensor, y: Tensor, options?: TfVICRegOptions): TfVICRegOutput {
+  const op = 'vicreg';
+  const [a, b] = pair(TF, op, x, y, ['x', 'y'], 2);
+  const oo = opts<TfVICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
+  const w = [
+    num(op, 'options.simCoeff', oo.simCoeff, 25, { min: 0 }),
+    num(op, 'options.stdCoeff', oo.stdCoeff, 25, { min: 0 }),
+    num(op, 'options.covCoeff', oo.covCoeff, 1, { min: 0 }),
+  ];
+  const attrs: Attrs = {
+    eps: num(op, 'options.eps', oo.eps, 1e-4, { min: 0 }),
+    covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
+  };
+  return TF.tidy(() => {
+    const terms = run(vicregSpec, { x: a, y: b }, attrs);
+    const pick = (weights: number[]) => run(weightedSumSpec, { x: terms }, { weights }) as tfjs.Scalar;
+    return { loss: pick(w), invariance: pick([1, 0, 0]), variance: pick([0, 1, 0]), covariance: pick([0, 0, 1]) };
+  });
+}
+
+function barlowTwinsOp({ TF, run }: Ctx, z1: Tensor, z2: Tensor, options?: TfBarlowTwinsOptions): tfjs.Scalar {
+  const op = 'barlowTwins';
+  const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 2);
+  const oo = opts<TfBarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
+  const attrs: Attrs = {
+    lambda: num(op, 'options.lambda', oo.lambda, 0.0051, { min: 0 }),
+    eps: num(op, 'options.eps', oo.eps, 1e-5, { min: 0 }),
+    covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
+  };
+  return run(barlowTwinsSpec, { z1: a, z2: b }, attrs) as tfjs.Scalar;
+}
+
+function sinkhornOp({ TF, run }: Ctx, scores: Tensor, options?: TfSinkhornOptions): tfjs.Tensor2D {
+  const op = 'sinkhorn';
+  const S = checkT(TF, op, 'scores', scores, ['float32'], [2], 'a 2-D tensor [B, K]');
+  const [Bn, K] = S.shape;
+  const oo = opts<TfSinkhornOptions>(op, options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal']);
+  let prior: Tensor | null = null, powerLaw = -1;
+  if (oo.prior !== undefined && oo.prior !== 'uniform') {
+    if (isTensorLike(oo.prior)) {
+      prior = checkT(TF, op, 'options.prior', oo.prior, ['float32'], [1], `a 1-D tensor [${K}]`);
+      if (prior.shape[0] !== K) throw selfsupError('ERR_SHAPE_MISMATCH', `a prior of shape [${K}] (K)`, opt(op, 'options.prior'), shapeStr(prior.shape));
+    } else if (oo.prior !== null && typeof oo.prior === 'object' && 'powerLaw' in oo.prior) {
+      powerLaw = num(op, 'options.prior.powerLaw', oo.prior.powerLaw, 0, { min: 0 });
+    } else {
+      throw typeError("'uniform' | { powerLaw: tau } | a float32 tf.Tensor [K]", opt(op, 'options.prior'), describeTf(oo.prior), true);
+    }
+  }
+  let rowMarginal: Tensor | null = null;
+  if (oo.rowMarginal !== undefined && oo.rowMarginal !== 'uniform') {
+    rowMarginal = checkT(TF, op, 'options.rowMarginal', oo.rowMarginal, ['float32'], [1], `a 1-D tensor [${Bn}]`);
+    if (rowMarginal.shape[0] !== Bn) throw selfsupError('ERR_SHAPE_MISMATCH', `a row marginal of shape [${Bn}] (B)`, opt(op, 'options.rowMarginal'), shapeStr(rowMarginal.shape));
+  }
+  const tolerance = num(op, 'options.tolerance', oo.tolerance, 0, { min: 0 });
+  const attrs: Attrs = {
+    input: oneOf(op, 'options.input', oo.input, ['logits', 'probs'] as const, 'logits'),
+    epsilon: num(op, 'options.epsilon', oo.epsilon, 0.05, { min: 0, minExclusive: true }),
+    iterations: num(op, 'options.iterations', oo.iterations, tolerance > 0 ? 1000 : 3, { integer: true, min: 0, max: 2 ** 31 - 1 }),
+    tolerance,
+    powerLaw,
+  };
+  return run(sinkhornSpec, { scores: S, prior, rowMarginal }, attrs) as tfjs.Tensor2D;
+}
+
+function gatherTokensOp({ TF, run }: Ctx, x: Tensor, idx: Tensor, options?: TfGatherTokensOptions): tfjs.Tensor3D {
+  const op = 'gatherTokens';
+  const X = checkT(TF, op, 'x', x, ['float32'], [2, 3], 'a tensor [B, N, D] or a shared [N, D]');
+  const I = checkT(TF, op, 'idx', idx, ['int32'], [2], 'an int32 tensor [B, K]');
+  if (X.rank === 3 && X.shape[0] !== I.shape[0]) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${X.shape[0]}, K] (x's batch)`, `tfjs.${op}(idx)`, shapeStr(I.shape));
+  }
+  const oo = opts<TfGatherTokensOptions>(op, options, ['lengths', 'addPositions']);
+  const lengths = tokenLengths(TF, op, oo.lengths, I.shape[0]);
+  let positions: Tensor | null = null;
+  if (oo.addPositions !== undefined) {
+    const [N, D] = X.shape.slice(-2);
+    positions = checkT(TF, op, 'options.addPositions', oo.addPositions, ['float32'], [2], `a 2-D tensor [${N}, ${D}]`);
+    if (positions.shape[0] !== N || positions.shape[1] !== D) {
+      throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${N}, ${D}] (x's tokens and features)`, opt(op, 'options.addPositions'), shapeStr(positions.shape));
+    }
+  }
+  return run(gatherTokensSpec, { x: X, idx: I, lengths, positions }, {}) as tfjs.Tensor3D;
+}
+
+function scatterTokensOp({ TF, run }: Ctx, src: Tensor, idx: Tensor, tokens: number, options?: TfScatterTokensOptions): tfjs.Tensor3D {
+  const op = 'scatterTokens';
+  const S = checkT(TF, op, 'src', src, ['float32'], [3], 'a 3-D tensor [B, K, D]');
+  const I = checkT(TF, op, 'idx', idx, ['int32'], [2], 'an int32 tensor [B, K]');
+  if (I.shape[0] !== S.shape[0] || I.shape[1] !== S.shape[1]) {
+    throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${S.shape[0]}, ${S.shape[1]}] (src's [B, K])`, `tfjs.${op}(idx)`, shapeStr(I.shape));
+  }
+  const N = checkNumber(`tfjs.${op}(tokens)`, tokens, { integer: true, min: 0 });
+  const oo = opts<TfScatterTokensOptions>(op, options, ['lengths', 'maskToken']);
+  const lengths = tokenLengths(TF, op, oo.lengths, I.shape[0]);
+  let fill: Tensor | null = null;
+  if (oo.maskToken !== undefined && oo.maskToken !== null) {
+    fill = checkT(TF, op, 'options.maskToken', oo.maskToken, ['float32'], [1], `a 1-D tensor [${S.shape[2]}]`);
+    if (fill.shape[0] !== S.shape[2]) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${S.shape[2]}] (src's D)`, opt(op, 'options.maskToken'), shapeStr(fill.shape));
+  }
+  return run(scatterTokensSpec, { src: S, idx: I, lengths, fill }, { tokens: N }) as tfjs.Tensor3D;
+}
+
+function tokenLengths(TF: TfModule, op: string, v: unknown, B: number): Tensor | null {
+  if (v === undefined || v === null) return null;
+  const L = checkT(TF, op, 'options.lengths', v, ['int32'], [1], `an int32 tensor [${B}]`);
+  if (L.shape[0] !== B) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${B}] (one length per batch row)`, opt(op, 'options.lengths'), shapeStr(L.shape));
+  return L;
+}
+
 /**
- * The selfsup ops on `tf`'s tensors. Registers the `Selfsup*` kernels for the 'cpu' backend once
- * per tfjs-core instance (kernels: false skips that). Every op works inside tf.grad, tf.grads,
+ * The selfsup ops on `tf`'s tensors. Registers the `Selfsup*` kernels for the 'cpu' and 'selfsup'
+ * backends once per tfjs-core instance (kernels: false skips that). Every op works inside tf.grad, tf.grads,
  * tf.variableGrads and optimizer.minimize.
  */
 export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOps {
@@ -211,186 +392,16 @@ export function createOps(tf: TfModule, options?: CreateOpsOptions): SelfsupTfOp
       if (spec.backward) names.push(gradKernelName(spec));
     }
   }
-  const run = (spec: OpSpec, inputs: Record<string, Tensor | null>, attrs: Attrs): Tensor => runSpec(TF, spec, kernels, inputs, attrs);
-
-  function matmul(a: Tensor, b: Tensor, options?: TfMatmulOptions): Tensor {
-    const op = 'matmul';
-    const A = checkT(TF, op, 'a', a, ['float32']);
-    const B = checkT(TF, op, 'b', b, ['float32']);
-    if (A.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(a)`, shapeStr(A.shape));
-    if (B.rank < 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a tensor of rank >= 2', `tfjs.${op}(b)`, shapeStr(B.shape));
-    const oo = opts<TfMatmulOptions>(op, options, ['transposeA', 'transposeB']);
-    const tA = bool(op, 'options.transposeA', oo.transposeA, false);
-    const tB = bool(op, 'options.transposeB', oo.transposeB, false);
-    const ka = tA ? A.shape[A.rank - 2] : A.shape[A.rank - 1];
-    const kb = tB ? B.shape[B.rank - 1] : B.shape[B.rank - 2];
-    if (ka !== kb) throw selfsupError('ERR_SHAPE_MISMATCH', `inner dimensions to agree (a has k = ${ka})`, `tfjs.${op}(b)`, `${shapeStr(B.shape)} (k = ${kb})`);
-    // Batch broadcasting is checked by the kernel (lib/kernels/linalg.ts).
-    return run(matmulSpec, { a: A, b: B }, { transposeA: tA, transposeB: tB });
-  }
-
-  function attention(q: Tensor, k: Tensor, v: Tensor, options?: TfAttentionOptions): tfjs.Tensor4D {
-    const op = 'attention';
-    const Q = checkT(TF, op, 'q', q, ['float32'], [4], 'a 4-D tensor [B, H, Nq, d]');
-    const K = checkT(TF, op, 'k', k, ['float32'], [4], 'a 4-D tensor [B, Hk, Nk, d]');
-    const V = checkT(TF, op, 'v', v, ['float32'], [4], 'a 4-D tensor [B, Hk, Nk, d]');
-    const [B, H, , d] = Q.shape;
-    const ks = K.shape as number[];
-    if (ks[0] !== B || ks[3] !== d || ks[1] < 1 || H % ks[1] !== 0) {
-      throw selfsupError('ERR_SHAPE_MISMATCH', `a shape [${B}, Hk, Nk, ${d}] with Hk dividing H = ${H}`, `tfjs.${op}(k)`, shapeStr(K.shape));
-    }
-    sameShape(op, 'v', V, K, 'k');
-    const oo = opts<TfAttentionOptions>(op, options, ['scale', 'causal', 'mask', 'dropout', 'seed']);
-    const mask = oo.mask === undefined || oo.mask === null ? null : checkT(TF, op, 'options.mask', oo.mask, ['bool', 'float32']);
-    const attrs: Attrs = {
-      scale: num(op, 'options.scale', oo.scale, 1 / Math.sqrt(d)),
-      causal: bool(op, 'options.causal', oo.causal, false),
-      dropout: num(op, 'options.dropout', oo.dropout, 0, { min: 0, max: 1, maxExclusive: true }),
-      seed: num(op, 'options.seed', oo.seed, 0, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
-    };
-    return run(attentionSpec, { q: Q, k: K, v: V, mask }, attrs) as tfjs.Tensor4D;
-  }
-
-  function infoNCE(z1: Tensor, z2: Tensor, options?: TfInfoNCEOptions): Tensor {
-    const op = 'infoNCE';
-    const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 1);
-    const [n, d] = a.shape;
-    const oo = opts<TfInfoNCEOptions>(op, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
-    const temperature = num(op, 'options.temperature', oo.temperature, 0.1, { min: 0, minExclusive: true });
-    const reduction = oneOf(op, 'options.reduction', oo.reduction, ['mean', 'sum', 'none'] as const, 'mean');
-    let labels: Tensor | null = null, negatives: Tensor | null = null;
-    if (oo.labels !== undefined) {
-      labels = checkT(TF, op, 'options.labels', oo.labels, ['int32'], [1], `an int32 tensor [${n}] (one label per row)`);
-      if (labels.shape[0] !== n) throw selfsupError('ERR_SHAPE_MISMATCH', `labels of shape [${n}] (one per row of z1)`, opt(op, 'options.labels'), shapeStr(labels.shape));
-    }
-    if (oo.negatives !== undefined) {
-      negatives = checkT(TF, op, 'options.negatives', oo.negatives, ['float32'], [2], `a 2-D tensor [M, ${d}]`);
-      if (negatives.shape[1] !== d) throw selfsupError('ERR_SHAPE_MISMATCH', `a [M, ${d}] tensor (z1's feature size)`, opt(op, 'options.negatives'), shapeStr(negatives.shape));
-    }
-    const attrs: Attrs = {
-      temperature,
-      normalize: bool(op, 'options.normalize', oo.normalize, true),
-      direction: oneOf(op, 'options.direction', oo.direction, ['both', 'oneWay'] as const, 'both'),
-      decoupled: bool(op, 'options.decoupled', oo.decoupled, false),
-    };
-    return TF.tidy(() => {
-      const rows = run(infoNCESpec, { z1: a, z2: b, labels, negatives }, attrs);
-      return reduction === 'none' ? rows : reduction === 'sum' ? TF.sum(rows) : TF.mean(rows);
-    });
-  }
-
-  function vicreg(x: Tensor, y: Tensor, options?: TfVICRegOptions): TfVICRegOutput {
-    const op = 'vicreg';
-    const [a, b] = pair(TF, op, x, y, ['x', 'y'], 2);
-    const oo = opts<TfVICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
-    const w = [
-      num(op, 'options.simCoeff', oo.simCoeff, 25, { min: 0 }),
-      num(op, 'options.stdCoeff', oo.stdCoeff, 25, { min: 0 }),
-      num(op, 'options.covCoeff', oo.covCoeff, 1, { min: 0 }),
-    ];
-    const attrs: Attrs = {
-      eps: num(op, 'options.eps', oo.eps, 1e-4, { min: 0 }),
-      covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
-    };
-    return TF.tidy(() => {
-      const terms = run(vicregSpec, { x: a, y: b }, attrs);
-      const [invariance, variance, covariance] = TF.unstack(terms) as tfjs.Scalar[];
-      const loss = TF.sum(TF.mul(terms, TF.tensor(w, [3], 'float32'))) as tfjs.Scalar;
-      return { loss, invariance, variance, covariance };
-    });
-  }
-
-  function barlowTwins(z1: Tensor, z2: Tensor, options?: TfBarlowTwinsOptions): tfjs.Scalar {
-    const op = 'barlowTwins';
-    const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 2);
-    const oo = opts<TfBarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
-    const attrs: Attrs = {
-      lambda: num(op, 'options.lambda', oo.lambda, 0.0051, { min: 0 }),
-      eps: num(op, 'options.eps', oo.eps, 1e-5, { min: 0 }),
-      covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
-    };
-    return run(barlowTwinsSpec, { z1: a, z2: b }, attrs) as tfjs.Scalar;
-  }
-
-  function sinkhorn(scores: Tensor, options?: TfSinkhornOptions): tfjs.Tensor2D {
-    const op = 'sinkhorn';
-    const S = checkT(TF, op, 'scores', scores, ['float32'], [2], 'a 2-D tensor [B, K]');
-    const [Bn, K] = S.shape;
-    const oo = opts<TfSinkhornOptions>(op, options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal']);
-    let prior: Tensor | null = null, powerLaw = -1;
-    if (oo.prior !== undefined && oo.prior !== 'uniform') {
-      if (isTensorLike(oo.prior)) {
-        prior = checkT(TF, op, 'options.prior', oo.prior, ['float32'], [1], `a 1-D tensor [${K}]`);
-        if (prior.shape[0] !== K) throw selfsupError('ERR_SHAPE_MISMATCH', `a prior of shape [${K}] (K)`, opt(op, 'options.prior'), shapeStr(prior.shape));
-      } else if (oo.prior !== null && typeof oo.prior === 'object' && 'powerLaw' in oo.prior) {
-        powerLaw = num(op, 'options.prior.powerLaw', oo.prior.powerLaw, 0, { min: 0 });
-      } else {
-        throw typeError("'uniform' | { powerLaw: tau } | a float32 tf.Tensor [K]", opt(op, 'options.prior'), describeTf(oo.prior), true);
-      }
-    }
-    let rowMarginal: Tensor | null = null;
-    if (oo.rowMarginal !== undefined && oo.rowMarginal !== 'uniform') {
-      rowMarginal = checkT(TF, op, 'options.rowMarginal', oo.rowMarginal, ['float32'], [1], `a 1-D tensor [${Bn}]`);
-      if (rowMarginal.shape[0] !== Bn) throw selfsupError('ERR_SHAPE_MISMATCH', `a row marginal of shape [${Bn}] (B)`, opt(op, 'options.rowMarginal'), shapeStr(rowMarginal.shape));
-    }
-    const tolerance = num(op, 'options.tolerance', oo.tolerance, 0, { min: 0 });
-    const attrs: Attrs = {
-      input: oneOf(op, 'options.input', oo.input, ['logits', 'probs'] as const, 'logits'),
-      epsilon: num(op, 'options.epsilon', oo.epsilon, 0.05, { min: 0, minExclusive: true }),
-      iterations: num(op, 'options.iterations', oo.iterations, tolerance > 0 ? 1000 : 3, { integer: true, min: 0, max: 2 ** 31 - 1 }),
-      tolerance,
-      powerLaw,
-    };
-    return run(sinkhornSpec, { scores: S, prior, rowMarginal }, attrs) as tfjs.Tensor2D;
-  }
-
-  function gatherTokens(x: Tensor, idx: Tensor, options?: TfGatherTokensOptions): tfjs.Tensor3D {
-    const op = 'gatherTokens';
-    const X = checkT(TF, op, 'x', x, ['float32'], [2, 3], 'a tensor [B, N, D] or a shared [N, D]');
-    const I = checkT(TF, op, 'idx', idx, ['int32'], [2], 'an int32 tensor [B, K]');
-    if (X.rank === 3 && X.shape[0] !== I.shape[0]) {
-      throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${X.shape[0]}, K] (x's batch)`, `tfjs.${op}(idx)`, shapeStr(I.shape));
-    }
-    const oo = opts<TfGatherTokensOptions>(op, options, ['lengths', 'addPositions']);
-    const lengths = tokenLengths(op, oo.lengths, I.shape[0]);
-    let positions: Tensor | null = null;
-    if (oo.addPositions !== undefined) {
-      const [N, D] = X.shape.slice(-2);
-      positions = checkT(TF, op, 'options.addPositions', oo.addPositions, ['float32'], [2], `a 2-D tensor [${N}, ${D}]`);
-      if (positions.shape[0] !== N || positions.shape[1] !== D) {
-        throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${N}, ${D}] (x's tokens and features)`, opt(op, 'options.addPositions'), shapeStr(positions.shape));
-      }
-    }
-    return run(gatherTokensSpec, { x: X, idx: I, lengths, positions }, {}) as tfjs.Tensor3D;
-  }
-
-  function scatterTokens(src: Tensor, idx: Tensor, tokens: number, options?: TfScatterTokensOptions): tfjs.Tensor3D {
-    const op = 'scatterTokens';
-    const S = checkT(TF, op, 'src', src, ['float32'], [3], 'a 3-D tensor [B, K, D]');
-    const I = checkT(TF, op, 'idx', idx, ['int32'], [2], 'an int32 tensor [B, K]');
-    if (I.shape[0] !== S.shape[0] || I.shape[1] !== S.shape[1]) {
-      throw selfsupError('ERR_SHAPE_MISMATCH', `an index tensor [${S.shape[0]}, ${S.shape[1]}] (src's [B, K])`, `tfjs.${op}(idx)`, shapeStr(I.shape));
-    }
-    const N = checkNumber(`tfjs.${op}(tokens)`, tokens, { integer: true, min: 0 });
-    const oo = opts<TfScatterTokensOptions>(op, options, ['lengths', 'maskToken']);
-    const lengths = tokenLengths(op, oo.lengths, I.shape[0]);
-    let fill: Tensor | null = null;
-    if (oo.maskToken !== undefined && oo.maskToken !== null) {
-      fill = checkT(TF, op, 'options.maskToken', oo.maskToken, ['float32'], [1], `a 1-D tensor [${S.shape[2]}]`);
-      if (fill.shape[0] !== S.shape[2]) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${S.shape[2]}] (src's D)`, opt(op, 'options.maskToken'), shapeStr(fill.shape));
-    }
-    return run(scatterTokensSpec, { src: S, idx: I, lengths, fill }, { tokens: N }) as tfjs.Tensor3D;
-  }
-
-  function tokenLengths(op: string, v: unknown, B: number): Tensor | null {
-    if (v === undefined || v === null) return null;
-    const L = checkT(TF, op, 'options.lengths', v, ['int32'], [1], `an int32 tensor [${B}]`);
-    if (L.shape[0] !== B) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${B}] (one length per batch row)`, opt(op, 'options.lengths'), shapeStr(L.shape));
-    return L;
-  }
-
+  const c: Ctx = { TF, run: (spec, inputs, attrs) => runSpec(TF, spec, kernels, inputs, attrs) };
   return {
-    matmul, attention, infoNCE, vicreg, barlowTwins, sinkhorn, gatherTokens, scatterTokens,
+    matmul: (a, b, o) => matmulOp(c, a, b, o),
+    attention: (q, k, v, o) => attentionOp(c, q, k, v, o),
+    infoNCE: (z1, z2, o) => infoNCEOp(c, z1, z2, o),
+    vicreg: (x, y, o) => vicregOp(c, x, y, o),
+    barlowTwins: (z1, z2, o) => barlowTwinsOp(c, z1, z2, o),
+    sinkhorn: (s, o) => sinkhornOp(c, s, o),
+    gatherTokens: (x, idx, o) => gatherTokensOp(c, x, idx, o),
+    scatterTokens: (src, idx, tokens, o) => scatterTokensOp(c, src, idx, tokens, o),
     path: () => (usesKernel(TF, matmulSpec, kernels) ? 'kernel' : 'customGrad'),
     kernelNames: names,
   };

@@ -16,11 +16,10 @@ import type { Attrs, In, InArray, Ins, OpSpec, Out } from './specs';
 
 type Tensor = tfjs.Tensor;
 
-/** The part of the tf module the adapter uses (satisfied by @tensorflow/tfjs and @tensorflow/tfjs-node). */
+/** The part of the tf module the adapter uses (@tensorflow/tfjs-core's exports; tfjs and tfjs-node have them). */
 export type TfModule = Pick<typeof tfjs,
   | 'Tensor' | 'tensor' | 'zeros' | 'customGrad' | 'tidy' | 'engine' | 'getBackend'
-  | 'registerKernel' | 'registerGradient' | 'getKernel' | 'getGradient'
-  | 'mul' | 'sum' | 'mean' | 'unstack'>;
+  | 'registerKernel' | 'registerGradient' | 'getKernel' | 'getGradient'>;
 
 /** What a registered cpu kernel needs of the backend (MathBackendCPU has both). */
 interface CpuBackendLike {

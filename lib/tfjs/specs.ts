@@ -248,6 +248,30 @@ export const scatterTokensSpec: OpSpec = {
   },
 };
 
+// ---- weighted sum (the losses' reductions) -------------------------------------------------------
+
+/**
+ * sum_i w_i x_i of a 1-D x, w_i = weights[i] or the one `scale`: infoNCE's mean / sum over rows and
+ * vicreg's weighting and term picks. A kernel of its own (not tf.sum / tf.mul / tf.unstack) so the
+ * adapter's gradients need nothing from tfjs's gradient registry, which @tensorflow/tfjs-core alone
+ * leaves empty.
+ */
+export const weightedSumSpec: OpSpec = {
+  name: 'WeightedSum',
+  inputs: ['x'],
+  diff: ['x'],
+  forward(x, at) {
+    const X = f32(x.x), w = at.weights as number[] | undefined, c = at.scale as number;
+    let s = 0;
+    for (let i = 0; i < X.length; i++) s += (w ? w[i] : c) * X[i];
+    return [{ values: Float32Array.of(s), shape: [] }];
+  },
+  backward(x, _outs, dy, at) {
+    const w = at.weights as number[] | undefined, c = at.scale as number;
+    return { x: Float32Array.from(f32(x.x), (_, i) => dy[0] * (w ? w[i] : c)) };
+  },
+};
+
 export const SPECS: readonly OpSpec[] = [
-  matmulSpec, attentionSpec, infoNCESpec, vicregSpec, barlowTwinsSpec, sinkhornSpec, gatherTokensSpec, scatterTokensSpec,
+  matmulSpec, attentionSpec, infoNCESpec, vicregSpec, barlowTwinsSpec, sinkhornSpec, gatherTokensSpec, scatterTokensSpec, weightedSumSpec,
 ];
