@@ -3,10 +3,10 @@
 // 'selfsup' backend (model code unchanged), plus the largest difference of the predictions and
 // trained weights between the two after the same steps from the same initial weights.
 //
-//   node scripts/tfjs-models.js [steps=5] [models=mlp,cnn,transformer]      (needs dist/: npm run build)
+//   node scripts/tfjs-models.js [steps=2] [models=mlp,cnn,transformer] [rounds=2]   (needs dist/: npm run build)
 //
-// Backends are interleaved per model (cpu, selfsup, cpu, selfsup, ...); the ratio is of medians
-// from the same run. The models are also what test/tfjs-backend.test.ts trains at small sizes.
+// Backends alternate per model (cpu, selfsup, cpu, selfsup: `rounds` of each, every one a fresh
+// model after one untimed warm-up step); the ratio is of the medians from the same run. The models are also what test/tfjs-backend.test.ts trains at small sizes.
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const { registerBackend } = require('../dist/lib/tfjs/index.js');
@@ -110,8 +110,12 @@ async function trainOn(backend, name, size, weights, steps) {
 
 const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
-/** Trains `name` on cpu and on selfsup from the same initial weights; returns times and differences. */
-async function compare(name, { size = 'full', steps = 3, rounds = 1 } = {}) {
+/**
+ * Trains `name` on cpu and on selfsup from the same initial weights, `rounds` times alternating
+ * (cpu, selfsup, cpu, ...), `warmup + steps` fit steps each; returns the timed steps' ms (the
+ * warm-up steps, which build the training graph, are not timed) and the differences of the last round.
+ */
+async function compare(name, { size = 'full', steps = 3, rounds = 1, warmup = 0 } = {}) {
   registerBackend(tf);
   await tf.setBackend('cpu');
   const init = buildModel(name, size);
@@ -121,9 +125,9 @@ async function compare(name, { size = 'full', steps = 3, rounds = 1 } = {}) {
   const res = { cpu: [], selfsup: [] };
   let last;
   for (let r = 0; r < rounds; r++) {
-    last = { cpu: await trainOn('cpu', name, size, weights, steps), selfsup: await trainOn('selfsup', name, size, weights, steps) };
-    res.cpu.push(...last.cpu.times);
-    res.selfsup.push(...last.selfsup.times);
+    last = { cpu: await trainOn('cpu', name, size, weights, warmup + steps), selfsup: await trainOn('selfsup', name, size, weights, warmup + steps) };
+    res.cpu.push(...last.cpu.times.slice(warmup));
+    res.selfsup.push(...last.selfsup.times.slice(warmup));
   }
   const predDiff = maxDiff(last.selfsup.pred, last.cpu.pred);
   const weightDiff = Math.max(...last.cpu.weights.map((w, i) => maxDiff(last.selfsup.weights[i], w)));
@@ -133,14 +137,15 @@ async function compare(name, { size = 'full', steps = 3, rounds = 1 } = {}) {
 module.exports = { buildModel, compare, SelfAttention };
 
 if (require.main === module) {
-  const steps = Number(process.argv[2] || 5);
+  const steps = Number(process.argv[2] || 2);
+  const rounds = Number(process.argv[4] || 2);
   const names = (process.argv[3] || 'mlp,cnn,transformer').split(',');
   const med = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
   (async () => {
+    console.log(`# ${require('node:os').cpus()[0].model}, ${require('node:os').cpus().length} cores; medians of ${steps} x ${rounds} model.fit steps per backend`);
     for (const name of names) {
-      // First fit of each backend includes graph building: drop it, time `steps` after it.
-      const r = await compare(name, { steps: steps + 1, rounds: 1 });
-      const c = med(r.cpuMs.slice(1)), s = med(r.selfsupMs.slice(1));
+      const r = await compare(name, { steps, rounds, warmup: 1 });
+      const c = med(r.cpuMs), s = med(r.selfsupMs);
       console.log(`${name.padEnd(12)} cpu ${c.toFixed(1).padStart(8)} ms  selfsup ${s.toFixed(1).padStart(7)} ms  ${(c / s).toFixed(1).padStart(5)}x  ` +
         `max |pred diff| ${r.predDiff.toExponential(1)}  max |weight diff| ${r.weightDiff.toExponential(1)}`);
     }
