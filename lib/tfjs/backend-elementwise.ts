@@ -74,21 +74,31 @@ function transpose({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
   return copyStrided(X, y, shape, perm.map((p) => strides[p])) ? backend.makeTensorInfo(shape, 'float32', y) : null;
 }
 
-// ---- JS loops (tfjs semantics the native ops do not have: relu and step keep NaN) ---------------
+// ---- relu and step (tfjs keeps NaN: relu(NaN) = step(NaN) = NaN) ---------------------------------
+
+const ZERO = Float32Array.of(0);
+
+/** relu(x) = maximum(x, 0) in place on `y` (may be x's array): the native maximum lets NaN win, as tf.relu. */
+export function reluInPlace(x: Float32Array, shape: number[], y: Float32Array): boolean {
+  return nativeBinary('maximum', y, shape, x, shape, ZERO, []);
+}
 
 function relu({ inputs, backend }: KernelArgs): TensorInfo | null {
   const X = f32Of(backend, inputs.x);
   if (!X) return null;
   const y = new Float32Array(X.length);
-  for (let i = 0; i < X.length; i++) y[i] = X[i] < 0 ? 0 : X[i];
-  return backend.makeTensorInfo(inputs.x!.shape, 'float32', y);
+  return reluInPlace(X, inputs.x!.shape, y) ? backend.makeTensorInfo(inputs.x!.shape, 'float32', y) : null;
 }
 
+/** step(x) = x > 0 ? 1 : alpha, NaN for NaN: a native x > 0 mask, widened with the NaNs put back (alpha 0 only: relu's gradient). */
 function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
   const X = f32Of(backend, inputs.x);
-  if (!X) return null;
-  const alpha = attrs.alpha as number, y = new Float32Array(X.length);
-  for (let i = 0; i < X.length; i++) y[i] = X[i] > 0 ? 1 : X[i] === X[i] ? alpha : NaN;
+  if (!X || attrs.alpha !== 0) return null;
+  const mask = new Uint8Array(X.length);
+  if (!nativeBinary('gt', mask, inputs.x!.shape, X, inputs.x!.shape, ZERO, [])) return null;
+  const y = new Float32Array(X.length);
+  y.set(mask); // widened by the engine, not a JS loop
+  for (let i = 0; i < X.length; i++) if (X[i] !== X[i]) y[i] = NaN;
   return backend.makeTensorInfo(inputs.x!.shape, 'float32', y);
 }
 

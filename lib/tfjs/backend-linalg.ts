@@ -12,6 +12,7 @@
  */
 import type * as tfc from '@tensorflow/tfjs-core';
 import { matmul } from '../kernels/linalg';
+import { reluInPlace } from './backend-elementwise';
 import { f32Of, sizeOf, type BackendUtil, type CpuBackend, type KernelArgs, type KernelFn, type TensorInfo } from './cpu';
 
 /** Cpu kernel lookup (the activations and the Add the fused kernels may need). */
@@ -54,11 +55,11 @@ function rowBias(be: CpuBackend, bias: TensorInfo | undefined, n: number): Float
   return v && v.length === n && bias!.shape[bias!.shape.length - 1] === n ? v : null;
 }
 
-const CPU_ACTIVATION: Record<string, string> = { relu6: 'Relu6', elu: 'Elu', prelu: 'Prelu', leakyrelu: 'LeakyRelu', sigmoid: 'Sigmoid' };
+const CPU_ACTIVATION: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', elu: 'Elu', prelu: 'Prelu', leakyrelu: 'LeakyRelu', sigmoid: 'Sigmoid' };
 
 /**
  * The fused kernels' epilogue after the GEMM: a bias it could not take (added by the cpu Add),
- * then the activation (relu in place, the others by their cpu kernels).
+ * then the activation (relu in place when the native core takes it, the others by their cpu kernels).
  */
 function epilogue(cpu: CpuKernels, args: KernelArgs, out: TensorInfo, biasDone: boolean): TensorInfo {
   const { inputs, backend, attrs } = args;
@@ -66,9 +67,8 @@ function epilogue(cpu: CpuKernels, args: KernelArgs, out: TensorInfo, biasDone: 
   const swap = (next: TensorInfo) => { backend.disposeIntermediateTensorInfo(cur); cur = next; };
   if (inputs.bias && !biasDone) swap(cpu('Add')({ inputs: { a: cur, b: inputs.bias }, backend, attrs: {} }) as TensorInfo);
   const act = attrs.activation as string | undefined;
-  if (act === 'relu') {
-    const v = f32Of(backend, cur)!;
-    for (let i = 0; i < v.length; i++) if (v[i] < 0) v[i] = 0; // NaN stays NaN, as tf.relu
+  if (act === 'relu' && reluInPlace(f32Of(backend, cur)!, cur.shape, f32Of(backend, cur)!)) {
+    // done in place
   } else if (act && act !== 'linear') {
     const name = CPU_ACTIVATION[act];
     if (!name) throw new Error(`Activation ${act} has not been implemented for the selfsup backend.`);
