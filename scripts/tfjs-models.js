@@ -3,10 +3,11 @@
 // 'selfsup' backend (model code unchanged), plus the largest difference of the predictions and
 // trained weights between the two after the same steps from the same initial weights.
 //
-//   node scripts/tfjs-models.js [steps=2] [models=mlp,cnn,transformer] [rounds=2]   (needs dist/: npm run build)
+//   node scripts/tfjs-models.js [steps=2] [models=mlp,cnn,transformer] [rounds=2] [warmup=1]   (needs dist/: npm run build)
 //
 // Backends alternate per model (cpu, selfsup, cpu, selfsup: `rounds` of each, every one a fresh
-// model after one untimed warm-up step); the ratio is of the medians from the same run. The models are also what test/tfjs-backend.test.ts trains at small sizes.
+// model after `warmup` untimed steps, which build the training graph); the ratio is of the
+// medians from the same run. The models are also what test/tfjs-backend.test.ts trains at small sizes.
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const { registerBackend } = require('../dist/lib/tfjs/index.js');
@@ -139,12 +140,13 @@ module.exports = { buildModel, compare, SelfAttention };
 if (require.main === module) {
   const steps = Number(process.argv[2] || 2);
   const rounds = Number(process.argv[4] || 2);
+  const warmup = Number(process.argv[5] ?? 1);
   const names = (process.argv[3] || 'mlp,cnn,transformer').split(',');
   const med = (a) => [...a].sort((p, q) => p - q)[a.length >> 1];
   (async () => {
-    console.log(`# ${require('node:os').cpus()[0].model}, ${require('node:os').cpus().length} cores; medians of ${steps} x ${rounds} model.fit steps per backend`);
+    console.log(`# ${require('node:os').cpus()[0].model}, ${require('node:os').cpus().length} cores; medians of ${steps} x ${rounds} model.fit steps per backend after ${warmup} untimed`);
     for (const name of names) {
-      const r = await compare(name, { steps, rounds, warmup: 1 });
+      const r = await compare(name, { steps, rounds, warmup });
       const c = med(r.cpuMs), s = med(r.selfsupMs);
       console.log(`${name.padEnd(12)} cpu ${c.toFixed(1).padStart(8)} ms  selfsup ${s.toFixed(1).padStart(7)} ms  ${(c / s).toFixed(1).padStart(5)}x  ` +
         `max |pred diff| ${r.predDiff.toExponential(1)}  max |weight diff| ${r.weightDiff.toExponential(1)}`);

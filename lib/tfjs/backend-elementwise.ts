@@ -68,7 +68,7 @@ function transpose({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
   const x = inputs.x!, X = f32Of(backend, x);
   if (!X) return null;
   const perm = attrs.perm as number[];
-  const strides = x.shape.map((_, i) => sizeOf(x.shape.slice(i + 1)));
+  const strides = stridesOf(x.shape);
   const shape = perm.map((p) => x.shape[p]);
   const y = new Float32Array(X.length);
   return copyStrided(X, y, shape, perm.map((p) => strides[p])) ? backend.makeTensorInfo(shape, 'float32', y) : null;
@@ -124,6 +124,45 @@ function gather({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
   return backend.makeTensorInfo([...x.shape.slice(0, axis), ...ind.shape, ...x.shape.slice(axis + 1)], x.dtype, y);
 }
 
+const stridesOf = (shape: number[]): number[] => shape.map((_, i) => sizeOf(shape.slice(i + 1)));
+
+/**
+ * A slice that is not one contiguous run (tfjs's cpu kernel reads those element by element; a
+ * contiguous one it returns as a subarray, without a copy, so that case stays there).
+ */
+function slice({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
+  const x = inputs.x!, X = f32Of(backend, x);
+  const rank = x.shape.length, begin = attrs.begin as number[], sz = attrs.size as number[];
+  if (!X || !Array.isArray(begin) || !Array.isArray(sz) || begin.length !== rank || sz.length !== rank) return null;
+  const size = sz.map((d, i) => (d === -1 ? x.shape[i] - begin[i] : d));
+  if (size.some((d, i) => !(begin[i] >= 0 && d >= 0 && begin[i] + d <= x.shape[i]))) return null;
+  const first = size.findIndex((d) => d !== 1);
+  if (first < 0 || size.every((d, i) => i <= first || (begin[i] === 0 && d === x.shape[i]))) return null;
+  const st = stridesOf(x.shape), y = new Float32Array(sizeOf(size));
+  const offset = begin.reduce((acc, b, i) => acc + b * st[i], 0);
+  return copyStrided(X, y, size, st, offset) ? backend.makeTensorInfo(size, 'float32', y) : null;
+}
+
+/** Tile: the output viewed as [r0, s0, r1, s1, ...] is x read with stride 0 along every r axis. */
+function tile({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
+  const x = inputs.x!, X = f32Of(backend, x), reps = attrs.reps as number[];
+  if (!X || reps.length !== x.shape.length) return null;
+  const st = stridesOf(x.shape), shape = x.shape.map((d, i) => d * reps[i]);
+  const y = new Float32Array(sizeOf(shape));
+  const ok = copyStrided(X, y, x.shape.flatMap((d, i) => [reps[i], d]), st.flatMap((s) => [0, s]));
+  return ok ? backend.makeTensorInfo(shape, 'float32', y) : null;
+}
+
+/** PadV2: the constant everywhere, then x copied into the interior with the output's strides. */
+function pad({ inputs, backend, attrs }: KernelArgs): TensorInfo | null {
+  const x = inputs.x!, X = f32Of(backend, x), p = attrs.paddings as [number, number][];
+  if (!X || p.length !== x.shape.length || p.some(([lo, hi]) => lo < 0 || hi < 0)) return null;
+  const shape = x.shape.map((d, i) => p[i][0] + d + p[i][1]), ost = stridesOf(shape);
+  const y = new Float32Array(sizeOf(shape)).fill(attrs.constantValue as number);
+  const offset = p.reduce((acc, [lo], i) => acc + lo * ost[i], 0);
+  return copyStrided(X, y, x.shape, stridesOf(x.shape), 0, ost, offset) ? backend.makeTensorInfo(shape, 'float32', y) : null;
+}
+
 export function elementwiseKernels(util: BackendUtil): Record<string, Fast> {
   return {
     Add: binary(util, 'add'),
@@ -141,6 +180,9 @@ export function elementwiseKernels(util: BackendUtil): Record<string, Fast> {
     Mean: ({ inputs, backend, attrs }) => reduce(backend, inputs.x!, attrs.axis, attrs.keepDims === true, true),
     Softmax: softmax,
     Transpose: transpose,
+    Slice: slice,
+    Tile: tile,
+    PadV2: pad,
     GatherV2: gather,
   };
 }

@@ -18,7 +18,7 @@ export const SUITES = {
   'Add, Sub, Multiply, RealDiv': ['add_test', 'sub_test', 'mul_test', 'arithmetic_test'],
   'Exp, Square, Sqrt, Rsqrt, Neg, Relu, Step': ['exp_test', 'square_test', 'sqrt_test', 'rsqrt_test', 'neg_test', 'relu_test', 'step_test'],
   'Sum, Mean': ['sum_test', 'mean_test'],
-  'Transpose, GatherV2': ['transpose_test', 'gather_test'],
+  'Transpose, Slice, Tile, PadV2, GatherV2': ['transpose_test', 'slice_test', 'tile_test', 'pad_test', 'gather_test'],
   'MaxPool, MaxPoolGrad': ['max_pool_test'],
 };
 
@@ -55,7 +55,7 @@ const result = { passed: 0, failed: 0, excluded: 0, failures: [], suites: {}, pa
 runner.env.clearReporters();
 runner.env.addReporter({
   specDone(spec) {
-    const suite = spec.fullName.split(' selfsup ')[0];
+    const suite = spec.fullName.split(' selfsup ')[0].trim();
     result.suites[suite] = (result.suites[suite] ?? 0) + (spec.status === 'passed' ? 1 : 0);
     if (spec.status === 'passed') result.passed++;
     else if (spec.status === 'failed') {
