@@ -16,6 +16,9 @@ import { describe, rangeError, selfsupError, shapeStr, typeError } from '../erro
 import type { InfoNCEOptionsOf } from '../ops/info_nce';
 import type { BarlowTwinsOptions, VICRegOptions } from '../ops/vicreg';
 import { checkBoolean, checkNumber, checkOneOf, checkOptions } from '../validate';
+import { planAttentionScalars } from '../kernels/attention';
+import { checkDecoupledNegatives, planInfoNCEScalars } from '../kernels/info_nce';
+import { planVicregScalars, planVicregWeights } from '../kernels/vicreg';
 import { KERNEL_BACKEND, KERNEL_BACKENDS, gradKernelName, kernelName, registerSpec, runSpec, usesKernel, type TfModule } from './runner';
 import {
   SPECS, attentionSpec, barlowTwinsSpec, gatherTokensSpec, infoNCESpec, matmulSpec,
@@ -229,9 +232,7 @@ function attentionOp({ TF, run }: Ctx, q: Tensor, k: Tensor, v: Tensor, options?
   const oo = opts<TfAttentionOptions>(op, options, ['scale', 'causal', 'mask', 'dropout', 'seed']);
   const mask = oo.mask === undefined || oo.mask === null ? null : checkT(TF, op, 'options.mask', oo.mask, ['bool', 'float32']);
   const attrs: Attrs = {
-    scale: num(op, 'options.scale', oo.scale, 1 / Math.sqrt(d)),
-    causal: bool(op, 'options.causal', oo.causal, false),
-    dropout: num(op, 'options.dropout', oo.dropout, 0, { min: 0, max: 1, maxExclusive: true }),
+    ...planAttentionScalars(`tfjs.${op}`, oo, d),
     seed: num(op, 'options.seed', oo.seed, 0, { integer: true, min: 0, max: Number.MAX_SAFE_INTEGER }),
   };
   return run(attentionSpec, { q: Q, k: K, v: V, mask }, attrs) as tfjs.Tensor4D;
@@ -242,7 +243,7 @@ function infoNCEOp({ TF, run }: Ctx, z1: Tensor, z2: Tensor, options?: TfInfoNCE
   const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 1);
   const [n, d] = a.shape;
   const oo = opts<TfInfoNCEOptions>(op, options, ['temperature', 'normalize', 'direction', 'decoupled', 'labels', 'negatives', 'reduction']);
-  const temperature = num(op, 'options.temperature', oo.temperature, 0.1, { min: 0, minExclusive: true });
+  const sc = planInfoNCEScalars(`tfjs.${op}`, oo);
   const reduction = oneOf(op, 'options.reduction', oo.reduction, ['mean', 'sum', 'none'] as const, 'mean');
   let labels: Tensor | null = null, negatives: Tensor | null = null;
   if (oo.labels !== undefined) {
@@ -253,12 +254,9 @@ function infoNCEOp({ TF, run }: Ctx, z1: Tensor, z2: Tensor, options?: TfInfoNCE
     negatives = checkT(TF, op, 'options.negatives', oo.negatives, ['float32'], [2], `a 2-D tensor [M, ${d}]`);
     if (negatives.shape[1] !== d) throw selfsupError('ERR_SHAPE_MISMATCH', `a [M, ${d}] tensor (z1's feature size)`, opt(op, 'options.negatives'), shapeStr(negatives.shape));
   }
-  const attrs: Attrs = {
-    temperature,
-    normalize: bool(op, 'options.normalize', oo.normalize, true),
-    direction: oneOf(op, 'options.direction', oo.direction, ['both', 'oneWay'] as const, 'both'),
-    decoupled: bool(op, 'options.decoupled', oo.decoupled, false),
-  };
+  // with labels the kernel checks (it reads them); without, the rule needs only the sizes
+  if (!labels) checkDecoupledNegatives(`tfjs.${op}`, sc.decoupled, n, null, negatives ? negatives.shape[0] : 0);
+  const attrs: Attrs = { temperature: sc.temperature, normalize: sc.normalize, direction: sc.both ? 'both' : 'oneWay', decoupled: sc.decoupled };
   return TF.tidy(() => {
     const rows = run(infoNCESpec, { z1: a, z2: b, labels, negatives }, attrs);
     return reduction === 'none' ? rows : run(weightedSumSpec, { x: rows }, { scale: reduction === 'sum' ? 1 : 1 / rows.shape[0] });
@@ -269,15 +267,10 @@ function vicregOp({ TF, run }: Ctx, x: Tensor, y: Tensor, options?: TfVICRegOpti
   const op = 'vicreg';
   const [a, b] = pair(TF, op, x, y, ['x', 'y'], 2);
   const oo = opts<TfVICRegOptions>(op, options, ['simCoeff', 'stdCoeff', 'covCoeff', 'eps', 'covPath']);
-  const w = [
-    num(op, 'options.simCoeff', oo.simCoeff, 25, { min: 0 }),
-    num(op, 'options.stdCoeff', oo.stdCoeff, 25, { min: 0 }),
-    num(op, 'options.covCoeff', oo.covCoeff, 1, { min: 0 }),
-  ];
-  const attrs: Attrs = {
-    eps: num(op, 'options.eps', oo.eps, 1e-4, { min: 0 }),
-    covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
-  };
+  const ww = planVicregWeights(`tfjs.${op}`, oo);
+  const w = [ww.sim, ww.std, ww.cov];
+  const sc = planVicregScalars(`tfjs.${op}`, oo);
+  const attrs: Attrs = { eps: sc.eps, covPath: sc.covPath };
   return TF.tidy(() => {
     const terms = run(vicregSpec, { x: a, y: b }, attrs);
     const pick = (weights: number[]) => run(weightedSumSpec, { x: terms }, { weights }) as tfjs.Scalar;
@@ -289,11 +282,8 @@ function barlowTwinsOp({ TF, run }: Ctx, z1: Tensor, z2: Tensor, options?: TfBar
   const op = 'barlowTwins';
   const [a, b] = pair(TF, op, z1, z2, ['z1', 'z2'], 2);
   const oo = opts<TfBarlowTwinsOptions>(op, options, ['lambda', 'eps', 'covPath']);
-  const attrs: Attrs = {
-    lambda: num(op, 'options.lambda', oo.lambda, 0.0051, { min: 0 }),
-    eps: num(op, 'options.eps', oo.eps, 1e-5, { min: 0 }),
-    covPath: oneOf(op, 'options.covPath', oo.covPath, ['auto', 'gram', 'direct'] as const, 'auto'),
-  };
+  const sc = planVicregScalars(`tfjs.${op}`, oo, 'barlowTwins');
+  const attrs: Attrs = { lambda: sc.lambda, eps: sc.eps, covPath: sc.covPath };
   return run(barlowTwinsSpec, { z1: a, z2: b }, attrs) as tfjs.Scalar;
 }
 
