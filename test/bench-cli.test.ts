@@ -6,23 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
 import { loadWorkloads } from '../bench/index';
 import { keepGoing, percentile, roofline, summarize } from '../bench/runner';
 import { csvColumns } from '../bench/report';
+import { runCli } from './helpers';
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(['bench', ...args]);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = (args: string[]) => runCli('bench', args);
 
 // A custom sgemm size (the workload's withShape) keeps every run in milliseconds.
 const TINY = ['sgemm', '--shape', 'm=64,n=48,k=40', '--quick'];

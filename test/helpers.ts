@@ -1,5 +1,5 @@
 /** Small helpers shared by the kernel test files and the op table (test/ops/helpers.ts). */
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 
 /** mulberry32: tiny, seeded, independent of lib/random (the op under test must not draw its own inputs). */
 export function mulberry32(seed: number): () => number {
@@ -21,6 +21,33 @@ export function normwiseRelErr(a: ArrayLike<number>, b: ArrayLike<number>): numb
     den = Math.max(den, Math.abs(b[i]));
   }
   return num / Math.max(den, 1e-30);
+}
+
+/** Expects max |a - ref| <= atol + rtol * max |ref| (and a finite error): the normwise bound. */
+export function expectCloseNormwise(a: ArrayLike<number>, ref: ArrayLike<number>, rtol: number, atol = 1e-6): void {
+  expect(a.length).toBe(ref.length);
+  let err = 0, mag = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(a[i] - ref[i]));
+    mag = Math.max(mag, Math.abs(ref[i]));
+  }
+  expect(Number.isFinite(err)).toBe(true);
+  expect(err).toBeLessThanOrEqual(atol + rtol * mag);
+}
+
+/** Runs `selfsup <command> ...args` in process, capturing stdout and stderr. */
+export async function runCli(command: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../lib/cli/main');
+  let out = '', err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main([command, ...args]);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
 }
 
 /** Runs fn, expects it to throw an instance of cls whose message matches every pattern given. */

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type * as tfjs from '@tensorflow/tfjs';
+import { expectCloseNormwise } from './helpers';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(__dirname, '..');
@@ -32,17 +33,7 @@ const nativeCore = require(path.join(root, 'dist/lib/ops/native-core.js')) as ty
 let seed = 7000;
 const randn = (shape: number[]): Tensor => tf.randomNormal(shape, 0, 1, 'float32', seed++);
 
-/** max |a - b| <= atol + rtol * max |ref|. */
-function expectClose(a: ArrayLike<number>, ref: ArrayLike<number>, rtol: number, atol = 1e-6): void {
-  expect(a.length).toBe(ref.length);
-  let err = 0, mag = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - ref[i]));
-    mag = Math.max(mag, Math.abs(ref[i]));
-  }
-  expect(Number.isFinite(err)).toBe(true);
-  expect(err).toBeLessThanOrEqual(atol + rtol * mag);
-}
+const expectClose = expectCloseNormwise;
 
 /** Runs fn on 'selfsup' and returns its arrays; asserts the named kernel took the selfsup path. */
 function onSelfsup(kernel: string, fn: () => Tensor | Tensor[]): Float32Array[] {

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type * as tfjs from '@tensorflow/tfjs';
 import { SelfsupError } from '../lib/errors';
 import { createOps, register, type SelfsupTfOps } from '../lib/tfjs/index';
+import { expectCloseNormwise } from './helpers';
 
 type Tensor = tfjs.Tensor;
 type TF = typeof tfjs;
@@ -36,14 +37,7 @@ function randn(shape: number[], scale = 1): Tensor {
 /** max |a - b| <= atol + rtol * max |b| (float32 on both sides). */
 function expectClose(a: Tensor, b: Tensor, rtol: number, atol = 1e-6): void {
   expect(a.shape).toEqual(b.shape);
-  const x = a.dataSync(), y = b.dataSync();
-  let err = 0, ref = 0;
-  for (let i = 0; i < y.length; i++) {
-    err = Math.max(err, Math.abs(x[i] - y[i]));
-    ref = Math.max(ref, Math.abs(y[i]));
-  }
-  expect(Number.isFinite(err)).toBe(true);
-  expect(err).toBeLessThanOrEqual(atol + rtol * ref);
+  expectCloseNormwise(a.dataSync(), b.dataSync(), rtol, atol);
 }
 
 /** Forward and gradients (random cotangent) of `ours` vs `ref`, both functions of `xs`. */

@@ -96,6 +96,19 @@ export interface SwavLossOptions {
   codes?: [Tensor, Tensor];
 }
 
+/** The loss as a 0-d tensor of the input's dtype. */
+function lossScalar(like: FloatArray | Tensor['data'], v: number): Tensor {
+  const out = new (like.constructor as Float64ArrayConstructor)(1);
+  out[0] = v;
+  return new Tensor(out, []);
+}
+/** A gradient the forward computed for a unit upstream gradient, times the scalar g. */
+function scaled(grad: FloatArray, g: number, shape: number[]): Tensor {
+  const d = new (grad.constructor as Float64ArrayConstructor)(grad.length);
+  for (let i = 0; i < grad.length; i++) d[i] = grad[i] * g;
+  return new Tensor(d, shape);
+}
+
 const SwavFn = defineFunction({
   name: 'swavLoss',
   forward(ctx: FunctionCtx, s1: Tensor, s2: Tensor, o: Record<string, unknown>): Tensor {
@@ -103,18 +116,11 @@ const SwavFn = defineFunction({
     ctx.grad1 = r.grad1;
     ctx.grad2 = r.grad2;
     ctx.shape = s1.shape.slice();
-    const out = new (s1.data.constructor as Float64ArrayConstructor)(1);
-    out[0] = r.loss;
-    return new Tensor(out, []);
+    return lossScalar(s1.data, r.loss);
   },
   backward(ctx: FunctionCtx, g: Tensor) {
-    const gv = g.data[0];
-    const scale = (a: FloatArray): Tensor => {
-      const d = new (a.constructor as Float64ArrayConstructor)(a.length);
-      for (let i = 0; i < a.length; i++) d[i] = a[i] * gv;
-      return new Tensor(d, ctx.shape);
-    };
-    return [ctx.needsInputGrad[0] ? scale(ctx.grad1) : null, ctx.needsInputGrad[1] ? scale(ctx.grad2) : null];
+    const gv = g.data[0], shape = ctx.shape as number[];
+    return [ctx.needsInputGrad[0] ? scaled(ctx.grad1 as FloatArray, gv, shape) : null, ctx.needsInputGrad[1] ? scaled(ctx.grad2 as FloatArray, gv, shape) : null];
   },
 });
 
@@ -160,16 +166,10 @@ const MsnFn = defineFunction({
     const r = msnLossKernel(a.data as FloatArray, t.data as FloatArray, a.shape, t.shape, o, 'msnLoss');
     ctx.grad = r.grad;
     ctx.shape = a.shape.slice();
-    const out = new (a.data.constructor as Float64ArrayConstructor)(1);
-    out[0] = r.loss;
-    return new Tensor(out, []);
+    return lossScalar(a.data, r.loss);
   },
   backward(ctx: FunctionCtx, g: Tensor) {
-    const gv = g.data[0];
-    const src = ctx.grad as FloatArray;
-    const d = new (src.constructor as Float64ArrayConstructor)(src.length);
-    for (let i = 0; i < src.length; i++) d[i] = src[i] * gv;
-    return [ctx.needsInputGrad[0] ? new Tensor(d, ctx.shape) : null, null];
+    return [ctx.needsInputGrad[0] ? scaled(ctx.grad as FloatArray, g.data[0], ctx.shape as number[]) : null, null];
   },
 });
 

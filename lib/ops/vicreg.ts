@@ -116,18 +116,24 @@ export function vicreg(x: Tensor, y: Tensor, options?: VICRegOptions): VICRegOut
 
 interface TermCfg { eps: number; covPath: CovPath; shape: [number, number] }
 
-const VarianceFn = defineFunction({
-  name: 'varianceLoss',
-  forward(ctx: FunctionCtx, x: Tensor, c: TermCfg): Tensor {
-    ctx.x = x.data;
-    ctx.c = c;
-    return scalar(kVar(x.data as FloatArray, c.shape, { eps: c.eps }), x.data as FloatArray);
-  },
-  backward(ctx: FunctionCtx, g: Tensor) {
-    const c = ctx.c as TermCfg;
-    return [new Tensor(kVarBack(ctx.x as FloatArray, c.shape, g.data[0], { eps: c.eps }), c.shape)];
-  },
-});
+/** One VICReg term of x alone as an autograd op: the kernel's value, and its gradient times g. */
+function termFn(name: string, value: (x: FloatArray, c: TermCfg) => number, grad: (x: FloatArray, c: TermCfg, g: number) => FloatArray) {
+  return defineFunction({
+    name,
+    forward(ctx: FunctionCtx, x: Tensor, c: TermCfg): Tensor {
+      ctx.x = x.data;
+      ctx.c = c;
+      return scalar(value(x.data as FloatArray, c), x.data as FloatArray);
+    },
+    backward(ctx: FunctionCtx, g: Tensor) {
+      const c = ctx.c as TermCfg;
+      return [new Tensor(grad(ctx.x as FloatArray, c, g.data[0]), c.shape)];
+    },
+  });
+}
+
+const VarianceFn = termFn('varianceLoss', (x, c) => kVar(x, c.shape, { eps: c.eps }), (x, c, g) => kVarBack(x, c.shape, g, { eps: c.eps }));
+const CovarianceFn = termFn('covarianceLoss', (x, c) => kCov(x, c.shape, { covPath: c.covPath }), (x, c, g) => kCovBack(x, c.shape, g, { covPath: c.covPath }));
 
 /** mean_d relu(1 - sqrt(var_d(x) + eps)) over the batch (unbiased var). VICReg's variance term is
  * (varianceLoss(x) + varianceLoss(y)) / 2. */
@@ -137,19 +143,6 @@ export function varianceLoss(x: Tensor, options?: { eps?: number }): Tensor {
   const o = opts<{ eps: number }>(op, options, ['eps']);
   return VarianceFn(a, { eps: planVicregScalars(op, o).eps, covPath: 'auto', shape: [a.shape[0], a.shape[1]] });
 }
-
-const CovarianceFn = defineFunction({
-  name: 'covarianceLoss',
-  forward(ctx: FunctionCtx, x: Tensor, c: TermCfg): Tensor {
-    ctx.x = x.data;
-    ctx.c = c;
-    return scalar(kCov(x.data as FloatArray, c.shape, { covPath: c.covPath }), x.data as FloatArray);
-  },
-  backward(ctx: FunctionCtx, g: Tensor) {
-    const c = ctx.c as TermCfg;
-    return [new Tensor(kCovBack(ctx.x as FloatArray, c.shape, g.data[0], { covPath: c.covPath }), c.shape)];
-  },
-});
 
 /** sum_{i != j} cov(x)_ij^2 / D with cov = x_c^T x_c / (N - 1). VICReg's covariance term is
  * covarianceLoss(x) + covarianceLoss(y). */

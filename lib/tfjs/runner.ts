@@ -92,36 +92,26 @@ function kernelInputs(spec: OpSpec, inputs: tfjs.NamedTensorInfoMap, present: bo
  */
 export function registerSpec(tf: TfRegistry, spec: OpSpec, backendName: string): void {
   const name = kernelName(spec), gradName = gradKernelName(spec);
-  if (!tf.getKernel(name, backendName)) {
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const be = backend as unknown as CpuBackendLike;
-        const a = attrs as unknown as Attrs;
-        const outs = spec.forward(kernelInputs(spec, inputs, a.present as boolean[], be), a);
-        return outs.map((o) => be.makeTensorInfo(o.shape, 'float32', o.values));
-      },
-    });
-  }
-  if (spec.backward && !tf.getKernel(gradName, backendName)) {
-    tf.registerKernel({
-      kernelName: gradName,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const be = backend as unknown as CpuBackendLike;
-        const a = attrs as unknown as Attrs;
-        const present = a.present as boolean[];
-        const x = kernelInputs(spec, inputs, present, be);
-        const outs: Out[] = [];
-        for (let i = 0; inputs[`out${i}`]; i++) {
-          const t = inputs[`out${i}`]!;
-          outs.push({ values: asArray(be.readSync(t.dataId), 'float32') as Float32Array, shape: t.shape.slice() });
-        }
-        const dy = asArray(be.readSync(inputs.dy!.dataId), 'float32') as Float32Array;
-        const g = spec.backward!(x, outs, dy, a);
-        return spec.diff.map((n) => (x[n] ? be.makeTensorInfo(x[n]!.shape, 'float32', g[n]) : be.makeTensorInfo([0], 'float32', new Float32Array(0))));
-      },
+  // Both kernels read the cpu backend's arrays in place; registered once per backend.
+  const register = (kernelName: string, run: (inputs: tfjs.NamedTensorInfoMap, be: CpuBackendLike, a: Attrs) => tfjs.TensorInfo | tfjs.TensorInfo[]) => {
+    if (tf.getKernel(kernelName, backendName)) return;
+    tf.registerKernel({ kernelName, backendName, kernelFunc: ({ inputs, backend, attrs }) => run(inputs, backend as unknown as CpuBackendLike, attrs as unknown as Attrs) });
+  };
+  register(name, (inputs, be, a) => {
+    const outs = spec.forward(kernelInputs(spec, inputs, a.present as boolean[], be), a);
+    return outs.map((o) => be.makeTensorInfo(o.shape, 'float32', o.values));
+  });
+  if (spec.backward) {
+    register(gradName, (inputs, be, a) => {
+      const x = kernelInputs(spec, inputs, a.present as boolean[], be);
+      const outs: Out[] = [];
+      for (let i = 0; inputs[`out${i}`]; i++) {
+        const t = inputs[`out${i}`]!;
+        outs.push({ values: asArray(be.readSync(t.dataId), 'float32') as Float32Array, shape: t.shape.slice() });
+      }
+      const dy = asArray(be.readSync(inputs.dy!.dataId), 'float32') as Float32Array;
+      const g = spec.backward!(x, outs, dy, a);
+      return spec.diff.map((n) => (x[n] ? be.makeTensorInfo(x[n]!.shape, 'float32', g[n]) : be.makeTensorInfo([0], 'float32', new Float32Array(0))));
     });
   }
   if (!tf.getGradient(name)) {
