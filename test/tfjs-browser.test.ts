@@ -19,6 +19,10 @@ import type { BrowserContext, Page } from 'playwright-core';
 import type { CaseResult } from './browser/entry';
 import { CASES } from './browser/cases';
 import { expectCloseNormwise } from './helpers';
+import * as nodeLoader from '../lib/backends/native';
+import * as browserLoader from '../lib/tfjs/native-browser';
+import { constants as nodeBuffer } from 'node:buffer';
+import { constants as browserBuffer } from '../lib/tfjs/buffer-browser';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ROOT = path.resolve(__dirname, '..');
@@ -39,7 +43,25 @@ declare const window: {
   selfsupAdapter(): Promise<Record<string, string> | null>;
 };
 
-describe.skipIf(!haveChromium)(`selfsup/tfjs ops on webgl and webgpu in headless Chromium (${CHROMIUM})`, () => {
+describe('the browser shims that package.json\'s "browser" field swaps in', () => {
+  it('native-browser exports what the addon loader does, and always picks the reference kernels', () => {
+    expect(Object.keys(browserLoader).sort()).toEqual(Object.keys(nodeLoader).sort());
+    expect(browserLoader.backendName()).toBe('reference');
+    expect(browserLoader.useReference()).toBe(true);
+    expect(browserLoader.tryNative()).toBeNull();
+    expect(browserLoader.nativeLoadError()).toMatch(/not running in Node/);
+    expect(() => browserLoader.native()).toThrow(expect.objectContaining({ code: 'ERR_NO_NATIVE', message: expect.stringMatching(/^Expected the selfsup native addon/) }));
+  });
+  it('buffer-browser has the one constant lib/validate.ts reads, no larger than Node\'s', () => {
+    expect(Object.keys(browserBuffer)).toEqual(['MAX_LENGTH']);
+    expect(browserBuffer.MAX_LENGTH).toBeLessThanOrEqual(nodeBuffer.MAX_LENGTH);
+  });
+});
+
+const title = haveChromium
+  ? `selfsup/tfjs ops on webgl and webgpu in headless Chromium (${CHROMIUM})`
+  : `selfsup/tfjs ops on webgl and webgpu: skipped, ${CHROMIUM} is not installed (apt-get install -y chromium)`;
+describe.skipIf(!haveChromium)(title, () => {
   let server: http.Server, context: BrowserContext, page: Page, profile: string;
   const pageErrors: string[] = [];
 
