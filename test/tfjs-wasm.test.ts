@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { createOps, type SelfsupTfOps } from '../lib/tfjs/index';
 import { expectCloseNormwise } from './helpers';
+import { CASES, type Input } from './browser/cases';
 
 const require = createRequire(import.meta.url);
 type TF = typeof tfc;
@@ -28,7 +29,7 @@ function load(): TF | null {
 const tf = load() as TF;
 
 /** Value and input gradients of f (upstream gradient all ones) on one backend, as plain arrays. */
-async function valueAndGrads(backend: string, ops: () => SelfsupTfOps, f: (o: SelfsupTfOps, xs: T[]) => T, inputs: Array<{ data: Float32Array; shape: number[] }>): Promise<Float32Array[]> {
+async function valueAndGrads(backend: string, ops: () => SelfsupTfOps, f: (o: SelfsupTfOps, xs: T[]) => T, inputs: Input[]): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   const o = ops();
   const xs = inputs.map((i) => tf.tensor(i.data, i.shape, 'float32'));
@@ -41,29 +42,14 @@ async function valueAndGrads(backend: string, ops: () => SelfsupTfOps, f: (o: Se
   return out;
 }
 
-function rnd(shape: number[], seed: number): { data: Float32Array; shape: number[] } {
-  let s = seed >>> 0 || 1;
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; data[i] = (s / 2 ** 32) * 2 - 1; }
-  return { data, shape };
-}
-
 describe.skipIf(!tf)('selfsup/tfjs ops on the wasm backend', () => {
   let wasmOps: SelfsupTfOps | undefined, cpuOps: SelfsupTfOps | undefined;
   beforeAll(async () => {
     expect(await tf.setBackend('wasm')).toBe(true);
   });
 
-  const cases: Array<[string, (o: SelfsupTfOps, x: T[]) => T, Array<{ data: Float32Array; shape: number[] }>]> = [
-    ['matmul', (o, [a, b]) => o.matmul(a, b, { transposeB: true }), [rnd([5, 7], 1), rnd([3, 7], 2)]],
-    ['attention', (o, [q, k, v]) => o.attention(q, k, v, { causal: true }), [rnd([1, 2, 5, 4], 3), rnd([1, 1, 6, 4], 4), rnd([1, 1, 6, 4], 5)]],
-    ['infoNCE', (o, [a, b]) => o.infoNCE(a, b, { temperature: 0.2 }), [rnd([6, 5], 6), rnd([6, 5], 7)]],
-    ['vicreg', (o, [a, b]) => o.vicreg(a, b).loss, [rnd([7, 4], 8), rnd([7, 4], 9)]],
-    ['barlowTwins', (o, [a, b]) => o.barlowTwins(a, b), [rnd([7, 4], 10), rnd([7, 4], 11)]],
-  ];
 
-  for (const [name, f, inputs] of cases) {
+  for (const [name, f, inputs] of CASES) {
     it(`${name}: value and gradients equal the cpu backend's`, async () => {
       const onWasm = await valueAndGrads('wasm', () => (wasmOps ??= createOps(tf)), f, inputs);
       expect(tf.getBackend()).toBe('wasm');

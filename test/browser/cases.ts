@@ -1,4 +1,4 @@
-/** The cases of test/tfjs-browser.test.ts (the same ops and awkward shapes as test/tfjs-wasm.test.ts). */
+/** The cases of test/tfjs-browser.test.ts and test/tfjs-wasm.test.ts: each createOps op at awkward shapes. */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { SelfsupTfOps } from '../../lib/tfjs/index';
 
