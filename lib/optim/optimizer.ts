@@ -268,7 +268,10 @@ export abstract class Optimizer<O extends object> {
       this.validateGroup(next, `${where} stateDict.paramGroups[${gi}]`);
       return next;
     });
-    this.paramGroups = restored;
+    // Written into the existing group objects, not replacing them: a scheduler (or any caller)
+    // holding a group keeps driving this optimizer after a load, as with PyTorch's
+    // load_state_dict + LRScheduler. Everything was validated above, so the load is all or nothing.
+    restored.forEach((next, gi) => Object.assign(this.paramGroups[gi], next));
     this.state = newState;
   }
 }

@@ -268,8 +268,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     loadCheckpoint(resumed, model, opt);
     start = resumed.meta.step;
   }
-  // Built after the optimizer state is restored: loadStateDict replaces the optimizer's group
-  // objects, and a schedule built before would keep writing its LR into the old ones.
   const sched = cosineWithWarmup(opt, {
     warmupSteps: Math.round(recipe.optimizer.warmup * steps), totalSteps: steps, finalLr: (recipe.optimizer.finalLr ?? 0) * baseLr,
   });
