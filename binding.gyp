@@ -1,11 +1,10 @@
 {
   # node-gyp build of the CPU addon (what `npm install` runs through node-gyp-build).
-  # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled three times: an AVX-512 (F/BW/DQ/VL)
-  # variant, an AVX2+FMA variant and a portable one, in different namespaces; native/cpu/cpuid.cc
-  # picks one at load time.
-  "variables": {
-    "selfsup_x64%": "<!(node -p \"process.arch === 'x64' ? 1 : 0\")"
-  },
+  # Kernel sources (*_isa.cc, ops/*/cpu.cc) are compiled once per ISA variant, in different
+  # namespaces; native/cpu/cpuid.cc picks one at load time. x64: an AVX-512 (F/BW/DQ/VL) variant,
+  # an AVX2+FMA variant and a portable one; arm64: a NEON variant and the portable one. The
+  # variants follow target_arch (node-gyp --arch), not the host, so scripts/prebuild.sh can
+  # cross-compile the arm64 addon on x64.
   "target_defaults": {
     "include_dirs": ["native/include", "native"],
     "cflags": ["-O3", "-fPIC", "-fno-math-errno"],
@@ -30,7 +29,7 @@
       "target_name": "selfsup_isa_avx2",
       "type": "static_library",
       "conditions": [
-        ["selfsup_x64==1", {
+        ["target_arch=='x64'", {
           "sources": ["<!@(node scripts/sources.js isa)"],
           "defines": ["SELFSUP_ISA_NS=isa_avx2"],
           "cflags_cc": ["-mavx2", "-mfma"],
@@ -42,7 +41,7 @@
       "target_name": "selfsup_isa_avx512",
       "type": "static_library",
       "conditions": [
-        ["selfsup_x64==1", {
+        ["target_arch=='x64'", {
           "sources": ["<!@(node scripts/sources.js isa)"],
           "defines": ["SELFSUP_ISA_NS=isa_avx512"],
           # -Wno-*uninitialized: GCC 12's avx512fintrin.h builds _mm512_undefined_*() as a
@@ -55,11 +54,21 @@
       ]
     },
     {
+      "target_name": "selfsup_isa_neon",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='arm64'", {
+          "sources": ["<!@(node scripts/sources.js isa)"],
+          "defines": ["SELFSUP_ISA_NS=isa_neon", "SELFSUP_NEON=1"]
+        }]
+      ]
+    },
+    {
       "target_name": "selfsup",
       "sources": ["<!@(node scripts/sources.js core)", "<!@(node scripts/sources.js napi)"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "dependencies": ["selfsup_isa_generic", "selfsup_isa_avx2", "selfsup_isa_avx512"],
+      "dependencies": ["selfsup_isa_generic", "selfsup_isa_avx2", "selfsup_isa_avx512", "selfsup_isa_neon"],
       "libraries": ["-lpthread"]
     }
   ]

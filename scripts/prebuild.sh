@@ -2,9 +2,27 @@
 # Prebuilt addons for the published package: prebuilds/<platform>-<arch>/selfsup.napi.<libc>.node,
 # which `npm install` (node-gyp-build) loads instead of compiling. One N-API build serves every
 # Node version >= 20.17. x86-64 builds carry all three ISA variants (avx512, avx2, generic) and
-# choose at load time, so one file runs on any x86-64 CPU.
-#   scripts/prebuild.sh          the host's platform and arch (CI runs this on linux-x64 glibc)
+# choose at load time, so one file runs on any x86-64 CPU; arm64 builds carry neon and generic.
+#   scripts/prebuild.sh          the host's platform and arch (CI runs this on linux-x64 glibc),
+#                                plus linux-arm64 when the host is linux-x64 and Debian's
+#                                g++-aarch64-linux-gnu is installed (cross-compiled)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cross=aarch64-linux-gnu-
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && command -v ${cross}g++ >/dev/null 2>&1; then
+  # First, because every prebuildify run rebuilds build/: the host build below is what stays there.
+  # Node's headers are the same for every arch; node-gyp --arch arm64 sets target_arch, which picks
+  # the neon variant in binding.gyp. CC/CXX/LINK/AR are the cross tools.
+  CC=${cross}gcc CXX=${cross}g++ LINK=${cross}g++ AR=${cross}ar \
+    npx prebuildify --napi --strip --strip-bin=${cross}strip --tag-libc --arch arm64
+  node=prebuilds/linux-arm64/selfsup.napi.glibc.node
+  # No arm64 node binary is available here to require() it; check what can be checked offline:
+  # an AArch64 shared object that exports the N-API entry point.
+  file "$node" | grep -q 'ARM aarch64' || { echo "prebuild: $node is not an AArch64 object"; exit 1; }
+  ${cross}nm -D --defined-only "$node" | grep -q ' napi_register_module_v1$' ||
+    { echo "prebuild: $node does not export napi_register_module_v1"; exit 1; }
+else
+  echo "prebuild: linux-arm64 skipped (needs a linux-x64 host with ${cross}g++)"
+fi
 npx prebuildify --napi --strip --tag-libc
 ls -l prebuilds/*/

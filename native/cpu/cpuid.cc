@@ -5,6 +5,9 @@
 // would fault on the first ymm instruction.
 // SELFSUP_ISA=avx512|avx2|generic forces a variant; one the CPU lacks is never run: the default
 // stays active and isa_error() holds the message the addon throws at load.
+// On AArch64 the variants are neon and generic. Advanced SIMD is mandatory in ARMv8-A (Arm ARM,
+// A1.5), so nothing is probed: neon is the default, SELFSUP_ISA=generic selects the portable one,
+// and the x86 names are refused like any variant this CPU lacks.
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -118,7 +121,7 @@ bool hidden(const char* name) {
 }
 
 struct Choice {
-  bool supported[kIsaCount] = {true, false, false};
+  bool supported[kIsaCount] = {true};  // generic everywhere; the rest as detected
   Isa def = Isa::kGeneric;
   Isa active = Isa::kGeneric;
   std::string error;
@@ -127,6 +130,9 @@ struct Choice {
 // The default among supported variants: the widest, except on AMD family 19h (see
 // kAvx512OnZen4). Zen 5 (family 1Ah) and Intel CPUs with AVX-512 get avx512.
 Isa pick_default(const bool* supported) {
+#if SELFSUP_HAVE_NEON_VARIANT
+  if (supported[static_cast<int>(Isa::kNeon)]) return Isa::kNeon;
+#else
   if (supported[static_cast<int>(Isa::kAvx512)]) {
 #if defined(__x86_64__) || defined(_M_X64)
     if (!kAvx512OnZen4 && cpu_is_amd_family(0x19)) return Isa::kAvx2;
@@ -134,6 +140,7 @@ Isa pick_default(const bool* supported) {
     return Isa::kAvx512;
   }
   if (supported[static_cast<int>(Isa::kAvx2)]) return Isa::kAvx2;
+#endif
   return Isa::kGeneric;
 }
 
@@ -143,6 +150,8 @@ Choice detect() {
   c.supported[static_cast<int>(Isa::kAvx2)] = cpu_has_avx2_fma() && !hidden("avx2");
   c.supported[static_cast<int>(Isa::kAvx512)] =
       c.supported[static_cast<int>(Isa::kAvx2)] && cpu_has_avx512() && !hidden("avx512");
+#elif SELFSUP_HAVE_NEON_VARIANT
+  c.supported[static_cast<int>(Isa::kNeon)] = !hidden("neon");
 #endif
   c.def = pick_default(c.supported);
   c.active = c.def;
@@ -167,7 +176,7 @@ Choice detect() {
   c.error = "Expected one of the supported ISA variants (" + list + ") for SELFSUP_ISA but received '" +
             std::string(env) + "'";
   bool known = false;
-  for (int i = 0; i < kIsaCount; ++i) known |= std::strcmp(env, isa_name(static_cast<Isa>(i))) == 0;
+  for (int i = 0; i < kIsaKnown; ++i) known |= std::strcmp(env, isa_name(static_cast<Isa>(i))) == 0;
   c.error += known ? ", which this CPU (or its OS) does not support" : ", which is not an ISA variant";
   c.error += "; unset it to use the default (" + std::string(isa_name(c.def)) + ")";
   return c;
@@ -203,6 +212,8 @@ const char* isa_name(Isa isa) {
       return "avx2";
     case Isa::kGeneric:
       return "generic";
+    case Isa::kNeon:
+      return "neon";
   }
   return "unknown";
 }

@@ -50,6 +50,11 @@ BlockedFn<T> blocked_for(Isa isa) {
     if constexpr (f) return &isa_avx2::sgemm_blocked; else return &isa_avx2::dgemm_blocked;
   }
 #endif
+#if SELFSUP_HAVE_NEON_VARIANT
+  if (isa == Isa::kNeon) {
+    if constexpr (f) return &isa_neon::sgemm_blocked; else return &isa_neon::dgemm_blocked;
+  }
+#endif
   (void)isa;
   if constexpr (f) return &isa_generic::sgemm_blocked; else return &isa_generic::dgemm_blocked;
 }

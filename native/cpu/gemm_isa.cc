@@ -53,12 +53,15 @@ namespace {
 //  - generic: on x86-64 without -mavx a Vec is two SSE registers, so the tile is halved to fit 16
 //    xmm registers (6x8 float = 12 xmm accumulators); arm64 NEON has 32 registers and could take
 //    more, but the generic variant favours "always correct, never spills" over the last 2x.
+//  - NEON: the AVX2 shapes. A Vec is two q registers, so 6x16 float takes 24 of the 32 q
+//    registers as accumulators + 4 for B + 1 broadcast; not tuned on arm64 hardware (this project
+//    tests the variant under qemu, which measures correctness, not speed).
 template <class T>
 struct Blocking;
 #if SELFSUP_SIMD_AVX512
 template <> struct Blocking<float> {  static constexpr int MR = 6, NR = 64; static constexpr int64_t MC = 72, KC = 512, NC = 4080; };
 template <> struct Blocking<double> { static constexpr int MR = 6, NR = 32; static constexpr int64_t MC = 72, KC = 256, NC = 4080; };
-#elif SELFSUP_SIMD_AVX2
+#elif SELFSUP_SIMD_AVX2 || SELFSUP_SIMD_NEON
 template <> struct Blocking<float> {  static constexpr int MR = 6, NR = 16; static constexpr int64_t MC = 144, KC = 384, NC = 4080; };
 template <> struct Blocking<double> { static constexpr int MR = 6, NR = 8; static constexpr int64_t MC = 72, KC = 256, NC = 4080; };
 #else

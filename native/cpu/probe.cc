@@ -43,6 +43,9 @@ double measure_peak_gflops_isa(Isa isa, int threads, double seconds) {
 #if SELFSUP_HAVE_AVX2_VARIANT
   if (isa == Isa::kAvx2 && isa_supported(isa)) fma_block = &isa_avx2::probe_fma_block;
 #endif
+#if SELFSUP_HAVE_NEON_VARIANT
+  if (isa == Isa::kNeon && isa_supported(isa)) fma_block = &isa_neon::probe_fma_block;
+#endif
   // Each thread repeats fixed blocks (~0.1 ms) until `seconds` passed; the rate is total flops
   // over the slowest thread's elapsed time, so a descheduled thread lowers the number honestly.
   constexpr int64_t kIters = 1 << 14;

@@ -4,6 +4,8 @@
 //                                            -> Vec is __m512 (16 floats) / VecD is __m512d (8),
 //                                               partial loads and stores through opmasks
 //   -DSELFSUP_ISA_NS=isa_avx2 -mavx2 -mfma   -> Vec is __m256 / VecD is __m256d, real FMA
+//   -DSELFSUP_ISA_NS=isa_neon -DSELFSUP_NEON=1 -> AArch64 NEON intrinsics: Vec is two float32x4_t
+//                                               (8 floats), VecD two float64x2_t, fused fmla
 //   -DSELFSUP_ISA_NS=isa_generic             -> portable GNU vector extension (SSE2 on x86-64,
 //                                               NEON on arm64); GCC/Clang only (MSVC: #error)
 // A translation unit whose vector code is written for 8-lane vectors can keep them in the avx512
@@ -27,7 +29,7 @@
 //   half of the registers, lanes 0-7 and 8-15, is its own 8x8 block),
 //   widen_lo(Vec) / widen_hi(Vec) -> VecD (low / high half of the lanes), narrow(VecD lo, VecD hi)
 //   -> Vec, stream_store(p, v) (non-temporal, p aligned to kVecBytes) and stream_fence(),
-//   Vec8: exactly 8 floats in every variant (= Vec in avx2 and generic) with loadu8(p), zero8(),
+//   Vec8: exactly 8 floats in every variant (= Vec in avx2, neon and generic) with loadu8(p), zero8(),
 //   load_partial8(p, n), storeu(p, Vec8), store_partial(p, Vec8, n), transpose8x8(Vec8 r[8]),
 //   for code that is inherently 8 wide (8x8 blocks).
 //   vexp(Vec): <= 1 ulp vs correctly rounded expf (checked by a sweep of [-110, 95] in both
@@ -38,11 +40,12 @@
 //   vexp2_nonpos(Vec t): 2^t for base-2 softmax arguments t <= 0 (float only; <= 3 ulp).
 // Macros for code that needs more than the API: SELFSUP_SIMD_AVX512 (Vec is a zmm),
 // SELFSUP_SIMD_AVX2 (Vec is a ymm), SELFSUP_SIMD_X86_AVX2 (raw AVX2 + FMA intrinsics on any
-// vector width are available: true in both x86 SIMD variants).
+// vector width are available: true in both x86 SIMD variants), SELFSUP_SIMD_NEON (Vec is a pair
+// of q registers; arm_neon.h is included).
 #pragma once
 
 #ifndef SELFSUP_ISA_NS
-#error "simd.h is compiled per ISA variant: define SELFSUP_ISA_NS (isa_avx2 or isa_generic)"
+#error "simd.h is compiled per ISA variant: define SELFSUP_ISA_NS (isa_avx512, isa_avx2, isa_neon or isa_generic)"
 #endif
 
 #include <cstdint>
@@ -55,6 +58,7 @@
 #define SELFSUP_SIMD_AVX512 1
 #define SELFSUP_SIMD_AVX2 0
 #define SELFSUP_SIMD_X86_AVX2 1
+#define SELFSUP_SIMD_NEON 0
 #define SELFSUP_SIMD_VECEXT 0
 #define SELFSUP_SIMD_NS zmm
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -62,12 +66,27 @@
 #define SELFSUP_SIMD_AVX512 0
 #define SELFSUP_SIMD_AVX2 1
 #define SELFSUP_SIMD_X86_AVX2 1
+#define SELFSUP_SIMD_NEON 0
 #define SELFSUP_SIMD_VECEXT 0
 #define SELFSUP_SIMD_NS ymm
+#elif defined(SELFSUP_NEON) && SELFSUP_NEON
+// The neon variant is chosen by the build (SELFSUP_NEON=1), not by __ARM_NEON: that macro is
+// set in every AArch64 compile, the generic variant's included.
+#if !defined(__aarch64__)
+#error "SELFSUP_NEON=1 needs an AArch64 target"
+#endif
+#include <arm_neon.h>
+#define SELFSUP_SIMD_AVX512 0
+#define SELFSUP_SIMD_AVX2 0
+#define SELFSUP_SIMD_X86_AVX2 0
+#define SELFSUP_SIMD_NEON 1
+#define SELFSUP_SIMD_VECEXT 0
+#define SELFSUP_SIMD_NS neon
 #else
 #define SELFSUP_SIMD_AVX512 0
 #define SELFSUP_SIMD_AVX2 0
 #define SELFSUP_SIMD_X86_AVX2 0
+#define SELFSUP_SIMD_NEON 0
 #define SELFSUP_SIMD_NS vecext
 #if defined(__GNUC__) || defined(__clang__)
 #define SELFSUP_SIMD_VECEXT 1
@@ -446,6 +465,178 @@ SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) {
 
 SELFSUP_SIMD_INLINE void stream_store(float* p, Vec a) { _mm256_stream_ps(p, a.v); }
 SELFSUP_SIMD_INLINE void stream_fence() { _mm_sfence(); }
+
+using Vec8 = Vec;
+SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }
+SELFSUP_SIMD_INLINE Vec8 loadu8(const float* p) { return loadu(p); }
+SELFSUP_SIMD_INLINE Vec8 load_partial8(const float* p, int n) { return load_partial(p, n); }
+
+#elif SELFSUP_SIMD_NEON
+// ------------------------------------------------------------------------------------------
+// AArch64 Advanced SIMD (NEON). A Vec is two q registers (8 floats) and a VecD two (4 doubles),
+// so kVecWidth stays 8 and every kernel, its 8x8 blocks and its 32-byte-aligned buffers work
+// unchanged; AArch64's 32 q registers hold the same tiles as the 16 ymm of AVX2. Arm intrinsics
+// reference (ACLE, arm_neon.h).
+// ------------------------------------------------------------------------------------------
+struct Vec {
+  float32x4_t lo, hi;  // lanes 0-3, 4-7
+};
+struct VecD {
+  float64x2_t lo, hi;  // lanes 0-1, 2-3
+};
+
+SELFSUP_SIMD_INLINE Vec zero_f() { return {vdupq_n_f32(0.f), vdupq_n_f32(0.f)}; }
+SELFSUP_SIMD_INLINE VecD zero_d() { return {vdupq_n_f64(0.0), vdupq_n_f64(0.0)}; }
+SELFSUP_SIMD_INLINE Vec broadcast(float x) { return {vdupq_n_f32(x), vdupq_n_f32(x)}; }
+SELFSUP_SIMD_INLINE VecD broadcast(double x) { return {vdupq_n_f64(x), vdupq_n_f64(x)}; }
+// ld1/st1 take any alignment, so load and loadu are the same instruction.
+SELFSUP_SIMD_INLINE Vec loadu(const float* p) { return {vld1q_f32(p), vld1q_f32(p + 4)}; }
+SELFSUP_SIMD_INLINE VecD loadu(const double* p) { return {vld1q_f64(p), vld1q_f64(p + 2)}; }
+SELFSUP_SIMD_INLINE Vec load(const float* p) { return loadu(p); }
+SELFSUP_SIMD_INLINE VecD load(const double* p) { return loadu(p); }
+SELFSUP_SIMD_INLINE void storeu(float* p, Vec a) {
+  vst1q_f32(p, a.lo);
+  vst1q_f32(p + 4, a.hi);
+}
+SELFSUP_SIMD_INLINE void storeu(double* p, VecD a) {
+  vst1q_f64(p, a.lo);
+  vst1q_f64(p + 2, a.hi);
+}
+SELFSUP_SIMD_INLINE void store(float* p, Vec a) { storeu(p, a); }
+SELFSUP_SIMD_INLINE void store(double* p, VecD a) { storeu(p, a); }
+// NEON has no masked loads or stores: edges go through a register-sized stack buffer, so exactly
+// n elements of p are read or written (never past the end of an array).
+SELFSUP_SIMD_INLINE Vec load_partial(const float* p, int n) {
+  alignas(16) float t[8] = {};
+  std::memcpy(t, p, sizeof(float) * n);
+  return loadu(t);
+}
+SELFSUP_SIMD_INLINE VecD load_partial(const double* p, int n) {
+  alignas(16) double t[4] = {};
+  std::memcpy(t, p, sizeof(double) * n);
+  return loadu(t);
+}
+SELFSUP_SIMD_INLINE void store_partial(float* p, Vec a, int n) {
+  alignas(16) float t[8];
+  storeu(t, a);
+  std::memcpy(p, t, sizeof(float) * n);
+}
+SELFSUP_SIMD_INLINE void store_partial(double* p, VecD a, int n) {
+  alignas(16) double t[4];
+  storeu(t, a);
+  std::memcpy(p, t, sizeof(double) * n);
+}
+
+SELFSUP_SIMD_INLINE Vec add(Vec a, Vec b) { return {vaddq_f32(a.lo, b.lo), vaddq_f32(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD add(VecD a, VecD b) { return {vaddq_f64(a.lo, b.lo), vaddq_f64(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE Vec sub(Vec a, Vec b) { return {vsubq_f32(a.lo, b.lo), vsubq_f32(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD sub(VecD a, VecD b) { return {vsubq_f64(a.lo, b.lo), vsubq_f64(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE Vec mul(Vec a, Vec b) { return {vmulq_f32(a.lo, b.lo), vmulq_f32(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD mul(VecD a, VecD b) { return {vmulq_f64(a.lo, b.lo), vmulq_f64(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE Vec div(Vec a, Vec b) { return {vdivq_f32(a.lo, b.lo), vdivq_f32(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD div(VecD a, VecD b) { return {vdivq_f64(a.lo, b.lo), vdivq_f64(a.hi, b.hi)}; }
+// max/min keep the x86 rule of the other variants, (a > b) ? a : b, so a NaN in either operand
+// yields b (vexp's clamps and the kernels' running maxima rely on it). NEON's fmax would return
+// the NaN from either side, fmaxnm the number: neither matches.
+SELFSUP_SIMD_INLINE float32x4_t max4(float32x4_t a, float32x4_t b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+SELFSUP_SIMD_INLINE float32x4_t min4(float32x4_t a, float32x4_t b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
+SELFSUP_SIMD_INLINE float64x2_t max2(float64x2_t a, float64x2_t b) { return vbslq_f64(vcgtq_f64(a, b), a, b); }
+SELFSUP_SIMD_INLINE float64x2_t min2(float64x2_t a, float64x2_t b) { return vbslq_f64(vcltq_f64(a, b), a, b); }
+SELFSUP_SIMD_INLINE Vec max(Vec a, Vec b) { return {max4(a.lo, b.lo), max4(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD max(VecD a, VecD b) { return {max2(a.lo, b.lo), max2(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE Vec min(Vec a, Vec b) { return {min4(a.lo, b.lo), min4(a.hi, b.hi)}; }
+SELFSUP_SIMD_INLINE VecD min(VecD a, VecD b) { return {min2(a.lo, b.lo), min2(a.hi, b.hi)}; }
+// fmla / fmls: fused, one rounding, like the x86 FMA variants.
+SELFSUP_SIMD_INLINE Vec fma(Vec a, Vec b, Vec c) {
+  return {vfmaq_f32(c.lo, a.lo, b.lo), vfmaq_f32(c.hi, a.hi, b.hi)};
+}
+SELFSUP_SIMD_INLINE VecD fma(VecD a, VecD b, VecD c) {
+  return {vfmaq_f64(c.lo, a.lo, b.lo), vfmaq_f64(c.hi, a.hi, b.hi)};
+}
+SELFSUP_SIMD_INLINE Vec fnma(Vec a, Vec b, Vec c) {
+  return {vfmsq_f32(c.lo, a.lo, b.lo), vfmsq_f32(c.hi, a.hi, b.hi)};
+}
+SELFSUP_SIMD_INLINE VecD fnma(VecD a, VecD b, VecD c) {
+  return {vfmsq_f64(c.lo, a.lo, b.lo), vfmsq_f64(c.hi, a.hi, b.hi)};
+}
+SELFSUP_SIMD_INLINE Vec abs(Vec a) { return {vabsq_f32(a.lo), vabsq_f32(a.hi)}; }
+SELFSUP_SIMD_INLINE VecD abs(VecD a) { return {vabsq_f64(a.lo), vabsq_f64(a.hi)}; }
+
+// Reductions in the association order of the AVX2 path: lanes i and i+4, then (0+2) + (1+3).
+SELFSUP_SIMD_INLINE float hsum(Vec a) {
+  const float32x4_t s = vaddq_f32(a.lo, a.hi);
+  const float32x2_t t = vadd_f32(vget_low_f32(s), vget_high_f32(s));
+  return vget_lane_f32(t, 0) + vget_lane_f32(t, 1);
+}
+SELFSUP_SIMD_INLINE double hsum(VecD a) {
+  const float64x2_t s = vaddq_f64(a.lo, a.hi);
+  return vgetq_lane_f64(s, 0) + vgetq_lane_f64(s, 1);
+}
+SELFSUP_SIMD_INLINE float hmax(Vec a) {
+  const float32x4_t s = max4(a.lo, a.hi);
+  const float32x4_t t = max4(s, vextq_f32(s, s, 2));
+  const float x = vgetq_lane_f32(t, 0), y = vgetq_lane_f32(t, 1);
+  return x > y ? x : y;
+}
+SELFSUP_SIMD_INLINE double hmax(VecD a) {
+  const float64x2_t s = max2(a.lo, a.hi);
+  const double x = vgetq_lane_f64(s, 0), y = vgetq_lane_f64(s, 1);
+  return x > y ? x : y;
+}
+
+// 4x4 transpose of (a, b, c, d): trn1/trn2 on 32-bit lanes, then on 64-bit pairs.
+SELFSUP_SIMD_INLINE void transpose4x4(float32x4_t& a, float32x4_t& b, float32x4_t& c, float32x4_t& d) {
+  const float32x4_t ab0 = vtrn1q_f32(a, b), ab1 = vtrn2q_f32(a, b);
+  const float32x4_t cd0 = vtrn1q_f32(c, d), cd1 = vtrn2q_f32(c, d);
+  a = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(ab0), vreinterpretq_f64_f32(cd0)));
+  b = vreinterpretq_f32_f64(vtrn1q_f64(vreinterpretq_f64_f32(ab1), vreinterpretq_f64_f32(cd1)));
+  c = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(ab0), vreinterpretq_f64_f32(cd0)));
+  d = vreinterpretq_f32_f64(vtrn2q_f64(vreinterpretq_f64_f32(ab1), vreinterpretq_f64_f32(cd1)));
+}
+// 8x8 as four 4x4 blocks: each block transposed in place, then the two off-diagonal blocks
+// (rows 0-3 lanes 4-7 and rows 4-7 lanes 0-3) swapped.
+SELFSUP_SIMD_INLINE void transpose8x8(Vec r[8]) {
+  transpose4x4(r[0].lo, r[1].lo, r[2].lo, r[3].lo);
+  transpose4x4(r[0].hi, r[1].hi, r[2].hi, r[3].hi);
+  transpose4x4(r[4].lo, r[5].lo, r[6].lo, r[7].lo);
+  transpose4x4(r[4].hi, r[5].hi, r[6].hi, r[7].hi);
+  for (int i = 0; i < 4; ++i) {
+    const float32x4_t t = r[i].hi;
+    r[i].hi = r[i + 4].lo;
+    r[i + 4].lo = t;
+  }
+}
+
+SELFSUP_SIMD_INLINE VecD widen_lo(Vec a) { return {vcvt_f64_f32(vget_low_f32(a.lo)), vcvt_high_f64_f32(a.lo)}; }
+SELFSUP_SIMD_INLINE VecD widen_hi(Vec a) { return {vcvt_f64_f32(vget_low_f32(a.hi)), vcvt_high_f64_f32(a.hi)}; }
+SELFSUP_SIMD_INLINE Vec narrow(VecD lo, VecD hi) {
+  return {vcvt_high_f32_f64(vcvt_f32_f64(lo.lo), lo.hi), vcvt_high_f32_f64(vcvt_f32_f64(hi.lo), hi.hi)};
+}
+
+// Helpers used only by vexp below. frintn: round to nearest, ties to even (roundps's default).
+SELFSUP_SIMD_INLINE Vec round_nearest(Vec a) { return {vrndnq_f32(a.lo), vrndnq_f32(a.hi)}; }
+SELFSUP_SIMD_INLINE VecD round_nearest(VecD a) { return {vrndnq_f64(a.lo), vrndnq_f64(a.hi)}; }
+// 2^n for integral-valued float n in [-127, 127] (built in the exponent field; -127 gives +0.0).
+SELFSUP_SIMD_INLINE float32x4_t pow2_int4(float32x4_t n) {
+  const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));
+  return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
+}
+SELFSUP_SIMD_INLINE Vec pow2_int(Vec n) { return {pow2_int4(n.lo), pow2_int4(n.hi)}; }
+// 2^n from k = n + 1.5 * 2^23: k's bit pattern is 0x4B400000 + n (see the AVX2 section).
+SELFSUP_SIMD_INLINE float32x4_t pow2_from_magic4(float32x4_t k) {
+  const int32x4_t e = vaddq_s32(vreinterpretq_s32_f32(k), vdupq_n_s32(127 - 0x4B400000));
+  return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
+}
+SELFSUP_SIMD_INLINE Vec pow2_from_magic(Vec k) { return {pow2_from_magic4(k.lo), pow2_from_magic4(k.hi)}; }
+SELFSUP_SIMD_INLINE float64x2_t pow2_int2(float64x2_t n) {
+  const int64x2_t e = vaddq_s64(vcvtnq_s64_f64(n), vdupq_n_s64(1023));
+  return vreinterpretq_f64_s64(vshlq_n_s64(e, 52));
+}
+SELFSUP_SIMD_INLINE VecD pow2_int(VecD n) { return {pow2_int2(n.lo), pow2_int2(n.hi)}; }
+
+// Plain stores: AArch64's non-temporal stnp is a hint with no fence protocol to follow.
+SELFSUP_SIMD_INLINE void stream_store(float* p, Vec a) { store(p, a); }
+SELFSUP_SIMD_INLINE void stream_fence() {}
 
 using Vec8 = Vec;
 SELFSUP_SIMD_INLINE Vec8 zero8() { return zero_f(); }

@@ -298,7 +298,7 @@ int main() {
   std::printf("active ISA: %s, threads: %d\n", isa_name(active_isa()), num_threads());
   run_isa_cases(Isa::kGeneric);
   // Every variant this CPU supports (not only the active one).
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
     if (isa_supported(isa)) {
       run_isa_cases(isa);
     } else {
