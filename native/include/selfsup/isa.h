@@ -43,39 +43,36 @@ const char* isa_error();
 
 }  // namespace selfsup
 
+// SELFSUP_ISA_DECLARE declares `name` in isa_generic and in this architecture's other variants
+// (SELFSUP_ISA_DECLARE_MORE); SELFSUP_DISPATCH picks the active one.
 #if defined(__x86_64__) || defined(_M_X64)
 #define SELFSUP_HAVE_AVX2_VARIANT 1
 #define SELFSUP_HAVE_AVX512_VARIANT 1
-#define SELFSUP_ISA_DECLARE(ret, name, params)   \
-  namespace selfsup {                            \
-  namespace isa_generic { ret name params; }     \
-  namespace isa_avx2 { ret name params; }        \
-  namespace isa_avx512 { ret name params; }      \
-  }
+#define SELFSUP_HAVE_NEON_VARIANT 0
+#define SELFSUP_ISA_DECLARE_MORE(ret, name, params) \
+  namespace isa_avx2 { ret name params; }          \
+  namespace isa_avx512 { ret name params; }
 #define SELFSUP_DISPATCH(name)                                                         \
   (::selfsup::active_isa() == ::selfsup::Isa::kAvx512 ? &::selfsup::isa_avx512::name     \
    : ::selfsup::active_isa() == ::selfsup::Isa::kAvx2 ? &::selfsup::isa_avx2::name       \
                                                       : &::selfsup::isa_generic::name)
-#define SELFSUP_HAVE_NEON_VARIANT 0
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #define SELFSUP_HAVE_AVX2_VARIANT 0
 #define SELFSUP_HAVE_AVX512_VARIANT 0
 #define SELFSUP_HAVE_NEON_VARIANT 1
-#define SELFSUP_ISA_DECLARE(ret, name, params) \
-  namespace selfsup {                          \
-  namespace isa_generic { ret name params; }   \
-  namespace isa_neon { ret name params; }      \
-  }
-#define SELFSUP_DISPATCH(name)                                                          \
-  (::selfsup::active_isa() == ::selfsup::Isa::kNeon ? &::selfsup::isa_neon::name          \
+#define SELFSUP_ISA_DECLARE_MORE(ret, name, params) namespace isa_neon { ret name params; }
+#define SELFSUP_DISPATCH(name)                                                   \
+  (::selfsup::active_isa() == ::selfsup::Isa::kNeon ? &::selfsup::isa_neon::name   \
                                                     : &::selfsup::isa_generic::name)
 #else
 #define SELFSUP_HAVE_AVX2_VARIANT 0
 #define SELFSUP_HAVE_AVX512_VARIANT 0
 #define SELFSUP_HAVE_NEON_VARIANT 0
+#define SELFSUP_ISA_DECLARE_MORE(ret, name, params)
+#define SELFSUP_DISPATCH(name) (&::selfsup::isa_generic::name)
+#endif
 #define SELFSUP_ISA_DECLARE(ret, name, params) \
   namespace selfsup {                          \
   namespace isa_generic { ret name params; }   \
+  SELFSUP_ISA_DECLARE_MORE(ret, name, params)  \
   }
-#define SELFSUP_DISPATCH(name) (&::selfsup::isa_generic::name)
-#endif
