@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prebuilt addons for the published package: prebuilds/<platform>-<arch>/selfsup.napi.<libc>.node,
+# Prebuilt addons for the published package: prebuilds/<platform>-<arch>/selfsup.<libc>.node,
 # which `npm install` (node-gyp-build) loads instead of compiling. One N-API build serves every
 # Node version >= 20.17. x86-64 builds carry all three ISA variants (avx512, avx2, generic) and
 # choose at load time, so one file runs on any x86-64 CPU; arm64 builds carry neon and generic.
@@ -15,12 +15,31 @@ if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && command -v ${cross}g++ >/dev/
   # the neon variant in binding.gyp. CC/CXX/LINK/AR are the cross tools.
   CC=${cross}gcc CXX=${cross}g++ LINK=${cross}g++ AR=${cross}ar \
     npx prebuildify --napi --strip --strip-bin=${cross}strip --tag-libc --arch arm64
-  node=prebuilds/linux-arm64/selfsup.napi.glibc.node
+  node=$(ls prebuilds/linux-arm64/*.node)
   # No arm64 node binary is available here to require() it; check what can be checked offline:
-  # an AArch64 shared object that exports the N-API entry point.
+  # an AArch64 shared object that exports the N-API entry point and, under qemu-aarch64, that the
+  # target's glibc and libstdc++ load it (its constructors run) in a small host program that
+  # defines the napi_* functions node would provide as empty stubs.
   file "$node" | grep -q 'ARM aarch64' || { echo "prebuild: $node is not an AArch64 object"; exit 1; }
   ${cross}nm -D --defined-only "$node" | grep -q ' napi_register_module_v1$' ||
     { echo "prebuild: $node does not export napi_register_module_v1"; exit 1; }
+  if command -v qemu-aarch64 >/dev/null 2>&1; then
+    t=$(mktemp -d)
+    ${cross}nm -D --undefined-only "$node" | awk '$2 ~ /^(napi|node_api)_/ { print "void " $2 "(void) {}" }' > "$t/stubs.c"
+    cat > "$t/load.c" <<'C'
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char** argv) {
+  void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL || dlsym(h, "napi_register_module_v1") == NULL) { printf("%s\n", dlerror()); return 1; }
+  printf("arm64 prebuild loads under qemu-aarch64 (dlopen + napi_register_module_v1)\n");
+  return 0;
+}
+C
+    ${cross}gcc -O1 -rdynamic "$t/load.c" "$t/stubs.c" -o "$t/load" -ldl
+    qemu-aarch64 -L /usr/aarch64-linux-gnu "$t/load" "$node"
+    rm -rf "$t"
+  fi
 else
   echo "prebuild: linux-arm64 skipped (needs a linux-x64 host with ${cross}g++)"
 fi
