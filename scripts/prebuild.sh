@@ -20,8 +20,8 @@ if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && command -v ${cross}g++ >/dev/
   # an AArch64 shared object that exports the N-API entry point and, under qemu-aarch64, that the
   # target's glibc and libstdc++ load it (its constructors run) in a small host program that
   # defines the napi_* functions node would provide as empty stubs.
-  file "$node" | grep -q 'ARM aarch64' || { echo "prebuild: $node is not an AArch64 object"; exit 1; }
-  ${cross}nm -D --defined-only "$node" | grep -q ' napi_register_module_v1$' ||
+  file "$node" | grep 'ARM aarch64' >/dev/null || { echo "prebuild: $node is not an AArch64 object"; exit 1; }
+  ${cross}nm -D --defined-only "$node" | grep ' napi_register_module_v1$' >/dev/null ||
     { echo "prebuild: $node does not export napi_register_module_v1"; exit 1; }
   if command -v qemu-aarch64 >/dev/null 2>&1; then
     t=$(mktemp -d)
