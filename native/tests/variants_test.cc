@@ -17,35 +17,25 @@ using namespace selfsup;
 
 namespace {
 
-using AttnFn = Status (*)(const AttentionParams&);
-using GeluFn = Status (*)(const GeluParams&, void*);
+struct Kernels {
+  Status (*attention)(const AttentionParams&);
+  Status (*gelu)(const GeluParams&, void*);
+};
+#define KERNELS_OF(ns) Kernels{&ns::attention_forward, &ns::gelu_forward}
 
 // The kernels of `isa` (which this build must contain).
-AttnFn attention_of(Isa isa) {
+Kernels kernels_of(Isa isa) {
 #if SELFSUP_HAVE_AVX512_VARIANT
-  if (isa == Isa::kAvx512) return &isa_avx512::attention_forward;
+  if (isa == Isa::kAvx512) return KERNELS_OF(isa_avx512);
 #endif
 #if SELFSUP_HAVE_AVX2_VARIANT
-  if (isa == Isa::kAvx2) return &isa_avx2::attention_forward;
+  if (isa == Isa::kAvx2) return KERNELS_OF(isa_avx2);
 #endif
 #if SELFSUP_HAVE_NEON_VARIANT
-  if (isa == Isa::kNeon) return &isa_neon::attention_forward;
+  if (isa == Isa::kNeon) return KERNELS_OF(isa_neon);
 #endif
   (void)isa;
-  return &isa_generic::attention_forward;
-}
-GeluFn gelu_of(Isa isa) {
-#if SELFSUP_HAVE_AVX512_VARIANT
-  if (isa == Isa::kAvx512) return &isa_avx512::gelu_forward;
-#endif
-#if SELFSUP_HAVE_AVX2_VARIANT
-  if (isa == Isa::kAvx2) return &isa_avx2::gelu_forward;
-#endif
-#if SELFSUP_HAVE_NEON_VARIANT
-  if (isa == Isa::kNeon) return &isa_neon::gelu_forward;
-#endif
-  (void)isa;
-  return &isa_generic::gelu_forward;
+  return KERNELS_OF(isa_generic);
 }
 
 template <class T>
@@ -74,7 +64,7 @@ void attention_case(Isa isa, int64_t Nq, int64_t Nk, int64_t d, bool causal, dou
   p.lse = lse.data();
   p.scale = 1.0 / std::sqrt(static_cast<double>(d));
   p.causal = causal;
-  EXPECT(attention_of(isa)(p).ok());
+  EXPECT(kernels_of(isa).attention(p).ok());
   double worst = 0;
   std::vector<double> s(Nk);
   for (int64_t bh = 0; bh < B * H; ++bh) {
@@ -118,7 +108,7 @@ void gelu_case(Isa isa, GeluMode mode, int64_t rows, int64_t cols, double tol) {
   GeluParams p;
   p.dtype = sizeof(T) == 4 ? DType::kFloat32 : DType::kFloat64;
   p.mode = mode, p.rows = rows, p.cols = cols, p.x = x.data(), p.bias = bias.data();
-  EXPECT(gelu_of(isa)(p, y.data()).ok());
+  EXPECT(kernels_of(isa).gelu(p, y.data()).ok());
   double worst = 0;
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
