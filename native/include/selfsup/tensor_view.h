@@ -1,5 +1,5 @@
-// TensorView: a non-owning view of a strided tensor. The kernel ABI passes these (inside a
-// params struct per op) so no N-API or JS type ever appears below native/napi/.
+// DType and Device, their names and sizes, and SELFSUP_FLOAT_SWITCH: the types the kernel ABI
+// shares, so that no N-API or JS type ever appears below native/napi/.
 #pragma once
 #include <cstdint>
 #include <string>
