@@ -53,7 +53,7 @@ describe('native addon', () => {
     if (process.env.SELFSUP_BACKEND === 'reference') return;
     expect(backendName()).toBe('native');
     const a = native();
-    expect(['avx512', 'avx2', 'generic']).toContain(a.isa());
+    expect(process.arch === 'arm64' ? ['neon', 'generic'] : ['avx512', 'avx2', 'generic']).toContain(a.isa());
     expect(a.numThreads()).toBeGreaterThanOrEqual(1);
     const c = a.cudaInfo();
     expect(typeof c.built).toBe('boolean');

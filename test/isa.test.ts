@@ -26,6 +26,12 @@ function child(code: string, env: Record<string, string>) {
   return spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: e as NodeJS.ProcessEnv, timeout: 60_000 });
 }
 
+/** The variants this architecture's build has, widest first (docs/developing.md, ISA variants). */
+const VARIANTS = process.arch === 'arm64' ? ['neon', 'generic'] : ['avx512', 'avx2', 'generic'];
+const WIDEST = VARIANTS[0];
+const SIMD = VARIANTS.slice(0, -1); // every variant but generic
+const HIDE_ALL = SIMD.join(',');
+
 const loadAddon = (p: string) =>
   `try { const a = require(${JSON.stringify(p)}); console.log(JSON.stringify({ isa: a.isa(), variants: a.isaVariants() })); }` +
   ` catch (e) { console.log(JSON.stringify({ error: e.message, code: e.code })); }`;
@@ -33,7 +39,7 @@ const loadAddon = (p: string) =>
 describe.skipIf(!addon || !addonPath)('ISA variants', () => {
   it('lists generic as supported and exactly one active variant', () => {
     const v = addon!.isaVariants!();
-    expect(v.map((x) => x.name)).toEqual(['avx512', 'avx2', 'generic']);
+    expect(v.map((x) => x.name)).toEqual(VARIANTS);
     expect(v.find((x) => x.name === 'generic')!.supported).toBe(true);
     expect(v.filter((x) => x.active).map((x) => x.name)).toEqual([addon!.isa()]);
     expect(v.filter((x) => x.default)).toHaveLength(1);
@@ -58,18 +64,18 @@ describe.skipIf(!addon || !addonPath)('ISA variants', () => {
   });
 
   it('forcing a variant the CPU lacks fails at load in the error grammar, not with SIGILL', () => {
-    const r = child(loadAddon(addonPath!), { SELFSUP_ISA: 'avx512', SELFSUP_ISA_HIDE: 'avx512,avx2' });
+    const r = child(loadAddon(addonPath!), { SELFSUP_ISA: WIDEST, SELFSUP_ISA_HIDE: HIDE_ALL });
     expect(r.signal, r.stderr).toBeNull();
     const out = JSON.parse(r.stdout.trim());
     expect(out.code).toBe('ERR_UNSUPPORTED');
     expect(out.error).toMatch(
-      /^Expected one of the supported ISA variants \(generic\) for SELFSUP_ISA but received 'avx512', which this CPU \(or its OS\) does not support/,
+      new RegExp(`^Expected one of the supported ISA variants \\(generic\\) for SELFSUP_ISA but received '${WIDEST}', which this CPU \\(or its OS\\) does not support`),
     );
-    // Hiding only avx512: the default falls back to avx2 (where the CPU has it).
-    const r2 = child(loadAddon(addonPath!), { SELFSUP_ISA_HIDE: 'avx512' });
+    // Hiding only the widest: the default falls back to the next one (avx2 where the CPU has it).
+    const r2 = child(loadAddon(addonPath!), { SELFSUP_ISA_HIDE: WIDEST });
     const out2 = JSON.parse(r2.stdout.trim());
-    expect(out2.variants.find((x: { name: string }) => x.name === 'avx512').supported).toBe(false);
-    expect(['avx2', 'generic']).toContain(out2.isa);
+    expect(out2.variants.find((x: { name: string }) => x.name === WIDEST).supported).toBe(false);
+    expect(VARIANTS.slice(1)).toContain(out2.isa);
   });
 
   it('an unknown SELFSUP_ISA value fails in the error grammar', () => {
@@ -83,11 +89,12 @@ describe.skipIf(!addon || !addonPath)('ISA variants', () => {
       `const s = require(${JSON.stringify(dist)});` +
       `try { s.F.gelu(s.tensor([1, 2, 3])); console.log(JSON.stringify({ ok: true })); }` +
       ` catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, error: e.message })); }`;
-    const r = child(code, { SELFSUP_ISA: 'avx2', SELFSUP_ISA_HIDE: 'avx512,avx2', SELFSUP_ADDON: addonPath! });
+    const forced = SIMD[SIMD.length - 1]; // avx2 on x86-64, neon on arm64
+    const r = child(code, { SELFSUP_ISA: forced, SELFSUP_ISA_HIDE: HIDE_ALL, SELFSUP_ADDON: addonPath! });
     expect(r.signal, r.stderr).toBeNull();
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(out.name).toBe('SelfsupError');
     expect(out.code).toBe('ERR_UNSUPPORTED');
-    expect(out.error).toMatch(/^Expected one of the supported ISA variants \(generic\) for SELFSUP_ISA but received 'avx2'/);
+    expect(out.error).toMatch(new RegExp(`^Expected one of the supported ISA variants \\(generic\\) for SELFSUP_ISA but received '${forced}'`));
   });
 });
