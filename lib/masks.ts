@@ -86,8 +86,8 @@ export const masks = {
    * I-JEPA multi-block masks (facebookresearch/ijepa MaskCollator; defaults = the in1k configs:
    * encScale [0.85, 1], predScale [0.15, 0.2], aspectRatio [0.75, 1.5], nEnc 1, nPred 4,
    * minKeep 10, allowOverlap false). Fixes over the reference: corners can reach the last
-   * row/column (ijepa#40), a clear RangeError instead of an endless loop when no valid mask
-   * exists (ijepa#68), and `ragged: true` keeps every full mask (padded with -1, lengths given)
+   * row/column (github.com/facebookresearch/ijepa/issues/40), a clear RangeError instead of an endless loop when no valid mask
+   * exists (github.com/facebookresearch/ijepa/issues/68), and `ragged: true` keeps every full mask (padded with -1, lengths given)
    * instead of cutting all samples to the batch minimum.
    */
   multiBlock(options: MaskMultiBlockOptions): MultiBlockMasks {

@@ -88,7 +88,7 @@ describe('masks.multiBlock', () => {
     }
   });
 
-  it('reaches every row and column over many seeds (ijepa#40 fixed)', () => {
+  it('reaches every row and column over many seeds (facebookresearch/ijepa issues/40 fixed)', () => {
     const rowsT = new Set<number>(), colsT = new Set<number>(), rowsC = new Set<number>(), colsC = new Set<number>();
     for (let seed = 0; seed < 60; seed++) {
       const r = maskMultiBlock({ grid: [14, 14], batch: 8, seed, ragged: true });
@@ -121,7 +121,7 @@ describe('masks.multiBlock', () => {
     }
   });
 
-  it('never hangs on small grids (ijepa#68): a clear error, or a relaxed constraint', () => {
+  it('never hangs on small grids (facebookresearch/ijepa issues/68): a clear error, or a relaxed constraint', () => {
     expect(() => masks.multiBlock({ grid: [4, 4], batch: 2, seed: 0 })).toThrow(/for minKeep but received 10/);
     expect(() => masks.multiBlock({ grid: [4, 4], batch: 2, seed: 0 })).toThrow(RangeError);
     // 6x6 grid, 3x4 targets, 5x5 context minus 4 targets: often <= minKeep, so target blocks are

@@ -245,7 +245,7 @@ export function refMaskMultiBlock(a: MultiBlockArgs): MultiBlockRaw {
     const masksP: number[][] = [];
     const masksC: Uint8Array[] = [];
     for (let j = 0; j < nPred; j++) {
-      const top = ws.below(H - ph + 1); // inclusive corner range (ijepa issue 40)
+      const top = ws.below(H - ph + 1); // inclusive corner range (github.com/facebookresearch/ijepa/issues/40)
       const left = ws.below(W - pw + 1);
       const m = blockMask(top, left, ph, pw);
       masksP.push(nonzero(m));

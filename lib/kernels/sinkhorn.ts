@@ -8,7 +8,7 @@
  * `out` [B, K] is the balanced transport plan with each row scaled to sum to 1 (SwAV/MSN
  * "codes"); the plan itself is out[b, k] * r_b. Log-domain potentials (native/ops/sinkhorn), so
  * epsilon down to 1e-3 with |scores| ~ 100 stays finite where SwAV's exp form overflows
- * (facebookresearch/swav issue 67, dinov2 PR 583). Float32 runs the native kernel; Float64 runs
+ * (github.com/facebookresearch/swav/issues/67, github.com/facebookresearch/dinov2/pull/583). Float32 runs the native kernel; Float64 runs
  * the float64 reference kernel (exact, slower). Targets are stop-gradient in SwAV and MSN, so
  * nothing here is differentiated through the Sinkhorn iterations.
  */

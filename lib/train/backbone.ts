@@ -124,5 +124,14 @@ export function jointEmbedding(ctx: RecipeContext, head: (dim: number) => nn.Seq
       const { rep, depths } = backboneDepths(backbone, images);
       return [...depths, ...headDepths(h, rep, headName)];
     },
+    /** The recipe model's shared fields: modules (backbone, the head under its name, extras), params, two views, features. */
+    parts(extra: Record<string, nn.Module> = {}) {
+      return {
+        modules: { backbone, [headName]: h, ...extra },
+        params: paramsOf(backbone, h, ...Object.values(extra)),
+        views: 2,
+        features: this.features,
+      };
+    },
   };
 }

@@ -8,7 +8,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { jointEmbedding, paramsOf } from '../backbone';
+import { jointEmbedding } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const barlowtwins: Recipe = {
@@ -19,11 +19,8 @@ export const barlowtwins: Recipe = {
   build(ctx) {
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     return {
-      modules: { backbone: j.backbone, projector: j.head },
-      params: paramsOf(j.backbone, j.head),
-      views: 2,
+      ...j.parts(),
       loss: ([a, b]) => F.barlowTwins(...j.embed(a, b), { lambda: 0.0051 }),
-      features: j.features,
     };
   },
 };

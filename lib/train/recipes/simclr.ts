@@ -9,7 +9,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { jointEmbedding, paramsOf } from '../backbone';
+import { jointEmbedding } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const simclr: Recipe = {
@@ -21,11 +21,8 @@ export const simclr: Recipe = {
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 2 * d, 128], { projector: 'simclr', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     const temperature = (ctx.flags.temperature as number) ?? 0.5;
     return {
-      modules: { backbone: j.backbone, projector: j.head },
-      params: paramsOf(j.backbone, j.head),
-      views: 2,
+      ...j.parts(),
       loss: ([a, b]) => F.infoNCE(...j.embed(a, b), { temperature }),
-      features: j.features,
     };
   },
 };

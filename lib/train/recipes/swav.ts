@@ -10,7 +10,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { jointEmbedding, normalizeRows_, paramsOf } from '../backbone';
+import { jointEmbedding, normalizeRows_ } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const swav: Recipe = {
@@ -25,9 +25,7 @@ export const swav: Recipe = {
     normalizeRows_(prototypes.weight);
     const freeze = Math.round(0.05 * ctx.steps);
     return {
-      modules: { backbone: j.backbone, projector: j.head, prototypes },
-      params: paramsOf(j.backbone, j.head, prototypes),
-      views: 2,
+      ...j.parts({ prototypes }),
       loss([a, b], { step }) {
         // Frozen prototypes early on (SwAV's freeze_prototypes_niters): no gradient reaches them.
         const w = step < freeze ? prototypes.weight.detach() : prototypes.weight;
@@ -37,7 +35,6 @@ export const swav: Recipe = {
       afterStep({ step }) {
         if (step >= freeze) normalizeRows_(prototypes.weight);
       },
-      features: j.features,
     };
   },
 };

@@ -8,7 +8,7 @@ import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
-import { jointEmbedding, paramsOf } from '../backbone';
+import { jointEmbedding } from '../backbone';
 import type { Recipe } from '../recipe';
 
 export const vicreg: Recipe = {
@@ -20,11 +20,8 @@ export const vicreg: Recipe = {
     // The paper's expander is 8192-8192-8192 on a 2048-d ResNet-50 (4x the embedding).
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'expander');
     return {
-      modules: { backbone: j.backbone, expander: j.head },
-      params: paramsOf(j.backbone, j.head),
-      views: 2,
+      ...j.parts(),
       loss: ([a, b]) => F.vicreg(...j.embed(a, b), { simCoeff: 25, stdCoeff: 25, covCoeff: 1 }).loss,
-      features: j.features,
     };
   },
 };

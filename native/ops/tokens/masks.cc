@@ -152,7 +152,7 @@ Status mask_multi_block(const MultiBlockParams& p, MultiBlockResult* r) {
   block_size(r_enc, p.enc_scale, unit, H, W, r->enc_block);
   const int64_t ph = r->pred_block[0], pw = r->pred_block[1];
   const int64_t eh = r->enc_block[0], ew = r->enc_block[1];
-  // ijepa issue 68: the reference loops forever when even an unconstrained block holds <= minKeep
+  // github.com/facebookresearch/ijepa/issues/68: the reference loops forever when even an unconstrained block holds <= minKeep
   // tokens (small grids). That is decided here, before any sampling.
   const auto too_small = [&](const char* which, int64_t bh, int64_t bw, const char* scale) {
     return Status::OutOfRange(
@@ -175,7 +175,7 @@ Status mask_multi_block(const MultiBlockParams& p, MultiBlockResult* r) {
     for (int64_t b = b0; b < b1; ++b) {
       WordStream ws(p.seed, kStreamMultiBlock | static_cast<uint32_t>(b + 1));
       Rect* pr = pred.data() + b * nP;  // data(): pred may be empty when nP == 0
-      // ijepa issue 40: the reference draws corners with randint(0, H - h) (exclusive), so the
+      // github.com/facebookresearch/ijepa/issues/40: the reference draws corners with randint(0, H - h) (exclusive), so the
       // last row/column is never covered; corners here are uniform over [0, H - h] inclusive.
       for (int64_t j = 0; j < nP; ++j) {
         pr[j].top = static_cast<int32_t>(ws.below(H - ph + 1));
