@@ -15,6 +15,7 @@ export type SelfsupErrorCode =
   | 'ERR_UNSUPPORTED'
   | 'ERR_AUTOGRAD'
   | 'ERR_NOT_CONVERGED'
+  | 'ERR_DISTRIBUTED'
   | 'ERR_INTERNAL';
 
 export class SelfsupError extends Error {

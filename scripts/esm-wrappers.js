@@ -6,7 +6,7 @@
 const fs = require('fs');
 const path = require('path');
 const dist = path.resolve(__dirname, '..', 'dist');
-const entries = { 'index.mjs': '../lib/index.js', 'kernels.mjs': '../lib/kernels/index.js', 'tfjs.mjs': '../lib/tfjs/index.js' };
+const entries = { 'index.mjs': '../lib/index.js', 'kernels.mjs': '../lib/kernels/index.js', 'tfjs.mjs': '../lib/tfjs/index.js', 'distributed.mjs': '../lib/distributed/index.js' };
 fs.mkdirSync(path.join(dist, 'esm'), { recursive: true });
 for (const [file, target] of Object.entries(entries)) {
   if (!fs.existsSync(path.join(dist, 'esm', target))) continue;

@@ -132,6 +132,35 @@ function checkRootGrad(root: Tensor, g: Tensor | number | undefined, i: number, 
   return g.dtype === root.dtype ? g : castData(g, root.dtype);
 }
 
+/**
+ * Gradient-ready hooks (the smallest hook data parallelism needs): `fn(grad)` runs during
+ * backward() as soon as the leaf's gradient for this pass is complete (every edge into it has
+ * run), before the pass accumulates it into `.grad` (null: no gradient reached it). DDP starts a
+ * bucket's all-reduce from here while the rest of backward is still running. Not called by grad().
+ */
+type GradReadyHook = (grad: Tensor | null) => void;
+const gradReadyHooks = new WeakMap<Tensor, GradReadyHook[]>();
+let hookedLeaves = 0;
+
+export function registerGradReadyHook(leaf: Tensor, fn: GradReadyHook): { remove(): void } {
+  if (!(leaf instanceof Tensor)) throw typeError('a Tensor', 'registerGradReadyHook(leaf)', leaf);
+  if (typeof fn !== 'function') throw typeError('a function', 'registerGradReadyHook(fn)', fn);
+  const list = gradReadyHooks.get(leaf) ?? [];
+  if (!list.length) hookedLeaves++;
+  gradReadyHooks.set(leaf, [...list, fn]);
+  return {
+    remove(): void {
+      const before = gradReadyHooks.get(leaf) ?? [];
+      const l = before.filter((h) => h !== fn);
+      if (l.length) gradReadyHooks.set(leaf, l);
+      else if (before.length) {
+        gradReadyHooks.delete(leaf);
+        hookedLeaves--;
+      }
+    },
+  };
+}
+
 interface RunOptions {
   retainGraph?: boolean;
   /** torch.autograd.grad mode: record grads of these tensors instead of accumulating into .grad. */
@@ -220,9 +249,18 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
   const seen = new Set<Node>();
   const stack: Node[] = [...starts];
   for (const s of starts) seen.add(s);
+  // Edges still to run into each hooked leaf (gradient-ready hooks; none registered: no cost).
+  const hooks = capture || hookedLeaves === 0 ? null : gradReadyHooks;
+  const leafPending = new Map<Tensor, number>();
+  const leafDone = (leaf: Tensor): void => {
+    const left = (leafPending.get(leaf) ?? 1) - 1;
+    leafPending.set(leaf, left);
+    if (left === 0) for (const h of hooks!.get(leaf) ?? []) h(leafGrads.get(leaf) ?? null);
+  };
   while (stack.length) {
     const n = stack.pop() as Node;
     for (const e of n.edges) {
+      if (e && e.leaf && hooks?.has(e.leaf)) leafPending.set(e.leaf, (leafPending.get(e.leaf) ?? 0) + 1);
       if (!e || !e.node) continue;
       deps.set(e.node, (deps.get(e.node) ?? 0) + 1);
       if (!seen.has(e.node)) {
@@ -262,9 +300,14 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
         const left = (deps.get(e.node) ?? 1) - 1;
         deps.set(e.node, left);
         if (left === 0) ready.push(e.node);
-      } else if (g && e.leaf) accumulateLeaf(e.leaf, g);
+      } else if (e.leaf) {
+        if (g) accumulateLeaf(e.leaf, g);
+        if (leafPending.has(e.leaf)) leafDone(e.leaf);
+      }
     });
   }
+  // A hooked root that is itself a leaf has no edge into it: its gradient is ready now.
+  if (hooks) for (const r of roots) if (r.gradFn === null && hooks.has(r) && !leafPending.has(r)) for (const h of hooks.get(r)!) h(leafGrads.get(r) ?? null);
 
   if (capture) {
     capture.forEach((t, i) => {

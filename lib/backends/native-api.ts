@@ -60,6 +60,9 @@ export interface MatmulNativeOptions {
   transA: boolean; transB: boolean; strideA: number; strideB: number;
 }
 
+export type DistArray = Float32Array | Float64Array | Int32Array;
+export type DistOp = 'sum' | 'max' | 'min';
+
 export interface NativeAddon {
   // package level (core.cc, isa.cc, memory.cc)
   isa(): string;
@@ -122,6 +125,22 @@ export interface NativeAddon {
   maskRandom(keep: Int32Array, masked: Int32Array, restore: Int32Array, o: NativeMaskRandomOptions): void;
   maskMultiBlock(o: MultiBlockArgs): MultiBlockRaw;
   maskMultiBlockAsync(o: MultiBlockArgs): Promise<MultiBlockRaw>;
+
+  // distributed (native/napi/distributed.cc): collectives in place, on the comm thread
+  distInit(o: { library?: string; timeout?: number }): { rank: number; size: number; library: string; abi: string; version: string };
+  distFinalize(): void;
+  distAllReduce(buf: DistArray, o: { op: DistOp; average?: boolean }): void;
+  distAllReduceAsync(buf: DistArray, o: { op: DistOp; average?: boolean }): Promise<void>;
+  distAllGather(send: DistArray, recv: DistArray): void;
+  distAllGatherAsync(send: DistArray, recv: DistArray): Promise<void>;
+  distReduceScatter(send: DistArray, recv: DistArray, o: { op: DistOp }): void;
+  distReduceScatterAsync(send: DistArray, recv: DistArray, o: { op: DistOp }): Promise<void>;
+  distBroadcast(buf: DistArray, o: { root: number }): void;
+  distBroadcastAsync(buf: DistArray, o: { root: number }): Promise<void>;
+  distReduce(buf: DistArray, o: { op: DistOp; root: number }): void;
+  distReduceAsync(buf: DistArray, o: { op: DistOp; root: number }): Promise<void>;
+  distBarrier(): void;
+  distBarrierAsync(): Promise<void>;
 
   // pointwise (native/napi/pointwise.cc): a rows x cols matrix; mode 0 erf, 1 tanh
   geluForward(x: FloatArray, bias: FloatArray | null, out: FloatArray, o: NativeRows & { mode: 0 | 1 }): void;

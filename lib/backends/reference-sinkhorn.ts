@@ -8,6 +8,7 @@ import type { FloatArray } from '../validate';
 
 export interface RefCollective {
   allReduceSum(buf: Float32Array): Float32Array | void;
+  allReduceSum64?(buf: Float64Array): Float64Array | void;
 }
 
 export interface RefSinkhornArgs {
@@ -34,6 +35,12 @@ export interface RefSinkhornResult {
 
 function reduce(c: RefCollective | undefined, buf: Float64Array): void {
   if (!c) return;
+  if (c.allReduceSum64) {
+    // A float64 collective keeps these sums in float64 (no rounding through Float32Array).
+    const r = c.allReduceSum64(buf);
+    if (r instanceof Float64Array && r !== buf) buf.set(r);
+    return;
+  }
   const f = Float32Array.from(buf);
   const r = c.allReduceSum(f);
   const src = r instanceof Float32Array ? r : f;

@@ -26,6 +26,8 @@ export type SinkhornPrior = 'uniform' | { powerLaw: number } | FloatArray;
 /** Multi-process hook: sums `buf` over all processes (in place, or returns the summed array). */
 export interface SinkhornCollective {
   allReduceSum(buf: Float32Array): Float32Array | void;
+  /** Optional float64 form: when present, the float64 paths (reference kernel, MSN's mean prediction) reduce in float64. */
+  allReduceSum64?(buf: Float64Array): Float64Array | void;
 }
 
 export interface SinkhornKernelOptions {
@@ -344,9 +346,15 @@ export function msnLossKernel<T extends FloatArray>(
     const world = Float32Array.of(1);
     const wr = o.collective.allReduceSum(world);
     const W = (wr instanceof Float32Array ? wr : world)[0];
-    const buf = Float32Array.from(abar);
-    const r = o.collective.allReduceSum(buf);
-    const src = r instanceof Float32Array ? r : buf;
+    let src: Float32Array | Float64Array;
+    if (o.collective.allReduceSum64) {
+      const r = o.collective.allReduceSum64(abar);
+      src = r instanceof Float64Array ? r : abar;
+    } else {
+      const buf = Float32Array.from(abar);
+      const r = o.collective.allReduceSum(buf);
+      src = r instanceof Float32Array ? r : buf;
+    }
     for (let k = 0; k < K; k++) abar[k] = src[k] / W;
   }
   let reg = 0;

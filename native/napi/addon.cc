@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterTensor(env, exports);
   RegisterMemory(env, exports);
   RegisterOptim(env, exports);
+  RegisterDistributed(env, exports);
   return exports;
 }
 }  // namespace

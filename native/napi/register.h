@@ -17,5 +17,6 @@ void RegisterPointwise(Napi::Env env, Napi::Object exports);  // GELU, LayerNorm
 void RegisterTensor(Napi::Env env, Napi::Object exports);     // tensor core: elementwise, reductions, softmax, copies
 void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings for tensor storage
 void RegisterOptim(Napi::Env env, Napi::Object exports);      // fused optimizer steps
+void RegisterDistributed(Napi::Env env, Napi::Object exports);  // MPI collectives (libmpi loaded at run time)
 }  // namespace napi
 }  // namespace selfsup
