@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nativeAddonPath, tryNative } from '../lib/backends/native';
@@ -116,6 +117,41 @@ describe.skipIf(!ready)('distributed failures', () => {
         'RangeError: Expected an array of length 4 for allGather(output) but received length 5',
       ]);
     }
+  });
+});
+
+const bin = path.join(root, 'bin', 'selfsup.js');
+const cliEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1', SELFSUP_ADDON: nativeAddonPath() ?? '' };
+
+describe.skipIf(!ready)('selfsup launch and train --nproc', () => {
+  it('launch -n 3 runs the script on three ranks', () => {
+    const r = spawnSync(process.execPath, [bin, 'launch', '-n', '3', fixture, distLib, 'backward'], { encoding: 'utf8', env: cliEnv, timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+    expect(lines.map((l) => l.rank).sort()).toEqual([0, 1, 2]);
+    expect(lines.every((l) => l.size === 3)).toBe(true);
+  });
+
+  it('train --nproc 2: rank 0 alone reports, logs and checkpoints', () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-ddp-'));
+    const r = spawnSync(process.execPath, [bin, 'train', '--recipe', 'simclr', '--data', 'synthetic:size=16,bank=50,test=20', '--steps', '2', '--batch', '8',
+      '--eval', 'none', '--json', '--nproc', '2', '--out', out], { encoding: 'utf8', env: cliEnv, timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const json = r.stdout.trim().split('\n').filter((l) => l.startsWith('{'));
+    expect(json.length).toBe(1);
+    expect(JSON.parse(json[0])).toMatchObject({ recipe: 'simclr', steps: 2, out });
+    const steps = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'step');
+    expect(steps.map((e) => e.step)).toEqual([1, 2]);
+    expect(fs.existsSync(path.join(out, 'checkpoint.safetensors'))).toBe(true);
+  });
+});
+
+describe('selfsup launch without mpirun', () => {
+  it('exits 2 with a clear error', () => {
+    const r = spawnSync(process.execPath, [bin, 'launch', '-n', '2', 'x.js'], { encoding: 'utf8', env: { ...cliEnv, SELFSUP_MPIRUN: '/nonexistent/mpirun' } });
+    if (!fs.existsSync(path.join(distLib, 'cli', 'launch.js'))) return;
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^selfsup: Expected mpirun \(Open MPI or MPICH\) on PATH for selfsup launch but received none/);
   });
 });
 

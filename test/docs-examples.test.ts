@@ -38,6 +38,7 @@ describe.skipIf(!distReady)('documentation examples run', () => {
       const body = js
         .replace(/require\("selfsup\/kernels"\)/g, `require(${JSON.stringify(path.join(root, 'dist/lib/kernels/index.js'))})`)
         .replace(/require\("selfsup\/tfjs"\)/g, `require(${JSON.stringify(path.join(root, 'dist/lib/tfjs/index.js'))})`)
+        .replace(/require\("selfsup\/distributed"\)/g, `require(${JSON.stringify(path.join(root, 'dist/lib/distributed/index.js'))})`)
         .replace(/require\("selfsup"\)/g, `require(${JSON.stringify(path.join(root, 'dist/lib/index.js'))})`);
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-doc-'));
       const file = path.join(dir, 'example.js');

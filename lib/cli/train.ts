@@ -5,6 +5,9 @@
 import { train, EVAL_KINDS, getRecipe, type EvalKind } from '../train/train';
 import { RECIPES } from '../train/registry';
 import { UsageError } from './usage-error';
+import { launch } from './launch';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 export const TRAIN_USAGE = `usage: selfsup train --recipe <name> [--data synthetic[:k=v,...] | --data <folder>]
                      --steps N --batch B --seed S [options]
@@ -25,12 +28,15 @@ options:
   --resume DIR             continue the run saved in DIR (same recipe, batch, seed, steps)
   --checkpoint-every N     checkpoint every N steps (default steps / 4) and at the end
   --lr X                   peak learning rate for a batch of 256 (default: the recipe's)
-  --threads N              thread-pool size (fix it for bit-reproducible runs)
+  --threads N              thread-pool size (fix it for bit-reproducible runs); per process with --nproc
+  --nproc N                data-parallel over N processes (selfsup launch / mpirun): each takes
+                           batch / N images per step, DDP averages the gradients, the losses see
+                           the global batch; rank 0 logs, checkpoints and evaluates
   --stochastic-positions   ijepa: StoP stochastic positions for the masked tokens
   -h, --help               this text
 `;
 
-const VALUE_FLAGS = ['--recipe', '--data', '--steps', '--batch', '--seed', '--eval', '--out', '--resume', '--checkpoint-every', '--lr', '--threads'];
+const VALUE_FLAGS = ['--recipe', '--data', '--steps', '--batch', '--seed', '--eval', '--out', '--resume', '--checkpoint-every', '--lr', '--threads', '--nproc'];
 const BOOL_FLAGS = ['--json', '--stochastic-positions', '--help', '-h'];
 
 export interface TrainArgs {
@@ -46,6 +52,7 @@ export interface TrainArgs {
   checkpointEvery?: number;
   lr?: number;
   threads?: number;
+  nproc?: number;
   stochasticPositions: boolean;
   help: boolean;
 }
@@ -93,6 +100,7 @@ export function parseTrainArgs(argv: string[]): TrainArgs {
       case '--resume': a.resume = value; break;
       case '--checkpoint-every': a.checkpointEvery = intArg(flag, value, 1); break;
       case '--threads': a.threads = intArg(flag, value, 1); break;
+      case '--nproc': a.nproc = intArg(flag, value, 1); break;
       case '--lr': {
         const x = Number(value);
         if (!(x > 0) || !Number.isFinite(x)) throw new UsageError(`Expected a number > 0 for --lr but received "${value}"`);
@@ -141,6 +149,14 @@ async function runTrainUnchecked(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_USAGE);
     return 0;
   }
+  if (a.nproc !== undefined && a.nproc > 1) {
+    // Re-run this command once per rank under the MPI launcher, without --nproc; the cores are
+    // shared out between the ranks unless --threads says otherwise.
+    if (a.batch! % a.nproc !== 0) throw new UsageError(`Expected a --batch divisible by --nproc ${a.nproc} but received "${a.batch}"`);
+    const rest = argv.filter((x, i) => x !== '--nproc' && !x.startsWith('--nproc=') && argv[i - 1] !== '--nproc');
+    if (a.threads === undefined && !process.env.SELFSUP_NUM_THREADS) process.env.SELFSUP_NUM_THREADS = String(Math.max(1, Math.floor(os.cpus().length / a.nproc)));
+    return launch({ nproc: a.nproc, command: [path.resolve(__dirname, '..', '..', '..', 'bin', 'selfsup.js'), 'train', ...rest] });
+  }
   const recipe = getRecipe(a.recipe);
   const tty = process.stderr.isTTY === true;
   let lastPrint = 0;
@@ -160,6 +176,7 @@ async function runTrainUnchecked(argv: string[]): Promise<number> {
       process.stderr.write(tty ? `\r${line}` : `${line}\n`);
     },
   });
+  if (result.rank !== 0) return 0; // rank 0 reports for a data-parallel run
   if (tty) process.stderr.write('\n');
   const summary = {
     recipe: result.recipe, steps: result.steps, seconds: +result.seconds.toFixed(2), trainSeconds: +result.trainSeconds.toFixed(2),

@@ -5,6 +5,7 @@
 import { Tensor, type FloatDType } from '../tensor';
 import type * as nn from '../nn/index';
 import type { AugmentOptions } from '../data/augment';
+import type { SinkhornCollective } from '../kernels/sinkhorn';
 
 export interface RecipeContext {
   imageSize: number;
@@ -15,6 +16,17 @@ export interface RecipeContext {
   batch: number;
   /** Recipe switches from the CLI (`stochasticPositions` for ijepa). */
   flags: Record<string, unknown>;
+  /**
+   * Data-parallel runs (several processes): `gather` concatenates every rank's rows (allGather,
+   * with its reduce-scatter backward) so batch losses see the global batch; `collective` is the
+   * Sinkhorn / MSN all-reduce. Absent in a single process.
+   */
+  dist?: { gather(z: Tensor): Tensor; collective: SinkhornCollective };
+}
+
+/** The embeddings of the global batch (every rank's rows) in a data-parallel run, else unchanged. */
+export function globalRows(ctx: RecipeContext, zs: Tensor[]): Tensor[] {
+  return ctx.dist ? zs.map((z) => ctx.dist!.gather(z)) : zs;
 }
 
 export interface StepContext {

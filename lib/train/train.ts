@@ -26,6 +26,8 @@ import { knnAccuracy } from '../eval/knn';
 import { linearProbeAccuracy } from '../eval/linear';
 import { rankMe } from '../eval/rankme';
 import { RECIPES } from './registry';
+import { Module } from '../nn/module';
+import { init as distInit, allGather, collective, DistributedDataParallel } from '../distributed/index';
 import type { Depth, Recipe, RecipeModel, StepContext } from './recipe';
 
 export type EvalKind = 'knn' | 'linear' | 'rankme';
@@ -56,7 +58,7 @@ export interface TrainOptions {
   flags?: Record<string, unknown>;
   /** Overrides of the recipe's augmentations (every view). */
   augment?: AugmentOptions;
-  /** Called after every step (the CLI's progress line). */
+  /** Called after every step (the CLI's progress line); on rank 0 only in a data-parallel run. */
   onStep?: (p: StepInfo) => void;
   /** Warnings (skipped files...). Default: process.emitWarning. */
   onWarning?: (message: string) => void;
@@ -96,6 +98,9 @@ export interface TrainResult {
   probes: ProbeResult[];
   threads: number;
   out: string | null;
+  /** Data-parallel runs (under `selfsup launch` / `train --nproc`): this process's rank and the rank count. */
+  rank: number;
+  worldSize: number;
 }
 
 const CKPT = 'checkpoint.safetensors';
@@ -149,14 +154,16 @@ function makeOptimizer(recipe: Recipe, params: Tensor[], lr: number): Optimizer<
 }
 
 /** Augmented views of a step's raw batch, as [B, C, S, S] tensors of the run's dtype. */
-function makeViews(raw: Float32Array, B: number, C: number, S: number, recipe: Recipe, seed: number, step: number, dtype: FloatDType, over: AugmentOptions): Tensor[] {
+function makeViews(raw: Float32Array, B: number, C: number, S: number, recipe: Recipe, seed: number, step: number, dtype: FloatDType, over: AugmentOptions,
+  first = 0, total = B): Tensor[] {
   const per = C * S * S;
   return recipe.augment.map((base, v) => {
     const aug = base && { ...base, ...over };
     const out = new Float32Array(B * per);
     if (aug === null) out.set(raw);
     else for (let i = 0; i < B; i++) {
-      const rng = new Rng(seed, AUG_STREAM, (step * B + i) * recipe.augment.length + v);
+      // Keyed by the image's index in the global batch: a rank's shard gets the views one process would.
+      const rng = new Rng(seed, AUG_STREAM, (step * total + first + i) * recipe.augment.length + v);
       augment(raw.subarray(i * per, (i + 1) * per), S, S, out.subarray(i * per, (i + 1) * per), S, rng, aug);
     }
     normalizeImages(out);
@@ -243,7 +250,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (options.threads !== undefined) setNumThreads(posInt('train options.threads', options.threads));
   const ckEvery = options.checkpointEvery ?? Math.max(1, Math.floor(steps / 4));
   posInt('train options.checkpointEvery', ckEvery);
-  const out = options.out ?? options.resume ?? null;
+  // Data parallel when started by an MPI launcher: each rank takes its shard of every batch, DDP
+  // averages the gradients, and rank 0 alone logs, checkpoints and evaluates.
+  const world = distInit();
+  const W = world.worldSize, lead = world.rank === 0;
+  if (batch % W !== 0) throw rangeError(`a batch divisible by the ${W} processes`, 'train options.batch', batch);
+  const out = lead ? options.out ?? options.resume ?? null : null;
   if (out !== null) ensureWritableDir(out, 'out');
   const resumed = options.resume !== undefined ? readCheckpoint(options.resume) : null;
   if (resumed && resumed.meta.recipe !== recipe.name) {
@@ -256,7 +268,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const lrFlag = options.lr;
   const baseLr = (lrFlag ?? recipe.optimizer.lr) * (batch / 256);
   const flags = options.flags ?? {};
-  const model = recipe.build({ imageSize: data.imageSize, channels: data.channels, seed, dtype, steps, batch, flags });
+  const dist = W > 1 ? { gather: allGather, collective: collective() } : undefined;
+  const model = recipe.build({ imageSize: data.imageSize, channels: data.channels, seed, dtype, steps, batch, flags, dist });
   const opt = makeOptimizer(recipe, model.params, baseLr);
   const config = { recipe: recipe.name, data: typeof options.data === 'string' ? options.data : data.name, steps, batch, seed, lr: baseLr, dtype, flags };
   let start = 0;
@@ -283,6 +296,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
   const log = (entry: Record<string, unknown>) => logFile && fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
 
+  const ddp = W > 1 ? new DistributedDataParallel(new Replica(model.modules)) : null;
+  const local = batch / W, per = data.channels * data.imageSize * data.imageSize;
   const losses: number[] = [];
   const tTrain = performance.now();
   const last = Math.min(steps, options.stopAfter ?? steps);
@@ -290,11 +305,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   for (let step = start; step < last; step++) {
     const ctx: StepContext = { step, seed: deriveSeed(seed, 1_000_000 + step) };
     manualSeed(ctx.seed); // any unseeded op inside the step draws from (seed, step)
-    const raw = await data.trainBatch(step, batch);
-    const views = makeViews(raw, batch, data.channels, data.imageSize, recipe, seed, step, dtype, options.augment ?? {});
+    const raw = (await data.trainBatch(step, batch)).subarray(world.rank * local * per, (world.rank + 1) * local * per);
+    const views = makeViews(raw, local, data.channels, data.imageSize, recipe, seed, step, dtype, options.augment ?? {}, world.rank * local, batch);
     const loss = model.loss(views, ctx);
     opt.zeroGrad();
     loss.backward();
+    await ddp?.synchronize();
     opt.step();
     model.afterStep?.(ctx);
     const lr = (opt.paramGroups[0] as unknown as { lr: number }).lr;
@@ -304,7 +320,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     losses.push(value);
     const elapsed = (performance.now() - tTrain) / 1000;
     log({ type: 'step', step: step + 1, loss: value, lr, seconds: +elapsed.toFixed(3) });
-    options.onStep?.({ step: step + 1, steps, loss: value, lr, elapsed });
+    if (lead) options.onStep?.({ step: step + 1, steps, loss: value, lr, elapsed });
     if (out && ((step + 1) % ckEvery === 0 || step + 1 === last)) {
       saveCheckpoint(path.join(out, CKPT), model, opt, sched, step + 1, recipe.name, config);
     }
@@ -314,8 +330,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const result: TrainResult = {
     recipe: recipe.name, steps: last, seconds: 0, trainSeconds, finalLoss: losses.at(-1) ?? NaN, losses, startStep: start,
     knnTop1: null, linearTop1: null, rankme: null, perFactor: null, probes: [], threads: getNumThreads(), out,
+    rank: world.rank, worldSize: W,
   };
-  if (evals.length && last === steps) Object.assign(result, await evaluate(model, data, evals, seed, dtype));
+  ddp?.close();
+  if (lead && evals.length && last === steps) Object.assign(result, await evaluate(model, data, evals, seed, dtype));
   await data.close?.();
   result.seconds = (performance.now() - t0) / 1000;
   const summary: Partial<TrainResult> = { ...result };
@@ -323,6 +341,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   log({ type: 'result', step: last, ...summary });
   if (out) fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify(summary, null, 2) + '\n');
   return result;
+}
+
+/** The recipe's modules as one Module, for DistributedDataParallel (EMA targets need no grad: not bucketed). */
+class Replica extends Module {
+  constructor(modules: Record<string, Module>) {
+    super();
+    Object.assign(this, modules);
+  }
+  forward(): never {
+    throw new SelfsupError('ERR_UNSUPPORTED', 'Expected the recipe loss to run the modules but received a forward() call on the DDP container');
+  }
 }
 
 /** Features per depth of a labelled set, in chunks, under noGrad with the model in eval mode. */

@@ -9,7 +9,8 @@ import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
-import type { Recipe } from '../recipe';
+import { globalRows, type Recipe } from '../recipe';
+import type { Tensor } from '../../tensor';
 
 export const barlowtwins: Recipe = {
   name: 'barlowtwins',
@@ -20,7 +21,7 @@ export const barlowtwins: Recipe = {
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     return {
       ...j.parts(),
-      loss: ([a, b]) => F.barlowTwins(...j.embed(a, b), { lambda: 0.0051 }),
+      loss: ([a, b]) => F.barlowTwins(...(globalRows(ctx, j.embed(a, b)) as [Tensor, Tensor]), { lambda: 0.0051 }),
     };
   },
 };

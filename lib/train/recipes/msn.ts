@@ -50,7 +50,7 @@ function makeMsn(name: 'msn' | 'pmsn'): Recipe {
           const { keep } = masks.random({ batch: B, tokens: backbone.numPatches, ratio: 0.15, seed });
           const za = projector.forward(pool(backbone.forward(anchor, { keep }).tokens, true));
           const pt = noGrad(() => probs(targetProjector.forward(pool(targetBackbone.forward(target).tokens, true))));
-          return F.msnLoss(probs(za), pt, { temperature: 0.25, meMaxWeight: 1, sinkhorn: true, prior });
+          return F.msnLoss(probs(za), pt, { temperature: 0.25, meMaxWeight: 1, sinkhorn: true, prior, collective: ctx.dist?.collective });
         },
         afterStep({ step }) {
           emaUpdate(targetBackbone, backbone, step, ctx.steps, 0.996);

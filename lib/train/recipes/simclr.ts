@@ -10,7 +10,8 @@ import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
-import type { Recipe } from '../recipe';
+import { globalRows, type Recipe } from '../recipe';
+import type { Tensor } from '../../tensor';
 
 export const simclr: Recipe = {
   name: 'simclr',
@@ -22,7 +23,7 @@ export const simclr: Recipe = {
     const temperature = (ctx.flags.temperature as number) ?? 0.5;
     return {
       ...j.parts(),
-      loss: ([a, b]) => F.infoNCE(...j.embed(a, b), { temperature }),
+      loss: ([a, b]) => F.infoNCE(...(globalRows(ctx, j.embed(a, b)) as [Tensor, Tensor]), { temperature }),
     };
   },
 };

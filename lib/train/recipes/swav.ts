@@ -30,7 +30,7 @@ export const swav: Recipe = {
         // Frozen prototypes early on (SwAV's freeze_prototypes_niters): no gradient reaches them.
         const w = step < freeze ? prototypes.weight.detach() : prototypes.weight;
         const [s1, s2] = j.embed(a, b).map((z) => F.linear(F.normalize(z, { dim: 1 }), w));
-        return F.swavLoss(s1, s2, { temperature: 0.1, epsilon: 0.05, iterations: 3 });
+        return F.swavLoss(s1, s2, { temperature: 0.1, epsilon: 0.05, iterations: 3, collective: ctx.dist?.collective });
       },
       afterStep({ step }) {
         if (step >= freeze) normalizeRows_(prototypes.weight);

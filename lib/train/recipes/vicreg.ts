@@ -9,7 +9,8 @@ import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { SIMCLR_AUGMENT } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
-import type { Recipe } from '../recipe';
+import { globalRows, type Recipe } from '../recipe';
+import type { Tensor } from '../../tensor';
 
 export const vicreg: Recipe = {
   name: 'vicreg',
@@ -21,7 +22,7 @@ export const vicreg: Recipe = {
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'expander');
     return {
       ...j.parts(),
-      loss: ([a, b]) => F.vicreg(...j.embed(a, b), { simCoeff: 25, stdCoeff: 25, covCoeff: 1 }).loss,
+      loss: ([a, b]) => F.vicreg(...(globalRows(ctx, j.embed(a, b)) as [Tensor, Tensor]), { simCoeff: 25, stdCoeff: 25, covCoeff: 1 }).loss,
     };
   },
 };

@@ -206,9 +206,10 @@ size_t ElemSize(DType dt) { return dt == DType::kFloat64 ? 8 : 4; }
 // MPI counts are int: element-wise collectives go in chunks of at most INT_MAX elements.
 template <typename F>
 Status Chunked(const char* fn, int64_t n, DType dt, void* buf, F&& call) {
+  const int64_t step = INT_MAX;
   int64_t off = 0;
   do {  // n == 0 still makes one (empty) call: every rank takes part in every collective
-    const int cnt = static_cast<int>(std::min<int64_t>(INT_MAX, n - off));
+    const int cnt = static_cast<int>(std::min<int64_t>(step, n - off));
     const int rc = call(static_cast<char*>(buf) + off * static_cast<int64_t>(ElemSize(dt)), cnt);
     if (rc != 0) return Status::Internal(MpiError(fn, rc));
     off += cnt;
@@ -259,7 +260,8 @@ void CommLoop(std::promise<Status>* ready) {
       std::lock_guard<std::mutex> lk(g_wd_mu);
       g_wd_what = job.what;
       g_wd_since = std::chrono::steady_clock::now();
-      g_wd_busy = true;
+      // MPI_Finalize waits for ranks still at work (rank 0 evaluating, say): not a stall.
+      g_wd_busy = job.what != "finalize";
     }
     Status s;
     try {
