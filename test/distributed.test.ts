@@ -22,7 +22,7 @@ if (!ready) {
   console.warn(`distributed tests skipped: ${!mpirun ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)' : !addon ? 'no native addon' : 'dist/ not built (npx tsc)'}`);
 }
 
-interface Line { case: string; rank: number; size: number; errs?: Record<string, number>; res?: Record<string, { err: number; buckets: number }>; msgs?: string[] }
+interface Line { case: string; rank: number; size: number; errs?: Record<string, number>; res?: Record<string, { err: number; buckets: number; launched: number }>; msgs?: string[] }
 
 function launch(n: number, args: string[], env: Record<string, string> = {}, timeout = 60_000) {
   const started = Date.now();
@@ -72,13 +72,14 @@ for (const n of [2, 3]) {
       for (const l of of('gradients')) {
         const names = Object.keys(l.res!);
         expect(names.length).toBe(16);
-        for (const [k, { err, buckets }] of Object.entries(l.res!)) {
+        for (const [k, { err, buckets, launched }] of Object.entries(l.res!)) {
           if (k.startsWith('control')) {
             // Local negatives only: the check must see the difference.
             expect(err, `${k} on rank ${l.rank}`).toBeGreaterThan(1e-3);
             continue;
           }
           expect(buckets).toBeGreaterThan(1); // tiny buckets: several all-reduces in flight
+          expect(launched).toBe(buckets); // every one started from the hooks, inside backward()
           expect(err, `${k} on rank ${l.rank}`).toBeLessThan(k.endsWith('float64') ? 1e-12 : 1e-5);
         }
       }

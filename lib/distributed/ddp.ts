@@ -92,6 +92,11 @@ export class DistributedDataParallel<M extends Module> extends Module {
     return this.buckets.length;
   }
 
+  /** Buckets whose all-reduce has started in this pass (after backward(): all of them, started from its hooks). */
+  get bucketsLaunched(): number {
+    return this.nextLaunch;
+  }
+
   /**
    * Runs `fn` with gradient synchronization off (gradient accumulation): backward() inside
    * accumulates into .grad locally. Returns fn's result (awaited first when it is a Promise).
