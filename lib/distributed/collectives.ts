@@ -61,22 +61,31 @@ function noAsyncGrad(fn: string, t: Tensor): void {
   }
 }
 
+/**
+ * An op whose forward and backward each run one in-place collective on a copy of their input:
+ * `forward(y, arg)` on the forward's copy, `backward(d, arg)` on the gradient's.
+ */
+function copyCollective<A>(name: string, forward: (y: DistData, arg: A) => void, backward: (d: DistData, arg: A) => void) {
+  return defineOp({
+    name,
+    forward(ctx: FunctionCtx, x: Tensor, arg: A): Tensor {
+      const y = copyOf(x);
+      forward(y, arg);
+      ctx.arg = arg;
+      return new Tensor(y, x.shape);
+    },
+    backward(ctx: FunctionCtx, g: Tensor) {
+      const d = copyOf(g);
+      backward(d, ctx.arg as A);
+      return [new Tensor(d, g.shape), null];
+    },
+  });
+}
+
 // ---- allReduce --------------------------------------------------------------------------------
 
-const AllReduceFn = defineOp({
-  name: 'allReduce',
-  forward(ctx: FunctionCtx, x: Tensor, op: ReduceOp): Tensor {
-    const y = copyOf(x);
-    allReduceArray(y, op);
-    ctx.op = op;
-    return new Tensor(y, x.shape);
-  },
-  backward(ctx: FunctionCtx, g: Tensor) {
-    const d = copyOf(g);
-    allReduceArray(d, ctx.op as ReduceOp); // sum -> sum, avg -> avg (see the module comment)
-    return [new Tensor(d, g.shape), null];
-  },
-});
+// sum -> sum, avg -> avg (see the module comment)
+const AllReduceFn = copyCollective<ReduceOp>('allReduce', (y, op) => allReduceArray(y, op), (d, op) => allReduceArray(d, op));
 
 /** Reduces `tensor` over all ranks: op 'sum' (default), 'avg', 'max' or 'min'. */
 export function allReduce(tensor: Tensor, options?: { op?: ReduceOp }): Tensor {
@@ -200,20 +209,9 @@ export async function reduceScatterAsync(tensor: Tensor, options?: { op?: Reduce
 
 // ---- broadcast ----------------------------------------------------------------------------------
 
-const BroadcastFn = defineOp({
-  name: 'broadcast',
-  forward(ctx: FunctionCtx, x: Tensor, src: number): Tensor {
-    const y = copyOf(x);
-    broadcastArray(y, src);
-    ctx.src = src;
-    return new Tensor(y, x.shape);
-  },
-  backward(ctx: FunctionCtx, g: Tensor) {
-    const d = copyOf(g);
-    reduceArray(d, ctx.src as number);
-    if (requireWorld('broadcast').rank !== ctx.src) d.fill(0); // only src's value reached the loss
-    return [new Tensor(d, g.shape), null];
-  },
+const BroadcastFn = copyCollective<number>('broadcast', (y, src) => broadcastArray(y, src), (d, src) => {
+  reduceArray(d, src);
+  if (requireWorld('broadcast').rank !== src) d.fill(0); // only src's value reached the loss
 });
 
 /** Rank `src`'s tensor on every rank (default src 0). */

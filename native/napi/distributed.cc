@@ -110,18 +110,23 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// A collective on one array, in place: `make(data, n, dtype, options)` is the comm-thread call.
+template <bool Async>
+Napi::Value InPlace(const Napi::CallbackInfo& info, const char* fn,
+                    std::function<std::function<Status()>(void*, int64_t, DType, const Napi::Object&)> make) {
+  RequireInit(info.Env(), fn);
+  ArrayArg a = GetArray(info, 0, "tensor", kTypes);
+  std::function<Status()> run = make(a.data, a.length, a.dtype, GetOptions(info, 1));
+  return Launch(info, Async, std::string(fn) + " of " + std::to_string(a.length) + " " + TypeName(a.dtype), std::move(run));
+}
+
 template <bool Async>
 Napi::Value AllReduce(const Napi::CallbackInfo& info) {
-  RequireInit(info.Env(), "allReduce");
-  ArrayArg a = GetArray(info, 0, "tensor", kTypes);
-  Napi::Object o = GetOptions(info, 1);
-  const dist::ReduceOp op = GetOp(o);
-  const bool avg = HasProp(o, "average") && GetBoolProp(o, "average");
-  void* d = a.data;
-  const int64_t n = a.length;
-  const DType dt = a.dtype;
-  return Launch(info, Async, "allReduce of " + std::to_string(n) + " " + TypeName(dt),
-                [=] { return dist::all_reduce(d, n, dt, op, avg); });
+  return InPlace<Async>(info, "allReduce", [](void* d, int64_t n, DType dt, const Napi::Object& o) -> std::function<Status()> {
+    const dist::ReduceOp op = GetOp(o);
+    const bool avg = HasProp(o, "average") && GetBoolProp(o, "average");
+    return [=] { return dist::all_reduce(d, n, dt, op, avg); };
+  });
 }
 
 template <bool Async>
@@ -161,28 +166,19 @@ Napi::Value ReduceScatter(const Napi::CallbackInfo& info) {
 
 template <bool Async>
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
-  RequireInit(info.Env(), "broadcast");
-  ArrayArg a = GetArray(info, 0, "tensor", kTypes);
-  const int root = GetRoot(GetOptions(info, 1));
-  void* d = a.data;
-  const int64_t n = a.length;
-  const DType dt = a.dtype;
-  return Launch(info, Async, "broadcast of " + std::to_string(n) + " " + TypeName(dt),
-                [=] { return dist::broadcast(d, n, dt, root); });
+  return InPlace<Async>(info, "broadcast", [](void* d, int64_t n, DType dt, const Napi::Object& o) -> std::function<Status()> {
+    const int root = GetRoot(o);
+    return [=] { return dist::broadcast(d, n, dt, root); };
+  });
 }
 
 template <bool Async>
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
-  RequireInit(info.Env(), "reduce");
-  ArrayArg a = GetArray(info, 0, "tensor", kTypes);
-  Napi::Object o = GetOptions(info, 1);
-  const int root = GetRoot(o);
-  const dist::ReduceOp op = GetOp(o);
-  void* d = a.data;
-  const int64_t n = a.length;
-  const DType dt = a.dtype;
-  return Launch(info, Async, "reduce of " + std::to_string(n) + " " + TypeName(dt),
-                [=] { return dist::reduce(d, n, dt, op, root); });
+  return InPlace<Async>(info, "reduce", [](void* d, int64_t n, DType dt, const Napi::Object& o) -> std::function<Status()> {
+    const int root = GetRoot(o);
+    const dist::ReduceOp op = GetOp(o);
+    return [=] { return dist::reduce(d, n, dt, op, root); };
+  });
 }
 
 template <bool Async>
