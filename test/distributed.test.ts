@@ -168,6 +168,17 @@ describe('distributed without a launcher', () => {
     expect(e.message).toMatch(/^Expected an MPI library \(Open MPI or MPICH\) for distributed.init\(\) but received none loadable; searched \/nonexistent\/libmpi.so/);
   });
 
+  it("backend 'nccl' on a CPU-only addon is a clear init() error", () => {
+    if (!addon || addon.cudaInfo().built || !fs.existsSync(path.join(distLib, 'distributed', 'index.js'))) return;
+    const r = spawnSync(process.execPath, ['-e', `
+      const d = require(${JSON.stringify(path.join(distLib, 'distributed', 'index.js'))});
+      try { d.init({ backend: 'nccl' }); console.log('no error'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`], { encoding: 'utf8', env: { ...process.env, SELFSUP_ADDON: nativeAddonPath() ?? '' } });
+    const e = JSON.parse(r.stdout.trim());
+    expect(e.code).toBe('ERR_UNSUPPORTED');
+    expect(e.message).toMatch(/^Expected a CUDA build of selfsup for init\(\{ backend: 'nccl' \}\) but received a CPU-only addon/);
+  });
+
   it('one process is a world of one: collectives are identities, DDP needs no MPI', async () => {
     const w = dist.init();
     expect(w).toMatchObject({ rank: 0, worldSize: 1, backend: 'single' });

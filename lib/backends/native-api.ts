@@ -127,7 +127,7 @@ export interface NativeAddon {
   maskMultiBlockAsync(o: MultiBlockArgs): Promise<MultiBlockRaw>;
 
   // distributed (native/napi/distributed.cc): collectives in place, on the comm thread
-  distInit(o: { library?: string; timeout?: number }): { rank: number; size: number; library: string; abi: string; version: string };
+  distInit(o: { library?: string; timeout?: number; nccl?: boolean }): { rank: number; size: number; library: string; abi: string; version: string; transport: string };
   distFinalize(): void;
   distAllReduce(buf: DistArray, o: { op: DistOp; average?: boolean }): void;
   distAllReduceAsync(buf: DistArray, o: { op: DistOp; average?: boolean }): Promise<void>;

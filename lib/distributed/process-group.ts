@@ -14,8 +14,12 @@ import { checkOptions } from '../validate';
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
 
 export interface InitOptions {
-  /** 'auto' (default): MPI when started by mpirun / mpiexec (or `selfsup launch`), else one process. */
-  backend?: 'auto' | 'mpi' | 'single';
+  /**
+   * 'auto' (default): MPI when started by mpirun / mpiexec (or `selfsup launch`), else one
+   * process. 'nccl': MPI starts the job and NCCL moves the data (CUDA builds; libnccl.so.2 or
+   * SELFSUP_NCCL_LIB at run time).
+   */
+  backend?: 'auto' | 'mpi' | 'nccl' | 'single';
   /** Path of libmpi.so (default: SELFSUP_MPI_LIB, then the Open MPI and MPICH sonames). */
   library?: string;
   /**
@@ -29,7 +33,7 @@ export interface InitOptions {
 export interface WorldInfo {
   rank: number;
   worldSize: number;
-  backend: 'mpi' | 'single';
+  backend: 'mpi' | 'nccl' | 'single';
   /** 'openmpi' | 'mpich' ('' for a single process). */
   abi: string;
   library: string;
@@ -48,7 +52,7 @@ export function init(options: InitOptions = {}): WorldInfo {
   if (world) return world;
   if (finalized) throw new SelfsupError('ERR_DISTRIBUTED', 'Expected distributed.init() before finalize() but received a finalized process group (MPI cannot be initialized twice)');
   const backend = o.backend ?? 'auto';
-  if (!['auto', 'mpi', 'single'].includes(backend)) throw typeError("'auto', 'mpi' or 'single'", 'distributed.init(options.backend)', backend);
+  if (!['auto', 'mpi', 'nccl', 'single'].includes(backend)) throw typeError("'auto', 'mpi', 'nccl' or 'single'", 'distributed.init(options.backend)', backend);
   if (o.library !== undefined && typeof o.library !== 'string') throw typeError('a string (a path to libmpi)', 'distributed.init(options.library)', o.library);
   const envTimeout = process.env.SELFSUP_DIST_TIMEOUT;
   const timeout = o.timeout ?? (envTimeout !== undefined ? Number(envTimeout) : 600);
@@ -61,8 +65,8 @@ export function init(options: InitOptions = {}): WorldInfo {
     return world;
   }
   const library = o.library ?? process.env.SELFSUP_MPI_LIB;
-  const r = wrap(() => native().distInit({ library, timeout }));
-  world = { rank: r.rank, worldSize: r.size, backend: 'mpi', abi: r.abi, library: r.library, version: r.version };
+  const r = wrap(() => native().distInit({ library, timeout, nccl: backend === 'nccl' }));
+  world = { rank: r.rank, worldSize: r.size, backend: r.transport === 'nccl' ? 'nccl' : 'mpi', abi: r.abi, library: r.library, version: r.version };
   // MPI requires MPI_Finalize before a clean exit (Open MPI's mpirun reports a process that
   // exits without it as failed).
   process.once('exit', () => finalize());
@@ -75,7 +79,7 @@ export function finalize(): void {
   const w = world;
   world = null;
   finalized = true;
-  if (w.backend === 'mpi') wrap(() => native().distFinalize());
+  if (w.backend !== 'single') wrap(() => native().distFinalize());
 }
 
 export function isInitialized(): boolean {
@@ -111,7 +115,8 @@ function wrap<T>(fn: () => T): T {
 function convert(e: unknown): unknown {
   if (e instanceof TypeError || e instanceof RangeError) return e;
   const err = e as { message?: string; code?: string };
-  if (err && err.code === 'ERR_UNSUPPORTED' && /MPI library/.test(err.message ?? '')) return new SelfsupError('ERR_UNSUPPORTED', err.message ?? '');
+  // Missing MPI / NCCL / CUDA keep their codes; failures of the collectives are ERR_DISTRIBUTED.
+  if (err && (err.code === 'ERR_UNSUPPORTED' || err.code === 'ERR_NO_DEVICE')) return new SelfsupError(err.code, err.message ?? '');
   return new SelfsupError('ERR_DISTRIBUTED', err?.message ?? String(e));
 }
 
@@ -154,7 +159,7 @@ export function allReduceArray(buf: DistArray, op: ReduceOp = 'sum'): void {
   checkArray(fn, 'tensor', buf);
   const o = nativeOp(op, fn);
   if (o.average && buf instanceof Int32Array) throw typeError("a floating-point array for op 'avg'", `${fn}(tensor)`, buf);
-  if (w.backend === 'mpi') wrap(() => native().distAllReduce(buf, o));
+  if (w.backend !== 'single') wrap(() => native().distAllReduce(buf, o));
 }
 
 export function allReduceArrayAsync(buf: DistArray, op: ReduceOp = 'sum'): Promise<void> {
@@ -163,21 +168,21 @@ export function allReduceArrayAsync(buf: DistArray, op: ReduceOp = 'sum'): Promi
   checkArray(fn, 'tensor', buf);
   const o = nativeOp(op, fn);
   if (o.average && buf instanceof Int32Array) throw typeError("a floating-point array for op 'avg'", `${fn}(tensor)`, buf);
-  return w.backend === 'mpi' ? wrapAsync(() => native().distAllReduceAsync(buf, o)) : Promise.resolve();
+  return w.backend !== 'single' ? wrapAsync(() => native().distAllReduceAsync(buf, o)) : Promise.resolve();
 }
 
 /** recv (worldSize x send.length) = every rank's `send`, in rank order. */
 export function allGatherArray(send: DistArray, recv: DistArray): void {
   const w = requireWorld('allGather');
   checkPair('allGather', send, recv, (n) => n * w.worldSize);
-  if (w.backend === 'mpi') wrap(() => native().distAllGather(send, recv));
+  if (w.backend !== 'single') wrap(() => native().distAllGather(send, recv));
   else recv.set(send);
 }
 
 export function allGatherArrayAsync(send: DistArray, recv: DistArray): Promise<void> {
   const w = requireWorld('allGatherAsync');
   checkPair('allGatherAsync', send, recv, (n) => n * w.worldSize);
-  if (w.backend === 'mpi') return wrapAsync(() => native().distAllGatherAsync(send, recv));
+  if (w.backend !== 'single') return wrapAsync(() => native().distAllGatherAsync(send, recv));
   recv.set(send);
   return Promise.resolve();
 }
@@ -187,7 +192,7 @@ export function reduceScatterArray(send: DistArray, recv: DistArray, op: ReduceO
   const w = requireWorld('reduceScatter');
   const o = nativeOp(op, 'reduceScatter');
   checkPair('reduceScatter', send, recv, (n) => n / w.worldSize);
-  if (w.backend === 'mpi') {
+  if (w.backend !== 'single') {
     wrap(() => native().distReduceScatter(send, recv, { op: o.op }));
     if (o.average) scale(recv, 1 / w.worldSize);
   } else recv.set(send);
@@ -197,7 +202,7 @@ export async function reduceScatterArrayAsync(send: DistArray, recv: DistArray, 
   const w = requireWorld('reduceScatterAsync');
   const o = nativeOp(op, 'reduceScatterAsync');
   checkPair('reduceScatterAsync', send, recv, (n) => n / w.worldSize);
-  if (w.backend === 'mpi') {
+  if (w.backend !== 'single') {
     await wrapAsync(() => native().distReduceScatterAsync(send, recv, { op: o.op }));
     if (o.average) scale(recv, 1 / w.worldSize);
   } else recv.set(send);
@@ -208,14 +213,14 @@ export function broadcastArray(buf: DistArray, root = 0): void {
   const w = requireWorld('broadcast');
   checkRoot('broadcast', root, w);
   checkArray('broadcast', 'tensor', buf);
-  if (w.backend === 'mpi') wrap(() => native().distBroadcast(buf, { root }));
+  if (w.backend !== 'single') wrap(() => native().distBroadcast(buf, { root }));
 }
 
 export function broadcastArrayAsync(buf: DistArray, root = 0): Promise<void> {
   const w = requireWorld('broadcastAsync');
   checkRoot('broadcastAsync', root, w);
   checkArray('broadcastAsync', 'tensor', buf);
-  return w.backend === 'mpi' ? wrapAsync(() => native().distBroadcastAsync(buf, { root })) : Promise.resolve();
+  return w.backend !== 'single' ? wrapAsync(() => native().distBroadcastAsync(buf, { root })) : Promise.resolve();
 }
 
 /** Sums `buf` over ranks into rank `root`'s buffer (the others' buffers are left unchanged). */
@@ -223,18 +228,18 @@ export function reduceArray(buf: DistArray, root = 0): void {
   const w = requireWorld('reduce');
   checkRoot('reduce', root, w);
   checkArray('reduce', 'tensor', buf);
-  if (w.backend === 'mpi') wrap(() => native().distReduce(buf, { op: 'sum', root }));
+  if (w.backend !== 'single') wrap(() => native().distReduce(buf, { op: 'sum', root }));
 }
 
 /** Waits until every rank has called barrier(). */
 export function barrier(): void {
   const w = requireWorld('barrier');
-  if (w.backend === 'mpi') wrap(() => native().distBarrier());
+  if (w.backend !== 'single') wrap(() => native().distBarrier());
 }
 
 export function barrierAsync(): Promise<void> {
   const w = requireWorld('barrierAsync');
-  return w.backend === 'mpi' ? wrapAsync(() => native().distBarrierAsync()) : Promise.resolve();
+  return w.backend !== 'single' ? wrapAsync(() => native().distBarrierAsync()) : Promise.resolve();
 }
 
 function checkRoot(fn: string, root: unknown, w: WorldInfo): void {

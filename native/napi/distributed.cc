@@ -2,7 +2,7 @@
 // collective on the comm thread and waits, and an `...Async` form, which queues it and returns a
 // Promise settled from the comm thread through a thread-safe function. Both work in place on the
 // caller's typed arrays; the async form keeps them reachable until the promise settles.
-//   distInit({ library?, timeout? }) -> { rank, size, library, abi, version }
+//   distInit({ library?, timeout?, nccl? }) -> { rank, size, library, abi, version, transport }
 //   distAllReduce(buf, { op, average })         distAllGather(send, recv)
 //   distReduceScatter(send, recv, { op })       distBroadcast(buf, { root })
 //   distReduce(buf, { op, root })               distBarrier()       distFinalize()
@@ -13,6 +13,9 @@
 #include "napi/convert.h"
 #include "napi/register.h"
 #include "ops/distributed/comm.h"
+#ifdef SELFSUP_CUDA
+#include "cuda/nccl.h"
+#endif
 
 namespace selfsup {
 namespace napi {
@@ -99,6 +102,14 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
     io.library = v.As<Napi::String>().Utf8Value();
   }
   if (HasProp(o, "timeout")) io.timeout_s = GetDoubleProp(o, "timeout");
+  if (HasProp(o, "nccl") && GetBoolProp(o, "nccl")) {
+#ifdef SELFSUP_CUDA
+    io.device = cuda::nccl_transport();
+#else
+    ThrowIfError(env, Status::Unsupported("Expected a CUDA build of selfsup for init({ backend: 'nccl' }) but received a CPU-only addon "
+                                          "(build one with `npm run build:cuda` and load it with SELFSUP_ADDON)"));
+#endif
+  }
   dist::WorldInfo w;
   ThrowIfError(env, dist::init(io, &w));
   Napi::Object r = Napi::Object::New(env);
@@ -107,6 +118,7 @@ Napi::Value Init(const Napi::CallbackInfo& info) {
   r.Set("library", w.library);
   r.Set("abi", w.abi);
   r.Set("version", w.version);
+  r.Set("transport", w.transport);
   return r;
 }
 

@@ -54,6 +54,7 @@ struct Lib {
 
 Lib g_lib;
 WorldInfo g_world;
+const DeviceTransport* g_device = nullptr;  // set once at init, before any collective
 std::atomic<bool> g_initialized{false};
 std::atomic<bool> g_finalized{false};
 
@@ -246,6 +247,15 @@ void CommLoop(std::promise<Status>* ready) {
                                          " but received thread level " + std::to_string(provided)));
     return;
   }
+  if (g_device) {
+    // The device transport's bootstrap (NCCL's unique id) goes from rank 0 to all over MPI.
+    Status ds = g_device->init(g_world.rank, g_world.size, [](void* bytes, int64_t n) { return broadcast(bytes, n / 4, DType::kInt32, 0); });
+    if (!ds.ok()) {
+      ready->set_value(ds);
+      return;
+    }
+    g_world.transport = g_device->name;
+  }
   ready->set_value(Status::Ok());
   for (;;) {
     Job job;
@@ -310,6 +320,7 @@ Status init(const InitOptions& o, WorldInfo* out) {
   }
   if (!g_lib.handle) SELFSUP_RETURN_IF_ERROR(Load(o));
   g_timeout_s = o.timeout_s;
+  g_device = o.device;
   std::promise<Status> ready;
   auto fut = ready.get_future();
   g_thread = new std::thread(CommLoop, &ready);
@@ -349,6 +360,7 @@ Status run_sync(std::string what, std::function<Status()> run) {
 }
 
 Status all_reduce(void* buf, int64_t n, DType dt, ReduceOp op, bool average) {
+  if (g_device) return g_device->all_reduce(buf, n, dt, op, average);
   Status s = Chunked("MPI_Allreduce", n, dt, buf, [&](void* p, int cnt) {
     return WithApi([&](auto& a) { return a.Allreduce(a.in_place, p, cnt, DtypeOf(a, dt), OpOf(a, op), a.comm_world); });
   });
@@ -357,6 +369,7 @@ Status all_reduce(void* buf, int64_t n, DType dt, ReduceOp op, bool average) {
 }
 
 Status all_gather(const void* send, void* recv, int64_t n, DType dt) {
+  if (g_device) return g_device->all_gather(send, recv, n, dt);
   if (n > INT_MAX) return Status::OutOfRange("Expected at most 2^31 - 1 elements per rank for allGather but received " + std::to_string(n));
   const int cnt = static_cast<int>(n);
   int rc = WithApi([&](auto& a) { return a.Allgather(send, cnt, DtypeOf(a, dt), recv, cnt, DtypeOf(a, dt), a.comm_world); });
@@ -364,6 +377,7 @@ Status all_gather(const void* send, void* recv, int64_t n, DType dt) {
 }
 
 Status reduce_scatter(const void* send, void* recv, int64_t n, DType dt, ReduceOp op) {
+  if (g_device) return g_device->reduce_scatter(send, recv, n, dt, op);
   if (n > INT_MAX) return Status::OutOfRange("Expected at most 2^31 - 1 elements per rank for reduceScatter but received " + std::to_string(n));
   const int cnt = static_cast<int>(n);
   int rc = WithApi([&](auto& a) { return a.Reduce_scatter_block(send, recv, cnt, DtypeOf(a, dt), OpOf(a, op), a.comm_world); });
@@ -371,12 +385,14 @@ Status reduce_scatter(const void* send, void* recv, int64_t n, DType dt, ReduceO
 }
 
 Status broadcast(void* buf, int64_t n, DType dt, int root) {
+  if (g_device && g_initialized.load()) return g_device->broadcast(buf, n, dt, root);
   return Chunked("MPI_Bcast", n, dt, buf, [&](void* p, int cnt) {
     return WithApi([&](auto& a) { return a.Bcast(p, cnt, DtypeOf(a, dt), root, a.comm_world); });
   });
 }
 
 Status reduce(void* buf, int64_t n, DType dt, ReduceOp op, int root) {
+  if (g_device) return g_device->reduce(buf, n, dt, op, root);
   const bool me = g_world.rank == root;
   return Chunked("MPI_Reduce", n, dt, buf, [&](void* p, int cnt) {
     // The root reduces in place; the others send their buffer (left unchanged).
@@ -394,6 +410,7 @@ Status barrier() {
 Status finalize() {
   if (!g_initialized.load() || g_finalized.load()) return Status::Ok();
   Status s = run_sync("finalize", [] {
+    if (g_device) g_device->finalize();
     int rc = WithApi([&](auto& a) { return a.Finalize(); });
     return rc == 0 ? Status::Ok() : Status::Internal(MpiError("MPI_Finalize", rc));
   });

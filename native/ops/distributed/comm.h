@@ -20,9 +20,25 @@ namespace dist {
 
 enum class ReduceOp { kSum, kMax, kMin };
 
+// A device transport (NCCL, native/cuda/nccl.cu, in CUDA builds) that moves the collectives'
+// data instead of MPI; MPI still starts the job, gives rank and size, runs barrier() and
+// broadcasts the transport's bootstrap bytes. Every function runs on the comm thread.
+struct DeviceTransport {
+  const char* name;
+  // bcast(bytes, n) broadcasts n bytes (a multiple of 4) from rank 0 over MPI.
+  Status (*init)(int rank, int size, const std::function<Status(void*, int64_t)>& bcast);
+  Status (*all_reduce)(void* buf, int64_t n, DType dt, ReduceOp op, bool average);
+  Status (*all_gather)(const void* send, void* recv, int64_t n, DType dt);
+  Status (*reduce_scatter)(const void* send, void* recv, int64_t n, DType dt, ReduceOp op);
+  Status (*broadcast)(void* buf, int64_t n, DType dt, int root);
+  Status (*reduce)(void* buf, int64_t n, DType dt, ReduceOp op, int root);
+  void (*finalize)();
+};
+
 struct InitOptions {
   std::string library;     // explicit libmpi path (SELFSUP_MPI_LIB), or "" to search
   double timeout_s = 600;  // watchdog: a collective running longer ends the process; 0 = never
+  const DeviceTransport* device = nullptr;  // NCCL in CUDA builds, else MPI moves the data
 };
 
 struct WorldInfo {
@@ -31,6 +47,7 @@ struct WorldInfo {
   std::string library;  // the path or soname that was loaded
   std::string abi;      // "openmpi" or "mpich"
   std::string version;  // MPI_Get_library_version, first line
+  std::string transport = "mpi";  // or the device transport's name ("nccl")
 };
 
 // Loads MPI, starts the comm thread and initializes MPI on it (idempotent). Blocks until done.
