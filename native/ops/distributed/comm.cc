@@ -242,16 +242,23 @@ void CommLoop(std::promise<Status>* ready) {
     ready->set_value(Status::Internal("MPI_Init_thread failed (error " + std::to_string(rc) + ") in " + g_world.library));
     return;
   }
+  // A failure after MPI_Init finalizes MPI (the launcher reports a process that exits without
+  // MPI_Finalize as failed) and leaves the process group unusable (MPI cannot start twice).
+  auto fail = [&](Status s) {
+    WithApi([](auto& a) { return a.Finalize(); });
+    g_finalized.store(true);
+    ready->set_value(std::move(s));
+  };
   if (provided < kThreadFunneled) {
-    ready->set_value(Status::Unsupported("Expected MPI_THREAD_FUNNELED support from " + g_world.library +
-                                         " but received thread level " + std::to_string(provided)));
+    fail(Status::Unsupported("Expected MPI_THREAD_FUNNELED support from " + g_world.library +
+                             " but received thread level " + std::to_string(provided)));
     return;
   }
   if (g_device) {
     // The device transport's bootstrap (NCCL's unique id) goes from rank 0 to all over MPI.
     Status ds = g_device->init(g_world.rank, g_world.size, [](void* bytes, int64_t n) { return broadcast(bytes, n / 4, DType::kInt32, 0); });
     if (!ds.ok()) {
-      ready->set_value(ds);
+      fail(ds);
       return;
     }
     g_world.transport = g_device->name;
