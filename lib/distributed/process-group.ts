@@ -8,7 +8,7 @@
  */
 import { native } from '../backends/native';
 import type { DistArray, DistOp } from '../backends/native-api';
-import { SelfsupError, rangeError, typeError } from '../errors';
+import { SelfsupError, isDetached, rangeError, selfsupError, typeError } from '../errors';
 import { checkOptions } from '../validate';
 
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min';
@@ -115,8 +115,8 @@ function wrap<T>(fn: () => T): T {
 function convert(e: unknown): unknown {
   if (e instanceof TypeError || e instanceof RangeError) return e;
   const err = e as { message?: string; code?: string };
-  // Missing MPI / NCCL / CUDA keep their codes; failures of the collectives are ERR_DISTRIBUTED.
-  if (err && (err.code === 'ERR_UNSUPPORTED' || err.code === 'ERR_NO_DEVICE')) return new SelfsupError(err.code, err.message ?? '');
+  // Missing MPI / NCCL / CUDA and bad arguments keep their codes; MPI failures are ERR_DISTRIBUTED.
+  if (err && (err.code === 'ERR_UNSUPPORTED' || err.code === 'ERR_NO_DEVICE' || err.code === 'ERR_INVALID_ARGUMENT')) return new SelfsupError(err.code, err.message ?? '');
   return new SelfsupError('ERR_DISTRIBUTED', err?.message ?? String(e));
 }
 
@@ -138,6 +138,7 @@ function checkArray(fn: string, name: string, a: unknown): DistArray {
   if (!(a instanceof Float32Array) && !(a instanceof Float64Array) && !(a instanceof Int32Array)) {
     throw typeError('a Float32Array, Float64Array or Int32Array', `${fn}(${name})`, a);
   }
+  if (isDetached(a.buffer)) throw selfsupError('ERR_INVALID_ARGUMENT', `a live (not detached) ${a.constructor.name}`, `${fn}(${name})`, 'a detached buffer');
   return a;
 }
 
