@@ -180,6 +180,15 @@ describe('distributed without a launcher', () => {
     expect(e.message).toMatch(/^Expected a CUDA build of selfsup for init\(\{ backend: 'nccl' \}\) but received a CPU-only addon/);
   });
 
+  it("the 'selfsup/distributed' subpath resolves from CommonJS and ES modules", () => {
+    if (!fs.existsSync(path.join(root, 'dist', 'esm', 'distributed.mjs'))) return;
+    const cjs = spawnSync(process.execPath, ['-e', "console.log(typeof require('selfsup/distributed').DistributedDataParallel)"], { cwd: root, encoding: 'utf8' });
+    expect(cjs.stdout.trim(), cjs.stderr).toBe('function');
+    const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import { init, allGather } from 'selfsup/distributed'; console.log(typeof allGather, init().worldSize)"],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, SELFSUP_ADDON: nativeAddonPath() ?? '' } });
+    expect(esm.stdout.trim(), esm.stderr).toBe('function 1');
+  });
+
   it('one process is a world of one: collectives are identities, DDP needs no MPI', async () => {
     const w = dist.init();
     expect(w).toMatchObject({ rank: 0, worldSize: 1, backend: 'single' });
