@@ -190,6 +190,7 @@ export class DistributedDataParallel<M extends Module> extends Module {
       const b = this.buckets[this.nextLaunch];
       if (b.ready < b.params.length) return;
       b.launched = allReduceArrayAsync(b.buf, 'avg');
+      b.launched.catch(() => {}); // reported by synchronize(), not as an unhandled rejection before it
       this.nextLaunch++;
     }
   }

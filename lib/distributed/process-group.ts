@@ -150,7 +150,7 @@ function checkPair(fn: string, send: unknown, recv: unknown, recvLen: (n: number
   if (r.buffer === s.buffer) throw typeError('an output array that does not share the input buffer', `${fn}(output)`, r);
 }
 
-// ---- collectives on typed arrays (in place; `Async` forms return a Promise) --------------------
+// ---- collectives on typed arrays (in place; `Async` forms return a Promise, rejected on bad input) --
 // With one process every collective is the identity (allGather / reduceScatter copy).
 
 /** Reduces `buf` over all ranks in place (op 'avg' = sum / worldSize, floating point only). */
@@ -163,13 +163,13 @@ export function allReduceArray(buf: DistArray, op: ReduceOp = 'sum'): void {
   if (w.backend !== 'single') wrap(() => native().distAllReduce(buf, o));
 }
 
-export function allReduceArrayAsync(buf: DistArray, op: ReduceOp = 'sum'): Promise<void> {
+export async function allReduceArrayAsync(buf: DistArray, op: ReduceOp = 'sum'): Promise<void> {
   const fn = 'allReduceAsync';
   const w = requireWorld(fn);
   checkArray(fn, 'tensor', buf);
   const o = nativeOp(op, fn);
   if (o.average && buf instanceof Int32Array) throw typeError("a floating-point array for op 'avg'", `${fn}(tensor)`, buf);
-  return w.backend !== 'single' ? wrapAsync(() => native().distAllReduceAsync(buf, o)) : Promise.resolve();
+  if (w.backend !== 'single') await wrapAsync(() => native().distAllReduceAsync(buf, o));
 }
 
 /** recv (worldSize x send.length) = every rank's `send`, in rank order. */
@@ -180,12 +180,11 @@ export function allGatherArray(send: DistArray, recv: DistArray): void {
   else recv.set(send);
 }
 
-export function allGatherArrayAsync(send: DistArray, recv: DistArray): Promise<void> {
+export async function allGatherArrayAsync(send: DistArray, recv: DistArray): Promise<void> {
   const w = requireWorld('allGatherAsync');
   checkPair('allGatherAsync', send, recv, (n) => n * w.worldSize);
-  if (w.backend !== 'single') return wrapAsync(() => native().distAllGatherAsync(send, recv));
-  recv.set(send);
-  return Promise.resolve();
+  if (w.backend !== 'single') await wrapAsync(() => native().distAllGatherAsync(send, recv));
+  else recv.set(send);
 }
 
 /** recv (send.length / worldSize) = this rank's block of the reduction of `send` over ranks. */
@@ -217,11 +216,11 @@ export function broadcastArray(buf: DistArray, root = 0): void {
   if (w.backend !== 'single') wrap(() => native().distBroadcast(buf, { root }));
 }
 
-export function broadcastArrayAsync(buf: DistArray, root = 0): Promise<void> {
+export async function broadcastArrayAsync(buf: DistArray, root = 0): Promise<void> {
   const w = requireWorld('broadcastAsync');
   checkRoot('broadcastAsync', root, w);
   checkArray('broadcastAsync', 'tensor', buf);
-  return w.backend !== 'single' ? wrapAsync(() => native().distBroadcastAsync(buf, { root })) : Promise.resolve();
+  if (w.backend !== 'single') await wrapAsync(() => native().distBroadcastAsync(buf, { root }));
 }
 
 /** Sums `buf` over ranks into rank `root`'s buffer (the others' buffers are left unchanged). */
@@ -238,9 +237,9 @@ export function barrier(): void {
   if (w.backend !== 'single') wrap(() => native().distBarrier());
 }
 
-export function barrierAsync(): Promise<void> {
+export async function barrierAsync(): Promise<void> {
   const w = requireWorld('barrierAsync');
-  return w.backend !== 'single' ? wrapAsync(() => native().distBarrierAsync()) : Promise.resolve();
+  if (w.backend !== 'single') await wrapAsync(() => native().distBarrierAsync());
 }
 
 function checkRoot(fn: string, root: unknown, w: WorldInfo): void {
