@@ -1,4 +1,4 @@
-/** `selfsup <command>`: info | bench | train | launch. Returns the process exit code. */
+/** `selfsup <command>`: info | bench | train | report | launch. Returns the process exit code. */
 import '../tensor-methods'; // the op methods of Tensor, used by the bench workloads
 import { info, probeMachine } from '../info';
 import { UsageError } from './usage-error';
@@ -9,6 +9,7 @@ commands:
   info                 version, addon, ISA variant, threads, CUDA, measured peak GFLOP/s and bandwidth
   bench [ops...]       microbenchmarks of the fused kernels (see \`selfsup bench --help\`)
   train                train and evaluate a self-supervised model (see \`selfsup train --help\`)
+  report <run-dir>     (re)write a training run's report.html from its log.jsonl
   launch -n N script   run N processes of a script under mpirun (see \`selfsup launch --help\`)
   help                 this text
 `;
@@ -29,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
         const t = await import('./train');
         return await t.runTrain(rest);
       }
+      case 'report': {
+        const r = await import('./report');
+        return r.runReport(rest);
+      }
       case 'launch': {
         const l = await import('./launch');
         return l.runLaunch(rest);
@@ -40,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError(`Expected one of info | bench | train | launch | help for command but received "${cmd}"`);
+        throw new UsageError(`Expected one of info | bench | train | report | launch | help for command but received "${cmd}"`);
     }
   } catch (e) {
     if (e instanceof UsageError || (e as { name?: string }).name === 'UsageError') {

@@ -23,8 +23,11 @@ options:
   --batch B                images per step (required)
   --seed S                 run seed: model init, data, augmentations, masks (default 0)
   --eval LIST              comma list of knn, linear, rankme (default all; "none" for none)
+  --eval-every N           also evaluate RankMe and kNN every N steps, for the report's
+                           curves (default steps / 4; 0: only at the end)
   --json                   print the result as one JSON object (the last stdout line)
-  --out DIR                run directory: log.jsonl, checkpoint.safetensors, result.json
+  --out DIR                run directory: log.jsonl, checkpoint.safetensors, result.json,
+                           report.html (\`selfsup report DIR\` rewrites it)
   --resume DIR             continue the run saved in DIR (same recipe, batch, seed, steps)
   --checkpoint-every N     checkpoint every N steps (default steps / 4) and at the end
   --lr X                   peak learning rate for a batch of 256 (default: the recipe's)
@@ -32,11 +35,13 @@ options:
   --nproc N                data-parallel over N processes (selfsup launch / mpirun): each takes
                            batch / N images per step, DDP averages the gradients, the losses see
                            the global batch; rank 0 logs, checkpoints and evaluates
+  --prefetch N             steps whose data is made in worker threads ahead of the running
+                           one (default 2; 0: on the main thread); the same bits either way
   --stochastic-positions   ijepa: StoP stochastic positions for the masked tokens
   -h, --help               this text
 `;
 
-const VALUE_FLAGS = ['--recipe', '--data', '--steps', '--batch', '--seed', '--eval', '--out', '--resume', '--checkpoint-every', '--lr', '--threads', '--nproc'];
+const VALUE_FLAGS = ['--recipe', '--data', '--steps', '--batch', '--seed', '--eval', '--out', '--resume', '--checkpoint-every', '--lr', '--threads', '--nproc', '--prefetch', '--eval-every'];
 const BOOL_FLAGS = ['--json', '--stochastic-positions', '--help', '-h'];
 
 export interface TrainArgs {
@@ -53,6 +58,8 @@ export interface TrainArgs {
   lr?: number;
   threads?: number;
   nproc?: number;
+  prefetch?: number;
+  evalEvery?: number;
   stochasticPositions: boolean;
   help: boolean;
 }
@@ -101,6 +108,8 @@ export function parseTrainArgs(argv: string[]): TrainArgs {
       case '--checkpoint-every': a.checkpointEvery = intArg(flag, value, 1); break;
       case '--threads': a.threads = intArg(flag, value, 1); break;
       case '--nproc': a.nproc = intArg(flag, value, 1); break;
+      case '--prefetch': a.prefetch = intArg(flag, value, 0); break;
+      case '--eval-every': a.evalEvery = intArg(flag, value, 0); break;
       case '--lr': {
         const x = Number(value);
         if (!(x > 0) || !Number.isFinite(x)) throw new UsageError(`Expected a number > 0 for --lr but received "${value}"`);
@@ -163,6 +172,7 @@ async function runTrainUnchecked(argv: string[]): Promise<number> {
   const result = await train({
     recipe: recipe.name, data: a.data, steps: a.steps!, batch: a.batch!, seed: a.seed, eval: a.eval,
     out: a.out, resume: a.resume, checkpointEvery: a.checkpointEvery, lr: a.lr, threads: a.threads,
+    prefetch: a.prefetch, evalEvery: a.evalEvery,
     flags: a.stochasticPositions ? { stochasticPositions: true } : {},
     onWarning: (m) => process.stderr.write(`selfsup train: warning: ${m}\n`),
     onStep: (p) => {
@@ -181,7 +191,8 @@ async function runTrainUnchecked(argv: string[]): Promise<number> {
   const summary = {
     recipe: result.recipe, steps: result.steps, seconds: +result.seconds.toFixed(2), trainSeconds: +result.trainSeconds.toFixed(2),
     finalLoss: result.finalLoss, knnTop1: result.knnTop1, linearTop1: result.linearTop1, rankme: result.rankme,
-    perFactor: result.perFactor, probes: result.probes, threads: result.threads, out: result.out,
+    perFactor: result.perFactor, probes: result.probes, threads: result.threads,
+    prefetch: result.prefetch, dataWaitSeconds: +result.dataWaitSeconds.toFixed(3), evalSeconds: +result.evalSeconds.toFixed(2), out: result.out,
   };
   if (a.json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
@@ -197,7 +208,7 @@ async function runTrainUnchecked(argv: string[]): Promise<number> {
     lines.push('probe per depth:');
     for (const p of result.probes) lines.push(`  ${p.depth.padEnd(12)} dim ${String(p.dim).padStart(4)}  linear ${pct(p.linearTop1).padStart(6)}  kNN ${pct(p.knnTop1).padStart(6)}`);
   }
-  if (result.out) lines.push(`run directory: ${result.out}`);
+  if (result.out) lines.push(`run directory: ${result.out} (report.html)`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -15,9 +15,10 @@ import { Worker } from 'node:worker_threads';
 import { SelfsupError } from '../errors';
 import { Rng } from './augment';
 import type { DataSource, LabelledSet } from './source';
+import { sampleBatch, type BatchSpec } from './views';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif']);
-const SPLIT_STREAM = 31, SAMPLE_STREAM = 32;
+const SPLIT_STREAM = 31;
 
 export interface FolderOptions {
   seed: number;
@@ -112,6 +113,7 @@ export class FolderSource implements DataSource {
   private readonly workers: number | undefined;
   private readonly files: string[][];
   private loaded: Promise<{ train: LabelledSet; val: LabelledSet }> | null = null;
+  private train: LabelledSet | null = null;
 
   constructor(dir: string, options: FolderOptions) {
     const { classes, files } = listImageFolder(dir);
@@ -150,7 +152,8 @@ export class FolderSource implements DataSource {
       if (train.length < 2 || val.length < 1) {
         throw bad(this.name, `${train.length + val.length} decodable images; at least 2 per class are needed`);
       }
-      return { train: pack(train, this.imageSize), val: pack(val, this.imageSize) };
+      this.train = pack(train, this.imageSize, true);
+      return { train: this.train, val: pack(val, this.imageSize, false) };
     })();
     return this.loaded;
   }
@@ -161,14 +164,13 @@ export class FolderSource implements DataSource {
 
   async trainBatch(step: number, batch: number): Promise<Float32Array> {
     const { train } = await this.load();
-    const per = 3 * this.imageSize * this.imageSize;
-    const out = new Float32Array(batch * per);
-    const rng = new Rng(this.seed, SAMPLE_STREAM, step);
-    for (let i = 0; i < batch; i++) {
-      const j = Math.floor(rng.next() * train.n);
-      out.set(train.images.subarray(j * per, (j + 1) * per), i * per);
-    }
-    return out;
+    return sampleBatch(train.images, train.n, 3 * this.imageSize * this.imageSize, this.seed, step, batch);
+  }
+
+  /** The decoded training images live in a SharedArrayBuffer: prefetch workers sample them in place. */
+  batchSpec(): BatchSpec | undefined {
+    const t = this.train;
+    return t ? { kind: 'sample', images: t.images, n: t.n, per: 3 * this.imageSize * this.imageSize, seed: this.seed } : undefined;
   }
 
   async bank(): Promise<LabelledSet> {
@@ -180,9 +182,10 @@ export class FolderSource implements DataSource {
   }
 }
 
-function pack(items: Array<[Float32Array, number]>, S: number): LabelledSet {
+function pack(items: Array<[Float32Array, number]>, S: number, shared: boolean): LabelledSet {
   const per = 3 * S * S;
-  const images = new Float32Array(items.length * per);
+  const bytes = items.length * per * Float32Array.BYTES_PER_ELEMENT;
+  const images = new Float32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   const object = new Int32Array(items.length);
   items.forEach(([img, c], i) => {
     images.set(img, i * per);

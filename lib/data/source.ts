@@ -4,6 +4,7 @@
  */
 import { SyntheticDataset, FACTORS, FACTOR_CLASSES, type Factor } from './synthetic';
 import { rangeError } from '../errors';
+import type { BatchSpec } from './views';
 
 export interface LabelledSet {
   /** [n, C, H, W] in [0, 1]. */
@@ -29,6 +30,11 @@ export interface DataSource {
   /** Human-readable notes (skipped files...), printed once as warnings. */
   warnings: string[];
   close?(): Promise<void>;
+  /**
+   * How a worker thread makes trainBatch(step, B) itself, bit for bit (after prepare()); without
+   * it, prefetch requests trainBatch early on the main thread.
+   */
+  batchSpec?(): BatchSpec | undefined;
 }
 
 export class SyntheticSource implements DataSource {
@@ -48,6 +54,11 @@ export class SyntheticSource implements DataSource {
 
   async trainBatch(step: number, batch: number): Promise<Float32Array> {
     return this.ds.batch('train', step * batch, batch).images;
+  }
+
+  batchSpec(): BatchSpec {
+    const { size, classes, seed, heldOut, bankSize, testSize } = this.ds;
+    return { kind: 'synthetic', options: { size, classes, seed, heldOut, bankSize, testSize } };
   }
 
   private set(split: 'bank' | 'test'): LabelledSet {

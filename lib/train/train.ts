@@ -19,13 +19,16 @@ import type { Optimizer } from '../optim/optimizer';
 import { readSafetensorsFile, writeSafetensorsFile, type RawTensor } from '../nn/safetensors';
 import { SelfsupError, rangeError, typeError } from '../errors';
 import { setNumThreads, getNumThreads } from '../info';
-import { augment, normalizeImages, Rng, type AugmentOptions } from '../data/augment';
+import { normalizeImages, type AugmentOptions } from '../data/augment';
 import { FolderSource } from '../data/folder';
 import { parseSynthetic, SyntheticSource, type DataSource, type LabelledSet } from '../data/source';
+import { viewPlan } from '../data/views';
+import { Prefetcher } from '../data/prefetch';
 import { knnAccuracy } from '../eval/knn';
 import { linearProbeAccuracy } from '../eval/linear';
 import { rankMe } from '../eval/rankme';
 import { RECIPES } from './registry';
+import { writeReport } from './report';
 import { Module } from '../nn/module';
 import { init as distInit, allGather, collective, DistributedDataParallel } from '../distributed/index';
 import type { Depth, Recipe, RecipeModel, StepContext } from './recipe';
@@ -42,7 +45,14 @@ export interface TrainOptions {
   seed?: number;
   /** Evaluations at the end (default all three). */
   eval?: EvalKind[];
-  /** Run directory: log.jsonl, checkpoint.safetensors, result.json. */
+  /**
+   * Also evaluate RankMe and kNN (those of `eval`) every N steps, for the report's curves over
+   * training (default steps / 4, rounded down; 0: only at the end).
+   */
+  evalEvery?: number;
+  /** Steps whose data is prepared in worker threads ahead of the running one (default 2; 0: none). */
+  prefetch?: number;
+  /** Run directory: log.jsonl, checkpoint.safetensors, result.json, report.html. */
   out?: string;
   /** A run directory to continue from (its checkpoint); `out` defaults to it. */
   resume?: string;
@@ -97,6 +107,11 @@ export interface TrainResult {
   /** Linear probe (and kNN) per depth: each block, the backbone output, each projector layer. */
   probes: ProbeResult[];
   threads: number;
+  /** The prefetch depth, and the seconds the main thread spent waiting for (or making) the steps' data. */
+  prefetch: number;
+  dataWaitSeconds: number;
+  /** Seconds of evaluation (periodic and final). */
+  evalSeconds: number;
   out: string | null;
   /** Data-parallel runs (under `selfsup launch` / `train --nproc`): this process's rank and the rank count. */
   rank: number;
@@ -104,7 +119,6 @@ export interface TrainResult {
 }
 
 const CKPT = 'checkpoint.safetensors';
-const AUG_STREAM = 21;
 
 export function resolveData(data: string | DataSource | undefined, seed: number): DataSource {
   if (data === undefined) return new SyntheticSource(parseSynthetic('synthetic', seed));
@@ -116,6 +130,12 @@ export function resolveData(data: string | DataSource | undefined, seed: number)
     throw typeError("'synthetic[:k=v,...]', a folder path or a DataSource", 'train options.data', data);
   }
   return data;
+}
+
+function nonNegInt(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw typeError('an integer >= 0', name, v);
+  if (!Number.isSafeInteger(v) || v < 0) throw rangeError('an integer >= 0', name, v);
+  return v;
 }
 
 function posInt(name: string, v: unknown): number {
@@ -151,24 +171,6 @@ function makeOptimizer(recipe: Recipe, params: Tensor[], lr: number): Optimizer<
   const decay = params.filter((p) => p.ndim > 1), noDecay = params.filter((p) => p.ndim <= 1);
   const groups = [{ params: decay }, ...(noDecay.length ? [{ params: noDecay, weightDecay: 0 }] : [])];
   return new AdamW(groups, { lr, weightDecay: o.weightDecay, betas: o.betas ?? [0.9, 0.999] }) as unknown as Optimizer<object>;
-}
-
-/** Augmented views of a step's raw batch, as [B, C, S, S] tensors of the run's dtype. */
-function makeViews(raw: Float32Array, B: number, C: number, S: number, recipe: Recipe, seed: number, step: number, dtype: FloatDType, over: AugmentOptions,
-  first = 0, total = B): Tensor[] {
-  const per = C * S * S;
-  return recipe.augment.map((base, v) => {
-    const aug = base && { ...base, ...over };
-    const out = new Float32Array(B * per);
-    if (aug === null) out.set(raw);
-    else for (let i = 0; i < B; i++) {
-      // Keyed by the image's index in the global batch: a rank's shard gets the views one process would.
-      const rng = new Rng(seed, AUG_STREAM, (step * total + first + i) * recipe.augment.length + v);
-      augment(raw.subarray(i * per, (i + 1) * per), S, S, out.subarray(i * per, (i + 1) * per), S, rng, aug);
-    }
-    normalizeImages(out);
-    return new Tensor(dtype === 'float64' ? Float64Array.from(out) : out, [B, C, S, S]);
-  });
 }
 
 // ---- checkpoints ------------------------------------------------------------------------------
@@ -250,6 +252,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (options.threads !== undefined) setNumThreads(posInt('train options.threads', options.threads));
   const ckEvery = options.checkpointEvery ?? Math.max(1, Math.floor(steps / 4));
   posInt('train options.checkpointEvery', ckEvery);
+  const periodic = evals.filter((e) => e !== 'linear');
+  const evalEvery = nonNegInt('train options.evalEvery', options.evalEvery ?? (periodic.length ? Math.floor(steps / 4) : 0));
+  if (evalEvery > 0 && periodic.length === 0) throw rangeError('knn or rankme in train options.eval (the periodic evaluation runs those)', 'train options.evalEvery', evalEvery);
+  const prefetch = nonNegInt('train options.prefetch', options.prefetch ?? 2);
   // Data parallel when started by an MPI launcher: each rank takes its shard of every batch, DDP
   // averages the gradients, and rank 0 alone logs, checkpoints and evaluates.
   const world = distInit();
@@ -272,6 +278,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const model = recipe.build({ imageSize: data.imageSize, channels: data.channels, seed, dtype, steps, batch, flags, dist });
   const opt = makeOptimizer(recipe, model.params, baseLr);
   const config = { recipe: recipe.name, data: typeof options.data === 'string' ? options.data : data.name, steps, batch, seed, lr: baseLr, dtype, flags };
+  // Each rank makes the views of its shard of the global batch, keyed by the images' global indices.
+  const local = batch / W;
+  const plan = viewPlan(recipe.augment, options.augment ?? {}, seed, data.channels, data.imageSize, batch, world.rank * local, local);
   let start = 0;
   if (resumed) {
     const c = resumed.meta.config;
@@ -291,55 +300,80 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const keep = (e: { type: string; step: number }) => e.type !== 'result' && e.step <= start;
     const kept = resumed && fs.existsSync(logFile)
       ? fs.readFileSync(logFile, 'utf8').split('\n').filter((l) => l && keep(JSON.parse(l)))
-      : [JSON.stringify({ type: 'config', step: 0, ...config, threads: getNumThreads() })];
+      : [JSON.stringify({
+        type: 'config', step: 0, ...config, threads: getNumThreads(), prefetch, evalEvery, eval: evals,
+        paper: recipe.paper, optimizer: recipe.optimizer, augment: plan.augment, classes: data.classes,
+      })];
     fs.writeFileSync(logFile, kept.map((l) => l + '\n').join(''));
   }
   const log = (entry: Record<string, unknown>) => logFile && fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
 
   const ddp = W > 1 ? new DistributedDataParallel(new Replica(model.modules)) : null;
-  const local = batch / W, per = data.channels * data.imageSize * data.imageSize;
   const losses: number[] = [];
   const tTrain = performance.now();
   const last = Math.min(steps, options.stopAfter ?? steps);
+  const sec = (ms: number) => +(ms / 1000).toFixed(4);
+  let dataWait = 0, evalMs = 0;
   Object.values(model.modules).forEach((m) => m.train());
-  for (let step = start; step < last; step++) {
-    const ctx: StepContext = { step, seed: deriveSeed(seed, 1_000_000 + step) };
-    manualSeed(ctx.seed); // any unseeded op inside the step draws from (seed, step)
-    const raw = (await data.trainBatch(step, batch)).subarray(world.rank * local * per, (world.rank + 1) * local * per);
-    const views = makeViews(raw, local, data.channels, data.imageSize, recipe, seed, step, dtype, options.augment ?? {}, world.rank * local, batch);
-    const loss = model.loss(views, ctx);
-    opt.zeroGrad();
-    loss.backward();
-    await ddp?.synchronize();
-    opt.step();
-    model.afterStep?.(ctx);
-    const lr = (opt.paramGroups[0] as unknown as { lr: number }).lr;
-    sched.step();
-    const value = loss.item();
-    if (!Number.isFinite(value)) throw new SelfsupError('ERR_NOT_CONVERGED', `Expected a finite loss at step ${step + 1} but received ${value} (lower --lr)`);
-    losses.push(value);
-    const elapsed = (performance.now() - tTrain) / 1000;
-    log({ type: 'step', step: step + 1, loss: value, lr, seconds: +elapsed.toFixed(3) });
-    if (lead) options.onStep?.({ step: step + 1, steps, loss: value, lr, elapsed });
-    if (out && ((step + 1) % ckEvery === 0 || step + 1 === last)) {
-      saveCheckpoint(path.join(out, CKPT), model, opt, sched, step + 1, recipe.name, config);
+  const prefetcher = new Prefetcher(data, plan, prefetch, start, last);
+  try {
+    for (let step = start; step < last; step++) {
+      const ctx: StepContext = { step, seed: deriveSeed(seed, 1_000_000 + step) };
+      const tStep = performance.now();
+      const arrays = await prefetcher.take(step);
+      const wait = performance.now() - tStep;
+      dataWait += wait;
+      manualSeed(ctx.seed); // any unseeded op inside the step draws from (seed, step)
+      const views = arrays.map((a) => new Tensor(dtype === 'float64' ? Float64Array.from(a) : a, [local, data.channels, data.imageSize, data.imageSize]));
+      const loss = model.loss(views, ctx);
+      opt.zeroGrad();
+      loss.backward();
+      await ddp?.synchronize();
+      opt.step();
+      model.afterStep?.(ctx);
+      const lr = (opt.paramGroups[0] as unknown as { lr: number }).lr;
+      sched.step();
+      const value = loss.item();
+      if (!Number.isFinite(value)) throw new SelfsupError('ERR_NOT_CONVERGED', `Expected a finite loss at step ${step + 1} but received ${value} (lower --lr)`);
+      losses.push(value);
+      const elapsed = (performance.now() - tTrain - evalMs) / 1000; // training time: periodic evaluations excluded
+      log({ type: 'step', step: step + 1, loss: value, lr, seconds: +elapsed.toFixed(3), stepSeconds: sec(performance.now() - tStep), waitSeconds: sec(wait) });
+      if (lead) options.onStep?.({ step: step + 1, steps, loss: value, lr, elapsed });
+      if (out && ((step + 1) % ckEvery === 0 || step + 1 === last)) {
+        saveCheckpoint(path.join(out, CKPT), model, opt, sched, step + 1, recipe.name, config);
+      }
+      if (lead && evalEvery > 0 && (step + 1) % evalEvery === 0 && step + 1 < steps) {
+        // RankMe and kNN during training, for the report; the model goes back to train mode and
+        // nothing random is drawn, so the losses are those of a run without it.
+        const tEval = performance.now();
+        const r = await evaluate(model, data, periodic, seed, dtype, false);
+        evalMs += performance.now() - tEval;
+        log({ type: 'eval', step: step + 1, knnTop1: r.knnTop1, rankme: r.rankme, seconds: sec(performance.now() - tEval) });
+      }
     }
+  } finally {
+    await prefetcher.close();
   }
-  const trainSeconds = (performance.now() - tTrain) / 1000;
+  const trainSeconds = (performance.now() - tTrain - evalMs) / 1000;
 
   const result: TrainResult = {
     recipe: recipe.name, steps: last, seconds: 0, trainSeconds, finalLoss: losses.at(-1) ?? NaN, losses, startStep: start,
-    knnTop1: null, linearTop1: null, rankme: null, perFactor: null, probes: [], threads: getNumThreads(), out,
-    rank: world.rank, worldSize: W,
+    knnTop1: null, linearTop1: null, rankme: null, perFactor: null, probes: [], threads: getNumThreads(),
+    prefetch, dataWaitSeconds: dataWait / 1000, evalSeconds: 0, out, rank: world.rank, worldSize: W,
   };
   ddp?.close();
+  const tEval = performance.now();
   if (lead && evals.length && last === steps) Object.assign(result, await evaluate(model, data, evals, seed, dtype));
+  result.evalSeconds = (evalMs + performance.now() - tEval) / 1000;
   await data.close?.();
   result.seconds = (performance.now() - t0) / 1000;
   const summary: Partial<TrainResult> = { ...result };
   delete summary.losses; // in the step lines already
   log({ type: 'result', step: last, ...summary });
-  if (out) fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify(summary, null, 2) + '\n');
+  if (out) {
+    fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeReport(out);
+  }
   return result;
 }
 
@@ -379,16 +413,17 @@ function featuresOf(model: RecipeModel, set: LabelledSet, C: number, S: number, 
   });
 }
 
-export async function evaluate(model: RecipeModel, data: DataSource, evals: EvalKind[], seed: number, dtype: FloatDType = 'float32') {
+/** The evaluations of `evals` on the frozen features (perFactor only when `perFactor`). */
+export async function evaluate(model: RecipeModel, data: DataSource, evals: EvalKind[], seed: number, dtype: FloatDType = 'float32', perFactor = true) {
   const bank = await data.bank(), test = await data.test();
   const fb = featuresOf(model, bank, data.channels, data.imageSize, dtype);
-  const ft = featuresOf(model, test, data.channels, data.imageSize, dtype);
+  const ft = evals.some((e) => e !== 'rankme') ? featuresOf(model, test, data.channels, data.imageSize, dtype) : [];
   const K = data.classes.object;
   const rep = 0; // features() lists the backbone output first
   const r = { knnTop1: null as number | null, linearTop1: null as number | null, rankme: null as number | null, perFactor: null as Record<string, number> | null, probes: [] as ProbeResult[] };
   if (evals.includes('knn')) {
     r.knnTop1 = knnAccuracy(fb[rep].x, bank.labels.object, ft[rep].x, test.labels.object, K);
-    if (Object.keys(data.classes).length > 1) {
+    if (perFactor && Object.keys(data.classes).length > 1) {
       r.perFactor = {};
       for (const [f, c] of Object.entries(data.classes)) r.perFactor[f] = knnAccuracy(fb[rep].x, bank.labels[f], ft[rep].x, test.labels[f], c);
     }
