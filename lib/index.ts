@@ -47,9 +47,11 @@ export {
   train, type TrainOptions, type TrainResult, type StepInfo, type ProbeResult, type EvalKind,
 } from './train/train';
 export { RECIPES as recipes } from './train/registry';
+export { writeReport, renderReport, readRunLog, type RunLog } from './train/report';
 export type { Recipe, RecipeModel, RecipeContext } from './train/recipe';
 export { SyntheticDataset, type SyntheticOptions, type Factor } from './data/synthetic';
 export type { DataSource, LabelledSet } from './data/source';
+export type { BatchSpec } from './data/views';
 export { knnAccuracy } from './eval/knn';
 export { linearProbeAccuracy } from './eval/linear';
 export { rankMe } from './eval/rankme';

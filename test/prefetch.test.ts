@@ -99,6 +99,12 @@ describe('prefetch', () => {
     expect(r.dataWaitSeconds).toBeGreaterThan(0);
   });
 
+  it('ijepa (masks, EMA target): the same losses with prefetch 2 and a periodic evaluation as with neither', async () => {
+    const o = { recipe: 'ijepa', flags: { ...TINY, stochasticPositions: true } };
+    const ref = (await run({ ...o, prefetch: 0 })).losses;
+    expect((await run({ ...o, prefetch: 2, eval: ['knn', 'rankme'], evalEvery: 2 })).losses).toEqual(ref);
+  });
+
   it('a source without a worker spec is prefetched on the main thread, batches still in order', async () => {
     const inner = new SyntheticSource(parseSynthetic(DATA, 4));
     const asked: number[] = [];
@@ -141,7 +147,7 @@ describe('prefetch', () => {
     const bad = await runCli('train', ['--recipe', 'simclr', '--steps', '2', '--batch', '8', '--prefetch', 'two']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/integer >= 0 for --prefetch but received "two"/);
-    const zero = await runCli('train', ['--recipe', 'simclr', '--steps', '2', '--batch', '8', '--eval-every', '0']);
-    expect(zero.err).toMatch(/integer >= 1 for --eval-every but received "0"/);
+    const neg = await runCli('train', ['--recipe', 'simclr', '--steps', '2', '--batch', '8', '--eval-every', '-1']);
+    expect(neg.err).toMatch(/integer >= 0 for --eval-every but received "-1"/);
   });
 });

@@ -82,6 +82,13 @@ describe('selfsup report', () => {
     expect(fs.readFileSync(other, 'utf8')).toBe(html);
   });
 
+  it('by default evaluates every steps / 4: RankMe at steps 2, 4, 6 and at the end', async () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-report-'));
+    await train({ recipe: 'simclr', data: 'synthetic:size=16,bank=60,test=30', steps: 8, batch: 8, eval: ['rankme'], flags: { dim: 32, depth: 1, heads: 2 }, out: d });
+    expect(readRunLog(d).evals.map((e) => e.step)).toEqual([2, 4, 6]);
+    expect(fs.readFileSync(path.join(d, 'report.html'), 'utf8').match(/<circle data-series="RankMe"/g)).toHaveLength(4);
+  });
+
   it('reports a killed run (no result line) with the steps it logged', async () => {
     const killed = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-report-'));
     const lines = fs.readFileSync(path.join(dir, 'log.jsonl'), 'utf8').trim().split('\n').slice(0, 5); // config + 4 lines

@@ -52,7 +52,7 @@ export class Prefetcher {
   constructor(private readonly source: DataSource, private readonly plan: ViewPlan,
     readonly depth: number, first: number, private readonly end: number, workers?: number) {
     this.next = first;
-    const spec = depth > 0 ? source.batchSpec?.() : undefined;
+    const spec = depth > 0 && first < end ? source.batchSpec?.() : undefined;
     if (!spec) return;
     const file = workerFile();
     const n = Math.max(1, Math.min(depth, workers ?? os.availableParallelism() - 1));

@@ -56,9 +56,13 @@ export class SyntheticSource implements DataSource {
     return this.ds.batch('train', step * batch, batch).images;
   }
 
-  batchSpec(): BatchSpec {
+  batchSpec(): BatchSpec | undefined {
     const { size, classes, seed, heldOut, bankSize, testSize } = this.ds;
-    return { kind: 'synthetic', options: { size, classes, seed, heldOut, bankSize, testSize } };
+    const options = { size, classes, seed, heldOut, bankSize, testSize };
+    // A dataset these options do not rebuild (an option added later and not listed here) is
+    // rendered on the main thread instead: slower, never different.
+    const same = (a: Float32Array, b: Float32Array) => a.every((v, i) => v === b[i]);
+    return same(new SyntheticDataset(options).batch('train', 0, 2).images, this.ds.batch('train', 0, 2).images) ? { kind: 'synthetic', options } : undefined;
   }
 
   private set(split: 'bank' | 'test'): LabelledSet {
