@@ -14,7 +14,7 @@ export function fmtNum(v: number, digits = 4): string {
   if (!Number.isFinite(v)) return String(v);
   if (v === 0) return '0';
   const a = Math.abs(v);
-  if (a < 1e-3 || a >= 1e5) return v.toExponential(2);
+  if (a < 1e-3 || a >= 1e5) return v.toExponential(2).replace(/\.?0+e/, 'e'); // 6e-5, 1.5e-4
   return String(+v.toPrecision(digits));
 }
 
@@ -37,7 +37,7 @@ export interface Series {
   markers?: boolean;
 }
 
-const W = 520, H = 250, PAD = { l: 58, r: 14, t: 12, b: 40 };
+const W = 520, H = 250, PAD = { l: 62, r: 14, t: 12, b: 40 };
 
 function extent(values: number[], from0: boolean): [number, number] {
   let lo = Math.min(...values), hi = Math.max(...values);
@@ -55,6 +55,7 @@ export function lineChart(id: string, label: string, xLabel: string, yLabel: str
   if (all.length === 0) return `<p class="empty" id="${esc(id)}">No ${esc(label.toLowerCase())} was logged.</p>`;
   const [x0, x1] = extent(all.map((p) => p[0]), false);
   let [y0, y1] = extent(all.map((p) => p[1]), o.yFrom0 ?? false);
+  y1 += (y1 - y0) * 0.04; // headroom: a flat series at the maximum stays off the frame
   if (o.yMax !== undefined) y1 = Math.max(y1, o.yMax);
   const px = (x: number) => PAD.l + ((x - x0) / (x1 - x0)) * (W - PAD.l - PAD.r);
   const py = (y: number) => H - PAD.b - ((y - y0) / (y1 - y0)) * (H - PAD.t - PAD.b);
@@ -65,7 +66,7 @@ export function lineChart(id: string, label: string, xLabel: string, yLabel: str
   ].join('');
   const axes = `<line class="axis" x1="${PAD.l}" x2="${PAD.l}" y1="${PAD.t}" y2="${H - PAD.b}"/><line class="axis" x1="${PAD.l}" x2="${W - PAD.r}" y1="${H - PAD.b}" y2="${H - PAD.b}"/>`
     + `<text class="label" x="${(PAD.l + W - PAD.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(xLabel)}</text>`
-    + `<text class="label" transform="translate(14 ${(PAD.t + H - PAD.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`;
+    + `<text class="label" transform="translate(12 ${(PAD.t + H - PAD.b) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`;
   const lines = series.map((s) => {
     const pts = s.points.map(([x, y]) => `${f(px(x))},${f(py(y))}`).join(' ');
     const dots = s.markers ? s.points.map(([x, y]) => `<circle data-series="${esc(s.name)}" cx="${f(px(x))}" cy="${f(py(y))}" r="3.5" fill="${s.color}"><title>${esc(`${s.name} ${fmtNum(y)} at step ${x}`)}</title></circle>`).join('') : '';
