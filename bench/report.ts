@@ -6,7 +6,7 @@
 import type { TorchInfo } from './peers/torch';
 
 export interface PeerResult {
-  /** 'torch', 'tfjs-cpu', 'tfjs-wasm', 'unfused'. */
+  /** 'torch', 'tfjs-cpu', 'tfjs-wasm', 'ort', 'unfused', 'autograd'. */
   label: string;
   median?: number;
   p10?: number;
@@ -16,6 +16,11 @@ export interface PeerResult {
   speedup?: number;
   /** Why there is no time (no definition for this workload, the peer failed...). */
   error?: string;
+  /** Peers that check their output (ort): the timed variant and its max rel error against selfsup. */
+  variant?: string;
+  maxRelError?: number;
+  /** One line under the text table (ort: every variant's time, or why it was skipped). */
+  detail?: string;
 }
 
 export interface BenchRow {
@@ -65,6 +70,8 @@ export interface BenchHeader {
   dtype: string;
   torch?: TorchInfo;
   tfjs?: string;
+  /** onnxruntime-node's version, execution provider and threads (--vs ort). */
+  ort?: string;
   notes: string[];
 }
 
@@ -174,13 +181,14 @@ export class TextTable {
   }
 }
 
-/** Notes under the table: peer failures per row (the table only says n/a). */
+/** Notes under the table: peer failures per row (the table only says n/a) and peers' details. */
 export function peerErrorLines(rows: BenchRow[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
     if (r.checkError) out.push(`check ${r.op}/${r.workload} ${r.mode}: ${r.checkError}`);
     for (const p of r.peers) {
-      if (p.error && p.median === undefined && !p.error.startsWith('no ')) out.push(`${p.label} ${r.op}/${r.workload} ${r.mode}: ${p.error}`);
+      if (p.detail) out.push(`${p.label} ${r.op}/${r.workload} ${r.mode}: ${p.detail}`);
+      else if (p.error && p.median === undefined && !p.error.startsWith('no ')) out.push(`${p.label} ${r.op}/${r.workload} ${r.mode}: ${p.error}`);
     }
   }
   return out;
@@ -226,7 +234,7 @@ export function toCSV(rep: BenchReport, peerLabels: string[]): string {
 // ---- HTML -----------------------------------------------------------------------------------
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const COLORS: Record<string, string> = { selfsup: '#2b6cb0', torch: '#dd6b20', 'tfjs-cpu': '#38a169', 'tfjs-wasm': '#805ad5', unfused: '#718096' };
+const COLORS: Record<string, string> = { selfsup: '#2b6cb0', torch: '#dd6b20', 'tfjs-cpu': '#38a169', 'tfjs-wasm': '#805ad5', ort: '#c53030', unfused: '#718096' };
 
 /** One horizontal bar chart (inline SVG) of median times for an op: a group per workload × mode. */
 function opChart(op: string, rows: BenchRow[], labels: string[]): string {
@@ -298,7 +306,7 @@ svg .title{font-weight:600;font-size:13px} svg text{font-size:11px;fill:#1a202c}
 .key{margin-right:12px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px}
 </style></head><body>
 <h1>selfsup bench</h1>
-<pre>${esc([...headerLines(h), ...(h.torch ? [`torch:      ${h.torch.torch}, ${h.torch.threads} threads, BLAS ${h.torch.blas.kind}`] : []), `command:    ${h.command}`, ...h.notes].join('\n'))}</pre>
+<pre>${esc([...headerLines(h), ...(h.torch ? [`torch:      ${h.torch.torch}, ${h.torch.threads} threads, BLAS ${h.torch.blas.kind}`] : []), ...(h.ort ? [`ort:        ${h.ort}`] : []), `command:    ${h.command}`, ...h.notes].join('\n'))}</pre>
 <p>${legend}</p>
 <div id="charts">${ops.map((op) => opChart(op, rep.rows.filter((r) => r.op === op), peerLabels)).join('\n')}</div>
 <table>${thead}\n${tbody}</table>

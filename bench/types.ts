@@ -3,6 +3,8 @@
  * array of these; the CLI (`selfsup bench`), the peer runners (torch, tfjs) and the reports all
  * read the same definitions, so a FLOP or byte count is stated once.
  */
+import type { OrtCase } from './onnx-models';
+
 export type BenchMode = 'fwd' | 'fwd+bwd';
 
 export interface WorkloadInstance {
@@ -52,4 +54,10 @@ export interface Workload {
   autograd?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
   /** TensorFlow.js peer: returns a runner, given the loaded tfjs module. */
   tfjs?: (tf: unknown, shape: Record<string, number>) => { run(mode: BenchMode): void; dispose?(): void };
+  /**
+   * ONNX Runtime peer (--vs ort, forward, float32): the workload's ONNX model(s) built in memory on
+   * the same seeded inputs as `setup`, with the check of ORT's outputs against selfsup's
+   * (bench/onnx-models.ts, run by bench/peers/ort).
+   */
+  ort?: (opts: { seed: number }) => OrtCase;
 }

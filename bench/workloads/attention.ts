@@ -21,6 +21,8 @@
  *
  * Peer: F.scaled_dot_product_attention when torch has it (2.x), else the textbook composition
  * softmax(q k^T / sqrt(d)) v (torch 1.13); backward through autograd with a fixed dout.
+ * ONNX Runtime (--vs ort, forward): the fastest of the textbook composition,
+ * com.microsoft.MultiHeadAttention and opset 23's Attention that the installed ORT runs.
  */
 import { attention, attentionBackward } from '../../lib/kernels/attention';
 import { refAttention, refAttentionBackward } from '../../lib/backends/reference-attention';
@@ -33,6 +35,7 @@ import { tfjsAttention } from '../tfjs-peers';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
 import { normwiseError } from '../check';
+import { ortAttention } from '../onnx-models';
 
 const TORCH = `
 def setup(shape, dtype):
@@ -110,6 +113,11 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
     },
     torch: TORCH,
     tfjs: N <= 1024 ? (tf, s) => tfjsAttention(tf, s) : undefined, // 4096: the [8, N, N] scores alone are 512 MiB
+    ort: ({ seed }) => {
+      const n = B * H * N * d, shp = [B, H, N, d];
+      const q = seededNormal(n, seed) as Float32Array, k = seededNormal(n, seed + 1) as Float32Array, v = seededNormal(n, seed + 2) as Float32Array;
+      return ortAttention({ B, H, N, d }, q, k, v, attention(q, shp, k, shp, v, shp).out);
+    },
 
     autograd({ dtype, seed }): WorkloadInstance {
       const n = B * H * N * d, shp = [B, H, N, d];

@@ -21,6 +21,8 @@
  *
  * Peer: the textbook PyTorch composition (lightly's NTXentLoss): normalize, cat, Z Z^T / tau,
  * masked_fill of the diagonal, cross_entropy; backward through autograd.
+ * ONNX Runtime (--vs ort, forward): the same composition in ONNX ops (not the heavy row: the
+ * [2N, 2N] logits would not fit).
  */
 import { infoNCEBackward, infoNCEForward } from '../../lib/kernels/info_nce';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
@@ -30,6 +32,7 @@ import { unfusedInfoNCE } from '../unfused';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
 import { torchTwoLeafLoss } from '../torch-snippet';
+import { ortInfoNCE } from '../onnx-models';
 
 const TAU = 0.1;
 
@@ -111,6 +114,10 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
     },
     torch: opts.torch === false ? undefined : TORCH,
     tfjs: opts.heavy ? undefined : (tf, s) => tfjsInfoNCE(tf, s, TAU),
+    ort: opts.heavy ? undefined : ({ seed }) => {
+      const z1 = seededNormal(n * d, seed) as Float32Array, z2 = seededNormal(n * d, seed + 1) as Float32Array;
+      return ortInfoNCE(z1, z2, n, d, TAU, infoNCEForward(z1, z2, [n, d], { temperature: TAU }).losses);
+    },
 
     unfused: opts.heavy ? undefined : ({ dtype, seed }) => unfusedInfoNCE(n, d, TAU, dtype, seed),
     autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {

@@ -4,10 +4,11 @@
  * (m·k + k·n + m·n)·sizeof(dtype); compute-bound at these sizes.
  * Check: 16 rows of C recomputed in float64, error normwise: max |C - C64| / max |C64|
  * (elementwise relative error is meaningless for entries that cancel to ~0).
- * Peer: torch.mm(a, b, out=c) (selfsup also writes into a preallocated C).
+ * Peers: torch.mm(a, b, out=c) (selfsup also writes into a preallocated C); ONNX Runtime's MatMul.
  */
 import { matmul } from '../../lib/kernels/linalg';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
+import { ortSgemm } from '../onnx-models';
 
 /** Seeded standard normals (mulberry32 + Box-Muller): bench inputs only, not the library's Philox. */
 export function seededNormal(n: number, seed: number, Arr: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array): Float32Array | Float64Array {
@@ -90,6 +91,10 @@ function make(m: number, n: number, k: number, name: string, quick: boolean): Wo
       };
       const a = tf.randomNormal([m, k]), b = tf.randomNormal([k, n]);
       return { run: () => void tf.matMul(a, b), dispose: () => { a.dispose(); b.dispose(); } };
+    },
+    ort: ({ seed }) => {
+      const a = seededNormal(m * k, seed) as Float32Array, b = seededNormal(k * n, seed + 1) as Float32Array;
+      return ortSgemm(a, b, m, n, k, matmul(a, [m, k], b, [k, n]));
     },
     withShape: (s) => {
       const mm = s.m ?? m, nn = s.n ?? n, kk = s.k ?? k;

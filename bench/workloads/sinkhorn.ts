@@ -15,12 +15,15 @@
  * FLOPs: B·K·(2 + 4n) (sweep 0: scale and shift; per iteration: E·u, the row sum, the column
  * multiply-add, the output scale); the exps are not counted.
  *
+ * ONNX Runtime (--vs ort): the row's form (exp or log-domain) in ONNX ops, iterations unrolled.
+ *
  * Check: the full output against the float64 log-domain reference (lib/backends/reference-
  * sinkhorn.ts) at the same iteration count, max |x - x64| / max |x64|.
  */
 import { sinkhorn } from '../../lib/kernels/sinkhorn';
 import { refSinkhorn } from '../../lib/backends/reference-sinkhorn';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
+import { ortSinkhorn } from '../onnx-models';
 
 const ITERATIONS = 3;
 const EPSILON = 0.05;
@@ -116,6 +119,11 @@ function make(peerForm: 'exp' | 'log', B: number, K: number, quick: boolean): Wo
       };
     },
     torch: TORCH,
+    ort: ({ seed }) => {
+      const scores = uniformScores(n, seed, Float32Array) as Float32Array;
+      const { out } = sinkhorn(scores, [B, K], { epsilon: EPSILON, iterations: ITERATIONS });
+      return ortSinkhorn(scores, B, K, { epsilon: EPSILON, iterations: ITERATIONS, logDomain: peerForm === 'log' }, out);
+    },
   };
 }
 

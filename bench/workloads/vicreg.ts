@@ -15,6 +15,7 @@
  *
  * Peer: the official facebookresearch/vicreg loss written in PyTorch (mse, centred var/std hinge,
  * D x D covariance with the off_diagonal view); backward through autograd.
+ * ONNX Runtime (--vs ort, forward): the same formulas in ONNX ops, the D x D covariance included.
  */
 import { vicreg, vicregBackward } from '../../lib/kernels/vicreg';
 import type { Workload, WorkloadInstance } from '../types';
@@ -24,6 +25,7 @@ import { unfusedVICReg } from '../unfused';
 import { autogradPath, leaf } from '../autograd-path';
 import { F } from '../../lib/functional';
 import { torchTwoLeafLoss } from '../torch-snippet';
+import { ortVICReg } from '../onnx-models';
 
 const TORCH = torchTwoLeafLoss('x', 'y', `
     def off_diagonal(m):
@@ -99,6 +101,10 @@ function make(n: number, d: number, quick: boolean): Workload {
     torch: TORCH,
     // tfjs's cpu backend is plain JS: the D x D covariance at D = 8192 would take minutes a run.
     tfjs: d <= 2048 ? (tf, s) => tfjsVICReg(tf, s) : undefined,
+    ort: ({ seed }) => {
+      const x = seededNormal(n * d, seed) as Float32Array, y = seededNormal(n * d, seed + 1) as Float32Array;
+      return ortVICReg(x, y, n, d, vicreg(x, y, [n, d]));
+    },
 
     unfused: ({ dtype, seed }) => unfusedVICReg(n, d, dtype, seed),
     autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {

@@ -16,6 +16,7 @@ import {
 } from '../../bench/report';
 import { TorchPeer, describeTorch } from '../../bench/peers/torch';
 import { TfjsPeer } from '../../bench/peers/tfjs';
+import { OrtPeer, describeOrtVariants } from '../../bench/peers/ort';
 import type { BenchMode, Workload, WorkloadInstance } from '../../bench/types';
 
 export const BENCH_USAGE = `usage: selfsup bench [ops...] [options]
@@ -31,7 +32,7 @@ options:
   --warmup N             untimed warm-up runs (default 1)
   --min-time S           minimum timed seconds per row (default 0.6, --quick 0.1)
   --mode M               fwd | fwd+bwd | both (default both)
-  --vs PEERS             comma list of torch | tfjs | unfused | autograd
+  --vs PEERS             comma list of torch | tfjs | ort | unfused | autograd
   --seed N               input seed (default 0)
   --json | --csv         machine-readable output on stdout
   --out FILE.html        also write a self-contained HTML report
@@ -42,7 +43,8 @@ options:
 `;
 
 type Dtype = 'float32' | 'float64' | 'bfloat16';
-type Peer = 'torch' | 'tfjs' | 'unfused' | 'autograd';
+type Peer = 'torch' | 'tfjs' | 'ort' | 'unfused' | 'autograd';
+const PEERS = ['torch', 'tfjs', 'ort', 'unfused', 'autograd'] as const;
 
 export interface BenchOptions {
   ops: string[];
@@ -158,8 +160,8 @@ export function parseBenchArgs(args: string[]): BenchOptions {
       case '--mode': o.mode = oneOf(a, val, ['fwd', 'fwd+bwd', 'both'] as const); break;
       case '--vs': {
         const list = val.split(',').map((s) => s.trim()).filter(Boolean);
-        if (!list.length) throw new UsageError(`Expected a comma list of torch | tfjs | unfused | autograd for --vs but received "${val}"`);
-        o.vs = [...new Set(list.map((p) => oneOf('--vs', p, ['torch', 'tfjs', 'unfused', 'autograd'] as const)))];
+        if (!list.length) throw new UsageError(`Expected a comma list of ${PEERS.join(' | ')} for --vs but received "${val}"`);
+        o.vs = [...new Set(list.map((p) => oneOf('--vs', p, PEERS)))];
         break;
       }
       case '--out':
@@ -293,7 +295,7 @@ export async function runBench(args: string[]): Promise<number> {
 }
 
 type Loaded = Awaited<ReturnType<typeof loadWorkloads>>;
-interface Peers { torch?: TorchPeer; tfjs: TfjsPeer[]; labels: string[] }
+interface Peers { torch?: TorchPeer; tfjs: TfjsPeer[]; ort?: OrtPeer; labels: string[] }
 
 /** `--list`: every workload of the named ops (all ops when none); `quick` marks the --quick subset, `heavy` the ones the default suite leaves out. */
 function listWorkloads(loaded: Loaded, o: BenchOptions): number {
@@ -359,10 +361,16 @@ async function startPeers(o: BenchOptions, header: BenchHeader, progress: Progre
     if (r.message) header.notes.push(r.message);
     if (peers.tfjs.length) header.tfjs = `${peers.tfjs[0].version} (${peers.tfjs.map((p) => p.backend).join(', ')})`;
   }
+  if (o.vs.includes('ort')) {
+    const r = OrtPeer.start(header.threads);
+    peers.ort = r.peer;
+    if (r.message) header.notes.push(r.message);
+    if (peers.ort) header.ort = `onnxruntime-node ${peers.ort.version}, cpu execution provider, ${peers.ort.threads} intra-op threads, graph optimizations all`;
+  }
   progress.clear();
   peers.labels = [
     ...(o.vs.includes('unfused') ? ['unfused'] : []), ...(o.vs.includes('autograd') ? ['autograd'] : []),
-    ...(peers.torch ? ['torch'] : []), ...peers.tfjs.map((p) => p.label),
+    ...(peers.torch ? ['torch'] : []), ...peers.tfjs.map((p) => p.label), ...(peers.ort ? ['ort'] : []),
   ];
   return peers;
 }
@@ -376,6 +384,7 @@ function printHeader(o: BenchOptions, header: BenchHeader, peers: Peers): void {
   const lines = headerLines(header);
   if (peers.torch) lines.push(describeTorch(peers.torch.info).line);
   if (header.tfjs) lines.push(`tfjs:       ${header.tfjs}`);
+  if (header.ort) lines.push(`ort:        ${header.ort}`);
   lines.push(...header.notes);
   process.stdout.write(lines.join('\n') + '\n\n');
 }
@@ -408,7 +417,7 @@ async function runRows(
         }
       }
       for (const mode of modes) {
-        const row = await benchOne(w, mode, inst, setupError, o, timing, probe, progress, peers.torch, peers.tfjs);
+        const row = await benchOne(w, mode, inst, setupError, o, timing, probe, progress, peers);
         if (row.errorOk === false || (row.skipped && row.skipped.includes('failed'))) failed = true;
         rows.push(row);
         if (text) {
@@ -448,7 +457,7 @@ function writeReport(o: BenchOptions, report: BenchReport, peerLabels: string[])
 async function benchOne(
   w: Workload, mode: BenchMode, inst: WorkloadInstance | undefined, setupError: string | undefined,
   o: BenchOptions, timing: TimingOptions, probe: { peakGflops: number; bandwidthGBs: number },
-  progress: Progress, torch: TorchPeer | undefined, tfjsPeers: TfjsPeer[],
+  progress: Progress, { torch, tfjs: tfjsPeers, ort }: Peers,
 ): Promise<BenchRow> {
   const flops = w.flops(mode), bytes = w.bytes(mode);
   const row: BenchRow = { op: w.op, workload: w.name, shape: w.shape, mode, dtype: o.dtype, flops, bytes, peers: [] };
@@ -544,6 +553,21 @@ async function benchOne(
       } catch (e) {
         peers.push({ label: tp.label, error: errMsg(e) });
       }
+    }
+  }
+  if (ort) {
+    progress.show(`${label}: ort`, true);
+    try {
+      const r = await ort.run(w, mode, o.dtype, o.seed, tolerance(w, o.dtype), timing);
+      // The line under the table: which variant won (when there was a choice) or why none was timed.
+      const detail = r.variants.length > 1 || !r.best ? describeOrtVariants(r, fmtTime) : undefined;
+      if (!r.best) peers.push({ label: 'ort', error: detail, detail });
+      else {
+        const s = r.best.stats;
+        peers.push(speed({ label: 'ort', median: s.median, p10: s.p10, p90: s.p90, repeats: s.repeats, variant: r.best.name, maxRelError: r.best.maxRelError, detail }));
+      }
+    } catch (e) {
+      peers.push({ label: 'ort', error: errMsg(e) });
     }
   }
   row.peers.push(...peers);
