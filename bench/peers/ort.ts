@@ -6,9 +6,7 @@
  * check its outputs against selfsup's, and is timed when it agrees; the row keeps the fastest.
  * Forward only: onnxruntime-node has no training API.
  */
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
-import { packageRoot } from '../../lib/backends/native';
+import { loadOptional as load } from './load';
 import { timeAsync, type TimingOptions, type TimingStats } from '../runner';
 import type { OrtCase, OrtFeed } from '../onnx-models';
 import type { BenchMode, Workload } from '../types';
@@ -40,17 +38,6 @@ export interface OrtRun {
   /** The fastest variant that agreed with selfsup (absent when none did). */
   best?: { name: string; stats: TimingStats; maxRelError: number };
   variants: OrtVariantResult[];
-}
-
-function load(name: string): unknown {
-  for (const base of [path.join(packageRoot(), 'package.json'), __filename]) {
-    try {
-      return createRequire(base)(name);
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 function firstLine(e: unknown): string {

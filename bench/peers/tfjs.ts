@@ -3,9 +3,7 @@
  * @tensorflow/tfjs-backend-wasm is installed too, on 'wasm'. Both are optional peer dependencies
  * (never installed by default); absent, the peer reports one line and the rest of the bench runs.
  */
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
-import { packageRoot } from '../../lib/backends/native';
+import { loadOptional as load } from './load';
 import { timeSync, type TimingOptions, type TimingStats } from '../runner';
 import type { BenchMode, Workload } from '../types';
 
@@ -18,18 +16,6 @@ interface Tf {
   getBackend(): string;
   tidy<T>(fn: () => T): T;
   engine?(): { startScope?: unknown };
-}
-
-function load(name: string): unknown {
-  // Resolve from the package root (where a user installs peers) and from this file.
-  for (const base of [path.join(packageRoot(), 'package.json'), __filename]) {
-    try {
-      return createRequire(base)(name);
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 export class TfjsPeer {
