@@ -172,41 +172,52 @@ export function ortVICReg(
 /**
  * Sinkhorn-Knopp on scores [B, K], the same two forms as the torch peer: SwAV's exp form
  * (facebookresearch/swav main_swav.py distributed_sinkhorn, one process, in [B, K] layout: its
- * transposes are views) or the log-domain form with ReduceLogSumExp. Iterations unrolled.
- * Rows of the output sum to 1 in both; checked against selfsup's output.
+ * transposes are views) or the log-domain form. The log-domain form has two variants: ONNX's
+ * ReduceLogSumExp, and log-sum-exp spelt out with the max shift (ReduceMax, Sub, Exp, ReduceSum,
+ * Log, Add), which ORT runs much faster. Iterations unrolled. Rows of the output sum to 1 in
+ * every form; checked against selfsup's output.
  */
 export function ortSinkhorn(
   scores: Float32Array, B: number, K: number, o: { epsilon: number; iterations: number; logDomain: boolean }, selfsupOut: Float32Array,
 ): OrtCase {
-  const g = new OnnxGraph();
   const shp = [B, K];
-  const s = g.input('scores', 'float32', shp);
-  const prototypes = g.int64s([0]), samples = g.int64s([1]); // sums over samples (per prototype), over prototypes
-  const keep = { keepdims: { int: 1 } };
-  if (!o.logDomain) {
-    let q = g.node('Exp', [g.node('Div', [s, g.scalar(o.epsilon)])]);
-    q = g.node('Div', [q, g.node('ReduceSum', [q, g.int64s([])], { keepdims: { int: 0 } })]);
-    for (let it = 0; it < o.iterations; it++) {
-      q = g.node('Div', [g.node('Div', [q, g.node('ReduceSum', [q, prototypes], keep)]), g.scalar(K)]);
-      q = g.node('Div', [g.node('Div', [q, g.node('ReduceSum', [q, samples], keep)]), g.scalar(B)]);
+  const build = (form: 'exp' | 'ReduceLogSumExp' | 'max-shifted'): Uint8Array => {
+    const g = new OnnxGraph();
+    const s = g.input('scores', 'float32', shp);
+    const prototypes = g.int64s([0]), samples = g.int64s([1]); // sums over samples (per prototype), over prototypes
+    const keep = { keepdims: { int: 1 } };
+    if (form === 'exp') {
+      let q = g.node('Exp', [g.node('Div', [s, g.scalar(o.epsilon)])]);
+      q = g.node('Div', [q, g.node('ReduceSum', [q, g.int64s([])], { keepdims: { int: 0 } })]);
+      for (let it = 0; it < o.iterations; it++) {
+        q = g.node('Div', [g.node('Div', [q, g.node('ReduceSum', [q, prototypes], keep)]), g.scalar(K)]);
+        q = g.node('Div', [g.node('Div', [q, g.node('ReduceSum', [q, samples], keep)]), g.scalar(B)]);
+      }
+      g.node('Mul', [q, g.scalar(B)], {}, { out: 'out' });
+    } else {
+      const lse = (x: string, axes: string): string => {
+        if (form === 'ReduceLogSumExp') return g.node('ReduceLogSumExp', [x, axes], keep);
+        const m = g.node('ReduceMax', [x, axes], keep);
+        return g.node('Add', [m, g.node('Log', [g.node('ReduceSum', [g.node('Exp', [g.node('Sub', [x, m])]), axes], keep)])]);
+      };
+      const L = g.node('Div', [s, g.scalar(o.epsilon)]);
+      const logR = g.scalar(-Math.log(B)), logC = g.scalar(-Math.log(K));
+      let f = g.initializer('float32', new Float32Array(B), [B, 1]);
+      let gk = '';
+      for (let it = 0; it < o.iterations; it++) {
+        gk = g.node('Sub', [logC, lse(g.node('Add', [L, f]), prototypes)]);
+        f = g.node('Sub', [logR, lse(g.node('Add', [L, gk]), samples)]);
+      }
+      g.node('Exp', [g.node('Sub', [g.node('Add', [g.node('Add', [L, f]), gk]), logR])], {}, { out: 'out' });
     }
-    g.node('Mul', [q, g.scalar(B)], {}, { out: 'out' });
-  } else {
-    const L = g.node('Div', [s, g.scalar(o.epsilon)]);
-    const logR = g.scalar(-Math.log(B)), logC = g.scalar(-Math.log(K));
-    let f = g.initializer('float32', new Float32Array(B), [B, 1]);
-    let gk = '';
-    for (let it = 0; it < o.iterations; it++) {
-      gk = g.node('Sub', [logC, g.node('ReduceLogSumExp', [g.node('Add', [L, f]), prototypes], keep)]);
-      f = g.node('Sub', [logR, g.node('ReduceLogSumExp', [g.node('Add', [L, gk]), samples], keep)]);
-    }
-    g.node('Exp', [g.node('Sub', [g.node('Add', [g.node('Add', [L, f]), gk]), logR])], {}, { out: 'out' });
-  }
-  g.output('out', 'float32', shp);
+    g.output('out', 'float32', shp);
+    return g.model(ONNX.opsets, ONNX.ir);
+  };
+  const forms = o.logDomain ? (['ReduceLogSumExp', 'max-shifted'] as const) : (['exp'] as const);
   return {
-    variants: [{
-      name: o.logDomain ? 'log-domain' : 'exp (SwAV)', model: g.model(ONNX.opsets, ONNX.ir), feeds: { scores: f32(scores, shp) },
-      error: (out) => normwiseError(out.out, selfsupOut),
-    }],
+    variants: forms.map((form) => ({
+      name: form === 'exp' ? 'exp (SwAV)' : `log-domain ${form}`, model: build(form), feeds: { scores: f32(scores, shp) },
+      error: (out: Record<string, Float32Array>) => normwiseError(out.out, selfsupOut),
+    })),
   };
 }
