@@ -559,8 +559,8 @@ async function benchOne(
     progress.show(`${label}: ort`, true);
     try {
       const r = await ort.run(w, mode, o.dtype, o.seed, tolerance(w, o.dtype), timing);
-      // The line under the table: which variant won (when there was a choice) or why none was timed.
-      const detail = r.variants.length > 1 || !r.best ? describeOrtVariants(r, fmtTime) : undefined;
+      // The line under the table: each variant's time and error against selfsup's output, or why it was not timed.
+      const detail = describeOrtVariants(r, fmtTime);
       if (!r.best) peers.push({ label: 'ort', error: detail, detail });
       else {
         const s = r.best.stats;
