@@ -145,10 +145,10 @@ export function ortVICReg(
   const build = (rowSums: boolean): Uint8Array => {
     const g = new OnnxGraph();
     const xi = g.input('x', 'float32', shp), yi = g.input('y', 'float32', shp);
-    const all = g.int64s([]), rows = g.int64s([0]), cols = g.int64s([1]);
+    const all = g.int64s([]), rows = g.int64s([0]);
     const keep = (k: number) => ({ keepdims: { int: k } });
     const sumSquares = (m: string) =>
-      rowSums ? g.node('ReduceSum', [g.node('ReduceSumSquare', [m, cols], keep(0)), all], keep(0)) : g.node('ReduceSumSquare', [m, all], keep(0));
+      rowSums ? g.node('ReduceSum', [g.node('ReduceSumSquare', [m, g.int64s([1])], keep(0)), all], keep(0)) : g.node('ReduceSumSquare', [m, all], keep(0));
     const diff = g.node('Sub', [xi, yi]);
     g.node('ReduceMean', [g.node('Mul', [diff, diff]), all], keep(0), { out: 'invariance' });
     const terms = (z: string): [string, string] => {
