@@ -174,7 +174,7 @@ export function ortVICReg(
   return {
     variants: [
       { name: 'composition', model: build(false), feeds, error },
-      { name: 'composition, row-wise sums', model: build(true), feeds, error },
+      { name: 'composition (row sums)', model: build(true), feeds, error },
     ],
   };
 }
