@@ -43,8 +43,8 @@ options:
 `;
 
 type Dtype = 'float32' | 'float64' | 'bfloat16';
-type Peer = 'torch' | 'tfjs' | 'ort' | 'unfused' | 'autograd';
 const PEERS = ['torch', 'tfjs', 'ort', 'unfused', 'autograd'] as const;
+type Peer = (typeof PEERS)[number];
 
 export interface BenchOptions {
   ops: string[];
