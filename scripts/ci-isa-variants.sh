@@ -30,6 +30,7 @@ expect_active() {
 }
 
 read -r DEFAULT WIDEST OTHERS <<<"$(variants "$ADDON")"
+[ -n "$DEFAULT" ] || { echo "ci-isa-variants: could not read the ISA variants from $ADDON"; exit 1; }
 echo "::: ISA variants supported here: default $DEFAULT; others: ${OTHERS:-none}"
 for isa in $OTHERS; do
   echo "::: SELFSUP_ISA=$isa: op table and kernel tests"
