@@ -10,7 +10,8 @@
 // every query tile of every query head sharing that kv head, recomputes P = exp(logits - lse)
 // from the saved log-sum-exp, and accumulates dV += P^T dO, dK += dS^T Q in registers/L1-sized
 // tiles, with dS = P * (dO V^T - D), D_i = <dO_i, O_i> - dlse_i. dQ += dS K is accumulated in a
-// per-worker buffer for the current head and added into dq under a lock when the worker moves on.
+// per-slot buffer for the current head; each slot runs a fixed run of tasks, and a head shared
+// by two slots is summed in slot order after the parallel loop (deterministic, no locks).
 //
 // Every product runs through one register-blocked micro-kernel (6 x 2 vectors of accumulators,
 // the same shape as the packed GEMM's AVX2 kernel) that broadcasts A from any (row, col) strides,
@@ -20,7 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <mutex>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -598,21 +599,21 @@ inline BwdTiling backward_tiling(const AttentionParams& p, int W) {
   return t;
 }
 
-constexpr int64_t kBwdLocks = 64;  // stripes of the dQ flush locks, by (b, kv head)
-
-// Per-worker state: tile buffers plus the dQ accumulator of the current (b, kv head) group,
-// added into dq under its stripe's lock when the worker moves to another group (flush).
+// Per-slot state: tile buffers plus the dQ accumulator of the current (b, kv head) group, added
+// into dq when the slot moves to another group (flush). Only the slot that runs a head's first
+// task adds into that head's dq rows; a slot whose first head began in an earlier slot keeps that
+// head's sum in `carry`, added after the parallel loop in slot order.
 template <class T>
 struct BwdWorker {
   const AttentionParams* p = nullptr;
-  std::vector<std::mutex>* locks = nullptr;
   int64_t dp = 0, G = 0;
-  std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb;
+  std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb, carry;
   std::vector<float> u;
   int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
+  int64_t shared = -1, carry_lo = 0;  // the head whose sum goes to carry, and its first row
 
-  BwdWorker(const AttentionParams& params, std::vector<std::mutex>& lk, int64_t dpad, const BwdTiling& t)
-      : p(&params), locks(&lk), dp(dpad), G(params.H / params.Hk) {
+  BwdWorker(const AttentionParams& params, int64_t dpad, const BwdTiling& t)
+      : p(&params), dp(dpad), G(params.H / params.Hk) {
     const int64_t d = params.d, KG = t.KG, Bc = t.Bc, Br = t.Br;
     kt.resize(KG * d * Bc);
     vt.resize(KG * d * Bc);
@@ -628,27 +629,50 @@ struct BwdWorker {
     }
     dqb.assign(static_cast<size_t>(G * params.Nq * dp), T(0));
   }
+  // dq rows [lo, Nq) of head `bhk` += buf (G heads of [Nq][dp]).
+  void add_into_dq(int64_t bhk, int64_t lo, const T* buf) const {
+    const int64_t Nqq = p->Nq, dd = p->d, b = bhk / p->Hk, hk = bhk % p->Hk;
+    T* dqo = static_cast<T*>(p->dq);
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t h = hk * G + g;
+      for (int64_t i = lo; i < Nqq; ++i) {
+        T* dst = dqo + b * p->q_sb + h * p->q_sh + i * p->q_sr;
+        const T* src = buf + (g * Nqq + i) * dp;
+        for (int64_t c = 0; c < dd; ++c) dst[c] += src[c];
+      }
+    }
+  }
   void flush() {
     if (cur < 0) return;
-    const int64_t Nqq = p->Nq, dd = p->d, b = cur / p->Hk, hk = cur % p->Hk;
-    T* dqo = static_cast<T*>(p->dq);
-    {
-      std::lock_guard<std::mutex> lk((*locks)[cur % kBwdLocks]);
-      for (int64_t g = 0; g < G; ++g) {
-        const int64_t h = hk * G + g;
-        for (int64_t i = row_lo; i < Nqq; ++i) {
-          T* dst = dqo + b * p->q_sb + h * p->q_sh + i * p->q_sr;
-          const T* src = dqb.data() + (g * Nqq + i) * dp;
-          for (int64_t c = 0; c < dd; ++c) dst[c] += src[c];
-        }
-      }
+    const int64_t Nqq = p->Nq;
+    if (cur == shared) {
+      carry = dqb;
+      carry_lo = row_lo;
+    } else {
+      add_into_dq(cur, row_lo, dqb.data());
     }
     for (int64_t g = 0; g < G; ++g)
       std::fill(dqb.begin() + (g * Nqq + row_lo) * dp, dqb.begin() + (g + 1) * Nqq * dp, T(0));
     cur = -1;
   }
-  void finish() { flush(); }
 };
+
+// Splits tasks [0, total) into `slots` contiguous runs of about equal cost (cost(t) >= 0, a
+// deterministic estimate): slot s runs [first[s], first[s + 1]). Static, so each slot's sums do
+// not depend on scheduling; by cost, because causal key tiles late in a head are much cheaper.
+template <class Cost>
+std::vector<int64_t> split_by_cost(int64_t total, int64_t slots, Cost cost) {
+  std::vector<double> prefix(static_cast<size_t>(total) + 1, 0.0);
+  for (int64_t t = 0; t < total; ++t) prefix[t + 1] = prefix[t] + cost(t);
+  std::vector<int64_t> first(static_cast<size_t>(slots) + 1, total);
+  first[0] = 0;
+  for (int64_t s = 1; s < slots; ++s) {
+    const double target = prefix[total] * static_cast<double>(s) / static_cast<double>(slots);
+    const int64_t t = std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin();
+    first[s] = std::max(first[s - 1], std::min(total, t));
+  }
+  return first;
+}
 
 template <class T>
 Status backward_impl(const AttentionParams& p) {
@@ -677,117 +701,137 @@ Status backward_impl(const AttentionParams& p) {
   const int64_t Br = tiling.Br, Bc = tiling.Bc, nkt = tiling.nkt, KG = tiling.KG, ngr = tiling.ngr;
   const int64_t off = Nk - Nq;
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
-  std::vector<std::mutex> locks(kBwdLocks);
   using Ws = BwdWorker<T>;
 
   // Task = (batch, kv head, group of KG key tiles). For each query tile the group's key tiles
   // run back to back while Q_i, dO_i and a local dQ_i tile stay in L1, and dQ_i is added into the
-  // worker's per-head buffer once per group: with one key tile per task, that buffer (1 MiB per
+  // slot's per-head buffer once per group: with one key tile per task, that buffer (1 MiB per
   // head at N = 4096, past L2 next to Q and dO) was read and written for every tile pair.
-  run_tasks(
-      B * Hk * ngr,
-      [&] { return Ws(p, locks, dp, tiling); },
-      [&](Ws& ws, int64_t t) {
-        // (b, kv head)-major so a worker's dQ buffer is flushed only when its head changes.
-        const int64_t bhk = t / ngr, kt0 = (t % ngr) * KG, kt1 = std::min(nkt, kt0 + KG);
-        const int64_t b = bhk / Hk, hk = bhk % Hk;
-        const int64_t jg0 = kt0 * Bc, jg1 = std::min(Nk, kt1 * Bc);
-        // First query row that sees key jg0 under the causal mask; earlier rows are skipped.
-        const int64_t istart = p.causal ? std::max<int64_t>(0, jg0 - off) : 0;
-        if (istart >= Nq) {  // no query sees these keys
-          for (int64_t j = jg0; j < jg1; ++j) {
-            std::fill_n(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, d, T(0));
-            std::fill_n(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, d, T(0));
-          }
-          return;
-        }
-        const int64_t qt0 = istart / Br;
-        if (ws.cur != bhk) {
-          ws.flush();
-          ws.cur = bhk;
-          ws.row_lo = qt0 * Br;
-        }
-        ws.row_lo = std::min(ws.row_lo, qt0 * Br);
+  const int64_t total = B * Hk * ngr;
+  const int64_t slots = std::min<int64_t>(num_threads(), total);
+  // Query rows x key tiles each task visits (causal tiles start at row kt * Bc - off).
+  const std::vector<int64_t> first = split_by_cost(total, slots, [&](int64_t t) {
+    double c = 0;
+    for (int64_t kt = (t % ngr) * KG; kt < std::min(nkt, (t % ngr + 1) * KG); ++kt)
+      c += static_cast<double>(Nq - (p.causal ? std::min(Nq, std::max<int64_t>(0, kt * Bc - off)) : 0));
+    return c + 1;
+  });
+  auto body = [&](Ws& ws, int64_t t) {
+    // (b, kv head)-major so a slot's dQ buffer is flushed only when its head changes.
+    const int64_t bhk = t / ngr, kt0 = (t % ngr) * KG, kt1 = std::min(nkt, kt0 + KG);
+    const int64_t b = bhk / Hk, hk = bhk % Hk;
+    const int64_t jg0 = kt0 * Bc, jg1 = std::min(Nk, kt1 * Bc);
+    // First query row that sees key jg0 under the causal mask; earlier rows are skipped.
+    const int64_t istart = p.causal ? std::max<int64_t>(0, jg0 - off) : 0;
+    if (istart >= Nq) {  // no query sees these keys
+      for (int64_t j = jg0; j < jg1; ++j) {
+        std::fill_n(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, d, T(0));
+        std::fill_n(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, d, T(0));
+      }
+      return;
+    }
+    const int64_t qt0 = istart / Br;
+    if (ws.cur != bhk) {
+      ws.flush();
+      ws.cur = bhk;
+      ws.row_lo = qt0 * Br;
+    }
+    ws.row_lo = std::min(ws.row_lo, qt0 * Br);
 
-        // Each key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
+    // Each key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
+    for (int64_t kt = kt0; kt < kt1; ++kt) {
+      const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0);
+      const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+      const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
+      transpose_pad(ws.kt.data() + x * d * Bc, Bc, kj, p.k_sr, bc, Bc, d);
+      transpose_pad(ws.vt.data() + x * d * Bc, Bc, vj, p.v_sr, bc, Bc, d);
+      pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
+    }
+    std::fill(ws.dk.begin(), ws.dk.end(), T(0));
+    std::fill(ws.dv.begin(), ws.dv.end(), T(0));
+    T* S = ws.s.data();
+    T* DP = ws.dpm.data();
+    T* PD = p.dropout > 0 ? ws.pd.data() : S;
+    T* DQ = ws.dql.data();
+
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t h = hk * G + g, bh = b * H + h;
+      for (int64_t i0 = qt0 * Br; i0 < Nq; i0 += Br) {
+        const int64_t br = std::min(Br, Nq - i0);
+        const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+        const T* gi = dout + b * p.o_sb + h * p.o_sh + i0 * p.o_sr;
+        const T* qb = pad ? qpad + (bh * Nq + i0) * dp : qi;
+        const T* gb = pad ? dopad + (bh * Nq + i0) * dp : gi;
+        const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
+        std::fill(DQ, DQ + br * dp, T(0));
         for (int64_t kt = kt0; kt < kt1; ++kt) {
-          const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0);
-          const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
-          const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
-          transpose_pad(ws.kt.data() + x * d * Bc, Bc, kj, p.k_sr, bc, Bc, d);
-          transpose_pad(ws.vt.data() + x * d * Bc, Bc, vj, p.v_sr, bc, Bc, d);
-          pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
-        }
-        std::fill(ws.dk.begin(), ws.dk.end(), T(0));
-        std::fill(ws.dv.begin(), ws.dv.end(), T(0));
-        T* S = ws.s.data();
-        T* DP = ws.dpm.data();
-        T* PD = p.dropout > 0 ? ws.pd.data() : S;
-        T* DQ = ws.dql.data();
-
-        for (int64_t g = 0; g < G; ++g) {
-          const int64_t h = hk * G + g, bh = b * H + h;
-          for (int64_t i0 = qt0 * Br; i0 < Nq; i0 += Br) {
-            const int64_t br = std::min(Br, Nq - i0);
-            const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
-            const T* gi = dout + b * p.o_sb + h * p.o_sh + i0 * p.o_sr;
-            const T* qb = pad ? qpad + (bh * Nq + i0) * dp : qi;
-            const T* gb = pad ? dopad + (bh * Nq + i0) * dp : gi;
-            const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
-            std::fill(DQ, DQ + br * dp, T(0));
-            for (int64_t kt = kt0; kt < kt1; ++kt) {
-              const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
-              // Causal: no row of this query tile sees key j0 (nor the later tiles): done.
-              if (p.causal && i0 + br - 1 + off < j0) break;
-              const T* ktx = ws.kt.data() + x * d * Bc;
-              const T* vtx = ws.vt.data() + x * d * Bc;
-              tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, Bc, 2 * W, S, Bc);
-              tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, Bc, 2 * W, DP, Bc);
-              for (int64_t r = 0; r < br; ++r) {
-                const int64_t i = i0 + r;
-                T* s = S + r * Bc;
-                T* dps = DP + r * Bc;
-                const T L = lse[bh * Nq + i];
-                if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
-                  std::fill_n(s, bcp, T(0));
-                  std::fill_n(dps, bcp, T(0));
-                  if (p.dropout > 0) std::fill_n(PD + r * Bc, bcp, T(0));
-                  continue;
-                }
-                T xs;
-                row_logits<T, false>(p, s, bc, bcp, scale, b, h, i, j0, xs);
-                // P = exp(logit - lse) in SoftExp units (Lh + Ll = -lse * unit, see above).
-                const V lv = broadcast(Lh[bh * Nq + i]), lo = broadcast(Ll[bh * Nq + i]);
-                const V xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
-                for (int64_t j = 0; j < bcp; j += W) storeu(s + j, SoftExp<T>::exp(fma(loadu(s + j), xv, lv) + lo));
-                if (p.dropout > 0) {
-                  dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
-                  T* pdr = PD + r * Bc;
-                  for (int64_t j = 0; j < bcp; ++j) {
-                    const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
-                    pdr[j] = keep ? s[j] * keep_scale : T(0);
-                    dps[j] = keep ? dps[j] * keep_scale : T(0);
-                  }
-                }
-                // dS (w.r.t. the raw scores Q K^T) = scale * P * (dP - D_i), written over dP.
-                const V dv_ = broadcast(D[bh * Nq + i]), sc = broadcast(scale);
-                for (int64_t j = 0; j < bcp; j += W)
-                  storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
-              }
-              // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K.
-              tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data() + x * Bc * dp, dp);
-              tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data() + x * Bc * dp, dp);
-              tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data() + x * Bc * dp, dp, 2 * W, DQ, dp);
+          const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
+          // Causal: no row of this query tile sees key j0 (nor the later tiles): done.
+          if (p.causal && i0 + br - 1 + off < j0) break;
+          const T* ktx = ws.kt.data() + x * d * Bc;
+          const T* vtx = ws.vt.data() + x * d * Bc;
+          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, Bc, 2 * W, S, Bc);
+          tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, Bc, 2 * W, DP, Bc);
+          for (int64_t r = 0; r < br; ++r) {
+            const int64_t i = i0 + r;
+            T* s = S + r * Bc;
+            T* dps = DP + r * Bc;
+            const T L = lse[bh * Nq + i];
+            if (L == kNegInf<T>) {  // fully masked row: P = 0, no gradient
+              std::fill_n(s, bcp, T(0));
+              std::fill_n(dps, bcp, T(0));
+              if (p.dropout > 0) std::fill_n(PD + r * Bc, bcp, T(0));
+              continue;
             }
-            T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
-            for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
+            T xs;
+            row_logits<T, false>(p, s, bc, bcp, scale, b, h, i, j0, xs);
+            // P = exp(logit - lse) in SoftExp units (Lh + Ll = -lse * unit, see above).
+            const V lv = broadcast(Lh[bh * Nq + i]), lo = broadcast(Ll[bh * Nq + i]);
+            const V xv = broadcast(static_cast<T>(xs * SoftExp<T>::kUnit));
+            for (int64_t j = 0; j < bcp; j += W) storeu(s + j, SoftExp<T>::exp(fma(loadu(s + j), xv, lv) + lo));
+            if (p.dropout > 0) {
+              dropout_uniforms(p, b, h, i, j0, bc, ws.u.data());
+              T* pdr = PD + r * Bc;
+              for (int64_t j = 0; j < bcp; ++j) {
+                const bool keep = j < bc && static_cast<double>(ws.u[j]) >= p.dropout;
+                pdr[j] = keep ? s[j] * keep_scale : T(0);
+                dps[j] = keep ? dps[j] * keep_scale : T(0);
+              }
+            }
+            // dS (w.r.t. the raw scores Q K^T) = scale * P * (dP - D_i), written over dP.
+            const V dv_ = broadcast(D[bh * Nq + i]), sc = broadcast(scale);
+            for (int64_t j = 0; j < bcp; j += W)
+              storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
           }
+          // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K.
+          tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data() + x * Bc * dp, dp);
+          tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data() + x * Bc * dp, dp);
+          tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data() + x * Bc * dp, dp, 2 * W, DQ, dp);
         }
-        for (int64_t j = jg0; j < jg1; ++j) {
-          std::memcpy(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, ws.dk.data() + (j - jg0) * dp, sizeof(T) * d);
-          std::memcpy(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, ws.dv.data() + (j - jg0) * dp, sizeof(T) * d);
-        }
-      });
+        T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
+        for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
+      }
+    }
+    for (int64_t j = jg0; j < jg1; ++j) {
+      std::memcpy(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, ws.dk.data() + (j - jg0) * dp, sizeof(T) * d);
+      std::memcpy(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, ws.dv.data() + (j - jg0) * dp, sizeof(T) * d);
+    }
+  };
+  std::vector<std::unique_ptr<Ws>> wss(static_cast<size_t>(slots));
+  parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
+    for (int64_t sl = s0; sl < s1; ++sl) {
+      auto ws = std::make_unique<Ws>(p, dp, tiling);
+      const int64_t t0 = first[sl], t1 = first[sl + 1];
+      if (t0 % ngr != 0) ws->shared = t0 / ngr;  // this head's first task ran in an earlier slot
+      for (int64_t t = t0; t < t1; ++t) body(*ws, t);
+      ws->flush();
+      ws->dqb = {};  // keep only what the merge below needs
+      wss[sl] = std::move(ws);
+    }
+  });
+  // Shared heads: the owner's sum is already in dq; add the later slots' sums in slot order.
+  for (const auto& ws : wss)
+    if (!ws->carry.empty()) ws->add_into_dq(ws->shared, ws->carry_lo, ws->carry.data());
   return Status::Ok();
 }
 

@@ -12,7 +12,7 @@
 //   G_rc = a_r (e^{s_rc - lse_r} [c in den(r)] - [c in pos(r)] e^{s_rc - lsepos_r}).
 // Two views without labels (the SimCLR case): S, the masks and H = G + G^T are symmetric, so only
 // the upper triangle of tiles is computed (forward_sym / backward_sym below): half the GEMM work
-// of a full sweep, with per-thread statistics / dU merged at the end. Two views with labels:
+// of a full sweep, with per-slot statistics / dU merged in slot order. Two views with labels:
 // row blocks form H from both rows' LSEs and write only their own rows of dU. One-way (keys u2 !=
 // rows u1): key gradients G^T U1 go to one buffer per thread slot.
 //
@@ -24,7 +24,6 @@
 // and the normalization backward are one pass. What remains is the shared packed GEMM at k = 128
 // (~2/3 of the time: ~55% of FMA peak on 96 x 96 tiles, ~10% of it in pack_a's scalar gather).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -367,9 +366,11 @@ void finish_backward(const Plan<T>& P, const T* a, T* dU, const std::vector<T*>&
 // ---- Two views without labels: only the upper triangle of S -----------------------------------
 // S is symmetric and so are the masks (self, the positive pair), so one GEMM tile (I, J), I < J,
 // serves row block I (row-wise folds) and row block J (column-wise folds): half the similarity
-// FLOPs of the row-block scheme, forward and backward. Tiles are handed out dynamically (atomic
-// counter) to thread slots; each slot keeps its own per-row (max, sum) in the forward and its own
-// dU in the backward, merged at the end: O(threads * N * D) memory, still linear in N.
+// FLOPs of the row-block scheme, forward and backward. Slot s takes the s-th contiguous run of
+// the task list (a static split, not a shared counter: which tiles a slot folds, and so every sum,
+// must not depend on scheduling); each slot keeps its own per-row (max, sum) in the forward and
+// its own dU in the backward, merged in slot order at the end: O(threads * N * D) memory, still
+// linear in N.
 struct SymTasks {
   int64_t bs = 0, nb = 0;
   std::vector<std::pair<int64_t, int64_t>> list;  // (I, J >= I); J = -1: block I vs the bank
@@ -383,13 +384,13 @@ struct SymTasks {
       for (int64_t I = 0; I < nb; ++I) list.emplace_back(I, -1);
     slots = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), static_cast<int64_t>(list.size()))));
   }
-  // Runs fn(slot, I, J) over every task, tasks taken dynamically by the slots.
+  // Runs fn(slot, I, J) over every task, slot s over tasks [s * total / slots, (s + 1) * ...).
   template <class F> void run(F&& fn) const {
-    std::atomic<int64_t> next{0};
     const int64_t total = static_cast<int64_t>(list.size());
     parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
       for (int64_t s = s0; s < s1; ++s)
-        for (int64_t t; (t = next.fetch_add(1)) < total;) fn(static_cast<int>(s), list[t].first, list[t].second);
+        for (int64_t t = s * total / slots; t < (s + 1) * total / slots; ++t)
+          fn(static_cast<int>(s), list[t].first, list[t].second);
     });
   }
 };
