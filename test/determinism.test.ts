@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as lib from '../lib/index';
 import { nativeAddonPath, tryNative } from '../lib/backends/native';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { runAll } = require('./fixtures/determinism-workload.js') as {
   runAll(l: unknown, rounds: number): Record<string, string[]>;
 };
