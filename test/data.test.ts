@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SyntheticDataset, FACTORS, FACTOR_CLASSES, TEXTURES } from '../lib/data/synthetic';
+import { SyntheticDataset, FACTORS, FACTOR_CLASSES, TEXTURES, render } from '../lib/data/synthetic';
 import { augment, Rng, SIMCLR_AUGMENT } from '../lib/data/augment';
 import { FolderSource, listImageFolder } from '../lib/data/folder';
 import { parseSynthetic } from '../lib/data/source';
@@ -54,6 +54,51 @@ describe('synthetic data', () => {
     expect(new Set(Array.from(open.labels.background, (t, i) => `${open.labels.object[i]},${t}`)).size).toBe(5 * TEXTURES.length);
   });
 
+  it('redraws the background and lighting of a view, keeping the object and the held-out split', () => {
+    const big = new SyntheticDataset({ size: 32, seed: 2 });
+    const scenes = Array.from({ length: 200 }, (_, i) => big.scene('train', i));
+    let r = 7;
+    const rand = () => ((r = (r * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const redrawn = scenes.map((s) => big.redrawBackground('train', s, rand));
+    const objectKeys = ['shape', 'color', 'rgb', 'scale', 'rotation', 'cx', 'cy'] as const;
+    redrawn.forEach((n, i) => {
+      for (const k of objectKeys) expect(n[k]).toEqual(scenes[i][k]);
+      expect(n.bg).not.toEqual(scenes[i].bg);
+      expect(n.lightAngle).not.toBe(scenes[i].lightAngle);
+      expect((n.shape + n.texture) % 4 === 0).toBe(false); // never a held-out pair in training
+    });
+    expect(new Set(redrawn.map((n) => n.texture)).size).toBe(TEXTURES.length);
+    // Pixels: with the original lighting put back, the object's inside is unchanged and the
+    // background is not (a circle, so "inside" is a disc a pixel smaller than the object).
+    const i = scenes.findIndex((s) => s.shape === 0);
+    const sc = scenes[i], light = { lightAngle: sc.lightAngle, lightStrength: sc.lightStrength, ambient: sc.ambient };
+    const rows = [sc, { ...redrawn[i], ...light }].map((s) => {
+      const out = new Float32Array(3 * 32 * 32);
+      render(s, 32, out);
+      return out;
+    });
+    const seen = rows[1];
+    const fresh = big.batchNewBackgrounds('train', i, [null]);
+    expect(fresh).toEqual(big.batch('train', i, 1).images); // null keeps the image
+    let inside = 0, outsideChanged = 0, outside = 0;
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
+      const u = ((x + 0.5) / 32) * 2 - 1, v = ((y + 0.5) / 32) * 2 - 1;
+      const d = Math.hypot(u - sc.cx, v - sc.cy) / sc.scale; // the circle has radius 0.9 in its frame
+      for (let c = 0; c < 3; c++) {
+        const k = c * 1024 + y * 32 + x;
+        if (d < 0.9 - 2 / 32 / sc.scale) {
+          expect(seen[k]).toBe(rows[0][k]);
+          inside++;
+        } else if (d > 0.9 + 2 / 32 / sc.scale) {
+          outside++;
+          if (Math.abs(seen[k] - rows[0][k]) > 1e-3) outsideChanged++;
+        }
+      }
+    }
+    expect(inside).toBeGreaterThan(30);
+    expect(outsideChanged).toBeGreaterThan(0.9 * outside);
+  });
+
   it('parses synthetic:k=v options and names a bad key', () => {
     const d = parseSynthetic('synthetic:size=24,classes=3,bank=10,test=5,heldout=0', 0);
     expect([d.size, d.classes, d.bankSize, d.testSize, d.heldOut]).toEqual([24, 3, 10, 5, false]);
@@ -82,6 +127,36 @@ describe('augmentations', () => {
     let err = 0;
     for (let i = 0; i < img.length; i++) err = Math.max(err, Math.abs(o[i] - img[i]));
     expect(err).toBeLessThan(1e-6);
+  });
+  it('rotate turns the image about the crop center; hue 0.5 reaches any hue', () => {
+    // A centered disc on a flat background is unchanged by any rotation (up to interpolation);
+    // an off-center one is not.
+    const S = 32, disc = (cx: number) => {
+      const x = new Float32Array(3 * S * S);
+      for (let c = 0; c < 3; c++) for (let y = 0; y < S; y++) for (let xx = 0; xx < S; xx++) {
+        x[c * S * S + y * S + xx] = Math.hypot(xx + 0.5 - cx, y + 0.5 - S / 2) < 8 ? 0.9 : 0.1;
+      }
+      return x;
+    };
+    const off = { cropScale: [1, 1] as [number, number], jitter: 0, hue: null, jitterProb: 0, grayProb: 0, blurProb: 0, solarizeProb: 0, flipProb: 0, background: 0 };
+    const diff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => m + Math.abs(v - b[i]), 0) / a.length;
+    for (const cx of [S / 2, S / 2 + 8]) {
+      const src = disc(cx), o = new Float32Array(src.length);
+      augment(src, S, S, o, S, new Rng(0, 21, 1), { ...off, rotate: 180 });
+      if (cx === S / 2) expect(diff(o, src)).toBeLessThan(0.02);
+      else expect(diff(o, src)).toBeGreaterThan(0.05);
+    }
+    // Pure red through hue-only jitter: hue 0.5 spreads it over the wheel, the default s = 0.5 keeps it near red.
+    const red = new Float32Array(3 * 16).fill(0);
+    red.fill(1, 0, 16);
+    const hues = (hue: number | null) => Array.from({ length: 200 }, (_, k) => {
+      const o = new Float32Array(red.length);
+      augment(red, 4, 4, o, 4, new Rng(0, 21, k), { ...off, jitter: 0.5, hue, jitterProb: 1 });
+      return Math.atan2(Math.sqrt(3) * (o[16] - o[32]), 2 * o[0] - o[16] - o[32]) / (2 * Math.PI); // hue in turns, red = 0
+    });
+    const spread = (h: number[]) => Math.max(...h.map(Math.abs));
+    expect(spread(hues(0.5))).toBeGreaterThan(0.45);
+    expect(spread(hues(null))).toBeLessThan(0.11);
   });
 });
 

@@ -14,17 +14,35 @@ export interface AugmentOptions {
   cropScale?: [number, number];
   /** Color jitter strength s (default 0.5, SimCLR's CIFAR setting). */
   jitter?: number;
+  /** Largest hue shift of the color jitter, in turns (default 0.2 s, torchvision's hue; 0.5: any hue). */
+  hue?: number | null;
   /** Probability of applying the color jitter (default 0.8). */
   jitterProb?: number;
   grayProb?: number;
   blurProb?: number;
   solarizeProb?: number;
   flipProb?: number;
+  /** Largest rotation in degrees, uniform in [-rotate, rotate] about the crop's center (default 0: none). */
+  rotate?: number;
+  /**
+   * Probability that a view's background (texture, its frequency, angle, phase and color) and
+   * lighting are redrawn before the other augmentations, keeping the object: Ryali et al. 2021,
+   * "Characterizing and Improving the Robustness of Self-Supervised Learning through Background
+   * Augmentations". Needs a data source that knows the object mask (synthetic); ignored otherwise.
+   */
+  background?: number;
 }
 
 export const SIMCLR_AUGMENT: Required<AugmentOptions> = {
-  cropScale: [0.08, 1], jitter: 0.5, jitterProb: 0.8, grayProb: 0.2, blurProb: 0.5, solarizeProb: 0, flipProb: 0.5,
+  cropScale: [0.08, 1], jitter: 0.5, hue: null, jitterProb: 0.8, grayProb: 0.2, blurProb: 0.5, solarizeProb: 0, flipProb: 0.5, rotate: 0, background: 0,
 };
+
+/**
+ * The two-view recipes' default on the synthetic data: the SimCLR set plus the background
+ * augmentation (each view gets its own background and lighting). Without it the views of an
+ * image are matched by their shared background instead of by the object.
+ */
+export const TWO_VIEW_AUGMENT: Required<AugmentOptions> = { ...SIMCLR_AUGMENT, background: 1 };
 
 /** BYOL's two asymmetric views (blur 1.0 / 0.1, solarize 0 / 0.2). */
 export const BYOL_AUGMENT: [Required<AugmentOptions>, Required<AugmentOptions>] = [
@@ -76,14 +94,20 @@ export function augment(src: Float32Array, H: number, W: number, out: Float32Arr
     }
   }
   const flip = rng.next() < o.flipProb;
+  // Rotation about the crop's center (drawn only when enabled, so the other draws do not move).
+  const angle = o.rotate > 0 ? (rng.uniform(-o.rotate, o.rotate) * Math.PI) / 180 : 0;
+  const cos = Math.cos(angle), sin = Math.sin(angle), mx = x0 + cw / 2, my = y0 + ch / 2;
   const P = T * T;
   for (let yi = 0; yi < T; yi++) {
-    const sy = Math.min(H - 1, Math.max(0, y0 + ((yi + 0.5) * ch) / T - 0.5));
-    const yA = Math.floor(sy), yB = Math.min(H - 1, yA + 1), fy = sy - yA;
+    const dy = y0 + ((yi + 0.5) * ch) / T - my;
     for (let xi = 0; xi < T; xi++) {
       const xo = flip ? T - 1 - xi : xi;
-      const sx = Math.min(W - 1, Math.max(0, x0 + ((xo + 0.5) * cw) / T - 0.5));
+      const dx = x0 + ((xo + 0.5) * cw) / T - mx;
+      // Samples outside the image repeat its edge.
+      const sx = Math.min(W - 1, Math.max(0, mx + cos * dx - sin * dy - 0.5));
+      const sy = Math.min(H - 1, Math.max(0, my + sin * dx + cos * dy - 0.5));
       const xA = Math.floor(sx), xB = Math.min(W - 1, xA + 1), fx = sx - xA;
+      const yA = Math.floor(sy), yB = Math.min(H - 1, yA + 1), fy = sy - yA;
       for (let c = 0; c < 3; c++) {
         const b = c * H * W;
         const top = src[b + yA * W + xA] * (1 - fx) + src[b + yA * W + xB] * fx;
@@ -92,18 +116,18 @@ export function augment(src: Float32Array, H: number, W: number, out: Float32Arr
       }
     }
   }
-  if (rng.next() < o.jitterProb) colorJitter(out, P, rng, o.jitter);
+  if (rng.next() < o.jitterProb) colorJitter(out, P, rng, o.jitter, o.hue ?? 0.2 * o.jitter);
   if (rng.next() < o.grayProb) grayscale(out, P);
   if (rng.next() < o.blurProb) blur(out, T, rng.uniform(0.1, 2.0) * (T / 224));
   if (rng.next() < o.solarizeProb) for (let i = 0; i < out.length; i++) if (out[i] >= 0.5) out[i] = 1 - out[i];
 }
 
-/** torchvision ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s) with the four ops in a random order. */
-function colorJitter(x: Float32Array, P: number, rng: Rng, s: number): void {
+/** torchvision ColorJitter(0.8 s, 0.8 s, 0.8 s, hue) with the four ops in a random order. */
+function colorJitter(x: Float32Array, P: number, rng: Rng, s: number, maxHue: number): void {
   const bright = rng.uniform(1 - 0.8 * s, 1 + 0.8 * s);
   const contrast = rng.uniform(1 - 0.8 * s, 1 + 0.8 * s);
   const sat = rng.uniform(1 - 0.8 * s, 1 + 0.8 * s);
-  const hue = rng.uniform(-0.2 * s, 0.2 * s);
+  const hue = rng.uniform(-maxHue, maxHue);
   const order = [0, 1, 2, 3];
   for (let i = 3; i > 0; i--) {
     const j = Math.floor(rng.next() * (i + 1));

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SelfsupError } from '../errors';
 import type { DataSource } from './source';
-import { shardOf, stepViews, type ViewPlan } from './views';
+import { redrawMaker, shardOf, stepViews, type Redraw, type ViewPlan } from './views';
 
 let live = 0;
 
@@ -43,6 +43,8 @@ export class Prefetcher {
   private next: number;
   private closed = false;
   private failure: Error | null = null;
+  /** The background augmentation's re-renderer on this thread (the workers make their own). */
+  private readonly redraw: Redraw | undefined;
 
   /**
    * Views of steps [first, end) of `source` (of this process's shard of each batch: `plan`), taken
@@ -52,8 +54,9 @@ export class Prefetcher {
   constructor(private readonly source: DataSource, private readonly plan: ViewPlan,
     readonly depth: number, first: number, private readonly end: number, workers?: number) {
     this.next = first;
-    const spec = depth > 0 && first < end ? source.batchSpec?.() : undefined;
-    if (!spec) return;
+    const spec = first < end ? source.batchSpec?.() : undefined;
+    this.redraw = redrawMaker(spec);
+    if (!spec || depth === 0) return;
     const file = workerFile();
     const n = Math.max(1, Math.min(depth, workers ?? os.availableParallelism() - 1));
     for (let i = 0; i < n; i++) {
@@ -98,7 +101,7 @@ export class Prefetcher {
   }
 
   private views(raw: Float32Array, step: number): Float32Array[] {
-    return stepViews(shardOf(raw, this.plan), this.plan, step);
+    return stepViews(shardOf(raw, this.plan), this.plan, step, this.redraw);
   }
 
   private fail(e: Error): void {

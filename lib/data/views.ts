@@ -7,7 +7,7 @@
 import { augment, normalizeImages, Rng, type AugmentOptions } from './augment';
 import { SyntheticDataset, type SyntheticOptions } from './synthetic';
 
-const AUG_STREAM = 21, SAMPLE_STREAM = 32;
+const AUG_STREAM = 21, BG_STREAM = 22, SAMPLE_STREAM = 32;
 
 /** How a step's views are made from its raw batch. */
 export interface ViewPlan {
@@ -34,19 +34,41 @@ export function shardOf(raw: Float32Array, plan: ViewPlan): Float32Array {
 }
 
 /**
+ * Training images [start, start + rand.length) re-rendered with image i's background and lighting
+ * redrawn by the generator rand[i] (null: kept as is): the background augmentation.
+ */
+export type Redraw = (start: number, rand: Array<(() => number) | null>) => Float32Array;
+
+/** The re-renderer of a batch spec: the synthetic data knows its objects; image sets have no masks. */
+export function redrawMaker(spec: BatchSpec | undefined): Redraw | undefined {
+  if (spec?.kind !== 'synthetic') return undefined;
+  const ds = new SyntheticDataset(spec.options);
+  return (start, rand) => ds.batchNewBackgrounds('train', start, rand);
+}
+
+/**
  * The views of step `step` from the shard `raw` of its batch: view v of the image at index g of
  * the global batch draws from the generator (seed, AUG_STREAM, (step B + g) V + v), a pure function
- * of the run seed, the step and g, so a rank's shard gets the views a single process would.
+ * of the run seed, the step and g, so a rank's shard gets the views a single process would. With
+ * `redraw` and an augmentation's `background` > 0, the view starts from the image re-rendered on
+ * a new background (whether, and which, from (seed, BG_STREAM, the same key)).
  */
-export function stepViews(raw: Float32Array, plan: ViewPlan, step: number): Float32Array[] {
+export function stepViews(raw: Float32Array, plan: ViewPlan, step: number, redraw?: Redraw): Float32Array[] {
   const { channels: C, size: S, count } = plan;
-  const per = C * S * S, V = plan.augment.length;
+  const per = C * S * S, V = plan.augment.length, g0 = step * plan.batch + plan.first;
   return plan.augment.map((aug, v) => {
     const out = new Float32Array(count * per);
+    let src = raw;
+    if (aug && aug.background > 0 && redraw) {
+      src = redraw(g0, Array.from({ length: count }, (_, i) => {
+        const r = new Rng(plan.seed, BG_STREAM, (g0 + i) * V + v);
+        return r.next() < aug.background ? () => r.next() : null;
+      }));
+    }
     if (aug === null) out.set(raw);
     else for (let i = 0; i < count; i++) {
-      const rng = new Rng(plan.seed, AUG_STREAM, (step * plan.batch + plan.first + i) * V + v);
-      augment(raw.subarray(i * per, (i + 1) * per), S, S, out.subarray(i * per, (i + 1) * per), S, rng, aug);
+      const rng = new Rng(plan.seed, AUG_STREAM, (g0 + i) * V + v);
+      augment(src.subarray(i * per, (i + 1) * per), S, S, out.subarray(i * per, (i + 1) * per), S, rng, aug);
     }
     return normalizeImages(out);
   });

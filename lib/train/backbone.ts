@@ -8,6 +8,7 @@ import { cat } from '../ops/shape';
 import * as nn from '../nn/index';
 import { deriveSeed } from '../nn/init';
 import { noGrad } from '../autograd/grad-mode';
+import { rangeError } from '../errors';
 import type { Depth, RecipeContext } from './recipe';
 
 export interface BackboneSize {
@@ -15,6 +16,8 @@ export interface BackboneSize {
   dim: number;
   depth: number;
   heads: number;
+  /** Channels of a convolutional stem before the ViT (0: none, the ViT patchifies the image). */
+  stem: number;
 }
 
 /** The default size; `--model` style overrides come in through ctx.flags (tests use tiny ones). */
@@ -25,6 +28,7 @@ export function backboneSize(ctx: RecipeContext): BackboneSize {
     dim: (f.dim as number) ?? 96,
     depth: (f.depth as number) ?? 3,
     heads: (f.heads as number) ?? 3,
+    stem: (f.stem as number) ?? 0,
   };
 }
 
@@ -48,13 +52,56 @@ export function vit(ctx: RecipeContext, options: { clsToken: boolean; stream: nu
   });
 }
 
+/**
+ * A ViT on the feature map of a small convolutional stem (Xiao et al. 2021, "Early Convolutions
+ * Help Transformers See Better"): two 3 x 3 stride-2 convolutions with ReLU (32 px -> 8 x 8 x C),
+ * then the ViT with patch 2 on that map. The convolutions give the locality and translation
+ * equivariance that a patch-8 ViT must otherwise learn from data, which a few hundred steps do not
+ * provide. Same output as the ViT's forward (tokens, blocks).
+ */
+export class StemViT extends nn.Module {
+  stem: nn.Sequential;
+  vit: nn.VisionTransformer;
+  constructor(stem: nn.Sequential, net: nn.VisionTransformer) {
+    super();
+    this.stem = stem;
+    this.vit = net;
+  }
+  get dim(): number {
+    return this.vit.dim;
+  }
+  get hasClsToken(): boolean {
+    return this.vit.hasClsToken;
+  }
+  forward(images: Tensor): nn.VisionTransformerOutput {
+    return this.vit.forward(this.stem.forward(images));
+  }
+}
+
+/** The two-view recipes' backbone: the ViT, behind a convolutional stem when the size asks for one. */
+export function stemVit(ctx: RecipeContext, options: { clsToken: boolean; stream: number }): StemViT | nn.VisionTransformer {
+  const s = backboneSize(ctx);
+  if (s.stem === 0) return vit(ctx, options);
+  if (!Number.isInteger(s.stem) || s.stem < 2 || s.stem % 2 !== 0) throw rangeError('an even integer >= 2 (or 0: no stem)', 'train options.flags.stem', s.stem);
+  const seed = deriveSeed(ctx.seed, options.stream + 100), c = s.stem, dtype = ctx.dtype;
+  const stem = new nn.Sequential(
+    new nn.Conv2d(ctx.channels, c / 2, 3, { stride: 2, padding: 1, dtype, seed: deriveSeed(seed, 0) }), new nn.ReLU(),
+    new nn.Conv2d(c / 2, c, 3, { stride: 2, padding: 1, dtype, seed: deriveSeed(seed, 1) }), new nn.ReLU(),
+  );
+  const net = new nn.VisionTransformer({
+    imageSize: Math.ceil(Math.ceil(ctx.imageSize / 2) / 2), inChannels: c, patchSize: (ctx.flags.patch as number) ?? 2, dim: s.dim, depth: s.depth, heads: s.heads,
+    clsToken: options.clsToken, dtype, seed: deriveSeed(ctx.seed, options.stream), init: 'xavier',
+  });
+  return new StemViT(stem, net);
+}
+
 /** [B, T, D] -> [B, D]: the cls token when there is one, else the mean over tokens (I-JEPA's probe). */
 export function pool(tokens: Tensor, hasCls: boolean): Tensor {
   return hasCls ? tokens.narrow(1, 0, 1).reshape([tokens.shape[0], tokens.shape[2]]) : tokens.mean(1);
 }
 
 /** The backbone representation plus each block's pooled output (Guillotine Regularization's depths). */
-export function backboneDepths(net: nn.VisionTransformer, images: Tensor): { rep: Tensor; depths: Depth[] } {
+export function backboneDepths(net: nn.VisionTransformer | StemViT, images: Tensor): { rep: Tensor; depths: Depth[] } {
   const out = net.forward(images);
   const rep = pool(out.tokens, net.hasClsToken);
   const depths: Depth[] = [{ name: 'backbone', x: rep }];
@@ -110,7 +157,7 @@ export function normalizeRows_(w: Tensor): void {
  * BN does), split back into (z1, z2); features are the backbone depths then the head's layers.
  */
 export function jointEmbedding(ctx: RecipeContext, head: (dim: number) => nn.Sequential, headName: string) {
-  const backbone = vit(ctx, { clsToken: true, stream: 0 });
+  const backbone = stemVit(ctx, { clsToken: true, stream: 0 });
   const h = head(backbone.dim);
   return {
     backbone,

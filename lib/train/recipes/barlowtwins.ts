@@ -7,7 +7,7 @@
 import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
-import { SIMCLR_AUGMENT } from '../../data/augment';
+import { TWO_VIEW_AUGMENT } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
 import { globalRows, type Recipe } from '../recipe';
 import type { Tensor } from '../../tensor';
@@ -16,7 +16,7 @@ export const barlowtwins: Recipe = {
   name: 'barlowtwins',
   paper: 'Zbontar, Jing, Misra, LeCun and Deny 2021, Barlow Twins: Self-Supervised Learning via Redundancy Reduction (ICML)',
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.05, warmup: 0.1 },
-  augment: [SIMCLR_AUGMENT, SIMCLR_AUGMENT],
+  augment: [TWO_VIEW_AUGMENT, TWO_VIEW_AUGMENT],
   build(ctx) {
     const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     return {

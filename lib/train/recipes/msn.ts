@@ -15,7 +15,7 @@ import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
 import { masks } from '../../masks';
 import { noGrad } from '../../autograd/grad-mode';
-import { SIMCLR_AUGMENT } from '../../data/augment';
+import { TWO_VIEW_AUGMENT } from '../../data/augment';
 import { backboneDepths, emaUpdate, headDepths, paramsOf, pool, targetCopy, vit } from '../backbone';
 import type { Recipe, RecipeContext } from '../recipe';
 import type { Tensor } from '../../tensor';
@@ -28,7 +28,7 @@ function makeMsn(name: 'msn' | 'pmsn'): Recipe {
       ? 'Assran et al. 2022, Masked Siamese Networks for Label-Efficient Learning (ECCV)'
       : 'Assran et al. 2023, The Hidden Uniform Cluster Prior in Self-Supervised Learning (ICLR)',
     optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.04, warmup: 0.1 },
-    augment: [SIMCLR_AUGMENT, SIMCLR_AUGMENT],
+    augment: [TWO_VIEW_AUGMENT, TWO_VIEW_AUGMENT],
     build(ctx: RecipeContext) {
       const makeBackbone = () => vit(ctx, { clsToken: true, stream: 0 });
       const makeHead = () => new nn.MLP([d, 2 * d, 2 * d, 128], { projector: 'byol', norm: 'batch', activation: 'gelu', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) });
