@@ -146,17 +146,21 @@ describe('augmentations', () => {
       if (cx === S / 2) expect(diff(o, src)).toBeLessThan(0.02);
       else expect(diff(o, src)).toBeGreaterThan(0.05);
     }
-    // Pure red through hue-only jitter: hue 0.5 spreads it over the wheel, the default s = 0.5 keeps it near red.
+    // Pure red through the hue shift alone: hue 0.5 spreads it over the wheel, 0.1 keeps it within 0.1 turn.
     const red = new Float32Array(3 * 16).fill(0);
     red.fill(1, 0, 16);
     const hues = (hue: number | null) => Array.from({ length: 200 }, (_, k) => {
       const o = new Float32Array(red.length);
-      augment(red, 4, 4, o, 4, new Rng(0, 21, k), { ...off, jitter: 0.5, hue, jitterProb: 1 });
-      return Math.atan2(Math.sqrt(3) * (o[16] - o[32]), 2 * o[0] - o[16] - o[32]) / (2 * Math.PI); // hue in turns, red = 0
+      augment(red, 4, 4, o, 4, new Rng(0, 21, k), { ...off, jitter: 0, hue, jitterProb: 1 }); // jitter 0: the hue shift alone
+      const [r, g, b] = [o[0], o[16], o[32]], mx = Math.max(r, g, b), d = mx - Math.min(r, g, b);
+      const h = ((((mx === r ? (g - b) / d : mx === g ? 2 + (b - r) / d : 4 + (r - g) / d) / 6) % 1) + 1) % 1; // HSV hue in turns
+      return Math.min(h, 1 - h); // distance from red
     });
-    const spread = (h: number[]) => Math.max(...h.map(Math.abs));
+    const spread = (h: number[]) => Math.max(...h);
     expect(spread(hues(0.5))).toBeGreaterThan(0.45);
-    expect(spread(hues(null))).toBeLessThan(0.11);
+    expect(spread(hues(0.1))).toBeLessThanOrEqual(0.1 + 1e-6);
+    expect(spread(hues(0.1))).toBeGreaterThan(0.09);
+    expect(spread(hues(null))).toBe(0); // the default 0.2 s with s = 0
   });
 });
 
