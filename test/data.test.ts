@@ -12,6 +12,7 @@ import { SyntheticDataset, FACTORS, FACTOR_CLASSES, TEXTURES, render } from '../
 import { augment, Rng, SIMCLR_AUGMENT } from '../lib/data/augment';
 import { FolderSource, listImageFolder } from '../lib/data/folder';
 import { parseSynthetic } from '../lib/data/source';
+import { batchMaker, redrawMaker, stepViews, viewPlan, type Redraw } from '../lib/data/views';
 import { train } from '../lib/train/train';
 
 let sharp: ((input: Buffer, o: object) => { png(): { toFile(f: string): Promise<unknown> } }) | null = null;
@@ -97,6 +98,31 @@ describe('synthetic data', () => {
     }
     expect(inside).toBeGreaterThan(30);
     expect(outsideChanged).toBeGreaterThan(0.9 * outside);
+  });
+
+  it('the background augmentation re-renders a view with probability `background`, from the synthetic data only', () => {
+    const spec = { kind: 'synthetic' as const, options: { size: 16, seed: 3 } };
+    const calls: Array<{ start: number; rand: Array<(() => number) | null> }> = [];
+    const real = redrawMaker(spec)!;
+    const redraw: Redraw = (start, rand) => {
+      calls.push({ start, rand });
+      return real(start, rand);
+    };
+    const raw = batchMaker(spec)(2, 8);
+    const views = (background: number) => stepViews(raw, viewPlan([SIMCLR_AUGMENT, SIMCLR_AUGMENT], { background }, 0, 3, 16, 8), 2, redraw);
+    const on = views(1);
+    expect(calls.map((c) => c.start)).toEqual([16, 16]); // step 2 of batch 8, both views
+    expect(calls.every((c) => c.rand.length === 8 && c.rand.every((f) => typeof f === 'function'))).toBe(true);
+    expect(views(1)).toEqual(on);
+    calls.length = 0;
+    views(0.5);
+    const drawn = calls.flatMap((c) => c.rand).filter((f) => f !== null).length;
+    expect(drawn).toBeGreaterThan(0);
+    expect(drawn).toBeLessThan(16);
+    calls.length = 0;
+    expect(views(0)).not.toEqual(on);
+    expect(calls).toHaveLength(0);
+    expect(redrawMaker({ kind: 'sample', images: new Float32Array(3 * 16 * 16), n: 1, per: 3 * 16 * 16, seed: 0 })).toBeUndefined();
   });
 
   it('parses synthetic:k=v options and names a bad key', () => {

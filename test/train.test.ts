@@ -10,7 +10,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { train, type TrainOptions } from '../lib/train/train';
 import { RECIPES } from '../lib/train/registry';
-import { SyntheticSource, parseSynthetic } from '../lib/data/source';
 import { readSafetensorsFile } from '../lib/nn/safetensors';
 import { setNumThreads } from '../lib/info';
 import { normwiseRelErr } from './helpers';
@@ -87,27 +86,5 @@ describe('train', () => {
     await expect(run({ resume: tmp() })).rejects.toThrow(/checkpoint.safetensors for resume/);
     await expect(run({ flags: { ...TINY, stem: 3 } })).rejects.toThrow(/even integer >= 2 \(or 0: no stem\) for train options.flags.stem but received 3/);
   });
-
-  it('the background augmentation re-renders each view from the source, with probability `background`', async () => {
-    const calls: Array<Array<unknown>> = [];
-    const src = new SyntheticSource(parseSynthetic(DATA, 3));
-    const spy = Object.assign(Object.create(src), {
-      trainBatchNewBackgrounds(step: number, rand: Array<(() => number) | null>) {
-        calls.push(rand);
-        return src.trainBatchNewBackgrounds(step, rand);
-      },
-    });
-    const on = await run({ data: spy, steps: 2, batch: 8 });
-    expect(calls).toHaveLength(4); // 2 steps x 2 views
-    expect(calls.every((r) => r.length === 8 && r.every((f) => typeof f === 'function'))).toBe(true);
-    calls.length = 0;
-    await run({ data: spy, steps: 2, batch: 8, augment: { background: 0.5 } });
-    const drawn = calls.flat().filter((f) => f !== null).length;
-    expect(drawn).toBeGreaterThan(0);
-    expect(drawn).toBeLessThan(32);
-    calls.length = 0;
-    const off = await run({ data: spy, steps: 2, batch: 8, augment: { background: 0 } });
-    expect(calls).toHaveLength(0);
-    expect(off.losses).not.toEqual(on.losses);
-  });
+});
 });
