@@ -87,4 +87,3 @@ describe('train', () => {
     await expect(run({ flags: { ...TINY, stem: 3 } })).rejects.toThrow(/even integer >= 2 \(or 0: no stem\) for train options.flags.stem but received 3/);
   });
 });
-});
