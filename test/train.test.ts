@@ -84,6 +84,9 @@ describe('train', () => {
     fs.writeFileSync(file, '');
     await expect(run({ out: path.join(file, 'run') })).rejects.toThrow(/writable directory for out but received/);
     await expect(run({ resume: tmp() })).rejects.toThrow(/checkpoint.safetensors for resume/);
+    await expect(run({ augment: { background: 2 } })).rejects.toThrow(/number in \[0, 1\] for train options.augment.background but received 2/);
+    await expect(run({ augment: { hue: 0.7 } })).rejects.toThrow(/for train options.augment.hue but received 0.7/);
+    await expect(run({ augment: { rotation: 10 } as never })).rejects.toThrow(/train options.augment/);
     await expect(run({ flags: { ...TINY, stem: 3 } })).rejects.toThrow(/even integer >= 2 \(or 0: no stem\) for train options.flags.stem but received 3/);
   });
 });

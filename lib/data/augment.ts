@@ -8,6 +8,8 @@
  * Every random draw comes from a per-view seed, so a view is a pure function of (seed, image).
  */
 import { randomWords } from '../random';
+import { rangeError } from '../errors';
+import { checkOptions } from '../validate';
 
 export interface AugmentOptions {
   /** Random resized crop area range (default [0.08, 1], SimCLR). */
@@ -43,6 +45,19 @@ export const SIMCLR_AUGMENT: Required<AugmentOptions> = {
  * image are matched by their shared background instead of by the object.
  */
 export const TWO_VIEW_AUGMENT: Required<AugmentOptions> = { ...SIMCLR_AUGMENT, background: 1 };
+
+/** `over` (train's augment overrides) checked: known keys, and the new ones' ranges named. */
+export function checkAugment(over: unknown): AugmentOptions {
+  const o = checkOptions<AugmentOptions>('train options.augment', over, Object.keys(SIMCLR_AUGMENT) as Array<keyof AugmentOptions>);
+  const inRange = (k: 'background' | 'hue' | 'rotate', lo: number, hi: number) => {
+    const v = o[k];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && v >= lo && v <= hi)) throw rangeError(`a number in [${lo}, ${hi}]`, `train options.augment.${k}`, v);
+  };
+  inRange('background', 0, 1);
+  inRange('hue', 0, 0.5);
+  inRange('rotate', 0, 180);
+  return o;
+}
 
 /** BYOL's two asymmetric views (blur 1.0 / 0.1, solarize 0 / 0.2). */
 export const BYOL_AUGMENT: [Required<AugmentOptions>, Required<AugmentOptions>] = [

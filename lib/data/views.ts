@@ -4,7 +4,7 @@
  * these same functions, so a run gives the same bits with or without prefetch. This module must
  * not load the native addon: the workers import it.
  */
-import { augment, normalizeImages, Rng, type AugmentOptions } from './augment';
+import { augment, checkAugment, normalizeImages, Rng, type AugmentOptions } from './augment';
 import { SyntheticDataset, type SyntheticOptions } from './synthetic';
 
 const AUG_STREAM = 21, BG_STREAM = 22, SAMPLE_STREAM = 32;
@@ -24,6 +24,7 @@ export interface ViewPlan {
 
 export function viewPlan(recipeAugment: Array<Required<AugmentOptions> | null>, over: AugmentOptions, seed: number, channels: number, size: number,
   batch: number, first = 0, count = batch): ViewPlan {
+  checkAugment(over);
   return { augment: recipeAugment.map((base) => base && { ...base, ...over }), seed, channels, size, batch, first, count };
 }
 
