@@ -1,7 +1,8 @@
 /**
  * The shared backbone of the recipes: a small ViT sized for the synthetic 32 px images on a CPU
- * (patch 8 -> 4 x 4 tokens, width 96, 3 blocks, 3 heads; the masked-image recipes use an 8 x 8 grid), and the pooling and per-depth feature
- * helpers the probes use.
+ * (patch 8 -> 4 x 4 tokens, width 96, 3 blocks, 3 heads; the masked-image recipes use an 8 x 8 grid;
+ * simclr puts a convolutional stem before it), and the pooling and per-depth feature helpers the
+ * probes use.
  */
 import { Tensor } from '../tensor';
 import { cat } from '../ops/shape';
