@@ -5,14 +5,17 @@
 # simd_test is built once per variant, gemm_test and variants_test run every supported variant,
 # and philox_test and threadpool_test call no dispatched code. Then the same JS tests once more
 # with an addon built with -fsanitize=address,undefined (build-asan-addon/), in the default
-# variant and, when it is not the default, the widest one. Needs build/Release (npm ci) and dist/.
+# variant and, when it is not the default, the widest one. Needs the package's addon (npm ci) and dist/.
 # Run by .ci/run; locally: bash scripts/ci-isa-variants.sh [--no-asan]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JS_TESTS=(test/ops test/attention.test.ts test/sinkhorn.test.ts test/info_nce.test.ts test/vicreg.test.ts
   test/tokens.test.ts test/pointwise.test.ts test/tensor-core.test.ts test/isa.test.ts)
-ADDON=${SELFSUP_ADDON:-$PWD/build/Release/selfsup.node}
+# The addon the package itself loads (prebuilds/ first, then build/Release: in CI, prebuild.sh has
+# moved build/Release's addon into prebuilds/ by the time this runs).
+ADDON=${SELFSUP_ADDON:-$(node -e 'console.log(require("./dist/lib/backends/native.js").nativeAddonPath() || "")')}
+[ -n "$ADDON" ] || { echo "ci-isa-variants: the package loads no native addon (build it first)"; exit 1; }
 
 # "default widest other..." from the addon itself: the variants this CPU and OS can run.
 variants() {
