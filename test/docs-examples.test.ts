@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import ts from 'typescript';
+import { nodeCommand } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const files = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -43,7 +44,7 @@ describe.skipIf(!distReady)('documentation examples run', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'selfsup-doc-'));
       const file = path.join(dir, 'example.js');
       fs.writeFileSync(file, `(async () => {\n${body}\n})().catch((e) => { console.error(e && e.stack || e); process.exit(1); });\n`);
-      const r = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') } });
+      const r = spawnSync(...nodeCommand([file]), { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') } });
       fs.rmSync(dir, { recursive: true, force: true });
       expect(r.status, `${b.file}:${b.line}\n${r.stderr}`).toBe(0);
     });

@@ -11,7 +11,7 @@ import { backendName, native, packageRoot, tryNative } from '../lib/backends/nat
 import { matmul, matmulAsync } from '../lib/kernels/linalg';
 import { tensor } from '../lib/factories';
 import { mulberry32 } from './ops/helpers';
-import { expectThrows } from './helpers';
+import { emulated, expectThrows } from './helpers';
 
 const hasNative = process.env.SELFSUP_BACKEND !== 'reference' && tryNative() !== null;
 
@@ -62,7 +62,8 @@ describe('native addon', () => {
 
   it.skipIf(!hasNative)('measures a positive FMA peak and bandwidth', () => {
     const a = native();
-    expect(a.measurePeakGflops(1, 0.02)).toBeGreaterThan(0.5);
+    // 0.5 GFLOP/s is far below any real core; qemu translating every FMA measured ~0.14.
+    expect(a.measurePeakGflops(1, 0.02)).toBeGreaterThan(emulated ? 0 : 0.5);
     expect(a.measureBandwidthGBs(1, 0.02)).toBeGreaterThan(0.1);
     expect(() => a.measurePeakGflops(0, 0.1)).toThrow(/threads/);
     expect(() => a.measurePeakGflops(1, NaN)).toThrow(/seconds/);

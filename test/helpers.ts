@@ -13,6 +13,20 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/**
+ * The command and arguments that run a child Node process: process.execPath, or SELFSUP_TEST_NODE
+ * (a command line split on spaces) when set. scripts/arm64-jstest.sh sets it to `qemu-aarch64 -L
+ * <libs> <arm64 node>`: qemu-user runs the arm64 node, but that node cannot exec itself (without a
+ * binfmt_misc entry the kernel does not know arm64 binaries), so its children go through qemu too.
+ */
+/** Set by scripts/arm64-jstest.sh: the tests run under qemu-user, ~10-100x slower than the hardware. */
+export const emulated = process.env.SELFSUP_TEST_EMULATED === '1';
+
+export function nodeCommand(args: string[]): [string, string[]] {
+  const words = (process.env.SELFSUP_TEST_NODE ?? '').split(' ').filter((w) => w !== '');
+  return words.length > 0 ? [words[0], [...words.slice(1), ...args]] : [process.execPath, args];
+}
+
 /** Normwise relative error max|a - b| / max|b| (b is the reference). */
 export function normwiseRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0, den = 0;

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nativeAddonPath, tryNative } from '../lib/backends/native';
 import { info, probeMachine } from '../lib/info';
+import { nodeCommand } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist', 'lib', 'index.js');
@@ -23,7 +24,7 @@ function child(code: string, env: Record<string, string>) {
   delete e.SELFSUP_ISA;
   delete e.SELFSUP_ISA_HIDE;
   Object.assign(e, env);
-  return spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env: e as NodeJS.ProcessEnv, timeout: 60_000 });
+  return spawnSync(...nodeCommand(['-e', code]), { encoding: 'utf8', env: e as NodeJS.ProcessEnv, timeout: 60_000 });
 }
 
 /** The variants this architecture's build has, widest first (docs/developing.md, ISA variants). */

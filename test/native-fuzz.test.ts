@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { nativeAddonPath, tryNative } from '../lib/backends/native';
+import { nodeCommand } from './helpers';
 
 const root = path.resolve(__dirname, '..');
 const dist = path.join(root, 'dist', 'lib', 'index.js');
@@ -17,7 +18,7 @@ const addonPath = nativeAddonPath();
 
 describe.skipIf(!addon || !addonPath || !fs.existsSync(dist))('native export table under mutated arguments', () => {
   it('never crashes: every call returns or throws a JS Error, every promise settles', () => {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'fuzz-native.js'), addonPath!, dist, '40'], {
+    const r = spawnSync(...nodeCommand([path.join(__dirname, 'fixtures', 'fuzz-native.js'), addonPath!, dist, '40']), {
       encoding: 'utf8',
       timeout: 240_000,
     });

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type * as tfjs from '@tensorflow/tfjs';
-import { expectCloseNormwise } from './helpers';
+import { expectCloseNormwise, nodeCommand } from './helpers';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(__dirname, '..');
@@ -88,7 +88,7 @@ describe.skipIf(!tfOrNull)("the 'selfsup' tfjs backend", () => {
   });
 
   it("passes tfjs-core's own jasmine suites for every overridden kernel", () => {
-    const r = spawnSync(process.execPath, [path.join(root, 'test/tfjs-core/run.mjs')], { cwd: root, encoding: 'utf8', env: process.env, timeout: 120_000 });
+    const r = spawnSync(...nodeCommand([path.join(root, 'test/tfjs-core/run.mjs')]), { cwd: root, encoding: 'utf8', env: process.env, timeout: 120_000 });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     const res = JSON.parse(line) as { passed: number; failed: number; excluded: number; failures: string[]; suites: Record<string, number>; paths: Record<string, { selfsup: number; cpu: number }> };
     expect(res.failures).toEqual([]);
