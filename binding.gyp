@@ -23,7 +23,10 @@
       "type": "static_library",
       "sources": ["<!@(node scripts/sources.js isa)"],
       "defines": ["SELFSUP_ISA_NS=isa_generic"],
-      "cflags_cc": ["-Wno-psabi"]
+      # -ffp-contract=off: the portable variant's fma is a multiply then an add (simd.h); GCC on
+      # arm64 would fuse some a * b + c and not others, and kernels that pair a product with its
+      # FMA residual (attention's float path past 2^24) then disagree with themselves.
+      "cflags_cc": ["-Wno-psabi", "-ffp-contract=off"]
     },
     {
       "target_name": "selfsup_isa_avx2",

@@ -718,8 +718,9 @@ SELFSUP_SIMD_INLINE Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
 SELFSUP_SIMD_INLINE VecD max(VecD a, VecD b) { return {a.v > b.v ? a.v : b.v}; }
 SELFSUP_SIMD_INLINE Vec min(Vec a, Vec b) { return {a.v < b.v ? a.v : b.v}; }
 SELFSUP_SIMD_INLINE VecD min(VecD a, VecD b) { return {a.v < b.v ? a.v : b.v}; }
-// Without -mfma this is a multiply then an add (two roundings); kernels must not depend on
-// fused rounding for correctness.
+// A multiply then an add (two roundings): the variant is built with -ffp-contract=off, so GCC
+// does not fuse it on arm64 (where FMA is baseline) either; kernels must not depend on fused
+// rounding for correctness.
 SELFSUP_SIMD_INLINE Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
 SELFSUP_SIMD_INLINE VecD fma(VecD a, VecD b, VecD c) { return {a.v * b.v + c.v}; }
 SELFSUP_SIMD_INLINE Vec fnma(Vec a, Vec b, Vec c) { return {c.v - a.v * b.v}; }

@@ -101,6 +101,37 @@ void attention_case(Isa isa, int64_t Nq, int64_t Nk, int64_t d, bool causal, dou
   EXPECT(worst <= tol);
 }
 
+// One query, keys [0, big]: softmax = [0, 1] (to float precision), so out = v[1] = 20 and lse =
+// big * scale. Logits past 2^24 take the float forward's double-lane path, whose FMA residual
+// must match the running max's (a mismatch gave lse = NaN in the generic variant on arm64, where
+// GCC fuses a * b + c).
+void attention_huge_case(Isa isa) {
+  double worst_out = 0, worst_lse = 0;
+  for (double big : {1e8, 1.5e9, 1e10, 3e12, 1e20}) {
+    for (double scale : {1.0, 0.125}) {
+      const float q = 1, k[2] = {0, static_cast<float>(big)}, v[2] = {10, 20};
+      float out = -7, lse = -7;
+      AttentionParams p;
+      p.dtype = DType::kFloat32;
+      p.B = p.H = p.Hk = p.Nq = p.d = 1, p.Nk = 2;
+      p.q = &q, p.q_sb = p.q_sh = p.q_sr = 1;
+      p.k = k, p.k_sb = p.k_sh = 2, p.k_sr = 1;
+      p.v = v, p.v_sb = p.v_sh = 2, p.v_sr = 1;
+      p.out = &out, p.o_sb = p.o_sh = p.o_sr = 1;
+      p.lse = &lse;
+      p.scale = scale;
+      EXPECT(kernels_of(isa).attention(p).ok());
+      const double l = double(k[1]) * scale;
+      const double eo = std::fabs(out - 20.0) / 20, el = std::fabs(lse - l) / l;
+      worst_out = std::isnan(eo) ? INFINITY : std::max(worst_out, eo);
+      worst_lse = std::isnan(el) ? INFINITY : std::max(worst_lse, el);
+    }
+  }
+  std::printf("%-8s attention f32 logits 1e8..1e20: max rel error out %.2e, lse %.2e (limit 2e-7)\n",
+              isa_name(isa), worst_out, worst_lse);
+  EXPECT(worst_out <= 2e-7 && worst_lse <= 2e-7);
+}
+
 template <class T>
 void gelu_case(Isa isa, GeluMode mode, int64_t rows, int64_t cols, double tol) {
   const auto x = random<T>(rows * cols, 4, -3, 3), bias = random<T>(cols, 5, -0.5, 0.5);
@@ -140,6 +171,7 @@ int main() {
       attention_case<float>(isa, 70, 45, 64, causal, 2e-6);  // causal: rows 0-24 see no key
       attention_case<double>(isa, 37, 53, 19, causal, 1e-13);
     }
+    attention_huge_case(isa);
     for (GeluMode mode : {GeluMode::kErf, GeluMode::kTanh}) {
       gelu_case<float>(isa, mode, 7, 29, 5e-7);
       gelu_case<double>(isa, mode, 7, 29, 1e-14);
