@@ -5,6 +5,7 @@
 # g++-aarch64-linux-gnu and qemu-user, and `npm ci` + dist/ (npm run build:ts) done on the host.
 #   scripts/arm64-jstest.sh                  the kernel families (the default list below)
 #   scripts/arm64-jstest.sh test/x.test.ts   those files (or `test` for the whole suite)
+#   scripts/arm64-jstest.sh -t <regex>       vitest options (with no file: the default list)
 # Env: SELFSUP_ARM64_ISAS (default "neon generic"), SELFSUP_ARM64_NODE (node version, default
 # below), SELFSUP_ARM64_CACHE (downloads, default ~/.cache/selfsup-arm64).
 set -euo pipefail
@@ -49,8 +50,10 @@ arm="qemu-aarch64 -L $libs $node"
 export SELFSUP_ADDON=$PWD/$addon SELFSUP_TEST_NODE=$arm SELFSUP_TEST_EMULATED=1 NAPI_RS_NATIVE_LIBRARY_PATH=$binding
 export SELFSUP_NUM_THREADS=${SELFSUP_NUM_THREADS:-2}
 unset SELFSUP_BACKEND SELFSUP_ISA_HIDE
-files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(test/ops test/foundation.test.ts test/isa.test.ts test/tensor-core.test.ts
+# The arguments go to vitest; with no test file or folder among them, the kernel families' files.
+args=("$@") named=
+for a in "$@"; do [ -e "$a" ] && named=1; done
+[ -n "$named" ] || args+=(test/ops test/foundation.test.ts test/isa.test.ts test/tensor-core.test.ts
   test/pointwise.test.ts test/nn.test.ts test/attention.test.ts test/info_nce.test.ts test/vicreg.test.ts
   test/sinkhorn.test.ts test/tokens.test.ts test/optim-fused.test.ts)
 for isa in ${SELFSUP_ARM64_ISAS:-neon generic}; do
@@ -64,6 +67,6 @@ for isa in ${SELFSUP_ARM64_ISAS:-neon generic}; do
   # pool threads: the runner's forks pool would exec process.execPath (see nodeCommand above).
   # qemu runs the tests 10-100x slower than the hardware: 10 min per test instead of 1.
   SELFSUP_ISA=$isa $arm node_modules/vitest/vitest.mjs run --pool threads --testTimeout 600000 \
-    --hookTimeout 600000 "${files[@]}"
+    --hookTimeout 600000 "${args[@]}"
   echo "::: arm64 JS tests, isa $isa: $((SECONDS - start)) s"
 done
