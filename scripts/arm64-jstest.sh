@@ -49,6 +49,10 @@ fi
 arm="qemu-aarch64 -L $libs $node"
 export SELFSUP_ADDON=$PWD/$addon SELFSUP_TEST_NODE=$arm SELFSUP_TEST_EMULATED=1 NAPI_RS_NATIVE_LIBRARY_PATH=$binding
 export SELFSUP_NUM_THREADS=${SELFSUP_NUM_THREADS:-2}
+# esbuild (test/tfjs-browser.test.ts bundles with it) runs its binary as a child process: the
+# host's x64 one runs natively from the emulated node.
+esbuild=node_modules/@esbuild/linux-x64/bin/esbuild
+[ ! -x "$esbuild" ] || export ESBUILD_BINARY_PATH=$PWD/$esbuild
 unset SELFSUP_BACKEND SELFSUP_ISA_HIDE
 # The arguments go to vitest; with no test file or folder among them, the kernel families' files.
 args=("$@") named=
