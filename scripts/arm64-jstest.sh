@@ -26,10 +26,10 @@ cache=${SELFSUP_ARM64_CACHE:-$HOME/.cache/selfsup-arm64}
 fetch() { # package@version -> $cache/<package@version>/package
   local dir="$cache/${1//\//+}"
   if [ ! -d "$dir/package" ]; then
-    mkdir -p "$dir"
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp" "$dir"
     local tgz
-    tgz=$(cd "$dir" && npm pack --silent "$1" | tail -1)
-    tar -xzf "$dir/$tgz" -C "$dir" && rm "$dir/$tgz"
+    tgz=$(cd "$dir.tmp" && npm pack --silent "$1" | tail -1)
+    tar -xzf "$dir.tmp/$tgz" -C "$dir.tmp" && mv "$dir.tmp/package" "$dir/package" && rm -rf "$dir.tmp"
   fi
   echo "$dir/package"
 }
