@@ -1,9 +1,13 @@
 // Process-wide thread pool behind parallel_for (see threadpool.h).
 //
 // Design choices, and why:
-// - Persistent workers sleeping on a condition variable. Spinning between kernels would burn the
-//   second core that Node's own threads (GC, libuv) and other processes need; the price is the
-//   wake-up latency (~10-50 us), which is why callers pass a grain and small problems run serially.
+// - Persistent workers sleeping on a condition variable, after a short spin. Spinning between
+//   kernels for long would burn the second core that Node's own threads (GC, libuv) and other
+//   processes need; sleeping at once costs a futex wake-up (~10-50 us) on every op, which in a
+//   chain of tensor ops (x.sum() of 4.8M floats is ~0.1 ms per thread) leaves the worker starting
+//   late on each one. So a worker that just finished a job polls for the next one for kSpinUs
+//   (OpenMP runtimes spin far longer by default), then sleeps. Callers still pass a grain and
+//   small problems run serially.
 // - One owner at a time. A parallel_for called while another thread owns the pool (two JS
 //   worker_threads, or napi async workers) runs serially on its caller instead of queueing: no
 //   deadlock, no oversubscription of 2 cores, and every call still finishes correctly.
@@ -17,6 +21,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -33,6 +38,16 @@ namespace selfsup {
 namespace {
 
 constexpr int kMaxThreads = 1024;
+// How long an idle worker polls for the next job before it sleeps on the condition variable.
+constexpr int kSpinUs = 50;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
 
 // True while this thread executes a parallel_for task (pool worker or calling thread).
 thread_local bool t_in_task = false;
@@ -112,6 +127,13 @@ class Pool {
     job.run_chunks();
     // Wait until every worker that joined this job has left it, then unpublish the job so a
     // worker waking late cannot touch it (it lives on our stack).
+    // A worker that joined finishes its last chunk about when we finish ours: poll briefly before
+    // sleeping, as the workers do.
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 1; active_.load(std::memory_order_acquire) != 0; i++) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) break;
+    }
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [&] { return active_ == 0; });
     current_ = nullptr;
@@ -156,6 +178,15 @@ class Pool {
     std::unique_lock<std::mutex> lk(mu_);
     seen = generation_;
     for (;;) {
+      if (generation_.load(std::memory_order_acquire) == seen && !stop_) {
+        lk.unlock();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 1; generation_.load(std::memory_order_acquire) == seen; i++) {
+          cpu_relax();
+          if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) break;
+        }
+        lk.lock();
+      }
       wake_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
@@ -174,8 +205,9 @@ class Pool {
   std::condition_variable wake_cv_;
   std::condition_variable done_cv_;
   Job* current_ = nullptr;
-  uint64_t generation_ = 0;
-  int active_ = 0;
+  // Written under mu_; atomic so that a spinning worker may poll it without the lock.
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> active_{0};  // written under mu_; polled by the owner without it
   bool stop_ = false;
   std::vector<std::thread> workers_;
   std::atomic<int> size_{1};

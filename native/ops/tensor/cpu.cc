@@ -509,6 +509,15 @@ void reduce_t(ReduceOp op, const T* x, T* out, int nd, const int64_t* shape, con
       }
       return acc;
     };
+    if (nr == 1 && nk == 1 && is_sum && nout >= 2) {
+      // Contiguous rows [nout, run] (x.sum(-1)): a row is `run` elements from x + k * run, so the
+      // general multi-index walk above (a division per kept dim per output) is skipped.
+      split(nout, std::max<int64_t>(1, kGrainSimple / nred), [&](int64_t b, int64_t e) {
+        const T* xr = x + b * run;
+        for (int64_t k = b; k < e; k++, xr += run) out[k] = static_cast<T>(row_sum(xr, run) * scale);
+      });
+      return;
+    }
     if (nout >= 2 || nred < 2 * kGrainSimple) {
       split(nout, std::max<int64_t>(1, kGrainSimple / nred), [&](int64_t b, int64_t e) {
         for (int64_t k = b; k < e; k++) out[k] = static_cast<T>(is_sum ? one(k) * scale : one(k));
