@@ -83,8 +83,10 @@ export class FunctionCtx {
   release(): void {
     this.freed = true;
     this.savedTensors = null;
+    // Cleared, not deleted: `delete` moves the object to dictionary mode, which measured ~10% of a
+    // large gatherTokens forward+backward (V8 profile).
     for (const k of Object.keys(this)) {
-      if (k !== 'name' && k !== 'needsInputGrad' && k !== 'freed' && k !== 'savedTensors' && k !== 'savedVersions') delete this[k];
+      if (k !== 'name' && k !== 'needsInputGrad' && k !== 'freed' && k !== 'savedTensors' && k !== 'savedVersions') this[k] = undefined;
     }
   }
 }
@@ -133,10 +135,8 @@ export function applyFunction<A extends unknown[], O extends FunctionOutput>(def
   ctx.needsInputGrad = edges.map((e) => e !== null);
   const out = noGrad(() => def.forward(ctx, ...args));
   const { list, keys } = flattenOutputs(out, def.name);
-  if (!edges.some((e) => e !== null)) {
-    ctx.release();
-    return out;
-  }
+  // Nothing recorded: ctx is unreachable once we return, so there is nothing to release.
+  if (!edges.some((e) => e !== null)) return out;
   // Outputs that are (or alias) an input object get a fresh wrapper: the input keeps its own gradFn.
   const argSet = new Set<unknown>(args);
   const wrapped = list.map((t) => (argSet.has(t) || t.gradFn !== null || t.requiresGrad ? new Tensor(t.data, t.shape) : t));
