@@ -7,6 +7,7 @@
 import { native, useReference } from '../backends/native';
 import { refMatmul } from '../backends/reference';
 import { selfsupError, shapeStr, typeError } from '../errors';
+import { uninitialized } from '../storage';
 import { checkAllocation, checkArray, checkBoolean, checkOptions, checkShape, sizeOf, type FloatArray } from '../validate';
 
 export interface MatmulOptions {
@@ -112,8 +113,12 @@ export function matmulShape(aShape: number[], bShape: number[], options?: Matmul
 /** C = op(A) op(B). Returns `out` (or a new array of the inputs' type). */
 export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): T {
   const { A, B, p, out, bias } = plan(a, aShape, b, bShape, options);
-  const C = (out ?? new (A.constructor as Float32ArrayConstructor)(p.batch * p.m * p.n)) as T;
-  if (useReference()) {
+  const Ctor = A.constructor as Float32ArrayConstructor;
+  // The native GEMM writes every element of C (beta = 0, or the bias rows it pre-fills), so a new
+  // C needs no zero-fill; the reference accumulates into it.
+  const ref = useReference();
+  const C = (out ?? (ref ? new Ctor(p.batch * p.m * p.n) : uninitialized(Ctor, p.batch * p.m * p.n))) as T;
+  if (ref) {
     refMatmul(A, B, C, p.batch, p.m, p.n, p.k, p.transA, p.transB, p.strideA, p.strideB);
     if (bias) for (let r = 0; r < C.length; r += p.n) for (let j = 0; j < p.n; j++) C[r + j] += bias[j];
   } else {
