@@ -14,7 +14,7 @@ import { SelfsupError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, type DType, type TensorData } from '../tensor';
 import { noGrad } from './grad-mode';
 import { bumpVersion } from './version';
-import { axpy, binary as nativeBinary } from '../ops/native-core';
+import { axpy, binary as nativeBinary, outArray } from '../ops/native-core';
 
 export interface TensorMeta {
   shape: number[];
@@ -83,7 +83,7 @@ export class Node {
 }
 
 function castData(t: Tensor, dtype: DType): Tensor {
-  const a = new (arrayCtor(dtype))(t.data.length);
+  const a = outArray(dtype, t.data.length); // set() below writes every element
   a.set(t.data);
   return new Tensor(a, t.shape);
 }
@@ -100,7 +100,7 @@ function addArrays(sum: TensorData, a: TensorData, c: TensorData): boolean {
 }
 
 function fresh(t: Tensor, dtype: DType): Tensor {
-  const a = new (arrayCtor(dtype))(t.data.length);
+  const a = outArray(dtype, t.data.length); // set() below writes every element
   a.set(t.data);
   return new Tensor(a, t.shape);
 }
@@ -196,7 +196,8 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
       addInPlace(prev.data, g.data);
       return prev;
     }
-    const a = prev.data, c = g.data, sum = new (arrayCtor(prev.dtype))(a.length);
+    // Both paths below write every element of sum: no zero-fill needed.
+    const a = prev.data, c = g.data, sum = outArray(prev.dtype, a.length);
     if (!addArrays(sum, a, c)) for (let i = 0; i < sum.length; i++) sum[i] = a[i] + c[i];
     owned.add(sum);
     return new Tensor(sum, prev.shape);
