@@ -18,6 +18,7 @@
 import { native, useReference } from '../backends/native';
 import { refAttention, refAttentionBackward, type RefAttentionArgs } from '../backends/reference-attention';
 import { selfsupError, shapeStr, typeError } from '../errors';
+import { uninitialized } from '../storage';
 import { named } from './args';
 import { checkArray, checkBoolean, checkNumber, checkOptions, checkShape, type FloatArray } from '../validate';
 
@@ -173,8 +174,10 @@ function checkOut(name: string, value: unknown, like: FloatArray, length: number
   return arr;
 }
 
+// Uninitialized: the native kernels write every element of out / lse (a fully masked row too) and
+// zero dq / dk / dv themselves; the reference path copies whole results in.
 function newLike(x: FloatArray, n: number): FloatArray {
-  return x instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
+  return x instanceof Float32Array ? uninitialized(Float32Array, n) : uninitialized(Float64Array, n);
 }
 
 /** Fused attention forward. Returns `{ out, lse }` (written into options.out / options.lse when given). */

@@ -16,6 +16,7 @@ import {
   refGelu, refGeluBackward, refLayerNorm, refLayerNormBackward, refSumRows,
 } from '../backends/reference-pointwise';
 import { selfsupError, shapeStr, typeError } from '../errors';
+import { uninitialized } from '../storage';
 import { checkArray, checkBoolean, checkNumber, checkOneOf, checkOptions, checkShape, sizeOf, type FloatArray } from '../validate';
 
 export type GeluApproximate = 'none' | 'tanh';
@@ -73,13 +74,18 @@ function geluMode(o: { approximate?: unknown }): 0 | 1 {
 }
 
 
+/** A new output the size of x, uninitialized: every kernel here (native and reference) writes all of it. */
+function fresh<T extends FloatArray>(r: { X: T }): T {
+  return uninitialized(r.X.constructor as Float32ArrayConstructor, r.X.length) as unknown as T;
+}
+
 /** y = gelu(x [+ bias]) over rows of the last dim of `shape`. Returns `out` or a new array. */
 export function gelu<T extends FloatArray>(x: T, shape: number[], options?: GeluKernelOptions<T>): T {
   const r = rowsOf<T>('x', x, shape);
   const o = checkOptions<GeluKernelOptions<T>>('options', options, ['approximate', 'bias', 'out']);
   const mode = geluMode(o);
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
-  const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
+  const out = o.out === undefined ? fresh(r) : sameType<T>('options.out', o.out, r, shape);
   if (useReference()) refGelu(r.X, bias, out, r.rows, r.cols, mode === 1);
   else native().geluForward(r.X, bias, out, { ...r, mode });
   return out;
@@ -94,7 +100,7 @@ export function geluBackward<T extends FloatArray>(grad: T, x: T, shape: number[
   const bias = optional<T>('options.bias', o.bias, r, [r.cols]);
   const wantDb = o.biasGrad === undefined ? false : checkBoolean('options.biasGrad', o.biasGrad);
   if (wantDb && !bias) throw typeError('a bias array (biasGrad needs options.bias)', 'options.bias', o.bias);
-  const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
+  const dx = o.out === undefined ? fresh(r) : sameType<T>('options.out', o.out, r, shape);
   const dbias = wantDb ? new r.ctor(r.cols) : null;
   if (useReference()) refGeluBackward(G, r.X, bias, dx, dbias, r.rows, r.cols, mode === 1);
   else native().geluBackward(G, r.X, bias, dx, dbias, { ...r, mode });
@@ -108,7 +114,7 @@ export function layerNorm<T extends FloatArray>(x: T, shape: number[], options?:
   const w = optional<T>('options.weight', o.weight, r, [r.cols]);
   const b = optional<T>('options.bias', o.bias, r, [r.cols]);
   const eps = o.eps === undefined ? 1e-5 : checkNumber('options.eps', o.eps, { min: 0 });
-  const out = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
+  const out = o.out === undefined ? fresh(r) : sameType<T>('options.out', o.out, r, shape);
   const mean = new Float64Array(r.rows), rstd = new Float64Array(r.rows);
   if (useReference()) refLayerNorm(r.X, w, b, eps, out, mean, rstd, r.rows, r.cols);
   else native().layerNormForward(r.X, w, b, out, mean, rstd, { ...r, eps });
@@ -125,7 +131,7 @@ export function layerNormBackward<T extends FloatArray>(grad: T, x: T, shape: nu
   const w = optional<T>('options.weight', o.weight, r, [r.cols]);
   const wantW = o.weightGrad === undefined ? w !== null : checkBoolean('options.weightGrad', o.weightGrad);
   const wantB = o.biasGrad === undefined ? true : checkBoolean('options.biasGrad', o.biasGrad);
-  const dx = o.out === undefined ? new r.ctor(r.X.length) : sameType<T>('options.out', o.out, r, shape);
+  const dx = o.out === undefined ? fresh(r) : sameType<T>('options.out', o.out, r, shape);
   const dweight = wantW ? new r.ctor(r.cols) : null, dbias = wantB ? new r.ctor(r.cols) : null;
   if (useReference()) refLayerNormBackward(G, r.X, w, M, R, dx, dweight, dbias, r.rows, r.cols);
   else native().layerNormBackward(G, r.X, w, M, R, dx, dweight, dbias, r);

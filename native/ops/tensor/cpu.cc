@@ -313,7 +313,11 @@ void unary_f32(UnaryOp op, const float* x, float* y, int64_t n, double p0, doubl
     case UnaryOp::kTanh: return map1(x, y, n, kGrainHeavy, [](float v) { return tanh_f(v); });
     case UnaryOp::kAffine: return map1(x, y, n, kGrainSimple, [a, c](float v) { return a * v + c; });
     case UnaryOp::kClamp: return map1(x, y, n, kGrainSimple, [a, c](float v) { return v < a ? a : v > c ? c : v; });
-    case UnaryOp::kPowScalar: return map1(x, y, n, kGrainHeavy, [p0](float v) { return static_cast<float>(std::pow(static_cast<double>(v), p0)); });
+    case UnaryOp::kPowScalar:
+      // x^2 (a loss's tokens.pow(2)) as one multiply: the double product of two floats is exact,
+      // so rounding it once to float is the same value std::pow gives, without a libm call.
+      if (p0 == 2.0) return map1(x, y, n, kGrainSimple, [](float v) { return v * v; });
+      return map1(x, y, n, kGrainHeavy, [p0](float v) { return static_cast<float>(std::pow(static_cast<double>(v), p0)); });
     case UnaryOp::kLeakyRelu: return map1(x, y, n, kGrainSimple, [a](float v) { return v > 0.0f ? v : a * v; });
     case UnaryOp::kCount: break;
   }
@@ -360,6 +364,8 @@ void unary_backward_t(UnaryOp op, const T* g, const T* s, T* gx, int64_t n, doub
     case UnaryOp::kClamp: return map2(g, s, gx, n, kGrainSimple, [a, c](T gv, T x) { return x >= a && x <= c ? gv : T(0); });
     // d/dx x^p = p x^(p-1); 0 for p = 0 (PyTorch).
     case UnaryOp::kPowScalar:
+      // p = 2: x^(p-1) = x exactly (IEEE pow(x, 1) = x), so the same product without the libm call.
+      if (p0 == 2.0) return map2(g, s, gx, n, kGrainSimple, [](T gv, T x) { return static_cast<T>(static_cast<double>(gv) * 2.0 * static_cast<double>(x)); });
       return map2(g, s, gx, n, kGrainHeavy, [p0](T gv, T x) {
         return p0 == 0.0 ? T(0) : static_cast<T>(static_cast<double>(gv) * p0 * std::pow(static_cast<double>(x), p0 - 1.0));
       });
