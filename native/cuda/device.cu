@@ -2,18 +2,15 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda/memory.h"
+
 #include <cmath>
 #include <vector>
 
 namespace selfsup {
 namespace cuda {
 
-static Status FromCuda(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::Ok();
-  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver)
-    return Status::NoDevice(std::string("no CUDA device (") + what + ": " + cudaGetErrorString(e) + ")");
-  return Status::Internal(std::string(what) + ": " + cudaGetErrorString(e));
-}
+static Status FromCuda(cudaError_t e, const char* what) { return from_cuda(e, what); }
 
 Status list_devices(std::vector<DeviceInfo>* out) {
   int n = 0;

@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterMemory(env, exports);
   RegisterOptim(env, exports);
   RegisterDistributed(env, exports);
+  RegisterCuda(env, exports);
   return exports;
 }
 }  // namespace

@@ -34,12 +34,31 @@ struct ArrayArg {
   int64_t length = 0;
   DType dtype = DType::kFloat32;
   Napi::TypedArray array;  // keeps the JS object reachable for the duration of a sync call
+  bool device = false;     // a cuda device buffer (data is a device pointer; see ToArrayOrDevice)
+  int device_index = 0;
 };
 ArrayArg GetArray(const Napi::CallbackInfo& info, size_t idx, const char* name,
                   std::initializer_list<DType> allowed, int64_t expected_len = -1);
 // The same checks for any JS value (an element of an array argument, e.g. "params[3]").
 ArrayArg ToArray(Napi::Env env, const Napi::Value& v, const std::string& name,
                  std::initializer_list<DType> allowed, int64_t expected_len = -1);
+// A typed array, or in the CUDA build a cuda device buffer (the handle of a lib/cuda.ts
+// DeviceArray, or the DeviceArray itself): where the bindings of the tensor core and the
+// optimizers accept either, the kernel runs on the CPU or on the GPU accordingly. A device buffer
+// of float32 also passes where Float32Array is allowed, and so do bfloat16 and float16 ones (GPU
+// only). A foreign or disposed handle is a JS error naming the argument. The CPU build accepts
+// typed arrays only (as ToArray).
+ArrayArg ToArrayOrDevice(Napi::Env env, const Napi::Value& v, const std::string& name,
+                         std::initializer_list<DType> allowed, int64_t expected_len = -1);
+ArrayArg GetArrayOrDevice(const Napi::CallbackInfo& info, size_t idx, const char* name,
+                          std::initializer_list<DType> allowed, int64_t expected_len = -1);
+// Throws a TypeError unless every present operand is where `first` is (all on the CPU or all
+// device buffers): `names` and `args` side by side.
+void SameDevice(Napi::Env env, const ArrayArg& first, const char* first_name,
+                std::initializer_list<std::pair<const ArrayArg*, const char*>> others);
+// The stream of a device buffer's device (a cudaStream_t); throws the Status as a JS error.
+void* DeviceStream(Napi::Env env, const ArrayArg& a);
+
 // True when argument idx is missing, null or undefined (an optional argument left out).
 bool IsAbsent(const Napi::CallbackInfo& info, size_t idx);
 // An optional typed array: ArrayArg{} (data == nullptr) when absent, else as GetArray.

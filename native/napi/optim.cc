@@ -8,6 +8,9 @@
 //   optimSGD(params, grads, buffers | null, first | null, hyper)
 //       first Uint8Array [count] (1: initialize the buffer with the gradient);
 //       hyper Float64Array [lr, momentum, dampening, weightDecay, sign, nesterov]
+//
+// CUDA build: optimAdamW also takes float32 cuda device buffers (every array of the call on the
+// device) and runs ops/optim/cuda.h on the device's stream.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,6 +18,9 @@
 #include "napi/convert.h"
 #include "napi/register.h"
 #include "ops/optim/params.h"
+#ifdef SELFSUP_CUDA
+#include "ops/optim/cuda.h"
+#endif
 
 namespace selfsup {
 namespace napi {
@@ -25,10 +31,16 @@ struct Elem {
   void* data = nullptr;
   int64_t length = 0;
   int64_t bytes = 0;
+  bool device = false;
+  int device_index = 0;
 };
-Elem GetElem(Napi::Env env, const Napi::Array& arr, uint32_t i, const std::string& name, DType dt, int64_t n) {
-  const ArrayArg a = ToArray(env, arr.Get(i), name + "[" + std::to_string(i) + "]", {dt}, n);
-  return Elem{a.data, a.length, a.length * dtype_size(dt)};
+Elem GetElem(Napi::Env env, const Napi::Array& arr, uint32_t i, const std::string& name, DType dt, int64_t n,
+             bool allow_device = false) {
+  const std::string nm = name + "[" + std::to_string(i) + "]";
+  const ArrayArg a = allow_device ? ToArrayOrDevice(env, arr.Get(i), nm, {dt}, n) : ToArray(env, arr.Get(i), nm, {dt}, n);
+  if (a.device && a.dtype != DType::kFloat32)
+    ThrowType(env, "a float32 cuda buffer", nm, std::string("a ") + dtype_name(a.dtype) + " cuda buffer");
+  return Elem{a.data, a.length, a.length * dtype_size(a.dtype), a.device, a.device_index};
 }
 
 Napi::Array GetList(const Napi::CallbackInfo& info, size_t idx, const char* name, uint32_t count) {
@@ -85,13 +97,30 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
   const double* hy = GetF64(info, 7, "hyper", 5);
   AdamWHyper h{hy[0], hy[1], hy[2], hy[3], hy[4]};
   std::vector<AdamWTensor> ts(count);
+  bool device = false;
+  int device_index = 0;
   for (uint32_t i = 0; i < count; i++) {
-    Elem w = GetElem(env, P, i, "params", dt, -1);
-    Elem g = GetElem(env, G, i, "grads", dt, w.length), m = GetElem(env, M, i, "expAvg", dt, w.length);
-    Elem v = GetElem(env, V, i, "expAvgSq", dt, w.length);
-    Elem vm = ams ? GetElem(env, VM, i, "maxExpAvgSq", dt, w.length) : Elem{};
+    Elem w = GetElem(env, P, i, "params", dt, -1, true);
+    Elem g = GetElem(env, G, i, "grads", dt, w.length, true), m = GetElem(env, M, i, "expAvg", dt, w.length, true);
+    Elem v = GetElem(env, V, i, "expAvgSq", dt, w.length, true);
+    Elem vm = ams ? GetElem(env, VM, i, "maxExpAvgSq", dt, w.length, true) : Elem{};
+    if (i == 0) { device = w.device; device_index = w.device_index; }
+    for (const auto& [e, nm] : {std::pair<const Elem*, const char*>{&w, "params"}, {&g, "grads"}, {&m, "expAvg"}, {&v, "expAvgSq"}, {&vm, "maxExpAvgSq"}}) {
+      if (e->data && (e->device != device || e->device_index != device_index))
+        ThrowType(env, std::string("an array on the device of params[0] (") + (device ? "cuda" : "cpu") + ")",
+                  std::string(nm) + "[" + std::to_string(i) + "]", e->device ? "a cuda device buffer" : "a typed array");
+    }
     Distinct(env, {{&w, "params"}, {&g, "grads"}, {&m, "expAvg"}, {&v, "expAvgSq"}, {&vm, "maxExpAvgSq"}}, i);
     ts[i] = AdamWTensor{w.data, g.data, m.data, v.data, vm.data, w.length, step[i], sbc2[i]};
+  }
+  if (device) {
+#ifdef SELFSUP_CUDA
+    ArrayArg where;
+    where.device = true;
+    where.device_index = device_index;
+    cudaStream_t stream = static_cast<cudaStream_t>(DeviceStream(env, where));
+    return RunNow(env, [&] { return adamw_step_cuda(DType::kFloat32, h, ts.data(), static_cast<int64_t>(count), stream); });
+#endif
   }
   Guard(env, [&] { SELFSUP_DISPATCH(adamw_step)(dt, h, ts.data(), static_cast<int64_t>(count)); });
   return env.Undefined();

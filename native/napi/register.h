@@ -18,5 +18,6 @@ void RegisterTensor(Napi::Env env, Napi::Object exports);     // tensor core: el
 void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings for tensor storage
 void RegisterOptim(Napi::Env env, Napi::Object exports);      // fused optimizer steps
 void RegisterDistributed(Napi::Env env, Napi::Object exports);  // MPI collectives (libmpi loaded at run time)
+void RegisterCuda(Napi::Env env, Napi::Object exports);       // device buffers (CUDA build only; empty otherwise)
 }  // namespace napi
 }  // namespace selfsup

@@ -13,12 +13,27 @@
 //   tensorCopy(src, dst, meta)                meta [nd, shape(nd), srcStrides(nd), srcOffset
 //                                             (, dstStrides(nd), dstOffset: a strided dst)]
 //   tensorAxpy(y, x, alpha)                   y += alpha x
+//
+// In the CUDA build every array argument may instead be a cuda device buffer (convert.h
+// ToArrayOrDevice): all of a call's arrays on the device, then the same checks run and the CUDA
+// kernel (ops/tensor/cuda.h) is enqueued on the device's stream.
 #include <cmath>
 #include <string>
 
 #include "napi/convert.h"
 #include "napi/register.h"
 #include "ops/tensor/params.h"
+#ifdef SELFSUP_CUDA
+#include "ops/tensor/cuda.h"
+// Enqueues `call` (a *_cuda entry point; `stream` is in scope) when `arg` is a device buffer.
+#define SELFSUP_ON_DEVICE(arg, call)                                                   \
+  if ((arg).device) {                                                                  \
+    cudaStream_t stream = static_cast<cudaStream_t>(DeviceStream(env, (arg)));          \
+    return RunNow(env, [&] { return call; });                                          \
+  }
+#else
+#define SELFSUP_ON_DEVICE(arg, call)
+#endif
 
 namespace selfsup {
 namespace napi {
@@ -99,9 +114,10 @@ void MakeLoop(Napi::Env env, int nd, const int64_t* shape, const int64_t* const*
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto op = static_cast<BinaryOp>(GetInt(info, 0, "op", 0, int64_t(BinaryOp::kCount) - 1));
-  ArrayArg a = GetArray(info, 2, "a", kFloats);
-  ArrayArg b = GetArray(info, 3, "b", {a.dtype});
-  ArrayArg out = GetArray(info, 1, "out", {binary_is_compare(op) ? DType::kBool : a.dtype});
+  ArrayArg a = GetArrayOrDevice(info, 2, "a", kFloats);
+  ArrayArg b = GetArrayOrDevice(info, 3, "b", {a.dtype});
+  ArrayArg out = GetArrayOrDevice(info, 1, "out", {binary_is_compare(op) ? DType::kBool : a.dtype});
+  SameDevice(env, a, "a", {{&b, "b"}, {&out, "out"}});
   Meta m = ReadMeta(info, 4, 3, 0);
   int64_t os[kMaxNd], as[kMaxNd], bs[kMaxNd];
   CheckLength(env, out, ReadSizes(env, m, 1, "outShape", os), "out");
@@ -129,6 +145,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   const int64_t* strides[3] = {ost, ast, bst};
   Loop L;
   MakeLoop(env, m.nd, os, strides, 3, &L);
+  SELFSUP_ON_DEVICE(a, tensor_binary_cuda(op, a.dtype, out.data, a.data, b.data, L, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_binary)(op, a.dtype, out.data, a.data, b.data, L); });
   return env.Undefined();
 }
@@ -136,10 +153,12 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto op = static_cast<UnaryOp>(GetInt(info, 0, "op", 0, int64_t(UnaryOp::kCount) - 1));
-  ArrayArg x = GetArray(info, 1, "x", kFloats);
-  ArrayArg y = GetArray(info, 2, "y", {x.dtype}, x.length);
+  ArrayArg x = GetArrayOrDevice(info, 1, "x", kFloats);
+  ArrayArg y = GetArrayOrDevice(info, 2, "y", {x.dtype}, x.length);
+  SameDevice(env, x, "x", {{&y, "y"}});
   const double p0 = GetDouble(info, 3, "p0", true), p1 = GetDouble(info, 4, "p1", true);
   NoPartialOverlap(env, y, "y", x, "x");
+  SELFSUP_ON_DEVICE(x, tensor_unary_cuda(op, x.dtype, x.data, y.data, x.length, p0, p1, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_unary)(op, x.dtype, x.data, y.data, x.length, p0, p1); });
   return env.Undefined();
 }
@@ -147,13 +166,15 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
 Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto op = static_cast<UnaryOp>(GetInt(info, 0, "op", 0, int64_t(UnaryOp::kCount) - 1));
-  ArrayArg g = GetArray(info, 1, "g", kFloats);
+  ArrayArg g = GetArrayOrDevice(info, 1, "g", kFloats);
   const bool needs_s = op != UnaryOp::kNeg && op != UnaryOp::kAffine;
-  ArrayArg s = needs_s ? GetArray(info, 2, "s", {g.dtype}, g.length) : GetOptionalArray(info, 2, "s", {g.dtype}, g.length);
-  ArrayArg gx = GetArray(info, 3, "gx", {g.dtype}, g.length);
+  ArrayArg s = needs_s || !IsAbsent(info, 2) ? GetArrayOrDevice(info, 2, "s", {g.dtype}, g.length) : ArrayArg{};
+  ArrayArg gx = GetArrayOrDevice(info, 3, "gx", {g.dtype}, g.length);
+  SameDevice(env, g, "g", {{&s, "s"}, {&gx, "gx"}});
   const double p0 = GetDouble(info, 4, "p0", true), p1 = GetDouble(info, 5, "p1", true);
   NoPartialOverlap(env, gx, "gx", g, "g");
   NoPartialOverlap(env, gx, "gx", s, "s");
+  SELFSUP_ON_DEVICE(g, tensor_unary_backward_cuda(op, g.dtype, g.data, s.data, gx.data, g.length, p0, p1, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_unary_backward)(op, g.dtype, g.data, s.data, gx.data, g.length, p0, p1); });
   return env.Undefined();
 }
@@ -161,8 +182,9 @@ Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
 Napi::Value Reduce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto op = static_cast<ReduceOp>(GetInt(info, 0, "op", 0, int64_t(ReduceOp::kCount) - 1));
-  ArrayArg x = GetArray(info, 1, "x", kFloats);
-  ArrayArg out = GetArray(info, 2, "out", {x.dtype});
+  ArrayArg x = GetArrayOrDevice(info, 1, "x", kFloats);
+  ArrayArg out = GetArrayOrDevice(info, 2, "out", {x.dtype});
+  SameDevice(env, x, "x", {{&out, "out"}});
   Meta m = ReadMeta(info, 3, 2, 0);
   const double scale = GetDouble(info, 4, "scale", true);
   int64_t shape[kMaxNd];
@@ -177,6 +199,7 @@ Napi::Value Reduce(const Napi::CallbackInfo& info) {
   }
   CheckLength(env, out, nout, "out");
   NoOverlap(env, out, "out", x, "x");
+  SELFSUP_ON_DEVICE(x, tensor_reduce_cuda(op, x.dtype, x.data, out.data, m.nd, shape, reduced, scale, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_reduce)(op, x.dtype, x.data, out.data, m.nd, shape, reduced, scale); });
   return env.Undefined();
 }
@@ -195,11 +218,13 @@ void ReadSplit(const Napi::CallbackInfo& info, size_t idx, int64_t n, const char
 Napi::Value Softmax(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool log = GetBool(info, 0, "log");
-  ArrayArg x = GetArray(info, 1, "x", kFloats);
-  ArrayArg y = GetArray(info, 2, "y", {x.dtype}, x.length);
+  ArrayArg x = GetArrayOrDevice(info, 1, "x", kFloats);
+  ArrayArg y = GetArrayOrDevice(info, 2, "y", {x.dtype}, x.length);
+  SameDevice(env, x, "x", {{&y, "y"}});
   int64_t o, s, i;
   ReadSplit(info, 3, x.length, "x", &o, &s, &i);
   NoOverlap(env, y, "y", x, "x");
+  SELFSUP_ON_DEVICE(x, tensor_softmax_cuda(log, x.dtype, x.data, y.data, o, s, i, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_softmax)(log, x.dtype, x.data, y.data, o, s, i); });
   return env.Undefined();
 }
@@ -207,22 +232,25 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
 Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool log = GetBool(info, 0, "log");
-  ArrayArg g = GetArray(info, 1, "g", kFloats);
-  ArrayArg y = GetArray(info, 2, "y", {g.dtype}, g.length);
-  ArrayArg gx = GetArray(info, 3, "gx", {g.dtype}, g.length);
+  ArrayArg g = GetArrayOrDevice(info, 1, "g", kFloats);
+  ArrayArg y = GetArrayOrDevice(info, 2, "y", {g.dtype}, g.length);
+  ArrayArg gx = GetArrayOrDevice(info, 3, "gx", {g.dtype}, g.length);
+  SameDevice(env, g, "g", {{&y, "y"}, {&gx, "gx"}});
   int64_t o, s, i;
   ReadSplit(info, 4, g.length, "g", &o, &s, &i);
   // gx is written after each (outer) block's sums are read, so gx == g is safe; y must differ.
   NoPartialOverlap(env, gx, "gx", g, "g");
   NoOverlap(env, gx, "gx", y, "y");
+  SELFSUP_ON_DEVICE(g, tensor_softmax_backward_cuda(log, g.dtype, g.data, y.data, gx.data, o, s, i, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_softmax_backward)(log, g.dtype, g.data, y.data, gx.data, o, s, i); });
   return env.Undefined();
 }
 
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ArrayArg src = GetArray(info, 0, "src", kAnyDtype);
-  ArrayArg dst = GetArray(info, 1, "dst", {src.dtype});
+  ArrayArg src = GetArrayOrDevice(info, 0, "src", kAnyDtype);
+  ArrayArg dst = GetArrayOrDevice(info, 1, "dst", {src.dtype});
+  SameDevice(env, src, "src", {{&dst, "dst"}});
   Meta m = ReadMeta(info, 2, 2, 1);
   int64_t shape[kMaxNd], st[kMaxNd], ost[kMaxNd];
   const int64_t n = ReadSizes(env, m, 1, "shape", shape);
@@ -261,16 +289,19 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   L.offset[0] = doff;
   L.offset[1] = soff;
   if (n == 0) return env.Undefined();
+  SELFSUP_ON_DEVICE(src, tensor_copy_cuda(static_cast<int>(dtype_size(src.dtype)), dst.data, src.data, L, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_copy)(static_cast<int>(dtype_size(src.dtype)), dst.data, src.data, L); });
   return env.Undefined();
 }
 
 Napi::Value Axpy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ArrayArg y = GetArray(info, 0, "y", kFloats);
-  ArrayArg x = GetArray(info, 1, "x", {y.dtype}, y.length);
+  ArrayArg y = GetArrayOrDevice(info, 0, "y", kFloats);
+  ArrayArg x = GetArrayOrDevice(info, 1, "x", {y.dtype}, y.length);
+  SameDevice(env, y, "y", {{&x, "x"}});
   const double alpha = GetDouble(info, 2, "alpha", true);
   NoOverlap(env, y, "y", x, "x");
+  SELFSUP_ON_DEVICE(y, tensor_axpy_cuda(y.dtype, y.data, x.data, y.length, alpha, stream));
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_axpy)(y.dtype, y.data, x.data, y.length, alpha); });
   return env.Undefined();
 }
