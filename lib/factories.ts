@@ -113,8 +113,10 @@ function fromValues(values: ArrayLike<number | boolean>, dtype: DType, name: str
 }
 
 function finish(data: TensorData, shape: number[], o: TensorOptions, name: string): Tensor {
-  checkDevice(`${name}(options.device)`, o.device);
-  const t = new Tensor(data, shape);
+  // 'cuda': made on the host, then uploaded (one copy; docs/cuda.md).
+  const device = checkDevice(`${name}(options.device)`, o.device);
+  if (device === 'cuda' && dtypeOf(data) === 'float64') throw typeError("a float32, int32 or bool dtype (float64 tensors stay on 'cpu')", `${name}(options.dtype)`, 'float64');
+  const t = new Tensor(data, shape, { device });
   if (o.requiresGrad !== undefined && typeof o.requiresGrad !== 'boolean') throw typeError('a boolean', `${name}(options.requiresGrad)`, o.requiresGrad);
   if (o.requiresGrad) {
     if (!isFloatDType(t.dtype)) throw typeError('a float32 or float64 dtype (only floating tensors can require grad)', `${name}(options.requiresGrad)`, `dtype '${t.dtype}'`, true);
@@ -351,7 +353,7 @@ export function randint(low: number, high: number | number[], shape?: number[] |
   const range = hi - lo;
   const w = randomWords(seed, STREAM_RANDINT, 0, 2 * n);
   for (let i = 0; i < n; i++) a[i] = lo + Math.floor(uniform53(w, i) * range);
-  return finish(a, s, {}, 'randint');
+  return finish(a, s, { device: o.device }, 'randint');
 }
 
 /**
@@ -374,5 +376,5 @@ export function randperm(n: number, options?: RandintOptions): Tensor {
     a[i] = a[j];
     a[j] = t;
   }
-  return finish(a, [len], {}, 'randperm');
+  return finish(a, [len], { device: o.device }, 'randperm');
 }

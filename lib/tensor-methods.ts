@@ -10,7 +10,7 @@
  * given positionally), plus autograd and the in-place updates.
  */
 import { rangeError, selfsupError, shapeStr } from './errors';
-import { Tensor, checkDevice, checkInPlace, type DType, type Device } from './tensor';
+import { Tensor, checkInPlace, type DType, type Device } from './tensor';
 import { backward as runBackward } from './autograd/engine';
 import { bumpVersion } from './autograd/version';
 import { OP_TABLE, type Functional, type MethodKeys } from './ops/table';
@@ -29,8 +29,15 @@ interface VariantMethods {
   /** Size of one dim (negative counts from the end), or the whole shape. */
   size(): number[];
   size(dim: number): number;
-  /** Dtype conversion (differentiable between float dtypes) or device move ('cuda' throws ERR_NO_DEVICE). */
-  to(target: DType | Device): Tensor;
+  /**
+   * Dtype conversion (differentiable between float dtypes) or device move ('cuda' needs a CUDA build
+   * and a device: ERR_NO_DEVICE with the reason otherwise; docs/cuda.md).
+   */
+  to(target: DType | Device | 'cuda:0'): Tensor;
+  /** this.to('cpu'). */
+  cpu(): Tensor;
+  /** this.to('cuda'). */
+  cuda(): Tensor;
   float(): Tensor;
   double(): Tensor;
   int(): Tensor;
@@ -99,11 +106,12 @@ const variants: Impl<VariantMethods> = {
     if (dim === undefined) return this.shape.slice();
     return this.shape[normDim('size', 'dim', dim, this.ndim)];
   },
-  to(this: Tensor, target: DType | Device) {
-    if (target === 'cpu') return this;
-    if (target === 'cuda') return checkDevice('to(device)', target) as never;
+  to(this: Tensor, target: DType | Device | 'cuda:0') {
+    if (target === 'cpu' || (typeof target === 'string' && target.startsWith('cuda'))) return sh.toDevice(this, target);
     return sh.toDtype(this, target as DType);
   },
+  cpu(this: Tensor) { return sh.toDevice(this, 'cpu'); },
+  cuda(this: Tensor) { return sh.toDevice(this, 'cuda'); },
   float(this: Tensor) { return this.to('float32'); },
   double(this: Tensor) { return this.to('float64'); },
   int(this: Tensor) { return this.to('int32'); },

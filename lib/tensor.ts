@@ -6,6 +6,10 @@
  * `expand`, `narrow` copy (PyTorch returns strided views); `reshape`/`view`/`squeeze`/`unsqueeze`/
  * `flatten` share `data` with their input like PyTorch's views.
  *
+ * On 'cuda' (docs/cuda.md) the storage is a `DeviceArray` (lib/cuda.ts): `data` is that handle,
+ * not an indexable array, and reading values (`toArray()`, `tolist()`, `item()`, printing)
+ * synchronizes with the device and copies; `await toArrayAsync()` copies without blocking.
+ *
  * This module holds the data, the shape and the autograd state, and imports no op: the op methods
  * (`x.add(y)`, `x.sum()`, `x.backward()`...) are attached by lib/tensor-methods.ts, which the
  * package entry imports, so that lib/ops can import Tensor without an import cycle (the layering
@@ -16,8 +20,10 @@ import type { Node } from './autograd/engine';
 import { isGradEnabled } from './autograd/grad-mode';
 import { formatTensor } from './ops/print';
 import { bumpVersion, versionOf } from './autograd/version';
+import { DeviceArray, download, downloadAsync, isAvailable as cudaAvailable, unavailableReason, upload, uploadInto, type CudaDType, type HostArray } from './cuda';
 
-export type DType = 'float32' | 'float64' | 'int32' | 'bool';
+/** bfloat16 and float16 exist only on 'cuda' (docs/cuda.md). */
+export type DType = 'float32' | 'float64' | 'int32' | 'bool' | 'bfloat16' | 'float16';
 export type FloatDType = 'float32' | 'float64';
 export type Device = 'cpu' | 'cuda';
 /** Storage of each dtype: bool is one byte per element (0 or 1). */
@@ -35,6 +41,8 @@ export function arrayCtor(dtype: DType): Float32ArrayConstructor | Float64ArrayC
     case 'float32': return Float32Array;
     case 'float64': return Float64Array;
     case 'int32': return Int32Array;
+    // bfloat16 / float16 (cuda only) read back as float32 values
+    case 'bfloat16': case 'float16': return Float32Array;
     default: return Uint8Array;
   }
 }
@@ -52,6 +60,12 @@ export function dtypeOf(data: TensorData): DType {
  * and printing shows an empty tensor. One length comparison: cheap enough for every op entry.
  */
 export function checkLive(t: Tensor, name: string): Tensor {
+  if (t.device === 'cuda') {
+    if ((t.data as unknown as DeviceArray).disposed) {
+      throw selfsupError('ERR_INVALID_ARGUMENT', 'a live Tensor', name, `a cuda Tensor of shape ${shapeStr(t.shape)} whose memory was released by dispose()`);
+    }
+    return t;
+  }
   const len = t.data.length;
   let n = 1;
   for (const d of t.shape) n *= d;
@@ -66,22 +80,36 @@ export function isFloatDType(d: DType): d is FloatDType {
   return d === 'float32' || d === 'float64';
 }
 
-/** Throws ERR_NO_DEVICE for 'cuda' (no CUDA tensor backend yet), TypeError/RangeError for junk. */
+/** Floating dtypes of either device (bfloat16 and float16 exist on 'cuda' only). */
+export function isFloatingDType(d: DType): boolean {
+  return d === 'float32' || d === 'float64' || d === 'bfloat16' || d === 'float16';
+}
+
+/**
+ * 'cpu', or 'cuda' ('cuda:0') when a CUDA build of the addon sees a device; ERR_NO_DEVICE with the
+ * reason otherwise (docs/cuda.md), TypeError/RangeError for junk.
+ */
 export function checkDevice(name: string, device: unknown): Device {
   if (device === undefined || device === 'cpu') return 'cpu';
-  if (device === 'cuda' || (typeof device === 'string' && device.startsWith('cuda:'))) {
-    throw new SelfsupError(
-      'ERR_NO_DEVICE',
-      `Expected 'cpu' for ${name} but received ${JSON.stringify(device)}: CUDA tensors are not implemented yet ` +
-        `(the fused CUDA kernels are reachable through selfsup/kernels on a CUDA build)`,
-    );
+  if (device === 'cuda' || device === 'cuda:0') {
+    if (!cudaAvailable()) {
+      throw new SelfsupError('ERR_NO_DEVICE', `Expected 'cpu' for ${name} but received ${JSON.stringify(device)}: no CUDA device is usable (${unavailableReason()})`);
+    }
+    return 'cuda';
+  }
+  if (typeof device === 'string' && device.startsWith('cuda:')) {
+    throw new SelfsupError('ERR_NO_DEVICE', `Expected 'cpu', 'cuda' or 'cuda:0' for ${name} but received ${JSON.stringify(device)}: only the first CUDA device is supported`);
   }
   if (typeof device !== 'string') throw typeError("'cpu' | 'cuda'", name, device);
   throw rangeError("'cpu' | 'cuda'", name, device);
 }
 
 export class Tensor {
-  /** Contiguous row-major storage; may be shared with views (reshape/view/squeeze/unsqueeze/flatten). */
+  /**
+   * Contiguous row-major storage; may be shared with views (reshape/view/squeeze/unsqueeze/flatten).
+   * On 'cuda' it is the tensor's DeviceArray (typed as TensorData for the CPU code paths, which a
+   * cuda tensor never reaches: ops without a CUDA kernel refuse it first).
+   */
   data: TensorData;
   readonly shape: number[];
   readonly dtype: DType;
@@ -98,7 +126,21 @@ export class Tensor {
    * Low-level constructor: `data` is used as is (zero-copy) and must have `prod(shape)` elements.
    * Prefer the `tensor()` factory, which also accepts nested arrays.
    */
-  constructor(data: TensorData, shape: readonly number[], options: TensorOptions = {}) {
+  constructor(data: TensorData | DeviceArray, shape: readonly number[], options: TensorOptions = {}) {
+    if (data instanceof DeviceArray) {
+      if (!Array.isArray(shape)) throw typeError('an array of non-negative integers', 'Tensor(shape)', shape);
+      let n = 1;
+      for (const d of shape) n *= d;
+      if (data.length !== n) throw rangeError(`a DeviceArray of length ${n} (shape ${shapeStr(shape)})`, 'Tensor(data)', `length ${data.length}`, true);
+      if (options.device !== undefined && options.device !== 'cuda') throw rangeError("'cuda' (the device of a DeviceArray)", 'Tensor(options.device)', options.device);
+      if (options.dtype !== undefined && options.dtype !== data.dtype) throw typeError(`a ${options.dtype} DeviceArray`, 'Tensor(data)', `a ${data.dtype} DeviceArray`);
+      this.data = data as unknown as TensorData;
+      this.shape = shape.slice();
+      this.dtype = data.dtype;
+      this.device = 'cuda';
+      if (options.requiresGrad) this.requiresGrad = true;
+      return;
+    }
     // dtypeOf() maps anything it does not recognise to bool: plain arrays and strings must stop here.
     if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array || data instanceof Uint8Array)) {
       const hint = Array.isArray(data) || typeof data === 'number' || typeof data === 'boolean' ? '; use tensor(data) for plain arrays and numbers' : '';
@@ -112,10 +154,14 @@ export class Tensor {
     let n = 1;
     for (const d of shape) n *= d;
     if (data.length !== n) throw rangeError(`an array of length ${n} (shape ${shapeStr(shape)})`, 'Tensor(data)', `length ${data.length}`, true);
-    this.data = data;
     this.shape = shape.slice();
     this.dtype = dt;
     this.device = checkDevice('Tensor(options.device)', options.device);
+    // A host array with device 'cuda' is uploaded (float64 has no cuda storage).
+    if (this.device === 'cuda') {
+      if (dt === 'float64') throw typeError("a float32, int32 or bool array (float64 tensors stay on 'cpu')", 'Tensor(data)', data);
+      this.data = upload(data as HostArray, dt as CudaDType) as unknown as TensorData;
+    } else this.data = data;
     if (options.requiresGrad) this.requiresGrad = true;
   }
 
@@ -124,7 +170,7 @@ export class Tensor {
   }
   set requiresGrad(v: boolean) {
     if (typeof v !== 'boolean') throw typeError('a boolean', 'requiresGrad', v);
-    if (v && !isFloatDType(this.dtype)) throw typeError('a float32 or float64 Tensor (only floating tensors can require grad)', 'requiresGrad', this);
+    if (v && !isFloatingDType(this.dtype)) throw typeError('a float32 or float64 Tensor (only floating tensors can require grad)', 'requiresGrad', this);
     if (!v && this.gradFn) {
       throw selfsupError('ERR_AUTOGRAD', 'a leaf tensor (use detach() on a non-leaf)', 'requiresGrad = false', `a tensor computed by ${this.gradFn.name}`);
     }
@@ -145,13 +191,35 @@ export class Tensor {
   numel(): number {
     return this.data.length;
   }
-  /** The flat typed array (the storage itself: length 1 for a scalar). */
+  /**
+   * The flat typed array (the storage itself: length 1 for a scalar). On 'cuda': a host copy,
+   * after every op enqueued on the tensor (synchronizes; bfloat16/float16 as float32 values).
+   */
   toArray(): TensorData {
+    if (this.device === 'cuda') return download(checkLive(this, 'toArray(this)').data as unknown as DeviceArray);
     return this.data;
+  }
+  /** toArray() without blocking the event loop: on 'cuda' a worker thread waits for the copy. */
+  async toArrayAsync(): Promise<TensorData> {
+    if (this.device === 'cuda') return downloadAsync(checkLive(this, 'toArrayAsync(this)').data as unknown as DeviceArray);
+    return this.data;
+  }
+  /** A host tensor with this one's values (itself on 'cpu'); not recorded by autograd (see to('cpu')). */
+  cpuCopy(): Tensor {
+    return this.device === 'cuda' ? new Tensor(this.toArray(), this.shape) : this;
+  }
+  /**
+   * Releases a cuda tensor's device memory now (its views' too: they share it); using the tensor
+   * afterwards is an error. The GC's finalizer does the same for tensors never disposed. A no-op on
+   * 'cpu'.
+   */
+  dispose(): void {
+    if (this.device === 'cuda') (this.data as unknown as DeviceArray).dispose();
   }
   /** Nested JS arrays (numbers, or booleans for bool tensors), like PyTorch's `tolist()`. */
   tolist(): unknown {
     checkLive(this, 'tolist(this)');
+    if (this.device === 'cuda') return this.cpuCopy().tolist();
     const conv = (v: number): number | boolean => (this.dtype === 'bool' ? v !== 0 : v);
     if (this.ndim === 0) return conv(this.data[0]);
     const rec = (d: number, off: number, stride: number): unknown[] => {
@@ -166,20 +234,20 @@ export class Tensor {
   item(): number {
     checkLive(this, 'item(this)');
     if (this.data.length !== 1) throw rangeError('a tensor with exactly one element', 'item()', `a tensor of shape ${shapeStr(this.shape)}`, true);
-    return this.data[0];
+    return this.device === 'cuda' ? this.toArray()[0] : this.data[0];
   }
   toString(): string {
     checkLive(this, 'toString(this)');
-    return formatTensor(this);
+    return formatTensor(this.cpuCopy());
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     checkLive(this, 'print(this)');
-    return formatTensor(this);
+    return formatTensor(this.cpuCopy());
   }
 
   /** A new leaf sharing `data`, cut from the graph (no grad). */
   detach(): Tensor {
-    return new Tensor(this.data, this.shape, { device: this.device });
+    return this.device === 'cuda' ? new Tensor(this.data as unknown as DeviceArray, this.shape) : new Tensor(this.data, this.shape);
   }
 
   // ---- in-place writes that need no op (the others are in lib/tensor-methods.ts) ----------
@@ -188,15 +256,19 @@ export class Tensor {
     return versionOf(this.data);
   }
   zero_(): this {
-    checkInPlace(this, 'zero_');
-    this.data.fill(0);
-    bumpVersion(this.data);
-    return this;
+    return this.fill_(0);
   }
   fill_(value: number): this {
     checkInPlace(this, 'fill_');
     if (typeof value !== 'number') throw typeError('a number', 'fill_(value)', value);
-    this.data.fill(value);
+    if (this.device === 'cuda') {
+      // Written from the host: one upload of the filled values (no fill kernel yet).
+      const d = checkLive(this, 'fill_(this)').data as unknown as DeviceArray;
+      if (d.dtype === 'bfloat16' || d.dtype === 'float16') {
+        throw new SelfsupError('ERR_NO_DEVICE', `Expected a float32, int32 or bool tensor for fill_(this) but received a ${d.dtype} cuda tensor: fill_ has no ${d.dtype} path yet; fill in float32 and convert with .to('${d.dtype}')`);
+      }
+      uploadInto(d, new (arrayCtor(this.dtype))(d.length).fill(value) as HostArray);
+    } else this.data.fill(value);
     bumpVersion(this.data);
     return this;
   }

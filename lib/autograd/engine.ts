@@ -11,14 +11,16 @@
  * gradients per output. Backward closures run under noGrad: no higher-order gradients.
  */
 import { SelfsupError, selfsupError, shapeStr, typeError } from '../errors';
-import { Tensor, arrayCtor, type DType, type TensorData } from '../tensor';
+import { Tensor, arrayCtor, type DType, type Device, type TensorData } from '../tensor';
 import { noGrad } from './grad-mode';
 import { bumpVersion } from './version';
 import { axpy, binary as nativeBinary, outArray } from '../ops/native-core';
+import { castCuda, cloneRaw, toCuda } from '../ops/common';
 
 export interface TensorMeta {
   shape: number[];
   dtype: DType;
+  device?: Device;
 }
 
 /** Where the gradient of one forward argument goes. */
@@ -82,7 +84,10 @@ export class Node {
   }
 }
 
+// On 'cuda' (docs/cuda.md) the gradient buffers are device arrays: copies, casts, seeds and sums
+// below go through the device ops; `data` stays the storage's identity for `owned`.
 function castData(t: Tensor, dtype: DType): Tensor {
+  if (t.device === 'cuda') return castCuda(t, dtype);
   const a = outArray(dtype, t.data.length); // set() below writes every element
   a.set(t.data);
   return new Tensor(a, t.shape);
@@ -100,19 +105,25 @@ function addArrays(sum: TensorData, a: TensorData, c: TensorData): boolean {
 }
 
 function fresh(t: Tensor, dtype: DType): Tensor {
+  if (t.device === 'cuda') return dtype === t.dtype ? cloneRaw(t) : castCuda(t, dtype);
   const a = outArray(dtype, t.data.length); // set() below writes every element
   a.set(t.data);
   return new Tensor(a, t.shape);
 }
 
 function onesLike(meta: TensorMeta): Tensor {
-  return new Tensor(new (arrayCtor(meta.dtype))(1).fill(1), meta.shape);
+  return filled(meta, 1);
 }
 
 function zerosOf(meta: TensorMeta): Tensor {
+  return filled(meta, 0);
+}
+
+function filled(meta: TensorMeta, v: number): Tensor {
   let n = 1;
   for (const d of meta.shape) n *= d;
-  return new Tensor(new (arrayCtor(meta.dtype))(n), meta.shape);
+  const t = new Tensor(new (arrayCtor(meta.dtype === 'bfloat16' || meta.dtype === 'float16' ? 'float32' : meta.dtype))(n).fill(v), meta.shape);
+  return meta.device === 'cuda' ? toCuda(t, meta.dtype) : t;
 }
 
 function checkRootGrad(root: Tensor, g: Tensor | number | undefined, i: number, where: string): Tensor {
@@ -121,14 +132,15 @@ function checkRootGrad(root: Tensor, g: Tensor | number | undefined, i: number, 
     if (root.numel() !== 1) {
       throw selfsupError('ERR_AUTOGRAD', `a grad tensor of shape ${shapeStr(root.shape)} (grad can be omitted only for a one-element tensor)`, name, 'undefined');
     }
-    return onesLike({ shape: root.shape, dtype: root.dtype });
+    return onesLike({ shape: root.shape, dtype: root.dtype, device: root.device });
   }
   if (typeof g === 'number') {
     if (root.numel() !== 1) throw selfsupError('ERR_AUTOGRAD', `a grad tensor of shape ${shapeStr(root.shape)}`, name, `the number ${g}`);
-    return new Tensor(new (arrayCtor(root.dtype))(1).fill(g), root.shape);
+    return filled({ shape: root.shape, dtype: root.dtype, device: root.device }, g);
   }
   if (!(g instanceof Tensor)) throw typeError('a Tensor', name, g);
   if (shapeStr(g.shape) !== shapeStr(root.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `a grad of shape ${shapeStr(root.shape)}`, name, shapeStr(g.shape));
+  if (g.device !== root.device) throw selfsupError('ERR_DEVICE_MISMATCH', `a grad on '${root.device}' (the device of the tensor)`, name, `a Tensor on '${g.device}'`);
   return g.dtype === root.dtype ? g : castData(g, root.dtype);
 }
 
@@ -197,7 +209,7 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
       return prev;
     }
     // Both paths below write every element of sum: no zero-fill needed.
-    const a = prev.data, c = g.data, sum = outArray(prev.dtype, a.length);
+    const a = prev.data, c = g.data, sum = outArray(prev.dtype, a.length, prev.device);
     if (!addArrays(sum, a, c)) for (let i = 0; i < sum.length; i++) sum[i] = a[i] + c[i];
     owned.add(sum);
     return new Tensor(sum, prev.shape);

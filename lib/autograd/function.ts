@@ -128,7 +128,7 @@ export function applyFunction<A extends unknown[], O extends FunctionOutput>(def
   const recording = isGradEnabled();
   const edges: Array<Edge | null> = args.map((a) => {
     if (!recording || !(a instanceof Tensor) || !a.requiresGrad) return null;
-    const meta: TensorMeta = { shape: a.shape.slice(), dtype: a.dtype };
+    const meta: TensorMeta = { shape: a.shape.slice(), dtype: a.dtype, device: a.device };
     return a.gradFn ? { node: a.gradFn, outputNr: a.outputNr, leaf: null, meta } : { node: null, outputNr: 0, leaf: a, meta };
   });
   ctx.needsInputGrad = edges.map((e) => e !== null);
@@ -142,7 +142,7 @@ export function applyFunction<A extends unknown[], O extends FunctionOutput>(def
   const node = new Node(
     `${def.name}Backward`,
     edges,
-    wrapped.map((t) => ({ shape: t.shape.slice(), dtype: t.dtype })),
+    wrapped.map((t) => ({ shape: t.shape.slice(), dtype: t.dtype, device: t.device })),
     (grads) => def.backward(ctx, ...grads),
     () => ctx.release(),
     freshGrads,

@@ -19,6 +19,13 @@ import { Tensor } from '../tensor';
 import { noGrad } from '../autograd/grad-mode';
 import { readSafetensorsFile, writeSafetensorsFile, type RawTensor } from './safetensors';
 
+/** A tensor's host values for a file: cuda tensors are copied back (bfloat16/float16 as float32). */
+export function rawTensor(t: Tensor): RawTensor {
+  const h = t.cpuCopy();
+  const dtype = h.dtype === 'bfloat16' || h.dtype === 'float16' ? 'float32' : h.dtype;
+  return { dtype, shape: h.shape, data: h.toArray() as RawTensor['data'] };
+}
+
 const PARAMETERS = new WeakSet<Tensor>();
 
 /**
@@ -270,7 +277,7 @@ export abstract class Module {
    */
   save(path: string, metadata: Record<string, string> = {}): void {
     const tensors = new Map<string, RawTensor>();
-    for (const [k, t] of Object.entries(this.stateDict())) tensors.set(k, { dtype: t.dtype, shape: t.shape, data: t.data });
+    for (const [k, t] of Object.entries(this.stateDict())) tensors.set(k, rawTensor(t));
     writeSafetensorsFile(path, tensors, { format: 'pt', ...metadata });
   }
 

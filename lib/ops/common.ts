@@ -2,16 +2,42 @@
  * Shared plumbing of the ops: argument checks in the package grammar (op name + argument name),
  * broadcasting, and the strided row iterator that every broadcasting/reducing loop runs on.
  */
-import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { type SelfsupError, rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor, arrayCtor, checkLive, isFloatDType, type DType, type TensorData } from '../tensor';
 import { checkKnownKeys } from '../validate';
 import * as nc from './native-core';
+import { type CudaDType, type DeviceArray, cast as cudaCast } from '../cuda';
 
 export type Arr = TensorData;
+
+/**
+ * The ops that run on 'cuda' (docs/cuda.md): the elementwise/reduction/softmax core, the views and
+ * copies, dtype conversion. Every other op refuses a cuda tensor in checkTensor with
+ * ERR_NO_DEVICE, before it could read the DeviceArray as a host array.
+ */
+export const CUDA_OPS: ReadonlySet<string> = new Set([
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'gt', 'ge', 'lt', 'le', 'eq',
+  'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'relu', 'sigmoid', 'tanh', 'clamp',
+  'sum', 'mean', 'amax', 'amin', 'softmax', 'logSoftmax',
+  'reshape', 'view', 'squeeze', 'unsqueeze', 'flatten', 'transpose', 'permute', 'expand', 'clone', 'to',
+]);
+
+/** ERR_NO_DEVICE for an op without a CUDA kernel. */
+export function noCudaKernel(op: string, arg: string): SelfsupError {
+  return selfsupError('ERR_NO_DEVICE', "a Tensor on 'cpu'", `${op}(${arg})`, `a cuda Tensor: ${op} has no CUDA kernel yet; call .cpu() first`);
+}
 
 /** A Tensor argument (optionally of given dtypes). */
 export function checkTensor(op: string, arg: string, x: unknown, dtypes?: readonly DType[]): Tensor {
   if (!(x instanceof Tensor)) throw typeError(dtypes ? `a ${dtypes.join(' or ')} Tensor` : 'a Tensor', `${op}(${arg})`, x);
+  if (x.device === 'cuda') {
+    if (!CUDA_OPS.has(op)) throw noCudaKernel(op, arg);
+    // float32 stands for the floating dtypes on the device (bfloat16 and float16 are cuda-only).
+    if (dtypes && !dtypes.includes(x.dtype) && !(dtypes.includes('float32') && (x.dtype === 'bfloat16' || x.dtype === 'float16'))) {
+      throw typeError(`a ${dtypes.join(' or ')} Tensor`, `${op}(${arg})`, x);
+    }
+    return checkLive(x, `${op}(${arg})`);
+  }
   if (dtypes && !dtypes.includes(x.dtype)) throw typeError(`a ${dtypes.join(' or ')} Tensor`, `${op}(${arg})`, x);
   return checkLive(x, `${op}(${arg})`);
 }
@@ -32,11 +58,25 @@ export function checkSameDtype(op: string, arg: string, x: Tensor, ref: Tensor, 
   }
 }
 
-/** A number operand becomes a scalar tensor of `like`'s dtype. */
+/** A number operand becomes a scalar tensor of `like`'s dtype (and device). */
 export function scalarLike(v: number, like: Tensor): Tensor {
   const a = new (arrayCtor(like.dtype))(1);
   a[0] = v;
-  return new Tensor(a, []);
+  return like.device === 'cuda' ? toCuda(new Tensor(a, []), like.dtype) : new Tensor(a, []);
+}
+
+/**
+ * `t` (a host tensor) on 'cuda' in `dtype` (bfloat16 / float16 through a float32 upload and a
+ * device cast). Not recorded by autograd.
+ */
+export function toCuda(t: Tensor, dtype: DType = t.dtype): Tensor {
+  if (dtype === 'bfloat16' || dtype === 'float16') {
+    const f = toCuda(t, 'float32');
+    const out = castCuda(f, dtype);
+    f.dispose();
+    return out;
+  }
+  return new Tensor(t.data, t.shape, { device: 'cuda' });
 }
 
 /** Binary operands: at least one Tensor, numbers become scalars, same dtype and device. */
@@ -120,7 +160,22 @@ export function newArray(dtype: DType, n: number): Arr {
   return new (arrayCtor(dtype))(n);
 }
 
+/** A new tensor with t's values, in `shape` (same size); on t's device. Not recorded. */
+export function cloneRaw(t: Tensor, shape: readonly number[] = t.shape): Tensor {
+  if (t.device !== 'cuda') return new Tensor(t.data.slice(), shape);
+  const out = nc.deviceArray(t.dtype, t.numel());
+  nc.copyStrided(t.data, out, [t.numel()], [1]);
+  return new Tensor(out, shape);
+}
+
+/** t converted to `dtype` on 'cuda' (a device cast). Not recorded. */
+export function castCuda(t: Tensor, dtype: DType): Tensor {
+  return new Tensor(cudaCast(t.data as unknown as DeviceArray, dtype as CudaDType), t.shape);
+}
+
+/** A zeroed tensor of x's dtype (uninitialized on 'cuda': only for outputs written in full). */
 export function emptyLike(x: Tensor, shape: readonly number[] = x.shape): Tensor {
+  if (x.device === 'cuda') return new Tensor(nc.deviceArray(x.dtype, sizeOf(shape)), shape);
   return new Tensor(newArray(x.dtype, sizeOf(shape)), shape);
 }
 
@@ -176,8 +231,8 @@ export function forEachRow(shape: readonly number[], strides: number[][], fn: (o
 /** Sums `g` (of a broadcast shape) down to `shape`: the gradient of broadcasting. */
 export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(g.shape, shape)) return g;
-  if (nc.core()) {
-    const nout = nc.outArray(g.dtype, sizeOf(shape));
+  if (nc.core() || g.device === 'cuda') {
+    const nout = nc.outArray(g.dtype, sizeOf(shape), g.device);
     if (nc.sumTo(g.data, g.shape, shape, nout)) return new Tensor(nout, shape);
   }
   const out = newArray(g.dtype, sizeOf(shape)); // the loop below accumulates: zeroed
@@ -197,7 +252,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
 /** Copies `x` broadcast to `shape` (shape must be a broadcast of x.shape). */
 export function expandRaw(x: Tensor, shape: readonly number[]): Tensor {
   if (sameShape(x.shape, shape)) return x;
-  const out = nc.outArray(x.dtype, sizeOf(shape)); // written in full
+  const out = nc.outArray(x.dtype, sizeOf(shape), x.device); // written in full
   const xs = broadcastStrides(x.shape, shape);
   const xd = x.data;
   if (nc.copyStrided(xd, out, shape, xs)) return new Tensor(out, shape);

@@ -7,14 +7,14 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { erf } from '../backends/reference-pointwise';
 import { useReference } from '../backends/native';
-import { rangeError, typeError } from '../errors';
+import { rangeError, selfsupError, typeError } from '../errors';
 import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
-import { Tensor, isFloatDType, type DType } from '../tensor';
+import { Tensor, isFloatDType, isFloatingDType, type DType } from '../tensor';
 import * as nc from './native-core';
 import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
-  emptyLike, forEachRow, newArray, opts, optEnum, sizeOf, sumToShape, scalarLike,
+  emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
 } from './common';
 
 export { checkTensor };
@@ -23,8 +23,9 @@ type BinKernel = (o: Arr, oo: number, a: Arr, ao: number, as: number, b: Arr, bo
 
 /** out[i] = k(a[i], b[i]) over the broadcast shape. */
 function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype): Tensor {
+  if (a.device !== b.device) [a, b] = sameDevice(a, b);
   const shape = broadcastShapes('', '', a.shape, b.shape);
-  const out = nc.outArray(outDtype, sizeOf(shape)); // every element is written below
+  const out = nc.outArray(outDtype, sizeOf(shape), a.device); // every element is written below
   const ad = a.data, bd = b.data;
   // The native tensor core: one multithreaded SIMD pass (the loops below are the reference).
   const nop = NATIVE_BINARY.get(k);
@@ -39,6 +40,16 @@ function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype
     k(out, o[0], ad, o[1], s[1], bd, o[2], s[2], n),
   );
   return new Tensor(out, shape);
+}
+
+/**
+ * Operands on two devices: a 0-dim host operand (a number made a tensor, PyTorch's CPU scalar)
+ * moves to 'cuda'; anything else is ERR_DEVICE_MISMATCH.
+ */
+function sameDevice(a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (a.device === 'cpu' && a.ndim === 0) return [toCuda(a), b];
+  if (b.device === 'cpu' && b.ndim === 0) return [a, toCuda(b)];
+  throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${a.device}' (the device of a)`, 'b', `a Tensor on '${b.device}'`);
 }
 
 function addF32(o: Float32Array, a: Float32Array, b: Float32Array): void {
@@ -78,8 +89,9 @@ export const raw = {
   sub: (a: Tensor, b: Tensor) => binaryMap(a, b, kSub),
   mul: (a: Tensor, b: Tensor) => binaryMap(a, b, kMul),
   div: (a: Tensor, b: Tensor) => binaryMap(a, b, kDiv),
+  eq: (a: Tensor, b: Tensor) => binaryMap(a, b, kEq, 'bool'),
   scale(a: Tensor, s: number): Tensor {
-    const out = new Tensor(nc.outArray(a.dtype, a.numel()), a.shape), x = a.data, y = out.data;
+    const out = new Tensor(nc.outArray(a.dtype, a.numel(), a.device), a.shape), x = a.data, y = out.data;
     if (nc.unary('affine', x, y, s, 0)) return out;
     for (let i = 0; i < x.length; i++) y[i] = x[i] * s;
     return out;
@@ -149,6 +161,7 @@ const PowFn = defineFunction({
       ga = sumToShape(raw.mul(g, raw.mul(b, binaryMap(a, bm1, kPow))), a.shape);
     }
     if (ctx.needsInputGrad[1]) {
+      if (a.device === 'cuda') throw noCudaKernel('pow', 'exponent (its gradient)');
       const la = emptyLike(a);
       for (let i = 0; i < a.data.length; i++) la.data[i] = a.data[i] > 0 ? Math.log(a.data[i]) : a.data[i] === 0 ? 0 : NaN;
       gb = sumToShape(raw.mul(raw.mul(g, y), la), b.shape);
@@ -179,19 +192,21 @@ const MinimumFn = minMaxFn('Minimum', kMin);
 
 // ---- type promotion (torch.result_type) -------------------------------------------------------
 
-const CATEGORY: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 2 };
+const CATEGORY: Record<DType, number> = { bool: 0, int32: 1, float32: 2, float64: 2, bfloat16: 2, float16: 2 };
 
 /** The smallest dtype holding both (torch.promote_types over this package's four dtypes). */
 export function promoteTypes(a: DType, b: DType): DType {
   if (CATEGORY[a] !== CATEGORY[b]) return CATEGORY[a] > CATEGORY[b] ? a : b;
-  return a === 'float64' || b === 'float64' ? 'float64' : a;
+  if (a === 'float64' || b === 'float64') return 'float64';
+  // Two different 16/32-bit floats: float32 (torch.promote_types: bfloat16 with float16 too).
+  return a === b ? a : 'float32';
 }
 
 /** PyTorch's combine_categories: a lower-priority group only matters when its category is higher. */
 function combine(higher: DType | null, lower: DType | null): DType | null {
   if (higher === null) return lower;
-  if (lower === null || isFloatDType(higher)) return higher;
-  return higher === 'bool' || isFloatDType(lower) ? promoteTypes(higher, lower) : higher;
+  if (lower === null || isFloatingDType(higher)) return higher;
+  return higher === 'bool' || isFloatingDType(lower) ? promoteTypes(higher, lower) : higher;
 }
 
 /**
@@ -226,9 +241,9 @@ function promoted(op: string, a: unknown, b: unknown, toFloat = false): [Tensor,
   if (b instanceof Tensor) checkTensor(op, 'b', b);
   else if (typeof b !== 'number') throw typeError('a Tensor or a number', `${op}(b)`, b);
   // The common cases, one float dtype already (a number never raises a float tensor's dtype): no conversion.
-  if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype && (!toFloat || isFloatDType(a.dtype))) return [a, b];
-  if (a instanceof Tensor && typeof b === 'number' && isFloatDType(a.dtype)) return [a, scalarOf(b, a.dtype)];
-  if (b instanceof Tensor && typeof a === 'number' && isFloatDType(b.dtype)) return [scalarOf(a, b.dtype), b];
+  if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype && (!toFloat || isFloatingDType(a.dtype))) return [a, b];
+  if (a instanceof Tensor && typeof b === 'number' && isFloatingDType(a.dtype)) return [a, scalarLike(b, a)];
+  if (b instanceof Tensor && typeof a === 'number' && isFloatingDType(b.dtype)) return [scalarLike(a, b), b];
   let dtype = resultType(a as Tensor | number, b as Tensor | number);
   if (toFloat && !isFloatDType(dtype)) dtype = 'float32';
   const as = (x: unknown, name: string): Tensor => {
@@ -252,7 +267,7 @@ function scalarOf(v: number, dtype: DType): Tensor {
 function binary(op: string, fn: (a: Tensor, b: Tensor) => Tensor, a: Tensor | number, b: Tensor | number, intKernel: BinKernel | null, boolKernel: BinKernel | null = intKernel, toFloat = false): Tensor {
   const [A, B] = promoted(op, a, b, toFloat);
   broadcastShapes(op, 'b', A.shape, B.shape);
-  if (isFloatDType(A.dtype)) return fn(A, B);
+  if (isFloatingDType(A.dtype)) return fn(A, B);
   const k = A.dtype === 'bool' ? boolKernel : intKernel;
   if (k === null) throw typeError(`numeric operands (${op} of two bool tensors is not defined, as in PyTorch; convert with .int())`, `${op}(b)`, b);
   return binaryMap(A, B, k);
@@ -380,14 +395,14 @@ function unary(
   const Fn = defineFunction({
     name,
     forward(ctx, x: Tensor) {
-      const y = new Tensor(nc.outArray(x.dtype, x.numel()), x.shape);
+      const y = new Tensor(nc.outArray(x.dtype, x.numel(), x.device), x.shape);
       if (nop === null || !nc.unary(nop, x.data, y.data)) fwd(x.data, y.data, x.data.length);
       ctx.save(save.includes('x') ? x : null, save.includes('y') ? y : null);
       return y;
     },
     backward(ctx, g) {
       const [x, y] = ctx.saved;
-      const gx = new Tensor(nc.outArray(g.dtype, g.numel()), g.shape);
+      const gx = new Tensor(nc.outArray(g.dtype, g.numel(), g.device), g.shape);
       const s = x ? x.data : y ? y.data : null;
       if (nop === null || !nc.unaryBackward(nop, g.data, s, gx.data)) bwd(g.data, x ? x.data : null, y ? y.data : null, gx.data, g.data.length);
       return [gx];

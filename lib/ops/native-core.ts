@@ -7,10 +7,17 @@
  *
  * Shapes travel in one reused Float64Array (`META`), so a call costs a few N-API conversions and
  * no JS array allocation: the fixed cost of a small op stays at a few microseconds.
+ *
+ * Cuda tensors (docs/cuda.md): their storage is a DeviceArray, which the same bindings accept
+ * (the CUDA build enqueues the CUDA kernel). With any operand on the device every helper runs the
+ * device path or throws; none returns false there (the callers' TypeScript loops would read a
+ * DeviceArray as an empty array), and mixing device and host arrays is ERR_DEVICE_MISMATCH.
  */
 import { tryNative } from '../backends/native';
 import type { NativeAddon } from '../backends/native-api';
-import type { DType, TensorData } from '../tensor';
+import type { Device, DType, TensorData } from '../tensor';
+import { selfsupError } from '../errors';
+import { DeviceArray, cudaAddon, type CudaDType } from '../cuda';
 import { uninitialized } from '../storage';
 
 type F = Float32Array | Float64Array;
@@ -46,6 +53,22 @@ const MAX_ND = 16;
 const META = new Float64Array(1 + 3 * MAX_ND + 1);
 const META_DST = new Float64Array(1 + 3 * MAX_ND + 2);
 
+type Arg = TensorData | DeviceArray;
+function isDev(x: unknown): x is DeviceArray {
+  return x instanceof DeviceArray;
+}
+/** The tensor core that takes device arrays (the CUDA build of the addon), for `op`. */
+function deviceCore(op: string, ...args: Array<Arg | null>): TensorCoreAddon {
+  args.forEach((x, i) => {
+    if (x !== null && !isDev(x)) throw selfsupError('ERR_DEVICE_MISMATCH', "operands on 'cuda' (another operand is)", `${op}(operand ${i})`, 'a host array');
+  });
+  return cudaAddon(op) as unknown as TensorCoreAddon;
+}
+function anyDev(...args: Array<Arg | null>): boolean {
+  for (const x of args) if (isDev(x)) return true;
+  return false;
+}
+
 let cached: TensorCoreAddon | null | undefined;
 /** The addon's tensor core, or null on the reference backend (decided once per process). */
 export function core(): TensorCoreAddon | null {
@@ -65,9 +88,12 @@ function isFloatArray(x: TensorData): x is F {
  * contiguous; bool Uint8Array for comparisons). out may be `a` itself (in place).
  */
 export function binary(op: BinaryOpName, out: TensorData, outShape: readonly number[], a: TensorData, aShape: readonly number[], b: TensorData, bShape: readonly number[]): boolean {
-  const c = core();
+  const dev = anyDev(out, a, b);
+  const c = dev ? deviceCore(op, out, a, b) : core();
   const nd = outShape.length;
-  if (!c || nd > MAX_ND || out.length < small || !isFloatArray(a) || !isFloatArray(b)) return false;
+  if (dev && nd > MAX_ND) throw tooDeep(op, nd);
+  if (!dev && (!c || nd > MAX_ND || out.length < small || !isFloatArray(a) || !isFloatArray(b))) return false;
+  if (!c) return false;
   const m = META;
   m[0] = nd;
   const oa = nd - aShape.length, ob = nd - bShape.length;
@@ -76,12 +102,16 @@ export function binary(op: BinaryOpName, out: TensorData, outShape: readonly num
     m[1 + nd + d] = d < oa ? 1 : aShape[d - oa];
     m[1 + 2 * nd + d] = d < ob ? 1 : bShape[d - ob];
   }
-  c.tensorBinary(BinaryOp[op], out, a, b, m);
+  c.tensorBinary(BinaryOp[op], out, a as F, b as F, m);
   return true;
 }
 
 /** y = f(x) elementwise (y may be x). */
 export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 = 0): boolean {
+  if (anyDev(x, y)) {
+    deviceCore(op, x, y).tensorUnary(UnaryOp[op], x as F, y as F, p0, p1);
+    return true;
+  }
   const c = core();
   if (!c || x.length < small || !isFloatArray(x) || !isFloatArray(y)) return false;
   c.tensorUnary(UnaryOp[op], x, y, p0, p1);
@@ -90,6 +120,10 @@ export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 
 
 /** gx = g * f'(.), with s the saved input or output (see native/ops/tensor/params.h). */
 export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | null, gx: TensorData, p0 = 0, p1 = 0): boolean {
+  if (anyDev(g, s, gx)) {
+    deviceCore(`${op} backward`, g, s, gx).tensorUnaryBackward(UnaryOp[op], g as F, s as F | null, gx as F, p0, p1);
+    return true;
+  }
   const c = core();
   if (!c || g.length < small || !isFloatArray(g) || !isFloatArray(gx) || (s !== null && !isFloatArray(s))) return false;
   c.tensorUnaryBackward(UnaryOp[op], g, s as F | null, gx, p0, p1);
@@ -101,16 +135,19 @@ export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | nu
  * whose `reduced` flag is set.
  */
 export function reduce(op: keyof typeof ReduceOp, x: TensorData, shape: readonly number[], reduced: readonly boolean[], out: TensorData, scale = 1): boolean {
-  const c = core();
+  const dev = anyDev(x, out);
+  const c = dev ? deviceCore(op, x, out) : core();
   const nd = shape.length;
-  if (!c || nd > MAX_ND || x.length < small || !isFloatArray(x) || !isFloatArray(out)) return false;
+  if (dev && nd > MAX_ND) throw tooDeep(op, nd);
+  if (!dev && (!c || nd > MAX_ND || x.length < small || !isFloatArray(x) || !isFloatArray(out))) return false;
+  if (!c) return false;
   const m = META;
   m[0] = nd;
   for (let d = 0; d < nd; d++) {
     m[1 + d] = shape[d];
     m[1 + nd + d] = reduced[d] ? 1 : 0;
   }
-  c.tensorReduce(ReduceOp[op], x, out, m, scale);
+  c.tensorReduce(ReduceOp[op], x as F, out as F, m, scale);
   return true;
 }
 
@@ -123,6 +160,10 @@ export function sumTo(g: TensorData, gShape: readonly number[], shape: readonly 
 }
 
 export function softmax(log: boolean, x: TensorData, y: TensorData, outer: number, size: number, inner: number): boolean {
+  if (anyDev(x, y)) {
+    deviceCore(log ? 'logSoftmax' : 'softmax', x, y).tensorSoftmax(log, x as F, y as F, outer, size, inner);
+    return true;
+  }
   const c = core();
   if (!c || x.length < small || !isFloatArray(x) || !isFloatArray(y)) return false;
   c.tensorSoftmax(log, x, y, outer, size, inner);
@@ -130,6 +171,10 @@ export function softmax(log: boolean, x: TensorData, y: TensorData, outer: numbe
 }
 
 export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: TensorData, outer: number, size: number, inner: number): boolean {
+  if (anyDev(g, y, gx)) {
+    deviceCore(log ? 'logSoftmax backward' : 'softmax backward', g, y, gx).tensorSoftmaxBackward(log, g as F, y as F, gx as F, outer, size, inner);
+    return true;
+  }
   const c = core();
   if (!c || g.length < small || !isFloatArray(g) || !isFloatArray(y) || !isFloatArray(gx)) return false;
   c.tensorSoftmaxBackward(log, g, y, gx, outer, size, inner);
@@ -141,9 +186,12 @@ export function softmaxBackward(log: boolean, g: TensorData, y: TensorData, gx: 
  * contiguous, or written with `dstStrides` from `dstOffset` when given.
  */
 export function copyStrided(src: TensorData, dst: TensorData, shape: readonly number[], srcStrides: readonly number[], srcOffset = 0, dstStrides?: readonly number[], dstOffset = 0): boolean {
-  const c = core();
+  const dev = anyDev(src, dst);
+  const c = dev ? deviceCore('copy', src, dst) : core();
   const nd = shape.length;
-  if (!c || nd > MAX_ND || dst.length < small) return false;
+  if (dev && nd > MAX_ND) throw tooDeep('copy', nd);
+  if (!dev && (!c || nd > MAX_ND || dst.length < small)) return false;
+  if (!c) return false;
   const m = dstStrides ? META_DST : META;
   m[0] = nd;
   for (let d = 0; d < nd; d++) {
@@ -160,6 +208,10 @@ export function copyStrided(src: TensorData, dst: TensorData, shape: readonly nu
 
 /** y += alpha * x (same length). */
 export function axpy(y: TensorData, x: TensorData, alpha = 1): boolean {
+  if (anyDev(y, x)) {
+    deviceCore('axpy', y, x).tensorAxpy(y as F, x as F, alpha);
+    return true;
+  }
   const c = core();
   if (!c || y.length < small || !isFloatArray(y) || !isFloatArray(x) || y.constructor !== x.constructor) return false;
   c.tensorAxpy(y, x, alpha);
@@ -170,7 +222,8 @@ export function axpy(y: TensorData, x: TensorData, alpha = 1): boolean {
  * Storage for an op output: uninitialized when the native core will write every element (no
  * zero-fill pass), zeroed otherwise (the TypeScript loops accumulate into some outputs).
  */
-export function outArray(dtype: DType, n: number): TensorData {
+export function outArray(dtype: DType, n: number, device: Device = 'cpu'): TensorData {
+  if (device === 'cuda') return deviceArray(dtype, n);
   if (core() && (dtype === 'float32' || dtype === 'float64')) return uninitialized(dtype === 'float32' ? Float32Array : Float64Array, n);
   switch (dtype) {
     case 'float32': return new Float32Array(n);
@@ -178,4 +231,14 @@ export function outArray(dtype: DType, n: number): TensorData {
     case 'int32': return new Int32Array(n);
     default: return new Uint8Array(n);
   }
+}
+
+function tooDeep(op: string, nd: number): Error {
+  return selfsupError('ERR_UNSUPPORTED', `at most ${MAX_ND} dims for ${op} on 'cuda'`, `${op}(x)`, `${nd} dims`);
+}
+
+/** Uninitialized device storage of a cuda dtype, typed as TensorData for the op code. */
+export function deviceArray(dtype: DType, n: number): TensorData {
+  if (dtype === 'float64') throw selfsupError('ERR_UNSUPPORTED', "a float32, bfloat16, float16, int32 or bool tensor on 'cuda'", 'dtype', "float64 (float64 tensors stay on 'cpu')");
+  return new DeviceArray(dtype as CudaDType, n) as unknown as TensorData;
 }

@@ -21,7 +21,7 @@ import * as nc from './native-core';
 
 function softmaxForward(x: Tensor, dim: number, log: boolean): Tensor {
   const { outer, size, inner } = splitAt(x.shape, dim);
-  const y = new Tensor(nc.outArray(x.dtype, x.numel()), x.shape), xd = x.data, yd = y.data;
+  const y = new Tensor(nc.outArray(x.dtype, x.numel(), x.device), x.shape), xd = x.data, yd = y.data;
   if (nc.softmax(log, xd, yd, outer, size, inner)) return y;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -55,7 +55,7 @@ function softmaxFn(log: boolean) {
     backward(ctx, g) {
       const [y] = ctx.saved;
       const { outer, size, inner } = splitAt(y.shape, ctx.dim);
-      const gx = new Tensor(nc.outArray(g.dtype, g.numel()), g.shape), gd = g.data, yd = y.data, od = gx.data;
+      const gx = new Tensor(nc.outArray(g.dtype, g.numel(), g.device), g.shape), gd = g.data, yd = y.data, od = gx.data;
       if (nc.softmaxBackward(log, gd, yd, od, outer, size, inner)) return [gx];
       for (let o = 0; o < outer; o++) {
         for (let i = 0; i < inner; i++) {

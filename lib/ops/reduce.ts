@@ -5,9 +5,9 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
-import { abs, sqrt } from './elementwise';
+import { abs, raw, sqrt } from './elementwise';
 import * as nc from './native-core';
-import { broadcastStrides, checkFloat, checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
+import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
 
 function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
   return shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -20,8 +20,8 @@ type Kind = 'sum' | 'max' | 'min';
 /** Reduces into the keepdim shape. Empty reductions give 0 (sum) or -inf/+inf (max/min). */
 function reduceRaw(x: Tensor, dims: readonly number[], kind: Kind, scale = 1): Tensor {
   const ks = keptShape(x.shape, dims);
-  if (nc.core()) {
-    const nout = nc.outArray(x.dtype, sizeOf(ks));
+  if (nc.core() || x.device === 'cuda') {
+    const nout = nc.outArray(x.dtype, sizeOf(ks), x.device);
     if (nc.reduce(kind, x.data, x.shape, x.shape.map((_, i) => dims.includes(i)), nout, scale)) return new Tensor(nout, ks);
   }
   const out = newArray(x.dtype, sizeOf(ks)); // the loop below accumulates: zeroed
@@ -62,7 +62,7 @@ function sumFn(name: string) {
   },
   backward(ctx, g) {
     const gx = spread(g, ctx.ks, ctx.inShape);
-    const out = gx === g || gx.data === g.data ? new Tensor(g.data.slice(), ctx.inShape) : gx;
+    const out = gx === g || gx.data === g.data ? cloneRaw(g, ctx.inShape) : gx;
     if (ctx.scale !== 1 && !nc.unary('affine', out.data, out.data, ctx.scale, 0)) for (let i = 0; i < out.data.length; i++) out.data[i] *= ctx.scale;
     return [out];
   },
@@ -103,9 +103,16 @@ const ExtremeFn = defineFunction({
     const [x, r] = ctx.saved;
     const ks: number[] = ctx.ks;
     const rr = spread(r, ks, x.shape), gg = spread(g, ks, x.shape);
+    const reducedDims = ks.map((s, i) => (s === 1 && x.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
+    if (x.device === 'cuda') {
+      // The same formula in device ops: mask = (x == r), gx = mask * g / count.
+      const m = castCuda(raw.eq(x, rr), x.dtype);
+      const cc = spread(reduceRaw(m, reducedDims, 'sum'), ks, x.shape);
+      return [raw.div(raw.mul(m, gg), cc)];
+    }
     const mask = newArray(x.dtype, x.numel());
     for (let i = 0; i < mask.length; i++) mask[i] = x.data[i] === rr.data[i] ? 1 : 0;
-    const count = reduceRaw(new Tensor(mask, x.shape), ks.map((s, i) => (s === 1 && x.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0), 'sum');
+    const count = reduceRaw(new Tensor(mask, x.shape), reducedDims, 'sum');
     const cc = spread(count, ks, x.shape);
     const gx = newArray(x.dtype, x.numel());
     for (let i = 0; i < gx.length; i++) gx[i] = mask[i] ? gg.data[i] / cc.data[i] : 0;

@@ -5,9 +5,9 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import * as nc from './native-core';
-import { Tensor, arrayCtor, isFloatDType, type DType, type Dims } from '../tensor';
+import { Tensor, arrayCtor, checkDevice, isFloatingDType, type DType, type Device, type Dims } from '../tensor';
 import {
-  checkTensor, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
+  castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
 } from './common';
 
 export { normDim };
@@ -85,7 +85,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 const CloneFn = defineFunction({
   name: 'Clone',
   forward(_ctx, x: Tensor) {
-    return new Tensor(x.data.slice(), x.shape);
+    return cloneRaw(x);
   },
   backward(_ctx, g) {
     return [g];
@@ -96,6 +96,7 @@ export function clone(x: Tensor): Tensor {
 }
 
 function convert(x: Tensor, dtype: DType): Tensor {
+  if (x.device === 'cuda') return castCuda(x, dtype); // float64 is refused: it has no cuda storage
   const out = newArray(dtype, x.numel());
   if (dtype === 'bool') for (let i = 0; i < out.length; i++) out[i] = x.data[i] !== 0 ? 1 : 0;
   else if (dtype === 'int32') for (let i = 0; i < out.length; i++) out[i] = Math.trunc(x.data[i]); // toward zero, as PyTorch
@@ -114,21 +115,55 @@ const ToFn = defineFunction({
   },
 });
 
-/** dtype conversion; differentiable between float32 and float64 (int32/bool results carry no grad). */
+function moveRaw(x: Tensor, device: Device): Tensor {
+  if (x.device === device) return x;
+  return device === 'cuda' ? toCuda(x) : x.cpuCopy();
+}
+
+/** A device move; the gradient moves back (PyTorch's `to(device)` is differentiable too). */
+const ToDeviceFn = defineFunction({
+  name: 'ToDevice',
+  forward(ctx, x: Tensor, device: Device) {
+    ctx.device = x.device;
+    return moveRaw(x, device);
+  },
+  backward(ctx, g) {
+    return [moveRaw(g, ctx.device)];
+  },
+});
+
+/** `x` on `device` ('cpu' | 'cuda'; itself when already there). float64 stays on 'cpu'. */
+export function toDevice(x: Tensor, device: unknown): Tensor {
+  checkTensor('to', 'x', x);
+  const d = checkDevice('to(device)', device);
+  if (d === x.device) return x;
+  if (d === 'cuda' && x.dtype === 'float64') {
+    throw selfsupError('ERR_UNSUPPORTED', "a float32, int32 or bool Tensor (float64 has no cuda storage; convert with .float() first)", 'to(device)', 'a float64 Tensor');
+  }
+  return isFloatingDType(x.dtype) ? ToDeviceFn(x, d) : moveRaw(x, d);
+}
+
+/**
+ * dtype conversion; differentiable between floating dtypes (int32/bool results carry no grad).
+ * bfloat16 and float16 exist on 'cuda' only.
+ */
 export function toDtype(x: Tensor, dtype: DType): Tensor {
   checkTensor('to', 'x', x);
-  if (!['float32', 'float64', 'int32', 'bool'].includes(dtype as string)) {
-    throw (typeof dtype === 'string' ? rangeError : typeError)("'float32' | 'float64' | 'int32' | 'bool' | 'cpu' | 'cuda'", 'to(dtype)', dtype);
+  if (!['float32', 'float64', 'int32', 'bool', 'bfloat16', 'float16'].includes(dtype as string)) {
+    throw (typeof dtype === 'string' ? rangeError : typeError)("'float32' | 'float64' | 'int32' | 'bool' | 'bfloat16' | 'float16' | 'cpu' | 'cuda'", 'to(dtype)', dtype);
   }
   if (dtype === x.dtype) return x;
-  if (!isFloatDType(dtype) || !isFloatDType(x.dtype)) return convert(x, dtype);
+  if ((dtype === 'bfloat16' || dtype === 'float16') && x.device !== 'cuda') {
+    throw selfsupError('ERR_UNSUPPORTED', "a cuda Tensor (bfloat16 and float16 exist on 'cuda' only)", 'to(dtype)', `'${dtype}' for a cpu Tensor`);
+  }
+  if (!isFloatingDType(dtype) || !isFloatingDType(x.dtype)) return convert(x, dtype);
   return ToFn(x, dtype);
 }
 
 function permuteRaw(x: Tensor, perm: number[]): Tensor {
   const outShape = perm.map((p) => x.shape[p]);
   const xs = contiguousStrides(x.shape);
-  const out = nc.outArray(x.dtype, x.numel()); // written in full
+  const out = nc.outArray(x.dtype, x.numel(), x.device); // written in full
   const xd = x.data;
   if (nc.copyStrided(xd, out, outShape, perm.map((p) => xs[p]))) return new Tensor(out, outShape);
   forEachRow(outShape, [contiguousStrides(outShape), perm.map((p) => xs[p])], (o, n, s) => {
@@ -179,7 +214,7 @@ const ExpandFn = defineFunction({
   forward(ctx, x: Tensor, shape: number[]) {
     ctx.inShape = x.shape;
     const y = expandRaw(x, shape);
-    return y === x ? new Tensor(x.data.slice(), shape) : y;
+    return y === x ? cloneRaw(x, shape) : y;
   },
   backward(ctx, g) {
     return [sumToShape(g, ctx.inShape)];

@@ -12,7 +12,8 @@
  * semantics is the same step with L2 weight decay instead: the first line becomes
  * g = g + wd * p (after maximize's sign flip), and the default weightDecay is 0.
  */
-import { rangeError, typeError } from '../errors';
+import { SelfsupError, expectedMessage, rangeError, typeError } from '../errors';
+import { DeviceArray, cudaAddon } from '../cuda';
 import { byDtype, fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
@@ -31,6 +32,7 @@ export type AdamOptions = AdamWOptions;
 abstract class AdamBase extends Optimizer<AdamWOptions> {
   /** true: AdamW's decoupled decay of the weights; false: Adam's L2 term added to the gradient. */
   protected abstract readonly decoupled: boolean;
+  protected override readonly cudaStep = true;
 
   protected validateGroup(g: ParamGroup<AdamWOptions>, where: string): void {
     num(`${where}.lr`, g.lr, 0);
@@ -62,6 +64,13 @@ abstract class AdamBase extends Optimizer<AdamWOptions> {
     const { lr, eps, amsgrad } = g;
     const [b1, b2] = g.betas;
     let wd = g.weightDecay, sign = g.maximize ? -1 : 1;
+    const onCuda = params.some((p) => p.data instanceof DeviceArray);
+    if (onCuda) {
+      // The CUDA build's optimAdamW takes device arrays (native/ops/optim/cuda.h), all of one call on
+      // the device; Adam's L2 term would need a gradient pass this step does not have yet.
+      if (!this.decoupled && wd !== 0) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("parameters on 'cpu' for Adam with weightDecay", `${this.name}.step`, 'cuda parameters (use AdamW, or weightDecay 0)'));
+      if (params.some((p) => !(p.data instanceof DeviceArray))) throw new SelfsupError('ERR_DEVICE_MISMATCH', expectedMessage('every parameter of a group on one device', `${this.name}.step`, "parameters on 'cpu' and 'cuda'"));
+    }
     if (!this.decoupled && wd !== 0) {
       // torch.optim.Adam: g = (maximize ? -g : g) + wd * p, then the plain Adam step (no decay, sign +1).
       grads = grads.map((gr, i) => {
@@ -72,10 +81,10 @@ abstract class AdamBase extends Optimizer<AdamWOptions> {
       wd = 0;
       sign = 1;
     }
-    const a = fusedAddon();
+    const a = onCuda ? (cudaAddon(`${this.name}.step`) as unknown as NonNullable<ReturnType<typeof fusedAddon>>) : fusedAddon();
     if (a) {
       // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
-      for (const idx of byDtype(params, grads)) {
+      for (const idx of onCuda ? [params.map((_, i) => i)] : byDtype(params, grads)) {
         const ws: FloatArray[] = [], gs: FloatArray[] = [], ms: FloatArray[] = [], vs: FloatArray[] = [], vmaxs: FloatArray[] = [];
         const stepSize = new Float64Array(idx.length), sqrtBc2 = new Float64Array(idx.length);
         idx.forEach((pi, k) => {

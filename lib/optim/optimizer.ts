@@ -10,6 +10,7 @@
 import { bumpVersion } from '../autograd/version';
 import { SelfsupError, describe, expectedMessage, rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
+import { DeviceArray, uploadInto } from '../cuda';
 import { checkOptions } from '../validate';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -32,9 +33,17 @@ export interface OptimizerStateDict<O> {
   paramGroups: Array<Partial<O> & { params: number[] }>;
 }
 
-/** The data array of a float tensor, or a TypeError naming the optimizer and the argument. */
-export function floatData(t: unknown, name: string): FloatArray {
+/**
+ * The data array of a float tensor, or a TypeError naming the optimizer and the argument. A cuda
+ * tensor's DeviceArray (typed as FloatArray) only with `device`: the optimizers with a CUDA step.
+ */
+export function floatData(t: unknown, name: string, device = false): FloatArray {
   const d = (t as { data?: unknown } | null)?.data;
+  if (d instanceof DeviceArray) {
+    if (!device) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("a Tensor on 'cpu'", name, `a cuda Tensor: ${name.split(' ')[0]} has no CUDA kernel yet; call .cpu() first (AdamW and Adam without weight decay run on cuda)`));
+    if (d.dtype !== 'float32') throw typeError('a float32 Tensor (the optimizers update float32 parameters on cuda)', name, `a ${d.dtype} cuda Tensor`);
+    return d as unknown as FloatArray;
+  }
   if (!(d instanceof Float32Array || d instanceof Float64Array)) {
     throw typeError('a float32 or float64 Tensor', name, t);
   }
@@ -42,10 +51,14 @@ export function floatData(t: unknown, name: string): FloatArray {
 }
 
 /** The gradient's data, or null when the parameter has no gradient (it is skipped, as in PyTorch). */
-export function gradData(p: Param, name: string): FloatArray | null {
+export function gradData(p: Param, name: string, device = false): FloatArray | null {
   const g = (p as { grad?: unknown }).grad;
   if (g === null || g === undefined) return null;
-  const d = floatData(g, `${name}.grad`);
+  floatData(p, name, device);
+  const d = floatData(g, `${name}.grad`, device);
+  if ((p.data instanceof DeviceArray) !== (d instanceof DeviceArray)) {
+    throw new SelfsupError('ERR_DEVICE_MISMATCH', expectedMessage(`a gradient on the parameter's device`, `${name}.grad`, 'a gradient on another device'));
+  }
   if (d.length !== p.data.length) {
     throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`a gradient with ${p.data.length} elements`, `${name}.grad`, `${d.length} elements`));
   }
@@ -164,7 +177,7 @@ export abstract class Optimizer<O extends object> {
       const params: Param[] = [];
       const grads: FloatArray[] = [];
       group.params.forEach((p, i) => {
-        const g = gradData(p, `${this.name} paramGroups[${gi}].params[${i}]`);
+        const g = gradData(p, `${this.name} paramGroups[${gi}].params[${i}]`, this.cudaStep);
         if (g) {
           params.push(p);
           grads.push(g);
@@ -179,6 +192,9 @@ export abstract class Optimizer<O extends object> {
     return loss;
   }
 
+  /** True for the optimizers whose update runs on cuda parameters (docs/cuda.md). */
+  protected readonly cudaStep: boolean = false;
+
   /** State for `p`, created empty on first use. */
   protected stateOf(p: Param): ParamState {
     let s = this.state.get(p);
@@ -191,6 +207,11 @@ export abstract class Optimizer<O extends object> {
 
   /** A zero buffer like `p`'s data (same dtype), the way PyTorch's `zeros_like(p)` is. */
   protected zerosLike(p: Param): FloatArray {
+    if (p.data instanceof DeviceArray) {
+      const d = new DeviceArray(p.data.dtype, p.data.length);
+      uploadInto(d, new Float32Array(p.data.length));
+      return d as unknown as FloatArray;
+    }
     return p.data instanceof Float64Array ? new Float64Array(p.data.length) : new Float32Array(p.data.length);
   }
 

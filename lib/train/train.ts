@@ -17,6 +17,7 @@ import { LARS, excludeBiasAndNorm } from '../optim/lars';
 import { cosineWithWarmup } from '../optim/scheduler';
 import type { Optimizer } from '../optim/optimizer';
 import { readSafetensorsFile, writeSafetensorsFile, type RawTensor } from '../nn/safetensors';
+import { rawTensor } from '../nn/module';
 import { SelfsupError, rangeError, typeError } from '../errors';
 import { setNumThreads, getNumThreads } from '../info';
 import { normalizeImages, type AugmentOptions } from '../data/augment';
@@ -187,7 +188,7 @@ interface CheckpointMeta {
 function saveCheckpoint(file: string, model: RecipeModel, opt: Optimizer<object>, sched: ReturnType<typeof cosineWithWarmup>, step: number, recipe: string, config: Record<string, unknown>): void {
   const tensors = new Map<string, RawTensor>();
   for (const [name, m] of Object.entries(model.modules)) {
-    for (const [k, t] of Object.entries(m.stateDict())) tensors.set(`model.${name}.${k}`, { dtype: t.dtype, shape: t.shape, data: t.data as RawTensor['data'] });
+    for (const [k, t] of Object.entries(m.stateDict())) tensors.set(`model.${name}.${k}`, rawTensor(t));
   }
   const sd = opt.stateDict();
   const scalars: Record<number, Record<string, number>> = {};

@@ -19,6 +19,8 @@ const NOT_OPS: Record<string, string> = {
   int: 'test/tensor.test.ts', bool: 'test/tensor.test.ts', backward: 'test/autograd.test.ts', version: 'test/version.test.ts',
   zero_: 'test/version.test.ts', fill_: 'test/version.test.ts', copy_: 'test/version.test.ts', add_: 'test/version.test.ts',
   sub_: 'test/version.test.ts', mul_: 'test/version.test.ts', div_: 'test/version.test.ts', lerp_: 'test/version.test.ts',
+  cpu: 'test/cuda.test.ts', cuda: 'test/cuda.test.ts', toArrayAsync: 'test/cuda.test.ts', cpuCopy: 'test/cuda.test.ts',
+  dispose: 'test/cuda.test.ts',
 };
 
 const covered = new Map<string, string[]>(); // op key or method -> rows
