@@ -14,7 +14,7 @@ import * as nc from './native-core';
 import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
-  emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
+  castCuda, emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
 } from './common';
 
 export { checkTensor };
@@ -30,6 +30,7 @@ function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype
   // The native tensor core: one multithreaded SIMD pass (the loops below are the reference).
   const nop = NATIVE_BINARY.get(k);
   if (nop !== undefined && nc.binary(nop, out, shape, ad, a.shape, bd, b.shape)) return new Tensor(out, shape);
+  if (a.device === 'cuda') throw noCudaKernel(k === kMulInt ? 'mul (int32)' : k === kOr ? 'add (bool)' : 'this elementwise kernel', 'a');
   // The transformer's residual adds: one monomorphic float32 loop (the generic row kernel sees
   // every array type and runs ~2x slower in V8).
   if (k === kAdd && ad instanceof Float32Array && bd instanceof Float32Array && out instanceof Float32Array && ad.length === out.length && bd.length === out.length) {
@@ -160,8 +161,11 @@ const PowFn = defineFunction({
       const bm1 = binaryMap(b, scalarLike(1, b), kSub);
       ga = sumToShape(raw.mul(g, raw.mul(b, binaryMap(a, bm1, kPow))), a.shape);
     }
-    if (ctx.needsInputGrad[1]) {
-      if (a.device === 'cuda') throw noCudaKernel('pow', 'exponent (its gradient)');
+    if (ctx.needsInputGrad[1] && a.device === 'cuda') {
+      // log(a) with 0 at a = 0 (as below): log(a + (a == 0)); NaN for a < 0 comes from log itself.
+      const la = log(binaryMap(a, castCuda(binaryMap(a, scalarLike(0, a), kEq, 'bool'), a.dtype), kAdd));
+      gb = sumToShape(raw.mul(raw.mul(g, y), la), b.shape);
+    } else if (ctx.needsInputGrad[1]) {
       const la = emptyLike(a);
       for (let i = 0; i < a.data.length; i++) la.data[i] = a.data[i] > 0 ? Math.log(a.data[i]) : a.data[i] === 0 ? 0 : NaN;
       gb = sumToShape(raw.mul(raw.mul(g, y), la), b.shape);
@@ -169,6 +173,13 @@ const PowFn = defineFunction({
     return [ga, gb];
   },
 });
+
+/** kWinA of (x, y); on 'cuda' from the native comparisons: (x > y) + 0.5 (x == y). */
+function winShare(x: Tensor, y: Tensor): Tensor {
+  if (x.device !== 'cuda') return binaryMap(x, y, kWinA);
+  const gt = castCuda(binaryMap(x, y, kGt, 'bool'), x.dtype), eq = castCuda(binaryMap(x, y, kEq, 'bool'), x.dtype);
+  return binaryMap(gt, raw.scale(eq, 0.5), kAdd);
+}
 
 function minMaxFn(name: string, k: BinKernel) {
   return defineFunction({
@@ -180,7 +191,7 @@ function minMaxFn(name: string, k: BinKernel) {
     backward(ctx, g) {
       const [a, b] = ctx.saved;
       // Share of a: 1 where a wins (for maximum: a > b; minimum: a < b, i.e. b > a), 0.5 on ties.
-      const wa = name === 'Maximum' ? binaryMap(a, b, kWinA) : binaryMap(b, a, kWinA);
+      const wa = name === 'Maximum' ? winShare(a, b) : winShare(b, a);
       const ga = ctx.needsInputGrad[0] ? sumToShape(raw.mul(g, wa), a.shape) : null;
       const gb = ctx.needsInputGrad[1] ? sumToShape(raw.mul(g, binaryMap(scalarLike(1, wa), wa, kSub)), b.shape) : null;
       return [ga, gb];

@@ -153,6 +153,9 @@ export function toDtype(x: Tensor, dtype: DType): Tensor {
     throw (typeof dtype === 'string' ? rangeError : typeError)("'float32' | 'float64' | 'int32' | 'bool' | 'bfloat16' | 'float16' | 'cpu' | 'cuda'", 'to(dtype)', dtype);
   }
   if (dtype === x.dtype) return x;
+  if (dtype === 'float64' && x.device === 'cuda') {
+    throw selfsupError('ERR_UNSUPPORTED', "float32, bfloat16, float16, int32 or bool (the dtypes of cuda tensors)", 'to(dtype)', "'float64' for a cuda Tensor (float64 has no cuda storage; use .cpu() first)");
+  }
   if ((dtype === 'bfloat16' || dtype === 'float16') && x.device !== 'cuda') {
     throw selfsupError('ERR_UNSUPPORTED', "a cuda Tensor (bfloat16 and float16 exist on 'cuda' only)", 'to(dtype)', `'${dtype}' for a cpu Tensor`);
   }

@@ -134,7 +134,7 @@ export abstract class Optimizer<O extends object> {
     const seen = new Set<Param>();
     for (const g of this.paramGroups) for (const p of g.params) seen.add(p);
     params.forEach((p, i) => {
-      floatData(p, `${where}.params[${i}]`);
+      floatData(p, `${where}.params[${i}]`, true); // a cuda parameter is refused at step() by optimizers without a CUDA step
       if (seen.has(p)) {
         throw new SelfsupError('ERR_INVALID_ARGUMENT', expectedMessage('each parameter in exactly one group', `${where}.params[${i}]`, 'a parameter that is already optimized'));
       }

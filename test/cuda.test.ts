@@ -1,0 +1,137 @@
+/**
+ * Cuda tensors without a GPU: the ERR_NO_DEVICE contract of every build, and the JS side of cuda
+ * tensors (storage, moves, the device paths of the ops, autograd, AdamW, the op-table parity with
+ * its expected-to-throw rows) against a host-memory stand-in for the device (test/cuda-mock.ts).
+ * With a real device, test/ops/ops.test.ts runs the same parity on it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SelfsupError, Tensor, optim, randn, tensor, zeros } from '../lib/index';
+import { tryNative } from '../lib/backends/native';
+import { DeviceArray, cuda, isAvailable, setCudaBackendForTesting } from '../lib/cuda';
+import { mockCuda, type MockCuda } from './cuda-mock';
+import { NO_CUDA_ROWS, checkRowOnCuda, opDb } from './ops/cuda-parity';
+
+const real = tryNative();
+const realCuda = isAvailable();
+
+describe.skipIf(realCuda)('without a usable CUDA device', () => {
+  it("to('cuda') and device: 'cuda' throw ERR_NO_DEVICE with the reason", () => {
+    for (const make of [() => tensor([1, 2]).to('cuda'), () => zeros([2], { device: 'cuda' }), () => tensor([1]).cuda()]) {
+      let err: unknown;
+      try {
+        make();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SelfsupError);
+      expect((err as SelfsupError).code).toBe('ERR_NO_DEVICE');
+      expect((err as Error).message).toMatch(/no CUDA device is usable \((.+)\)/);
+    }
+    expect(() => cuda.memoryStats()).toThrow(/Expected a CUDA device for cuda.memoryStats/);
+    expect(cuda.unavailableReason().length).toBeGreaterThan(0);
+  });
+});
+
+describe.skipIf(!real || realCuda)('cuda tensors on the host stand-in', () => {
+  let mock: MockCuda;
+  beforeAll(() => {
+    mock = mockCuda(real!);
+    setCudaBackendForTesting(mock);
+  });
+  afterAll(() => setCudaBackendForTesting(null));
+
+  it('moves, reads back, disposes', async () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    const d = x.to('cuda');
+    expect(d.device).toBe('cuda');
+    expect(d.data).toBeInstanceOf(DeviceArray);
+    expect(Array.from(d.toArray())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(Array.from(await d.toArrayAsync())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(d.tolist()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(d.sum().item()).toBe(21);
+    expect(String(d)).toContain('4');
+    const back = d.cpu();
+    expect(back.device).toBe('cpu');
+    expect(Array.from(back.data)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(zeros([2, 2], { device: 'cuda' }).device).toBe('cuda');
+    expect(Array.from(tensor([0, 1.5], null, { device: 'cuda' }).toArray())).toEqual([0, 1.5]);
+    const before = mock.live();
+    const t = randn([4]).to('cuda');
+    expect(mock.live()).toBe(before + 1);
+    t.dispose();
+    expect(mock.live()).toBe(before);
+    expect(() => t.add(1)).toThrow(/whose memory was released by dispose\(\)/);
+    expect(() => t.toArray()).toThrow(/dispose/);
+    expect(cuda.memoryStats().numMallocs).toBeGreaterThan(0);
+  });
+
+  it('refuses float64, mixed devices and ops without a CUDA kernel, naming the op', () => {
+    expect(() => tensor([1], null, { dtype: 'float64' }).to('cuda')).toThrow(/float64 has no cuda storage/);
+    const a = randn([3]).to('cuda'), b = randn([3]);
+    let err: unknown;
+    try {
+      a.add(b);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SelfsupError).code).toBe('ERR_DEVICE_MISMATCH');
+    // A number (a 0-dim host scalar) is fine: it moves to the device, as in PyTorch.
+    expect(Array.from(a.mul(2).toArray())).toEqual(Array.from(a.toArray()).map((v) => Math.fround(v * 2)));
+    try {
+      a.matmul(randn([3, 2]).to('cuda'));
+      err = null;
+    } catch (e) {
+      err = e;
+    }
+    expect((err as SelfsupError).code).toBe('ERR_NO_DEVICE');
+    expect((err as Error).message).toMatch(/^Expected a Tensor on 'cpu' for matmul\(a\) but received a cuda Tensor: matmul has no CUDA kernel yet; call \.cpu\(\) first/);
+    expect(() => a.add_(1)).toThrow(/add_ has no CUDA kernel yet/);
+    expect(() => a.to('float64')).toThrow(/float32, bfloat16, float16, int32 or bool/);
+    expect(() => tensor([1]).to('bfloat16')).toThrow(/on 'cuda' only/);
+    expect(() => tensor([1]).to('cuda:1')).toThrow(/only the first CUDA device/);
+  });
+
+  it('AdamW steps cuda parameters like cpu ones, bit for bit', () => {
+    for (const amsgrad of [false, true]) {
+      const w0 = randn([37, 5], { seed: 3 }), g0 = randn([37, 5], { seed: 4 }), b0 = randn([5], { seed: 5 });
+      const pc = [w0.clone().requiresGrad_(), b0.clone().requiresGrad_()];
+      const pg = [new Tensor(w0.to('cuda').data as never, w0.shape).requiresGrad_(), new Tensor(b0.to('cuda').data as never, b0.shape).requiresGrad_()];
+      const oc = new optim.AdamW(pc, { lr: 1e-2, amsgrad }), og = new optim.AdamW(pg, { lr: 1e-2, amsgrad });
+      for (let step = 0; step < 3; step++) {
+        pc[0].grad = g0.mul(step + 1);
+        pc[1].grad = b0.mul(-1);
+        pg[0].grad = pc[0].grad.to('cuda');
+        pg[1].grad = pc[1].grad.to('cuda');
+        oc.step();
+        og.step();
+      }
+      pc.forEach((p, i) => expect(Array.from(pg[i].toArray())).toEqual(Array.from(p.data)));
+    }
+    const p = randn([3]).to('cuda').requiresGrad_();
+    p.grad = randn([3]).to('cuda');
+    expect(() => new optim.SGD([p], { lr: 0.1 }).step()).toThrow(/SGD has no CUDA kernel yet/);
+  });
+
+  it('a training step on the device: forward, backward, AdamW', () => {
+    const x = randn([6, 10], { seed: 1 }), w = randn([10], { seed: 2 });
+    const run = (dev: 'cpu' | 'cuda') => {
+      const p = new Tensor((dev === 'cuda' ? w.to('cuda') : w.clone()).data as never, w.shape).requiresGrad_();
+      const xs = x.to(dev);
+      const loss = xs.mul(p).relu().softmax(-1).logSoftmax(-1).mean();
+      loss.backward();
+      return { loss: loss.item(), grad: Array.from(p.grad!.toArray()) };
+    };
+    const c = run('cpu'), g = run('cuda');
+    expect(g.loss).toBeCloseTo(c.loss, 6);
+    g.grad.forEach((v, i) => expect(v).toBeCloseTo(c.grad[i], 6));
+  });
+
+  describe('op table parity (float32; rows without a CUDA kernel throw ERR_NO_DEVICE)', () => {
+    for (const row of opDb) {
+      it(`${row.name}${NO_CUDA_ROWS.has(row.name) ? ' (expected to throw)' : ''}`, () => {
+        const r = checkRowOnCuda(row, 'float32');
+        expect(r).toBe(NO_CUDA_ROWS.has(row.name) ? 'threw' : 'ran');
+      });
+    }
+  });
+});
