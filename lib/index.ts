@@ -38,6 +38,7 @@ export { gatherTokens, scatterTokens, stochasticPositions } from './ops/tokens';
 export { sinkhorn, swavLoss, msnLoss } from './ops/sinkhorn';
 export { koleo } from './ops/koleo';
 export { SelfsupError, type SelfsupErrorCode } from './errors';
+export { cuda, DeviceArray, type CudaDType, type CudaMemoryStats } from './cuda';
 export * as kernels from './kernels/index';
 export * as nn from './nn/index';
 export * as optim from './optim/index';

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { backendName, nativeAddonPath, nativeLoadError, packageRoot, tryNative } from './backends/native';
+import { backendName, cudaLoadNote, nativeAddonPath, nativeLoadError, packageRoot, tryNative } from './backends/native';
 
 export interface MachineProbe {
   /** Measured FMA peak on `threads` threads (GFLOP/s, 2 flops per FMA lane): the best of the ISA
@@ -27,6 +27,8 @@ export interface Info {
   cpuModel: string;
   cores: number;
   cuda: { built: boolean; devices: Array<{ name: string; computeCapability: string; memoryBytes: number }>; error?: string };
+  /** Why a CUDA build present was passed over, or runs without a device (docs/cuda.md). */
+  cudaNote?: string;
   node: string;
 }
 
@@ -49,6 +51,7 @@ export function info(): Info {
     cpuModel: cpus[0]?.model?.trim() ?? 'unknown',
     cores: cpus.length,
     cuda: a ? a.cudaInfo() : { built: false, devices: [], error: 'native addon not loaded' },
+    cudaNote: cudaLoadNote(),
     node: process.version,
   };
 }

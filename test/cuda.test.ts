@@ -4,6 +4,9 @@
  * its expected-to-throw rows) against a host-memory stand-in for the device (test/cuda-mock.ts).
  * With a real device, test/ops/ops.test.ts runs the same parity on it.
  */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SelfsupError, Tensor, optim, randn, tensor, zeros } from '../lib/index';
 import { tryNative } from '../lib/backends/native';
@@ -134,4 +137,39 @@ describe.skipIf(!real || realCuda)('cuda tensors on the host stand-in', () => {
       });
     }
   });
+});
+
+// The loader with a CUDA build of the addon (made by `npm run build:cuda` or the CI's compile
+// check): it must load on any machine, report its device state, and keep working; without a
+// device it says why on stderr and in info(). Runs the built package (dist/) in a child process.
+const root = path.resolve(__dirname, '..');
+const cudaBuilds = ['build-cuda/Release/selfsup.node', 'build-cu-addon/Release/selfsup.node'].map((p) => path.join(root, p)).filter((p) => fs.existsSync(p));
+const dist = path.join(root, 'dist/lib/index.js');
+describe.skipIf(!cudaBuilds.length || !fs.existsSync(dist))('a CUDA build of the addon', () => {
+  for (const build of cudaBuilds) {
+    it(`${path.relative(root, build)} loads, reports its device state, and runs the CPU kernels`, () => {
+      const script = `
+        const s = require(${JSON.stringify(dist)});
+        const i = s.info();
+        let move = 'ok';
+        try { s.tensor([1, 2]).to('cuda'); } catch (e) { move = e.code + ': ' + e.message; }
+        const sum = Array.from(s.tensor([1, 2, 3]).add(s.tensor([4, 5, 6])).data);
+        console.log(JSON.stringify({ sum, cuda: i.cuda, note: i.cudaNote, addon: i.addonPath, available: s.cuda.isAvailable(), move }));`;
+      const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, SELFSUP_ADDON: build }, encoding: 'utf8', timeout: 60_000 });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop() as string);
+      expect(out.addon).toBe(build);
+      expect(out.cuda.built).toBe(true);
+      expect(out.sum).toEqual([5, 7, 9]);
+      if (out.cuda.devices.length === 0) {
+        expect(out.available).toBe(false);
+        expect(out.note).toMatch(/has no usable device \(.+\); its kernels run on the CPU/);
+        expect(r.stderr.match(/^selfsup: /gm)?.length, r.stderr).toBe(1);
+        expect(out.move).toMatch(/^ERR_NO_DEVICE: .*no CUDA device is usable/);
+      } else {
+        expect(out.available).toBe(true);
+        expect(out.move).toBe('ok');
+      }
+    });
+  }
 });

@@ -1,5 +1,9 @@
 /**
- * Loads the native addon with node-gyp-build (prebuilds/ first, then build/Release).
+ * Loads the native addon. The CUDA build (SELFSUP_ADDON, or build-cuda/Release/selfsup.node in a
+ * source checkout) is used when it loads and reports a device; otherwise the CPU build from
+ * node-gyp-build (prebuilds/ first, then build/Release), with one line on stderr saying why the
+ * CUDA build was passed over (docs/cuda.md). An explicit SELFSUP_ADDON is always used: a CUDA build
+ * without a device runs every kernel on the CPU (the same line says so).
  * SELFSUP_BACKEND=reference forces the pure-TS float64 reference kernels instead.
  */
 import * as fs from 'node:fs';
@@ -12,6 +16,23 @@ let cached: NativeAddon | null | undefined;
 let isaError: SelfsupError | undefined;
 let loadError: string | undefined;
 let addonPath: string | undefined;
+let cudaNote: string | undefined;
+
+/** A CUDA build's device report; null when `a` is a CPU build. */
+function cudaReport(a: NativeAddon): { ok: boolean; reason: string } | null {
+  if (typeof (a as unknown as { cudaAlloc?: unknown }).cudaAlloc !== 'function') return null;
+  try {
+    const c = a.cudaInfo();
+    return c.devices.length ? { ok: true, reason: '' } : { ok: false, reason: c.error ?? 'no CUDA device' };
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+}
+
+function noteCuda(note: string): void {
+  cudaNote = note;
+  process.stderr.write(`selfsup: ${note}\n`);
+}
 
 /** The package root: the nearest directory above this file holding selfsup's package.json
  * (lib/backends when run from source, dist/lib/backends when compiled). */
@@ -49,10 +70,30 @@ export function tryNative(): NativeAddon | null {
       // A specific build (e.g. the CUDA build in build-cuda/Release/selfsup.node).
       addonPath = path.resolve(explicit);
       cached = require(addonPath) as NativeAddon;
+      const r = cudaReport(cached);
+      if (r && !r.ok) noteCuda(`the CUDA build ${addonPath} has no usable device (${r.reason}); its kernels run on the CPU`);
       return cached;
     }
     const load = require('node-gyp-build') as ((dir: string) => NativeAddon) & { resolve?: (dir: string) => string };
     const root = packageRoot();
+    const cudaBuild = path.join(root, 'build-cuda', 'Release', 'selfsup.node');
+    if (fs.existsSync(cudaBuild)) {
+      let reason: string;
+      try {
+        const a = require(cudaBuild) as NativeAddon;
+        const r = cudaReport(a);
+        if (r?.ok) {
+          addonPath = cudaBuild;
+          cached = a;
+          return cached;
+        }
+        reason = r ? r.reason : 'it was built without CUDA';
+      } catch (e) {
+        if ((e as { selfsupIsa?: boolean }).selfsupIsa) throw e;
+        reason = (e as Error).message;
+      }
+      noteCuda(`the CUDA build ${cudaBuild} is not used (${reason}); using the CPU build`);
+    }
     try {
       addonPath = load.resolve ? load.resolve(root) : undefined;
     } catch {
@@ -82,6 +123,12 @@ export function tryNative(): NativeAddon | null {
 export function nativeLoadError(): string | undefined {
   tryNative();
   return loadError;
+}
+
+/** Why a CUDA build present was passed over or runs without a device (undefined otherwise). */
+export function cudaLoadNote(): string | undefined {
+  tryNative();
+  return cudaNote;
 }
 
 export function nativeAddonPath(): string | undefined {

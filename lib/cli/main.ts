@@ -78,6 +78,7 @@ function runInfo(args: string[]): number {
     `peak:       ${fmt(probe.peakGflops)} GFLOP/s FMA (measured, ${probe.threads} threads${probe.peaks ? ', best variant' : ''})`,
     `bandwidth:  ${fmt(probe.bandwidthGBs)} GB/s triad (measured, ${probe.threads} threads)`,
     `cuda:       ${i.cuda.built ? 'built' : 'not built'}; ${i.cuda.devices.length ? i.cuda.devices.map((d) => `${d.name} (sm_${d.computeCapability.replace('.', '')}, ${(d.memoryBytes / 2 ** 30).toFixed(1)} GiB)`).join(', ') : i.cuda.error ?? 'no CUDA device'}`,
+    ...(i.cudaNote ? [`cuda note:  ${i.cudaNote}`] : []),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
