@@ -20,6 +20,7 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'relu', 'sigmoid', 'tanh', 'clamp',
   'sum', 'mean', 'amax', 'amin', 'softmax', 'logSoftmax',
   'reshape', 'view', 'squeeze', 'unsqueeze', 'flatten', 'transpose', 'permute', 'expand', 'clone', 'to',
+  'narrow', 'slice', 'split', 'chunk', 'max', 'min',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */
@@ -171,6 +172,14 @@ export function cloneRaw(t: Tensor, shape: readonly number[] = t.shape): Tensor 
 /** t converted to `dtype` on 'cuda' (a device cast). Not recorded. */
 export function castCuda(t: Tensor, dtype: DType): Tensor {
   return new Tensor(cudaCast(t.data as unknown as DeviceArray, dtype as CudaDType), t.shape);
+}
+
+/** A zeroed array of n elements on `device` (on 'cuda' a host array of zeros uploaded once). */
+export function zerosArray(dtype: DType, n: number, device: 'cpu' | 'cuda' = 'cpu'): Arr {
+  if (device !== 'cuda') return newArray(dtype, n);
+  const half = dtype === 'bfloat16' || dtype === 'float16';
+  const t = toCuda(new Tensor(newArray(half ? 'float32' : dtype, n), [n]), dtype);
+  return t.data;
 }
 
 /** A zeroed tensor of x's dtype (uninitialized on 'cuda': only for outputs written in full). */

@@ -7,7 +7,7 @@ import { rangeError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, raw, sqrt } from './elementwise';
 import * as nc from './native-core';
-import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
+import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, noCudaKernel, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
 
 function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
   return shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -160,6 +160,7 @@ function extreme(op: string, kind: 'max' | 'min', x: Tensor, dim?: number, keepd
     return ExtremeFn(x, normDims(op, 'dim', null, x.ndim), false, kind);
   }
   optBool(op, 'keepdim', keepdim, false);
+  if (x.device === 'cuda') throw noCudaKernel(op, 'x (over a dim, with indices)');
   const d = normDim(op, 'dim', dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw rangeError(`a non-empty dim ${d}`, `${op}(dim)`, dim);
   const [values, indices] = ExtremeDimFn(x.ndim === 0 ? x.reshape(1) : x, x.ndim === 0 ? 0 : d, keepdim || x.ndim === 0, kind);

@@ -7,7 +7,7 @@ import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import * as nc from './native-core';
 import { Tensor, arrayCtor, checkDevice, isFloatingDType, type DType, type Device, type Dims } from '../tensor';
 import {
-  castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
+  castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, zerosArray, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
 } from './common';
 
 export { normDim };
@@ -341,7 +341,7 @@ function sliceRaw(x: Tensor, dim: number, start: number, step: number, count: nu
   const { outer, size, inner } = splitAt(x.shape, dim);
   const shape = x.shape.slice();
   shape[dim] = count;
-  const out = nc.outArray(x.dtype, outer * count * inner); // written in full
+  const out = nc.outArray(x.dtype, outer * count * inner, x.device); // written in full
   const xd = x.data;
   // As a strided read [outer, count, inner] of x: one native pass.
   if (nc.copyStrided(xd, out, [outer, count, inner], [size * inner, step * inner, 1], start * inner)) return new Tensor(out, shape);
@@ -363,7 +363,7 @@ const SliceFn = defineFunction({
   },
   backward(ctx, g) {
     const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
-    const gx = newArray(g.dtype, sizeOf(ctx.inShape));
+    const gx = zerosArray(g.dtype, sizeOf(ctx.inShape), g.device);
     const gd = g.data, count: number = ctx.count, start: number = ctx.start, step: number = ctx.step;
     // Natively: g written into its strided region of the zeroed gradient in one pass.
     if (count === 0 || nc.copyStrided(gd, gx, [outer, count, inner], [count * inner, inner, 1], 0, [size * inner, step * inner, 1], start * inner)) {

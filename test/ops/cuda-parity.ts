@@ -15,12 +15,12 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 /** Rows whose op (or an op it calls) has no CUDA kernel: they must throw ERR_NO_DEVICE on 'cuda'. */
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'allclose', 'argmax', 'argmin', 'attention', 'barlowTwins', 'batchNorm-eval', 'batchNorm-train',
-  'bmm', 'cat', 'chunk', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
+  'bmm', 'cat', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
   'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens', 'gelu',
   'gelu-tanh', 'indexSelect', 'infoNCE', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
-  'logsumexp', 'matmul', 'max-all', 'max-dim', 'min-all', 'min-dim', 'mse', 'msnLoss', 'narrow',
+  'logsumexp', 'matmul', 'max-dim', 'min-dim', 'mse', 'msnLoss',
   'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
-  'sinkhorn', 'slice', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'split', 'splitHeads',
+  'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
   'stack', 'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var', 'varianceLoss',
   'vicreg', 'where',
 ]);
