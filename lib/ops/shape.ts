@@ -502,6 +502,19 @@ const CatFn = defineFunction({
     shape[dim] = ts.reduce((a, t) => a + t.shape[dim], 0);
     const { outer, inner } = splitAt(shape, dim);
     const total = shape[dim] * inner;
+    ctx.dim = dim;
+    ctx.sizes = ts.map((t) => t.shape[dim]);
+    if (ts[0].device === 'cuda') {
+      // Each input is one strided copy into its columns [off, off + block) of every outer row.
+      const dout = nc.deviceArray(ts[0].dtype, sizeOf(shape));
+      let at = 0;
+      for (const t of ts) {
+        const block = t.shape[dim] * inner;
+        if (block > 0 && outer > 0) nc.copyStrided(t.data, dout, [outer, block], [block, 1], 0, [total, 1], at);
+        at += block;
+      }
+      return new Tensor(dout, shape);
+    }
     const out = newArray(ts[0].dtype, sizeOf(shape));
     let off = 0;
     for (const t of ts) {
@@ -509,8 +522,6 @@ const CatFn = defineFunction({
       for (let o = 0; o < outer; o++) out.set(t.data.subarray(o * block, (o + 1) * block), o * total + off);
       off += block;
     }
-    ctx.dim = dim;
-    ctx.sizes = ts.map((t) => t.shape[dim]);
     return new Tensor(out, shape);
   },
   backward(ctx, g) {

@@ -15,13 +15,13 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 /** Rows whose op (or an op it calls) has no CUDA kernel: they must throw ERR_NO_DEVICE on 'cuda'. */
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'allclose', 'argmax', 'argmin', 'attention', 'barlowTwins', 'batchNorm-eval', 'batchNorm-train',
-  'bmm', 'cat', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
+  'bmm', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
   'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens', 'gelu',
   'gelu-tanh', 'indexSelect', 'infoNCE', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
-  'logsumexp', 'matmul', 'max-dim', 'min-dim', 'mse', 'msnLoss',
+  'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
   'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
   'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
-  'stack', 'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var', 'varianceLoss',
+  'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var', 'varianceLoss',
   'vicreg', 'where',
 ]);
 
