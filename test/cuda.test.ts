@@ -12,6 +12,7 @@ import { SelfsupError, Tensor, optim, randn, tensor, zeros } from '../lib/index'
 import { tryNative } from '../lib/backends/native';
 import { DeviceArray, cuda, isAvailable, setCudaBackendForTesting } from '../lib/cuda';
 import { mockCuda, type MockCuda } from './cuda-mock';
+import { expectThrows } from './helpers';
 import { NO_CUDA_ROWS, checkRowOnCuda, opDb } from './ops/cuda-parity';
 
 const real = tryNative();
@@ -20,15 +21,8 @@ const realCuda = isAvailable();
 describe.skipIf(realCuda)('without a usable CUDA device', () => {
   it("to('cuda') and device: 'cuda' throw ERR_NO_DEVICE with the reason", () => {
     for (const make of [() => tensor([1, 2]).to('cuda'), () => zeros([2], { device: 'cuda' }), () => tensor([1]).cuda()]) {
-      let err: unknown;
-      try {
-        make();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(SelfsupError);
+      const err = expectThrows(make, SelfsupError, /no CUDA device is usable \((.+)\)/);
       expect((err as SelfsupError).code).toBe('ERR_NO_DEVICE');
-      expect((err as Error).message).toMatch(/no CUDA device is usable \((.+)\)/);
     }
     expect(() => cuda.memoryStats()).toThrow(/Expected a CUDA device for cuda.memoryStats/);
     expect(cuda.unavailableReason().length).toBeGreaterThan(0);
@@ -71,23 +65,12 @@ describe.skipIf(!real || realCuda)('cuda tensors on the host stand-in', () => {
   it('refuses float64, mixed devices and ops without a CUDA kernel, naming the op', () => {
     expect(() => tensor([1], null, { dtype: 'float64' }).to('cuda')).toThrow(/float64 has no cuda storage/);
     const a = randn([3]).to('cuda'), b = randn([3]);
-    let err: unknown;
-    try {
-      a.add(b);
-    } catch (e) {
-      err = e;
-    }
-    expect((err as SelfsupError).code).toBe('ERR_DEVICE_MISMATCH');
+    expect((expectThrows(() => a.add(b), SelfsupError) as SelfsupError).code).toBe('ERR_DEVICE_MISMATCH');
     // A number (a 0-dim host scalar) is fine: it moves to the device, as in PyTorch.
     expect(Array.from(a.mul(2).toArray())).toEqual(Array.from(a.toArray()).map((v) => Math.fround(v * 2)));
-    try {
-      a.matmul(randn([3, 2]).to('cuda'));
-      err = null;
-    } catch (e) {
-      err = e;
-    }
+    const err = expectThrows(() => a.matmul(randn([3, 2]).to('cuda')), SelfsupError,
+      /^Expected a Tensor on 'cpu' for matmul\(a\) but received a cuda Tensor: matmul has no CUDA kernel yet; call \.cpu\(\) first/);
     expect((err as SelfsupError).code).toBe('ERR_NO_DEVICE');
-    expect((err as Error).message).toMatch(/^Expected a Tensor on 'cpu' for matmul\(a\) but received a cuda Tensor: matmul has no CUDA kernel yet; call \.cpu\(\) first/);
     expect(() => a.add_(1)).toThrow(/add_ has no CUDA kernel yet/);
     expect(() => a.to('float64')).toThrow(/float32, bfloat16, float16, int32 or bool/);
     expect(() => tensor([1]).to('bfloat16')).toThrow(/on 'cuda' only/);

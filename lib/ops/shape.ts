@@ -104,33 +104,27 @@ function convert(x: Tensor, dtype: DType): Tensor {
   return new Tensor(out, x.shape);
 }
 
-const ToFn = defineFunction({
-  name: 'To',
-  forward(ctx, x: Tensor, dtype: DType) {
-    ctx.dtype = x.dtype;
-    return convert(x, dtype);
-  },
-  backward(ctx, g) {
-    return [convert(g, ctx.dtype)];
-  },
-});
+/** A conversion whose gradient converts back (`to(dtype)`, `to(device)`): `of` reads what to restore. */
+function conversionFn<T>(name: string, of: (x: Tensor) => T, conv: (x: Tensor, target: T) => Tensor) {
+  return defineFunction({
+    name,
+    forward(ctx, x: Tensor, target: T) {
+      ctx.back = of(x);
+      return conv(x, target);
+    },
+    backward(ctx, g) {
+      return [conv(g, ctx.back)];
+    },
+  });
+}
+const ToFn = conversionFn<DType>('To', (x) => x.dtype, convert);
 
 function moveRaw(x: Tensor, device: Device): Tensor {
   if (x.device === device) return x;
   return device === 'cuda' ? toCuda(x) : x.cpuCopy();
 }
-
 /** A device move; the gradient moves back (PyTorch's `to(device)` is differentiable too). */
-const ToDeviceFn = defineFunction({
-  name: 'ToDevice',
-  forward(ctx, x: Tensor, device: Device) {
-    ctx.device = x.device;
-    return moveRaw(x, device);
-  },
-  backward(ctx, g) {
-    return [moveRaw(g, ctx.device)];
-  },
-});
+const ToDeviceFn = conversionFn<Device>('ToDevice', (x) => x.device, moveRaw);
 
 /** `x` on `device` ('cpu' | 'cuda'; itself when already there). float64 stays on 'cpu'. */
 export function toDevice(x: Tensor, device: unknown): Tensor {

@@ -154,26 +154,26 @@ MemoryStats memory_stats() {
   return st.stats;
 }
 
-Status upload(const Block& dst, const void* host, size_t bytes) {
-  if (bytes > dst.size) return Status::OutOfRange("Expected at most " + std::to_string(dst.size) + " bytes for upload but received " + std::to_string(bytes));
+namespace {
+// A copy of `bytes` on b's stream that returns when it is done (b is the device side).
+Status copy_sync(const Block& b, void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, const char* what) {
+  if (bytes > b.size) return Status::OutOfRange("Expected at most " + std::to_string(b.size) + " bytes for " + what + " but received " + std::to_string(bytes));
   if (bytes == 0) return Status::Ok();
   void* s = nullptr;
-  SELFSUP_RETURN_IF_ERROR(stream(dst.device, &s));
-  SELFSUP_RETURN_IF_ERROR(use(dst.device));
+  SELFSUP_RETURN_IF_ERROR(stream(b.device, &s));
+  SELFSUP_RETURN_IF_ERROR(use(b.device));
   auto cs = static_cast<cudaStream_t>(s);
-  SELFSUP_RETURN_IF_ERROR(from_cuda(cudaMemcpyAsync(dst.ptr, host, bytes, cudaMemcpyHostToDevice, cs), "cudaMemcpyAsync (upload)"));
-  return from_cuda(cudaStreamSynchronize(cs), "cudaStreamSynchronize (upload)");
+  SELFSUP_RETURN_IF_ERROR(from_cuda(cudaMemcpyAsync(dst, src, bytes, kind, cs), (std::string("cudaMemcpyAsync (") + what + ")").c_str()));
+  return from_cuda(cudaStreamSynchronize(cs), (std::string("cudaStreamSynchronize (") + what + ")").c_str());
+}
+}  // namespace
+
+Status upload(const Block& dst, const void* host, size_t bytes) {
+  return copy_sync(dst, dst.ptr, host, bytes, cudaMemcpyHostToDevice, "upload");
 }
 
 Status download(void* host, const Block& src, size_t bytes) {
-  if (bytes > src.size) return Status::OutOfRange("Expected at most " + std::to_string(src.size) + " bytes for download but received " + std::to_string(bytes));
-  if (bytes == 0) return Status::Ok();
-  void* s = nullptr;
-  SELFSUP_RETURN_IF_ERROR(stream(src.device, &s));
-  SELFSUP_RETURN_IF_ERROR(use(src.device));
-  auto cs = static_cast<cudaStream_t>(s);
-  SELFSUP_RETURN_IF_ERROR(from_cuda(cudaMemcpyAsync(host, src.ptr, bytes, cudaMemcpyDeviceToHost, cs), "cudaMemcpyAsync (download)"));
-  return from_cuda(cudaStreamSynchronize(cs), "cudaStreamSynchronize (download)");
+  return copy_sync(src, host, src.ptr, bytes, cudaMemcpyDeviceToHost, "download");
 }
 
 Status copy_device(const Block& dst, const Block& src, size_t bytes) {
