@@ -77,7 +77,9 @@ export function toCuda(t: Tensor, dtype: DType = t.dtype): Tensor {
     f.dispose();
     return out;
   }
-  return new Tensor(t.data, t.shape, { device: 'cuda' });
+  // Another host dtype converts on the host first (scalars: a float64 number tensor to float32).
+  const data = t.dtype === dtype ? t.data : new (arrayCtor(dtype))(t.data as ArrayLike<number>);
+  return new Tensor(data, t.shape, { device: 'cuda' });
 }
 
 /** Binary operands: at least one Tensor, numbers become scalars, same dtype and device. */

@@ -48,8 +48,10 @@ function binaryMap(a: Tensor, b: Tensor, k: BinKernel, outDtype: DType = a.dtype
  * moves to 'cuda'; anything else is ERR_DEVICE_MISMATCH.
  */
 function sameDevice(a: Tensor, b: Tensor): [Tensor, Tensor] {
-  if (a.device === 'cpu' && a.ndim === 0) return [toCuda(a), b];
-  if (b.device === 'cpu' && b.ndim === 0) return [a, toCuda(b)];
+  // A float scalar takes a 16-bit float operand's dtype (the scalar does not promote, as in PyTorch).
+  const to = (s: Tensor, other: Tensor) => toCuda(s, isFloatingDType(s.dtype) && isFloatingDType(other.dtype) ? other.dtype : s.dtype);
+  if (a.device === 'cpu' && a.ndim === 0) return [to(a, b), b];
+  if (b.device === 'cpu' && b.ndim === 0) return [a, to(b, a)];
   throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${a.device}' (the device of a)`, 'b', `a Tensor on '${b.device}'`);
 }
 
