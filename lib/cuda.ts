@@ -24,6 +24,7 @@ export interface CudaAddon {
   cudaDownload(handle: unknown, out: HostArray): void;
   cudaDownloadAsync(handle: unknown): Promise<HostArray>;
   cudaCast(x: unknown, y: unknown): void;
+  cudaArgReduce(isMax: boolean, x: DeviceArray, vals: DeviceArray | null, idx: DeviceArray, outer: number, size: number, inner: number): void;
   cudaMemoryStats(): CudaMemoryStats;
   cudaEmptyCache(): void;
   cudaSynchronize(): void;

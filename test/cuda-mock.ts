@@ -66,6 +66,19 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
         b[i] = y.dtype === 'bool' ? (v !== 0 ? 1 : 0) : y.dtype === 'int32' ? (Number.isNaN(v) ? 0 : Math.trunc(v)) : v;
       }
     },
+    cudaArgReduce(isMax: boolean, x: unknown, vals: unknown, idx: unknown, outer: number, size: number, inner: number): void {
+      const a = H(x, 'x'), v = Hn(vals, 'vals'), ix = H(idx, 'idx');
+      for (let r = 0; r < outer * inner; r++) {
+        const base = Math.floor(r / inner) * size * inner + (r % inner);
+        let best = a[base], bi = 0;
+        for (let d = 1; d < size && best === best; d++) {
+          const w = a[base + d * inner];
+          if ((isMax ? w > best : w < best) || w !== w) { best = w; bi = d; }
+        }
+        if (v) v[r] = best;
+        ix[r] = bi;
+      }
+    },
     cudaMemoryStats: () => ({ allocatedBytes: allocated, reservedBytes: allocated, peakAllocatedBytes: peak, numMallocs: mallocs, numFrees: 0, cacheHits: 0 }),
     cudaEmptyCache: () => undefined,
     cudaSynchronize: () => undefined,

@@ -20,7 +20,7 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'relu', 'sigmoid', 'tanh', 'clamp',
   'sum', 'mean', 'amax', 'amin', 'softmax', 'logSoftmax',
   'reshape', 'view', 'squeeze', 'unsqueeze', 'flatten', 'transpose', 'permute', 'expand', 'clone', 'to',
-  'narrow', 'slice', 'split', 'chunk', 'max', 'min', 'cat', 'stack', 'mse',
+  'narrow', 'slice', 'split', 'chunk', 'max', 'min', 'cat', 'stack', 'mse', 'argmax', 'argmin',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */

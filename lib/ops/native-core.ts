@@ -242,3 +242,9 @@ export function deviceArray(dtype: DType, n: number): TensorData {
   if (dtype === 'float64') throw selfsupError('ERR_UNSUPPORTED', "a float32, bfloat16, float16, int32 or bool tensor on 'cuda'", 'dtype', "float64 (float64 tensors stay on 'cpu')");
   return new DeviceArray(dtype as CudaDType, n) as unknown as TensorData;
 }
+
+/** idx (int32) = the index of the max (min) of x [outer, size, inner] along the middle dim; 'cuda' only. */
+export function argReduceDevice(isMax: boolean, x: TensorData, idx: TensorData, outer: number, size: number, inner: number): void {
+  deviceCore(isMax ? 'argmax' : 'argmin', x, idx);
+  cudaAddon(isMax ? 'argmax' : 'argmin').cudaArgReduce(isMax, x as unknown as DeviceArray, null, idx as unknown as DeviceArray, outer, size, inner);
+}

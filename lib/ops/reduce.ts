@@ -160,9 +160,17 @@ function extreme(op: string, kind: 'max' | 'min', x: Tensor, dim?: number, keepd
     return ExtremeFn(x, normDims(op, 'dim', null, x.ndim), false, kind);
   }
   optBool(op, 'keepdim', keepdim, false);
-  if (x.device === 'cuda') throw noCudaKernel(op, 'x (over a dim, with indices)');
   const d = normDim(op, 'dim', dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw rangeError(`a non-empty dim ${d}`, `${op}(dim)`, dim);
+  if (x.device === 'cuda') {
+    // argmax / argmin (no gradient): one device scan per output; max/min over a dim with indices
+    // would also need the gradient's scatter, which has no CUDA kernel yet.
+    if (op !== 'argmax' && op !== 'argmin') throw noCudaKernel(op, 'x (over a dim, with indices)');
+    const { outer, size, inner } = splitAt(x.ndim === 0 ? [1] : x.shape, x.ndim === 0 ? 0 : d);
+    const idx = nc.deviceArray('int32', outer * inner);
+    nc.argReduceDevice(kind === 'max', x.data, idx, outer, size, inner);
+    return { values: null as unknown as Tensor, indices: new Tensor(idx, x.ndim === 0 ? [] : finalShape(x.shape, [d], keepdim)) };
+  }
   const [values, indices] = ExtremeDimFn(x.ndim === 0 ? x.reshape(1) : x, x.ndim === 0 ? 0 : d, keepdim || x.ndim === 0, kind);
   return x.ndim === 0 ? { values: values.reshape([]), indices: indices.reshape([]) } : { values, indices };
 }

@@ -10,6 +10,7 @@
 //   cudaDownload(handle, typedArray)          device -> host, sync (waits for pending work)
 //   cudaDownloadAsync(handle) -> Promise<typed array>
 //   cudaCast(x, y)                            y = x converted to y's dtype (same length)
+//   cudaArgReduce(isMax, x, vals, idx, outer, size, inner)   argmax / argmin along a dim
 //   cudaMemoryStats(), cudaEmptyCache(), cudaSynchronize()
 //
 // Only the CUDA build exports these; both builds export cudaInfo (core.cc).
@@ -230,6 +231,26 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaArgReduce(isMax, x, vals | null, idx, outer, size, inner): x [outer, size, inner] float;
+// vals (x's dtype) and idx (int32) of length outer * inner.
+Napi::Value ArgReduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool is_max = GetBool(info, 0, "isMax");
+  const int64_t kMax = int64_t(1) << 50;
+  const int64_t outer = GetInt(info, 4, "outer", 0, kMax), size = GetInt(info, 5, "size", 1, INT32_MAX), inner = GetInt(info, 6, "inner", 0, kMax);
+  const int64_t n = CheckedMul(env, {outer, size, inner}, "x");
+  ArrayArg x = GetArrayOrDevice(info, 1, "x", {DType::kFloat32}, n);
+  ArrayArg vals = IsAbsent(info, 2) ? ArrayArg{} : GetArrayOrDevice(info, 2, "vals", {x.dtype}, outer * inner);
+  ArrayArg idx = GetArrayOrDevice(info, 3, "idx", {DType::kInt32}, outer * inner);
+  if (!x.device) ThrowType(env, "a cuda device buffer", "x", "a typed array");
+  SameDevice(env, x, "x", {{&vals, "vals"}, {&idx, "idx"}});
+  void* s = DeviceStream(env, x);
+  return RunNow(env, [&] {
+    return tensor_argreduce_cuda(is_max, x.dtype, x.data, vals.data, static_cast<int32_t*>(idx.data), outer, size, inner,
+                                 static_cast<cudaStream_t>(s));
+  });
+}
+
 Napi::Value MemoryStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const cuda::MemoryStats s = cuda::memory_stats();
@@ -291,6 +312,7 @@ void* DeviceStream(Napi::Env env, const ArrayArg& a) {
 void RegisterCuda(Napi::Env env, Napi::Object exports) {
   ExportAll(env, exports, {{"cudaAlloc", Alloc}, {"cudaDispose", Dispose}, {"cudaUpload", Upload},
                            {"cudaDownload", Download}, {"cudaDownloadAsync", DownloadAsync}, {"cudaCast", Cast},
+                           {"cudaArgReduce", ArgReduce},
                            {"cudaMemoryStats", MemoryStats}, {"cudaEmptyCache", EmptyCache},
                            {"cudaSynchronize", Synchronize}});
 }

@@ -284,6 +284,27 @@ __global__ void softmax_backward_kernel(bool log_out, const T* g, const T* y, T*
   }
 }
 
+// ---- argmax / argmin: a thread per (outer, inner) pair, lib/ops/reduce.ts's scan ----------
+
+template <class T>
+__global__ void argreduce_kernel(bool is_max, const T* x, T* vals, int32_t* idx, int64_t outer, int64_t size, int64_t inner) {
+  const int64_t n = outer * inner;
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t base = (r / inner) * size * inner + r % inner;
+    float best = ld(x, base);
+    int32_t bi = 0;
+    for (int64_t d = 1; d < size && best == best; d++) {  // NaN wins (propagates), as PyTorch
+      const float v = ld(x, base + d * inner);
+      if ((is_max ? v > best : v < best) || v != v) {
+        best = v;
+        bi = static_cast<int32_t>(d);
+      }
+    }
+    if (vals) st(vals, r, best);
+    idx[r] = bi;
+  }
+}
+
 // ---- copies, axpy, casts -----------------------------------------------------------------
 
 template <class E>
@@ -448,6 +469,18 @@ Status tensor_softmax_backward_cuda(bool log, DType dt, const void* g, const voi
       }))
     return unsupported("tensorSoftmaxBackward", dt);
   return cuda::check_launch("softmax_backward_kernel");
+}
+
+Status tensor_argreduce_cuda(bool is_max, DType dt, const void* x, void* vals, int32_t* idx, int64_t outer,
+                             int64_t size, int64_t inner, cudaStream_t s) {
+  if (size < 1 || size > INT32_MAX) return Status::OutOfRange("Expected a reduced size in [1, 2^31 - 1] for argmax/argmin on cuda but received " + std::to_string(size));
+  if (outer * inner == 0) return Status::Ok();
+  if (!float_switch(dt, [&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        argreduce_kernel<T><<<blocks_for(outer * inner), kThreads, 0, s>>>(is_max, static_cast<const T*>(x), static_cast<T*>(vals), idx, outer, size, inner);
+      }))
+    return unsupported("argmax/argmin", dt);
+  return cuda::check_launch("argreduce_kernel");
 }
 
 Status tensor_copy_cuda(int elem_size, void* dst, const void* src, const Loop& L, cudaStream_t s) {

@@ -31,6 +31,10 @@ Status tensor_softmax_backward_cuda(bool log, DType dt, const void* g, const voi
                                     int64_t size, int64_t inner, cudaStream_t s);
 Status tensor_copy_cuda(int elem_size, void* dst, const void* src, const Loop& L, cudaStream_t s);
 Status tensor_axpy_cuda(DType dt, void* y, const void* x, int64_t n, double alpha, cudaStream_t s);
+// Along the middle dim of x [outer, size, inner] (size >= 1): idx[o, i] = the first index of the
+// max (or min) in int32, NaN winning as in cpu reductions; vals (optional) the values there.
+Status tensor_argreduce_cuda(bool is_max, DType dt, const void* x, void* vals, int32_t* idx, int64_t outer,
+                             int64_t size, int64_t inner, cudaStream_t s);
 // y = x converted to `to` (float -> int32 rounds toward zero, NaN -> 0; anything -> bool is x != 0).
 Status tensor_cast_cuda(DType from, DType to, const void* x, void* y, int64_t n, cudaStream_t s);
 
