@@ -122,7 +122,8 @@ function zerosOf(meta: TensorMeta): Tensor {
 function filled(meta: TensorMeta, v: number): Tensor {
   let n = 1;
   for (const d of meta.shape) n *= d;
-  const t = new Tensor(new (arrayCtor(meta.dtype === 'bfloat16' || meta.dtype === 'float16' ? 'float32' : meta.dtype))(n).fill(v), meta.shape);
+  const a = new (arrayCtor(meta.dtype === 'bfloat16' || meta.dtype === 'float16' ? 'float32' : meta.dtype))(n);
+  const t = new Tensor(v === 0 ? a : a.fill(v), meta.shape); // a new array is zeroed already
   return meta.device === 'cuda' ? toCuda(t, meta.dtype) : t;
 }
 
