@@ -24,6 +24,20 @@ template <class T> __device__ __forceinline__ T block_sum(T v, T* scratch) {
   return warp_sum(v);
 }
 
+// Maximum of v over the block (same contract as block_sum). NaN-free inputs.
+template <class T> __device__ __forceinline__ T block_max(T v, T* scratch) {
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32, nw = blockDim.x / 32;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  __syncthreads();
+  if (lane == 0) scratch[w] = v;
+  __syncthreads();
+  v = lane < nw ? scratch[lane] : scratch[0];
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace cuda
