@@ -21,6 +21,7 @@ struct Case {
   bool rows;     // random row marginal
   int64_t iterations;
   double tolerance;
+  double plan_tol;  // the CPU kernel's float32 error: float g and S / eps near |S / eps| ~ 1e5 cost ~1e-2
 };
 
 std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
@@ -71,9 +72,9 @@ void run_case(const Case& c) {
   EXPECT(std::abs(p.iterations_done - cpu_iters) <= (c.tolerance > 0 ? 1 : 0));
   if (c.tolerance > 0) EXPECT(p.marginal_error < c.tolerance || p.iterations_done == c.iterations);
   // Marginal errors: both measure sum_k |P^T 1 - c| of their plan.
-  EXPECT(std::fabs(p.marginal_error - cpu_err) <= 1e-4 * (cpu_err + 1e-3) || !same_iters);
+  EXPECT(std::fabs(p.marginal_error - cpu_err) <= 1e-3 * cpu_err + 1e-6 || !same_iters);
   // Plans (rows sum to 1): relative error with a 1e-4 floor.
-  expect_close("  plan", gout.host(), widen(want), same_iters ? 2e-4 : 2e-3, 1e-4);
+  expect_close("  plan", gout.host(), widen(want), same_iters ? c.plan_tol : 2e-3, 1e-4);
 }
 
 void check_errors_host() {
@@ -129,14 +130,14 @@ int main() {
   if (!have_device()) return kSkip;
   check_errors_device();
   const Case cases[] = {
-      {37, 53, false, 0.05, 1.0f, 0, false, 3, 0},
-      {256, 3001, false, 0.05, 1.0f, 1, false, 3, 0},
-      {1, 1, false, 0.05, 1.0f, 0, false, 3, 0},
-      {130, 70, false, 1e-3, 100.0f, 0, false, 5, 0},
-      {64, 100, true, 0.05, 2.0f, 2, true, 3, 0},
-      {100, 40, false, 0.1, 1.0f, 1, true, 1000, 1e-6},
-      {33, 65, false, 0.05, 1.0f, 2, false, 0, 0},
-      {2000, 33, true, 0.05, 1.0f, 0, false, 1, 0},
+      {37, 53, false, 0.05, 1.0f, 0, false, 3, 0, 2e-4},
+      {256, 3001, false, 0.05, 1.0f, 1, false, 3, 0, 2e-4},
+      {1, 1, false, 0.05, 1.0f, 0, false, 3, 0, 2e-4},
+      {130, 70, false, 1e-3, 100.0f, 0, false, 5, 0, 5e-2},
+      {64, 100, true, 0.05, 2.0f, 2, true, 3, 0, 2e-4},
+      {100, 40, false, 0.1, 1.0f, 1, true, 1000, 1e-6, 2e-4},
+      {33, 65, false, 0.05, 1.0f, 2, false, 0, 0, 2e-4},
+      {2000, 33, true, 0.05, 1.0f, 0, false, 1, 0, 2e-4},
   };
   for (const Case& c : cases) run_case(c);
   return test_result();
