@@ -68,6 +68,21 @@ template <class T> struct DeviceVec {
   return v;
 }
 
+// After the host-only checks: their failures' exit code, or the skip code without a device;
+// -1 to go on with the device cases.
+[[maybe_unused]] int after_host_checks() {
+  if (g_failures) return test_result();
+  if (!have_device()) return kSkip;
+  return -1;
+}
+
+[[maybe_unused]] std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+[[maybe_unused]] double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::fmax(m, static_cast<double>(std::fabs(x)));
+  return m;
+}
+
 // Expects an ok Status (prints it otherwise).
 #define EXPECT_OK(expr)                                                                    \
   do {                                                                                     \

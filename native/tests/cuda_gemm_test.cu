@@ -162,8 +162,7 @@ void check_arguments() {
 
 int main() {
   check_arguments();
-  if (g_failures) return test_result();
-  if (!have_device()) return kSkip;
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   const Case cases[] = {
       {1, 1, 1, 1, false, false, 1.0f, 0.0f, 0},     {37, 53, 29, 1, false, false, 0.7f, 0.0f, 3},
       {37, 53, 29, 1, true, false, 1.0f, -1.3f, 1},  {37, 53, 29, 1, false, true, 1.0f, 0.5f, 0},

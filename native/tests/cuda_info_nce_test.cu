@@ -19,13 +19,6 @@ struct Case {
   float scale;
 };
 
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
 void run_case(const Case& c) {
   const int64_t n = c.n, d = c.d, R = c.both ? 2 * n : n;
   std::vector<float> z1 = randn(n * d, c.scale), z2 = randn(n * d, c.scale), bank = randn(c.m * d, c.scale);
@@ -87,8 +80,7 @@ void check_arguments() {
 
 int main() {
   check_arguments();
-  if (g_failures) return test_result();
-  if (!have_device()) return kSkip;
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   const Case cases[] = {
       {37, 29, 0, 0.1, true, true, false, false, 1.0f},
       {37, 29, 19, 0.07, true, true, true, false, 1e3f},

@@ -24,8 +24,6 @@ struct Case {
   double plan_tol;  // the CPU kernel's float32 error: float g and S / eps near |S / eps| ~ 1e5 cost ~1e-2
 };
 
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
 void run_case(const Case& c) {
   const int64_t B = c.B, K = c.K;
   std::vector<float> s = randn(B * K, c.scale);
@@ -126,8 +124,7 @@ void check_errors_device() {
 
 int main() {
   check_errors_host();
-  if (g_failures) return test_result();
-  if (!have_device()) return kSkip;
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   check_errors_device();
   const Case cases[] = {
       {37, 53, false, 0.05, 1.0f, 0, false, 3, 0, 2e-4},

@@ -13,13 +13,6 @@ using namespace selfsup;
 
 namespace {
 
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
-
 struct Shape {
   int64_t B, N, K, D;
   bool ragged;
@@ -176,8 +169,7 @@ void check_arguments() {
 
 int main() {
   check_arguments();
-  if (g_failures) return test_result();
-  if (!have_device()) return kSkip;
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   check_messages();
   const Shape shapes[] = {{3, 37, 11, 65, true}, {2, 196, 147, 384, false}, {1, 1, 1, 1, false}, {5, 50, 7, 300, true}};
   for (const Shape& s : shapes) {

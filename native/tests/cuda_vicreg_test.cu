@@ -21,12 +21,6 @@ struct Case {
 };
 
 std::vector<float> to_f(const std::vector<double>& v) { return {v.begin(), v.end()}; }
-std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-double max_abs(const std::vector<float>& v) {
-  double m = 0;
-  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
-  return m;
-}
 
 // Random [n, d] with per-column scales in [0.1, 3] * scale (some columns' std below 1, some above).
 std::vector<float> views(int64_t n, int64_t d, float scale) {
@@ -107,8 +101,7 @@ void check_arguments() {
 
 int main() {
   check_arguments();
-  if (g_failures) return test_result();
-  if (!have_device()) return kSkip;
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   const Case cases[] = {
       {7, 33, CovPath::kAuto, 1.0f},     {70, 17, CovPath::kAuto, 1.0f},
       {2, 1, CovPath::kAuto, 1.0f},      {33, 65, CovPath::kDirect, 0.01f},

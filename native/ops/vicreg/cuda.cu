@@ -279,6 +279,13 @@ Status check_cuda(const VICRegParams& p, bool need_y) {
   return Status::Ok();
 }
 
+Status check_term(const VICRegParams& p, int which) {
+  SELFSUP_RETURN_IF_ERROR(check_cuda(p, false));
+  if (which != 0 && which != 1)
+    return Status::Invalid("Expected 0 (variance) or 1 (covariance) for which but received " + std::to_string(which));
+  return Status::Ok();
+}
+
 // Column statistics of view v into W, then its centred copy xc[v] (scaled by 1 / std when
 // batch-normalizing: the Barlow Twins inputs A, B).
 Status center_view(const float* X, const VICRegParams& p, int v, bool batchnorm, Work& W, cudaStream_t s) {
@@ -402,9 +409,7 @@ Status vicreg_backward_cuda(const VICRegParams& p, double g_inv, double g_var, d
 }
 
 Status vicreg_term_forward_cuda(const VICRegParams& p, int which, double* out, cudaStream_t s) {
-  SELFSUP_RETURN_IF_ERROR(check_cuda(p, false));
-  if (which != 0 && which != 1)
-    return Status::Invalid("Expected 0 (variance) or 1 (covariance) for which but received " + std::to_string(which));
+  SELFSUP_RETURN_IF_ERROR(check_term(p, which));
   if (!out) return Status::Invalid("Expected a non-null device array for out but received null");
   Work W(s);
   SELFSUP_RETURN_IF_ERROR(W.make(p, 1, 0));
@@ -423,9 +428,7 @@ Status vicreg_term_forward_cuda(const VICRegParams& p, int which, double* out, c
 }
 
 Status vicreg_term_backward_cuda(const VICRegParams& p, int which, double g, void* dx, cudaStream_t s) {
-  SELFSUP_RETURN_IF_ERROR(check_cuda(p, false));
-  if (which != 0 && which != 1)
-    return Status::Invalid("Expected 0 (variance) or 1 (covariance) for which but received " + std::to_string(which));
+  SELFSUP_RETURN_IF_ERROR(check_term(p, which));
   if (!dx) return Status::Invalid("Expected a non-null device array for dx but received null");
   Work W(s);
   SELFSUP_RETURN_IF_ERROR(W.make(p, 1, 0));
