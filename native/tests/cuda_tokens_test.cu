@@ -155,6 +155,20 @@ void check_messages() {
   }
 }
 
+// The device noise function, built for the host: the CPU's philox_normal values at any offset.
+void check_normal_on_host() {
+  std::vector<float> want(1000);
+  const uint64_t seed = 0xfedcba9876ull;
+  const uint32_t stream = kStreamStoP | 5u;
+  for (uint64_t offset : {uint64_t(0), uint64_t(1), uint64_t(3), uint64_t(123457), (uint64_t(1) << 33) + 7}) {
+    philox_normal(seed, stream, offset, static_cast<int64_t>(want.size()), want.data());
+    int mismatches = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      mismatches += philox_normal_at(seed, stream, offset + i) != want[i];
+    EXPECT(mismatches == 0);
+  }
+}
+
 void check_arguments() {
   TokenGatherParams p;
   p.dtype = DType::kFloat64;
@@ -169,6 +183,7 @@ void check_arguments() {
 
 int main() {
   check_arguments();
+  check_normal_on_host();
   if (int rc = after_host_checks(); rc >= 0) return rc;
   check_messages();
   const Shape shapes[] = {{3, 37, 11, 65, true}, {2, 196, 147, 384, false}, {1, 1, 1, 1, false}, {5, 50, 7, 300, true}};

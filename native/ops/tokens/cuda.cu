@@ -18,7 +18,6 @@
 
 #include "cuda/gemm.h"
 #include "cuda/reduce.cuh"
-#include "selfsup/philox.h"
 
 namespace selfsup {
 namespace {
@@ -157,20 +156,6 @@ __global__ void sum_partials_kernel(const float* part, int64_t B, int64_t D, flo
 }
 
 // ---- StoP -------------------------------------------------------------------------------------
-// Normal value j of a stream: philox_normal's Box-Muller on the word pair (2 floor(j/2), +1), in
-// double, rounded to float.
-__device__ float philox_normal_at(uint64_t seed, uint32_t stream, uint64_t j) {
-  const uint64_t pair = j & ~uint64_t(1), block = pair / 4;
-  const Philox4x32 w = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), stream, 0u,
-                                     static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  const bool hi = (pair % 4) != 0;
-  const uint32_t w1 = hi ? w.v[2] : w.v[0], w2 = hi ? w.v[3] : w.v[1];
-  const double u1 = (static_cast<double>(w1 >> 8) + 1.0) * (1.0 / 16777216.0);  // (0, 1]
-  const double u2 = static_cast<double>(w2 >> 8) * (1.0 / 16777216.0);          // [0, 1)
-  const double r = sqrt(-2.0 * log(u1)), theta = 6.283185307179586 * u2;
-  return static_cast<float>((j & 1) ? r * sin(theta) : r * cos(theta));
-}
-
 // nz[b, k, i] = std * normal(seed, (3 << 24) | b, k Din + i), zero past the row's length.
 __global__ void noise_kernel(uint64_t seed, int64_t B, int64_t K, int64_t Din, const int32_t* lengths, float stdf,
                              float* nz) {

@@ -5,7 +5,10 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cmath>
+
 #include "ops/tokens/params.h"
+#include "selfsup/philox.h"
 
 namespace selfsup {
 
@@ -23,5 +26,20 @@ Status tokens_scatter_backward_cuda(const TokenScatterBackwardParams& p, cudaStr
 Status stochastic_positions_cuda(const StochasticPositionsParams& p, cudaStream_t stream);
 Status stochastic_positions_backward_cuda(const StochasticPositionsBackwardParams& p,
                                           cudaStream_t stream);
+
+// Normal value j of a Philox stream: philox_normal's Box-Muller on the word pair
+// (2 floor(j/2), +1) in double, rounded to float. Host and device (the test checks the host
+// build against philox_normal).
+SELFSUP_HD float philox_normal_at(uint64_t seed, uint32_t stream, uint64_t j) {
+  const uint64_t pair = j & ~uint64_t(1), block = pair / 4;
+  const Philox4x32 w = philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), stream, 0u,
+                                     static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  const bool hi = (pair % 4) != 0;
+  const uint32_t w1 = hi ? w.v[2] : w.v[0], w2 = hi ? w.v[3] : w.v[1];
+  const double u1 = (static_cast<double>(w1 >> 8) + 1.0) * (1.0 / 16777216.0);  // (0, 1]
+  const double u2 = static_cast<double>(w2 >> 8) * (1.0 / 16777216.0);          // [0, 1)
+  const double r = sqrt(-2.0 * log(u1)), theta = 6.283185307179586 * u2;
+  return static_cast<float>((j & 1) ? r * sin(theta) : r * cos(theta));
+}
 
 }  // namespace selfsup
