@@ -10,25 +10,8 @@
 namespace selfsup {
 namespace {
 
-constexpr uint32_t kM0 = 0xD2511F53u;  // round multipliers
-constexpr uint32_t kM1 = 0xCD9E8D57u;
-constexpr uint32_t kW0 = 0x9E3779B9u;  // Weyl key increments (golden ratio, sqrt(3) - 1)
-constexpr uint32_t kW1 = 0xBB67AE85u;
 constexpr double kTwoPow24Inv = 1.0 / 16777216.0;
 constexpr double kTwoPi = 6.283185307179586;  // the double nearest 2*pi; JS uses the same literal
-
-inline void round_once(uint32_t c[4], uint32_t k0, uint32_t k1) {
-  const uint64_t p0 = static_cast<uint64_t>(kM0) * c[0];
-  const uint64_t p1 = static_cast<uint64_t>(kM1) * c[2];
-  const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-  const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-  const uint32_t n0 = hi1 ^ c[1] ^ k0;
-  const uint32_t n2 = hi0 ^ c[3] ^ k1;
-  c[0] = n0;
-  c[1] = lo1;
-  c[2] = n2;
-  c[3] = lo0;
-}
 
 // The 4 words of block `block` of the stream.
 inline Philox4x32 block_words(uint64_t seed, uint32_t stream, uint64_t block) {
@@ -40,22 +23,6 @@ inline float word_to_uniform(uint32_t w) {
   return static_cast<float>(static_cast<double>(w >> 8) * kTwoPow24Inv);  // exact in float32
 }
 
-}  // namespace
-
-Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
-                         uint32_t k1) {
-  uint32_t c[4] = {c0, c1, c2, c3};
-  for (int r = 0; r < 10; ++r) {
-    if (r > 0) {  // the key is bumped between rounds (Random123's philox4x32_10)
-      k0 += kW0;
-      k1 += kW1;
-    }
-    round_once(c, k0, k1);
-  }
-  return Philox4x32{{c[0], c[1], c[2], c[3]}};
-}
-
-namespace {
 // out[i] = conv(word offset + i of the stream), walking the 4-word blocks.
 template <class T, class Conv>
 void for_words(uint64_t seed, uint32_t stream, uint64_t offset, int64_t n, T* out, Conv conv) {

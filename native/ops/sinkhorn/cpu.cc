@@ -483,23 +483,10 @@ void set_g(State& st, const std::vector<double>& lse) {
   }
 }
 
-std::string fmt(double v) {
-  if (std::isnan(v)) return "NaN";  // JS spellings, as the TS layer prints them
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
+std::string fmt(double v) { return sinkhorn_fmt(v); }
 
 Status forward_impl(SinkhornParams& p, Team* team) {
-  if (p.K < 1) return Status::OutOfRange("Expected an integer >= 1 for K but received " + std::to_string(p.K));
-  if (p.B < 0) return Status::OutOfRange("Expected an integer >= 0 for B but received " + std::to_string(p.B));
-  if (!p.probs && !(p.epsilon > 0 && std::isfinite(p.epsilon)))
-    return Status::OutOfRange("Expected a finite number > 0 for epsilon but received " + fmt(p.epsilon));
-  if (p.iterations < 0) return Status::OutOfRange("Expected an integer >= 0 for iterations but received " + std::to_string(p.iterations));
-  if (!(p.tolerance >= 0)) return Status::OutOfRange("Expected a number >= 0 for tolerance but received " + fmt(p.tolerance));
-  if (!p.col_marginal) return Status::Invalid("Expected a column marginal for prior but received none");
-  if (p.B > 0 && (!p.scores || !p.out)) return Status::Invalid("Expected scores and out arrays for sinkhorn but received null");
+  SELFSUP_RETURN_IF_ERROR(sinkhorn_check(p));
 
   State st(p);
   st.team = team;
@@ -513,28 +500,14 @@ Status forward_impl(SinkhornParams& p, Team* team) {
   p.iterations_done = 0;
 
   // Column marginal: validated and normalized here too (c_k >= 0, finite, positive sum).
-  double csum = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    const double ck = p.col_marginal[k];
-    if (!(ck >= 0) || !std::isfinite(ck))
-      return Status::OutOfRange("Expected finite non-negative entries for prior but received " + fmt(ck) + " at index " + std::to_string(k));
-    csum += ck;
-  }
-  if (!(csum > 0)) return Status::OutOfRange("Expected a prior with a positive sum for prior but received a sum of " + fmt(csum));
-  std::vector<double> c(K);
+  std::vector<double> c;
+  SELFSUP_RETURN_IF_ERROR(sinkhorn_col_marginal(p, &c));
   st.logc.resize(K);
-  for (int64_t k = 0; k < K; ++k) { c[k] = p.col_marginal[k] / csum; st.logc[k] = std::log(c[k]); }
+  for (int64_t k = 0; k < K; ++k) st.logc[k] = std::log(c[k]);
 
   // Global batch size and row-marginal normalization (one collective).
   double rsum_local = 0;
-  if (p.row_marginal) {
-    for (int64_t b = 0; b < B; ++b) {
-      const double rb = p.row_marginal[b];
-      if (!(rb >= 0) || !std::isfinite(rb))
-        return Status::OutOfRange("Expected finite non-negative entries for rowMarginal but received " + fmt(rb) + " at index " + std::to_string(b));
-      rsum_local += rb;
-    }
-  }
+  SELFSUP_RETURN_IF_ERROR(sinkhorn_row_sum(p, &rsum_local));
   std::vector<double> head = {static_cast<double>(B), rsum_local};
   all_reduce(st, head);
   const double Bg = head[0], rsum = head[1];
