@@ -14,6 +14,8 @@ export const backendName = (): 'native' | 'reference' => 'reference';
 export const tryNative = (): NativeAddon | null => null;
 export const nativeLoadError = (): string | undefined => REASON;
 export const nativeAddonPath = (): string | undefined => undefined;
+/** No CUDA build in a browser: nothing to say about one. */
+export const cudaLoadNote = (): string | undefined => undefined;
 export const useReference = (): boolean => true;
 
 export function native(): NativeAddon {
