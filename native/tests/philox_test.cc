@@ -78,6 +78,10 @@ void test_stream_definition() {
     const Philox4x32 r = philox4x32_10(b, 0, 3, 0, 0x56789abc, 0x1234);
     for (int j = 0; j < 4; ++j) EXPECT(w[4 * b + j] == r.v[j]);
   }
+  // philox_word (the one-word form the CUDA kernels use) is the same stream.
+  for (int i = 0; i < 64; ++i) EXPECT(philox_word(0x123456789abcull, 3, i) == w[i]);
+  for (int i = 0; i < 6; ++i)
+    EXPECT(philox_word(9007199254740991ull, 4294967295u, 9007199254740000ull + i) == kWordsBig[i]);
   // Any window of a stream equals the same slice of a longer draw (offsets are absolute).
   std::vector<float> u(64), z(64);
   philox_uniform(0x123456789abcull, 3, 0, 64, u.data());
