@@ -23,10 +23,11 @@
 //  - tensor cores (bfloat16 / float16, d = 64 or 128): mma.sync.m16n8k16 with float32
 //    accumulation, 4 warps, each warp owning 16 rows of the tile. The forward keeps P in registers
 //    (the accumulator fragments of S = Q K^T are the A fragments of P V, the FlashAttention-2
-//    register layout); every shared-memory operand is stored with the reduction dimension
-//    contiguous (V^T, Q^T, dO^T and K^T are transposed while loading), so a fragment is two 32-bit
-//    loads. Row strides are padded by 8 elements: the 8 rows of a fragment fall in 8 distinct
-//    4-bank groups.
+//    register layout). Tiles stay row-major in shared memory: an operand whose reduction dimension
+//    is contiguous there (Q, K, dO, V as the B of Q K^T / dO V^T) is read as 32-bit pairs, one
+//    whose reduction runs down the rows (V in P V, dO / Q in P^T dO / dS^T Q, K in dS K) through
+//    ldmatrix .trans. Row strides are padded by 8 elements: the 8 rows a fragment or an ldmatrix
+//    phase reads fall in 8 distinct 4-bank groups.
 //
 // Dropout draws the CPU kernel's Philox stream (params.h): keep (b, h, i, j) iff
 // uniform(seed, 2, ((b H + h) Nq + i) Nk + j) >= p, i.e. word >> 8 >= ceil(p 2^24) (exact, since
@@ -471,23 +472,40 @@ __device__ __forceinline__ void warp_gemm(float (&acc)[NT][4], const T* A, int l
   }
 }
 
+// The B fragments of n-tiles n0 and n0 + 8 at k-tile k0 from a k-major tile (B[k][n] at
+// R[k * ldr + n]): ldmatrix .x4 .trans of the 8 x 8 blocks (k0, n0), (k0 + 8, n0), (k0, n0 + 8),
+// (k0 + 8, n0 + 8); lanes 8 m .. 8 m + 7 address the rows of block m, and .trans hands lane l the
+// block elements [2 (l % 4) + {0, 1}][l / 4], which is the B fragment layout. Rows 16-byte
+// aligned (ldr and n0 multiples of 8).
+template <class T>
+__device__ __forceinline__ void ldsm_b_trans(uint32_t (&b0)[2], uint32_t (&b1)[2], const T* R, int ldr,
+                                             int k0, int n0) {
+  const int lane = threadIdx.x & 31, m = lane >> 3;
+  const T* row = R + (k0 + (lane & 7) + 8 * (m & 1)) * ldr + n0 + 8 * (m >> 1);
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(b0[0]), "=r"(b0[1]), "=r"(b1[0]), "=r"(b1[1])
+               : "r"(addr)
+               : "memory");
+}
+
 // acc[16 x 8 NT] += P[16 x 8 KT] B, P given as this warp's float accumulator fragments of an
 // earlier product (rounded to T here): n-tiles 2 kk and 2 kk + 1 of P are, register for register,
-// the A fragment of k-tile kk. B n-major as in warp_gemm.
+// the A fragment of k-tile kk. B k-major (row-major [k][n], row stride ldr), NT even.
 template <class T, int NT, int KT>
 __device__ __forceinline__ void warp_gemm_regs(float (&acc)[NT][4], const float (&P)[KT][4],
-                                               const T* Bn, int ldb) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, c = (lane & 3) * 2;
+                                               const T* R, int ldr) {
 #pragma unroll
   for (int kk = 0; kk < KT / 2; ++kk) {
     const uint32_t af[4] = {pack2<T>(P[2 * kk][0], P[2 * kk][1]), pack2<T>(P[2 * kk][2], P[2 * kk][3]),
                             pack2<T>(P[2 * kk + 1][0], P[2 * kk + 1][1]),
                             pack2<T>(P[2 * kk + 1][2], P[2 * kk + 1][3])};
 #pragma unroll
-    for (int n = 0; n < NT; ++n) {
-      const T* bp = Bn + (n * 8 + g) * ldb + kk * 16 + c;
-      const uint32_t bf[2] = {ld32(bp), ld32(bp + 8)};
-      mma16816<T>(acc[n], af, bf);
+    for (int n = 0; n < NT; n += 2) {
+      uint32_t b0[2], b1[2];
+      ldsm_b_trans(b0, b1, R, ldr, kk * 16, n * 8);
+      mma16816<T>(acc[n], af, b0);
+      mma16816<T>(acc[n + 1], af, b1);
     }
   }
 }
@@ -511,28 +529,6 @@ __device__ void load_rows(T* s, int ld, const T* g, int64_t sr, int rows, int va
     }
   }
 }
-// The same tile stored transposed: st[c * ldt + r].
-template <class T, int D>
-__device__ void load_rows_t(T* st, int ldt, const T* g, int64_t sr, int rows, int valid, bool vec) {
-  if (vec) {
-    constexpr int kC = D / 8;
-    for (int e = threadIdx.x; e < rows * kC; e += blockDim.x) {
-      const int r = e / kC, c = (e - r * kC) * 8;
-      uint4 x = make_uint4(0u, 0u, 0u, 0u);
-      if (r < valid) x = *reinterpret_cast<const uint4*>(g + r * sr + c);
-      T el[8];
-      memcpy(el, &x, sizeof(x));
-#pragma unroll
-      for (int u = 0; u < 8; ++u) st[(c + u) * ldt + r] = el[u];
-    }
-  } else {
-    for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
-      const int r = e / D, c = e - r * D;
-      st[c * ldt + r] = r < valid ? g[r * sr + c] : from_f<T>(0.f);
-    }
-  }
-}
-
 // Stores this warp's 16 x D accumulator rows (times mul[row half]) at dst rows row0 + g (+ 8)
 // with row stride sr, rows >= n skipped.
 template <class T, int NO>
@@ -554,19 +550,19 @@ __device__ __forceinline__ void store_frag(T* dst, int64_t sr, int row0, int n, 
 
 template <int D>
 struct TcFwd {
-  static constexpr int BR = 64, BC = 64, LD = D + 8, LDV = BC + 8;
-  static constexpr size_t kSmem = sizeof(uint16_t) * (BR * LD + BC * LD + D * LDV);
+  static constexpr int BR = 64, BC = 64, LD = D + 8;
+  static constexpr size_t kSmem = sizeof(uint16_t) * (BR * LD + 2 * BC * LD);
 };
 
 // Forward. Block = (b, h, 64-row query tile); warp w owns rows 16 w .. 16 w + 15.
 template <class T, int D>
 __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
   using Cfg = TcFwd<D>;
-  constexpr int BR = Cfg::BR, BC = Cfg::BC, LD = Cfg::LD, LDV = Cfg::LDV, NT = BC / 8, NO = D / 8;
+  constexpr int BR = Cfg::BR, BC = Cfg::BC, LD = Cfg::LD, NT = BC / 8, NO = D / 8;
   extern __shared__ __align__(16) unsigned char smraw[];
   T* Qs = reinterpret_cast<T*>(smraw);
   T* Ks = Qs + BR * LD;
-  T* Vt = Ks + BC * LD;  // V^T: [D][LDV]
+  T* Vs = Ks + BC * LD;
   const int nqt = (a.Nq + BR - 1) / BR;
   const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * BR;
   const int b = bh / a.H, h = bh % a.H, hk = h / a.G;
@@ -584,7 +580,7 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
   for (int j0 = 0; j0 < jend; j0 += BC) {
     __syncthreads();
     load_rows<T, D>(Ks, LD, k + j0 * a.k_sr, a.k_sr, BC, a.Nk - j0, a.vec);
-    load_rows_t<T, D>(Vt, LDV, v + j0 * a.v_sr, a.v_sr, BC, a.Nk - j0, a.vec);
+    load_rows<T, D>(Vs, LD, v + j0 * a.v_sr, a.v_sr, BC, a.Nk - j0, a.vec);
     __syncthreads();
     float s[NT][4];
 #pragma unroll
@@ -625,7 +621,7 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
       o[u][2] *= alpha[1];
       o[u][3] *= alpha[1];
     }
-    warp_gemm_regs<T, NO, NT>(o, s, Vt, LDV);  // O += P V
+    warp_gemm_regs<T, NO, NT>(o, s, Vs, LD);  // O += P V
   }
   const float inv[2] = {l[0] > 0.f ? 1.f / l[0] : 0.f, l[1] > 0.f ? 1.f / l[1] : 0.f};
   store_frag<T, NO>(static_cast<T*>(a.o) + b * a.o_sb + h * a.o_sh, a.o_sr, row0, a.Nq, o, inv);
@@ -637,9 +633,8 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
 
 template <int D>
 struct TcDkdv {
-  static constexpr int BC = 64, BR = 32, LD = D + 8, LDT = BR + 8;
-  static constexpr size_t kSmem =
-      sizeof(uint16_t) * (2 * BC * LD + 2 * BR * LD + 2 * D * LDT) + sizeof(float) * 2 * BR;
+  static constexpr int BC = 64, BR = 32, LD = D + 8;
+  static constexpr size_t kSmem = sizeof(uint16_t) * (2 * BC * LD + 2 * BR * LD) + sizeof(float) * 2 * BR;
 };
 
 // Backward, dK and dV. Block = (b, kv head, 64-key tile); warp w owns keys 16 w .. 16 w + 15 and
@@ -648,15 +643,13 @@ struct TcDkdv {
 template <class T, int D>
 __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
   using Cfg = TcDkdv<D>;
-  constexpr int BC = Cfg::BC, BR = Cfg::BR, LD = Cfg::LD, LDT = Cfg::LDT, NT = BR / 8, NO = D / 8;
+  constexpr int BC = Cfg::BC, BR = Cfg::BR, LD = Cfg::LD, NT = BR / 8, NO = D / 8;
   extern __shared__ __align__(16) unsigned char smraw[];
   T* Ks = reinterpret_cast<T*>(smraw);
   T* Vs = Ks + BC * LD;
   T* Qs = Vs + BC * LD;
   T* Gs = Qs + BR * LD;  // dO
-  T* Qt = Gs + BR * LD;  // Q^T  [D][LDT]
-  T* Gt = Qt + D * LDT;  // dO^T [D][LDT]
-  float* Ls = reinterpret_cast<float*>(Gt + D * LDT);
+  float* Ls = reinterpret_cast<float*>(Gs + BR * LD);
   float* Ds = Ls + BR;
   const int nkt = (a.Nk + BC - 1) / BC;
   const int bhk = blockIdx.x / nkt, j0 = (blockIdx.x % nkt) * BC;
@@ -681,8 +674,6 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
       const T* go = static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr;
       load_rows<T, D>(Qs, LD, q, a.q_sr, BR, a.Nq - i0, a.vec);
       load_rows<T, D>(Gs, LD, go, a.o_sr, BR, a.Nq - i0, a.vec);
-      load_rows_t<T, D>(Qt, LDT, q, a.q_sr, BR, a.Nq - i0, a.vec);
-      load_rows_t<T, D>(Gt, LDT, go, a.o_sr, BR, a.Nq - i0, a.vec);
       {  // 4 lanes per query row (BR = 32 rows, 128 threads)
         float Dv, Lv;
         row_stats<T, 4>(a, b, h, i0 + (threadIdx.x >> 2), threadIdx.x & 3, Dv, Lv);
@@ -709,8 +700,8 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
           st[n][e] = pd;
           dpt[n][e] = ds;
         }
-      warp_gemm_regs<T, NO, NT>(dv, st, Gt, LDT);   // dV += P^T dO
-      warp_gemm_regs<T, NO, NT>(dk, dpt, Qt, LDT);  // dK += dS^T Q
+      warp_gemm_regs<T, NO, NT>(dv, st, Gs, LD);   // dV += P^T dO
+      warp_gemm_regs<T, NO, NT>(dk, dpt, Qs, LD);  // dK += dS^T Q
     }
   }
   const float one[2] = {1.f, 1.f};
@@ -720,23 +711,21 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
 
 template <int D>
 struct TcDq {
-  static constexpr int BR = 64, BC = 64, LD = D + 8, LDK = BC + 8;
-  static constexpr size_t kSmem =
-      sizeof(uint16_t) * (2 * BR * LD + 2 * BC * LD + D * LDK) + sizeof(float) * 2 * BR;
+  static constexpr int BR = 64, BC = 64, LD = D + 8;
+  static constexpr size_t kSmem = sizeof(uint16_t) * (2 * BR * LD + 2 * BC * LD) + sizeof(float) * 2 * BR;
 };
 
 // Backward, dQ. Block = (b, h, 64-row query tile); warp w owns rows 16 w .. 16 w + 15.
 template <class T, int D>
 __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
   using Cfg = TcDq<D>;
-  constexpr int BR = Cfg::BR, BC = Cfg::BC, LD = Cfg::LD, LDK = Cfg::LDK, NT = BC / 8, NO = D / 8;
+  constexpr int BR = Cfg::BR, BC = Cfg::BC, LD = Cfg::LD, NT = BC / 8, NO = D / 8;
   extern __shared__ __align__(16) unsigned char smraw[];
   T* Qs = reinterpret_cast<T*>(smraw);
   T* Gs = Qs + BR * LD;
   T* Ks = Gs + BR * LD;
   T* Vs = Ks + BC * LD;
-  T* Kt = Vs + BC * LD;  // K^T [D][LDK]
-  float* Ls = reinterpret_cast<float*>(Kt + D * LDK);
+  float* Ls = reinterpret_cast<float*>(Vs + BC * LD);
   float* Ds = Ls + BR;
   const int nqt = (a.Nq + BR - 1) / BR;
   const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * BR;
@@ -765,7 +754,6 @@ __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
     __syncthreads();  // also publishes Ls / Ds on the first pass
     load_rows<T, D>(Ks, LD, k + j0 * a.k_sr, a.k_sr, BC, a.Nk - j0, a.vec);
     load_rows<T, D>(Vs, LD, v + j0 * a.v_sr, a.v_sr, BC, a.Nk - j0, a.vec);
-    load_rows_t<T, D>(Kt, LDK, k + j0 * a.k_sr, a.k_sr, BC, a.Nk - j0, a.vec);
     __syncthreads();
     float s[NT][4], dp[NT][4];
 #pragma unroll
@@ -783,7 +771,7 @@ __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
         probs<T>(a, s[n][e], dp[n][e], Ls[il], Ds[il], b, h, i0 + il, j0 + n * 8 + c + (e & 1), pd, ds);
         s[n][e] = ds;
       }
-    warp_gemm_regs<T, NO, NT>(dq, s, Kt, LDK);  // dQ += dS K
+    warp_gemm_regs<T, NO, NT>(dq, s, Ks, LD);  // dQ += dS K
   }
   const float one[2] = {1.f, 1.f};
   store_frag<T, NO>(static_cast<T*>(a.dq) + b * a.q_sb + h * a.q_sh, a.q_sr, i0 + 16 * w, a.Nq, dq, one);
@@ -815,6 +803,9 @@ Status check(const AttentionParams& p, bool backward) {
   AttentionParams f = p;
   f.dtype = DType::kFloat32;  // the shared checks know float32 / float64 only
   SELFSUP_RETURN_IF_ERROR(attention_validate(f, backward));
+  // Nq = 0 still writes dK = dV = 0 (the shared checks only ask for them when Nq > 0).
+  if (backward && p.B > 0 && p.Nk > 0 && (p.dk == nullptr || p.dv == nullptr))
+    return Status::Invalid(Msg("non-null dk and dv", "params", "a null pointer"));
   if (p.d > 256) return Status::Unsupported(Msg("a head dim <= 256 on CUDA", "d", std::to_string(p.d)));
   const int64_t big = INT_MAX / 2;
   if (p.B > big || p.H > big || p.Nq > big || p.Nk > big || p.B * p.H > big)
