@@ -216,44 +216,53 @@ void run_case(const Case& c, const Tol& tol) {
   EXPECT(s.ok());
 
   // GPU, outputs pre-filled with NaN (0xff bytes) so an element never written shows.
-  Dev dq_(sizeof(T) * nq), dk_(sizeof(T) * nk), dv_(sizeof(T) * nk), dg(sizeof(T) * nq), dout(sizeof(T) * nq);
-  Dev dl(sizeof(float) * nl), dll(sizeof(float) * nl), dmask(std::max(mb.size(), sizeof(T) * ma.size()));
-  Dev gq(sizeof(T) * nq), gk(sizeof(T) * nk), gv(sizeof(T) * nk);
-  upload(dq_, hq), upload(dk_, hk), upload(dv_, hv), upload(dg, hg);
-  if (!mb.empty()) upload(dmask, mb);
-  if (!ma.empty()) upload(dmask, ma);
-  for (Dev* x : {&dout, &dl, &dll, &gq, &gk, &gv}) CUDA_OK(cudaMemset(x->p, 0xff, x->bytes));
+  Dev dev_q(sizeof(T) * nq), dev_k(sizeof(T) * nk), dev_v(sizeof(T) * nk), dev_dout(sizeof(T) * nq), dev_out(sizeof(T) * nq);
+  Dev dev_lse(sizeof(float) * nl), dev_lse_lo(sizeof(float) * nl), dev_mask(std::max(mb.size(), sizeof(T) * ma.size()));
+  Dev dev_dq(sizeof(T) * nq), dev_dk(sizeof(T) * nk), dev_dv(sizeof(T) * nk);
+  upload(dev_q, hq), upload(dev_k, hk), upload(dev_v, hv), upload(dev_dout, hg);
+  if (!mb.empty()) upload(dev_mask, mb);
+  if (!ma.empty()) upload(dev_mask, ma);
+  for (Dev* x : {&dev_out, &dev_lse, &dev_lse_lo, &dev_dq, &dev_dk, &dev_dv}) CUDA_OK(cudaMemset(x->p, 0xff, x->bytes));
   AttentionParams pg = p;
   pg.dtype = Ty<T>::kD;
-  pg.q = dq_.p, pg.k = dk_.p, pg.v = dv_.p, pg.out = dout.p, pg.lse = dl.p;
-  pg.lse_lo = c.lse_lo ? dll.p : nullptr;
-  pg.mask = dmask.p;
+  pg.q = dev_q.p, pg.k = dev_k.p, pg.v = dev_v.p, pg.out = dev_out.p, pg.lse = dev_lse.p;
+  pg.lse_lo = c.lse_lo ? dev_lse_lo.p : nullptr;
+  pg.mask = dev_mask.p;
   s = attention_forward_cuda(pg, nullptr);
   if (!s.ok()) std::printf("  forward status: %s\n", s.message.c_str());
   EXPECT(s.ok());
   CUDA_OK(cudaDeviceSynchronize());
-  const std::vector<T> go = download<T>(dout, nq);
-  const std::vector<float> gl = download<float>(dl, nl);
-  pg.dout = dg.p, pg.dq = gq.p, pg.dk = gk.p, pg.dv = gv.p;
+  const std::vector<T> go = download<T>(dev_out, nq);
+  const std::vector<float> gl = download<float>(dev_lse, nl);
+  pg.dout = dev_dout.p, pg.dq = dev_dq.p, pg.dk = dev_dk.p, pg.dv = dev_dv.p;
   s = attention_backward_cuda(pg, nullptr);
   if (!s.ok()) std::printf("  backward status: %s\n", s.message.c_str());
   EXPECT(s.ok());
   CUDA_OK(cudaDeviceSynchronize());
-  const std::vector<T> gdq = download<T>(gq, nq), gdk = download<T>(gk, nk), gdv = download<T>(gv, nk);
+  const std::vector<T> gdq = download<T>(dev_dq, nq), gdk = download<T>(dev_dk, nk), gdv = download<T>(dev_dv, nk);
 
-  // Bit-reproducible: a second forward and backward give the same bytes.
+  // Bit-reproducible: a second forward and backward (into NaN-filled buffers again) give the
+  // same bytes, padding elements of strided rows included (never written).
+  for (Dev* x : {&dev_out, &dev_lse, &dev_lse_lo, &dev_dq, &dev_dk, &dev_dv}) CUDA_OK(cudaMemset(x->p, 0xff, x->bytes));
   s = attention_forward_cuda(pg, nullptr);
   EXPECT(s.ok());
   s = attention_backward_cuda(pg, nullptr);
   EXPECT(s.ok());
   CUDA_OK(cudaDeviceSynchronize());
   {
-    const std::vector<T> o2 = download<T>(dout, nq), q2 = download<T>(gq, nq), k2 = download<T>(gk, nk);
-    const std::vector<float> l2 = download<float>(dl, nl);
+    const std::vector<T> o2 = download<T>(dev_out, nq), q2 = download<T>(dev_dq, nq);
+    const std::vector<T> k2 = download<T>(dev_dk, nk), v2 = download<T>(dev_dv, nk);
+    const std::vector<float> l2 = download<float>(dev_lse, nl);
     EXPECT(std::memcmp(o2.data(), go.data(), sizeof(T) * nq) == 0);
     EXPECT(std::memcmp(q2.data(), gdq.data(), sizeof(T) * nq) == 0);
     EXPECT(std::memcmp(k2.data(), gdk.data(), sizeof(T) * nk) == 0);
+    EXPECT(std::memcmp(v2.data(), gdv.data(), sizeof(T) * nk) == 0);
     EXPECT(std::memcmp(l2.data(), gl.data(), sizeof(float) * nl) == 0);
+    for (size_t r = 0; c.row_pad > 0 && r < nq / lq.sr; ++r)
+      for (int e = c.d; e < lq.sr; ++e) {
+        const T x = o2[r * lq.sr + e], y = q2[r * lq.sr + e];
+        EXPECT(std::isnan(Ty<T>::to(x)) && std::isnan(Ty<T>::to(y)));
+      }
   }
 
   Err eo, el, eq, ek, ev;
