@@ -454,12 +454,19 @@ __device__ __forceinline__ uint32_t ld32(const T* p) {
   return *reinterpret_cast<const uint32_t*>(p);  // p is at an even element index: 4-byte aligned
 }
 
-// acc[16 x 8 NT] += A[16 x K] B[K x 8 NT]. A row-major (row stride lda); B stored n-major:
+template <int N>
+__device__ __forceinline__ void zero(float (&x)[N][4]) {
+#pragma unroll
+  for (int n = 0; n < N; ++n) x[n][0] = x[n][1] = x[n][2] = x[n][3] = 0.f;
+}
+
+// acc[16 x 8 NT] = A[16 x K] B[K x 8 NT]. A row-major (row stride lda); B stored n-major:
 // B[k][n] at Bn[n * ldb + k]. K a multiple of 16.
 template <class T, int NT>
 __device__ __forceinline__ void warp_gemm(float (&acc)[NT][4], const T* A, int lda, const T* Bn,
                                           int ldb, int K) {
   const int lane = threadIdx.x & 31, g = lane >> 2, c = (lane & 3) * 2;
+  zero(acc);
   for (int k0 = 0; k0 < K; k0 += 16) {
     const uint32_t af[4] = {ld32(A + g * lda + k0 + c), ld32(A + (g + 8) * lda + k0 + c),
                             ld32(A + g * lda + k0 + c + 8), ld32(A + (g + 8) * lda + k0 + c + 8)};
@@ -548,6 +555,18 @@ __device__ __forceinline__ void store_frag(T* dst, int64_t sr, int row0, int n, 
   }
 }
 
+// lse (base 2) and D of the query rows [i0, i0 + blockDim.x / W) into Ls / Ds, W lanes per row.
+template <class T, int W>
+__device__ __forceinline__ void row_stats_tile(const Args& a, int b, int h, int i0, float* Ls, float* Ds) {
+  const int r = threadIdx.x / W;
+  float Dv, Lv;
+  row_stats<T, W>(a, b, h, i0 + r, threadIdx.x % W, Dv, Lv);
+  if (threadIdx.x % W == 0) {
+    Ls[r] = Lv;
+    Ds[r] = Dv;
+  }
+}
+
 template <int D>
 struct TcFwd {
   static constexpr int BR = 64, BC = 64, LD = D + 8;
@@ -572,8 +591,7 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
   load_rows<T, D>(Qs, LD, static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr, a.q_sr,
                   BR, a.Nq - i0, a.vec);
   float o[NO][4];
-#pragma unroll
-  for (int u = 0; u < NO; ++u) o[u][0] = o[u][1] = o[u][2] = o[u][3] = 0.f;
+  zero(o);
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
   const int row0 = i0 + 16 * w;  // this warp's rows: row0 + g and row0 + g + 8
   const int jend = key_end(a, i0, BR);
@@ -583,8 +601,6 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
     load_rows<T, D>(Vs, LD, v + j0 * a.v_sr, a.v_sr, BC, a.Nk - j0, a.vec);
     __syncthreads();
     float s[NT][4];
-#pragma unroll
-    for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     warp_gemm<T, NT>(s, Qs + 16 * w * LD, LD, Ks, LD, D);
     float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
@@ -660,10 +676,8 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
   load_rows<T, D>(Vs, LD, static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh + j0 * a.v_sr, a.v_sr,
                   BC, a.Nk - j0, a.vec);
   float dk[NO][4], dv[NO][4];
-#pragma unroll
-  for (int u = 0; u < NO; ++u)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) dk[u][e] = dv[u][e] = 0.f;
+  zero(dk);
+  zero(dv);
   const int jrow = j0 + 16 * w;  // this warp's keys: jrow + g and jrow + g + 8
   const int ifirst = query_start(a, j0) / BR * BR;
   for (int gi = 0; gi < a.G; ++gi) {
@@ -674,20 +688,9 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
       const T* go = static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr;
       load_rows<T, D>(Qs, LD, q, a.q_sr, BR, a.Nq - i0, a.vec);
       load_rows<T, D>(Gs, LD, go, a.o_sr, BR, a.Nq - i0, a.vec);
-      {  // 4 lanes per query row (BR = 32 rows, 128 threads)
-        float Dv, Lv;
-        row_stats<T, 4>(a, b, h, i0 + (threadIdx.x >> 2), threadIdx.x & 3, Dv, Lv);
-        if ((threadIdx.x & 3) == 0) {
-          Ls[threadIdx.x >> 2] = Lv;
-          Ds[threadIdx.x >> 2] = Dv;
-        }
-      }
+      row_stats_tile<T, kTT / BR>(a, b, h, i0, Ls, Ds);
       __syncthreads();
       float st[NT][4], dpt[NT][4];
-#pragma unroll
-      for (int n = 0; n < NT; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) st[n][e] = dpt[n][e] = 0.f;
       warp_gemm<T, NT>(st, Ks + 16 * w * LD, LD, Qs, LD, D);   // S^T = K Q^T
       warp_gemm<T, NT>(dpt, Vs + 16 * w * LD, LD, Gs, LD, D);  // dP^T = V dO^T
 #pragma unroll
@@ -737,17 +740,9 @@ __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
                   BR, a.Nq - i0, a.vec);
   load_rows<T, D>(Gs, LD, static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr,
                   a.o_sr, BR, a.Nq - i0, a.vec);
-  {  // 2 lanes per query row (BR = 64 rows, 128 threads)
-    float Dv, Lv;
-    row_stats<T, 2>(a, b, h, i0 + (threadIdx.x >> 1), threadIdx.x & 1, Dv, Lv);
-    if ((threadIdx.x & 1) == 0) {
-      Ls[threadIdx.x >> 1] = Lv;
-      Ds[threadIdx.x >> 1] = Dv;
-    }
-  }
+  row_stats_tile<T, kTT / BR>(a, b, h, i0, Ls, Ds);
   float dq[NO][4];
-#pragma unroll
-  for (int u = 0; u < NO; ++u) dq[u][0] = dq[u][1] = dq[u][2] = dq[u][3] = 0.f;
+  zero(dq);
   const int rl = 16 * w + g;  // this thread's rows within the tile: rl and rl + 8
   const int jend = key_end(a, i0, BR);
   for (int j0 = 0; j0 < jend; j0 += BC) {
@@ -756,10 +751,6 @@ __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
     load_rows<T, D>(Vs, LD, v + j0 * a.v_sr, a.v_sr, BC, a.Nk - j0, a.vec);
     __syncthreads();
     float s[NT][4], dp[NT][4];
-#pragma unroll
-    for (int n = 0; n < NT; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = dp[n][e] = 0.f;
     warp_gemm<T, NT>(s, Qs + 16 * w * LD, LD, Ks, LD, D);
     warp_gemm<T, NT>(dp, Gs + 16 * w * LD, LD, Vs, LD, D);
 #pragma unroll
