@@ -188,6 +188,24 @@ __device__ __forceinline__ int query_start(const Args& a, int j0) {
   return a.causal ? max(0, j0 - (a.Nk - a.Nq)) : 0;
 }
 
+// The block of a query-tile kernel: (b, h) = (bh / H, bh % H), rows [i0, i0 + br), and the
+// tile's q / dout rows and its kv head's k / v (GQA: head h reads kv head h / G).
+template <class T>
+struct QTile {
+  int bh, b, h, i0;
+  const T *q, *dout, *k, *v;
+  __device__ QTile(const Args& a, int br) {
+    const int nqt = (a.Nq + br - 1) / br;
+    bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * br;
+    b = bh / a.H, h = bh % a.H;
+    const int hk = h / a.G;
+    q = static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr;
+    dout = static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr;
+    k = static_cast<const T*>(a.k) + b * a.k_sb + hk * a.k_sh;
+    v = static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh;
+  }
+};
+
 // =============================================================================================
 // SIMT kernels: 32 x 32 tiles of float in shared memory, row stride d + 1 (odd for even d, so the
 // 8 rows a warp reads at one column fall in distinct banks).
@@ -244,14 +262,11 @@ __global__ void __launch_bounds__(kST) fwd_simt(Args a) {
   float* Ks = Qs + kSR * ld;
   float* Vs = Ks + kSR * ld;
   float* Ps = Vs + kSR * ld;
-  const int nqt = (a.Nq + kSR - 1) / kSR;
-  const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * kSR;
-  const int b = bh / a.H, h = bh % a.H, hk = h / a.G;
+  const QTile<T> t(a, kSR);
+  const int bh = t.bh, b = t.b, h = t.h, i0 = t.i0;
   const int r = threadIdx.x >> 3, l8 = threadIdx.x & 7, i = i0 + r;
-  const T* k = static_cast<const T*>(a.k) + b * a.k_sb + hk * a.k_sh;
-  const T* v = static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh;
-  load_f(Qs, ld, static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr, a.q_sr, kSR,
-         a.Nq - i0, a.d);
+  const T *k = t.k, *v = t.v;
+  load_f(Qs, ld, t.q, a.q_sr, kSR, a.Nq - i0, a.d);
   float acc[NC];
 #pragma unroll
   for (int c = 0; c < NC; ++c) acc[c] = 0.f;
@@ -363,16 +378,12 @@ __global__ void __launch_bounds__(kST) dq_simt(Args a) {
   float* Ks = Gs + kSR * ld;
   float* Vs = Ks + kSR * ld;
   float* Ss = Vs + kSR * ld;
-  const int nqt = (a.Nq + kSR - 1) / kSR;
-  const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * kSR;
-  const int b = bh / a.H, h = bh % a.H, hk = h / a.G;
+  const QTile<T> t(a, kSR);
+  const int b = t.b, h = t.h, i0 = t.i0;
   const int r = threadIdx.x >> 3, l8 = threadIdx.x & 7, i = i0 + r;
-  const T* k = static_cast<const T*>(a.k) + b * a.k_sb + hk * a.k_sh;
-  const T* v = static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh;
-  load_f(Qs, ld, static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr, a.q_sr, kSR,
-         a.Nq - i0, a.d);
-  load_f(Gs, ld, static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr, a.o_sr, kSR,
-         a.Nq - i0, a.d);
+  const T *k = t.k, *v = t.v;
+  load_f(Qs, ld, t.q, a.q_sr, kSR, a.Nq - i0, a.d);
+  load_f(Gs, ld, t.dout, a.o_sr, kSR, a.Nq - i0, a.d);
   float D, L;
   row_stats<T, 8>(a, b, h, i, l8, D, L);
   float acc[NC];
@@ -582,14 +593,11 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
   T* Qs = reinterpret_cast<T*>(smraw);
   T* Ks = Qs + BR * LD;
   T* Vs = Ks + BC * LD;
-  const int nqt = (a.Nq + BR - 1) / BR;
-  const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * BR;
-  const int b = bh / a.H, h = bh % a.H, hk = h / a.G;
+  const QTile<T> t(a, BR);
+  const int bh = t.bh, b = t.b, h = t.h, i0 = t.i0;
   const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = (lane & 3) * 2;
-  const T* k = static_cast<const T*>(a.k) + b * a.k_sb + hk * a.k_sh;
-  const T* v = static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh;
-  load_rows<T, D>(Qs, LD, static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr, a.q_sr,
-                  BR, a.Nq - i0, a.vec);
+  const T *k = t.k, *v = t.v;
+  load_rows<T, D>(Qs, LD, t.q, a.q_sr, BR, a.Nq - i0, a.vec);
   float o[NO][4];
   zero(o);
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
@@ -647,11 +655,17 @@ __global__ void __launch_bounds__(kTT) fwd_tc(Args a) {
       if (row0 + g + 8 * x < a.Nq) store_lse(a, static_cast<int64_t>(bh) * a.Nq + row0 + g + 8 * x, m[x], l[x]);
 }
 
-template <int D>
-struct TcDkdv {
-  static constexpr int BC = 64, BR = 32, LD = D + 8;
-  static constexpr size_t kSmem = sizeof(uint16_t) * (2 * BC * LD + 2 * BR * LD) + sizeof(float) * 2 * BR;
+// Backward tiles: BC keys x BR queries; shared memory K, V [BC][LD], Q, dO [BR][LD], and lse / D
+// of the BR query rows.
+template <int BC_, int BR_, int D>
+struct TcBwd {
+  static constexpr int BC = BC_, BR = BR_, LD = D + 8;
+  static constexpr size_t kSmem = sizeof(uint16_t) * 2 * (BC + BR) * LD + sizeof(float) * 2 * BR;
 };
+template <int D>
+using TcDkdv = TcBwd<64, 32, D>;
+template <int D>
+using TcDq = TcBwd<64, 64, D>;
 
 // Backward, dK and dV. Block = (b, kv head, 64-key tile); warp w owns keys 16 w .. 16 w + 15 and
 // computes S^T = K Q^T and dP^T = V dO^T for them, so P^T and dS^T are already A fragments of
@@ -712,12 +726,6 @@ __global__ void __launch_bounds__(kTT) dkdv_tc(Args a) {
   store_frag<T, NO>(static_cast<T*>(a.dv) + b * a.v_sb + hk * a.v_sh, a.v_sr, jrow, a.Nk, dv, one);
 }
 
-template <int D>
-struct TcDq {
-  static constexpr int BR = 64, BC = 64, LD = D + 8;
-  static constexpr size_t kSmem = sizeof(uint16_t) * (2 * BR * LD + 2 * BC * LD) + sizeof(float) * 2 * BR;
-};
-
 // Backward, dQ. Block = (b, h, 64-row query tile); warp w owns rows 16 w .. 16 w + 15.
 template <class T, int D>
 __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
@@ -730,16 +738,12 @@ __global__ void __launch_bounds__(kTT) dq_tc(Args a) {
   T* Vs = Ks + BC * LD;
   float* Ls = reinterpret_cast<float*>(Vs + BC * LD);
   float* Ds = Ls + BR;
-  const int nqt = (a.Nq + BR - 1) / BR;
-  const int bh = blockIdx.x / nqt, i0 = (blockIdx.x % nqt) * BR;
-  const int b = bh / a.H, h = bh % a.H, hk = h / a.G;
+  const QTile<T> t(a, BR);
+  const int b = t.b, h = t.h, i0 = t.i0;
   const int w = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = (lane & 3) * 2;
-  const T* k = static_cast<const T*>(a.k) + b * a.k_sb + hk * a.k_sh;
-  const T* v = static_cast<const T*>(a.v) + b * a.v_sb + hk * a.v_sh;
-  load_rows<T, D>(Qs, LD, static_cast<const T*>(a.q) + b * a.q_sb + h * a.q_sh + i0 * a.q_sr, a.q_sr,
-                  BR, a.Nq - i0, a.vec);
-  load_rows<T, D>(Gs, LD, static_cast<const T*>(a.dout) + b * a.o_sb + h * a.o_sh + i0 * a.o_sr,
-                  a.o_sr, BR, a.Nq - i0, a.vec);
+  const T *k = t.k, *v = t.v;
+  load_rows<T, D>(Qs, LD, t.q, a.q_sr, BR, a.Nq - i0, a.vec);
+  load_rows<T, D>(Gs, LD, t.dout, a.o_sr, BR, a.Nq - i0, a.vec);
   row_stats_tile<T, kTT / BR>(a, b, h, i0, Ls, Ds);
   float dq[NO][4];
   zero(dq);
