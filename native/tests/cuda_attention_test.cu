@@ -20,20 +20,11 @@
 #include "ops/attention/cuda.h"
 #include "ops/attention/params.h"
 #include "selfsup/philox.h"
-#include "tests/check.h"
+#include "tests/cuda_check.h"
 
 using namespace selfsup;
 
 namespace {
-
-#define CUDA_OK(expr)                                                                \
-  do {                                                                               \
-    cudaError_t e_ = (expr);                                                         \
-    if (e_ != cudaSuccess) {                                                         \
-      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
 
 template <class T> struct Ty;
 template <> struct Ty<float> {
@@ -54,28 +45,6 @@ template <> struct Ty<__half> {
   static __half from(float x) { return __float2half_rn(x); }
   static float to(__half x) { return __half2float(x); }
 };
-
-// Device buffer (at least 16 bytes, so empty tensors still get a valid pointer).
-struct Dev {
-  void* p = nullptr;
-  size_t bytes = 0;
-  explicit Dev(size_t n) : bytes(n) { CUDA_OK(cudaMalloc(&p, n < 16 ? 16 : n)); }
-  ~Dev() { cudaFree(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p); }
-};
-
-template <class T>
-void upload(Dev& d, const std::vector<T>& h) {
-  CUDA_OK(cudaMemcpy(d.p, h.data(), sizeof(T) * h.size(), cudaMemcpyHostToDevice));
-}
-template <class T>
-std::vector<T> download(const Dev& d, size_t n) {
-  std::vector<T> h(n);
-  CUDA_OK(cudaMemcpy(h.data(), d.p, sizeof(T) * n, cudaMemcpyDeviceToHost));
-  return h;
-}
 
 struct Case {
   const char* name;
@@ -209,50 +178,42 @@ void run_case(const Case& c, const Tol& tol) {
   pc.lse_lo = c.lse_lo ? cll.data() : nullptr;
   pc.mask = c.mask == AttnMaskKind::kBool ? static_cast<const void*>(mb.data())
                                           : static_cast<const void*>(fma_.data());
-  Status s = SELFSUP_DISPATCH(attention_forward)(pc);
-  EXPECT(s.ok());
+  EXPECT_OK(SELFSUP_DISPATCH(attention_forward)(pc));
   pc.dout = fg.data(), pc.dq = cdq.data(), pc.dk = cdk.data(), pc.dv = cdv.data();
-  s = SELFSUP_DISPATCH(attention_backward)(pc);
-  EXPECT(s.ok());
+  EXPECT_OK(SELFSUP_DISPATCH(attention_backward)(pc));
 
   // GPU, outputs pre-filled with NaN (0xff bytes) so an element never written shows.
-  Dev dev_q(sizeof(T) * nq), dev_k(sizeof(T) * nk), dev_v(sizeof(T) * nk), dev_dout(sizeof(T) * nq), dev_out(sizeof(T) * nq);
-  Dev dev_lse(sizeof(float) * nl), dev_lse_lo(sizeof(float) * nl), dev_mask(std::max(mb.size(), sizeof(T) * ma.size()));
-  Dev dev_dq(sizeof(T) * nq), dev_dk(sizeof(T) * nk), dev_dv(sizeof(T) * nk);
-  upload(dev_q, hq), upload(dev_k, hk), upload(dev_v, hv), upload(dev_dout, hg);
-  if (!mb.empty()) upload(dev_mask, mb);
-  if (!ma.empty()) upload(dev_mask, ma);
-  for (Dev* x : {&dev_out, &dev_lse, &dev_lse_lo, &dev_dq, &dev_dk, &dev_dv}) CUDA_OK(cudaMemset(x->p, 0xff, x->bytes));
+  DeviceVec<T> dev_q(hq), dev_k(hk), dev_v(hv), dev_dout(hg), dev_out(nq), dev_dq(nq), dev_dk(nk), dev_dv(nk);
+  DeviceVec<float> dev_lse(nl), dev_lse_lo(nl);
+  DeviceVec<uint8_t> dev_mask_b(mb);
+  DeviceVec<T> dev_mask_a(ma);
+  auto nan_fill = [&] {
+    for (DeviceVec<T>* x : {&dev_out, &dev_dq, &dev_dk, &dev_dv}) x->fill_bytes(0xff);
+    dev_lse.fill_bytes(0xff);
+    dev_lse_lo.fill_bytes(0xff);
+  };
+  nan_fill();
   AttentionParams pg = p;
   pg.dtype = Ty<T>::kD;
   pg.q = dev_q.p, pg.k = dev_k.p, pg.v = dev_v.p, pg.out = dev_out.p, pg.lse = dev_lse.p;
   pg.lse_lo = c.lse_lo ? dev_lse_lo.p : nullptr;
-  pg.mask = dev_mask.p;
-  s = attention_forward_cuda(pg, nullptr);
-  if (!s.ok()) std::printf("  forward status: %s\n", s.message.c_str());
-  EXPECT(s.ok());
-  CUDA_OK(cudaDeviceSynchronize());
-  const std::vector<T> go = download<T>(dev_out, nq);
-  const std::vector<float> gl = download<float>(dev_lse, nl);
+  pg.mask = c.mask == AttnMaskKind::kBool ? static_cast<const void*>(dev_mask_b.p)
+                                          : static_cast<const void*>(dev_mask_a.p);
+  EXPECT_OK(attention_forward_cuda(pg, nullptr));
+  const std::vector<T> go = dev_out.host();
+  const std::vector<float> gl = dev_lse.host();
   pg.dout = dev_dout.p, pg.dq = dev_dq.p, pg.dk = dev_dk.p, pg.dv = dev_dv.p;
-  s = attention_backward_cuda(pg, nullptr);
-  if (!s.ok()) std::printf("  backward status: %s\n", s.message.c_str());
-  EXPECT(s.ok());
-  CUDA_OK(cudaDeviceSynchronize());
-  const std::vector<T> gdq = download<T>(dev_dq, nq), gdk = download<T>(dev_dk, nk), gdv = download<T>(dev_dv, nk);
+  EXPECT_OK(attention_backward_cuda(pg, nullptr));
+  const std::vector<T> gdq = dev_dq.host(), gdk = dev_dk.host(), gdv = dev_dv.host();
 
   // Bit-reproducible: a second forward and backward (into NaN-filled buffers again) give the
   // same bytes, padding elements of strided rows included (never written).
-  for (Dev* x : {&dev_out, &dev_lse, &dev_lse_lo, &dev_dq, &dev_dk, &dev_dv}) CUDA_OK(cudaMemset(x->p, 0xff, x->bytes));
-  s = attention_forward_cuda(pg, nullptr);
-  EXPECT(s.ok());
-  s = attention_backward_cuda(pg, nullptr);
-  EXPECT(s.ok());
-  CUDA_OK(cudaDeviceSynchronize());
+  nan_fill();
+  EXPECT_OK(attention_forward_cuda(pg, nullptr));
+  EXPECT_OK(attention_backward_cuda(pg, nullptr));
   {
-    const std::vector<T> o2 = download<T>(dev_out, nq), q2 = download<T>(dev_dq, nq);
-    const std::vector<T> k2 = download<T>(dev_dk, nk), v2 = download<T>(dev_dv, nk);
-    const std::vector<float> l2 = download<float>(dev_lse, nl);
+    const std::vector<T> o2 = dev_out.host(), q2 = dev_dq.host(), k2 = dev_dk.host(), v2 = dev_dv.host();
+    const std::vector<float> l2 = dev_lse.host();
     EXPECT(std::memcmp(o2.data(), go.data(), sizeof(T) * nq) == 0);
     EXPECT(std::memcmp(q2.data(), gdq.data(), sizeof(T) * nq) == 0);
     EXPECT(std::memcmp(k2.data(), gdk.data(), sizeof(T) * nk) == 0);
@@ -307,13 +268,13 @@ void dropout_pattern() {
   AttentionParams pc = p;
   pc.q = fq.data(), pc.k = fk.data(), pc.v = fv.data(), pc.out = co.data(), pc.lse = cl.data();
   EXPECT(SELFSUP_DISPATCH(attention_forward)(pc).ok());
-  Dev q(sizeof(T) * nq), k(sizeof(T) * nk), v(sizeof(T) * nk), o(sizeof(T) * nq), l(sizeof(float) * cl.size());
-  upload(q, hq), upload(k, hk), upload(v, hv);
+  DeviceVec<T> q(hq), k(hk), v(hv), o(nq);
+  DeviceVec<float> l(cl.size());
   AttentionParams pg = p;
   pg.dtype = Ty<T>::kD;
   pg.q = q.p, pg.k = k.p, pg.v = v.p, pg.out = o.p, pg.lse = l.p;
-  EXPECT(attention_forward_cuda(pg, nullptr).ok());
-  const std::vector<float> go = to_float(download<T>(o, nq));
+  EXPECT_OK(attention_forward_cuda(pg, nullptr));
+  const std::vector<float> go = to_float(o.host());
   int64_t differ = 0, dropped = 0, total = 0;
   for (size_t r = 0; r < nq / d; ++r)
     for (int c = 0; c < Nk; ++c) {
@@ -338,10 +299,10 @@ void philox_device() {
   const uint64_t seed = 0x9e3779b97f4aull, off = (uint64_t{1} << 34) - 61;
   std::vector<uint32_t> ref(128);
   philox_words(seed, kAttentionDropoutStream, off, 128, ref.data());
-  Dev d(sizeof(uint32_t) * 128);
-  philox_kernel<<<1, 128>>>(seed, off, d.as<uint32_t>());
-  CUDA_OK(cudaGetLastError());
-  EXPECT(download<uint32_t>(d, 128) == ref);
+  DeviceVec<uint32_t> d(128);
+  philox_kernel<<<1, 128>>>(seed, off, d.p);
+  EXPECT(cudaGetLastError() == cudaSuccess);
+  EXPECT(d.host() == ref);
   std::printf("philox device words checked\n");
 }
 
@@ -405,12 +366,7 @@ const Case kCases[] = {
 
 int main() {
   bad_input();
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    if (g_failures > 0) return test_result();  // the device-free checks failed: not a skip
-    std::printf("skip: no CUDA device\n");
-    return 77;
-  }
+  if (int rc = after_host_checks(); rc >= 0) return rc;
   philox_device();
   // Tolerances: float32 against a float32 CPU kernel summing in another order; bfloat16 /
   // float16 against the CPU on the same rounded inputs (the GPU also rounds P, dS and the outputs).
