@@ -44,6 +44,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cuda/memory.h"
 #include "selfsup/philox.h"
 
 namespace selfsup {
@@ -779,12 +780,7 @@ std::string Msg(const std::string& expected, const std::string& name, const std:
   return "Expected " + expected + " for " + name + " but received " + got;
 }
 
-Status from_cuda(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status::Ok();
-  if (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver)
-    return Status::NoDevice(std::string("no CUDA device (") + what + ": " + cudaGetErrorString(e) + ")");
-  return Status::Internal(std::string(what) + ": " + cudaGetErrorString(e));
-}
+using cuda::from_cuda;  // cudaError_t -> Status (kNoDevice without a device)
 
 bool is_half(DType t) { return t == DType::kBFloat16 || t == DType::kFloat16; }
 
