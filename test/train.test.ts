@@ -12,6 +12,7 @@ import { train, type TrainOptions } from '../lib/train/train';
 import { RECIPES } from '../lib/train/registry';
 import { readSafetensorsFile } from '../lib/nn/safetensors';
 import { setNumThreads } from '../lib/info';
+import { Tensor } from '../lib/tensor';
 import { normwiseRelErr } from './helpers';
 
 const TINY = { dim: 32, depth: 1, heads: 2 };
@@ -88,5 +89,35 @@ describe('train', () => {
     await expect(run({ augment: { hue: 0.7 } })).rejects.toThrow(/for train options.augment.hue but received 0.7/);
     await expect(run({ augment: { rotation: 10 } as never })).rejects.toThrow(/train options.augment/);
     await expect(run({ flags: { ...TINY, stem: 3 } })).rejects.toThrow(/even integer >= 2 \(or 0: no stem\) for train options.flags.stem but received 3/);
+    await expect(run({ flags: { ...TINY, repNorm: 'layer' } })).rejects.toThrow(/'batch' or 'none' for train options.flags.repNorm but received "layer"/);
+    await expect(run({ flags: { ...TINY, clsToken: 1 } })).rejects.toThrow(/a boolean for train options.flags.clsToken but received 1/);
+    await expect(run({ flags: { ...TINY, projectorLayers: 0 } })).rejects.toThrow(/integer >= 1 for train options.flags.projectorLayers but received 0/);
+    await expect(run({ flags: { ...TINY, projectorWidth: 2.5 } })).rejects.toThrow(/positive integer for train options.flags.projectorWidth but received 2.5/);
+  });
+
+  it('simclr ends its backbone in a BatchNorm: centered features, running statistics checkpointed; flags change the head and pooling', async () => {
+    const ctx = { imageSize: 16, channels: 3, seed: 1, dtype: 'float32' as const, steps: 1, batch: 8, flags: TINY };
+    const x = new Tensor(Float32Array.from({ length: 8 * 3 * 16 * 16 }, (_, i) => Math.sin(i * 0.37) + 0.5), [8, 3, 16, 16]);
+    // Column means of the backbone output over a batch (train mode): ~0 with the BatchNorm, not without.
+    const colMean = (flags: Record<string, unknown>) => {
+      const rep = RECIPES.simclr.build({ ...ctx, flags: { ...TINY, ...flags } }).features(x)[0].x;
+      const [N, D] = rep.shape, d = rep.data;
+      let worst = 0;
+      for (let j = 0; j < D; j++) {
+        let m = 0;
+        for (let i = 0; i < N; i++) m += d[i * D + j] / N;
+        worst = Math.max(worst, Math.abs(m));
+      }
+      return worst;
+    };
+    expect(colMean({})).toBeLessThan(1e-5);
+    expect(colMean({ repNorm: 'none' })).toBeGreaterThan(1e-2);
+    const dir = tmp();
+    await run({ steps: 2, out: dir });
+    const keys = [...readSafetensorsFile(path.join(dir, 'checkpoint.safetensors')).tensors.keys()];
+    expect(keys).toContain('model.repNorm.running_mean');
+    const m = RECIPES.simclr.build({ ...ctx, flags: { ...TINY, projectorLayers: 3, projectorWidth: 24, clsToken: false } });
+    expect(m.features(x).map((d) => `${d.name}:${d.x.shape[1]}`)).toEqual(['backbone:32', 'block1:32', 'projector1:24', 'projector2:24', 'projector3:128']);
+    expect((m.modules.backbone as unknown as { hasClsToken: boolean }).hasClsToken).toBe(false);
   });
 });

@@ -46,6 +46,14 @@ export const SIMCLR_AUGMENT: Required<AugmentOptions> = {
  */
 export const TWO_VIEW_AUGMENT: Required<AugmentOptions> = { ...SIMCLR_AUGMENT, background: 1 };
 
+/**
+ * The joint-embedding recipes' views on the synthetic data (simclr, vicreg, barlowtwins, swav):
+ * the above with any hue (the object's color is otherwise the easiest cue two views share) and
+ * crops of area [0.9, 1] (the objects fill most of the image: a smaller crop cuts the shape out,
+ * and a pair that shares no shape teaches nothing). Measured in docs/train.md.
+ */
+export const OBJECT_VIEW: Required<AugmentOptions> = { ...TWO_VIEW_AUGMENT, hue: 0.5, cropScale: [0.9, 1] };
+
 /** `over` (train's augment overrides) checked: known keys, and the new ones' ranges named. */
 export function checkAugment(over: unknown): AugmentOptions {
   const o = checkOptions<AugmentOptions>('train options.augment', over, Object.keys(SIMCLR_AUGMENT) as Array<keyof AugmentOptions>);

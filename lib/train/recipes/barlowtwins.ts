@@ -7,7 +7,7 @@
 import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
-import { TWO_VIEW_AUGMENT } from '../../data/augment';
+import { OBJECT_VIEW } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
 import { globalRows, type Recipe } from '../recipe';
 import type { Tensor } from '../../tensor';
@@ -16,9 +16,9 @@ export const barlowtwins: Recipe = {
   name: 'barlowtwins',
   paper: 'Zbontar, Jing, Misra, LeCun and Deny 2021, Barlow Twins: Self-Supervised Learning via Redundancy Reduction (ICML)',
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.05, warmup: 0.1 },
-  augment: [TWO_VIEW_AUGMENT, TWO_VIEW_AUGMENT],
+  augment: [OBJECT_VIEW, OBJECT_VIEW],
   build(ctx) {
-    const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
+    const j = jointEmbedding({ ...ctx, flags: { repNorm: 'batch', ...ctx.flags } }, (d) => new nn.MLP([d, 4 * d, 4 * d, 4 * d], { projector: 'vicreg', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     return {
       ...j.parts(),
       loss: ([a, b]) => F.barlowTwins(...(globalRows(ctx, j.embed(a, b)) as [Tensor, Tensor]), { lambda: 0.0051 }),

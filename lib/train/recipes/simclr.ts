@@ -15,20 +15,27 @@
 import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
-import { TWO_VIEW_AUGMENT } from '../../data/augment';
+import { OBJECT_VIEW } from '../../data/augment';
 import { jointEmbedding } from '../backbone';
 import { globalRows, type Recipe } from '../recipe';
+import { rangeError } from '../../errors';
 import type { Tensor } from '../../tensor';
-
-const VIEW = { ...TWO_VIEW_AUGMENT, hue: 0.5, cropScale: [0.9, 1] as [number, number] };
 
 export const simclr: Recipe = {
   name: 'simclr',
   paper: 'Chen et al. 2020, A Simple Framework for Contrastive Learning of Visual Representations (ICML)',
   optimizer: { kind: 'adamw', lr: 4e-3, weightDecay: 0.1, betas: [0.9, 0.999], warmup: 0.1 },
-  augment: [VIEW, VIEW],
+  augment: [OBJECT_VIEW, OBJECT_VIEW],
   build(ctx) {
-    const j = jointEmbedding({ ...ctx, flags: { stem: 64, ...ctx.flags } }, (d) => new nn.MLP([d, 2 * d, 128], { projector: 'simclr', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
+    // The projector's depth and hidden width (SimCLR v2 uses 3 layers; both are measured in docs/train.md).
+    const { projectorLayers: layers = 2, projectorWidth } = ctx.flags as { projectorLayers?: number; projectorWidth?: number };
+    if (!Number.isSafeInteger(layers) || layers < 1) throw rangeError('an integer >= 1', 'train options.flags.projectorLayers', layers);
+    if (projectorWidth !== undefined && !(Number.isSafeInteger(projectorWidth) && projectorWidth >= 1)) throw rangeError('a positive integer', 'train options.flags.projectorWidth', projectorWidth);
+    const head = (d: number) => {
+      const width = projectorWidth ?? 2 * d;
+      return new nn.MLP([d, ...Array<number>(layers - 1).fill(width), 128], { projector: 'simclr', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) });
+    };
+    const j = jointEmbedding({ ...ctx, flags: { stem: 64, repNorm: 'batch', ...ctx.flags } }, head, 'projector');
     const temperature = (ctx.flags.temperature as number) ?? 0.1;
     return {
       ...j.parts(),
