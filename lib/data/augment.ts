@@ -47,7 +47,7 @@ export const SIMCLR_AUGMENT: Required<AugmentOptions> = {
 export const TWO_VIEW_AUGMENT: Required<AugmentOptions> = { ...SIMCLR_AUGMENT, background: 1 };
 
 /**
- * The joint-embedding recipes' views on the synthetic data (simclr, vicreg, barlowtwins, swav):
+ * The views of simclr, vicreg and barlowtwins on the synthetic data:
  * the above with any hue (the object's color is otherwise the easiest cue two views share) and
  * crops of area [0.9, 1] (the objects fill most of the image: a smaller crop cuts the shape out,
  * and a pair that shares no shape teaches nothing). Measured in docs/train.md.

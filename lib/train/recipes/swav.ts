@@ -9,7 +9,7 @@
 import { F } from '../../functional';
 import * as nn from '../../nn/index';
 import { deriveSeed } from '../../nn/init';
-import { OBJECT_VIEW } from '../../data/augment';
+import { TWO_VIEW_AUGMENT } from '../../data/augment';
 import { jointEmbedding, normalizeRows_ } from '../backbone';
 import type { Recipe } from '../recipe';
 
@@ -17,9 +17,9 @@ export const swav: Recipe = {
   name: 'swav',
   paper: 'Caron, Misra, Mairal, Goyal, Bojanowski and Joulin 2020, Unsupervised Learning of Visual Features by Contrasting Cluster Assignments (NeurIPS)',
   optimizer: { kind: 'adamw', lr: 1e-3, weightDecay: 0.05, warmup: 0.1 },
-  augment: [OBJECT_VIEW, OBJECT_VIEW],
+  augment: [TWO_VIEW_AUGMENT, TWO_VIEW_AUGMENT],
   build(ctx) {
-    const j = jointEmbedding({ ...ctx, flags: { repNorm: 'batch', ...ctx.flags } }, (d) => new nn.MLP([d, 2 * d, 128], { projector: 'byol', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
+    const j = jointEmbedding(ctx, (d) => new nn.MLP([d, 2 * d, 128], { projector: 'byol', dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 1) }), 'projector');
     const K = (ctx.flags.prototypes as number) ?? 64;
     const prototypes = new nn.Linear(128, K, { bias: false, dtype: ctx.dtype, seed: deriveSeed(ctx.seed, 2) });
     normalizeRows_(prototypes.weight);
