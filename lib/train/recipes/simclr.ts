@@ -7,8 +7,10 @@
  * Defaults measured for a 300-step run on the 32 px synthetic data (docs/train.md has the table):
  * temperature 0.1 (the best of the paper's Table 5; its CIFAR-10 setting 0.5 was worse here),
  * base LR 4e-3 (peak 2e-3 at batch 128: a 300-step run has no time for a small one; 8e-3 was
- * no better at 300 steps, and its float32 and float64 runs of 20 steps part by ~1e-4), the
- * backbone behind a convolutional stem, and views that share only the object: the background
+ * no better at 300 steps, and its 20-step runs are chaotic enough that float32 and float64 part
+ * by ~1e-4 on some seeds), the backbone behind a convolutional stem and ending in an affine-free
+ * BatchNorm (the projector's BN hides a vector shared by every backbone output from the loss;
+ * backbone.ts), and views that share only the object: the background
  * augmentation, any hue (torchvision hue 0.5) and crops of area [0.9, 1] (the objects fill most
  * of the image, so smaller crops cut the shape out and the pair teaches nothing).
  */
