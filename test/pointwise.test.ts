@@ -112,6 +112,32 @@ describe('pointwise kernels', () => {
     }
   });
 
+  it('float32 exact gelu and its gradient next to the switch points of the float32 lanes', () => {
+    // |x| = 1/2 (series / tail switch), the gradient's zero at -0.7517915 (its factored form), the
+    // normal/denormal boundary of phi near -13.2 and the last nonzero tail near -14.3, 0 itself.
+    const f = new Float32Array(1), bits = new Int32Array(f.buffer), xs: number[] = [];
+    for (const p of [0.5, -0.5, -0.7517915, -13.22, -14.3, 1e-30, -1e-30, 3, -3, 20, -20]) {
+      f[0] = p;
+      const b = bits[0];
+      for (let d = -200; d <= 200; d++) { bits[0] = b + d; xs.push(f[0]); }
+    }
+    const n = xs.length, x = Float32Array.from(xs);
+    const y64 = new Float64Array(n), d64 = new Float64Array(n);
+    refGelu(Float64Array.from(x), null, y64, 1, n, false);
+    refGeluBackward(new Float64Array(n).fill(1), Float64Array.from(x), null, d64, null, 1, n, false);
+    const y = gelu(x, [n]), d = geluBackward(new Float32Array(n).fill(1), x, [n]).dx;
+    let worstY = 0, worstD = 0, atY = 0, atD = 0;
+    for (let i = 0; i < n; i++) {
+      const ey = Math.abs(y64[i]) > 1.2e-38 ? Math.abs(y[i] - y64[i]) / Math.abs(y64[i]) : Math.abs(y[i] - y64[i]) / 2 ** -149 * 1e-7;
+      const ed = Math.abs(d[i] - d64[i]) / Math.max(Math.abs(d64[i]), 1e-7);
+      if (ey > worstY) { worstY = ey; atY = x[i]; }
+      if (ed > worstD) { worstD = ed; atD = x[i]; }
+    }
+    // the same bounds as over [-14, 10] above (denormal results: within 2 of the smallest step)
+    expect(worstY, `gelu worst at ${atY}`).toBeLessThan(2.4e-7);
+    expect(worstD, `gelu' worst at ${atD}`).toBeLessThan(2.4e-7);
+  });
+
   for (const dtype of ['float32', 'float64'] as const) {
     it(`layerNorm forward / backward match the float64 reference (${dtype}, rows with a large mean)`, () => {
       const x = rand(R * C, 4).map((v, i) => v + (i % 7 === 0 ? 50 : 0)), w = rand(C, 5, 1), b = rand(C, 6, 1), g = rand(R * C, 7, 1);

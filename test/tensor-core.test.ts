@@ -127,6 +127,59 @@ describe('tensor core: float32 transcendentals at extreme values', () => {
   }
 });
 
+/** The k floats on each side of p (by bit pattern, so across binade and sign boundaries too). */
+function around(p: number, k: number): number[] {
+  const f = new Float32Array(1), i = new Int32Array(f.buffer), out: number[] = [];
+  f[0] = p;
+  const b = i[0];
+  for (let d = -k; d <= k; d++) {
+    i[0] = p === 0 && d < 0 ? (0x80000000 | -d) : b + d; // below +0: the negative denormals
+    out.push(f[0]);
+  }
+  return out;
+}
+
+describe('tensor core: float32 transcendentals at their switch points and over every binade', () => {
+  // The float32 lanes (native/cpu/math_f32.h) switch formulas or scalings at these inputs: exp's
+  // flush to 0 below -104, its first denormal and normal results and its overflow; log's mantissa
+  // boundary at sqrt(1/2), the normal/denormal input boundary and 1; tanh's polynomial/exp switch at
+  // 0.625, its saturation to 1 and the overflow of e^2|x|; sigmoid's sign switch and denormal tail.
+  const points: Record<string, number[]> = {
+    exp: [-104, -103.972084, -87.3365479, -87.3365402, 0, 88.7228394, 88.7228469, 1, -1],
+    log: [Math.SQRT1_2, 2 * Math.SQRT1_2, 1, 1.17549435e-38, 1.4e-45, 0.5, 2, 3.4028235e38],
+    tanh: [0.625, -0.625, 9.01, 44.4, 0, 2.44e-4],
+    sigmoid: [0, -87.3365479, -103.972084, -104, 88.7, 16.6355],
+  };
+  const refs: Record<string, [(t: Tensor) => Tensor, (v: number) => number, number]> = {
+    exp: [(t) => t.exp(), Math.exp, 1],
+    log: [(t) => t.log(), Math.log, 1],
+    tanh: [(t) => t.tanh(), Math.tanh, 2],
+    sigmoid: [(t) => t.sigmoid(), (v) => (v >= 0 ? 1 / (1 + Math.exp(-v)) : Math.exp(v) / (1 + Math.exp(v))), 2],
+  };
+  // Every binade of both signs: 64 random mantissas per exponent.
+  const r = mulberry32(17), wide: number[] = [];
+  const f = new Float32Array(1), i = new Int32Array(f.buffer);
+  for (let e = 0; e < 255; e++) {
+    for (let k = 0; k < 64; k++) {
+      i[0] = (e << 23) | Math.floor(r() * 0x800000) | (k & 1 ? 0x80000000 : 0);
+      wide.push(f[0]);
+    }
+  }
+  for (const [name, [op, ref, maxUlp]] of Object.entries(refs)) {
+    it(`${name}: within ${maxUlp} ulp next to every switch point and over every binade`, () => {
+      const xs = Float32Array.from([...points[name].flatMap((p) => around(p, 300)), ...wide]);
+      const y = op(new Tensor(xs, [xs.length]));
+      let worst = 0, at = 0;
+      for (let k = 0; k < xs.length; k++) {
+        const u = ulps32(y.data[k], ref(xs[k]));
+        if (u > worst) { worst = u; at = xs[k]; }
+      }
+      expect(worst, `${name} worst at x = ${at}`).toBeLessThanOrEqual(maxUlp);
+      if (name === 'tanh') expect(Object.is(op(new Tensor(Float32Array.of(-0), [1])).data[0], -0)).toBe(true);
+    });
+  }
+});
+
 describe('tensor core: reductions over every dim subset', () => {
   // At least 512 elements (smaller tensors run the TypeScript loops, not the native core).
   const shape = [6, 5, 7, 4];

@@ -4,12 +4,17 @@
 //
 // float32 exact GELU: Phi(x) from its lower tail Phi(-a) (a = |x|), which keeps relative accuracy
 // where Phi is tiny (x << 0; 1 + erf(x / sqrt 2) cancels there, and a clamped erf leaves a constant
-// floor). Evaluated in double lanes and rounded once (normal_d below). float64 uses libm's erfc /
-// exp / tanh (double accuracy; the element loop is scalar).
+// floor). Evaluated in float32 lanes (mathf::gelu_erf / gelu_erf_grad in native/cpu/math_f32.h).
+// float64 uses libm's erfc / exp / tanh (double accuracy; the element loop is scalar).
 //
 // Column reductions (bias gradients, LayerNorm dweight / dbias) use one partial row per fixed-size
 // chunk of rows (the chunking depends on the shape only, not on the thread count, so results are
 // deterministic), summed in double at the end.
+// Without trapping math GCC turns the selects of the float32 GELU into blends and vectorizes its
+// loops (see native/ops/tensor/cpu.cc). Before the includes, so every inline function agrees.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,6 +25,7 @@
 // This file's vector loops step by 8 floats (GELU spans, the LayerNorm blocks): it keeps 8-lane
 // vectors in the avx512 variant too (simd.h, SELFSUP_SIMD_YMM).
 #define SELFSUP_SIMD_YMM 1
+#include "cpu/math_f32.h"
 #include "cpu/simd.h"
 #include "cpu/threadpool.h"
 #include "ops/pointwise/params.h"
@@ -33,117 +39,82 @@ constexpr int64_t kGrainElems = 16384;
 inline int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, kGrainElems / std::max<int64_t>(cols, 1)); }
 
 // ---- float32 lanes -------------------------------------------------------------------------
-// Phi(x) and phi(x) for double lanes. The lower tail is Phi(-a) = phi(a) m(a) with the Mills ratio
-// m(a) = t q(u), t = 3 / (3 + a), u = 2t - 1 = (3 - a) / (3 + a) (the t-substitution of
-// Schonfelder, Math. Comp. 32 (1978), for erfc): q is a degree-12 Chebyshev least-squares fit in u
-// (1 / sqrt(2 pi) folded in), relative error 1.1e-9 on [0, 38] against mpmath. The upper half is
-// 1 - tail, selected by s = [x > 0] without a blend: tail + s (1 - 2 tail) adds exactly 0 for x <= 0.
-// a is clamped at 40, where phi(a) < 1e-300: +-inf give Phi = 1 / 0 and phi = 0 once rounded to
-// float; NaN propagates (min keeps its second operand).
-// exp(z) for z in [-800, 0], to the ~1e-10 relative accuracy a float result needs: z is clamped at
-// -708 (e^-708 = 3e-308 stays normal, so one exponent-field scaling suffices; every result below it
-// is far under float's range once multiplied out), n = round(z / ln2), r = z - n ln2 (two-part ln2),
-// e^r by its degree-9 Taylor polynomial on |r| <= ln2 / 2 (truncation (ln2/2)^10 / 10! < 8e-12).
-SELFSUP_SIMD_INLINE VecD exp_nonpos_d(VecD z) {
-  z = max(broadcast(-708.0), z);  // NaN propagates (second operand)
-  const VecD n = round_nearest(z * broadcast(1.4426950408889634));
-  VecD r = fnma(n, broadcast(0.693145751953125), z);
-  r = fnma(n, broadcast(1.4286068203094172e-6), r);
-  VecD p = broadcast(1.0 / 362880.0);
-  p = fma(p, r, broadcast(1.0 / 40320.0));
-  p = fma(p, r, broadcast(1.0 / 5040.0));
-  p = fma(p, r, broadcast(1.0 / 720.0));
-  p = fma(p, r, broadcast(1.0 / 120.0));
-  p = fma(p, r, broadcast(1.0 / 24.0));
-  p = fma(p, r, broadcast(1.0 / 6.0));
-  p = fma(p, r, broadcast(0.5));
-  p = fma(p, r * r, r + broadcast(1.0));
-  return p * pow2_int(n);
-}
-struct NormalD {
-  VecD cdf, pdf;
-};
-SELFSUP_SIMD_INLINE NormalD normal_d(VecD x) {
-  const VecD a = min(broadcast(40.0), abs(x));
-  const VecD t = broadcast(3.0) / (broadcast(3.0) + a);
-  const VecD u = fma(broadcast(2.0), t, broadcast(-1.0));
-  VecD q = broadcast(-3.3044777793021356e-06);
-  q = fma(q, u, broadcast(5.067827613497715e-06));
-  q = fma(q, u, broadcast(2.173031274996278e-05));
-  q = fma(q, u, broadcast(-5.1288778147162816e-05));
-  q = fma(q, u, broadcast(-8.257843037486184e-05));
-  q = fma(q, u, broadcast(0.0003482589983820903));
-  q = fma(q, u, broadcast(0.00034153201639710765));
-  q = fma(q, u, broadcast(-0.0023240676206073177));
-  q = fma(q, u, broadcast(-0.003487459577054656));
-  q = fma(q, u, broadcast(0.015754321494273846));
-  q = fma(q, u, broadcast(0.07667256331850258));
-  q = fma(q, u, broadcast(0.16977732809340584));
-  q = fma(q, u, broadcast(0.24302789681195067));
-  const VecD e = exp_nonpos_d(a * a * broadcast(-0.5));  // a is a widened float: a * a is exact
-  const VecD tail = e * t * q;
-  const VecD s = min(broadcast(1.0), max(broadcast(0.0), x * broadcast(1e300)));  // 1 for any x > 0
-  return {fma(s, fnma(broadcast(2.0), tail, broadcast(1.0)), tail), e * broadcast(0.3989422804014327)};
-}
-// x Phi(x); x is clamped at -40 so -inf gives -0 (Phi < 1e-300 there) rather than NaN.
-SELFSUP_SIMD_INLINE VecD gelu_erf_d(VecD x) { return max(broadcast(-40.0), x) * normal_d(x).cdf; }
-// Phi(x) + x phi(x); x clamped to [-40, 40] in the product, where phi < 1e-300 (inf * 0 is NaN).
-SELFSUP_SIMD_INLINE VecD gelu_erf_grad_d(VecD x) {
-  const NormalD n = normal_d(x);
-  return fma(min(broadcast(40.0), max(broadcast(-40.0), x)), n.pdf, n.cdf);
-}
-
 constexpr float kTanhK = 0.79788456080286536f, kTanhC = 0.044715f;
 
-// gelu and gelu' for one vector of (already biased) inputs.
-template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_v(Vec x) {
-  if constexpr (M == GeluMode::kErf) {
-    return narrow(gelu_erf_d(widen_lo(x)), gelu_erf_d(widen_hi(x)));
-  } else {
-    // 0.5 (1 + tanh u) = sigmoid(2u): y = x / (1 + exp(-2u)), no cancellation, inf-safe.
-    const Vec u2 = x * fma(broadcast(-2.0f * kTanhK * kTanhC), x * x, broadcast(-2.0f * kTanhK));
-    return x / (broadcast(1.0f) + vexp(u2));
-  }
+// The tanh form's gelu and gelu' for one vector of (already biased) inputs.
+SELFSUP_SIMD_INLINE Vec gelu_tanh_v(Vec x) {
+  // 0.5 (1 + tanh u) = sigmoid(2u): y = x / (1 + exp(-2u)), no cancellation, inf-safe.
+  const Vec u2 = x * fma(broadcast(-2.0f * kTanhK * kTanhC), x * x, broadcast(-2.0f * kTanhK));
+  return x / (broadcast(1.0f) + vexp(u2));
 }
-template <GeluMode M> SELFSUP_SIMD_INLINE Vec gelu_grad_v(Vec x) {
-  if constexpr (M == GeluMode::kErf) {
-    return narrow(gelu_erf_grad_d(widen_lo(x)), gelu_erf_grad_d(widen_hi(x)));
+SELFSUP_SIMD_INLINE Vec gelu_tanh_grad_v(Vec x) {
+  const Vec x2 = x * x;
+  const Vec e = vexp(x * fma(broadcast(-2.0f * kTanhK * kTanhC), x2, broadcast(-2.0f * kTanhK)));
+  const Vec s = broadcast(1.0f) / (broadcast(1.0f) + e);
+  // d/dx = s + 2 x s (1 - s) K (1 + 3 c x^2), with 1 - s = e s (no cancellation as s -> 1).
+  // e = inf (x -> -inf): s = 0 and e s = NaN, so the product term is taken as 0 there.
+  const Vec du = fma(broadcast(6.0f * kTanhK * kTanhC), x2, broadcast(2.0f * kTanhK));
+  const Vec t = x * min(e * s, broadcast(1.0f)) * s;
+  return fma(t, du, s);
+}
+
+// The erf form: f (mathf::gelu_erf or gelu_erf_grad, branch-free scalar code) over a block,
+// vectorized by the compiler; out is a stack buffer, since y and dx may alias x and g (a loop
+// over aliasing pointers would only vectorize behind a runtime overlap check that in place fails).
+constexpr int64_t kErfBlock = 512;
+template <class F>
+SELFSUP_SIMD_INLINE void erf_block(const float* __restrict x, const float* __restrict b, float* __restrict out, int64_t n, F f) {
+  if (b) {
+    for (int64_t i = 0; i < n; i++) out[i] = f(x[i] + b[i]);
   } else {
-    const Vec x2 = x * x;
-    const Vec e = vexp(x * fma(broadcast(-2.0f * kTanhK * kTanhC), x2, broadcast(-2.0f * kTanhK)));
-    const Vec s = broadcast(1.0f) / (broadcast(1.0f) + e);
-    // d/dx = s + 2 x s (1 - s) K (1 + 3 c x^2), with 1 - s = e s (no cancellation as s -> 1).
-    // e = inf (x -> -inf): s = 0 and e s = NaN, so the product term is taken as 0 there.
-    const Vec du = fma(broadcast(6.0f * kTanhK * kTanhC), x2, broadcast(2.0f * kTanhK));
-    const Vec t = x * min(e * s, broadcast(1.0f)) * s;
-    return fma(t, du, s);
+    for (int64_t i = 0; i < n; i++) out[i] = f(x[i]);
   }
 }
 
 // One contiguous span; b (bias aligned with x[0]) may be null.
 template <GeluMode M>
 void gelu_span(const float* x, const float* b, float* y, int64_t n) {
+  if constexpr (M == GeluMode::kErf) {
+    float buf[kErfBlock];
+    for (int64_t i = 0; i < n; i += kErfBlock) {
+      const int64_t m = std::min(kErfBlock, n - i);
+      erf_block(x + i, b ? b + i : nullptr, buf, m, [](float v) { return mathf::gelu_erf(v); });
+      std::memcpy(y + i, buf, static_cast<size_t>(m) * sizeof(float));
+    }
+    return;
+  }
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     Vec v = loadu(x + i);
     if (b) v = v + loadu(b + i);
-    storeu(y + i, gelu_v<M>(v));
+    storeu(y + i, gelu_tanh_v(v));
   }
   if (i < n) {
     const int r = static_cast<int>(n - i);
     Vec v = load_partial(x + i, r);
     if (b) v = v + load_partial(b + i, r);
-    store_partial(y + i, gelu_v<M>(v), r);
+    store_partial(y + i, gelu_tanh_v(v), r);
   }
 }
 // dx = g gelu'(x + b); acc[j] += dx[j] when acc is given. Loads precede the store (dx may alias g).
 template <GeluMode M>
 void gelu_grad_span(const float* g, const float* x, const float* b, float* dx, float* acc, int64_t n) {
+  if constexpr (M == GeluMode::kErf) {
+    float buf[kErfBlock];
+    for (int64_t i = 0; i < n; i += kErfBlock) {
+      const int64_t m = std::min(kErfBlock, n - i);
+      erf_block(x + i, b ? b + i : nullptr, buf, m, [](float v) { return mathf::gelu_erf_grad(v); });
+      for (int64_t j = 0; j < m; j++) buf[j] *= g[i + j];
+      if (acc) for (int64_t j = 0; j < m; j++) acc[i + j] += buf[j];
+      std::memcpy(dx + i, buf, static_cast<size_t>(m) * sizeof(float));
+    }
+    return;
+  }
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     Vec v = loadu(x + i);
     if (b) v = v + loadu(b + i);
-    const Vec d = loadu(g + i) * gelu_grad_v<M>(v);
+    const Vec d = loadu(g + i) * gelu_tanh_grad_v(v);
     if (acc) storeu(acc + i, loadu(acc + i) + d);
     storeu(dx + i, d);
   }
@@ -151,7 +122,7 @@ void gelu_grad_span(const float* g, const float* x, const float* b, float* dx, f
     const int r = static_cast<int>(n - i);
     Vec v = load_partial(x + i, r);
     if (b) v = v + load_partial(b + i, r);
-    const Vec d = load_partial(g + i, r) * gelu_grad_v<M>(v);
+    const Vec d = load_partial(g + i, r) * gelu_tanh_grad_v(v);
     if (acc) store_partial(acc + i, load_partial(acc + i, r) + d, r);
     store_partial(dx + i, d, r);
   }

@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu/math_f32.h"
 #include "cpu/simd.h"
 #include "cpu/threadpool.h"
 #include "ops/tensor/params.h"
@@ -101,15 +102,13 @@ void run_loop(const Loop& L, int64_t grain, Row&& row) {
 #endif
 
 SELFSUP_TENSOR_INLINE double as_double(int64_t i) { double d; std::memcpy(&d, &i, 8); return d; }
-SELFSUP_TENSOR_INLINE int32_t float_bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
-SELFSUP_TENSOR_INLINE float bits_float(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
 
-// e^x in double for the float32 ops: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, then a
-// degree-11 Taylor polynomial (relative error < 2e-16 on the reduced range) and 2^n built in the
-// exponent field. n is rounded with the 1.5 * 2^52 shift trick, whose low mantissa bits then
-// hold n, so no double -> int64 conversion is needed (AVX2 has none: it would stop the loop from
-// vectorizing). x is clamped to [-700, 700], so n + 1023 stays in [13, 2033] (below -700 the result is 0);
-// callers only need float range. NaN is restored by the caller's select.
+// e^x in double for the float32 softmax's strided columns and row tails: Cody-Waite reduction
+// x = n ln2 + r, |r| <= ln2/2, then a degree-11 Taylor polynomial (relative error < 2e-16 on the
+// reduced range) and 2^n built in the exponent field. n is rounded with the 1.5 * 2^52 shift
+// trick, whose low mantissa bits then hold n, so no double -> int64 conversion is needed (AVX2
+// has none: it would stop the loop from vectorizing). x is clamped to [-700, 700], so n + 1023
+// stays in [13, 2033] (below -700 the result is 0); callers only need float range.
 SELFSUP_TENSOR_INLINE double exp_d(double x) {
   constexpr double kShift = 6755399441055744.0;  // 1.5 * 2^52
   const double x0 = x;
@@ -137,54 +136,11 @@ SELFSUP_TENSOR_INLINE double exp_d(double x) {
   return x0 < -700.0 ? 0.0 : y;
 }
 
-// log(x) for float x, in double: x = m 2^e with m in [sqrt(1/2), sqrt(2)), then
-// log(m) = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, series to s^15 (error < 1e-13).
-// Denormals are scaled by 2^23 first; x < 0 -> NaN, 0 -> -inf, inf -> inf, NaN -> NaN.
-SELFSUP_TENSOR_INLINE float log_f(float x) {
-  const bool tiny = x < 1.17549435e-38f;
-  const float xs = tiny ? x * 8388608.0f : x;
-  const int32_t bits = float_bits(xs);
-  int32_t e = ((bits >> 23) & 255) - 127 - (tiny ? 23 : 0);
-  float m = bits_float((bits & 0x7fffff) | 0x3f800000);  // [1, 2)
-  const bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
-  const double md = m;
-  const double s = (md - 1.0) / (md + 1.0), s2 = s * s;
-  double p = 1.0 / 15;
-  p = p * s2 + 1.0 / 13;
-  p = p * s2 + 1.0 / 11;
-  p = p * s2 + 1.0 / 9;
-  p = p * s2 + 1.0 / 7;
-  p = p * s2 + 1.0 / 5;
-  p = p * s2 + 1.0 / 3;
-  p = p * s2 + 1.0;
-  const double r = e * 0.6931471805599453 + 2.0 * s * p;
-  float y = static_cast<float>(r);
-  y = x == 0.0f ? -std::numeric_limits<float>::infinity() : y;
-  y = x == std::numeric_limits<float>::infinity() ? x : y;
-  y = (x < 0.0f || x != x) ? std::numeric_limits<float>::quiet_NaN() : y;
-  return y;
-}
-
-SELFSUP_TENSOR_INLINE float exp_f(float x) {
-  const float y = static_cast<float>(exp_d(static_cast<double>(std::min(std::max(x, -110.0f), 90.0f))));
-  return x != x ? x : y;
-}
-// Logistic function: 1 / (1 + e^-x) in double has no cancellation on either tail.
-SELFSUP_TENSOR_INLINE float sigmoid_f(float x) {
-  const float y = static_cast<float>(1.0 / (1.0 + exp_d(-static_cast<double>(std::min(std::max(x, -120.0f), 120.0f)))));
-  return x != x ? x : y;
-}
-// tanh |x| = (1 - e^-2|x|) / (1 + e^-2|x|); in double the cancellation in 1 - t costs at most
-// 1e-16 / |x| relative, and below |x| = 2^-12 tanh(x) rounds to x in float.
-SELFSUP_TENSOR_INLINE float tanh_f(float x) {
-  const double a = std::min(std::fabs(static_cast<double>(x)), 20.0);
-  const double t = exp_d(-2.0 * a);
-  const float r = static_cast<float>((1.0 - t) / (1.0 + t));
-  const float y = std::fabs(x) < 2.44140625e-4f ? x : std::copysign(r, x);
-  return x != x ? x : y;
-}
+// The float32 unary ops: float32 lanes, branch-free (native/cpu/math_f32.h).
+SELFSUP_TENSOR_INLINE float exp_f(float x) { return mathf::exp(x); }
+SELFSUP_TENSOR_INLINE float log_f(float x) { return mathf::log(x); }
+SELFSUP_TENSOR_INLINE float sigmoid_f(float x) { return mathf::sigmoid(x); }
+SELFSUP_TENSOR_INLINE float tanh_f(float x) { return mathf::tanh(x); }
 
 inline double sigmoid_d(double x) {
   if (x >= 0) return 1.0 / (1.0 + std::exp(-x));
