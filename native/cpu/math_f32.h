@@ -39,6 +39,9 @@ namespace mathf {
 
 SELFSUP_MATHF_INLINE int32_t bits(float f) { int32_t i; std::memcpy(&i, &f, 4); return i; }
 SELFSUP_MATHF_INLINE float from_bits(int32_t i) { float f; std::memcpy(&f, &i, 4); return f; }
+// 2^e as a float for e in [-126, 127] (the exponent field; unsigned shift: a NaN lane's garbage e
+// must not be signed-overflow UB).
+SELFSUP_MATHF_INLINE float pow2i(int32_t e) { return from_bits(static_cast<int32_t>(static_cast<uint32_t>(e + 127) << 23)); }
 
 // a * b + c rounded once: an FMA where the variant has one (the x86 variants are built with
 // -mfma, AArch64 has it in NEON); elsewhere (the generic variant) in double, where the product
@@ -67,14 +70,15 @@ constexpr float kRoundMagic = 12582912.0f;    // 1.5 * 2^23: adding it rounds to
 // are on a grid no finer than x's and the difference is < 0.41). e^r = 1 + q, q = r + r^2 P(r),
 // P of degree 5 on |r| <= 0.3515 (fit error 0.02 ulp). 2^n is applied as two factors
 // 2^(n - n/2) and 2^(n/2), both normal over the whole range, so results round once into
-// denormals and overflow exactly where expf does. k (0 or 24, for x + c <= 0 only) scales by 2^k:
-// s1 s2 is then a normal float wherever e^(x + c) is not 0, for products that must round once at
-// the end (GELU's tail). Returning 1 + q unrounded lets a caller fold (1 + q) K into one FMA.
+// denormals and overflow exactly where expf does. k (0 or 24, for x + c <= 0 only) scales by 2^k
+// and moves the cut to 0 down to -118: s1 s2 = 2^(n + k) is then exact (normal down to e^-104),
+// for products e^(x + c) K that must round once at the end, also into denormals where K > 1
+// (GELU's tail). Returning 1 + q unrounded lets a caller fold (1 + q) K into one FMA.
 struct ExpParts {
   float q, s1, s2;
 };
 SELFSUP_MATHF_INLINE ExpParts exp_parts(float x, float c, int32_t k) {
-  const bool under = x < -104.0f;
+  const bool under = x < (k == 0 ? -104.0f : -118.0f);  // with k = 24 s1 s2 stays >= 2^-146
   x = under ? 0.0f : std::min(x, 89.0f);
   const float t = fused(x + c, 1.44269504088896341f, kRoundMagic);
   const float n = t - kRoundMagic;
@@ -87,7 +91,7 @@ SELFSUP_MATHF_INLINE ExpParts exp_parts(float x, float c, int32_t k) {
   p = fused(p, r, 5.000000000e-01f);
   const int32_t ni = bits(t) - 0x4B400000 + k;  // t's low mantissa bits hold n
   const int32_t n1 = ni >> 1;
-  return {fused(p, r * r, r), under ? 0.0f : from_bits((n1 + 127) << 23), from_bits((ni - n1 + 127) << 23)};
+  return {fused(p, r * r, r), under ? 0.0f : pow2i(n1), pow2i(ni - n1)};
 }
 SELFSUP_MATHF_INLINE float exp_sum(float x, float c) {
   const ExpParts e = exp_parts(x, c, 0);
@@ -132,7 +136,7 @@ SELFSUP_MATHF_INLINE float tanh(float x) {
 // NaN, +-0 gives -inf, inf gives inf.
 SELFSUP_MATHF_INLINE float log(float x) {
   const bool tiny = x < 1.17549435e-38f;
-  const int32_t ix = bits(tiny ? x * 8388608.0f : x) - 0x3f3504f3;
+  const int32_t ix = static_cast<int32_t>(static_cast<uint32_t>(bits(tiny ? x * 8388608.0f : x)) - 0x3f3504f3u);
   const float e = static_cast<float>((ix >> 23) - (tiny ? 23 : 0));
   const float f = from_bits((ix & 0x007fffff) + 0x3f3504f3) - 1.0f;  // exact
   float p = -7.634501159e-02f;
@@ -164,10 +168,10 @@ SELFSUP_MATHF_INLINE ExpParts exp_neg_half_sq(float a) {
   const float al = a - ah;
   return exp_parts(-0.5f * (ah * ah), -0.5f * (al * (a + ah)), 24);
 }
-// (1 + q) 2^(n + 24) K 2^-24 = e^(-a^2/2) K with one rounding of the product (exact scalings,
-// unless the result is a denormal).
+// (1 + q) K 2^-24 2^(n + 24) = e^(-a^2/2) K: the FMA rounds, the scaling by 2^-24 is exact (the
+// callers' K are >= 1e-8), and the last product rounds only where the result is a denormal.
 SELFSUP_MATHF_INLINE float times_exp(ExpParts e, float k) {
-  return fused(e.q, k, k) * (e.s1 * e.s2) * 5.96046448e-08f;  // 2^-24
+  return fused(e.q, k, k) * 5.96046448e-08f * (e.s1 * e.s2);  // 2^-24
 }
 
 // GELU's exact (erf) form, x Phi(x), and its derivative Phi(x) + x phi(x), from the lower tail

@@ -6,11 +6,15 @@
 //   vexp          [-110, 95]      <= 1.5 ulp (plus +-inf, NaN)
 //   vexp_nonpos   [-87, 0]        <= 1.5 ulp, exactly 0 for -inf and below -104
 //   vexp2_nonpos  [-126, 127] (t) <= 3 ulp against exp2(t), exactly 0 for -inf and t <= -127
+// and the float32 functions of cpu/math_f32.h over every 4099th float32 bit pattern (all signs,
+// binades, denormals, +-inf, NaN), in the ulp of the tensor-core tests: exp and log <= 1, tanh
+// and sigmoid <= 2, GELU and its derivative <= 2.6e-7 relative (the exhaustive worst case).
 // Exit code 0 = pass.
 #include <cmath>
 #include <cstdio>
 #include <limits>
 
+#include "cpu/math_f32.h"
 #include "cpu/simd.h"
 #include "tests/check.h"
 
@@ -201,6 +205,61 @@ void lane_api() {
   }
 }
 
+// |got - fl(want)| in units of fl(want) 2^-23 (at least the smallest denormal), as the tensor-core
+// tests count it; NaN and inf must match exactly.
+double ulps_rounded(float got, double want) {
+  if (std::isnan(want)) return std::isnan(got) ? 0 : 1e9;
+  const float w = static_cast<float>(want);
+  if (std::isinf(w)) return got == w ? 0 : 1e9;
+  return std::fabs(static_cast<double>(got) - w) / std::max(std::fabs(static_cast<double>(w)) * 0x1p-23, 0x1p-149);
+}
+
+template <class F, class R>
+void math_f32_sweep(const char* name, F f, R err, double limit) {
+  constexpr int kN = 4096;
+  static float in[kN], out[kN];
+  double worst = 0;
+  float at = 0;
+  for (uint64_t base = 0; base < (1ull << 32); base += 4099ull * kN) {
+    for (int i = 0; i < kN; ++i) {
+      const uint32_t u = static_cast<uint32_t>(base + 4099ull * i);
+      std::memcpy(&in[i], &u, 4);
+    }
+    for (int i = 0; i < kN; ++i) out[i] = f(in[i]);  // the loop shape the kernels vectorize
+    for (int i = 0; i < kN; ++i) {
+      const double e = err(out[i], in[i]);
+      if (e > worst) worst = e, at = in[i];
+    }
+  }
+  const bool ok = worst <= limit;
+  std::printf("%s %-14s max %.3g at %.9g (limit %.3g)\n", ok ? "ok  " : "FAIL", name, worst, at, limit);
+  if (!ok) ++g_failures;
+}
+
+void math_f32() {
+  using namespace selfsup::SELFSUP_ISA_NS::mathf;
+  auto sig = [](double v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); };
+  math_f32_sweep("mathf::exp", [](float v) { return mathf::exp(v); }, [](float y, float x) { return ulps_rounded(y, std::exp(double(x))); }, 1);
+  math_f32_sweep("mathf::log", [](float v) { return mathf::log(v); }, [](float y, float x) { return ulps_rounded(y, std::log(double(x))); }, 1);
+  math_f32_sweep("mathf::tanh", [](float v) { return mathf::tanh(v); }, [](float y, float x) { return ulps_rounded(y, std::tanh(double(x))); }, 2);
+  math_f32_sweep("mathf::sigmoid", [](float v) { return mathf::sigmoid(v); }, [&](float y, float x) { return ulps_rounded(y, sig(x)); }, 2);
+  // GELU: relative where the exact value is a normal float, else within 2 of the smallest denormal.
+  auto rel = [](float y, double want, double floor) {
+    if (std::isnan(want)) return std::isnan(y) ? 0.0 : 1e9;
+    if (std::isinf(want)) return y == want ? 0.0 : 1e9;
+    if (std::fabs(want) < 1.1754943508222875e-38) return std::fabs(y - want) <= 0x1p-148 ? 0.0 : 1e9;
+    return std::fabs(y - want) / std::max(std::fabs(want), floor);
+  };
+  auto cdf = [](double v) { return 0.5 * std::erfc(-v * 0.7071067811865476); };
+  math_f32_sweep("mathf::gelu", [](float v) { return mathf::gelu_erf(v); }, [&](float y, float x) {
+    return rel(y, std::isnan(x) ? x : std::isinf(x) ? (x > 0 ? x : 0.0) : x * cdf(x), 0); }, 2.6e-7);
+  math_f32_sweep("mathf::gelu'", [](float v) { return mathf::gelu_erf_grad(v); }, [&](float y, float x) {
+    return rel(y, std::isnan(x) ? x : cdf(x) + (std::fabs(x) < 40 ? x * 0.3989422804014327 * std::exp(-0.5 * double(x) * x) : 0.0), 1e-7); }, 2.6e-7);
+  check(std::signbit(mathf::tanh(-0.0f)) && mathf::tanh(-0.0f) == 0.0f, "mathf::tanh(-0) = -0");
+  check(mathf::exp(-std::numeric_limits<float>::infinity()) == 0.0f && mathf::log(0.0f) == -std::numeric_limits<float>::infinity(),
+        "mathf::exp(-inf) = 0, mathf::log(0) = -inf");
+}
+
 }  // namespace
 
 int main() {
@@ -243,6 +302,7 @@ int main() {
   expect_lanes("vexp2_nonpos", e2, -1.f, 0.5f);
   expect_lanes("vexp2_nonpos", e2, -126.f, std::ldexp(1.f, -126));
   lane_api();
+  math_f32();
   (void)inf;
   return test_result();
 }
