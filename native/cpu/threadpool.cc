@@ -41,12 +41,15 @@ constexpr int kMaxThreads = 1024;
 // How long an idle worker polls for the next job before it sleeps on the condition variable.
 constexpr int kSpinUs = 50;
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
+// Polls `waiting()` for up to kSpinUs; the caller then sleeps on its condition variable if the
+// wait is not over (the clock is read every 64 polls: it costs more than a poll).
+template <class Pred>
+void spin_while(const Pred& waiting) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1; waiting(); i++) {
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) return;
+  }
 }
 
 // True while this thread executes a parallel_for task (pool worker or calling thread).
@@ -129,11 +132,7 @@ class Pool {
     // worker waking late cannot touch it (it lives on our stack).
     // A worker that joined finishes its last chunk about when we finish ours: poll briefly before
     // sleeping, as the workers do.
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 1; active_.load(std::memory_order_acquire) != 0; i++) {
-      cpu_relax();
-      if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) break;
-    }
+    spin_while([&] { return active_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(mu_);
     done_cv_.wait(lk, [&] { return active_ == 0; });
     current_ = nullptr;
@@ -180,11 +179,7 @@ class Pool {
     for (;;) {
       if (generation_.load(std::memory_order_acquire) == seen && !stop_) {
         lk.unlock();
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 1; generation_.load(std::memory_order_acquire) == seen; i++) {
-          cpu_relax();
-          if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) break;
-        }
+        spin_while([&] { return generation_.load(std::memory_order_acquire) == seen; });
         lk.lock();
       }
       wake_cv_.wait(lk, [&] { return stop_ || generation_ != seen; });

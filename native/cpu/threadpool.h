@@ -16,4 +16,14 @@ void set_num_threads(int n);
 // (no deadlock, no oversubscription). The first exception thrown by fn is rethrown here.
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+// The spin-wait hint (x86 PAUSE, AArch64 YIELD) for the loops that poll a flag another core sets:
+// it frees the core's shared resources for the sibling hyperthread and saves power while polling.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 }  // namespace selfsup

@@ -24,14 +24,6 @@ namespace sinkhorn_detail {
 // merge order do not change, so neither do the results, whatever the number of threads. Helpers
 // spin briefly between sweeps, then yield. A nested or busy-pool parallel_for has no helpers:
 // the leader then takes every chunk itself. ---------------------------------------------------
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
-
 class Team {
  public:
   // Leader: runs f(0..n-1) over the team and returns when all are done.
