@@ -291,11 +291,44 @@ export function sub(a: Tensor | number, b: Tensor | number): Tensor { return bin
 export function mul(a: Tensor | number, b: Tensor | number): Tensor { return binary('mul', MulFn, a, b, kMulInt, kMul); }
 /** True division: integer operands give float32, as PyTorch. */
 export function div(a: Tensor | number, b: Tensor | number): Tensor { return binary('div', DivFn, a, b, null, null, true); }
+// x ** p with a number p: the unary kernel, one libm pow per element (x * x for p = 2), and
+// p x^(p-1) for the backward, each evaluated in double and rounded once; nothing to broadcast and
+// only x saved, where the binary form would save a, b and y.
+const PowScalarFn = defineFunction({
+  name: 'PowScalar',
+  forward(ctx, x: Tensor, p: number) {
+    const y = new Tensor(nc.outArray(x.dtype, x.numel(), x.device), x.shape);
+    if (!nc.unary('powScalar', x.data, y.data, p)) {
+      const xd = x.data, yd = y.data;
+      for (let i = 0; i < xd.length; i++) yd[i] = Math.pow(xd[i], p);
+    }
+    ctx.save(x);
+    ctx.p = p;
+    return y;
+  },
+  backward(ctx, g) {
+    const [x] = ctx.saved;
+    const p: number = ctx.p;
+    const gx = new Tensor(nc.outArray(g.dtype, g.numel(), g.device), g.shape);
+    if (!nc.unaryBackward('powScalar', g.data, x.data, gx.data, p)) {
+      const xd = x.data, gd = g.data, gxd = gx.data;
+      // 0 for p = 0 (PyTorch), even where x^(p-1) is infinite.
+      for (let i = 0; i < xd.length; i++) gxd[i] = p === 0 ? 0 : gd[i] * p * Math.pow(xd[i], p - 1);
+    }
+    return [gx];
+  },
+});
+
 /**
  * x ** exponent (number or broadcastable Tensor; the exponent's gradient uses log(x), NaN for x < 0).
  * int32 results need non-negative exponents (PyTorch refuses integers to negative powers).
  */
 export function pow(x: Tensor | number, exponent: Tensor | number): Tensor {
+  if (x instanceof Tensor && typeof exponent === 'number' && (x.dtype === 'float32' || x.dtype === 'float64')) {
+    checkTensor('pow', 'a', x);
+    // The exponent rounds to x's dtype, as the scalar operand of the binary form would.
+    return PowScalarFn(x, x.dtype === 'float32' ? Math.fround(exponent) : exponent);
+  }
   const [A, B] = promoted('pow', x, exponent);
   if (A.dtype === 'int32' && B.data.some((e) => e < 0)) throw rangeError('non-negative exponents for an int32 result (integers to negative powers are not defined)', 'pow(exponent)', exponent);
   return binary('pow', PowFn, A, B, kPow, null);

@@ -208,19 +208,7 @@ void binary_t(BinaryOp op, void* out, const void* a, const void* b, const Loop& 
     case BinaryOp::kSub: return arith([](T x, T y) { return x - y; });
     case BinaryOp::kMul: return arith([](T x, T y) { return x * y; });
     case BinaryOp::kDiv: return arith([](T x, T y) { return x / y; });
-    case BinaryOp::kPow: {
-      // float32 x ** 2 with one scalar exponent (a loss's tokens.pow(2)) as one multiply: the
-      // double product of two floats is exact, so std::pow returns it exactly and the rounding to
-      // float is the same as the float product's. Saves a libm call per element.
-      if constexpr (std::is_same<T, float>::value) {
-        bool scalar_b = L.nops == 3;
-        for (int d = 0; d < L.nd; d++) scalar_b = scalar_b && L.stride[2][d] == 0;
-        if (scalar_b && B[L.offset[2]] == 2.0f) return arith([](T x, T) { return x * x; });
-        // x ** 1 (the backward of x ** 2 evaluates a^(b-1)): pow(x, 1) is x exactly.
-        if (scalar_b && B[L.offset[2]] == 1.0f) return arith([](T x, T) { return x; });
-      }
-      return arith([](T x, T y) { return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y))); });
-    }
+    case BinaryOp::kPow: return arith([](T x, T y) { return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y))); });
     // NaN in either operand wins (PyTorch's maximum/minimum propagate NaN).
     case BinaryOp::kMaximum: return arith([](T x, T y) { return (x > y || x != x) ? x : y; });
     case BinaryOp::kMinimum: return arith([](T x, T y) { return (x < y || x != x) ? x : y; });

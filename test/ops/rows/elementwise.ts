@@ -116,6 +116,8 @@ export const rows: OpRow[] = [
       { label: 'tensor-exp', args: [g.t([3, 4], { min: 0.2, max: 2 }), g.t([4], { min: -1.5, max: 2 })] },
       { label: 'int-exp', args: [g.t([113]), 2] },
       { label: 'frac-exp', args: [g.t([5, 1, 3], { min: 0.2, max: 2 }), 0.5] },
+      { label: 'neg-exp', args: [g.t([2, 57], { min: 0.2, max: 2 }), -1.5] },
+      { label: 'zero-exp', args: [g.t([9]), 0] },
     ],
     errors: binErrors('pow'),
   },
