@@ -20,6 +20,44 @@ export interface MockCuda extends CudaAddon {
   live(): number;
 }
 
+// bfloat16 / float16 bits <-> float32, rounding to nearest even (the device's casts).
+const F32 = new Float32Array(1), U32 = new Uint32Array(F32.buffer);
+function toBf16(v: number): number {
+  F32[0] = v;
+  const u = U32[0];
+  if (Number.isNaN(F32[0])) return 0x7fc0;
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+function fromBf16(h: number): number {
+  U32[0] = h << 16;
+  return F32[0];
+}
+function toF16(v: number): number {
+  F32[0] = v;
+  const x = U32[0], sign = (x >>> 16) & 0x8000, e = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (e === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const exp = e - 127 + 15;
+  if (exp >= 0x1f) return sign | 0x7c00;
+  let shift = 13, base = exp << 10;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    shift = 14 - exp;
+    base = 0;
+  }
+  let h = base + (mant >>> shift);
+  const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+  if (rem > half || (rem === half && (h & 1))) h++;
+  return sign | h;
+}
+function fromF16(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
 export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> {
   let live = 0, allocated = 0, peak = 0, mallocs = 0;
   const H = (x: unknown, name: string): HostArray => {
@@ -60,9 +98,13 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
     },
     cudaCast(x: Handle, y: Handle): void {
       const a = H(x, 'x'), b = H(y, 'y');
-      if (x.dtype === 'bfloat16' || x.dtype === 'float16' || y.dtype === 'bfloat16' || y.dtype === 'float16') throw new Error('mock cuda: no 16-bit casts');
+      const from = x.dtype === 'bfloat16' ? fromBf16 : x.dtype === 'float16' ? fromF16 : (v: number) => v;
       for (let i = 0; i < a.length; i++) {
-        const v = a[i];
+        const v = from(a[i]);
+        if (y.dtype === 'bfloat16' || y.dtype === 'float16') {
+          b[i] = (y.dtype === 'bfloat16' ? toBf16 : toF16)(v);
+          continue;
+        }
         b[i] = y.dtype === 'bool' ? (v !== 0 ? 1 : 0) : y.dtype === 'int32' ? (Number.isNaN(v) ? 0 : Math.trunc(v)) : v;
       }
     },
@@ -95,6 +137,75 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
     optimAdamW: (w: unknown[], g: unknown[], m: unknown[], v: unknown[], vm: unknown[] | null, ss: Float64Array, sb: Float64Array, hy: Float64Array) =>
       real.optimAdamW(w.map((x, i) => f(x, `params[${i}]`)), g.map((x, i) => f(x, `grads[${i}]`)), m.map((x, i) => f(x, `expAvg[${i}]`)),
         v.map((x, i) => f(x, `expAvgSq[${i}]`)), vm ? vm.map((x, i) => f(x, `maxExpAvgSq[${i}]`)) : null, ss, sb, hy),
+    ...fusedMock(real, H, Hn),
   };
   return mock as unknown as MockCuda & Record<string, unknown>;
+}
+
+type Unwrap = (x: unknown, name: string) => HostArray;
+type UnwrapN = (x: unknown, name: string) => HostArray | null;
+
+/**
+ * The fused families' CUDA exports (native/napi/cuda_fused.cc): each unwraps its device buffers
+ * and calls the CPU export with the same argument layout. Attention also takes bfloat16 / float16
+ * buffers (decoded to float32 for the CPU kernel, results rounded back); its lse is float32.
+ */
+function fusedMock(real: NativeAddon, H: Unwrap, Hn: UnwrapN): Record<string, unknown> {
+  const r = real as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const dtypeOf = (x: unknown): CudaDType => ((x instanceof DeviceArray ? x.handle : x) as Handle).dtype;
+  // A float32 view of a float buffer (a decoded copy for 16-bit ones) and the write-back of outputs.
+  const f32 = (x: unknown, name: string): Float32Array => {
+    const h = H(x, name), dt = dtypeOf(x);
+    if (dt === 'float32') return h as Float32Array;
+    if (dt === 'bool' || dt === 'int32') throw new TypeError(`mock cuda: expected a float buffer for ${name}`);
+    return Float32Array.from(h as Uint16Array, dt === 'bfloat16' ? fromBf16 : fromF16);
+  };
+  const store = (x: unknown, v: Float32Array): void => {
+    const dt = dtypeOf(x);
+    if (dt === 'float32') return;
+    const h = H(x, 'out') as Uint16Array, enc = dt === 'bfloat16' ? toBf16 : toF16;
+    for (let i = 0; i < v.length; i++) h[i] = enc(v[i]);
+  };
+  const maskOf = (o: Record<string, unknown>) => {
+    const m = o.maskArray;
+    if (m === null || m === undefined) return { ...o, maskArray: null };
+    return { ...o, maskArray: dtypeOf(m) === 'bool' ? H(m, 'maskArray') : f32(m, 'maskArray') };
+  };
+  const arrs = (names: string[], args: unknown[]) => args.map((a, i) => (a === null || a === undefined ? null : H(a, names[i])));
+  return {
+    cudaAttention(q: unknown, k: unknown, v: unknown, out: unknown, lse: unknown, lseLo: unknown, o: Record<string, unknown>) {
+      if (dtypeOf(lse) !== 'float32') throw new TypeError('mock cuda: lse must be a float32 buffer');
+      const O = f32(out, 'out');
+      r.attention(f32(q, 'q'), f32(k, 'k'), f32(v, 'v'), O, H(lse, 'lse'), Hn(lseLo, 'lseLo'), maskOf(o));
+      store(out, O);
+    },
+    cudaAttentionBackward(q: unknown, k: unknown, v: unknown, out: unknown, lse: unknown, dout: unknown, dlse: unknown, lseLo: unknown,
+      dq: unknown, dk: unknown, dv: unknown, o: Record<string, unknown>) {
+      const g = [f32(dq, 'dq'), f32(dk, 'dk'), f32(dv, 'dv')];
+      r.attentionBackward(f32(q, 'q'), f32(k, 'k'), f32(v, 'v'), f32(out, 'out'), H(lse, 'lse'), f32(dout, 'dout'), Hn(dlse, 'dlse'), Hn(lseLo, 'lseLo'),
+        g[0], g[1], g[2], maskOf(o));
+      [dq, dk, dv].forEach((x, i) => store(x, g[i]));
+    },
+    cudaInfoNCEForward: (...a: unknown[]) => r.infoNCEForward(...arrs(['z1', 'z2', 'negatives', 'labels', 'losses', 'lse', 'lsePos'], a.slice(0, 7)), a[7]),
+    cudaInfoNCEBackward: (...a: unknown[]) =>
+      r.infoNCEBackward(...arrs(['z1', 'z2', 'negatives', 'labels', 'gradRows', 'lse', 'lsePos', 'dz1', 'dz2'], a.slice(0, 9)), a[9]),
+    cudaVicregForward: (x: unknown, y: unknown, o: unknown) => r.vicregForward(H(x, 'x'), H(y, 'y'), o),
+    cudaVicregBackward: (...a: unknown[]) => r.vicregBackward(...arrs(['x', 'y', 'dx', 'dy'], a.slice(0, 4)), a[4]),
+    cudaVicregTermForward: (x: unknown, o: unknown) => r.vicregTermForward(H(x, 'x'), o),
+    cudaVicregTermBackward: (x: unknown, dx: unknown, o: unknown) => r.vicregTermBackward(H(x, 'x'), H(dx, 'dx'), o),
+    cudaBarlowTwinsForward: (a: unknown, b: unknown, o: unknown) => r.barlowTwinsForward(H(a, 'z1'), H(b, 'z2'), o),
+    cudaBarlowTwinsBackward: (...a: unknown[]) => r.barlowTwinsBackward(...arrs(['z1', 'z2', 'dz1', 'dz2'], a.slice(0, 4)), a[4]),
+    cudaSinkhorn(scores: unknown, out: unknown, o: Record<string, unknown>) {
+      if (o.allReduceSum) throw new Error('mock cuda: Expected a single process for collective on CUDA but received an allReduceSum hook');
+      return r.sinkhorn(H(scores, 'scores'), H(out, 'out'), o);
+    },
+    cudaTokensGather: (...a: unknown[]) => r.tokensGather(...arrs(['x', 'idx', 'lengths', 'pos', 'out'], a.slice(0, 5)), a[5]),
+    cudaTokensGatherBackward: (...a: unknown[]) => r.tokensGatherBackward(...arrs(['grad', 'idx', 'lengths', 'dx', 'dpos'], a.slice(0, 5)), a[5]),
+    cudaTokensScatter: (...a: unknown[]) => r.tokensScatter(...arrs(['src', 'idx', 'lengths', 'fill', 'out'], a.slice(0, 5)), a[5]),
+    cudaTokensScatterBackward: (...a: unknown[]) => r.tokensScatterBackward(...arrs(['grad', 'idx', 'lengths', 'dsrc', 'dfill'], a.slice(0, 5)), a[5]),
+    cudaStochasticPositions: (...a: unknown[]) =>
+      r.stochasticPositions(...arrs(['pos', 'idx', 'lengths', 'weight', 'bias', 'out', 'noise'], a.slice(0, 7)), a[7]),
+    cudaStochasticPositionsBackward: (...a: unknown[]) =>
+      r.stochasticPositionsBackward(...arrs(['grad', 'idx', 'lengths', 'noise', 'dpos', 'dweight', 'dbias'], a.slice(0, 7)), a[7]),
+  };
 }

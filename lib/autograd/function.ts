@@ -27,7 +27,7 @@
  * - No double backward: backward runs under noGrad.
  */
 import { SelfsupError, typeError } from '../errors';
-import { Tensor, isFloatDType } from '../tensor';
+import { Tensor, isFloatingDType } from '../tensor';
 import { Node, type Edge, type GradResult, type TensorMeta } from './engine';
 import { isGradEnabled, noGrad } from './grad-mode';
 import { versionOf } from './version';
@@ -148,7 +148,7 @@ export function applyFunction<A extends unknown[], O extends FunctionOutput>(def
     freshGrads,
   );
   wrapped.forEach((t, i) => {
-    if (!isFloatDType(t.dtype)) return;
+    if (!isFloatingDType(t.dtype)) return;
     t.gradFn = node;
     t.outputNr = i;
     (t as unknown as { _requiresGrad: boolean })._requiresGrad = true;

@@ -10,6 +10,10 @@
  * `k`/`v` may have fewer heads than `q` (Hk divides H: grouped-query / multi-query attention).
  * `returnLse: true` also returns the row log-sum-exp [B, H, Nq] (differentiable; -Infinity on
  * fully masked rows). The mask is not differentiable.
+ *
+ * On 'cuda' (float32, bfloat16 or float16 inputs) the CUDA flash attention runs forward and
+ * backward (native/ops/attention/cuda.h); its lse is float32 for every input dtype, and dropout
+ * draws the CPU's Philox stream, so a seed gives the same keep pattern on both devices.
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { selfsupError } from '../errors';
@@ -21,6 +25,7 @@ import {
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
 import { checkFloat, checkSameDtype, checkTensor, opts, optBool } from './common';
+import { checkSameDevice, dev, devOut, devTensor, fused } from './fused-device';
 
 export interface AttentionOpOptions {
   /** Logit scale (default 1/sqrt(d)). */
@@ -37,11 +42,39 @@ export interface AttentionOpOptions {
   returnLse?: boolean;
 }
 
-type KernelOpts = AttentionOptions & { maskShape?: number[] };
+type KernelOpts = AttentionOptions & { maskShape?: number[]; maskStrides?: number[]; maskTensor?: Tensor };
+
+/** The CUDA binding's options object (the CPU binding's layout, native/napi/attention.cc). */
+function nativeOpts(q: Tensor, k: Tensor, ko: KernelOpts): Record<string, unknown> {
+  const [B, H, Nq, d] = q.shape;
+  return {
+    B, H, Hk: k.shape[1], Nq, Nk: k.shape[2], d, scale: ko.scale, causal: ko.causal, dropout: ko.dropout ?? 0,
+    seed: ko.seed ?? 0, maskArray: ko.maskTensor ? dev(ko.maskTensor) : null, maskStrides: ko.maskStrides ?? [0, 0, 0, 0],
+  };
+}
+
+// The device path: the same saved values, in device storage; lse and lseLo are float32.
+function forwardCuda(ctx: FunctionCtx, q: Tensor, k: Tensor, v: Tensor, ko: KernelOpts, useLse: boolean) {
+  const nl = q.shape[0] * q.shape[1] * q.shape[2];
+  const out = devOut(q.dtype, q.numel()), lse = devOut('float32', nl), lseLo = devOut('float32', nl);
+  fused('attention').cudaAttention(dev(q), dev(k), dev(v), out, lse, lseLo, nativeOpts(q, k, ko));
+  ctx.save(q, k, v);
+  Object.assign(ctx, { out, lse, lseLo, ko, useLse });
+  return { out: devTensor(out, q.shape), lse: devTensor(lse, q.shape.slice(0, 3)) };
+}
+
+function backwardCuda(ctx: FunctionCtx, gOut: Tensor, gLse: Tensor) {
+  const [q, k, v] = ctx.saved;
+  const dq = devOut(q.dtype, q.numel()), dk = devOut(q.dtype, k.numel()), dv = devOut(q.dtype, v.numel());
+  fused('attention').cudaAttentionBackward(dev(q), dev(k), dev(v), ctx.out, ctx.lse, dev(gOut), ctx.useLse ? dev(gLse) : null, ctx.lseLo,
+    dq, dk, dv, nativeOpts(q, k, ctx.ko));
+  return [devTensor(dq, q.shape), devTensor(dk, k.shape), devTensor(dv, v.shape)];
+}
 
 const AttentionFn = defineFunction({
   name: 'Attention',
   forward(ctx: FunctionCtx, q: Tensor, k: Tensor, v: Tensor, ko: KernelOpts, useLse: boolean) {
+    if (q.device === 'cuda') return forwardCuda(ctx, q, k, v, ko, useLse);
     // The lse residual keeps float32 gradients free of lse's own rounding (see params.h).
     const lseLo = new (q.dtype === 'float32' ? Float32Array : Float64Array)(q.shape[0] * q.shape[1] * q.shape[2]);
     const r = attentionKernel(q.data as FloatArray, q.shape, k.data as FloatArray, k.shape, v.data as FloatArray, v.shape, { ...ko, lseLo });
@@ -51,6 +84,7 @@ const AttentionFn = defineFunction({
     return { out: new Tensor(r.out, q.shape), lse: new Tensor(r.lse, q.shape.slice(0, 3)) };
   },
   backward(ctx: FunctionCtx, gOut: Tensor, gLse: Tensor) {
+    if (ctx.saved[0].device === 'cuda') return backwardCuda(ctx, gOut, gLse);
     const [q, k, v] = ctx.saved;
     const dlse = ctx.useLse ? (gLse.data as FloatArray) : null;
     const g = attentionBackwardKernel(
@@ -68,7 +102,6 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
   const V = checkFloat('attention', 'v', v);
   checkSameDtype('attention', 'k', K, Q, 'q');
   checkSameDtype('attention', 'v', V, Q, 'q');
-  if (Q.device !== 'cpu') throw selfsupError('ERR_UNSUPPORTED', "tensors on 'cpu' (no CUDA attention kernel in this build)", 'attention(q)', `a Tensor on '${Q.device}'`);
   const { B, H, Nq, Nk, d } = planAttentionSizes(Q.shape, K.shape, V.shape, { q: 'attention(q)', k: 'attention(k)', v: 'attention(v)' });
   const o = opts<AttentionOpOptions>('attention', options, ['scale', 'causal', 'mask', 'dropout', 'seed', 'returnLse']);
   const { scale, causal, dropout } = planAttentionScalars('attention', o, d);
@@ -77,13 +110,16 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
   if (dropout > 0) ko.seed = resolveSeed('attention(options.seed)', o.seed);
   if (o.mask !== undefined && o.mask !== null) {
     const M = checkTensor('attention', 'options.mask', o.mask, ['bool', Q.dtype]);
+    checkSameDevice('attention', 'options.mask', M, Q, 'q');
+    if (M.dtype !== 'bool' && M.dtype !== Q.dtype) throw selfsupError('ERR_DTYPE_MISMATCH', `a bool or ${Q.dtype} Tensor (q's dtype)`, 'attention(options.mask)', `a ${M.dtype} Tensor`);
     if (M.requiresGrad) {
       throw selfsupError('ERR_UNSUPPORTED', 'a mask that does not require grad (the attention mask is not differentiable)', 'attention(options.mask)', 'a Tensor with requiresGrad: true');
     }
     const ms = M.shape;
-    maskBroadcastStrides(ms, M.dtype === 'bool', [B, H, Nq, Nk], 'attention(options.mask)');
-    ko.mask = M.data as Uint8Array | FloatArray;
-    ko.maskShape = ms;
+    const strides = maskBroadcastStrides(ms, M.dtype === 'bool', [B, H, Nq, Nk], 'attention(options.mask)');
+    // The raw kernels take the mask array and its shape; the device binding its strides.
+    if (M.device === 'cuda') Object.assign(ko, { maskTensor: M, maskStrides: strides });
+    else Object.assign(ko, { mask: M.data as Uint8Array | FloatArray, maskShape: ms });
   }
   return { Q, K, V, ko, returnLse };
 }

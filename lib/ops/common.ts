@@ -12,7 +12,7 @@ export type Arr = TensorData;
 
 /**
  * The ops that run on 'cuda' (docs/cuda.md): the elementwise/reduction/softmax core, the views and
- * copies, dtype conversion. Every other op refuses a cuda tensor in checkTensor with
+ * copies, dtype conversion, the fused families. Every other op refuses a cuda tensor in checkTensor with
  * ERR_NO_DEVICE, before it could read the DeviceArray as a host array.
  */
 export const CUDA_OPS: ReadonlySet<string> = new Set([
@@ -21,6 +21,8 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'sum', 'mean', 'amax', 'amin', 'softmax', 'logSoftmax',
   'reshape', 'view', 'squeeze', 'unsqueeze', 'flatten', 'transpose', 'permute', 'expand', 'clone', 'to',
   'narrow', 'slice', 'split', 'chunk', 'max', 'min', 'cat', 'stack', 'mse', 'argmax', 'argmin',
+  // the fused families (lib/ops/fused-device.ts)
+  'attention',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */

@@ -13,20 +13,15 @@
 #include <string>
 
 #include "napi/convert.h"
+#include "napi/fused_opts.h"
 #include "napi/register.h"
 #include "ops/attention/params.h"
 
 namespace selfsup {
 namespace napi {
 
-namespace {
-
-int64_t QLen(const AttentionParams& p) { return p.B * p.H * p.Nq * p.d; }
-int64_t KLen(const AttentionParams& p) { return p.B * p.Hk * p.Nk * p.d; }
-int64_t LseLen(const AttentionParams& p) { return p.B * p.H * p.Nq; }
-
 // The sizes and scalars of opts, every range checked, and the contiguous strides.
-AttentionParams ReadSizes(const Napi::Object& o, DType dt) {
+AttentionParams ReadAttentionSizes(const Napi::Object& o, DType dt) {
   Napi::Env env = o.Env();
   const int64_t kMax = int64_t(1) << 40;
   AttentionParams p;
@@ -55,13 +50,12 @@ AttentionParams ReadSizes(const Napi::Object& o, DType dt) {
   return p;
 }
 
-// The optional mask of opts: its strides, and a check that every offset the kernel can read
-// lies inside it (all strides are >= 0).
-void ReadMask(Call& c, const Napi::Object& o, AttentionParams& p) {
+// The mask's strides, and a check that every offset the kernel can read lies inside it (all
+// strides are >= 0).
+void ReadAttentionMask(const Napi::Object& o, AttentionParams& p, const ArrayArg& mask, bool present) {
   const std::vector<int64_t> ms = GetIntsProp(o, "maskStrides", 4, 0, int64_t(1) << 40);
   p.m_sb = ms[0]; p.m_sh = ms[1]; p.m_sq = ms[2]; p.m_sk = ms[3];
-  ArrayArg mask = GetOptionalArrayProp(o, "maskArray", {DType::kBool, p.dtype});
-  if (mask.array.IsEmpty()) return;
+  if (!present) return;
   p.mask_kind = mask.dtype == DType::kBool ? AttnMaskKind::kBool : AttnMaskKind::kAdditive;
   if (p.B > 0 && p.Nq > 0 && p.Nk > 0) {
     const double last = double(p.B - 1) * p.m_sb + double(p.H - 1) * p.m_sh +
@@ -71,14 +65,26 @@ void ReadMask(Call& c, const Napi::Object& o, AttentionParams& p) {
                  " (strides of its broadcast to [B, H, Nq, Nk])", "mask",
                  "length " + std::to_string(mask.length));
   }
-  p.mask = c.In(mask);
+}
+
+namespace {
+
+int64_t QLen(const AttentionParams& p) { return p.B * p.H * p.Nq * p.d; }
+int64_t KLen(const AttentionParams& p) { return p.B * p.Hk * p.Nk * p.d; }
+int64_t LseLen(const AttentionParams& p) { return p.B * p.H * p.Nq; }
+
+// The optional mask of opts: host arrays here (cuda_fused.cc reads device ones).
+void ReadMask(Call& c, const Napi::Object& o, AttentionParams& p) {
+  ArrayArg mask = GetOptionalArrayProp(o, "maskArray", {DType::kBool, p.dtype});
+  ReadAttentionMask(o, p, mask, !mask.array.IsEmpty());
+  if (!mask.array.IsEmpty()) p.mask = c.In(mask);
 }
 
 // q's dtype, then opts (sizes and mask), then q, k, v checked against the sizes.
 AttentionParams ReadQKV(Call& c) {
   const ArrayArg q0 = c.Arg(0, "q", {DType::kFloat32, DType::kFloat64});
   const Napi::Object o = c.Options();
-  AttentionParams p = ReadSizes(o, q0.dtype);
+  AttentionParams p = ReadAttentionSizes(o, q0.dtype);
   p.q = c.In(c.Arg(0, "q", {p.dtype}, QLen(p)));
   p.k = c.In(c.Arg(1, "k", {p.dtype}, KLen(p)));
   p.v = c.In(c.Arg(2, "v", {p.dtype}, KLen(p)));

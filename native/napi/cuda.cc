@@ -315,6 +315,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
                            {"cudaArgReduce", ArgReduce},
                            {"cudaMemoryStats", MemoryStats}, {"cudaEmptyCache", EmptyCache},
                            {"cudaSynchronize", Synchronize}});
+  RegisterCudaFused(env, exports);  // the fused families (cuda_fused.cc)
 }
 
 #endif  // SELFSUP_CUDA

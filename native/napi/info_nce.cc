@@ -10,41 +10,49 @@
 #include <string>
 
 #include "napi/convert.h"
+#include "napi/fused_opts.h"
 #include "napi/register.h"
 #include "ops/info_nce/params.h"
 
 namespace selfsup {
 namespace napi {
-namespace {
 
-// opts, then z1, z2, negatives and labels checked against n, d, m.
-InfoNCEParams ReadInputs(Call& c) {
-  Napi::Env env = c.Env();
+InfoNCEParams ReadInfoNCEOptions(const Napi::Object& o, DType dt) {
+  Napi::Env env = o.Env();
   const int64_t kMax = int64_t(1) << 40;
-  const ArrayArg z1 = c.Arg(0, "z1", {DType::kFloat32, DType::kFloat64});
-  const Napi::Object o = c.Options();
   InfoNCEParams p;
-  p.dtype = z1.dtype;
+  p.dtype = dt;
   p.n = GetIntProp(o, "n", 1, kMax);
   p.d = GetIntProp(o, "d", 1, kMax);
   p.m = GetIntProp(o, "m", 0, kMax);
-  const int64_t nd = CheckedMul(env, {p.n, p.d}, "z1");
-  const int64_t md = CheckedMul(env, {p.m, p.d}, "negatives");
+  CheckedMul(env, {p.n, p.d}, "z1");
+  CheckedMul(env, {p.m, p.d}, "negatives");
   CheckedMul(env, {2 * p.n, p.d}, "z1");
-  if (z1.length != nd)
-    ThrowRange(env, "an array of length n*d = " + std::to_string(nd), "z1", "length " + std::to_string(z1.length));
-  p.z1 = c.In(z1);
-  p.z2 = c.In(c.Arg(1, "z2", {p.dtype}, nd));
-  const ArrayArg neg = c.Optional(2, "negatives", {p.dtype}, md);
-  if (neg.array.IsEmpty() && p.m != 0) ThrowRange(env, "m = 0 when negatives is null", "m", std::to_string(p.m));
-  p.negatives = c.In(neg);
-  p.labels = static_cast<const int32_t*>(c.In(c.Optional(3, "labels", {DType::kInt32}, p.n)));
   p.temperature = GetDoubleProp(o, "temperature", true);
   if (!(p.temperature > 0) || !(p.temperature < 1e30))
     ThrowRange(env, "a finite number > 0", "temperature", Describe(o.Get("temperature")));
   p.normalize = GetBoolProp(o, "normalize");
   p.both = GetBoolProp(o, "both");
   p.decoupled = GetBoolProp(o, "decoupled");
+  return p;
+}
+
+namespace {
+
+// opts, then z1, z2, negatives and labels checked against n, d, m.
+InfoNCEParams ReadInputs(Call& c) {
+  Napi::Env env = c.Env();
+  const ArrayArg z1 = c.Arg(0, "z1", {DType::kFloat32, DType::kFloat64});
+  InfoNCEParams p = ReadInfoNCEOptions(c.Options(), z1.dtype);
+  const int64_t nd = p.n * p.d;
+  if (z1.length != nd)
+    ThrowRange(env, "an array of length n*d = " + std::to_string(nd), "z1", "length " + std::to_string(z1.length));
+  p.z1 = c.In(z1);
+  p.z2 = c.In(c.Arg(1, "z2", {p.dtype}, nd));
+  const ArrayArg neg = c.Optional(2, "negatives", {p.dtype}, p.m * p.d);
+  if (neg.array.IsEmpty() && p.m != 0) ThrowRange(env, "m = 0 when negatives is null", "m", std::to_string(p.m));
+  p.negatives = c.In(neg);
+  p.labels = static_cast<const int32_t*>(c.In(c.Optional(3, "labels", {DType::kInt32}, p.n)));
   return p;
 }
 

@@ -16,28 +16,20 @@
 
 #include "cpu/threadpool.h"
 #include "napi/convert.h"
+#include "napi/fused_opts.h"
 #include "napi/register.h"
 #include "ops/sinkhorn/params.h"
 
 namespace selfsup {
 namespace napi {
 
-namespace {
 constexpr int64_t kMaxDim = int64_t(1) << 40;
-
-struct Common {
-  int64_t B, K, iterations;
-  bool probs, want_error;
-  double epsilon, tolerance;
-  std::vector<double> col, row;  // copies (small)
-  bool has_row = false;
-};
 
 // Reads opts (B, K, probs, epsilon, iterations, tolerance, colMarginal, rowMarginal, wantError),
 // checking every value and the marginal lengths.
-Common ReadCommon(const Napi::Object& o, int64_t scores_len) {
+SinkhornOptions ReadSinkhornOptions(const Napi::Object& o, int64_t scores_len) {
   Napi::Env env = o.Env();
-  Common c;
+  SinkhornOptions c;
   c.B = GetIntProp(o, "B", 0, kMaxDim);
   c.K = GetIntProp(o, "K", 1, kMaxDim);
   const int64_t n = CheckedMul(env, {c.B, c.K}, "scores");
@@ -61,7 +53,7 @@ Common ReadCommon(const Napi::Object& o, int64_t scores_len) {
   return c;
 }
 
-SinkhornParams MakeParams(const Common& c, const float* scores, float* out) {
+SinkhornParams MakeSinkhornParams(const SinkhornOptions& c, const float* scores, float* out) {
   SinkhornParams p;
   p.B = c.B; p.K = c.K; p.scores = scores; p.out = out; p.probs = c.probs;
   p.epsilon = c.probs ? 1.0 : c.epsilon;
@@ -71,6 +63,7 @@ SinkhornParams MakeParams(const Common& c, const float* scores, float* out) {
   return p;
 }
 
+namespace {
 Napi::Object Info(Napi::Env env, const SinkhornParams& p) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("iterations", Napi::Number::New(env, static_cast<double>(p.iterations_done)));
@@ -84,7 +77,7 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
   const Napi::Object opts = GetOptions(info, 2);
-  Common c = ReadCommon(opts, S.length);
+  SinkhornOptions c = ReadSinkhornOptions(opts, S.length);
   ArrayArg O = GetArray(info, 1, "out", {DType::kFloat32}, c.B * c.K);
   if (O.base == S.base && c.B * c.K > 0)
     ThrowRange(env, "an out array that does not alias scores", "out", "an aliasing array");
@@ -93,7 +86,7 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
     ThrowType(env, "a function", "collective.allReduceSum", Describe(cb));
 
   if (!cb.IsFunction()) {
-    SinkhornParams p = MakeParams(c, static_cast<const float*>(S.data), static_cast<float*>(O.data));
+    SinkhornParams p = MakeSinkhornParams(c, static_cast<const float*>(S.data), static_cast<float*>(O.data));
     Guard(env, [&] { ThrowIfError(env, SELFSUP_DISPATCH(sinkhorn_forward)(p)); });
     return Info(env, p);
   }
@@ -103,7 +96,7 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
   auto scores = CopyArray(S);
   auto out = NewOwned(DType::kFloat32, c.B * c.K);
   Napi::Function fn = cb.As<Napi::Function>();
-  SinkhornParams p = MakeParams(c, scores->ptr<float>(), out->ptr<float>());
+  SinkhornParams p = MakeSinkhornParams(c, scores->ptr<float>(), out->ptr<float>());
   p.all_reduce = [env, fn](double* buf, int64_t n) {
     Napi::Float32Array arr = Napi::Float32Array::New(env, static_cast<size_t>(n));
     float* a = arr.Data();
@@ -136,11 +129,11 @@ static Napi::Value Sinkhorn(const Napi::CallbackInfo& info) {
 static Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg S = GetArray(info, 0, "scores", {DType::kFloat32});
-  Common c = ReadCommon(GetOptions(info, 1), S.length);
+  SinkhornOptions c = ReadSinkhornOptions(GetOptions(info, 1), S.length);
   auto scores = CopyArray(S);
   auto out = NewOwned(DType::kFloat32, c.B * c.K);
-  auto p = std::make_shared<SinkhornParams>(MakeParams(c, scores->ptr<float>(), out->ptr<float>()));
-  auto keep = std::make_shared<Common>(std::move(c));
+  auto p = std::make_shared<SinkhornParams>(MakeSinkhornParams(c, scores->ptr<float>(), out->ptr<float>()));
+  auto keep = std::make_shared<SinkhornOptions>(std::move(c));
   p->col_marginal = keep->col.data();
   p->row_marginal = keep->has_row ? keep->row.data() : nullptr;
   return RunAsync(

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "napi/convert.h"
+#include "napi/fused_opts.h"
 #include "napi/register.h"
 #include "ops/tokens/params.h"
 
@@ -30,17 +31,12 @@ namespace napi {
 namespace {
 constexpr int64_t kMaxDim = int64_t(1) << 40;
 constexpr int64_t kMaxSeed = (int64_t(1) << 53) - 1;
-
-
-struct Dims {
-  int64_t B, N, D, K;
-  bool shared = false;
-};
+}  // namespace
 
 // {B, N, D, K[, xShared]} of the options object at argument idx.
-Dims ReadDims(const Napi::CallbackInfo& info, size_t idx, bool with_shared) {
+TokenDims ReadTokenDims(const Napi::CallbackInfo& info, size_t idx, bool with_shared) {
   const Napi::Object o = GetOptions(info, idx);
-  Dims d;
+  TokenDims d;
   d.B = GetIntProp(o, "B", 0, kMaxDim);
   d.N = GetIntProp(o, "N", 0, kMaxDim);
   d.D = GetIntProp(o, "D", 0, kMaxDim);
@@ -50,6 +46,8 @@ Dims ReadDims(const Napi::CallbackInfo& info, size_t idx, bool with_shared) {
   CheckedMul(info.Env(), {d.B, d.K, d.D}, "out");
   return d;
 }
+
+namespace {
 
 const int32_t* I32(const ArrayArg& a) { return static_cast<const int32_t*>(a.data); }
 
@@ -88,7 +86,7 @@ void CheckNoOverlap(Napi::Env env, const char* name, const ArrayArg& out,
 
 static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5, true);
+  TokenDims d = ReadTokenDims(info, 5, true);
   const bool shared = d.shared;
   const IdxArgs a = ReadIdxArgs(info, "x", shared ? d.N * d.D : d.B * d.N * d.D, d);
   const ArrayArg &x = a.x, &idx = a.idx, &len = a.len;
@@ -102,7 +100,7 @@ static Napi::Value TokensGather(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
-  Dims d = ReadDims(info, 4, true);
+  TokenDims d = ReadTokenDims(info, 4, true);
   const bool shared = d.shared;
   const IdxArgs a = ReadIdxArgs(info, "x", shared ? d.N * d.D : d.B * d.N * d.D, d);
   const ArrayArg &x = a.x, &idx = a.idx, &len = a.len;
@@ -130,7 +128,7 @@ static Napi::Value TokensGatherAsync(const Napi::CallbackInfo& info) {
 
 static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5, true);
+  TokenDims d = ReadTokenDims(info, 5, true);
   const bool shared = d.shared;
   const IdxArgs a = ReadIdxArgs(info, "grad", d.B * d.K * d.D, d);
   const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
@@ -146,7 +144,7 @@ static Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
 
 static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5, false);
+  TokenDims d = ReadTokenDims(info, 5, false);
   const IdxArgs a = ReadIdxArgs(info, "src", d.B * d.K * d.D, d);
   const ArrayArg &src = a.x, &idx = a.idx, &len = a.len;
   ArrayArg fill = GetOptionalArray(info, 3, "fill", {src.dtype}, d.D);
@@ -160,7 +158,7 @@ static Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
 
 static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Dims d = ReadDims(info, 5, false);
+  TokenDims d = ReadTokenDims(info, 5, false);
   const IdxArgs a = ReadIdxArgs(info, "grad", d.B * d.N * d.D, d);
   const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
   ArrayArg dsrc = GetOptionalArray(info, 3, "dsrc", {g.dtype}, d.B * d.K * d.D);
@@ -173,13 +171,7 @@ static Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   return RunNow(env, [&] { return SELFSUP_DISPATCH(tokens_scatter_backward)(p); });
 }
 
-namespace {
-struct StoPDims {
-  int64_t B, N, Dp, K, Din;
-  double std;
-  uint64_t seed;
-};
-StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t idx) {
+StoPDims ReadStoPDims(const Napi::CallbackInfo& info, size_t idx) {
   const Napi::Object o = GetOptions(info, idx);
   StoPDims s;
   s.B = GetIntProp(o, "B", 0, kMaxTokenBatch);
@@ -195,11 +187,10 @@ StoPDims ReadStoP(const Napi::CallbackInfo& info, size_t idx) {
   CheckedMul(info.Env(), {s.Dp, s.Din}, "weight");
   return s;
 }
-}  // namespace
 
 static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StoPDims s = ReadStoP(info, 7);
+  StoPDims s = ReadStoPDims(info, 7);
   const IdxArgs a = ReadIdxArgs(info, "pos", s.N * s.Dp, s);
   const ArrayArg &pos = a.x, &idx = a.idx, &len = a.len;
   ArrayArg w = GetArray(info, 3, "weight", {pos.dtype}, s.Dp * s.Din);
@@ -217,7 +208,7 @@ static Napi::Value StochasticPositions(const Napi::CallbackInfo& info) {
 
 static Napi::Value StochasticPositionsBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  StoPDims s = ReadStoP(info, 7);
+  StoPDims s = ReadStoPDims(info, 7);
   const IdxArgs a = ReadIdxArgs(info, "grad", s.B * s.K * s.Dp, s);
   const ArrayArg &g = a.x, &idx = a.idx, &len = a.len;
   ArrayArg noise = GetOptionalArray(info, 3, "noise", {g.dtype}, s.B * s.K * s.Din);

@@ -14,41 +14,49 @@
 #include <string>
 
 #include "napi/convert.h"
+#include "napi/fused_opts.h"
 #include "napi/register.h"
 #include "ops/vicreg/params.h"
 
 namespace selfsup {
 namespace napi {
-namespace {
 
-// opts, then the inputs x (and y when `two`) checked against n, d.
-VICRegParams ReadArgs(Call& c, bool two, const char* xname, const char* yname) {
-  Napi::Env env = c.Env();
+VICRegParams ReadVicregOptions(const Napi::Object& o, DType dt, const char* xname) {
+  Napi::Env env = o.Env();
   const int64_t kMax = int64_t(1) << 40;
-  const ArrayArg x = c.Arg(0, xname, {DType::kFloat32, DType::kFloat64});
-  const Napi::Object o = c.Options();
   VICRegParams p;
-  p.dtype = x.dtype;
+  p.dtype = dt;
   p.n = GetIntProp(o, "n", 0, kMax);
   p.d = GetIntProp(o, "d", 1, kMax);
   if (p.n < 2) ThrowRange(env, "at least 2 rows (the variance needs n >= 2)", "n", std::to_string(p.n));
-  const int64_t nd = CheckedMul(env, {p.n, p.d}, xname);
+  CheckedMul(env, {p.n, p.d}, xname);
   CheckedMul(env, {p.d, p.d}, "d");
-  if (x.length != nd)
-    ThrowRange(env, "an array of length n*d = " + std::to_string(nd), xname, "length " + std::to_string(x.length));
-  p.x = c.In(x);
-  p.y = two ? c.In(c.Arg(1, yname, {p.dtype}, nd)) : nullptr;
   p.eps = GetDoubleProp(o, "eps");
   if (p.eps < 0) ThrowRange(env, "a number >= 0", "eps", Describe(o.Get("eps")));
   p.path = static_cast<CovPath>(GetIntProp(o, "path", 0, 2));
   return p;
 }
 
-double NonNegative(const Napi::Object& o, const char* key) {
+double GetNonNegativeProp(const Napi::Object& o, const char* key) {
   const double v = GetDoubleProp(o, key);
   if (v < 0) ThrowRange(o.Env(), "a number >= 0", key, Describe(o.Get(key)));
   return v;
 }
+
+namespace {
+
+// opts, then the inputs x (and y when `two`) checked against n, d.
+VICRegParams ReadArgs(Call& c, bool two, const char* xname, const char* yname) {
+  const ArrayArg x = c.Arg(0, xname, {DType::kFloat32, DType::kFloat64});
+  VICRegParams p = ReadVicregOptions(c.Options(), x.dtype, xname);
+  const int64_t nd = p.n * p.d;
+  if (x.length != nd)
+    ThrowRange(c.Env(), "an array of length n*d = " + std::to_string(nd), xname, "length " + std::to_string(x.length));
+  p.x = c.In(x);
+  p.y = two ? c.In(c.Arg(1, yname, {p.dtype}, nd)) : nullptr;
+  return p;
+}
+
 
 // A forward returning three numbers, resolved as { a, b, c }.
 using Terms = std::shared_ptr<std::array<double, 3>>;
@@ -95,7 +103,7 @@ Napi::Value TermBackward(Call& c) {
 
 Napi::Value BarlowForward(Call& c) {
   VICRegParams p = ReadArgs(c, true, "z1", "z2");
-  p.lambda = NonNegative(c.Options(), "lambda");
+  p.lambda = GetNonNegativeProp(c.Options(), "lambda");
   auto t = std::make_shared<std::array<double, 3>>();
   return c.Run([p, t] { return SELFSUP_DISPATCH(barlow_twins_forward)(p, t->data()); },
                TermsOf(t, "loss", "onDiagonal", "offDiagonal"));
@@ -103,7 +111,7 @@ Napi::Value BarlowForward(Call& c) {
 
 Napi::Value BarlowBackward(Call& c) {
   VICRegParams p = ReadArgs(c, true, "z1", "z2");
-  p.lambda = NonNegative(c.Options(), "lambda");
+  p.lambda = GetNonNegativeProp(c.Options(), "lambda");
   const double g = GetDoubleProp(c.Options(), "g");
   void* d1 = c.Out(0, "dz1", p.dtype, p.n * p.d);
   void* d2 = c.Out(1, "dz2", p.dtype, p.n * p.d);

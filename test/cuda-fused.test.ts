@@ -1,0 +1,119 @@
+/**
+ * The fused families on cuda tensors (F.attention, F.infoNCE, F.vicreg & terms, F.barlowTwins,
+ * F.sinkhorn, the token ops, the ViT `keep` path) against a host-memory stand-in for the device
+ * (test/cuda-mock.ts: the CUDA build's exports unwrapped onto the CPU kernels). What this checks
+ * is the JS side: routing, device outputs, autograd through the CUDA backward exports, the
+ * arguments and options each export receives, and the bad-input errors. The CUDA kernels
+ * themselves are checked by native/tests/cuda_*_test.cu on a GPU.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { F, SelfsupError, Tensor, backward, nn, randn, tensor } from '../lib/index';
+import { tryNative } from '../lib/backends/native';
+import { isAvailable, setCudaBackendForTesting } from '../lib/cuda';
+import { mockCuda } from './cuda-mock';
+import { expectThrows } from './helpers';
+import { compare } from './ops/helpers';
+
+const real = tryNative();
+
+type Outs = Tensor | Tensor[] | Record<string, Tensor>;
+const list = (o: Outs): Tensor[] => (o instanceof Tensor ? [o] : Array.isArray(o) ? o : Object.values(o));
+
+/**
+ * Runs fn on cpu leaves and on their cuda copies (moved with the differentiable `to`, so the
+ * gradients come back to cpu leaves), then compares every float output and, after a backward with
+ * the same random cotangents, every leaf's gradient. `ints` are non-differentiable inputs (moved
+ * too). Returns the two runs' outputs.
+ */
+function parity(
+  fn: (xs: Tensor[], ints: Tensor[]) => Outs, xs: Tensor[], ints: Tensor[] = [],
+  tol = { fwd: [1e-5, 1e-4], grad: [1e-5, 1e-4] }, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32',
+): { cpu: Tensor[]; gpu: Tensor[] } {
+  // For 16-bit runs the cpu reference gets the same rounded inputs.
+  const round = (t: Tensor) => (dtype === 'float32' ? t : t.to('cuda').to(dtype).to('float32').cpu());
+  const lc = xs.map((x) => round(x).clone().requiresGrad_());
+  const lg = xs.map((x) => round(x).clone().requiresGrad_());
+  const cpu = list(fn(lc, ints));
+  const gpu = list(fn(lg.map((l) => (dtype === 'float32' ? l.to('cuda') : l.to('cuda').to(dtype))), ints.map((i) => i.to('cuda'))));
+  expect(gpu.length).toBe(cpu.length);
+  gpu.forEach((g, k) => {
+    expect(g.device, `output ${k} device`).toBe('cuda');
+    expect(g.shape).toEqual(cpu[k].shape);
+    const c = compare(g.toArray(), cpu[k].toArray(), tol.fwd[0], tol.fwd[1]);
+    expect(c.ok, `output ${k}: ${c.msg}`).toBe(true);
+  });
+  const diff = cpu.map((c, k) => [c, gpu[k]] as const).filter(([c]) => c.requiresGrad);
+  if (diff.length) {
+    const cots = diff.map(([c], k) => randn(c.shape, { seed: 500 + k }));
+    backward(diff.map(([c]) => c), cots);
+    backward(diff.map(([, g]) => g), diff.map(([, g], k) => cots[k].to('cuda').to(g.dtype)));
+    lc.forEach((l, i) => {
+      expect(lg[i].grad === null, `leaf ${i} has a gradient on cuda iff on cpu`).toBe(l.grad === null);
+      if (!l.grad) return;
+      const c = compare(lg[i].grad!.toArray(), l.grad.toArray(), tol.grad[0], tol.grad[1]);
+      expect(c.ok, `leaf ${i} gradient: ${c.msg}`).toBe(true);
+    });
+  }
+  return { cpu, gpu };
+}
+
+function code(fn: () => unknown, pattern: RegExp): string {
+  return (expectThrows(fn, SelfsupError, pattern) as SelfsupError).code;
+}
+
+describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host stand-in)', () => {
+  beforeAll(() => setCudaBackendForTesting(mockCuda(real!)));
+  afterAll(() => setCudaBackendForTesting(null));
+
+  describe('F.attention', () => {
+    it('GQA, causal with Nq != Nk, lse, float32: values and gradients match the cpu', () => {
+      const q = randn([2, 4, 7, 33], { seed: 1 }), k = randn([2, 2, 11, 33], { seed: 2 }), v = randn([2, 2, 11, 33], { seed: 3 });
+      parity(([a, b, c]) => F.attention(a, b, c, { causal: true, returnLse: true }), [q, k, v]);
+      parity(([a, b, c]) => F.attention(a, b, c, { scale: 0.3 }), [q, k, v]);
+    });
+
+    it('bool key-padding, per-query bool and additive masks (on cuda too)', () => {
+      const q = randn([2, 2, 5, 16], { seed: 4 }), k = randn([2, 2, 9, 16], { seed: 5 }), v = randn([2, 2, 9, 16], { seed: 6 });
+      const pad = tensor(Array.from({ length: 18 }, (_, i) => (i % 9 < 6 ? 1 : 0)), [2, 9], { dtype: 'bool' });
+      parity(([a, b, c], [m]) => F.attention(a, b, c, { mask: m, returnLse: true }), [q, k, v], [pad]);
+      const perQuery = tensor(Array.from({ length: 45 }, (_, i) => (i % 9 <= Math.floor(i / 9) + 2 ? 1 : 0)), [1, 1, 5, 9], { dtype: 'bool' });
+      parity(([a, b, c], [m]) => F.attention(a, b, c, { mask: m }), [q, k, v], [perQuery]);
+      const add = randn([5, 9], { seed: 7 });
+      parity(([a, b, c], [m]) => F.attention(a, b, c, { mask: m }), [q, k, v], [add]);
+    });
+
+    it('dropout: the same seed gives the cpu keep pattern (seed and p reach the kernel)', () => {
+      const q = randn([1, 2, 6, 8], { seed: 8 }), k = randn([1, 2, 10, 8], { seed: 9 }), v = randn([1, 2, 10, 8], { seed: 10 });
+      const { cpu, gpu } = parity(([a, b, c]) => F.attention(a, b, c, { dropout: 0.3, seed: 1234 }), [q, k, v]);
+      const other = F.attention(q.to('cuda'), k.to('cuda'), v.to('cuda'), { dropout: 0.3, seed: 99 });
+      expect(compare(other.toArray(), cpu[0].toArray(), 1e-5, 1e-4).ok).toBe(false);
+      expect(gpu[0].device).toBe('cuda');
+    });
+
+    it('bfloat16 and float16 inputs; the lse is float32', () => {
+      const q = randn([1, 3, 9, 64], { seed: 11 }), k = randn([1, 1, 13, 64], { seed: 12 }), v = randn([1, 1, 13, 64], { seed: 13 });
+      for (const dt of ['bfloat16', 'float16'] as const) {
+        // Same rounded inputs on both sides; the device output is rounded once more.
+        const tol = dt === 'bfloat16' ? { fwd: [2e-2, 2e-2], grad: [3e-2, 3e-2] } : { fwd: [3e-3, 3e-3], grad: [5e-3, 5e-3] };
+        parity(([a, b, c]) => {
+          const r = F.attention(a, b, c, { causal: true, returnLse: true });
+          if (a.device === 'cuda') {
+            expect(r.out.dtype).toBe(dt);
+            expect(r.lse.dtype).toBe('float32');
+          }
+          return [r.out.to('float32'), r.lse];
+        }, [q, k, v], [], tol, dt);
+      }
+    });
+
+    it('bad input: device mix, mask dtype, float64', () => {
+      const q = randn([1, 1, 3, 4]).to('cuda'), k = randn([1, 1, 3, 4]);
+      expect(code(() => F.attention(q, k, k.to('cuda')), /attention\(k\)/)).toBe('ERR_DEVICE_MISMATCH');
+      const cpuMask = tensor([1, 1, 0], [1, 3], { dtype: 'bool' });
+      expect(code(() => F.attention(q, q, q, { mask: cpuMask }), /attention\(options\.mask\).*on 'cpu'/)).toBe('ERR_DEVICE_MISMATCH');
+      const halfMask = randn([3, 3]).to('cuda').to('bfloat16');
+      expect(code(() => F.attention(q, q, q, { mask: halfMask }), /attention\(options\.mask\)/)).toBe('ERR_DTYPE_MISMATCH');
+      expect(() => randn([1, 1, 3, 4], { dtype: 'float64' }).to('cuda')).toThrow(/float64/);
+    });
+  });
+});
