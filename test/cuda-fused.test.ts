@@ -116,4 +116,30 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       expect(() => randn([1, 1, 3, 4], { dtype: 'float64' }).to('cuda')).toThrow(/float64/);
     });
   });
+
+  describe('F.infoNCE', () => {
+    it('both / oneWay, decoupled, labels, a bank of negatives, every reduction', () => {
+      const z1 = randn([13, 37], { seed: 20 }), z2 = randn([13, 37], { seed: 21 }), bank = randn([5, 37], { seed: 22 });
+      const labels = tensor(Array.from({ length: 13 }, (_, i) => i % 4), [13], { dtype: 'int32' });
+      const cases: Array<[string, (x: Tensor[], i: Tensor[]) => Tensor]> = [
+        ['default', ([a, b]) => F.infoNCE(a, b)],
+        ['oneWay sum, tau 0.05, no normalize', ([a, b]) => F.infoNCE(a, b, { direction: 'oneWay', reduction: 'sum', temperature: 0.05, normalize: false })],
+        ['decoupled none', ([a, b]) => F.infoNCE(a, b, { decoupled: true, reduction: 'none' })],
+        ['labels + negatives', ([a, b], [l, g]) => F.infoNCE(a, b, { labels: l, negatives: g })],
+        ['labels decoupled oneWay', ([a, b], [l]) => F.infoNCE(a, b, { labels: l, decoupled: true, direction: 'oneWay' })],
+      ];
+      for (const [, fn] of cases) parity(fn, [z1, z2], [labels, bank]);
+    });
+
+    it('bad input: device mix, bfloat16, all-equal labels with decoupled', () => {
+      const a = randn([4, 3]).to('cuda');
+      expect(code(() => F.infoNCE(a, randn([4, 3])), /infoNCE\(z2\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.infoNCE(a, a, { labels: tensor([0, 1, 0, 1], [4], { dtype: 'int32' }) }), /infoNCE\(options\.labels\).*on 'cpu'/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.infoNCE(a, a, { negatives: randn([2, 3]) }), /infoNCE\(options\.negatives\)/)).toBe('ERR_DEVICE_MISMATCH');
+      const h = a.to('bfloat16');
+      expect(code(() => F.infoNCE(h, h), /float32 CUDA kernels only.*infoNCE\(z1\)/)).toBe('ERR_UNSUPPORTED');
+      const same = tensor([1, 1, 1, 1], [4], { dtype: 'int32' }).to('cuda');
+      expect(() => F.infoNCE(a, a, { labels: same, decoupled: true })).toThrow(/infoNCE\(options\.decoupled\)/);
+    });
+  });
 });

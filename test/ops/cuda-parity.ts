@@ -17,7 +17,7 @@ export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'allclose', 'barlowTwins', 'batchNorm-eval', 'batchNorm-train',
   'bmm', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
   'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens', 'gelu',
-  'gelu-tanh', 'indexSelect', 'infoNCE', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
+  'gelu-tanh', 'indexSelect', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
   'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
   'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
   'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
