@@ -142,4 +142,26 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       expect(() => F.infoNCE(a, a, { labels: same, decoupled: true })).toThrow(/infoNCE\(options\.decoupled\)/);
     });
   });
+
+  describe('F.vicreg, its terms, F.barlowTwins', () => {
+    it('both covariance paths at awkward shapes; all four outputs differentiable', () => {
+      const x = randn([7, 19], { seed: 30 }), y = randn([7, 19], { seed: 31 }).mul(0.5);
+      const tall = [randn([23, 5], { seed: 32 }), randn([23, 5], { seed: 33 })];
+      for (const covPath of ['auto', 'gram', 'direct'] as const) {
+        parity(([a, b]) => F.vicreg(a, b, { covPath, simCoeff: 3, eps: 1e-3 }), [x, y]);
+        parity(([a, b]) => F.vicreg(a, b, { covPath }), tall);
+        parity(([a]) => [F.varianceLoss(a, { eps: 1e-3 }), F.covarianceLoss(a, { covPath })], [x]);
+        parity(([a, b]) => F.barlowTwins(a, b, { covPath, lambda: 0.02 }), [x, y]);
+        parity(([a, b]) => F.barlowTwins(a, b, { covPath }), tall);
+      }
+    });
+
+    it('bad input: device mix, float16', () => {
+      const a = randn([4, 3]).to('cuda');
+      expect(code(() => F.vicreg(a, randn([4, 3])), /vicreg\(y\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.barlowTwins(randn([4, 3]), a), /barlowTwins\(z2\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.varianceLoss(a.to('float16')), /float32 CUDA kernels only.*varianceLoss\(x\)/)).toBe('ERR_UNSUPPORTED');
+      expect(code(() => F.barlowTwins(a.to('bfloat16'), a.to('bfloat16')), /barlowTwins\(z1\)/)).toBe('ERR_UNSUPPORTED');
+    });
+  });
 });

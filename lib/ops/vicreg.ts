@@ -4,6 +4,10 @@
  * (facebookresearch/vicreg, facebookresearch/barlowtwins); see docs/losses.md for how lightly and
  * solo-learn differ. When N < D the covariance / cross-correlation sums go through N x N Gram
  * matrices (O(N^2 D) instead of O(N D^2)); covPath forces either path.
+ *
+ * On 'cuda' (float32) the CUDA kernels run both directions. Their forwards return host numbers
+ * (the scalars are read back: one synchronization) that become 0-dim cuda tensors, and their
+ * backwards read the upstream gradients' values (one synchronization each).
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
@@ -15,6 +19,7 @@ import {
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
 import { checkFloat, checkSameDtype, opts } from './common';
+import { checkCudaFloat32, cudaScalar, dev, devOut, devTensor, fused } from './fused-device';
 
 export interface VICRegOptions {
   /** Invariance weight (default 25). */
@@ -44,7 +49,9 @@ export interface BarlowTwinsOptions {
   covPath?: CovPath;
 }
 
-function scalar(v: number, like: FloatArray): Tensor {
+/** A 0-dim tensor holding v, of the input's float type and on its device. */
+function scalar(v: number, like: FloatArray | Tensor): Tensor {
+  if (like instanceof Tensor) return like.device === 'cuda' ? cudaScalar(v) : scalar(v, like.data as FloatArray);
   const a = new (like.constructor as Float64ArrayConstructor)(1);
   a[0] = v;
   return new Tensor(a, []);
@@ -52,6 +59,7 @@ function scalar(v: number, like: FloatArray): Tensor {
 
 function checkInput(op: string, arg: string, x: unknown): Tensor {
   const t = checkFloat(op, arg, x);
+  checkCudaFloat32(op, arg, t);
   if (t.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [N, D]', `${op}(${arg})`, shapeStr(t.shape));
   if (t.shape[0] < 2) throw rangeError('at least 2 rows (the variance over the batch needs N >= 2)', `${op}(${arg})`, shapeStr(t.shape), true);
   if (t.shape[1] < 1) throw rangeError('a feature size D >= 1', `${op}(${arg})`, shapeStr(t.shape), true);
@@ -70,29 +78,37 @@ function checkPair(op: string, a: unknown, b: unknown, names: [string, string]):
 
 interface VicregCfg { sim: number; std: number; cov: number; eps: number; covPath: CovPath; shape: [number, number] }
 
+const PATH_CODES: Record<CovPath, number> = { auto: 0, gram: 1, direct: 2 };
+/** The CUDA bindings' options (the CPU binding's, native/napi/vicreg.cc). */
+function cudaOpts(c: { eps: number; covPath: CovPath; shape: [number, number]; lambda?: number }): Record<string, unknown> {
+  return { n: c.shape[0], d: c.shape[1], eps: c.eps, path: PATH_CODES[c.covPath], lambda: c.lambda ?? 0 };
+}
+
 const VicregFn = defineFunction({
   name: 'vicreg',
   forward(ctx: FunctionCtx, x: Tensor, y: Tensor, c: VicregCfg): VICRegOutput {
-    const xd = x.data as FloatArray, yd = y.data as FloatArray;
-    const t = kVicreg(xd, yd, c.shape, { eps: c.eps, covPath: c.covPath });
-    ctx.x = xd;
-    ctx.y = yd;
-    ctx.c = c;
+    const cuda = x.device === 'cuda';
+    const t = cuda ? fused('vicreg').cudaVicregForward(dev(x), dev(y), cudaOpts(c))
+      : kVicreg(x.data as FloatArray, y.data as FloatArray, c.shape, { eps: c.eps, covPath: c.covPath });
+    Object.assign(ctx, { x, y, c });
     return {
-      loss: scalar(c.sim * t.invariance + c.std * t.variance + c.cov * t.covariance, xd),
-      invariance: scalar(t.invariance, xd),
-      variance: scalar(t.variance, xd),
-      covariance: scalar(t.covariance, xd),
+      loss: scalar(c.sim * t.invariance + c.std * t.variance + c.cov * t.covariance, x),
+      invariance: scalar(t.invariance, x),
+      variance: scalar(t.variance, x),
+      covariance: scalar(t.covariance, x),
     };
   },
   backward(ctx: FunctionCtx, gLoss: Tensor, gInv: Tensor, gVar: Tensor, gCov: Tensor) {
-    const c = ctx.c as VicregCfg;
-    const gl = gLoss.data[0];
-    const { dx, dy } = kVicregBack(ctx.x as FloatArray, ctx.y as FloatArray, c.shape, {
-      invariance: c.sim * gl + gInv.data[0],
-      variance: c.std * gl + gVar.data[0],
-      covariance: c.cov * gl + gCov.data[0],
-    }, { eps: c.eps, covPath: c.covPath });
+    const c = ctx.c as VicregCfg, x = ctx.x as Tensor, y = ctx.y as Tensor;
+    const gl = gLoss.item();
+    const w = { invariance: c.sim * gl + gInv.item(), variance: c.std * gl + gVar.item(), covariance: c.cov * gl + gCov.item() };
+    let dx, dy;
+    if (x.device === 'cuda') {
+      [dx, dy] = [devOut('float32', x.numel()), devOut('float32', x.numel())];
+      fused('vicreg').cudaVicregBackward(dev(x), dev(y), dx, dy, { ...cudaOpts(c), gInv: w.invariance, gVar: w.variance, gCov: w.covariance });
+    } else {
+      ({ dx, dy } = kVicregBack(x.data as FloatArray, y.data as FloatArray, c.shape, w, { eps: c.eps, covPath: c.covPath }));
+    }
     return [ctx.needsInputGrad[0] ? new Tensor(dx, c.shape) : null, ctx.needsInputGrad[1] ? new Tensor(dy, c.shape) : null];
   },
 });
@@ -116,24 +132,31 @@ export function vicreg(x: Tensor, y: Tensor, options?: VICRegOptions): VICRegOut
 
 interface TermCfg { eps: number; covPath: CovPath; shape: [number, number] }
 
-/** One VICReg term of x alone as an autograd op: the kernel's value, and its gradient times g. */
-function termFn(name: string, value: (x: FloatArray, c: TermCfg) => number, grad: (x: FloatArray, c: TermCfg, g: number) => FloatArray) {
+/**
+ * One VICReg term of x alone as an autograd op: the kernel's value, and its gradient times g
+ * (`which`: 0 variance, 1 covariance, the CUDA binding's code).
+ */
+function termFn(name: string, which: 0 | 1, value: (x: FloatArray, c: TermCfg) => number, grad: (x: FloatArray, c: TermCfg, g: number) => FloatArray) {
   return defineFunction({
     name,
     forward(ctx: FunctionCtx, x: Tensor, c: TermCfg): Tensor {
-      ctx.x = x.data;
+      ctx.x = x;
       ctx.c = c;
-      return scalar(value(x.data as FloatArray, c), x.data as FloatArray);
+      if (x.device === 'cuda') return cudaScalar(fused(name).cudaVicregTermForward(dev(x), { ...cudaOpts(c), which }).value);
+      return scalar(value(x.data as FloatArray, c), x);
     },
     backward(ctx: FunctionCtx, g: Tensor) {
-      const c = ctx.c as TermCfg;
-      return [new Tensor(grad(ctx.x as FloatArray, c, g.data[0]), c.shape)];
+      const c = ctx.c as TermCfg, x = ctx.x as Tensor;
+      if (x.device !== 'cuda') return [new Tensor(grad(x.data as FloatArray, c, g.data[0]), c.shape)];
+      const dx = devOut('float32', x.numel());
+      fused(name).cudaVicregTermBackward(dev(x), dx, { ...cudaOpts(c), which, g: g.item() });
+      return [devTensor(dx, c.shape)];
     },
   });
 }
 
-const VarianceFn = termFn('varianceLoss', (x, c) => kVar(x, c.shape, { eps: c.eps }), (x, c, g) => kVarBack(x, c.shape, g, { eps: c.eps }));
-const CovarianceFn = termFn('covarianceLoss', (x, c) => kCov(x, c.shape, { covPath: c.covPath }), (x, c, g) => kCovBack(x, c.shape, g, { covPath: c.covPath }));
+const VarianceFn = termFn('varianceLoss', 0, (x, c) => kVar(x, c.shape, { eps: c.eps }), (x, c, g) => kVarBack(x, c.shape, g, { eps: c.eps }));
+const CovarianceFn = termFn('covarianceLoss', 1, (x, c) => kCov(x, c.shape, { covPath: c.covPath }), (x, c, g) => kCovBack(x, c.shape, g, { covPath: c.covPath }));
 
 /** mean_d relu(1 - sqrt(var_d(x) + eps)) over the batch (unbiased var). VICReg's variance term is
  * (varianceLoss(x) + varianceLoss(y)) / 2. */
@@ -158,15 +181,20 @@ interface BarlowCfg { lambda: number; eps: number; covPath: CovPath; shape: [num
 const BarlowFn = defineFunction({
   name: 'barlowTwins',
   forward(ctx: FunctionCtx, z1: Tensor, z2: Tensor, c: BarlowCfg): Tensor {
-    ctx.z1 = z1.data;
-    ctx.z2 = z2.data;
-    ctx.c = c;
-    const t = kBarlow(z1.data as FloatArray, z2.data as FloatArray, c.shape, { lambda: c.lambda, eps: c.eps, covPath: c.covPath });
-    return scalar(t.loss, z1.data as FloatArray);
+    Object.assign(ctx, { z1, z2, c });
+    const t = z1.device === 'cuda' ? fused('barlowTwins').cudaBarlowTwinsForward(dev(z1), dev(z2), cudaOpts(c))
+      : kBarlow(z1.data as FloatArray, z2.data as FloatArray, c.shape, { lambda: c.lambda, eps: c.eps, covPath: c.covPath });
+    return scalar(t.loss, z1);
   },
   backward(ctx: FunctionCtx, g: Tensor) {
-    const c = ctx.c as BarlowCfg;
-    const { dz1, dz2 } = kBarlowBack(ctx.z1 as FloatArray, ctx.z2 as FloatArray, c.shape, g.data[0], { lambda: c.lambda, eps: c.eps, covPath: c.covPath });
+    const c = ctx.c as BarlowCfg, z1 = ctx.z1 as Tensor, z2 = ctx.z2 as Tensor;
+    let dz1, dz2;
+    if (z1.device === 'cuda') {
+      [dz1, dz2] = [devOut('float32', z1.numel()), devOut('float32', z1.numel())];
+      fused('barlowTwins').cudaBarlowTwinsBackward(dev(z1), dev(z2), dz1, dz2, { ...cudaOpts(c), g: g.item() });
+    } else {
+      ({ dz1, dz2 } = kBarlowBack(z1.data as FloatArray, z2.data as FloatArray, c.shape, g.data[0], { lambda: c.lambda, eps: c.eps, covPath: c.covPath }));
+    }
     return [ctx.needsInputGrad[0] ? new Tensor(dz1, c.shape) : null, ctx.needsInputGrad[1] ? new Tensor(dz2, c.shape) : null];
   },
 });
