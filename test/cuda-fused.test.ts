@@ -164,4 +164,39 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       expect(code(() => F.barlowTwins(a.to('bfloat16'), a.to('bfloat16')), /barlowTwins\(z1\)/)).toBe('ERR_UNSUPPORTED');
     });
   });
+
+  describe('F.sinkhorn', () => {
+    it('logits and probs, priors, row marginals, tolerance: plans and info match the cpu', () => {
+      const scores = randn([29, 11], { seed: 40 });
+      const probs = scores.softmax(-1);
+      const prior = tensor(Array.from({ length: 11 }, (_, k) => 1 / (k + 1)), [11]);
+      const rows = tensor(Array.from({ length: 29 }, (_, b) => 1 + (b % 3)), [29]);
+      const run = (s: Tensor, o: object) => {
+        const c = F.sinkhorn(s, { ...o, returnInfo: true });
+        const on = (t: unknown) => (t instanceof Tensor ? t.to('cuda') : t);
+        const g = F.sinkhorn(s.to('cuda'), { ...Object.fromEntries(Object.entries(o).map(([k, v]) => [k, on(v)])), returnInfo: true });
+        expect(g.plan.device).toBe('cuda');
+        expect(g.plan.requiresGrad).toBe(false);
+        const cmp = compare(g.plan.toArray(), c.plan.toArray(), 1e-6, 1e-5);
+        expect(cmp.ok, cmp.msg).toBe(true);
+        expect(g.iterations).toBe(c.iterations);
+        expect(g.marginalError).toBeCloseTo(c.marginalError, 9);
+      };
+      run(scores, {});
+      run(scores, { epsilon: 0.3, iterations: 7, prior: { powerLaw: 0.25 } });
+      run(scores, { epsilon: 0.2, tolerance: 1e-6, prior, rowMarginal: rows });
+      run(probs, { input: 'probs', iterations: 5 });
+      const plain = F.sinkhorn(scores.to('cuda'));
+      expect(plain).toBeInstanceOf(Tensor);
+      expect(plain.shape).toEqual([29, 11]);
+    });
+
+    it('bad input: device mix, bfloat16, a collective', () => {
+      const s = randn([4, 3]).to('cuda');
+      expect(code(() => F.sinkhorn(s, { prior: tensor([1, 2, 3]) }), /sinkhorn\(options\.prior\).*on 'cpu'/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.sinkhorn(randn([4, 3]), { rowMarginal: tensor([1, 1, 1, 1]).to('cuda') }), /sinkhorn\(options\.rowMarginal\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.sinkhorn(s.to('bfloat16')), /sinkhorn\(scores\)/)).toBe('ERR_UNSUPPORTED');
+      expect(code(() => F.sinkhorn(s, { collective: { allReduceSum: () => undefined } }), /sinkhorn\(options\.collective\)/)).toBe('ERR_UNSUPPORTED');
+    });
+  });
 });

@@ -18,6 +18,7 @@ import {
   refSinkhorn, type RefCollective, type RefSinkhornArgs,
 } from '../backends/reference-sinkhorn';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
+import { DeviceArray } from '../cuda';
 import { checkArray, checkBoolean, checkNumber, checkOneOf, checkOptions, checkShape, type FloatArray } from '../validate';
 
 /** Column (prototype) marginal: uniform, PMSN's power law p_k ∝ k^(-tau) (k = 1..K), or explicit [K]. */
@@ -104,7 +105,8 @@ export function planSinkhorn(scores: unknown, shape: unknown, options: unknown, 
   if (sh.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a [B, K] shape', nm(op, 'scores'), shapeStr(sh));
   const [B, K] = sh;
   if (K < 1) throw rangeError('a [B, K] shape with K >= 1', nm(op, 'scores'), shapeStr(sh), true);
-  const S = checkArray<FloatArray>(nm(op, 'scores'), scores, ['float32', 'float64'], sh);
+  // Device scores (F.sinkhorn on 'cuda') are checked by the CUDA binding; the options here.
+  const S = scores instanceof DeviceArray ? (scores as unknown as FloatArray) : checkArray<FloatArray>(nm(op, 'scores'), scores, ['float32', 'float64'], sh);
   const o = checkOptions<SinkhornKernelOptions>(nm(op, 'options'), options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal', 'collective', 'returnInfo', 'out']);
   const input = o.input === undefined ? 'logits' : checkOneOf(nm(op, 'options.input'), o.input, ['logits', 'probs'] as const);
   const epsilon = o.epsilon === undefined ? 0.05 : checkNumber(nm(op, 'options.epsilon'), o.epsilon, { min: 0, minExclusive: true });
@@ -159,7 +161,8 @@ function refRun(p: PlannedSinkhorn, op?: string): { out: Float64Array; iteration
   return refSinkhorn(p.S, { ...p, wantError: p.wantError || p.tolerance > 0, collective: p.collective as RefCollective | undefined });
 }
 
-function nativeOptions(p: PlannedSinkhorn, allReduceSum: NativeSinkhornOptions['allReduceSum']): NativeSinkhornOptions {
+/** The bindings' options object (the CPU and the CUDA build's). */
+export function nativeOptions(p: PlannedSinkhorn, allReduceSum: NativeSinkhornOptions['allReduceSum']): NativeSinkhornOptions {
   return {
     B: p.B, K: p.K, probs: p.probs, epsilon: p.epsilon, iterations: p.iterations, tolerance: p.tolerance,
     colMarginal: p.col, rowMarginal: p.row, wantError: p.wantError, allReduceSum,

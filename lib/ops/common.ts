@@ -22,7 +22,7 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'reshape', 'view', 'squeeze', 'unsqueeze', 'flatten', 'transpose', 'permute', 'expand', 'clone', 'to',
   'narrow', 'slice', 'split', 'chunk', 'max', 'min', 'cat', 'stack', 'mse', 'argmax', 'argmin',
   // the fused families (lib/ops/fused-device.ts)
-  'attention', 'infoNCE', 'vicreg', 'varianceLoss', 'covarianceLoss', 'barlowTwins',
+  'attention', 'infoNCE', 'vicreg', 'varianceLoss', 'covarianceLoss', 'barlowTwins', 'sinkhorn',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */

@@ -4,15 +4,18 @@
  * Cluster Prior in Self-Supervised Learning"). Kernels: lib/kernels/sinkhorn.ts (native,
  * log-domain). The Sinkhorn codes / targets are stop-gradient, as in the reference repos: the
  * result of F.sinkhorn has requiresGrad false, and the losses differentiate the prediction side only.
+ * F.sinkhorn runs on 'cuda' (float32 scores; the CUDA kernel, one process: no collective); the
+ * losses built on it stay on the CPU.
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
 import { selfsupError, shapeStr, typeError } from '../errors';
 import {
-  msnLossKernel, planSinkhorn, runSinkhorn, swavLossKernel,
+  msnLossKernel, nativeOptions, planSinkhorn, runSinkhorn, swavLossKernel,
   type SinkhornCollective,
 } from '../kernels/sinkhorn';
 import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, opts } from './common';
+import { checkCudaFloat32, checkSameDevice, dev, devOut, devTensor, fused } from './fused-device';
 import type { FloatArray } from '../validate';
 
 export type SinkhornPriorOption = 'uniform' | { powerLaw: number } | Tensor;
@@ -44,20 +47,25 @@ export interface SinkhornInfo {
   marginalError: number;
 }
 
-function tensorData(op: string, arg: string, v: unknown): unknown {
+/**
+ * A marginal given as a tensor: its host values (the kernels take the marginals as host arrays on
+ * either device). It must be on the scores' device (`like`); a cuda one is read back.
+ */
+function tensorData(op: string, arg: string, v: unknown, like?: Tensor): unknown {
   if (v instanceof Tensor) {
     if (v.dtype !== 'float32' && v.dtype !== 'float64') throw typeError('a float32 or float64 Tensor', `${op}(${arg})`, v);
     if (v.ndim !== 1) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 1-D tensor', `${op}(${arg})`, shapeStr(v.shape));
-    return v.data;
+    if (like) checkSameDevice(op, arg, v, like, 'scores');
+    return v.device === 'cuda' ? v.toArray() : v.data;
   }
   return v;
 }
 
-function kernelOptions(op: string, o: Partial<SinkhornOptions>): Record<string, unknown> {
+function kernelOptions(op: string, o: Partial<SinkhornOptions>, like: Tensor): Record<string, unknown> {
   return {
     input: o.input, epsilon: o.epsilon, iterations: o.iterations, tolerance: o.tolerance,
-    prior: tensorData(op, 'options.prior', o.prior),
-    rowMarginal: tensorData(op, 'options.rowMarginal', o.rowMarginal),
+    prior: tensorData(op, 'options.prior', o.prior, like),
+    rowMarginal: tensorData(op, 'options.rowMarginal', o.rowMarginal, like),
     collective: o.collective, returnInfo: o.returnInfo,
   };
 }
@@ -75,12 +83,22 @@ export function sinkhorn(scores: Tensor, options?: SinkhornOptions): Tensor | Si
   const OP = 'sinkhorn';
   const s = checkFloat(OP, 'scores', scores);
   if (s.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(scores)`, shapeStr(s.shape));
+  checkCudaFloat32(OP, 'scores', s);
   const o = opts<SinkhornOptions>(OP, options, ['input', 'epsilon', 'iterations', 'tolerance', 'prior', 'rowMarginal', 'collective', 'returnInfo']);
-  const p = planSinkhorn(s.data, s.shape, kernelOptions(OP, o), OP);
-  const r = runSinkhorn<FloatArray>(p, OP);
-  const plan = new Tensor(r.out, s.shape.slice());
+  const p = planSinkhorn(s.data, s.shape, kernelOptions(OP, o, s), OP);
+  const r = s.device === 'cuda' ? sinkhornCuda(p, s) : runSinkhorn<FloatArray>(p, OP);
+  const plan = r.out instanceof Tensor ? r.out : new Tensor(r.out, s.shape.slice());
   if (p.wantError) return { plan, iterations: r.iterations, marginalError: r.marginalError };
   return plan;
+}
+
+/** The CUDA kernel on device scores (one process; the collective is the CPU's). */
+function sinkhornCuda(p: ReturnType<typeof planSinkhorn>, s: Tensor): { out: Tensor; iterations: number; marginalError: number } {
+  if (p.collective) throw selfsupError('ERR_UNSUPPORTED', "no collective on 'cuda' (the CUDA kernel runs on one process)", 'sinkhorn(options.collective)', 'a collective');
+  const out = devOut('float32', s.numel());
+  const r = fused('sinkhorn').cudaSinkhorn(dev(s), out, nativeOptions(p, null) as unknown as Record<string, unknown>);
+  // As runSinkhorn: the error is reported only when it was asked for or drove the loop.
+  return { out: devTensor(out, s.shape), iterations: r.iterations, marginalError: p.wantError || p.tolerance > 0 ? r.marginalError : NaN };
 }
 
 export interface SwavLossOptions {
@@ -142,7 +160,7 @@ export function swavLoss(scores1: Tensor, scores2: Tensor, options?: SwavLossOpt
     if (!Array.isArray(o.codes) || o.codes.length !== 2) throw typeError('an array [q1, q2] of Tensors', `${OP}(options.codes)`, o.codes);
     codes = [checkFloat(OP, 'options.codes[0]', o.codes[0]).data, checkFloat(OP, 'options.codes[1]', o.codes[1]).data];
   }
-  const ko = { temperature: o.temperature, epsilon: o.epsilon, iterations: o.iterations, prior: tensorData(OP, 'options.prior', o.prior), collective: o.collective, codes };
+  const ko = { temperature: o.temperature, epsilon: o.epsilon, iterations: o.iterations, prior: tensorData(OP, 'options.prior', o.prior, a), collective: o.collective, codes };
   return SwavFn(a, b, ko);
 }
 
@@ -188,7 +206,7 @@ export function msnLoss(anchorProbs: Tensor, targetProbs: Tensor, options?: MsnL
   const o = opts<MsnLossOptions>(OP, options, ['temperature', 'meMaxWeight', 'sinkhorn', 'iterations', 'prior', 'collective']);
   const ko = {
     temperature: o.temperature, meMaxWeight: o.meMaxWeight, sinkhorn: o.sinkhorn, iterations: o.iterations,
-    prior: tensorData(OP, 'options.prior', o.prior), collective: o.collective,
+    prior: tensorData(OP, 'options.prior', o.prior, a), collective: o.collective,
   };
   return MsnFn(a, t, ko);
 }

@@ -20,7 +20,7 @@ export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'gelu-tanh', 'indexSelect', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
   'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
   'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
-  'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
+  'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
   'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var',
   'where',
 ]);
