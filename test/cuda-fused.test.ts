@@ -199,4 +199,47 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       expect(code(() => F.sinkhorn(s, { collective: { allReduceSum: () => undefined } }), /sinkhorn\(options\.collective\)/)).toBe('ERR_UNSUPPORTED');
     });
   });
+
+  describe('token ops', () => {
+    // B = 3, N = 11, K = 5: unique indices per row; lengths make row 1 ragged.
+    const idx = tensor([0, 4, 7, 10, 2, 3, 9, 1, 6, 5, 8, 1, 0, 6, 3], [3, 5], { dtype: 'int32' });
+    const lengths = tensor([5, 2, 4], [3], { dtype: 'int32' });
+
+    it('gatherTokens: per-batch and shared x, fused positions, ragged lengths', () => {
+      const x = randn([3, 11, 13], { seed: 50 }), table = randn([11, 13], { seed: 51 }), pos = randn([11, 13], { seed: 52 });
+      parity(([a, p], [i]) => F.gatherTokens(a, i, { addPositions: p }), [x, pos], [idx]);
+      parity(([a], [i, l]) => F.gatherTokens(a, i, { lengths: l }), [x], [idx, lengths]);
+      parity(([t], [i, l]) => F.gatherTokens(t, i, { lengths: l }), [table], [idx, lengths]);
+    });
+
+    it('scatterTokens: zeros or a mask token, ragged lengths', () => {
+      const src = randn([3, 5, 7], { seed: 53 }), token = randn([7], { seed: 54 });
+      parity(([s], [i]) => F.scatterTokens(s, i, 11), [src], [idx]);
+      parity(([s, m], [i, l]) => F.scatterTokens(s, i, 11, { maskToken: m, lengths: l }), [src, token], [idx, lengths]);
+    });
+
+    it('stochasticPositions: the same seed gives the same noise; gradients to pos, weight and bias', () => {
+      const pos = randn([11, 6], { seed: 55 }), w = randn([6, 4], { seed: 56 }), b = randn([6], { seed: 57 });
+      parity(([p, W, B], [i, l]) => F.stochasticPositions(p, i, { projection: { weight: W, bias: B }, seed: 77, std: 0.5, lengths: l }), [pos, w, b], [idx, lengths]);
+      const { cpu, gpu } = parity(([p, W], [i]) => {
+        const r = F.stochasticPositions(p, i, { projection: { weight: W }, seed: 5, materializeNoise: true });
+        return [r.out, r.noise];
+      }, [pos, w], [idx]);
+      expect(gpu[1].device).toBe('cuda');
+      expect(compare(gpu[1].toArray(), cpu[1].toArray(), 0, 0).ok).toBe(true);
+    });
+
+    it('bad input: a cpu index with cuda values, an index out of range, float16, cpu lengths', () => {
+      const x = randn([3, 11, 4]).to('cuda');
+      expect(code(() => F.gatherTokens(x, idx), /gatherTokens\(idx\).*on 'cpu'/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.scatterTokens(randn([3, 5, 4]).to('cuda'), idx, 11), /scatterTokens\(idx\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.gatherTokens(x, idx.to('cuda'), { lengths }), /gatherTokens\(options\.lengths\)/)).toBe('ERR_DEVICE_MISMATCH');
+      expect(code(() => F.gatherTokens(x.to('float16'), idx.to('cuda')), /gatherTokens\(x\)/)).toBe('ERR_UNSUPPORTED');
+      const pos = randn([11, 4]).to('cuda');
+      expect(code(() => F.stochasticPositions(pos, idx.to('cuda'), { projection: { weight: randn([4, 2]) } }), /options\.projection\.weight/)).toBe('ERR_DEVICE_MISMATCH');
+      // Indices are checked by the kernel (on the device on a GPU): the message names idx, row and position.
+      const bad = tensor([0, 1, 11, 2], [2, 2], { dtype: 'int32' }).to('cuda');
+      expect(() => F.gatherTokens(randn([2, 11, 4]).to('cuda'), bad)).toThrow(/idx.*batch row 1, position 0/);
+    });
+  });
 });

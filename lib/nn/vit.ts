@@ -365,7 +365,8 @@ function keepTokens(x: Tensor, idx: Tensor): Tensor {
     throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`an int32 Tensor [${B}, K]`, 'VisionTransformer.forward options.keep', shapeStr(idx.shape)));
   }
   const K = idx.shape[1];
-  for (let i = 0; i < B * K; i++) {
+  // On 'cuda' the gather's kernel checks the indices on the device (its message names idx).
+  for (let i = 0; i < (idx.device === 'cuda' ? 0 : B * K); i++) {
     const v = idx.data[i];
     if (!(v >= 0 && v < N)) throw rangeError(`indices in [0, ${N})`, 'VisionTransformer.forward options.keep', `${v} at position ${i}`, true);
   }

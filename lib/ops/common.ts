@@ -23,6 +23,7 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'narrow', 'slice', 'split', 'chunk', 'max', 'min', 'cat', 'stack', 'mse', 'argmax', 'argmin',
   // the fused families (lib/ops/fused-device.ts)
   'attention', 'infoNCE', 'vicreg', 'varianceLoss', 'covarianceLoss', 'barlowTwins', 'sinkhorn',
+  'gatherTokens', 'scatterTokens', 'stochasticPositions',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */

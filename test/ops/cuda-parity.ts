@@ -16,12 +16,12 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'allclose', 'batchNorm-eval', 'batchNorm-train',
   'bmm', 'conv2d', 'cosineSimilarity', 'crossEntropy', 'cumsum',
-  'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens', 'gelu',
+  'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gelu',
   'gelu-tanh', 'indexSelect', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
   'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
-  'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
+  'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'silu',
   'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
-  'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var',
+  'std', 'swavLoss', 'topk', 'tril', 'triu', 'var',
   'where',
 ]);
 
