@@ -7,6 +7,13 @@ import type { OrtCase } from './onnx-models';
 
 export type BenchMode = 'fwd' | 'fwd+bwd';
 
+/** How an autograd instance builds its tensors: `selfsup bench --device cuda` runs them on the GPU. */
+export interface AutogradOptions {
+  dtype: 'float32' | 'float64' | 'bfloat16';
+  seed: number;
+  device?: 'cpu' | 'cuda';
+}
+
 export interface WorkloadInstance {
   /** One timed run of the fused selfsup kernel(s) in this mode (synchronous). */
   run(mode: BenchMode): void;
@@ -49,9 +56,13 @@ export interface Workload {
   unfused?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
   /**
    * The fused op through the public autograd API (--vs autograd): `F.op(...)`, then
-   * `.backward(grad)` in fwd+bwd; what a user's code runs, timed next to the raw kernels.
+   * `.backward(grad)` in fwd+bwd; what a user's code runs, timed next to the raw kernels. With
+   * `device: 'cuda'` (float32, or bfloat16 where `cudaHalf`) it is the workload's row of
+   * `selfsup bench --device cuda`.
    */
-  autograd?: (opts: { dtype: 'float32' | 'float64'; seed: number }) => WorkloadInstance;
+  autograd?: (opts: AutogradOptions) => WorkloadInstance;
+  /** The autograd instance also runs in bfloat16 on cuda (the ops with 16-bit CUDA kernels). */
+  cudaHalf?: boolean;
   /** TensorFlow.js peer: returns a runner, given the loaded tfjs module. */
   tfjs?: (tf: unknown, shape: Record<string, number>) => { run(mode: BenchMode): void; dispose?(): void };
   /**

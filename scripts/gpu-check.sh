@@ -5,9 +5,10 @@
 #   1. the CUDA addon (cmake-js, SELFSUP_CUDA=ON) and, in the same build, the ctest programs
 #      (SELFSUP_TESTS=ON: native/tests/cuda_*_test.cu among them) into build-cuda/;
 #   2. ctest -L cuda;
-#   3. the vitest CUDA parity block (test/ops/ops.test.ts) and test/cuda.test.ts with that addon;
+#   3. the vitest CUDA parity block (test/ops/ops.test.ts), test/cuda.test.ts and
+#      test/cuda-fused.test.ts (the fused F.* ops on the device against the CPU) with that addon;
 #   4. compute-sanitizer --tool memcheck on each CUDA test program;
-#   5. selfsup bench --device cuda --vs torch.
+#   5. selfsup bench --device cuda --vs torch (float32), and its attention rows in bfloat16.
 # Everything goes to $OUT (default ./gpu-check-out): one log per step and summary.txt (nvidia-smi,
 # each step's status and seconds). Exit status: 0 when every step that ran passed.
 #   bash scripts/gpu-check.sh
@@ -65,7 +66,7 @@ step ctest-cuda 90 ctest --test-dir build-cuda -L cuda --output-on-failure --no-
 if grep -q "Skipped\|Not Run" "$OUT/ctest-cuda.log" 2>/dev/null; then echo "ctest-cuda: a CUDA test was skipped (no device?)" | tee -a "$summary"; failed=1; fi
 export SELFSUP_ADDON=$PWD/build-cuda/Release/selfsup.node
 step info 30 node bin/selfsup.js info
-step vitest-parity 120 npx vitest run test/ops/ops.test.ts test/cuda.test.ts -t 'CUDA parity|cuda|CUDA build'
+step vitest-parity 120 npx vitest run test/ops/ops.test.ts test/cuda.test.ts test/cuda-fused.test.ts -t 'CUDA parity|cuda|CUDA build|fused'
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for t in $(find build-cuda -maxdepth 2 -type f -name 'cuda_*_test' -perm -u+x | sort); do
     # SELFSUP_CUDA_TEST_QUICK: a test may keep to its small cases under the sanitizer's slowdown.
@@ -75,8 +76,8 @@ else
   echo "memcheck: compute-sanitizer not found (CUDA toolkit's compute-sanitizer/ on PATH)" | tee -a "$summary"
   failed=1
 fi
-# The bench's workload table has no CUDA rows yet: it prints a note and skips them (kept here so
-# the rows are measured as soon as they exist).
-step bench-cuda 90 node bin/selfsup.js bench --device cuda --vs torch --out "$OUT/bench-cuda.html"
+# The fused families' rows: F.* on cuda tensors against the same torch compositions on the GPU.
+step bench-cuda 120 node bin/selfsup.js bench --device cuda --vs torch --out "$OUT/bench-cuda.html"
+step bench-cuda-bf16 45 node bin/selfsup.js bench attention --device cuda --dtype bfloat16 --vs torch
 echo "total: $(($(date +%s) - start))s of the ${BUDGET}s budget; $([ $failed -eq 0 ] && echo PASS || echo FAIL)" | tee -a "$summary"
 exit $failed

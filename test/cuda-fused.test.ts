@@ -3,18 +3,27 @@
  * F.sinkhorn, the token ops, the ViT `keep` path) against a host-memory stand-in for the device
  * (test/cuda-mock.ts: the CUDA build's exports unwrapped onto the CPU kernels). What this checks
  * is the JS side: routing, device outputs, autograd through the CUDA backward exports, the
- * arguments and options each export receives, and the bad-input errors. The CUDA kernels
- * themselves are checked by native/tests/cuda_*_test.cu on a GPU.
+ * arguments and options each export receives, and the bad-input errors. With a real device
+ * (scripts/gpu-check.sh) the same checks run on the CUDA kernels, with looser tolerances; the
+ * kernels themselves are also checked by native/tests/cuda_*_test.cu.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { F, SelfsupError, Tensor, backward, nn, randn, tensor } from '../lib/index';
 import { tryNative } from '../lib/backends/native';
-import { isAvailable, setCudaBackendForTesting } from '../lib/cuda';
+import { cuda, isAvailable, setCudaBackendForTesting } from '../lib/cuda';
 import { mockCuda } from './cuda-mock';
 import { expectThrows } from './helpers';
 import { compare } from './ops/helpers';
+import { workloads as attentionW } from '../bench/workloads/attention';
+import { workloads as infoNCEW } from '../bench/workloads/info_nce';
+import { workloads as vicregW } from '../bench/workloads/vicreg';
+import { workloads as sinkhornW } from '../bench/workloads/sinkhorn';
+import { workloads as tokensW } from '../bench/workloads/tokens';
 
 const real = tryNative();
+/** A real GPU: no stand-in; the kernels' summation orders and roundings differ from the CPU's. */
+const device = isAvailable();
+const F32_TOL = device ? { fwd: [2e-4, 2e-3], grad: [1e-3, 5e-3] } : { fwd: [1e-5, 1e-4], grad: [1e-5, 1e-4] };
 
 type Outs = Tensor | Tensor[] | Record<string, Tensor>;
 const list = (o: Outs): Tensor[] => (o instanceof Tensor ? [o] : Array.isArray(o) ? o : Object.values(o));
@@ -27,7 +36,7 @@ const list = (o: Outs): Tensor[] => (o instanceof Tensor ? [o] : Array.isArray(o
  */
 function parity(
   fn: (xs: Tensor[], ints: Tensor[]) => Outs, xs: Tensor[], ints: Tensor[] = [],
-  tol = { fwd: [1e-5, 1e-4], grad: [1e-5, 1e-4] }, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32',
+  tol = F32_TOL, dtype: 'float32' | 'bfloat16' | 'float16' = 'float32',
 ): { cpu: Tensor[]; gpu: Tensor[] } {
   // For 16-bit runs the cpu reference gets the same rounded inputs.
   const round = (t: Tensor) => (dtype === 'float32' ? t : t.to('cuda').to(dtype).to('float32').cpu());
@@ -61,8 +70,10 @@ function code(fn: () => unknown, pattern: RegExp): string {
   return (expectThrows(fn, SelfsupError, pattern) as SelfsupError).code;
 }
 
-describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host stand-in)', () => {
-  beforeAll(() => setCudaBackendForTesting(mockCuda(real!)));
+describe.skipIf(!real)(`fused families on cuda tensors (${device ? 'a CUDA device' : 'host stand-in'})`, () => {
+  beforeAll(() => {
+    if (!device) setCudaBackendForTesting(mockCuda(real!));
+  });
   afterAll(() => setCudaBackendForTesting(null));
 
   describe('F.attention', () => {
@@ -94,7 +105,9 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       const q = randn([1, 3, 9, 64], { seed: 11 }), k = randn([1, 1, 13, 64], { seed: 12 }), v = randn([1, 1, 13, 64], { seed: 13 });
       for (const dt of ['bfloat16', 'float16'] as const) {
         // Same rounded inputs on both sides; the device output is rounded once more.
-        const tol = dt === 'bfloat16' ? { fwd: [2e-2, 2e-2], grad: [3e-2, 3e-2] } : { fwd: [3e-3, 3e-3], grad: [5e-3, 5e-3] };
+        // On a device P and dS are rounded too (docs/cuda.md's kernel tolerances).
+        const m = device ? 3 : 1;
+        const tol = dt === 'bfloat16' ? { fwd: [2e-2 * m, 2e-2 * m], grad: [3e-2 * m, 3e-2 * m] } : { fwd: [3e-3 * m, 3e-3 * m], grad: [5e-3 * m, 5e-3 * m] };
         parity(([a, b, c]) => {
           const r = F.attention(a, b, c, { causal: true, returnLse: true });
           if (a.device === 'cuda') {
@@ -177,10 +190,11 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
         const g = F.sinkhorn(s.to('cuda'), { ...Object.fromEntries(Object.entries(o).map(([k, v]) => [k, on(v)])), returnInfo: true });
         expect(g.plan.device).toBe('cuda');
         expect(g.plan.requiresGrad).toBe(false);
-        const cmp = compare(g.plan.toArray(), c.plan.toArray(), 1e-6, 1e-5);
+        const cmp = compare(g.plan.toArray(), c.plan.toArray(), device ? 1e-5 : 1e-6, device ? 1e-4 : 1e-5);
         expect(cmp.ok, cmp.msg).toBe(true);
-        expect(g.iterations).toBe(c.iterations);
-        expect(g.marginalError).toBeCloseTo(c.marginalError, 9);
+        // A device's sums may cross the tolerance one iteration apart.
+        expect(Math.abs(g.iterations - c.iterations)).toBeLessThanOrEqual(device ? 1 : 0);
+        expect(g.marginalError).toBeCloseTo(c.marginalError, device ? 5 : 9);
       };
       run(scores, {});
       run(scores, { epsilon: 0.3, iterations: 7, prior: { powerLaw: 0.25 } });
@@ -241,5 +255,17 @@ describe.skipIf(!real || isAvailable())('fused families on cuda tensors (host st
       const bad = tensor([0, 1, 11, 2], [2, 2], { dtype: 'int32' }).to('cuda');
       expect(() => F.gatherTokens(randn([2, 11, 4]).to('cuda'), bad)).toThrow(/idx.*batch row 1, position 0/);
     });
+  });
+
+  it("the bench's --device cuda rows build cuda tensors and run the wired ops", () => {
+    const all = [attentionW, infoNCEW, vicregW, sinkhornW, tokensW].flat();
+    // The masks are made on the host (no device op): no cuda row.
+    for (const w of all.filter((x) => x.op !== 'masks' && (x.quick || x.op === 'stop'))) {
+      expect(w.autograd, `${w.op} ${w.name} has a cuda run`).toBeDefined();
+      const before = cuda.memoryStats().allocatedBytes;
+      const inst = w.autograd!({ dtype: 'float32', seed: 0, device: 'cuda' });
+      expect(cuda.memoryStats().allocatedBytes, `${w.op} ${w.name}: inputs on the device`).toBeGreaterThan(before);
+      for (const mode of w.modes) inst.run(mode);
+    }
   });
 });

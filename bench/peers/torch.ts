@@ -142,11 +142,12 @@ export class TorchPeer {
   }
 
   /** Times the workload's PyTorch composition in this mode; throws when the python side fails. */
-  async run(w: Workload, mode: BenchMode, dtype: string, o: TimingOptions): Promise<TimingStats> {
+  /** On 'cuda' the runner builds and runs the composition on the GPU, synchronizing after each run. */
+  async run(w: Workload, mode: BenchMode, dtype: string, o: TimingOptions, device: 'cpu' | 'cuda' = 'cpu'): Promise<TimingStats> {
     if (!w.torch) throw new Error('no torch peer defined for this workload');
     const r = await this.request(
       {
-        cmd: 'run', name: `${w.op}/${w.name}`, source: w.torch, shape: w.shape, dtype, mode,
+        cmd: 'run', name: `${w.op}/${w.name}`, source: w.torch, shape: w.shape, dtype, mode, device,
         warmup: o.warmup, minRepeats: o.minRepeats, minSeconds: o.minSeconds, maxSeconds: o.maxSeconds, floorRepeats: o.floorRepeats,
       },
       // Generous: torch with the reference BLAS can be 40x slower than selfsup.

@@ -4,13 +4,17 @@ One process serves every workload: requests are JSON lines on stdin, answers JSO
 (anything torch prints goes to stderr). Requests:
   {"cmd": "hello", "threads": N}
       -> {"ok": true, "torch": version, "threads": N, "blas": {...}, "sdpa": bool, "python": version}
-  {"cmd": "run", "source": py, "shape": {...}, "dtype": "float32", "mode": "fwd",
+  {"cmd": "run", "source": py, "shape": {...}, "dtype": "float32", "mode": "fwd", "device": "cpu",
    "warmup": W, "minRepeats": R, "minSeconds": S, "maxSeconds": M, "floorRepeats": F}
       -> {"ok": true, "samples": [seconds, ...]} or {"ok": false, "error": "..."}
   {"cmd": "quit"}
 `source` defines setup(shape, dtype) returning run(mode): the textbook PyTorch composition of the
 workload (bench/types.ts). The repeat rule is the same as bench/runner.ts keepGoing().
+With "device": "cuda" the unchanged source runs on the GPU: setup and every run execute under
+`with torch.device("cuda")` (factory functions allocate there), `torch.Generator()` in the source
+makes a cuda generator, and each timed run ends with torch.cuda.synchronize().
 """
+import contextlib
 import json
 import os
 import platform
@@ -83,18 +87,42 @@ def keep_going(n, elapsed, r):
     return n < r["minRepeats"] or elapsed < r["minSeconds"]
 
 
+class _TorchOn:
+    """The torch module as a workload's source sees it on a device: torch.Generator() there."""
+
+    def __init__(self, device):
+        self._device = device
+
+    def __getattr__(self, name):
+        if name == "Generator":
+            return lambda *a, **kw: torch.Generator(device=self._device)
+        return getattr(torch, name)
+
+
 def run(r):
-    ns = {"torch": torch, "__name__": "selfsup_bench_peer"}
+    device = r.get("device", "cpu")
+    on_cuda = device == "cuda"
+    ns = {"torch": _TorchOn(device) if on_cuda else torch, "__name__": "selfsup_bench_peer"}
     exec(compile(r["source"], "<workload %s>" % r.get("name", "?"), "exec"), ns)
-    fn = ns["setup"](r["shape"], r["dtype"])
+    # torch.device as a context manager needs torch 2.x; the cpu path keeps working on 1.13.
+    ctx = torch.device(device) if on_cuda else contextlib.nullcontext()
+    with ctx:
+        fn = ns["setup"](r["shape"], r["dtype"])
     mode = r["mode"]
+
+    def once():
+        with ctx:
+            fn(mode)
+        if on_cuda:
+            torch.cuda.synchronize()
+
     for _ in range(r["warmup"]):
-        fn(mode)
+        once()
     samples = []
     elapsed = 0.0
     while keep_going(len(samples), elapsed, r):
         t0 = time.perf_counter()
-        fn(mode)
+        once()
         dt = time.perf_counter() - t0
         samples.append(dt)
         elapsed += dt

@@ -32,7 +32,7 @@ import { noGrad } from '../../lib/autograd/grad-mode';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
 import { tfjsAttention } from '../tfjs-peers';
-import { autogradPath, leaf } from '../autograd-path';
+import { autogradPath, leaf, place } from '../autograd-path';
 import { F } from '../../lib/functional';
 import { normwiseError } from '../check';
 import { ortAttention } from '../onnx-models';
@@ -119,12 +119,13 @@ function make(name: string, B: number, H: number, N: number, d: number, quick: b
       return ortAttention({ B, H, N, d }, q, k, v, attention(q, shp, k, shp, v, shp).out);
     },
 
-    autograd({ dtype, seed }): WorkloadInstance {
-      const n = B * H * N * d, shp = [B, H, N, d];
-      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
-      const q = leaf(seededNormal(n, seed, Arr), shp), k = leaf(seededNormal(n, seed + 1, Arr), shp), v = leaf(seededNormal(n, seed + 2, Arr), shp);
-      return autogradPath([q, k, v], () => F.attention(q, k, v), tensor(seededNormal(n, seed + 3, Arr), shp));
+    autograd(at): WorkloadInstance {
+      const n = B * H * N * d, shp = [B, H, N, d], seed = at.seed;
+      const Arr = at.dtype === 'float64' ? Float64Array : Float32Array;
+      const q = leaf(seededNormal(n, seed, Arr), shp, at), k = leaf(seededNormal(n, seed + 1, Arr), shp, at), v = leaf(seededNormal(n, seed + 2, Arr), shp, at);
+      return autogradPath([q, k, v], () => F.attention(q, k, v), place(seededNormal(n, seed + 3, Arr), shp, at));
     },
+    cudaHalf: true,
 
     unfused({ dtype, seed }): WorkloadInstance {
       const n = B * H * N * d, shp = [B, H, N, d];

@@ -120,9 +120,9 @@ function make(n: number, d: number, opts: { quick?: boolean; heavy?: boolean; to
     },
 
     unfused: opts.heavy ? undefined : ({ dtype, seed }) => unfusedInfoNCE(n, d, TAU, dtype, seed),
-    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
-      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
-      const a = leaf(seededNormal(n * d, seed, Arr), [n, d]), b = leaf(seededNormal(n * d, seed + 1, Arr), [n, d]);
+    autograd: (at) => {
+      const Arr = at.dtype === 'float64' ? Float64Array : Float32Array;
+      const a = leaf(seededNormal(n * d, at.seed, Arr), [n, d], at), b = leaf(seededNormal(n * d, at.seed + 1, Arr), [n, d], at);
       return autogradPath([a, b], () => F.infoNCE(a, b, { temperature: TAU }));
     },
   };

@@ -24,6 +24,8 @@ import { sinkhorn } from '../../lib/kernels/sinkhorn';
 import { refSinkhorn } from '../../lib/backends/reference-sinkhorn';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { ortSinkhorn } from '../onnx-models';
+import { autogradPath, place } from '../autograd-path';
+import { F } from '../../lib/functional';
 
 const ITERATIONS = 3;
 const EPSILON = 0.05;
@@ -119,6 +121,11 @@ function make(peerForm: 'exp' | 'log', B: number, K: number, quick: boolean): Wo
       };
     },
     torch: TORCH,
+    // F.sinkhorn (no gradient: forward only); on cuda, the row of `selfsup bench --device cuda`.
+    autograd: (at) => {
+      const s = place(uniformScores(n, at.seed, at.dtype === 'float64' ? Float64Array : Float32Array), [B, K], at);
+      return autogradPath([s], () => F.sinkhorn(s, { epsilon: EPSILON, iterations: ITERATIONS }));
+    },
     ort: ({ seed }) => {
       const scores = uniformScores(n, seed, Float32Array) as Float32Array;
       const { out } = sinkhorn(scores, [B, K], { epsilon: EPSILON, iterations: ITERATIONS });

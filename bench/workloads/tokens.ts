@@ -26,9 +26,8 @@ import {
 import { refGatherTokens, refGatherTokensBackward, refMaskMultiBlock, refStochasticPositions } from '../../lib/backends/reference-tokens';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
 import { seededNormal } from './sgemm';
-import { autogradPath, leaf } from '../autograd-path';
+import { autogradPath, leaf, place } from '../autograd-path';
 import { F } from '../../lib/functional';
-import { tensor } from '../../lib/factories';
 import { normwiseError } from '../check';
 
 const TORCH_GATHER = `
@@ -115,11 +114,11 @@ function gather(name: string, B: number, N: number, D: number, K: number): Workl
       };
     },
     torch: TORCH_GATHER,
-    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
-      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
-      const x = leaf(seededNormal(B * N * D, seed, Arr), [B, N, D]);
-      const idx = tensor(maskIdx(B, N, K, seed + 2), [B, K], { dtype: 'int32' });
-      return autogradPath([x], () => F.gatherTokens(x, idx), tensor(seededNormal(B * K * D, seed + 1, Arr), [B, K, D]));
+    autograd: (at) => {
+      const Arr = at.dtype === 'float64' ? Float64Array : Float32Array;
+      const x = leaf(seededNormal(B * N * D, at.seed, Arr), [B, N, D], at);
+      const idx = place(maskIdx(B, N, K, at.seed + 2), [B, K], at);
+      return autogradPath([x], () => F.gatherTokens(x, idx), place(seededNormal(B * K * D, at.seed + 1, Arr), [B, K, D], at));
     },
   };
 }
@@ -155,6 +154,13 @@ function stop(name: string, B: number, N: number, Dp: number, K: number, Din: nu
       };
     },
     torch: TORCH_STOP,
+    autograd: (at) => {
+      const Arr = at.dtype === 'float64' ? Float64Array : Float32Array;
+      const pos = leaf(seededNormal(N * Dp, at.seed, Arr), [N, Dp], at), w = leaf(seededNormal(Dp * Din, at.seed + 1, Arr), [Dp, Din], at);
+      const bias = leaf(seededNormal(Dp, at.seed + 2, Arr), [Dp], at), idx = place(maskIdx(B, N, K, at.seed + 4), [B, K], at);
+      const g = place(seededNormal(B * K * Dp, at.seed + 3, Arr), [B, K, Dp], at);
+      return autogradPath([pos, w, bias], () => F.stochasticPositions(pos, idx, { projection: { weight: w, bias }, seed: at.seed }), g);
+    },
   };
 }
 

@@ -107,9 +107,9 @@ function make(n: number, d: number, quick: boolean): Workload {
     },
 
     unfused: ({ dtype, seed }) => unfusedVICReg(n, d, dtype, seed),
-    autograd: ({ dtype, seed }: { dtype: 'float32' | 'float64'; seed: number }) => {
-      const Arr = dtype === 'float64' ? Float64Array : Float32Array;
-      const a = leaf(seededNormal(n * d, seed, Arr), [n, d]), b = leaf(seededNormal(n * d, seed + 1, Arr), [n, d]);
+    autograd: (at) => {
+      const Arr = at.dtype === 'float64' ? Float64Array : Float32Array;
+      const a = leaf(seededNormal(n * d, at.seed, Arr), [n, d], at), b = leaf(seededNormal(n * d, at.seed + 1, Arr), [n, d], at);
       return autogradPath([a, b], () => F.vicreg(a, b).loss);
     },
   };

@@ -319,8 +319,10 @@ function machineHeader(o: BenchOptions, args: string[], failures: Loaded['failur
   const probe = probeMachine(threads);
   const notes: string[] = [];
   for (const f of failures) notes.push(`note: bench/workloads/${f.file} not loaded: ${f.error}`);
-  if (o.dtype === 'bfloat16') notes.push('note: no workload has a bfloat16 path yet; bfloat16 rows are skipped');
-  if (o.device === 'cuda') notes.push('note: the workload table has no CUDA runs yet; rows are skipped');
+  if (o.device === 'cuda') {
+    notes.push('note: --device cuda times the F.* ops on cuda tensors (autograd included, each run synchronized); workloads without such a run are skipped; no error check column (the parity tests check the values)');
+    if (o.dtype === 'bfloat16') notes.push('note: bfloat16 on cuda: the ops with 16-bit CUDA kernels only (attention)');
+  } else if (o.dtype === 'bfloat16') notes.push('note: no workload has a bfloat16 path yet; bfloat16 rows are skipped');
   if (i.backend === 'reference') {
     notes.push(
       process.env.SELFSUP_BACKEND === 'reference'
@@ -405,8 +407,20 @@ async function runRows(
       if (!modes.length) continue;
       let inst: WorkloadInstance | undefined;
       let setupError: string | undefined;
-      if (o.dtype === 'bfloat16') setupError = 'bfloat16 is not supported by this workload';
-      else if (o.device === 'cuda') setupError = 'no CUDA run in the workload table';
+      if (o.device === 'cuda') {
+        // The workload's autograd instance on cuda tensors (bench/autograd-path.ts).
+        if (!w.autograd) setupError = 'no CUDA run for this workload';
+        else if (o.dtype === 'float64' || (o.dtype === 'bfloat16' && !w.cudaHalf)) setupError = `${o.dtype} has no CUDA kernel for this workload`;
+        else {
+          try {
+            progress.show(`${w.op} ${w.name}: setup on cuda`, true);
+            inst = w.autograd({ dtype: o.dtype, seed: o.seed, device: 'cuda' });
+          } catch (e) {
+            setupError = `setup failed: ${errMsg(e)}`;
+            failed = true;
+          }
+        }
+      } else if (o.dtype === 'bfloat16') setupError = 'bfloat16 is not supported by this workload';
       else {
         try {
           progress.show(`${w.op} ${w.name}: setup`, true);
@@ -536,7 +550,7 @@ async function benchOne(
     else {
       progress.show(`${label}: torch`, true);
       try {
-        const s = await torch.run(w, mode, o.dtype, timing);
+        const s = await torch.run(w, mode, o.dtype, timing, o.device);
         peers.push(speed({ label: 'torch', median: s.median, p10: s.p10, p90: s.p90, repeats: s.repeats }));
       } catch (e) {
         peers.push({ label: 'torch', error: errMsg(e) });
