@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  F, Function, FunctionCtx, SelfsupError, Tensor, defineFunction, enableGrad, grad, gradcheck, isGradEnabled, noGrad, randn, tensor, zeros,
+  F, Function, FunctionCtx, SelfsupError, Tensor, backward, defineFunction, enableGrad, grad, gradcheck, isGradEnabled, noGrad, randn, tensor, zeros,
 } from '../lib/index';
 
 const f64 = (shape: number[], seed: number) => randn(shape, { seed, dtype: 'float64', requiresGrad: true });
@@ -273,5 +273,20 @@ describe('gradcheck', () => {
   it('validates its inputs', () => {
     expect(() => gradcheck((t) => t.mul(2), [randn([2], { requiresGrad: true })])).toThrow(/float64 Tensor .* for gradcheck\(inputs\[0\]\)/);
     expect(() => gradcheck((t) => t.mul(2), [randn([2], { dtype: 'float64' })])).toThrow(/at least one input with requiresGrad/);
+  });
+});
+
+describe('backward over several outputs of one node', () => {
+  it('reaches the inputs when that node is fed by another node (each root starts it once)', () => {
+    const x = randn([1, 2, 5, 4], { requiresGrad: true, seed: 3 });
+    const q = x.mul(1.5); // a non-leaf input: the edges of the shared node lead to a node
+    const r = F.attention(q, q, q, { returnLse: true });
+    backward([r.out, r.lse], [randn([1, 2, 5, 4], { seed: 4 }), randn([1, 2, 5], { seed: 5 })]);
+    const once = x.grad!.toArray();
+    x.grad = null;
+    const s = F.attention(x.mul(1.5), x.mul(1.5), x.mul(1.5), { returnLse: true });
+    s.out.mul(randn([1, 2, 5, 4], { seed: 4 })).sum().add(s.lse.mul(randn([1, 2, 5], { seed: 5 })).sum()).backward();
+    const again = x.grad!.toArray();
+    once.forEach((v, i) => expect(v).toBeCloseTo(again[i], 5));
   });
 });

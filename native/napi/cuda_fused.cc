@@ -272,13 +272,20 @@ Idx IdxArgs(const Napi::CallbackInfo& info, const char* name, int64_t len, int64
   FloatDtype(info, 0, name, false);
   return {Dev(info, 0, name, DType::kFloat32, len), Dev(info, 1, "idx", DType::kInt32, B * K), OptDev(info, 2, "lengths", DType::kInt32, B)};
 }
+// The fields the gather / scatter params share: sizes, indices, lengths.
+template <class P> P TokenParams(const TokenDims& d, const Idx& a) {
+  P p;
+  p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
+  p.idx = I32(a.idx); p.lengths = I32(a.len);
+  return p;
+}
 
 Napi::Value TokensGather(const Napi::CallbackInfo& info) {
   const TokenDims d = ReadTokenDims(info, 5, true);
   const Idx a = IdxArgs(info, "x", d.shared ? d.N * d.D : d.B * d.N * d.D, d.B, d.K);
-  TokenGatherParams p;
-  p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = d.shared;
-  p.x = a.x.data; p.idx = I32(a.idx); p.lengths = I32(a.len);
+  auto p = TokenParams<TokenGatherParams>(d, a);
+  p.x_shared = d.shared;
+  p.x = a.x.data;
   p.pos = OptDev(info, 3, "pos", DType::kFloat32, d.N * d.D).data;
   p.out = Dev(info, 4, "out", DType::kFloat32, d.B * d.K * d.D).data;
   return RunNow(info.Env(), [&] { return tokens_gather_cuda(p, Stream(info.Env(), a.x)); });
@@ -287,9 +294,9 @@ Napi::Value TokensGather(const Napi::CallbackInfo& info) {
 Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
   const TokenDims d = ReadTokenDims(info, 5, true);
   const Idx a = IdxArgs(info, "grad", d.B * d.K * d.D, d.B, d.K);
-  TokenGatherBackwardParams p;
-  p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K; p.x_shared = d.shared;
-  p.grad = a.x.data; p.idx = I32(a.idx); p.lengths = I32(a.len);
+  auto p = TokenParams<TokenGatherBackwardParams>(d, a);
+  p.x_shared = d.shared;
+  p.grad = a.x.data;
   p.dx = OptDev(info, 3, "dx", DType::kFloat32, d.shared ? d.N * d.D : d.B * d.N * d.D).data;
   p.dpos = OptDev(info, 4, "dpos", DType::kFloat32, d.N * d.D).data;
   return RunNow(info.Env(), [&] { return tokens_gather_backward_cuda(p, Stream(info.Env(), a.x)); });
@@ -298,9 +305,8 @@ Napi::Value TokensGatherBackward(const Napi::CallbackInfo& info) {
 Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
   const TokenDims d = ReadTokenDims(info, 5, false);
   const Idx a = IdxArgs(info, "src", d.B * d.K * d.D, d.B, d.K);
-  TokenScatterParams p;
-  p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
-  p.src = a.x.data; p.idx = I32(a.idx); p.lengths = I32(a.len);
+  auto p = TokenParams<TokenScatterParams>(d, a);
+  p.src = a.x.data;
   p.fill = OptDev(info, 3, "fill", DType::kFloat32, d.D).data;
   p.out = Dev(info, 4, "out", DType::kFloat32, d.B * d.N * d.D).data;
   return RunNow(info.Env(), [&] { return tokens_scatter_cuda(p, Stream(info.Env(), a.x)); });
@@ -309,9 +315,8 @@ Napi::Value TokensScatter(const Napi::CallbackInfo& info) {
 Napi::Value TokensScatterBackward(const Napi::CallbackInfo& info) {
   const TokenDims d = ReadTokenDims(info, 5, false);
   const Idx a = IdxArgs(info, "grad", d.B * d.N * d.D, d.B, d.K);
-  TokenScatterBackwardParams p;
-  p.B = d.B; p.N = d.N; p.D = d.D; p.K = d.K;
-  p.grad = a.x.data; p.idx = I32(a.idx); p.lengths = I32(a.len);
+  auto p = TokenParams<TokenScatterBackwardParams>(d, a);
+  p.grad = a.x.data;
   p.dsrc = OptDev(info, 3, "dsrc", DType::kFloat32, d.B * d.K * d.D).data;
   p.dfill = OptDev(info, 4, "dfill", DType::kFloat32, d.D).data;
   return RunNow(info.Env(), [&] { return tokens_scatter_backward_cuda(p, Stream(info.Env(), a.x)); });
