@@ -14,6 +14,7 @@ import { cuda, isAvailable, setCudaBackendForTesting } from '../lib/cuda';
 import { mockCuda } from './cuda-mock';
 import { expectThrows } from './helpers';
 import { compare } from './ops/helpers';
+import { HALF_ROWS, checkRowOnCuda, opDb } from './ops/cuda-parity';
 import { workloads as attentionW } from '../bench/workloads/attention';
 import { workloads as infoNCEW } from '../bench/workloads/info_nce';
 import { workloads as vicregW } from '../bench/workloads/vicreg';
@@ -119,6 +120,13 @@ describe.skipIf(!real)(`fused families on cuda tensors (${device ? 'a CUDA devic
       }
     });
 
+    it("the op table's attention rows in bfloat16 and float16 (the GPU parity block's half rows)", () => {
+      expect(HALF_ROWS.has('attention')).toBe(true);
+      for (const row of opDb.filter((r) => r.name === 'attention')) {
+        for (const dt of ['bfloat16', 'float16'] as const) expect(checkRowOnCuda(row, dt)).toBe('ran');
+      }
+    });
+
     it('bad input: device mix, mask dtype, float64', () => {
       const q = randn([1, 1, 3, 4]).to('cuda'), k = randn([1, 1, 3, 4]);
       expect(code(() => F.attention(q, k, k.to('cuda')), /attention\(k\)/)).toBe('ERR_DEVICE_MISMATCH');
@@ -127,6 +135,8 @@ describe.skipIf(!real)(`fused families on cuda tensors (${device ? 'a CUDA devic
       const halfMask = randn([3, 3]).to('cuda').to('bfloat16');
       expect(code(() => F.attention(q, q, q, { mask: halfMask }), /attention\(options\.mask\)/)).toBe('ERR_DTYPE_MISMATCH');
       expect(() => randn([1, 1, 3, 4], { dtype: 'float64' }).to('cuda')).toThrow(/float64/);
+      const wide = randn([1, 1, 2, 257]).to('cuda');
+      expect(code(() => F.attention(wide, wide, wide), /head dim <= 256.*attention\(q\).*d = 257/)).toBe('ERR_UNSUPPORTED');
     });
   });
 

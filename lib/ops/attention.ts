@@ -103,6 +103,9 @@ function resolve(q: unknown, k: unknown, v: unknown, options: unknown): { Q: Ten
   checkSameDtype('attention', 'k', K, Q, 'q');
   checkSameDtype('attention', 'v', V, Q, 'q');
   const { B, H, Nq, Nk, d } = planAttentionSizes(Q.shape, K.shape, V.shape, { q: 'attention(q)', k: 'attention(k)', v: 'attention(v)' });
+  if (Q.device === 'cuda' && d > 256) {
+    throw selfsupError('ERR_UNSUPPORTED', "a head dim <= 256 on 'cuda' (the CUDA kernels' limit; the CPU has none)", 'attention(q)', `d = ${d}`);
+  }
   const o = opts<AttentionOpOptions>('attention', options, ['scale', 'causal', 'mask', 'dropout', 'seed', 'returnLse']);
   const { scale, causal, dropout } = planAttentionScalars('attention', o, d);
   const returnLse = optBool('attention', 'options.returnLse', o.returnLse, false);

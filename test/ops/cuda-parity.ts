@@ -29,7 +29,7 @@ export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
 export const HALF_ROWS: ReadonlySet<string> = new Set<string>([
   'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'abs', 'relu',
   'sigmoid', 'tanh', 'clamp', 'clampMin', 'clampMax', 'sum', 'mean', 'amax', 'amin', 'softmax', 'logSoftmax',
-  'reshape', 'transpose', 'permute', 'view', 'clone', 'expand',
+  'reshape', 'transpose', 'permute', 'view', 'clone', 'expand', 'attention',
 ]);
 
 const TOL: Record<'float32' | 'bfloat16' | 'float16', { fwd: [number, number]; grad: [number, number] }> = {
