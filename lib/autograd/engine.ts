@@ -260,9 +260,10 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
   });
 
   // Dependency counting by iterative DFS (graphs can be deep: no recursion).
-  const seen = new Set<Node>();
-  const stack: Node[] = [...starts];
-  for (const s of starts) seen.add(s);
+  // Each node once: several roots may be outputs of one node (splitHeads' q, k, v), and counting
+  // its edges once per root would leave its inputs waiting for gradients that never come.
+  const seen = new Set<Node>(starts);
+  const stack: Node[] = [...seen];
   // Edges still to run into each hooked leaf (gradient-ready hooks; none registered: no cost).
   const hooks = capture || hookedLeaves === 0 ? null : gradReadyHooks;
   const leafPending = new Map<Tensor, number>();
