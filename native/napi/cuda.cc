@@ -315,6 +315,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
                            {"cudaArgReduce", ArgReduce},
                            {"cudaMemoryStats", MemoryStats}, {"cudaEmptyCache", EmptyCache},
                            {"cudaSynchronize", Synchronize}});
+  RegisterCudaLinalg(env, exports);
 }
 
 #endif  // SELFSUP_CUDA

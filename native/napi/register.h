@@ -19,5 +19,6 @@ void RegisterMemory(Napi::Env env, Napi::Object exports);     // malloc settings
 void RegisterOptim(Napi::Env env, Napi::Object exports);      // fused optimizer steps
 void RegisterDistributed(Napi::Env env, Napi::Object exports);  // MPI collectives (libmpi loaded at run time)
 void RegisterCuda(Napi::Env env, Napi::Object exports);       // device buffers (CUDA build only; empty otherwise)
+void RegisterCudaLinalg(Napi::Env env, Napi::Object exports);  // matmul, GELU, LayerNorm on cuda (called by RegisterCuda)
 }  // namespace napi
 }  // namespace selfsup
