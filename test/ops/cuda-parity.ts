@@ -15,12 +15,12 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 /** Rows whose op (or an op it calls) has no CUDA kernel: they must throw ERR_NO_DEVICE on 'cuda'. */
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
   'allclose', 'attention', 'barlowTwins', 'batchNorm-eval', 'batchNorm-train',
-  'bmm', 'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
-  'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens', 'gelu',
-  'gelu-tanh', 'indexSelect', 'infoNCE', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
-  'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
+  'conv2d', 'cosineSimilarity', 'covarianceLoss', 'crossEntropy', 'cumsum',
+  'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gatherTokens',
+  'indexSelect', 'infoNCE', 'isnan', 'isnan-int', 'koleo',
+  'logsumexp', 'msnLoss',
   'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'scatterTokens', 'silu',
-  'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
+  'sinkhorn', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32',
   'std', 'stochasticPositions', 'swavLoss', 'topk', 'tril', 'triu', 'var', 'varianceLoss',
   'vicreg', 'where',
 ]);
