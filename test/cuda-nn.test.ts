@@ -1,7 +1,7 @@
 /**
- * The model path on 'cuda' against the host stand-in for the device (test/cuda-mock.ts: it runs
- * the CPU kernels behind device handles, so this checks the JS routing, autograd and argument
- * plumbing; native/tests/cuda_*_test.cu check the CUDA kernels themselves on a GPU): matmul / bmm /
+ * The model path on 'cuda', against the host stand-in for the device without one (test/cuda-mock.ts:
+ * it runs the CPU kernels behind device handles, so this checks the JS routing, autograd and
+ * argument plumbing) and on the CUDA kernels with one (scripts/gpu-check.sh): matmul / bmm /
  * linear through the GEMM export, GELU, LayerNorm, max / min over a dim, Module.to('cuda'),
  * optimizer state on the device, and one ViT training step on 'cuda' equal to the same step on
  * the CPU.
@@ -50,8 +50,12 @@ describe('backward from several outputs of one node', () => {
   });
 });
 
-describe.skipIf(!real || isAvailable())('the model path on the host stand-in for cuda', () => {
-  beforeAll(() => setCudaBackendForTesting(mockCuda(real!)));
+// On a machine with a device (scripts/gpu-check.sh) the same checks run on the CUDA kernels.
+const onDevice = isAvailable();
+describe.skipIf(!real)(`the model path on cuda (${onDevice ? 'the device' : 'the host stand-in'})`, () => {
+  beforeAll(() => {
+    if (!onDevice) setCudaBackendForTesting(mockCuda(real!));
+  });
   afterAll(() => setCudaBackendForTesting(null));
 
   it('matmul, bmm and linear (and their gradients) at awkward shapes', () => {
@@ -198,8 +202,8 @@ describe.skipIf(!real || isAvailable())('the model path on the host stand-in for
       const model = new nn.VisionTransformer(opts).to(dev);
       // AdamW's first step is lr g / (|g| + eps): with the default eps = 1e-8 an element whose
       // gradient is ~1e-8 (cancellation) turns a float32-level gradient difference into a
-      // difference of a whole step. eps = 1e-4 bounds d(step)/dg by lr / eps = 10.
-      const opt = new optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.05, eps: 1e-4 });
+      // difference of a whole step. eps = 1e-3 bounds d(step)/dg by lr / eps = 1.
+      const opt = new optim.AdamW(model.parameters(), { lr: 1e-3, weightDecay: 0.05, eps: 1e-3 });
       const z1 = embed(model, v1.to(dev)), z2 = embed(model, v2.to(dev));
       const logits = z1.matmul(z2.transpose(0, 1)).div(tau);
       const loss = logits.logSoftmax(-1).mul(eye.to(dev)).sum().div(-B);
@@ -218,7 +222,7 @@ describe.skipIf(!real || isAvailable())('the model path on the host stand-in for
       expect(g.grads[i].device, `gradient ${i}`).toBe('cuda');
       const dg = compare(g.grads[i].toArray(), c.grads[i].toArray(), 1e-5, 1e-4);
       expect(dg.ok, `gradient ${i}: ${dg.msg}`).toBe(true);
-      const dp = compare(p.toArray(), pc[i].toArray(), 1e-6, 1e-5);
+      const dp = compare(p.toArray(), pc[i].toArray(), 2e-6, 1e-5);
       expect(dp.ok, `parameter ${i} after the step: ${dp.msg}`).toBe(true);
     });
   });
