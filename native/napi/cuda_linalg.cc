@@ -17,6 +17,7 @@
 #include "cuda/gemm.h"
 #include "napi/convert.h"
 #include "napi/linalg.h"
+#include "napi/pointwise.h"
 #include "ops/pointwise/cuda.h"
 #include "ops/tensor/cuda.h"
 
@@ -24,7 +25,6 @@ namespace selfsup {
 namespace napi {
 
 namespace {
-constexpr int64_t kMax = int64_t(1) << 40;
 const std::initializer_list<DType> kF32 = {DType::kFloat32};
 
 // Argument `idx` as a device buffer of `allowed` (length checked when >= 0): a typed array there
@@ -99,12 +99,8 @@ struct Rows {
 Rows ReadRows(const Napi::CallbackInfo& info, size_t idx, const char* name, size_t opt) {
   Rows r;
   r.x = DevF32(info, idx, name);
-  const Napi::Object o = GetOptions(info, opt);
-  r.rows = GetIntProp(o, "rows", 0, kMax);
-  r.cols = GetIntProp(o, "cols", 0, kMax);
-  const int64_t total = CheckedMul(info.Env(), {r.rows, r.cols}, name);
-  if (r.x.length != total)
-    ThrowRange(info.Env(), "an array of length rows*cols = " + std::to_string(total), name, "length " + std::to_string(r.x.length));
+  const RowsCols rc = ReadRowsCols(info.Env(), GetOptions(info, opt), r.x.length, name);
+  r.rows = rc.rows, r.cols = rc.cols;
   return r;
 }
 

@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "cuda/memory.h"
+#include "cuda_check.h"
 #include "ops/pointwise/cuda.h"
 #include "ops/pointwise/params.h"
 
@@ -28,51 +29,12 @@ using namespace selfsup;
 
 namespace {
 
-std::mt19937_64 rng;
-cudaStream_t g_stream = nullptr;
+// Outputs start as NaN, so an element never written shows.
+std::vector<float> nans(size_t n) { return std::vector<float>(n, NAN); }
+float* fp(const Dev& d) { return static_cast<float*>(d.p()); }
+std::vector<float> f32(const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); }
+void check(const std::string& what, double s) { report(what.c_str(), s); }
 
-std::vector<float> randn(size_t n, float scale = 1.0f, float shift = 0.0f) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng) * scale + shift;
-  return v;
-}
-
-// A device buffer of n floats, uploaded from `h` (or NaN-filled, so an element never written
-// shows), returned to the allocator at scope end.
-struct Buf {
-  cuda::Block b;
-  size_t n;
-  explicit Buf(const std::vector<float>& h) : n(h.size()) {
-    EXPECT(cuda::alloc(0, n * sizeof(float), &b).ok());
-    EXPECT(cuda::upload(b, h.data(), n * sizeof(float)).ok());
-  }
-  explicit Buf(size_t count) : Buf(std::vector<float>(count, NAN)) {}
-  ~Buf() { cuda::release(b); }
-  std::vector<float> get() const {
-    std::vector<float> h(n);
-    EXPECT(cuda::download(h.data(), b, n * sizeof(float)).ok());
-    return h;
-  }
-  float* p() const { return static_cast<float*>(b.ptr); }
-};
-
-// max |got - want| / (atol + rtol |want|); <= 1 passes.
-template <class W>
-double score(const std::vector<float>& got, const std::vector<W>& want, double atol, double rtol) {
-  double worst = 0;
-  for (size_t i = 0; i < want.size(); i++) {
-    const double g = got[i], w = static_cast<double>(want[i]);
-    if (std::isnan(g) != std::isnan(w)) return INFINITY;
-    if (std::isnan(w)) continue;
-    worst = std::fmax(worst, std::fabs(g - w) / (atol + rtol * std::fabs(w)));
-  }
-  return worst;
-}
-void report(const std::string& what, double s) {
-  std::printf("%-52s worst error / tolerance = %.3g\n", what.c_str(), s);
-  if (!(s <= 1.0)) { ++g_failures; std::printf("FAIL %s\n", what.c_str()); }
-}
 double max_abs(const std::vector<float>& v) {
   double m = 0;
   for (float x : v) m = std::fmax(m, std::fabs(x));
@@ -115,18 +77,18 @@ void test_gelu() {
         std::vector<float> y(n), dx(n), db(cols);
         EXPECT(SELFSUP_DISPATCH(gelu_forward)(p, y.data()).ok());
         EXPECT(SELFSUP_DISPATCH(gelu_backward)(p, g.data(), dx.data(), with_bias ? db.data() : nullptr).ok());
-        Buf X(x), B(bias), G(g), Y(n), DX(n), DB(cols);
-        p.x = X.p(), p.bias = with_bias ? B.p() : nullptr;
-        EXPECT(gelu_forward_cuda(p, Y.p(), g_stream).ok());
-        EXPECT(gelu_backward_cuda(p, G.p(), DX.p(), with_bias ? DB.p() : nullptr, g_stream).ok());
+        Dev X(x), B(bias), G(g), Y(nans(n)), DX(nans(n)), DB(nans(cols));
+        p.x = fp(X), p.bias = with_bias ? fp(B) : nullptr;
+        EXPECT(gelu_forward_cuda(p, fp(Y), g_stream).ok());
+        EXPECT(gelu_backward_cuda(p, fp(G), fp(DX), with_bias ? fp(DB) : nullptr, g_stream).ok());
         const std::string tag = std::string(mode == GeluMode::kErf ? "gelu erf " : "gelu tanh ") + std::to_string(rows) + "x" +
                                 std::to_string(cols) + (with_bias ? " +bias" : "");
-        report(tag + " y", score(Y.get(), y, 1e-6, 1e-5));
-        report(tag + " dx", score(DX.get(), dx, 1e-6, 1e-5));
-        if (with_bias) report(tag + " dbias", score(DB.get(), db, 1e-5 * (max_abs(db) + 1), 1e-5));
+        check(tag + " y", score(Y.get<float>(), y, 1e-6, 1e-5));
+        check(tag + " dx", score(DX.get<float>(), dx, 1e-6, 1e-5));
+        if (with_bias) check(tag + " dbias", score(DB.get<float>(), db, 1e-5 * (max_abs(db) + 1), 1e-5));
         // dx may alias g.
-        EXPECT(gelu_backward_cuda(p, G.p(), G.p(), nullptr, g_stream).ok());
-        report(tag + " dx in place", score(G.get(), dx, 1e-6, 1e-5));
+        EXPECT(gelu_backward_cuda(p, fp(G), fp(G), nullptr, g_stream).ok());
+        check(tag + " dx in place", score(G.get<float>(), dx, 1e-6, 1e-5));
       }
     }
   }
@@ -146,54 +108,44 @@ void test_layer_norm() {
         std::vector<double> mean(rows), rstd(rows);
         EXPECT(SELFSUP_DISPATCH(layer_norm_forward)(p, y.data(), mean.data(), rstd.data()).ok());
         EXPECT(SELFSUP_DISPATCH(layer_norm_backward)(p, g.data(), mean.data(), rstd.data(), dx.data(), dw.data(), db.data()).ok());
-        Buf X(x), W(w), B(b), G(g), Y(rows * n), M(rows), R(rows), DX(rows * n), DW(n), DB(n);
-        p.x = X.p(), p.weight = affine ? W.p() : nullptr, p.bias = affine ? B.p() : nullptr;
-        EXPECT(layer_norm_forward_cuda(p, Y.p(), M.p(), R.p(), g_stream).ok());
-        EXPECT(layer_norm_backward_cuda(p, G.p(), M.p(), R.p(), DX.p(), DW.p(), DB.p(), g_stream).ok());
+        Dev X(x), W(w), B(b), G(g), Y(nans(rows * n)), M(nans(rows)), R(nans(rows)), DX(nans(rows * n)), DW(nans(n)), DB(nans(n));
+        p.x = fp(X), p.weight = affine ? fp(W) : nullptr, p.bias = affine ? fp(B) : nullptr;
+        EXPECT(layer_norm_forward_cuda(p, fp(Y), fp(M), fp(R), g_stream).ok());
+        EXPECT(layer_norm_backward_cuda(p, fp(G), fp(M), fp(R), fp(DX), fp(DW), fp(DB), g_stream).ok());
         const std::string tag = "layerNorm " + std::to_string(rows) + "x" + std::to_string(n) + (affine ? " affine" : "") +
                                 (shift != 0 ? " mean 100" : "");
-        report(tag + " y", score(Y.get(), y, 1e-5 * (max_abs(y) + 1), 1e-5));
-        report(tag + " mean", score(M.get(), mean, 1e-6, 1e-6));
-        report(tag + " rstd", score(R.get(), rstd, 0, 1e-6));
-        report(tag + " dx", score(DX.get(), dx, 1e-5 * (max_abs(dx) + 1), 1e-5));
-        report(tag + " dweight", score(DW.get(), dw, 1e-5 * (max_abs(dw) + 1), 1e-5));
-        report(tag + " dbias", score(DB.get(), db, 1e-5 * (max_abs(db) + 1), 1e-5));
+        check(tag + " y", score(Y.get<float>(), y, 1e-5 * (max_abs(y) + 1), 1e-5));
+        check(tag + " mean", score(M.get<float>(), f32(mean), 1e-6, 1e-6));
+        check(tag + " rstd", score(R.get<float>(), f32(rstd), 0, 1e-6));
+        check(tag + " dx", score(DX.get<float>(), dx, 1e-5 * (max_abs(dx) + 1), 1e-5));
+        check(tag + " dweight", score(DW.get<float>(), dw, 1e-5 * (max_abs(dw) + 1), 1e-5));
+        check(tag + " dbias", score(DB.get<float>(), db, 1e-5 * (max_abs(db) + 1), 1e-5));
         // The same bits twice (fixed reduction trees, no atomics), then dx in place over g.
-        const std::vector<float> dx1 = DX.get(), dw1 = DW.get();
-        EXPECT(layer_norm_backward_cuda(p, G.p(), M.p(), R.p(), DX.p(), DW.p(), nullptr, g_stream).ok());
-        EXPECT(std::memcmp(dx1.data(), DX.get().data(), dx1.size() * sizeof(float)) == 0);
-        EXPECT(std::memcmp(dw1.data(), DW.get().data(), dw1.size() * sizeof(float)) == 0);
-        EXPECT(layer_norm_backward_cuda(p, G.p(), M.p(), R.p(), G.p(), nullptr, nullptr, g_stream).ok());
-        EXPECT(std::memcmp(dx1.data(), G.get().data(), dx1.size() * sizeof(float)) == 0);
+        const std::vector<float> dx1 = DX.get<float>(), dw1 = DW.get<float>();
+        EXPECT(layer_norm_backward_cuda(p, fp(G), fp(M), fp(R), fp(DX), fp(DW), nullptr, g_stream).ok());
+        EXPECT(std::memcmp(dx1.data(), DX.get<float>().data(), dx1.size() * sizeof(float)) == 0);
+        EXPECT(std::memcmp(dw1.data(), DW.get<float>().data(), dw1.size() * sizeof(float)) == 0);
+        EXPECT(layer_norm_backward_cuda(p, fp(G), fp(M), fp(R), fp(G), nullptr, nullptr, g_stream).ok());
+        EXPECT(std::memcmp(dx1.data(), G.get<float>().data(), dx1.size() * sizeof(float)) == 0);
         // y may alias x.
-        EXPECT(layer_norm_forward_cuda(p, X.p(), M.p(), R.p(), g_stream).ok());
-        report(tag + " y in place", score(X.get(), y, 1e-5 * (max_abs(y) + 1), 1e-5));
+        EXPECT(layer_norm_forward_cuda(p, fp(X), fp(M), fp(R), g_stream).ok());
+        check(tag + " y in place", score(X.get<float>(), y, 1e-5 * (max_abs(y) + 1), 1e-5));
       }
     }
   }
   // No rows: the parameter gradients are zeros.
   LayerNormParams p;
   p.rows = 0, p.n = 5;
-  Buf DW(5), DB(5);
-  EXPECT(layer_norm_backward_cuda(p, nullptr, nullptr, nullptr, nullptr, DW.p(), DB.p(), g_stream).ok());
-  report("layerNorm 0 rows dweight", score(DW.get(), std::vector<float>(5, 0.0f), 0, 0));
+  Dev DW(nans(5)), DB(nans(5));
+  EXPECT(layer_norm_backward_cuda(p, nullptr, nullptr, nullptr, nullptr, fp(DW), fp(DB), g_stream).ok());
+  check("layerNorm 0 rows dweight", score(DW.get<float>(), std::vector<float>(5, 0.0f), 0, 0));
 }
 
 }  // namespace
 
 int main() {
   test_checks();
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("%d failures in the argument checks; skip: no CUDA device\n", g_failures);
-    return g_failures ? 1 : 77;
-  }
-  const uint64_t seed = std::random_device{}();
-  rng.seed(seed);
-  std::printf("seed %llu\n", (unsigned long long)seed);
-  void* s = nullptr;
-  if (!cuda::stream(0, &s).ok()) { std::printf("FAIL: no stream\n"); return 1; }
-  g_stream = static_cast<cudaStream_t>(s);
+  if (const int rc = device_setup(); rc >= 0) return rc;
   test_gelu();
   test_layer_norm();
   return test_result();
