@@ -180,11 +180,43 @@ describe.skipIf(!real)(`the model path on cuda (${onDevice ? 'the device' : 'the
     step(a, oa, 2);
     step(b, ob, 2);
     a.parameters().forEach((p, i) => expect(Array.from(pb[i].toArray())).toEqual(Array.from(p.toArray())));
+  });
 
-    // SGD and LARS keep refusing cuda parameters at step().
-    const p = a.parameters()[0];
-    p.grad = grads[0].to('cuda');
-    expect(code(() => new optim.SGD([p], { lr: 0.1 }).step())).toBe('ERR_NO_DEVICE');
+  it('SGD, LARS and clipGradNorm on cuda parameters step like the CPU (float32 rounding)', () => {
+    const w0 = randn([37, 5], { seed: 40 }), b0 = randn([5], { seed: 41 });
+    const grads = [1, 2, 3].map((k) => [randn([37, 5], { seed: 50 + k }), randn([5], { seed: 60 + k })]);
+    const make = (dev: 'cpu' | 'cuda') => [w0, b0].map((t) => nn.Parameter(t.clone().to(dev)));
+    const configs: Array<[string, (ps: Tensor[]) => optim.Optimizer<object>]> = [
+      ['SGD plain', (ps) => new optim.SGD(ps, { lr: 0.1 })],
+      ['SGD momentum, dampening, weight decay', (ps) => new optim.SGD(ps, { lr: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-2 })],
+      ['SGD nesterov, maximize', (ps) => new optim.SGD(ps, { lr: 0.05, momentum: 0.8, nesterov: true, maximize: true })],
+      ['LARS (1-D bias excluded)', (ps) => new optim.LARS(ps, { lr: 0.3, momentum: 0.9, weightDecay: 1e-3, eta: 0.02 })],
+      ['LARS nesterov, nothing excluded', (ps) => new optim.LARS(ps, { lr: 0.3, momentum: 0.9, weightDecay: 1e-3, eta: 0.02, exclude: null, nesterov: true })],
+    ];
+    for (const [label, mk] of configs) {
+      const pc = make('cpu'), pg = make('cuda');
+      const oc = mk(pc), og = mk(pg);
+      for (const [gw, gb] of grads) {
+        pc[0].grad = gw.clone(); pc[1].grad = gb.clone();
+        pg[0].grad = gw.to('cuda'); pg[1].grad = gb.to('cuda');
+        const nc = optim.clipGradNorm(pc, 3), ng = optim.clipGradNorm(pg, 3);
+        expect(ng, `${label}: clipGradNorm`).toBeCloseTo(nc, 4);
+        oc.step();
+        og.step();
+      }
+      pc.forEach((p, i) => {
+        expect(pg[i].device).toBe('cuda');
+        const d = compare(pg[i].toArray(), p.toArray(), 1e-6, 1e-5);
+        expect(d.ok, `${label}: parameter ${i}: ${d.msg}`).toBe(true);
+      });
+      // Device state is saved as host arrays and restored onto the device.
+      const sd = og.stateDict();
+      for (const st of Object.values(sd.state)) for (const v of Object.values(st)) if (typeof v !== 'number') expect(v).toBeInstanceOf(Float32Array);
+    }
+    const p = make('cuda')[0];
+    p.grad = grads[0][0].to('cuda');
+    expect(code(() => optim.clipGradNorm([p], 1, 1))).toBe('ERR_NO_DEVICE');
+    expect(code(() => new optim.Adam([p], { weightDecay: 0.1 }).step())).toBe('ERR_NO_DEVICE');
   });
 
   it('a ViT training step on cuda (two views, InfoNCE, backward, AdamW) equals the CPU step', () => {

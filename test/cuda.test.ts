@@ -95,7 +95,8 @@ describe.skipIf(!real || realCuda)('cuda tensors on the host stand-in', () => {
     }
     const p = randn([3]).to('cuda').requiresGrad_();
     p.grad = randn([3]).to('cuda');
-    expect(() => new optim.SGD([p], { lr: 0.1 }).step()).toThrow(/SGD has no CUDA kernel yet/);
+    // Adam's coupled L2 term has no device path (test/cuda-nn.test.ts covers SGD and LARS).
+    expect(() => new optim.Adam([p], { lr: 0.1, weightDecay: 0.1 }).step()).toThrow(/for Adam with weightDecay/);
   });
 
   it('a training step on the device: forward, backward, AdamW', () => {
