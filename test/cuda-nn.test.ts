@@ -76,6 +76,38 @@ describe.skipIf(!real)(`the model path on cuda (${onDevice ? 'the device' : 'the
     expect([l0.device, l0.shape]).toEqual(['cuda', [0, 3]]);
   });
 
+  // The stand-in has no 16-bit kernels: on the device only (scripts/gpu-check.sh).
+  it.skipIf(!onDevice)('matmul, bmm and linear in bfloat16 / float16 on the tensor cores', () => {
+    // The inputs are rounded to the half type on the device and read back, so the float32 CPU
+    // reference sees the same values; what remains is the float32 accumulation order and the
+    // rounding of the stored output (2^-9 bfloat16, 2^-12 float16, relative).
+    for (const [dt, tol] of [['bfloat16', 1e-2], ['float16', 2e-3]] as const) {
+      const half = (t: Tensor) => t.to('cuda').to(dt);
+      const back = (t: Tensor) => new Tensor(t.toArray() as Float32Array, t.shape);
+      const close = (got: Tensor, want: Tensor, what: string) => {
+        const w = Array.from(want.toArray()), scale = Math.max(...w.map(Math.abs));
+        const c = compare(got.toArray(), w, tol * scale, 0);
+        expect(c.ok, `${dt} ${what}: ${c.msg}`).toBe(true);
+      };
+      const x = half(randn([3, 37, 70], { seed: 70 })), w = half(randn([45, 70], { seed: 71 })), b = half(randn([45], { seed: 72 }));
+      const y = F.linear(x, w, b);
+      expect(y.dtype).toBe(dt);
+      close(y, F.linear(back(x), back(w), back(b)), 'linear');
+      close(x.matmul(w.transpose(0, 1)), back(x).matmul(back(w).transpose(0, 1)), 'matmul');
+      const p = half(randn([4, 9, 33], { seed: 73 })), q = half(randn([4, 33, 17], { seed: 74 }));
+      close(F.bmm(p, q), F.bmm(back(p), back(q)), 'bmm');
+      // Gradients of linear: the same rounded cotangent on both sides.
+      const lx = x.detach().requiresGrad_(), lw = w.detach().requiresGrad_(), lb = b.detach().requiresGrad_();
+      const rx = back(x).requiresGrad_(), rw = back(w).requiresGrad_(), rb = back(b).requiresGrad_();
+      const cot = half(randn([3, 37, 45], { seed: 75 }));
+      backward(F.linear(lx, lw, lb), cot);
+      backward(F.linear(rx, rw, rb), back(cot));
+      close(lx.grad!, rx.grad!, 'linear dx');
+      close(lw.grad!, rw.grad!, 'linear dweight');
+      close(lb.grad!, rb.grad!, 'linear dbias');
+    }
+  });
+
   it('GELU (erf and tanh) and LayerNorm (with and without affine) at awkward shapes', () => {
     const x = randn([3, 7, 33], { seed: 20 }).mul(3);
     parity([x], (t) => F.gelu(t));
