@@ -25,9 +25,21 @@ export interface CudaAddon {
   cudaDownloadAsync(handle: unknown): Promise<HostArray>;
   cudaCast(x: unknown, y: unknown): void;
   cudaArgReduce(isMax: boolean, x: DeviceArray, vals: DeviceArray | null, idx: DeviceArray, outer: number, size: number, inner: number): void;
+  cudaMatmul(a: DeviceArray, b: DeviceArray, out: DeviceArray, bias: DeviceArray | null, plan: CudaMatmulPlan): void;
+  cudaGeluForward(x: DeviceArray, bias: DeviceArray | null, out: DeviceArray, o: { rows: number; cols: number; mode: number }): void;
+  cudaGeluBackward(grad: DeviceArray, x: DeviceArray, bias: DeviceArray | null, dx: DeviceArray, dbias: DeviceArray | null, o: { rows: number; cols: number; mode: number }): void;
+  cudaLayerNormForward(x: DeviceArray, weight: DeviceArray | null, bias: DeviceArray | null, out: DeviceArray, mean: DeviceArray, rstd: DeviceArray, o: { rows: number; cols: number; eps: number }): void;
+  cudaLayerNormBackward(grad: DeviceArray, x: DeviceArray, weight: DeviceArray | null, mean: DeviceArray, rstd: DeviceArray, dx: DeviceArray,
+    dweight: DeviceArray | null, dbias: DeviceArray | null, o: { rows: number; cols: number }): void;
   cudaMemoryStats(): CudaMemoryStats;
   cudaEmptyCache(): void;
   cudaSynchronize(): void;
+}
+
+/** A batched GEMM on device buffers: C[b] = op(A[b]) op(B[b]) (+ bias rows); a stride of 0 broadcasts. */
+export interface CudaMatmulPlan {
+  batch: number; m: number; n: number; k: number;
+  transA: boolean; transB: boolean; strideA: number; strideB: number;
 }
 
 /** The caching allocator's counters (bytes are size classes: requests rounded up). */

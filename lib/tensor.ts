@@ -104,6 +104,16 @@ export function checkDevice(name: string, device: unknown): Device {
   throw rangeError("'cpu' | 'cuda'", name, device);
 }
 
+/**
+ * Swaps t's storage for `data` on `device` (same dtype and length), keeping the object: what
+ * Module.to(device) does to parameters and buffers (PyTorch's `param.data = param.data.to(device)`),
+ * so references held elsewhere (an optimizer's parameter list) follow the move. Package-internal.
+ */
+export function replaceStorage(t: Tensor, data: TensorData, device: Device): void {
+  t.data = data;
+  (t as { device: Device }).device = device;
+}
+
 export class Tensor {
   /**
    * Contiguous row-major storage; may be shared with views (reshape/view/squeeze/unsqueeze/flatten).

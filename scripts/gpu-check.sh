@@ -5,8 +5,9 @@
 #   1. the CUDA addon (cmake-js, SELFSUP_CUDA=ON) and, in the same build, the ctest programs
 #      (SELFSUP_TESTS=ON: native/tests/cuda_*_test.cu among them) into build-cuda/;
 #   2. ctest -L cuda;
-#   3. the vitest CUDA parity block (test/ops/ops.test.ts), test/cuda.test.ts and
-#      test/cuda-fused.test.ts (the fused F.* ops on the device against the CPU) with that addon;
+#   3. the vitest CUDA parity block (test/ops/ops.test.ts), test/cuda.test.ts,
+#      test/cuda-fused.test.ts (the fused F.* ops on the device against the CPU) and
+#      test/cuda-nn.test.ts (matmul/GELU/LayerNorm/max-dim parity, Module.to, a ViT step on the device);
 #   4. compute-sanitizer --tool memcheck on each CUDA test program;
 #   5. selfsup bench --device cuda --vs torch (float32), and its attention rows in bfloat16.
 # Everything goes to $OUT (default ./gpu-check-out): one log per step and summary.txt (nvidia-smi,
@@ -66,7 +67,7 @@ step ctest-cuda 90 ctest --test-dir build-cuda -L cuda --output-on-failure --no-
 if grep -q "Skipped\|Not Run" "$OUT/ctest-cuda.log" 2>/dev/null; then echo "ctest-cuda: a CUDA test was skipped (no device?)" | tee -a "$summary"; failed=1; fi
 export SELFSUP_ADDON=$PWD/build-cuda/Release/selfsup.node
 step info 30 node bin/selfsup.js info
-step vitest-parity 120 npx vitest run test/ops/ops.test.ts test/cuda.test.ts test/cuda-fused.test.ts -t 'CUDA parity|cuda|CUDA build|fused'
+step vitest-parity 150 npx vitest run test/ops/ops.test.ts test/cuda.test.ts test/cuda-fused.test.ts test/cuda-nn.test.ts -t 'CUDA parity|cuda|CUDA build|fused|several outputs'
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for t in $(find build-cuda -maxdepth 2 -type f -name 'cuda_*_test' -perm -u+x | sort); do
     # SELFSUP_CUDA_TEST_QUICK: a test may keep to its small cases under the sanitizer's slowdown.

@@ -134,6 +134,22 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
       real.tensorSoftmaxBackward(log, f(g, 'g'), f(y, 'y'), f(gx, 'gx'), o, s, i),
     tensorCopy: (src: unknown, dst: unknown, meta: Float64Array) => real.tensorCopy(H(src, 'src') as Float32Array, H(dst, 'dst') as Float32Array, meta),
     tensorAxpy: (y: unknown, x: unknown, alpha: number) => real.tensorAxpy(f(y, 'y'), f(x, 'x'), alpha),
+    cudaMatmul: (a: unknown, b: unknown, out: unknown, bias: unknown, plan: object) =>
+      real.matmul(f(a, 'a'), f(b, 'b'), f(out, 'out'), Hn(bias, 'bias') as Float32Array | null, plan as never),
+    cudaGeluForward: (x: unknown, bias: unknown, out: unknown, o: object) =>
+      real.geluForward(f(x, 'x'), Hn(bias, 'bias') as Float32Array | null, f(out, 'out'), o as never),
+    cudaGeluBackward: (g: unknown, x: unknown, bias: unknown, dx: unknown, dbias: unknown, o: object) =>
+      real.geluBackward(f(g, 'grad'), f(x, 'x'), Hn(bias, 'bias') as Float32Array | null, f(dx, 'dx'), Hn(dbias, 'dbias') as Float32Array | null, o as never),
+    // The device keeps LayerNorm's mean / rstd in float32; the CPU kernel wants float64.
+    cudaLayerNormForward(x: unknown, w: unknown, b: unknown, out: unknown, mean: unknown, rstd: unknown, o: { rows: number }) {
+      const m = new Float64Array(o.rows), r = new Float64Array(o.rows);
+      real.layerNormForward(f(x, 'x'), Hn(w, 'weight') as Float32Array | null, Hn(b, 'bias') as Float32Array | null, f(out, 'out'), m, r, o as never);
+      f(mean, 'mean').set(m);
+      f(rstd, 'rstd').set(r);
+    },
+    cudaLayerNormBackward: (g: unknown, x: unknown, w: unknown, mean: unknown, rstd: unknown, dx: unknown, dw: unknown, db: unknown, o: object) =>
+      real.layerNormBackward(f(g, 'grad'), f(x, 'x'), Hn(w, 'weight') as Float32Array | null, Float64Array.from(f(mean, 'mean')), Float64Array.from(f(rstd, 'rstd')),
+        f(dx, 'dx'), Hn(dw, 'dweight') as Float32Array | null, Hn(db, 'dbias') as Float32Array | null, o as never),
     optimAdamW: (w: unknown[], g: unknown[], m: unknown[], v: unknown[], vm: unknown[] | null, ss: Float64Array, sb: Float64Array, hy: Float64Array) =>
       real.optimAdamW(w.map((x, i) => f(x, `params[${i}]`)), g.map((x, i) => f(x, `grads[${i}]`)), m.map((x, i) => f(x, `expAvg[${i}]`)),
         v.map((x, i) => f(x, `expAvgSq[${i}]`)), vm ? vm.map((x, i) => f(x, `maxExpAvgSq[${i}]`)) : null, ss, sb, hy),

@@ -15,8 +15,9 @@
  * without renaming (docs/safetensors.md).
  */
 import { SelfsupError, describe, expectedMessage, shapeStr, typeError } from '../errors';
-import { Tensor } from '../tensor';
+import { Tensor, arrayCtor, checkDevice, replaceStorage, type Device, type TensorData } from '../tensor';
 import { noGrad } from '../autograd/grad-mode';
+import { type DeviceArray, type HostArray, type CudaDType, download, upload, uploadInto } from '../cuda';
 import { readSafetensorsFile, writeSafetensorsFile, type RawTensor } from './safetensors';
 
 /** A tensor's host values for a file: cuda tensors are copied back (bfloat16/float16 as float32). */
@@ -27,6 +28,19 @@ export function rawTensor(t: Tensor): RawTensor {
 }
 
 const PARAMETERS = new WeakSet<Tensor>();
+
+/** `data` as a host array of a cuda dtype (itself when it already is one). */
+function hostOf(dtype: string, data: ArrayLike<number>): HostArray {
+  const Ctor = arrayCtor(dtype as 'float32');
+  return (data instanceof Ctor ? data : Ctor.from(data)) as HostArray;
+}
+
+/** t's values in new storage on `device`, swapped into t itself (see replaceStorage). */
+function moveTensor(t: Tensor, device: Device): void {
+  if (t.device === device) return;
+  const data = device === 'cuda' ? upload(t.data as HostArray, t.dtype as CudaDType) : download(t.data as unknown as DeviceArray);
+  replaceStorage(t, data as unknown as TensorData, device);
+}
 
 /**
  * Marks a tensor as a trainable parameter (sets requiresGrad) and returns it. The tensor must be a
@@ -171,7 +185,7 @@ export abstract class Module {
     for (const p of this.parameters()) {
       if (!p.grad) continue;
       if (setToNone) p.grad = null;
-      else p.grad.data.fill(0);
+      else p.grad.fill_(0); // on any device
     }
   }
   /** Sets requiresGrad on every parameter (freezing a backbone for a linear probe, say). */
@@ -180,10 +194,51 @@ export abstract class Module {
     return this;
   }
 
+  // ---- devices -----------------------------------------------------------------------------
+  /**
+   * Moves every parameter and buffer, and the parameters' gradients, to `device` (PyTorch's
+   * `module.to(device)`): each tensor keeps its identity (a Parameter stays that Parameter, so an
+   * optimizer built over `parameters()` before the move follows it) and gets new storage on the
+   * device. float64 tensors have no cuda storage: ERR_UNSUPPORTED naming the key, before anything
+   * moves. Returns this.
+   */
+  to(device: Device | 'cuda:0'): this {
+    const dev = checkDevice(`${this.moduleName}.to(device)`, device);
+    const moves: Array<[Tensor, string]> = [];
+    const seen = new Set<Tensor>();
+    for (const [prefix, m] of this.namedModules()) {
+      for (const [k, v, kind] of m.ownEntries()) {
+        if (kind === 'module' || seen.has(v as Tensor)) continue;
+        seen.add(v as Tensor);
+        const t = v as Tensor, key = prefix ? `${prefix}.${toSnakeCase(k)}` : toSnakeCase(k);
+        if (dev === 'cuda' && t.dtype === 'float64') {
+          throw new SelfsupError('ERR_UNSUPPORTED', expectedMessage("float32 parameters and buffers (float64 has no cuda storage)", `${this.moduleName}.to('cuda') key "${key}"`, 'a float64 Tensor') + "; convert the module's tensors to float32 first");
+        }
+        moves.push([t, key]);
+      }
+    }
+    noGrad(() => {
+      for (const [t] of moves) {
+        moveTensor(t, dev);
+        if (t.grad) moveTensor(t.grad, dev);
+      }
+    });
+    return this;
+  }
+  /** `to('cpu')`. */
+  cpu(): this {
+    return this.to('cpu');
+  }
+  /** `to('cuda')`. */
+  cuda(): this {
+    return this.to('cuda');
+  }
+
   // ---- state dicts -------------------------------------------------------------------------
   /**
    * Parameters and persistent buffers under their dotted snake_case keys, in declaration order.
    * Tensors are detached and share storage with the module (like PyTorch): clone to snapshot.
+   * A cuda module's entries are cpu copies (PyTorch's `state_dict()` after `.cpu()`).
    */
   stateDict(): StateDict {
     const sd: StateDict = {};
@@ -191,7 +246,8 @@ export abstract class Module {
       for (const [k, v, kind] of m.ownEntries()) {
         if (kind === 'module') continue;
         if (kind === 'buffer' && !m._buffers.get(k)!.persistent) continue;
-        sd[prefix ? `${prefix}.${toSnakeCase(k)}` : toSnakeCase(k)] = (v as Tensor).detach();
+        const t = v as Tensor;
+        sd[prefix ? `${prefix}.${toSnakeCase(k)}` : toSnakeCase(k)] = t.device === 'cuda' ? t.cpuCopy() : t.detach();
       }
     }
     return sd;
@@ -265,7 +321,11 @@ export abstract class Module {
     }
     // Nothing is written until every key has been checked: a failed load leaves the module intact.
     noGrad(() => {
-      for (const [target, data] of plan) target.data.set(data);
+      for (const [target, data] of plan) {
+        // A cuda target is uploaded into (in its dtype: a float64 value converts to float32).
+        if (target.device === 'cuda') uploadInto(target.data as unknown as DeviceArray, hostOf(target.dtype, data));
+        else target.data.set(data);
+      }
     });
     return { missingKeys, unexpectedKeys };
   }

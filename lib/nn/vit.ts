@@ -12,6 +12,7 @@
 import { SelfsupError, expectedMessage, rangeError, shapeStr, typeError } from '../errors';
 import { Tensor, type FloatDType } from '../tensor';
 import { cat, splitHeads } from '../ops/shape';
+import { CUDA_OPS } from '../ops/common';
 import { F } from '../functional';
 import { Module, ModuleList, Parameter } from './module';
 import { GELU, LayerNorm, Linear, emptyFloat, type LinearInit } from './layers';
@@ -54,6 +55,10 @@ export function attentionReference(q: Tensor, k: Tensor, v: Tensor, options: { s
       if (mask.ndim !== 2 || mask.shape[0] !== B || mask.shape[1] !== Nk) {
         throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`a bool mask [${B}, ${Nk}]`, 'attention(options.mask)', shapeStr(mask.shape)));
       }
+      if (mask.device === 'cuda') {
+        // log(1) = 0 where attended, log(0) = -inf where masked: the additive mask on the device.
+        return scores.add(mask.to('float32').log().reshape([B, 1, 1, Nk])).softmax(-1).matmul(v);
+      }
       const add = new (scores.dtype === 'float64' ? Float64Array : Float32Array)(B * Nk);
       for (let i = 0; i < add.length; i++) add[i] = mask.data[i] ? 0 : -Infinity;
       scores = scores.add(new Tensor(add, [B, 1, 1, Nk]));
@@ -64,9 +69,14 @@ export function attentionReference(q: Tensor, k: Tensor, v: Tensor, options: { s
   return scores.softmax(-1).matmul(v);
 }
 
-/** The fused kernel when the functional layer has one (checked per call: it may be added later). */
-function attentionImpl(): AttentionFn {
+/**
+ * The fused kernel when the functional layer has one (checked per call: it may be added later).
+ * On 'cuda' the fused op is used once it has a CUDA path (CUDA_OPS); until then the composition,
+ * whose matmuls and softmax run on the device.
+ */
+function attentionImpl(q: Tensor): AttentionFn {
   const fused = (F as unknown as Record<string, unknown>).attention;
+  if (q.device === 'cuda' && !CUDA_OPS.has('attention')) return attentionReference;
   return typeof fused === 'function' ? (fused as AttentionFn) : attentionReference;
 }
 
@@ -114,7 +124,7 @@ export class MultiheadSelfAttention extends Module {
     // [B, N, 3 * dim] -> q, k, v [B, heads, N, headDim] in one fused split (PyTorch's reshape +
     // permute + unbind).
     const [q, k, v] = splitHeads(this.qkv.forward(x), 3, this.heads);
-    const out = attentionImpl()(q, k, v, { scale: this.scale, mask: options.mask });
+    const out = attentionImpl(q)(q, k, v, { scale: this.scale, mask: options.mask });
     return this.proj.forward(out.transpose(1, 2).reshape([B, N, this.dim]));
   }
 

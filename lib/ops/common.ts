@@ -24,11 +24,22 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   // the fused families (lib/ops/fused-device.ts)
   'attention', 'infoNCE', 'vicreg', 'varianceLoss', 'covarianceLoss', 'barlowTwins', 'sinkhorn',
   'gatherTokens', 'scatterTokens', 'stochasticPositions',
+  'matmul', 'bmm', 'linear', 'gelu', 'layerNorm', 'splitHeads',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */
 export function noCudaKernel(op: string, arg: string): SelfsupError {
   return selfsupError('ERR_NO_DEVICE', "a Tensor on 'cpu'", `${op}(${arg})`, `a cuda Tensor: ${op} has no CUDA kernel yet; call .cpu() first`);
+}
+
+/**
+ * ERR_UNSUPPORTED for a bfloat16 / float16 cuda tensor given to an op whose CUDA kernel runs in
+ * float32 only (GELU, LayerNorm): never a silent cast.
+ */
+export function checkCudaFloat32(op: string, arg: string, x: Tensor): void {
+  if (x.device === 'cuda' && x.dtype !== 'float32') {
+    throw selfsupError('ERR_UNSUPPORTED', "a float32 Tensor on 'cuda'", `${op}(${arg})`, `a ${x.dtype} cuda Tensor: ${op} runs in float32 only on cuda; call .to('float32') first`);
+  }
 }
 
 /** A Tensor argument (optionally of given dtypes). */

@@ -14,7 +14,7 @@ import * as nc from './native-core';
 import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
-  castCuda, emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
+  castCuda, checkCudaFloat32, emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
 } from './common';
 
 export { checkTensor };
@@ -534,6 +534,11 @@ const GeluFn = defineFunction({
   forward(ctx, x: Tensor, tanhForm: boolean) {
     ctx.save(x);
     ctx.tanhForm = tanhForm;
+    if (x.device === 'cuda') { // native/ops/pointwise/cuda.cu (float32)
+      const y = emptyLike(x);
+      nc.geluDevice(x.data, y.data, tanhForm ? 1 : 0);
+      return y;
+    }
     if (!useReference()) {
       const d = x.data as Float32Array | Float64Array;
       return new Tensor(kgelu(d, [d.length], { approximate: tanhForm ? 'tanh' : 'none' }), x.shape);
@@ -547,6 +552,11 @@ const GeluFn = defineFunction({
   backward(ctx, g) {
     const [x] = ctx.saved;
     const tanhForm: boolean = ctx.tanhForm;
+    if (g.device === 'cuda') {
+      const gx = emptyLike(g);
+      nc.geluBackwardDevice(g.data, x.data, gx.data, tanhForm ? 1 : 0);
+      return [gx];
+    }
     if (!useReference()) {
       const d = x.data as Float32Array | Float64Array;
       return [new Tensor(kgeluBackward(g.data as typeof d, d, [d.length], { approximate: tanhForm ? 'tanh' : 'none' }).dx, g.shape)];
@@ -574,6 +584,7 @@ export function gelu(x: Tensor, options?: { approximate?: 'none' | 'tanh' }): Te
   const o = opts<{ approximate: 'none' | 'tanh' }>('gelu', options, ['approximate']);
   const mode = optEnum('gelu', 'options.approximate', o.approximate, ['none', 'tanh'] as const, 'none');
   checkFloat('gelu', 'x', x);
+  checkCudaFloat32('gelu', 'x', x);
   return GeluFn(x, mode === 'tanh');
 }
 

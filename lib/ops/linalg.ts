@@ -10,8 +10,9 @@ import { matmul as kmatmul } from '../kernels/linalg';
 import { sumRows as ksumRows } from '../kernels/pointwise';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
-import { broadcastShapes, checkFloat, checkSameDtype, newArray, sameShape, sizeOf } from './common';
+import { broadcastShapes, checkFloat, checkSameDtype, expandRaw, newArray, sameShape, sizeOf, sumToShape, zerosArray } from './common';
 import { expand, reshape, squeeze, unsqueeze } from './shape';
+import * as nc from './native-core';
 
 function gemm(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor | null = null): Tensor {
   const ra = a.ndim, rb = b.ndim;
@@ -20,6 +21,7 @@ function gemm(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor
   const k = transA ? a.shape[ra - 2] : a.shape[ra - 1];
   const batch = ra >= rb ? a.shape.slice(0, -2) : b.shape.slice(0, -2);
   const shape = [...batch, m, n];
+  if (a.device === 'cuda') return gemmCuda(a, b, transA, transB, bias, shape, m, n, k);
   // Empty operands: the kernel refuses a 0-sized batch (it wants batch >= 1), and any empty
   // product is all zeros (an empty sum) plus the bias, so no kernel call is needed.
   if (k === 0 || shape.includes(0)) {
@@ -29,6 +31,24 @@ function gemm(a: Tensor, b: Tensor, transA = false, transB = false, bias: Tensor
   }
   const r = kmatmul(a.data as FloatArray, a.shape, b.data as FloatArray, b.shape, { transA, transB, bias: (bias?.data ?? null) as FloatArray | null });
   return new Tensor(r, shape);
+}
+
+/**
+ * The same product on 'cuda' through cuda::gemm (float32 SIMT; bfloat16 / float16 on the tensor
+ * cores with float32 accumulation, stored in the inputs' type). A 2-D operand beside a batched one
+ * is broadcast by a zero batch stride.
+ */
+function gemmCuda(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null, shape: number[], m: number, n: number, k: number): Tensor {
+  if (k === 0 || shape.includes(0)) {
+    // An empty sum: zeros, plus the bias rows.
+    return bias ? expandRaw(bias, shape) : new Tensor(zerosArray(a.dtype, sizeOf(shape), 'cuda'), shape);
+  }
+  const out = nc.deviceArray(a.dtype, sizeOf(shape));
+  const batch = sizeOf(shape.slice(0, -2));
+  nc.matmulDevice(a.data, b.data, out, bias?.data ?? null, {
+    batch, m, n, k, transA, transB, strideA: a.ndim > 2 ? m * k : 0, strideB: b.ndim > 2 ? k * n : 0,
+  });
+  return new Tensor(out, shape);
 }
 
 /** a [..., m, k] @ b [..., k, n] with identical batch dims (or b 2-D, broadcast by the kernel). */
@@ -102,7 +122,9 @@ const LinearFn = defineFunction({
   backward(ctx, g) {
     const [x, w] = ctx.saved;
     let gb: Tensor | null = null;
-    if (ctx.needsInputGrad[2] && !useReference()) {
+    if (ctx.needsInputGrad[2] && g.device === 'cuda') {
+      gb = sumToShape(g, [g.shape[1]]); // the device's deterministic column sums
+    } else if (ctx.needsInputGrad[2] && !useReference()) {
       const n = g.shape[1];
       gb = new Tensor(ksumRows(g.data as FloatArray, [g.shape[0], n]), [n]);
     } else if (ctx.needsInputGrad[2]) {

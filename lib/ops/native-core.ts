@@ -17,7 +17,7 @@ import { tryNative } from '../backends/native';
 import type { NativeAddon } from '../backends/native-api';
 import type { Device, DType, TensorData } from '../tensor';
 import { selfsupError } from '../errors';
-import { DeviceArray, cudaAddon, type CudaDType } from '../cuda';
+import { DeviceArray, cudaAddon, type CudaDType, type CudaMatmulPlan } from '../cuda';
 import { uninitialized } from '../storage';
 
 type F = Float32Array | Float64Array;
@@ -243,8 +243,42 @@ export function deviceArray(dtype: DType, n: number): TensorData {
   return new DeviceArray(dtype as CudaDType, n) as unknown as TensorData;
 }
 
-/** idx (int32) = the index of the max (min) of x [outer, size, inner] along the middle dim; 'cuda' only. */
-export function argReduceDevice(isMax: boolean, x: TensorData, idx: TensorData, outer: number, size: number, inner: number): void {
-  deviceCore(isMax ? 'argmax' : 'argmin', x, idx);
-  cudaAddon(isMax ? 'argmax' : 'argmin').cudaArgReduce(isMax, x as unknown as DeviceArray, null, idx as unknown as DeviceArray, outer, size, inner);
+/** idx (int32) = the index of the max (min) of x [outer, size, inner] along the middle dim, vals (optional) the values there; 'cuda' only. */
+export function argReduceDevice(isMax: boolean, x: TensorData, idx: TensorData, outer: number, size: number, inner: number, vals: TensorData | null = null): void {
+  deviceCore(isMax ? 'argmax' : 'argmin', x, idx, vals);
+  cudaAddon(isMax ? 'argmax' : 'argmin').cudaArgReduce(isMax, x as unknown as DeviceArray, vals as unknown as DeviceArray | null, idx as unknown as DeviceArray, outer, size, inner);
+}
+
+// ---- the model path on 'cuda' (native/napi/cuda_linalg.cc) ----------------------------------
+// Each checks that every operand is a device array (ERR_DEVICE_MISMATCH otherwise), then calls the
+// CUDA export with the CPU export's argument layout.
+
+const dev = (x: TensorData | null): DeviceArray | null => x as unknown as DeviceArray | null;
+
+/** out = op(a) op(b) (+ bias rows) on 'cuda'. */
+export function matmulDevice(a: TensorData, b: TensorData, out: TensorData, bias: TensorData | null, plan: CudaMatmulPlan): void {
+  deviceCore('matmul', a, b, out, bias);
+  cudaAddon('matmul').cudaMatmul(dev(a)!, dev(b)!, dev(out)!, dev(bias), plan);
+}
+
+/** y = gelu(x) on 'cuda' (mode 0 erf, 1 tanh); x is [rows, cols] (float32). */
+export function geluDevice(x: TensorData, y: TensorData, mode: number): void {
+  deviceCore('gelu', x, y);
+  cudaAddon('gelu').cudaGeluForward(dev(x)!, null, dev(y)!, { rows: 1, cols: x.length, mode });
+}
+
+export function geluBackwardDevice(g: TensorData, x: TensorData, dx: TensorData, mode: number): void {
+  deviceCore('gelu backward', g, x, dx);
+  cudaAddon('gelu').cudaGeluBackward(dev(g)!, dev(x)!, null, dev(dx)!, null, { rows: 1, cols: x.length, mode });
+}
+
+/** LayerNorm over the rows of x [rows, n] on 'cuda'; mean and rstd are float32 device arrays [rows]. */
+export function layerNormDevice(x: TensorData, w: TensorData | null, b: TensorData | null, y: TensorData, mean: TensorData, rstd: TensorData, rows: number, n: number, eps: number): void {
+  deviceCore('layerNorm', x, w, b, y, mean, rstd);
+  cudaAddon('layerNorm').cudaLayerNormForward(dev(x)!, dev(w), dev(b), dev(y)!, dev(mean)!, dev(rstd)!, { rows, cols: n, eps });
+}
+
+export function layerNormBackwardDevice(g: TensorData, x: TensorData, w: TensorData | null, mean: TensorData, rstd: TensorData, dx: TensorData, dw: TensorData | null, db: TensorData | null, rows: number, n: number): void {
+  deviceCore('layerNorm backward', g, x, w, mean, rstd, dx, dw, db);
+  cudaAddon('layerNorm').cudaLayerNormBackward(dev(g)!, dev(x)!, dev(w), dev(mean)!, dev(rstd)!, dev(dx)!, dev(dw), dev(db), { rows, cols: n });
 }

@@ -11,7 +11,7 @@ import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { STREAM_DROPOUT, resolveSeed } from '../factories';
 import { uniformFloat32 } from '../random';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool, optNumber, splitAt, broadcastShapes, sameShape } from './common';
+import { checkCudaFloat32, checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool, optNumber, splitAt, broadcastShapes, sameShape } from './common';
 import { clamp, div, mul } from './elementwise';
 import { norm, sum } from './reduce';
 import { expand } from './shape';
@@ -100,6 +100,13 @@ const LayerNormFn = defineFunction({
   forward(ctx, x: Tensor, w: Tensor | null, b: Tensor | null, n: number, eps: number) {
     const rows = n === 0 ? 0 : x.numel() / n;
     ctx.save(x, w);
+    if (x.device === 'cuda') { // native/ops/pointwise/cuda.cu: mean / rstd are float32 on the device
+      const y = emptyLike(x);
+      const mean = nc.deviceArray('float32', rows), rstd = nc.deviceArray('float32', rows);
+      nc.layerNormDevice(x.data, w?.data ?? null, b?.data ?? null, y.data, mean, rstd, rows, n, eps);
+      Object.assign(ctx, { mean, rstd, n });
+      return y;
+    }
     if (!useReference()) { // native/ops/pointwise: SIMD rows, multithreaded
       const r = klayerNorm(x.data as FloatArray, [rows, n], { weight: (w?.data ?? null) as FloatArray | null, bias: (b?.data ?? null) as FloatArray | null, eps });
       Object.assign(ctx, { mean: r.mean, rstd: r.rstd, n });
@@ -115,6 +122,12 @@ const LayerNormFn = defineFunction({
     const [x, w] = ctx.saved;
     const n: number = ctx.n;
     const rows = n === 0 ? 0 : g.numel() / n;
+    if (g.device === 'cuda') {
+      const gx = emptyLike(g);
+      const gw = w && ctx.needsInputGrad[1] ? emptyLike(w) : null, gb = ctx.needsInputGrad[2] ? emptyLike(g, [n]) : null;
+      nc.layerNormBackwardDevice(g.data, x.data, w?.data ?? null, ctx.mean, ctx.rstd, gx.data, gw?.data ?? null, gb?.data ?? null, rows, n);
+      return [gx, gw, gb];
+    }
     if (!useReference()) {
       const r = klayerNormBackward(g.data as FloatArray, x.data as FloatArray, [rows, n], ctx.mean as Float64Array, ctx.rstd as Float64Array, {
         weight: (w?.data ?? null) as FloatArray | null, weightGrad: !!w && ctx.needsInputGrad[1], biasGrad: !!ctx.needsInputGrad[2],
@@ -186,6 +199,7 @@ export function layerNorm(x: Tensor, normalizedShape: number | number[], options
   if (ns.length > x.ndim || !sameShape(tail, ns)) {
     throw selfsupError('ERR_SHAPE_MISMATCH', `an input whose trailing dims are ${shapeStr(ns)}`, 'layerNorm(x)', shapeStr(x.shape));
   }
+  checkCudaFloat32('layerNorm', 'x', x);
   const o = opts<LayerNormOptions>('layerNorm', options, ['weight', 'bias', 'eps']);
   const eps = optNumber('layerNorm', 'options.eps', o.eps, 1e-5, { min: 0 });
   const params: Array<Tensor | null> = [o.weight ?? null, o.bias ?? null];

@@ -7,7 +7,7 @@ import { rangeError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, raw, sqrt } from './elementwise';
 import * as nc from './native-core';
-import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, noCudaKernel, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt } from './common';
+import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt, toCuda } from './common';
 
 function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
   return shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -125,6 +125,14 @@ const ExtremeDimFn = defineFunction({
   name: 'MaxDim',
   forward(ctx, x: Tensor, dim: number, keepdim: boolean, kind: 'max' | 'min') {
     const { outer, size, inner } = splitAt(x.shape, dim);
+    const shape = finalShape(x.shape, [dim], keepdim);
+    Object.assign(ctx, { inShape: x.shape, dim });
+    if (x.device === 'cuda') { // one device scan per output (first index wins, NaN propagates)
+      const vals = nc.deviceArray(x.dtype, outer * inner), idx = nc.deviceArray('int32', outer * inner);
+      nc.argReduceDevice(kind === 'max', x.data, idx, outer, size, inner, vals);
+      ctx.save(new Tensor(idx, shape));
+      return [new Tensor(vals, shape), new Tensor(idx, shape)];
+    }
     const vals = newArray(x.dtype, outer * inner), idx = new Int32Array(outer * inner);
     const xd = x.data, sign = kind === 'max' ? 1 : -1;
     for (let o = 0; o < outer; o++) {
@@ -139,14 +147,20 @@ const ExtremeDimFn = defineFunction({
         idx[o * inner + i] = bi;
       }
     }
-    const shape = finalShape(x.shape, [dim], keepdim);
     ctx.save(new Tensor(idx, shape));
-    Object.assign(ctx, { inShape: x.shape, dim });
     return [new Tensor(vals, shape), new Tensor(idx, shape)];
   },
   backward(ctx, g) {
     const [idx] = ctx.saved;
     const { outer, size, inner } = splitAt(ctx.inShape, ctx.dim);
+    if (g.device === 'cuda') {
+      // The scatter as device ops: gx = (d == idx) * g over [outer, size, inner]. The comparison
+      // runs in float32 (exact for indices below 2^24), then the mask takes g's dtype.
+      const at = castCuda(new Tensor(idx.data, [outer, 1, inner]), 'float32');
+      const ds = toCuda(new Tensor(Float32Array.from({ length: size }, (_, d) => d), [1, size, 1]));
+      const mask = castCuda(raw.eq(at, ds), g.dtype);
+      return [new Tensor(raw.mul(mask, new Tensor(g.data, [outer, 1, inner])).data, ctx.inShape)];
+    }
     const gx = newArray(g.dtype, outer * size * inner);
     for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) gx[(o * size + idx.data[o * inner + i]) * inner + i] = g.data[o * inner + i];
     return [new Tensor(gx, ctx.inShape)];
@@ -162,10 +176,8 @@ function extreme(op: string, kind: 'max' | 'min', x: Tensor, dim?: number, keepd
   optBool(op, 'keepdim', keepdim, false);
   const d = normDim(op, 'dim', dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw rangeError(`a non-empty dim ${d}`, `${op}(dim)`, dim);
-  if (x.device === 'cuda') {
-    // argmax / argmin (no gradient): one device scan per output; max/min over a dim with indices
-    // would also need the gradient's scatter, which has no CUDA kernel yet.
-    if (op !== 'argmax' && op !== 'argmin') throw noCudaKernel(op, 'x (over a dim, with indices)');
+  if (x.device === 'cuda' && (op === 'argmax' || op === 'argmin')) {
+    // argmax / argmin (no gradient): indices only.
     const { outer, size, inner } = splitAt(x.ndim === 0 ? [1] : x.shape, x.ndim === 0 ? 0 : d);
     const idx = nc.deviceArray('int32', outer * inner);
     nc.argReduceDevice(kind === 'max', x.data, idx, outer, size, inner);

@@ -451,7 +451,7 @@ const SplitHeadsFn = defineFunction({
     Object.assign(ctx, { B, N, W, parts, heads });
     const outs: Tensor[] = [];
     for (let j = 0; j < parts; j++) {
-      const out = nc.outArray(x.dtype, B * heads * N * d);
+      const out = nc.outArray(x.dtype, B * heads * N * d, x.device);
       if (!nc.copyStrided(x.data, out, [B, heads, N, d], [N * W, d, W, 1], j * D)) {
         for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let n = 0; n < N; n++) for (let e = 0; e < d; e++) {
           out[((b * heads + h) * N + n) * d + e] = x.data[(b * N + n) * W + j * D + h * d + e];
@@ -465,7 +465,7 @@ const SplitHeadsFn = defineFunction({
     const { B, N, W, parts, heads } = ctx as unknown as { B: number; N: number; W: number; parts: number; heads: number };
     const D = W / parts, d = D / heads;
     // The parts tile the gradient exactly, so it needs no zero-fill when the native copies run.
-    const gx = nc.outArray(gs[0].dtype, B * N * W);
+    const gx = nc.outArray(gs[0].dtype, B * N * W, gs[0].device);
     gs.forEach((g, j) => {
       if (nc.copyStrided(g.data, gx, [B, heads, N, d], [heads * N * d, N * d, d, 1], 0, [N * W, d, W, 1], j * D)) return;
       for (let b = 0; b < B; b++) for (let h = 0; h < heads; h++) for (let n = 0; n < N; n++) for (let e = 0; e < d; e++) {

@@ -6,6 +6,7 @@
  */
 import { SelfsupError, expectedMessage, rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
+import * as dev from './device';
 import { gradData, num, type FloatArray } from './optimizer';
 
 export interface ClipGradNormOptions {
@@ -22,10 +23,15 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
   const grads: FloatArray[] = [];
   list.forEach((p, i) => {
     if (p === null || typeof p !== 'object' || !('data' in p)) throw typeError('a Tensor', `${who}(params)[${i}]`, p);
-    const g = gradData(p, `${who}(params)[${i}]`);
+    const g = gradData(p, `${who}(params)[${i}]`, true);
     if (g) grads.push(g);
   });
   if (grads.length === 0) return 0;
+  // cuda gradients: the 2-norm from device sums of squares (one read-back each), scaled on the device.
+  const onDevice = grads.some((g) => dev.isDevice(g));
+  if (onDevice && normType !== 2) {
+    throw new SelfsupError('ERR_NO_DEVICE', expectedMessage('normType 2 for cuda gradients', `${who}(normType)`, String(normType)) + ' (the other norms have no CUDA path yet; call .cpu() first)');
+  }
   let total: number;
   if (normType === Infinity) {
     total = 0;
@@ -35,7 +41,8 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
     // Sum of |g|^p over every element, in float64; p = 2 is special-cased for speed and accuracy.
     let s = 0;
     for (const g of grads) {
-      if (normType === 2) for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+      if (dev.isDevice(g)) s += dev.sumSquares(g);
+      else if (normType === 2) for (let i = 0; i < g.length; i++) s += g[i] * g[i];
       else if (normType === 1) for (let i = 0; i < g.length; i++) s += Math.abs(g[i]);
       else for (let i = 0; i < g.length; i++) s += Math.abs(g[i]) ** normType;
     }
@@ -48,6 +55,11 @@ export function clipGradNorm(params: Iterable<Tensor> | Tensor, maxNorm: number,
   }
   const coef = maxNorm / (total + 1e-6);
   // PyTorch multiplies by clamp(coef, max=1) unconditionally; skipping coef >= 1 gives the same values.
-  if (coef < 1 || Number.isNaN(coef)) for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  if (coef < 1 || Number.isNaN(coef)) {
+    for (const g of grads) {
+      if (dev.isDevice(g)) dev.scale(g, coef);
+      else for (let i = 0; i < g.length; i++) g[i] *= coef;
+    }
+  }
   return total;
 }

@@ -15,6 +15,7 @@
  * decay and the trust-ratio adaptation, as `exclude_bias_and_norm` does in all three codebases.
  */
 import { typeError } from '../errors';
+import * as dev from './device';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
 /** Returns true for parameters that get neither weight decay nor LARS adaptation. */
@@ -41,6 +42,8 @@ function l2(a: FloatArray): number {
 }
 
 export class LARS extends Optimizer<LARSOptions> {
+  protected override readonly cudaStep = true;
+
   constructor(params: ParamsArg<LARSOptions>, options: Partial<LARSOptions> = {}) {
     super('LARS', params, { lr: 0, momentum: 0.9, weightDecay: 0, eta: 0.001, exclude: excludeBiasAndNorm, nesterov: false }, options);
   }
@@ -61,6 +64,10 @@ export class LARS extends Optimizer<LARSOptions> {
       const grad = grads[pi];
       const n = w.length;
       const excluded = exclude ? exclude(p) === true : false;
+      if (dev.isDevice(w)) {
+        this.deviceStep(g, p, grad, excluded);
+        return;
+      }
       // d is materialized because the trust ratio needs its norm before the update.
       const d = new Float64Array(n);
       for (let i = 0; i < n; i++) d[i] = excluded ? grad[i] : grad[i] + wd * w[i];
@@ -80,5 +87,30 @@ export class LARS extends Optimizer<LARSOptions> {
         w[i] -= lr * (nesterov ? di + momentum * mu[i] : mu[i]);
       }
     });
+  }
+
+  /**
+   * The same update on a cuda parameter, in device ops (lib/optim/device.ts); the two norms of the
+   * trust ratio are read back to the host (one synchronization each).
+   */
+  private deviceStep(g: ParamGroup<LARSOptions>, p: Param, grad: FloatArray, excluded: boolean): void {
+    const { lr, momentum, weightDecay: wd, eta, nesterov } = g;
+    const w = p.data as FloatArray;
+    const d = dev.scaled(grad, 1);
+    let q = 1;
+    if (!excluded) {
+      if (wd !== 0) dev.axpy(d, w, wd);
+      const pn = Math.sqrt(dev.sumSquares(w)), dn = Math.sqrt(dev.sumSquares(d));
+      if (pn > 0 && dn > 0) q = (eta * pn) / dn;
+    }
+    const s = this.stateOf(p);
+    const mu = (s.mu as FloatArray | undefined) ?? (s.mu = this.zerosLike(p));
+    dev.scale(mu, momentum);
+    dev.axpy(mu, d, q);
+    if (nesterov) {
+      dev.axpy(w, d, -lr * q);
+      dev.axpy(w, mu, -lr * momentum);
+    } else dev.axpy(w, mu, -lr);
+    d.dispose();
   }
 }

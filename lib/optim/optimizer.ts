@@ -10,7 +10,7 @@
 import { bumpVersion } from '../autograd/version';
 import { SelfsupError, describe, expectedMessage, rangeError, typeError } from '../errors';
 import type { Tensor } from '../tensor';
-import { DeviceArray, uploadInto } from '../cuda';
+import { DeviceArray, download, uploadInto } from '../cuda';
 import { checkOptions } from '../validate';
 
 export type FloatArray = Float32Array | Float64Array;
@@ -40,7 +40,7 @@ export interface OptimizerStateDict<O> {
 export function floatData(t: unknown, name: string, device = false): FloatArray {
   const d = (t as { data?: unknown } | null)?.data;
   if (d instanceof DeviceArray) {
-    if (!device) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("a Tensor on 'cpu'", name, `a cuda Tensor: ${name.split(' ')[0]} has no CUDA kernel yet; call .cpu() first (AdamW and Adam without weight decay run on cuda)`));
+    if (!device) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("a Tensor on 'cpu'", name, `a cuda Tensor: ${name.split(' ')[0]} has no CUDA kernel yet; call .cpu() first (AdamW, SGD, LARS and Adam without weight decay run on cuda)`));
     if (d.dtype !== 'float32') throw typeError('a float32 Tensor (the optimizers update float32 parameters on cuda)', name, `a ${d.dtype} cuda Tensor`);
     return d as unknown as FloatArray;
   }
@@ -154,10 +154,10 @@ export abstract class Optimizer<O extends object> {
   zeroGrad(setToNone = true): void {
     for (const g of this.paramGroups) {
       for (const p of g.params) {
-        const grad = (p as { grad?: { data: FloatArray } | null }).grad;
+        const grad = p.grad;
         if (!grad) continue;
-        if (setToNone) (p as { grad: unknown }).grad = null;
-        else grad.data.fill(0);
+        if (setToNone) p.grad = null;
+        else grad.fill_(0); // on any device
       }
     }
   }
@@ -216,7 +216,8 @@ export abstract class Optimizer<O extends object> {
   }
 
   /**
-   * A deep copy of the state with parameters referred to by index (in group order), and the group
+   * A deep copy of the state with parameters referred to by index (in group order; state held on
+   * 'cuda' is copied to host arrays), and the group
    * options (function-valued options such as LARS's `exclude` are kept by reference: they are code,
    * not state, and are never restored from a dict).
    */
@@ -234,7 +235,8 @@ export abstract class Optimizer<O extends object> {
       const i = index.get(p);
       if (i === undefined) continue;
       const copy: ParamState = {};
-      for (const [k, v] of Object.entries(s)) copy[k] = typeof v === 'number' ? v : v.slice();
+      // Device buffers come back as host copies (PyTorch's state_dict after .cpu()).
+      for (const [k, v] of Object.entries(s)) copy[k] = typeof v === 'number' ? v : v instanceof DeviceArray ? (download(v) as Float32Array) : v.slice();
       state[i] = copy;
     }
     return { state, paramGroups };
@@ -242,7 +244,8 @@ export abstract class Optimizer<O extends object> {
 
   /**
    * Restores options and state saved by `stateDict()` from an optimizer over the same parameters
-   * (same group sizes, same shapes). Buffers are copied into this optimizer's own arrays.
+   * (same group sizes, same shapes). Buffers are copied into this optimizer's own arrays, on the
+   * device of their parameter (uploaded for a cuda parameter).
    */
   loadStateDict(sd: OptimizerStateDict<O>): void {
     const where = `${this.name}.loadStateDict`;
@@ -272,7 +275,9 @@ export abstract class Optimizer<O extends object> {
             throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`a buffer of ${p.data.length} elements (shape [${p.shape.join(', ')}])`, `${where} stateDict.state[${key}].${k}`, `${v.length} elements`));
           }
           const buf = this.zerosLike(p);
-          buf.set(v);
+          // On a cuda parameter the state is uploaded (float32 on the device).
+          if (buf instanceof DeviceArray) uploadInto(buf, v instanceof Float32Array ? v : Float32Array.from(v));
+          else buf.set(v);
           copy[k] = buf;
         } else throw typeError('a number or a Float32Array/Float64Array', `${where} stateDict.state[${key}].${k}`, v);
       }

@@ -10,6 +10,7 @@
  *   p = p - lr * g          (maximize negates grad first, as PyTorch does)
  */
 import { SelfsupError, expectedMessage } from '../errors';
+import * as dev from './device';
 import { byDtype, fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
@@ -23,6 +24,8 @@ export interface SGDOptions {
 }
 
 export class SGD extends Optimizer<SGDOptions> {
+  protected override readonly cudaStep = true;
+
   constructor(params: ParamsArg<SGDOptions>, options: Partial<SGDOptions> = {}) {
     // lr = 1e-3 is PyTorch's default since 2.x (it used to be required).
     super('SGD', params, { lr: 1e-3, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false }, options);
@@ -43,6 +46,10 @@ export class SGD extends Optimizer<SGDOptions> {
   protected updateGroup(g: ParamGroup<SGDOptions>, params: Param[], grads: FloatArray[]): void {
     const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = g;
     const sign = g.maximize ? -1 : 1;
+    if (params.some((p) => dev.isDevice(p.data))) {
+      params.forEach((p, pi) => this.deviceStep(g, p, grads[pi]));
+      return;
+    }
     const a = fusedAddon();
     if (a) {
       // One native multi-tensor call per dtype (native/ops/optim): the same arithmetic, threaded.
@@ -85,5 +92,27 @@ export class SGD extends Optimizer<SGDOptions> {
         w[i] -= lr * step;
       }
     });
+  }
+
+  /** The same update on a cuda parameter, in device ops (lib/optim/device.ts). */
+  private deviceStep(g: ParamGroup<SGDOptions>, p: Param, grad: FloatArray): void {
+    const { lr, momentum: mu, dampening, weightDecay: wd, nesterov } = g;
+    const w = p.data as FloatArray;
+    const d = dev.scaled(grad, g.maximize ? -1 : 1);
+    if (wd !== 0) dev.axpy(d, w, wd);
+    let step: FloatArray | typeof d = d;
+    if (mu !== 0) {
+      const s = this.stateOf(p);
+      let buf = s.momentumBuffer as FloatArray | undefined;
+      if (buf === undefined) buf = s.momentumBuffer = dev.scaled(d, 1) as unknown as FloatArray;
+      else {
+        dev.scale(buf, mu);
+        dev.axpy(buf, d, 1 - dampening);
+      }
+      if (nesterov) dev.axpy(d, buf, mu);
+      else step = buf;
+    }
+    dev.axpy(w, step, -lr);
+    d.dispose();
   }
 }

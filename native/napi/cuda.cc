@@ -316,6 +316,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
                            {"cudaMemoryStats", MemoryStats}, {"cudaEmptyCache", EmptyCache},
                            {"cudaSynchronize", Synchronize}});
   RegisterCudaFused(env, exports);  // the fused families (cuda_fused.cc)
+  RegisterCudaLinalg(env, exports);
 }
 
 #endif  // SELFSUP_CUDA

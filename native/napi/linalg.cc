@@ -6,21 +6,13 @@
 #include "cpu/gemm.h"
 #include "ops/pointwise/params.h"
 #include "napi/convert.h"
+#include "napi/linalg.h"
 #include "napi/register.h"
 
 namespace selfsup {
 namespace napi {
 
-namespace {
-struct MatmulArgs {
-  int64_t batch, m, n, k, strideA, strideB;
-  bool transA, transB;
-};
-
-// Reads { batch, m, n, k, transA, transB, strideA, strideB } from the options object (argument
-// `idx`: the TypeScript plan) and checks that the operand lengths match them exactly (no read
-// outside the buffers).
-MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t idx, int64_t lenA, int64_t lenB) {
+MatmulArgs ReadMatmulArgs(const Napi::CallbackInfo& info, size_t idx, int64_t lenA, int64_t lenB) {
   Napi::Env env = info.Env();
   const int64_t kMax = int64_t(1) << 40;
   Napi::Object o = GetOptions(info, idx);
@@ -46,6 +38,7 @@ MatmulArgs ReadArgs(const Napi::CallbackInfo& info, size_t idx, int64_t lenA, in
   return a;
 }
 
+namespace {
 template <typename T>
 void Run(const MatmulArgs& a, const T* A, const T* B, T* C, T beta = T(0)) {
   const int64_t lda = a.transA ? a.m : a.k, ldb = a.transB ? a.k : a.n;
@@ -59,7 +52,7 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
   ArrayArg B = GetArray(info, 1, "b", {A.dtype});
-  MatmulArgs a = ReadArgs(info, 4, A.length, B.length);
+  MatmulArgs a = ReadMatmulArgs(info, 4, A.length, B.length);
   ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
   ArrayArg bias = GetOptionalArray(info, 3, "bias", {A.dtype}, a.n);
   Guard(env, [&] {
@@ -81,7 +74,7 @@ static Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ArrayArg A = GetArray(info, 0, "a", {DType::kFloat32, DType::kFloat64});
   ArrayArg B = GetArray(info, 1, "b", {A.dtype});
-  MatmulArgs a = ReadArgs(info, 2, A.length, B.length);
+  MatmulArgs a = ReadMatmulArgs(info, 2, A.length, B.length);
   auto ca = CopyArray(A), cb = CopyArray(B);
   auto out = NewOwned(A.dtype, a.batch * a.m * a.n);
   return RunAsync(

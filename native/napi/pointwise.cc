@@ -10,14 +10,25 @@
 #include <string>
 
 #include "napi/convert.h"
+#include "napi/pointwise.h"
 #include "napi/register.h"
 #include "ops/pointwise/params.h"
 
 namespace selfsup {
 namespace napi {
 
+RowsCols ReadRowsCols(Napi::Env env, const Napi::Object& o, int64_t length, const char* name) {
+  constexpr int64_t kMax = int64_t(1) << 40;
+  RowsCols r;
+  r.rows = GetIntProp(o, "rows", 0, kMax);
+  r.cols = GetIntProp(o, "cols", 0, kMax);
+  const int64_t total = CheckedMul(env, {r.rows, r.cols}, name);
+  if (length != total)
+    ThrowRange(env, "an array of length rows*cols = " + std::to_string(total), name, "length " + std::to_string(length));
+  return r;
+}
+
 namespace {
-constexpr int64_t kMax = int64_t(1) << 40;
 
 // The rows x cols matrix argument `idx` (float32 or float64 of `dtype` when given) and the
 // options' rows, cols checked against its length.
@@ -28,12 +39,8 @@ struct Rows {
 Rows ReadRows(Call& c, size_t idx, const char* name, std::initializer_list<DType> dtypes) {
   Rows r;
   r.x = c.Arg(idx, name, dtypes);
-  const Napi::Object o = c.Options();
-  r.rows = GetIntProp(o, "rows", 0, kMax);
-  r.cols = GetIntProp(o, "cols", 0, kMax);
-  const int64_t total = CheckedMul(c.Env(), {r.rows, r.cols}, name);
-  if (r.x.length != total)
-    ThrowRange(c.Env(), "an array of length rows*cols = " + std::to_string(total), name, "length " + std::to_string(r.x.length));
+  const RowsCols rc = ReadRowsCols(c.Env(), c.Options(), r.x.length, name);
+  r.rows = rc.rows, r.cols = rc.cols;
   return r;
 }
 

@@ -20,5 +20,6 @@ void RegisterOptim(Napi::Env env, Napi::Object exports);      // fused optimizer
 void RegisterDistributed(Napi::Env env, Napi::Object exports);  // MPI collectives (libmpi loaded at run time)
 void RegisterCuda(Napi::Env env, Napi::Object exports);       // device buffers (CUDA build only; empty otherwise)
 void RegisterCudaFused(Napi::Env env, Napi::Object exports);  // the fused families on device buffers (CUDA build only)
+void RegisterCudaLinalg(Napi::Env env, Napi::Object exports);  // matmul, GELU, LayerNorm on cuda (called by RegisterCuda)
 }  // namespace napi
 }  // namespace selfsup

@@ -14,15 +14,11 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 
 /** Rows whose op (or an op it calls) has no CUDA kernel: they must throw ERR_NO_DEVICE on 'cuda'. */
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
-  'allclose', 'batchNorm-eval', 'batchNorm-train',
-  'bmm', 'conv2d', 'cosineSimilarity', 'crossEntropy', 'cumsum',
-  'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'gelu',
-  'gelu-tanh', 'indexSelect', 'isnan', 'isnan-int', 'koleo', 'layerNorm', 'linear',
-  'logsumexp', 'matmul', 'max-dim', 'min-dim', 'msnLoss',
-  'norm', 'normalize', 'repeat', 'repeat-array-arg', 'scatterAdd', 'silu',
-  'smoothL1', 'sort', 'sort-default-dim', 'sort-int32', 'splitHeads',
-  'std', 'swavLoss', 'topk', 'tril', 'triu', 'var',
-  'where',
+  'allclose', 'batchNorm-eval', 'batchNorm-train', 'conv2d', 'cosineSimilarity', 'crossEntropy',
+  'cumsum', 'cumsum-int32', 'dropout', 'einsum', 'embedding', 'flip', 'gather', 'indexSelect',
+  'isnan', 'isnan-int', 'koleo', 'logsumexp', 'msnLoss', 'norm', 'normalize', 'repeat',
+  'repeat-array-arg', 'scatterAdd', 'silu', 'smoothL1', 'sort', 'sort-default-dim', 'sort-int32',
+  'std', 'swavLoss', 'topk', 'tril', 'triu', 'var', 'where',
 ]);
 
 /** Rows also run in bfloat16 and float16 on a real device (the ops with 16-bit CUDA paths). */
