@@ -153,6 +153,8 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
     if (bias.ndim !== 1 || bias.shape[0] !== out) throw selfsupError('ERR_SHAPE_MISMATCH', `shape [${out}]`, 'linear(bias)', shapeStr(bias.shape));
   }
   const lead = x.shape.slice(0, -1);
-  const y = LinearFn(reshape(x, [-1, inF]), weight, bias ?? null);
+  // The rows as a number, not -1: with inF = 0 a -1 would be ambiguous (0 elements in any rows).
+  const rows = lead.reduce((a, b) => a * b, 1);
+  const y = LinearFn(reshape(x, [rows, inF]), weight, bias ?? null);
   return reshape(y, [...lead, out]);
 }

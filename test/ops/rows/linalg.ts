@@ -78,7 +78,7 @@ export const rows: OpRow[] = [
     fn: (x, w, b) => linear(x, w, b),
     ref: (x: RefTensor, w: RefTensor, b: RefTensor | null) => {
       const [out, inF] = w.shape;
-      const rows = x.data.length / inF;
+      const rows = x.shape.slice(0, -1).reduce((a, b) => a * b, 1);
       const y = new Float64Array(rows * out);
       for (let r = 0; r < rows; r++) for (let o = 0; o < out; o++) {
         let s = b ? b.data[o] : 0;
@@ -89,6 +89,7 @@ export const rows: OpRow[] = [
     },
     samples: (g) => [
       { args: [g.t([4, 3]), g.t([2, 3]), g.t([2])] },
+      { label: 'no-in-features', args: [g.t([2, 3, 0]), g.t([4, 0]), g.t([4])] },
       { args: [g.t([2, 3, 3]), g.t([4, 3]), null] },
       { args: [g.t([3]), g.t([2, 3]), g.t([2])] },
       { args: [g.t([113, 59]), g.t([7, 59]), g.t([7])], gradcheck: false },
