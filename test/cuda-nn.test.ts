@@ -149,6 +149,12 @@ describe.skipIf(!real)(`the model path on cuda (${onDevice ? 'the device' : 'the
     const ge = expectThrows(() => F.gelu(half), SelfsupError, /gelu\(x\)/, /bfloat16/, /float32 only on cuda/);
     expect((ge as SelfsupError).code).toBe('ERR_UNSUPPORTED');
     expect(code(() => F.layerNorm(new Tensor(new DeviceArray('float16', 12), [3, 4]), 4))).toBe('ERR_UNSUPPORTED');
+    // The index reductions over a dim run in float32 only on the device.
+    const i32 = tensor([3, 1, 2, 5, 4, 0], [2, 3], { dtype: 'int32' }).to('cuda');
+    for (const f of [() => F.max(i32, 1), () => F.min(i32, 0), () => F.argmax(i32, 1), () => F.argmin(half, 0)]) {
+      const e = expectThrows(f, SelfsupError, /(max|min|argmax|argmin)\(x\)/, /float32 only on cuda/);
+      expect((e as SelfsupError).code).toBe('ERR_UNSUPPORTED');
+    }
   });
 
   it("Module.to('cuda') / cpu() move parameters, buffers and grads in place", () => {

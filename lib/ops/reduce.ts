@@ -3,7 +3,7 @@
  * output is read with stride 0 along reduced dims (common.forEachRow), so no permute/copy is needed.
  */
 import { defineOp as defineFunction } from '../autograd/function';
-import { rangeError, typeError } from '../errors';
+import { rangeError, selfsupError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, raw, sqrt } from './elementwise';
 import * as nc from './native-core';
@@ -176,6 +176,10 @@ function extreme(op: string, kind: 'max' | 'min', x: Tensor, dim?: number, keepd
   optBool(op, 'keepdim', keepdim, false);
   const d = normDim(op, 'dim', dim, x.ndim);
   if (x.ndim > 0 && x.shape[d] === 0) throw rangeError(`a non-empty dim ${d}`, `${op}(dim)`, dim);
+  // The device's index reduction (cudaArgReduce) runs on float32 only.
+  if (x.device === 'cuda' && x.dtype !== 'float32') {
+    throw selfsupError('ERR_UNSUPPORTED', "a float32 Tensor on 'cuda'", `${op}(x)`, `a ${x.dtype} cuda Tensor: ${op} over a dim runs in float32 only on cuda; call .to('float32') or .cpu() first`);
+  }
   if (x.device === 'cuda' && (op === 'argmax' || op === 'argmin')) {
     // argmax / argmin (no gradient): indices only.
     const { outer, size, inner } = splitAt(x.ndim === 0 ? [1] : x.shape, x.ndim === 0 ? 0 : d);
