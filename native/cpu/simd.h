@@ -191,6 +191,12 @@ SELFSUP_SIMD_INLINE VecD abs(VecD a) {
   return {_mm512_castsi512_pd(
       _mm512_and_si512(_mm512_castpd_si512(a.v), _mm512_set1_epi64(0x7fffffffffffffffLL)))};
 }
+// Per-lane tests: all_le(a, b) = every lane a <= b (false where either is NaN); select_gt(x, y,
+// a, b) = x > y ? a : b per lane.
+SELFSUP_SIMD_INLINE bool all_le(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ) == 0xFFFF; }
+SELFSUP_SIMD_INLINE Vec select_gt(Vec x, Vec y, Vec a, Vec b) {
+  return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(x.v, y.v, _CMP_GT_OQ), b.v, a.v)};
+}
 
 // Reductions: halves folded down to one lane (256, 128, 64, 32 bits), a fixed association order.
 SELFSUP_SIMD_INLINE float hsum(Vec a) {
@@ -385,6 +391,10 @@ SELFSUP_SIMD_INLINE Vec abs(Vec a) {
 SELFSUP_SIMD_INLINE VecD abs(VecD a) {
   return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)};
 }
+SELFSUP_SIMD_INLINE bool all_le(Vec a, Vec b) { return _mm256_movemask_ps(_mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ)) == 0xFF; }
+SELFSUP_SIMD_INLINE Vec select_gt(Vec x, Vec y, Vec a, Vec b) {
+  return {_mm256_blendv_ps(b.v, a.v, _mm256_cmp_ps(x.v, y.v, _CMP_GT_OQ))};
+}
 
 SELFSUP_SIMD_INLINE float hsum(Vec a) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
@@ -561,6 +571,12 @@ SELFSUP_SIMD_INLINE VecD fnma(VecD a, VecD b, VecD c) {
 }
 SELFSUP_SIMD_INLINE Vec abs(Vec a) { return {vabsq_f32(a.lo), vabsq_f32(a.hi)}; }
 SELFSUP_SIMD_INLINE VecD abs(VecD a) { return {vabsq_f64(a.lo), vabsq_f64(a.hi)}; }
+SELFSUP_SIMD_INLINE bool all_le(Vec a, Vec b) {
+  return vminvq_u32(vandq_u32(vcleq_f32(a.lo, b.lo), vcleq_f32(a.hi, b.hi))) != 0;
+}
+SELFSUP_SIMD_INLINE Vec select_gt(Vec x, Vec y, Vec a, Vec b) {
+  return {vbslq_f32(vcgtq_f32(x.lo, y.lo), a.lo, b.lo), vbslq_f32(vcgtq_f32(x.hi, y.hi), a.hi, b.hi)};
+}
 
 // Reductions in the association order of the AVX2 path: lanes i and i+4, then (0+2) + (1+3).
 SELFSUP_SIMD_INLINE float hsum(Vec a) {
@@ -741,6 +757,13 @@ SELFSUP_SIMD_INLINE VecD abs(VecD a) {
   std::memcpy(&r.v, &bits, sizeof(bits));
   return r;
 }
+SELFSUP_SIMD_INLINE bool all_le(Vec a, Vec b) {
+  const selfsup_v8i m = a.v <= b.v;  // -1 where true
+  bool all = true;
+  for (int i = 0; i < 8; ++i) all = all && m[i] != 0;
+  return all;
+}
+SELFSUP_SIMD_INLINE Vec select_gt(Vec x, Vec y, Vec a, Vec b) { return {x.v > y.v ? a.v : b.v}; }
 // Pairwise reduction in the same association order as the AVX2 path.
 SELFSUP_SIMD_INLINE float hsum(Vec a) {
   float s0 = a.v[0] + a.v[4], s1 = a.v[1] + a.v[5], s2 = a.v[2] + a.v[6], s3 = a.v[3] + a.v[7];
