@@ -25,8 +25,9 @@
 // (coefficients rounded to float32 low order first, the rest refit): Q 8.3e-9, H 1.6e-8, the
 // exponential's 3.5e-9. Accuracy over all float32 inputs: docs/tensor-core.md.
 //
-// Needs a real FMA (the exact a^2 split): in the generic variant, whose fma() is a multiply then
-// an add, both functions are the scalar code lane by lane.
+// The GELU fast paths need a real FMA (the exact a^2 split): in the generic variant, whose fma()
+// is a multiply then an add, the GELU pair is the scalar code lane by lane. sigmoid keeps its
+// fast path there (within its 2-ulp bound: native/tests/simd_test.cc, every variant).
 #pragma once
 
 #include "cpu/math_f32.h"
@@ -46,7 +47,8 @@ template <class F>
 SELFSUP_SIMD_INLINE Vec per_lane(Vec x, F f) {
   float in[kVecWidth], out[kVecWidth];
   storeu(in, x);
-  for (int i = 0; i < kVecWidth; i++) out[i] = f(in[i]);  // vectorized by the compiler
+  // vectorized by the compiler where the file is built without trapping math (the kernels)
+  for (int i = 0; i < kVecWidth; i++) out[i] = f(in[i]);
   return loadu(out);
 }
 

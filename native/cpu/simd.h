@@ -25,6 +25,7 @@
 //   does not require it), loadu(p), store(p, v),
 //   storeu(p, v), load_partial(p, n) / store_partial(p, v, n) (n lanes, rest zero / untouched),
 //   add sub mul div min max fma(a, b, c) = a*b + c, fnma(a, b, c) = c - a*b, abs,
+//   all_le(a, b) (every lane a <= b; false on NaN), select_gt(x, y, a, b) (x > y ? a : b per lane),
 //   operators + - * /, hsum(v), hmax(v), transpose8x8(Vec r[8]) (in place; with 16 lanes each
 //   half of the registers, lanes 0-7 and 8-15, is its own 8x8 block),
 //   widen_lo(Vec) / widen_hi(Vec) -> VecD (low / high half of the lanes), narrow(VecD lo, VecD hi)

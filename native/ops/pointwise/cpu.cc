@@ -88,15 +88,15 @@ template <GeluMode M, bool Grad> SELFSUP_SIMD_INLINE void gelu_pair(Vec& v0, Vec
 template <GeluMode M>
 void gelu_span(const float* x, const float* b, float* y, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    Vec v0 = loadu(x + i), v1 = loadu(x + i + 8);
-    if (b) v0 = v0 + loadu(b + i), v1 = v1 + loadu(b + i + 8);
+  for (; i + 2 * kVecWidth <= n; i += 2 * kVecWidth) {
+    Vec v0 = loadu(x + i), v1 = loadu(x + i + kVecWidth);
+    if (b) v0 = v0 + loadu(b + i), v1 = v1 + loadu(b + i + kVecWidth);
     gelu_pair<M, false>(v0, v1);
     storeu(y + i, v0);
-    storeu(y + i + 8, v1);
+    storeu(y + i + kVecWidth, v1);
   }
-  for (; i < n; i += 8) {
-    const int r = static_cast<int>(std::min<int64_t>(8, n - i));
+  for (; i < n; i += kVecWidth) {
+    const int r = static_cast<int>(std::min<int64_t>(kVecWidth, n - i));
     Vec v = load_partial(x + i, r);
     if (b) v = v + load_partial(b + i, r);
     store_partial(y + i, gelu_v<M>(v), r);
@@ -106,20 +106,20 @@ void gelu_span(const float* x, const float* b, float* y, int64_t n) {
 template <GeluMode M>
 void gelu_grad_span(const float* g, const float* x, const float* b, float* dx, float* acc, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    Vec v0 = loadu(x + i), v1 = loadu(x + i + 8);
-    if (b) v0 = v0 + loadu(b + i), v1 = v1 + loadu(b + i + 8);
+  for (; i + 2 * kVecWidth <= n; i += 2 * kVecWidth) {
+    Vec v0 = loadu(x + i), v1 = loadu(x + i + kVecWidth);
+    if (b) v0 = v0 + loadu(b + i), v1 = v1 + loadu(b + i + kVecWidth);
     gelu_pair<M, true>(v0, v1);
-    const Vec d0 = loadu(g + i) * v0, d1 = loadu(g + i + 8) * v1;
+    const Vec d0 = loadu(g + i) * v0, d1 = loadu(g + i + kVecWidth) * v1;
     if (acc) {
       storeu(acc + i, loadu(acc + i) + d0);
-      storeu(acc + i + 8, loadu(acc + i + 8) + d1);
+      storeu(acc + i + kVecWidth, loadu(acc + i + kVecWidth) + d1);
     }
     storeu(dx + i, d0);
-    storeu(dx + i + 8, d1);
+    storeu(dx + i + kVecWidth, d1);
   }
-  for (; i < n; i += 8) {
-    const int r = static_cast<int>(std::min<int64_t>(8, n - i));
+  for (; i < n; i += kVecWidth) {
+    const int r = static_cast<int>(std::min<int64_t>(kVecWidth, n - i));
     Vec v = load_partial(x + i, r);
     if (b) v = v + load_partial(b + i, r);
     const Vec d = load_partial(g + i, r) * gelu_grad_v<M>(v);
