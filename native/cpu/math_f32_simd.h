@@ -52,6 +52,11 @@ SELFSUP_SIMD_INLINE Vec per_lane(Vec x, F f) {
   return loadu(out);
 }
 
+// c0 + u (c1 + u (c2 + ...)): Horner's scheme, one FMA per coefficient, lowest coefficient first.
+SELFSUP_SIMD_INLINE Vec horner(Vec, float c) { return broadcast(c); }
+template <class... C>
+SELFSUP_SIMD_INLINE Vec horner(Vec u, float c, C... rest) { return fma(horner(u, rest...), u, broadcast(c)); }
+
 // e^(-a^2/2) for 0 <= a <= 4 as (1 + q) 2^n, so that a product (1 + q) k rounds once (one FMA).
 // a^2 = hi + lo exactly (lo = a a - hi by one FMA); n = round(-hi / (2 ln2)) in [-12, 0];
 // sigma = hi + 2n ln2 + lo = 2 rho, where hi + 2n ln2_hi is exact (both lie on hi's grid and the
@@ -66,12 +71,8 @@ SELFSUP_SIMD_INLINE ExpV exp_neg_half_sq_v(Vec a) {
   const Vec t = fma(hi, broadcast(-0.72134752044448170f), broadcast(kRoundMagic));  // -log2(e) / 2
   const Vec n = t - broadcast(kRoundMagic);
   const Vec sigma = fma(n, broadcast(2.0f * kLn2Lo), fma(n, broadcast(2.0f * kLn2Hi), hi)) - neg_lo;
-  Vec p = broadcast(2.159484029e-05f);
-  p = fma(p, sigma, broadcast(-2.615507110e-04f));
-  p = fma(p, sigma, broadcast(2.604268258e-03f));
-  p = fma(p, sigma, broadcast(-2.083314210e-02f));
-  p = fma(p, sigma, broadcast(1.249999851e-01f));
-  p = fma(p, sigma, broadcast(-0.5f));
+  const Vec p = horner(sigma, -0.5f, 1.249999851e-01f, -2.083314210e-02f, 2.604268258e-03f,
+                       -2.615507110e-04f, 2.159484029e-05f);
   // 2^n as a float factor: an integer add into the exponent field measured slower (Zen 4: the
   // value crosses between the float and integer domains).
   return {p * sigma, pow2_from_magic(t)};
@@ -84,12 +85,8 @@ SELFSUP_SIMD_INLINE Vec sigmoid_v(Vec x) {
   const Vec n = t - broadcast(kRoundMagic);  // in [-126, 0]
   const Vec r = fnma(n, broadcast(kLn2Lo), fnma(n, broadcast(kLn2Hi), neg_a));  // first step exact
   // e^r - 1 = r P(r), P of degree 5 (minimax on |r| <= ln2 / 2, relative error 3.1e-9)
-  Vec p = broadcast(1.381948707e-03f);
-  p = fma(p, r, broadcast(8.368687704e-03f));
-  p = fma(p, r, broadcast(4.166828096e-02f));
-  p = fma(p, r, broadcast(1.666652113e-01f));
-  p = fma(p, r, broadcast(4.999999404e-01f));
-  p = fma(p, r, broadcast(1.0f));
+  const Vec p = horner(r, 1.0f, 4.999999404e-01f, 1.666652113e-01f, 4.166828096e-02f, 8.368687704e-03f,
+                       1.381948707e-03f);
   const Vec s = pow2_from_magic(t);
   const Vec e = fma(p * r, s, s);
   return select_gt(x, zero_f(), broadcast(1.0f), e) / (broadcast(1.0f) + e);
@@ -102,14 +99,8 @@ SELFSUP_SIMD_INLINE bool gelu_fast_ok(Vec x) { return kGeluFast && all_le(abs(x)
 SELFSUP_SIMD_INLINE Vec gelu_erf_fast(Vec x) {
   const Vec a = abs(x);
   const Vec u = fnma(broadcast(2.0f), a / (broadcast(4.25f) + a), broadcast(1.0f));
-  Vec q = broadcast(-1.201195060e-03f);
-  q = fma(q, u, broadcast(3.263705410e-03f));
-  q = fma(q, u, broadcast(1.156612858e-02f));
-  q = fma(q, u, broadcast(3.627524897e-02f));
-  q = fma(q, u, broadcast(7.507672906e-02f));
-  q = fma(q, u, broadcast(1.227565482e-01f));
-  q = fma(q, u, broadcast(1.629035026e-01f));
-  q = fma(q, u, broadcast(8.935932815e-02f));
+  const Vec q = horner(u, 8.935932815e-02f, 1.629035026e-01f, 1.227565482e-01f, 7.507672906e-02f,
+                       3.627524897e-02f, 1.156612858e-02f, 3.263705410e-03f, -1.201195060e-03f);
   const Vec k = a * q;  // a Phi(-a) e^(a^2/2)
   const ExpV e = exp_neg_half_sq_v(a);
   return fnma(fma(e.q, k, k), e.scale, max(x, zero_f()));
@@ -120,13 +111,8 @@ SELFSUP_SIMD_INLINE Vec gelu_erf_grad_fast(Vec x) {
   const Vec a = abs(x);
   const Vec s = a / (broadcast(5.0f) + a);
   const Vec u = fnma(broadcast(2.0f), s, broadcast(1.0f));
-  Vec r = broadcast(-6.150197005e-04f);
-  r = fma(r, u, broadcast(7.948873565e-03f));
-  r = fma(r, u, broadcast(1.778458804e-02f));
-  r = fma(r, u, broadcast(5.667863414e-02f));
-  r = fma(r, u, broadcast(1.264623106e-01f));
-  r = fma(r, u, broadcast(2.477226406e-01f));
-  r = fma(r, u, broadcast(4.272835553e-01f));
+  const Vec r = horner(u, 4.272835553e-01f, 2.477226406e-01f, 1.264623106e-01f, 5.667863414e-02f,
+                       1.778458804e-02f, 7.948873565e-03f, -6.150197005e-04f);
   const Vec h = fnma(s, r, broadcast(kGeluH0));
   const Vec k = fma(broadcast(kGeluA0Hi) - a, h, broadcast(kGeluA0Lo) * h);  // g e^(a^2/2)
   const ExpV e = exp_neg_half_sq_v(a);
