@@ -164,6 +164,8 @@ export interface NativeAddon {
   tensorSoftmaxBackward(log: boolean, g: FloatArray, y: FloatArray, gx: FloatArray, outer: number, size: number, inner: number): void;
   tensorCopy(src: TensorData, dst: TensorData, meta: Float64Array): void;
   tensorAxpy(y: FloatArray, x: FloatArray, alpha: number): void;
+  /** The output size (bytes) from which float32 tensor-core outputs use streaming stores; sets it first when given. */
+  tensorStreamMinBytes(bytes?: number): number;
 
   // fused optimizer steps (native/napi/optim.cc): one call per parameter group and dtype
   optimAdamW(params: FloatArray[], grads: FloatArray[], expAvg: FloatArray[], expAvgSq: FloatArray[], maxExpAvgSq: FloatArray[] | null,

@@ -13,6 +13,8 @@
 //   tensorCopy(src, dst, meta)                meta [nd, shape(nd), srcStrides(nd), srcOffset
 //                                             (, dstStrides(nd), dstOffset: a strided dst)]
 //   tensorAxpy(y, x, alpha)                   y += alpha x
+//   tensorStreamMinBytes(bytes?)              the streaming-store threshold (params.h): returns
+//                                             it; sets it first when `bytes` is given
 //
 // In the CUDA build every array argument may instead be a cuda device buffer (convert.h
 // ToArrayOrDevice): all of a call's arrays on the device, then the same checks run and the CUDA
@@ -305,13 +307,20 @@ Napi::Value Axpy(const Napi::CallbackInfo& info) {
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_axpy)(y.dtype, y.data, x.data, y.length, alpha); });
   return env.Undefined();
 }
+
+Napi::Value StreamMinBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && !info[0].IsUndefined()) set_tensor_stream_min_bytes(GetInt(info, 0, "bytes", 0, int64_t(1) << 53));
+  return Napi::Number::New(env, static_cast<double>(tensor_stream_min_bytes()));
+}
 }  // namespace
 
 void RegisterTensor(Napi::Env env, Napi::Object exports) {
   ExportAll(env, exports, {{"tensorBinary", Binary}, {"tensorUnary", Unary},
                            {"tensorUnaryBackward", UnaryBackward}, {"tensorReduce", Reduce},
                            {"tensorSoftmax", Softmax}, {"tensorSoftmaxBackward", SoftmaxBackward},
-                           {"tensorCopy", Copy}, {"tensorAxpy", Axpy}});
+                           {"tensorCopy", Copy}, {"tensorAxpy", Axpy},
+                           {"tensorStreamMinBytes", StreamMinBytes}});
 }
 
 }  // namespace napi

@@ -153,26 +153,109 @@ inline double sigmoid_d(double x) {
   return e / (1.0 + e);
 }
 
+// ---- streaming outputs ------------------------------------------------------------------------
+
+// A float32 output larger than half the last-level cache is written with streaming stores. Such a
+// fresh output is rarely in cache: V8 frees a dead ArrayBuffer only after a GC, so malloc seldom
+// hands back the block the previous op just wrote, and a normal store first reads each line it
+// writes (read for ownership): a unary op then costs three memory passes instead of two.
+// Streaming stores write whole lines without reading them, and leave the cache to the inputs.
+// Measured on a 2-core Zen 4 (32 MiB L3), 4.8M floats times a scalar with 2 threads: 0.69 ms
+// streaming; 0.77-0.88 ms with normal stores into buffers out of cache (rotating over 3-6); 0.47
+// ms with normal stores into the buffer still in cache, which is what a reference-counted
+// framework gets when the previous result is freed at once. Two such ops chained: 1.48 ms
+// streaming, 1.90 ms normal. Below the threshold the output may still be in cache when the next
+// op reads it, and normal stores win. Only the memory-bound ops stream: the transcendentals
+// (exp, sigmoid at 4.8M floats) measured 20-30% slower with streaming stores.
+template <class T>
+bool streamed_out(const void* out, int64_t n, const void* in0, const void* in1 = nullptr) {
+  return std::is_same<T, float>::value && out != in0 && out != in1 &&
+         n * int64_t(sizeof(T)) >= tensor_stream_min_bytes();
+}
+
+// Writes y[0, n): fn(dst, i, m) computes the results for elements [i, i + m) into dst. Where y is
+// vector aligned the results go through a 4 KiB tile in L1 and on to y with streaming stores;
+// the unaligned head and the tail are written directly. The caller fences once per chunk.
+template <class Fn>
+SELFSUP_TENSOR_INLINE void stream_span(float* y, int64_t n, Fn&& fn) {
+  constexpr int64_t kTile = 1024;
+  alignas(64) float tile[kTile];
+  const auto addr = reinterpret_cast<uintptr_t>(y);
+  constexpr uintptr_t kA = 64;  // a whole cache line: never half streamed, half stored
+  int64_t head = (addr & 3) ? n : static_cast<int64_t>(((kA - (addr & (kA - 1))) & (kA - 1)) / 4);
+  head = std::min(head, n);
+  if (head > 0) fn(y, int64_t(0), head);
+  int64_t i = head;
+  while (n - i >= kVecWidth) {
+    const int64_t m = std::min(kTile, (n - i) / kVecWidth * kVecWidth);
+    fn(tile, i, m);
+    for (int64_t k = 0; k < m; k += kVecWidth) stream_store(y + i + k, loadu(tile + k));
+    i += m;
+  }
+  if (i < n) fn(y + i, i, n - i);
+}
+
 // ---- binary -----------------------------------------------------------------------------------
+
+// One row: o[i] = f(x[i * sa], y[i * sb]), with the unit and broadcast strides as plain loops.
+template <class T, class O, class F>
+SELFSUP_TENSOR_INLINE void binary_row(O* __restrict o, const T* __restrict x, const T* __restrict y, int64_t n, int64_t sa, int64_t sb, F f) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; i++) o[i] = f(x[i], y[i]);
+  } else if (sa == 1 && sb == 0) {
+    const T yv = y[0];
+    for (int64_t i = 0; i < n; i++) o[i] = f(x[i], yv);
+  } else if (sa == 0 && sb == 1) {
+    const T xv = x[0];
+    for (int64_t i = 0; i < n; i++) o[i] = f(xv, y[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) o[i] = f(x[i * sa], y[i * sb]);
+  }
+}
+
+// The streaming form: out is contiguous, so it is one flat span, streamed in tiles that may cover
+// several rows (streaming row by row would leave lines at the row ends half streamed, half
+// stored: measured 3x slower on a bias add with 384-float rows).
+template <class T, class F>
+void binary_flat_streamed(const Loop& L, float* out, const T* a, const T* b, F f) {
+  const int last = L.nd - 1;
+  const int64_t inner = L.shape[last], sa = L.stride[1][last], sb = L.stride[2][last];
+  split(L.numel(), kGrainSimple, [&](int64_t b0, int64_t e0) {
+    stream_span(out + L.offset[0] + b0, e0 - b0, [&](float* d, int64_t i, int64_t m) {
+      for (int64_t k = b0 + i, end = b0 + i + m; k < end;) {
+        int64_t r = k / inner, offa = L.offset[1], offb = L.offset[2];
+        const int64_t c = k - r * inner, len = std::min(inner - c, end - k);
+        for (int dd = last - 1; dd >= 0; dd--) {
+          const int64_t ix = r % L.shape[dd];
+          r /= L.shape[dd];
+          offa += ix * L.stride[1][dd];
+          offb += ix * L.stride[2][dd];
+        }
+        binary_row<T, float>(d + (k - b0 - i), a + offa + c * sa, b + offb + c * sb, len, sa, sb, f);
+        k += len;
+      }
+    });
+    stream_fence();
+  });
+}
+
+// True when operand k of L walks its elements contiguously (row-major, no gaps).
+inline bool loop_contiguous(const Loop& L, int k) {
+  int64_t expect = 1;
+  for (int d = L.nd - 1; d >= 0; d--) {
+    if (L.stride[k][d] != expect) return false;
+    expect *= L.shape[d];
+  }
+  return true;
+}
 
 template <class T, class O, class F>
 void binary_rows(const Loop& L, O* out, const T* a, const T* b, F f) {
+  if constexpr (std::is_same<O, float>::value && std::is_same<T, float>::value) {
+    if (L.nd > 0 && loop_contiguous(L, 0) && streamed_out<float>(out, L.numel(), a, b)) return binary_flat_streamed<T>(L, out, a, b, f);
+  }
   run_loop(L, kGrainSimple, [&](const int64_t* off, int64_t n, const int64_t* st) {
-    O* __restrict o = out + off[0];
-    const T* __restrict x = a + off[1];
-    const T* __restrict y = b + off[2];
-    if (st[1] == 1 && st[2] == 1) {
-      for (int64_t i = 0; i < n; i++) o[i] = f(x[i], y[i]);
-    } else if (st[1] == 1 && st[2] == 0) {
-      const T yv = y[0];
-      for (int64_t i = 0; i < n; i++) o[i] = f(x[i], yv);
-    } else if (st[1] == 0 && st[2] == 1) {
-      const T xv = x[0];
-      for (int64_t i = 0; i < n; i++) o[i] = f(xv, y[i]);
-    } else {
-      const int64_t sa = st[1], sb = st[2];
-      for (int64_t i = 0; i < n; i++) o[i] = f(x[i * sa], y[i * sb]);
-    }
+    binary_row<T, O>(out + off[0], a + off[1], b + off[2], n, st[1], st[2], f);
   });
 }
 
@@ -242,9 +325,16 @@ void loop2(const T* __restrict g, const T* __restrict s, T* __restrict gx, int64
 
 template <class T, class F>
 void map1(const T* x, T* y, int64_t n, int64_t grain, F f) {
+  const bool nt = grain == kGrainSimple && streamed_out<T>(y, n, x);
   split(n, grain, [&](int64_t b, int64_t e) {
-    if (x == y) loop1_inplace(y + b, e - b, f);
-    else loop1(x + b, y + b, e - b, f);
+    if (x == y) return loop1_inplace(y + b, e - b, f);
+    if constexpr (std::is_same<T, float>::value) {
+      if (nt) {
+        stream_span(y + b, e - b, [&](float* d, int64_t i, int64_t m) { loop1(x + b + i, d, m, f); });
+        return stream_fence();
+      }
+    }
+    loop1(x + b, y + b, e - b, f);
   });
 }
 
@@ -261,12 +351,19 @@ void map1_vec(const float* x, float* y, int64_t n, int64_t grain, F f) {
 
 template <class T, class F>
 void map2(const T* g, const T* s, T* gx, int64_t n, int64_t grain, F f) {
+  const bool nt = grain == kGrainSimple && streamed_out<T>(gx, n, g, s);
   split(n, grain, [&](int64_t b, int64_t e) {
     if (gx == g) {  // in place over g (allowed by the binding): a plain loop
       for (int64_t i = b; i < e; i++) gx[i] = f(g[i], s[i]);
-    } else {
-      loop2(g + b, s + b, gx + b, e - b, f);
+      return;
     }
+    if constexpr (std::is_same<T, float>::value) {
+      if (nt) {
+        stream_span(gx + b, e - b, [&](float* d, int64_t i, int64_t m) { loop2(g + b + i, s + b + i, d, m, f); });
+        return stream_fence();
+      }
+    }
+    loop2(g + b, s + b, gx + b, e - b, f);
   });
 }
 

@@ -61,6 +61,13 @@ inline bool unary_backward_reads_output(UnaryOp op) {
 
 enum class ReduceOp : int32_t { kSum = 0, kMax, kMin, kCount };
 
+// Float32 outputs of at least this many bytes are written with streaming (non-temporal) stores
+// (cpu.cc explains why). Default: half the last-level cache (sysconf), 16 MiB where unknown;
+// SELFSUP_STREAM_MIN_BYTES overrides at load and set_tensor_stream_min_bytes at run time (the
+// tests set 0 to run the streaming loops on small shapes). Read on every op; thread safe.
+int64_t tensor_stream_min_bytes();
+void set_tensor_stream_min_bytes(int64_t bytes);
+
 }  // namespace selfsup
 
 // out = a (op) b over loop L (operand 0 out, 1 a, 2 b); dtype of a and b; out is uint8 for
