@@ -57,7 +57,7 @@ unset SELFSUP_BACKEND SELFSUP_ISA_HIDE
 # The arguments go to vitest; with no test file or folder among them, the kernel families' files.
 args=("$@") named=
 for a in "$@"; do [ -e "$a" ] && named=1; done
-[ -n "$named" ] || args+=(test/ops test/foundation.test.ts test/isa.test.ts test/tensor-core.test.ts
+[ -n "$named" ] || args+=(test/ops test/foundation.test.ts test/isa.test.ts test/tensor-core.test.ts test/stream-stores.test.ts
   test/pointwise.test.ts test/nn.test.ts test/attention.test.ts test/info_nce.test.ts test/vicreg.test.ts
   test/sinkhorn.test.ts test/tokens.test.ts test/optim-fused.test.ts)
 for isa in ${SELFSUP_ARM64_ISAS:-neon generic}; do
