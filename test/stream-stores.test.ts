@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, tensor } from '../lib';
 import { tryNative } from '../lib/backends/native';
 import { binary, unary, unaryBackward, SMALL, setNativeMinElements, type BinaryOpName, type UnaryOpName } from '../lib/ops/native-core';
+import { gatherTokens as kGather, gatherTokensBackward as kGatherBackward } from '../lib/kernels/tokens';
 import { mulberry32 } from './helpers';
 
 const addon = process.env.SELFSUP_BACKEND === 'reference' ? null : (tryNative() as unknown as { tensorStreamMinBytes(b?: number): number } | null);
@@ -150,6 +151,28 @@ describe.skipIf(!addon)('tensor core: streaming stores give the normal loops\' r
     expectSame(grads[0], grads[1], 'relu/mul grads');
     const w = mk(4);
     for (let i = 0; i < grads[0].length; i += 5) expect(grads[0][i]).toBe((w.data[i] > 0 ? 2 : 0) + 3);
+  });
+
+  it('the token gather and its backward (the same threshold): repeated, unselected and ragged rows, rows not a whole line', () => {
+    for (const [B, N, D, K] of [[3, 11, 13, 7], [2, 9, 37, 12], [4, 6, 100, 5], [1, 5, 16, 9]]) {
+      const x = rand(B * N * D, D), g = rand(B * K * D, D + 1);
+      const r = mulberry32(N * K);
+      const idx = Int32Array.from({ length: B * K }, () => Math.floor(r() * N));  // repeats and gaps
+      const lengths = Int32Array.from({ length: B }, (_, b) => K - (b % 3));
+      for (const dxOff of [0, 1, 7]) {
+        const label = `B${B} N${N} D${D} K${K} offset ${dxOff}`;
+        const [o1, o2] = both(() => kGather(x, [B, N, D], idx, [B, K], { lengths }));
+        expectSame(o1, o2, `gather ${label}`);
+        const [d1, d2] = both(() => { const dx = shifted(B * N * D, dxOff); kGatherBackward(g, idx, [B, K], N, { lengths, dxOut: dx }); return dx; });
+        expectSame(d1, d2, `gather backward ${label}`);
+        // dx[b, n] = sum of g[b, k] over the valid k with idx[b, k] = n (ascending k), else 0
+        for (let b = 0; b < B; b++) for (let n = 0; n < N; n++) for (let d = 0; d < D; d += 5) {
+          let want = 0;
+          for (let k = 0; k < lengths[b]; k++) if (idx[b * K + k] === n) want = Math.fround(want + g[(b * K + k) * D + d]);
+          expect(d1[(b * N + n) * D + d], `${label} dx[${b},${n},${d}]`).toBe(want);
+        }
+      }
+    }
   });
 
   it('the threshold setter validates its argument', () => {
