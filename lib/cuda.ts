@@ -31,6 +31,8 @@ export interface CudaAddon {
   cudaLayerNormForward(x: DeviceArray, weight: DeviceArray | null, bias: DeviceArray | null, out: DeviceArray, mean: DeviceArray, rstd: DeviceArray, o: { rows: number; cols: number; eps: number }): void;
   cudaLayerNormBackward(grad: DeviceArray, x: DeviceArray, weight: DeviceArray | null, mean: DeviceArray, rstd: DeviceArray, dx: DeviceArray,
     dweight: DeviceArray | null, dbias: DeviceArray | null, o: { rows: number; cols: number }): void;
+  /** out = cond ? a : b over n contiguous elements (native/napi/cuda_more.cc). */
+  cudaWhere(cond: DeviceArray, a: DeviceArray, b: DeviceArray, out: DeviceArray): void;
   cudaMemoryStats(): CudaMemoryStats;
   cudaEmptyCache(): void;
   cudaSynchronize(): void;

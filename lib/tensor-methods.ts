@@ -19,6 +19,8 @@ import * as ew from './ops/elementwise';
 import * as red from './ops/reduce';
 import * as sh from './ops/shape';
 import * as inplace from './ops/inplace';
+import * as nc from './ops/native-core';
+import { noGrad } from './autograd/grad-mode';
 
 /** `(x, ...rest) => out` as the method `(...rest) => out`. */
 type MethodOf<Fn> = Fn extends (x: Tensor, ...rest: infer R) => infer O ? (...rest: R) => O : never;
@@ -123,7 +125,13 @@ const variants: Impl<VariantMethods> = {
     checkInPlace(this, 'copy_');
     const s = checkTensor('copy_', 'src', src);
     if (shapeStr(s.shape) !== shapeStr(this.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(this.shape)}`, 'copy_(src)', shapeStr(s.shape));
-    this.data.set(s.data);
+    if (this.device === 'cuda' || s.device === 'cuda') {
+      // Across devices and dtypes as PyTorch's copy_: src moved and converted first (untracked), then
+      // one device copy (or the download's values set on the host).
+      const v = noGrad(() => s.to(this.device).to(this.dtype));
+      if (this.device === 'cuda') nc.copyStrided(v.data, this.data, [this.numel()], [1]);
+      else this.data.set(v.data);
+    } else this.data.set(s.data);
     bumpVersion(this.data);
     return this;
   },

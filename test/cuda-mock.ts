@@ -153,6 +153,15 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
     optimAdamW: (w: unknown[], g: unknown[], m: unknown[], v: unknown[], vm: unknown[] | null, ss: Float64Array, sb: Float64Array, hy: Float64Array) =>
       real.optimAdamW(w.map((x, i) => f(x, `params[${i}]`)), g.map((x, i) => f(x, `grads[${i}]`)), m.map((x, i) => f(x, `expAvg[${i}]`)),
         v.map((x, i) => f(x, `expAvgSq[${i}]`)), vm ? vm.map((x, i) => f(x, `maxExpAvgSq[${i}]`)) : null, ss, sb, hy),
+    // The select moves elements as they are (any dtype, 16-bit ones as raw words); out may be a or b.
+    cudaWhere(cond: unknown, a: unknown, b: unknown, out: unknown): void {
+      const c = H(cond, 'cond'), x = H(a, 'a'), y = H(b, 'b'), o = H(out, 'out');
+      const dt = (h: unknown) => ((h instanceof DeviceArray ? h.handle : h) as Handle).dtype;
+      if (dt(cond) !== 'bool') throw new TypeError('mock cuda: cond must be a bool buffer');
+      if (dt(b) !== dt(a) || dt(out) !== dt(a)) throw new TypeError('mock cuda: a, b and out must share a dtype');
+      if (x.length !== c.length || y.length !== c.length || o.length !== c.length) throw new RangeError('mock cuda: where operands of different lengths');
+      for (let i = 0; i < c.length; i++) o[i] = c[i] ? x[i] : y[i];
+    },
     ...fusedMock(real, H, Hn),
   };
   return mock as unknown as MockCuda & Record<string, unknown>;

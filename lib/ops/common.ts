@@ -25,6 +25,11 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   'attention', 'infoNCE', 'vicreg', 'varianceLoss', 'covarianceLoss', 'barlowTwins', 'sinkhorn',
   'gatherTokens', 'scatterTokens', 'stochasticPositions',
   'matmul', 'bmm', 'linear', 'gelu', 'layerNorm', 'splitHeads',
+  // compositions of the above, the device select (native/ops/where) and strided copies
+  'where', 'isnan', 'allclose', 'silu', 'var', 'std', 'norm', 'logsumexp', 'normalize', 'cosineSimilarity',
+  'smoothL1', 'crossEntropy', 'flip', 'repeat', 'tril', 'triu',
+  // in place (the EMA target update)
+  'add_', 'sub_', 'mul_', 'div_', 'lerp_', 'copy_',
 ]);
 
 /** ERR_NO_DEVICE for an op without a CUDA kernel. */

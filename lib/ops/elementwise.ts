@@ -14,7 +14,8 @@ import * as nc from './native-core';
 import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
-  castCuda, checkCudaFloat32, emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
+  castCuda, checkCudaFloat32, emptyLike, expandRaw, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
+  zerosArray,
 } from './common';
 
 export { checkTensor };
@@ -93,6 +94,7 @@ export const raw = {
   mul: (a: Tensor, b: Tensor) => binaryMap(a, b, kMul),
   div: (a: Tensor, b: Tensor) => binaryMap(a, b, kDiv),
   eq: (a: Tensor, b: Tensor) => binaryMap(a, b, kEq, 'bool'),
+  gt: (a: Tensor, b: Tensor) => binaryMap(a, b, kGt, 'bool'),
   scale(a: Tensor, s: number): Tensor {
     const out = new Tensor(nc.outArray(a.dtype, a.numel(), a.device), a.shape), x = a.data, y = out.data;
     if (nc.unary('affine', x, y, s, 0)) return out;
@@ -355,6 +357,13 @@ export function eq(a: Tensor | number, b: Tensor | number): Tensor { return comp
 /** NaN test (bool); an int32 or bool tensor has no NaN. */
 export function isnan(x: Tensor): Tensor {
   checkTensor('isnan', 'x', x);
+  if (x.device === 'cuda') {
+    // NaN is the one value unequal to itself: the device's `ne` comparison.
+    if (!isFloatingDType(x.dtype)) return new Tensor(zerosArray('bool', x.numel(), 'cuda'), x.shape);
+    const out = nc.outArray('bool', x.numel(), 'cuda');
+    nc.binary('ne', out, x.shape, x.data, x.shape, x.data, x.shape);
+    return new Tensor(out, x.shape);
+  }
   const out = new Uint8Array(x.numel()), xd = x.data;
   if (isFloatDType(x.dtype)) for (let i = 0; i < out.length; i++) out[i] = xd[i] !== xd[i] ? 1 : 0;
   return new Tensor(out, x.shape);
@@ -380,12 +389,44 @@ export function allclose(a: Tensor, b: Tensor | number, rtol = 1e-5, atol = 1e-8
   }
   const [A, B] = binaryOperands('allclose', a, b, CMP_DTYPES);
   broadcastShapes('allclose', 'b', A.shape, B.shape);
+  if (A.device === 'cuda') return allcloseDevice(A, B, rtol, atol);
   const close = binaryMap(A, B, kClose(rtol, atol), 'bool').data;
   for (let i = 0; i < close.length; i++) if (!close[i]) return false;
   return true;
 }
 
+/**
+ * allclose of cuda tensors: the closeness mask in float32 device ops, its minimum read back (one
+ * synchronization: the result is a host boolean). int32 operands compare as float32 (exact below
+ * 2^24); the tolerance atol + rtol |b| is formed in float32 (double on the CPU).
+ */
+function allcloseDevice(A: Tensor, B: Tensor, rtol: number, atol: number): boolean {
+  if (A.dtype === 'int32') [A, B] = [castCuda(A, 'float32'), castCuda(B, 'float32')];
+  const diff = abs(binaryMap(A, B, kSub));
+  const tol = emptyLike(B);
+  nc.unary('affine', abs(B).data, tol.data, rtol, atol);
+  const within = castCuda(binaryMap(tol, diff, kGe, 'bool'), A.dtype);
+  const same = castCuda(binaryMap(A, B, kEq, 'bool'), A.dtype); // equal infinities are close
+  const close = binaryMap(within, same, kMax);
+  if (close.numel() === 0) return true;
+  const lo = new Tensor(nc.outArray(close.dtype, 1, 'cuda'), []);
+  nc.reduce('min', close.data, close.shape, close.shape.map(() => true), lo.data);
+  return lo.item() === 1;
+}
+
 // ---- where ----------------------------------------------------------------------------------
+
+/**
+ * cond ? a : b on 'cuda' over the broadcast shape: the operands are expanded (strided copies) and
+ * the device select (native/ops/where) moves elements as bits, so an inf or NaN in the branch
+ * not taken never reaches the result. a and b share a dtype; not recorded.
+ */
+export function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const shape = broadcastShapes('where', 'b', broadcastShapes('where', 'a', cond.shape, a.shape), b.shape);
+  const out = nc.outArray(a.dtype, sizeOf(shape), 'cuda');
+  nc.whereDevice(expandRaw(cond, shape).data, expandRaw(a, shape).data, expandRaw(b, shape).data, out);
+  return new Tensor(out, shape);
+}
 
 const WhereFn = defineFunction({
   name: 'Where',
@@ -394,6 +435,7 @@ const WhereFn = defineFunction({
     const shape = broadcastShapes('where', 'b', s1, b.shape);
     ctx.save(cond);
     ctx.shapes = [a.shape, b.shape, shape];
+    if (cond.device === 'cuda') return whereRaw(cond, a, b);
     const out = newArray(a.dtype, sizeOf(shape));
     const c = cond.data, ad = a.data, bd = b.data;
     forEachRow(shape, [contiguousStrides(shape), broadcastStrides(cond.shape, shape), broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape)], (o, n, s) => {
@@ -406,6 +448,10 @@ const WhereFn = defineFunction({
     const [cond] = ctx.saved;
     const [sa, sb] = ctx.shapes as number[][];
     const pick = (take: boolean): Tensor => {
+      if (g.device === 'cuda') {
+        const zero = scalarLike(0, g);
+        return take ? whereRaw(cond, g, zero) : whereRaw(cond, zero, g);
+      }
       const m = binaryMap(g, cond, take ? (o, oo, x, xo, xs, c, co, cs, n) => { for (let i = 0; i < n; i++) o[oo + i] = c[co + i * cs] ? x[xo + i * xs] : 0; }
         : (o, oo, x, xo, xs, c, co, cs, n) => { for (let i = 0; i < n; i++) o[oo + i] = c[co + i * cs] ? 0 : x[xo + i * xs]; });
       return m;
@@ -420,6 +466,9 @@ export function where(condition: Tensor, a: Tensor | number, b: Tensor | number)
   const [A, B] = promoted('where', a, b);
   const s1 = broadcastShapes('where', 'a', c.shape, A.shape);
   broadcastShapes('where', 'b', s1, B.shape);
+  for (const [t, name] of [[A, 'a'], [B, 'b']] as const) {
+    if (t.device !== c.device) throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${c.device}' (the device of condition)`, `where(${name})`, `a Tensor on '${t.device}'`);
+  }
   return WhereFn(c, A, B);
 }
 
@@ -480,8 +529,12 @@ export const sigmoid = unary('Sigmoid', 'y', (x, y, n) => {
 }, (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] * Y[i] * (1 - Y[i]); });
 export const tanh = unary('Tanh', 'y', (x, y, n) => { for (let i = 0; i < n; i++) y[i] = Math.tanh(x[i]); },
   (g, _x, y, gx, n) => { const Y = y as Arr; for (let i = 0; i < n; i++) gx[i] = g[i] * (1 - Y[i] * Y[i]); });
-/** x * sigmoid(x) (a.k.a. swish). */
-export const silu = unary('Silu', 'x', (x, y, n) => {
+/** x * sigmoid(x) (a.k.a. swish); on 'cuda' that product of device ops, differentiated through both. */
+export function silu(x: Tensor): Tensor {
+  if (x instanceof Tensor && x.device === 'cuda') return mul(checkFloat('silu', 'x', x), sigmoid(x));
+  return siluHost(x);
+}
+const siluHost = unary('Silu', 'x', (x, y, n) => {
   for (let i = 0; i < n; i++) { const v = x[i]; y[i] = v >= 0 ? v / (1 + Math.exp(-v)) : (v * Math.exp(v)) / (1 + Math.exp(v)); }
 }, (g, x, _y, gx, n) => {
   const X = x as Arr;

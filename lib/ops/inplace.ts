@@ -8,8 +8,8 @@
  */
 import { bumpVersion } from '../autograd/version';
 import { selfsupError, shapeStr, typeError } from '../errors';
-import { Tensor } from '../tensor';
-import { binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides, forEachRow, sameShape } from './common';
+import { Tensor, isFloatingDType } from '../tensor';
+import { binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides, forEachRow, sameShape, toCuda } from './common';
 import { toDtype } from './shape';
 import * as nc from './native-core';
 
@@ -24,7 +24,17 @@ type Op = 'add_' | 'sub_' | 'mul_' | 'div_';
 function otherOperand(op: Op, self: Tensor, other: unknown): Tensor {
   if (!(other instanceof Tensor)) return binaryOperands(op, self, other)[1]; // a number: a scalar of self's dtype
   checkTensor(op, 'other', other);
-  return other.dtype === self.dtype || other.dtype === 'float64' ? other : toDtype(other, self.dtype);
+  const o = other.device === self.device ? other : sameDeviceAs(op, 'other', self, other);
+  return o.dtype === self.dtype || o.dtype === 'float64' ? o : toDtype(o, self.dtype);
+}
+
+/**
+ * `other` of an in-place op on a tensor of another device: a 0-dim cpu tensor moves to 'cuda'
+ * (PyTorch's cpu scalars), anything else is ERR_DEVICE_MISMATCH naming the argument.
+ */
+function sameDeviceAs(op: string, arg: string, self: Tensor, other: Tensor): Tensor {
+  if (self.device === 'cuda' && other.ndim === 0) return toCuda(other, isFloatingDType(other.dtype) ? self.dtype : other.dtype);
+  throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${self.device}' (the device of this)`, `${op}(${arg})`, `a Tensor on '${other.device}'`);
 }
 
 export function binary(op: Op, self: Tensor, other: Tensor | number, alpha: number): void {
@@ -37,7 +47,10 @@ export function binary(op: Op, self: Tensor, other: Tensor | number, alpha: numb
   }
   let B = B0;
   // alpha folds into other first (a scaled copy: PyTorch's add_(other, alpha=a) is self + a * other).
-  if (alpha !== 1 && (op === 'add_' || op === 'sub_')) {
+  if (alpha !== 1 && (op === 'add_' || op === 'sub_') && self.device === 'cuda') {
+    B = new Tensor(nc.outArray(B0.dtype, B0.numel(), 'cuda'), B0.shape);
+    nc.unary('affine', B0.data, B.data, alpha, 0);
+  } else if (alpha !== 1 && (op === 'add_' || op === 'sub_')) {
     const scaled = new (B0.data.constructor as Float32ArrayConstructor)(B0.data.length);
     if (!nc.unary('affine', B0.data, scaled, alpha, 0)) for (let i = 0; i < scaled.length; i++) scaled[i] = B0.data[i] * alpha;
     B = { data: scaled, shape: B0.shape, dtype: B0.dtype } as Tensor;
@@ -61,12 +74,14 @@ export function binary(op: Op, self: Tensor, other: Tensor | number, alpha: numb
 export function lerp(self: Tensor, end: Tensor, weight: number): void {
   checkFloat('lerp_', 'this', self);
   if (typeof weight !== 'number') throw typeError('a number', 'lerp_(weight)', weight);
+  if (end instanceof Tensor && end.device !== self.device) end = sameDeviceAs('lerp_', 'end', self, end);
   const [, E] = binaryOperands('lerp_', self, end);
   const out = broadcastShapes('lerp_', 'end', self.shape, E.shape);
   if (!sameShape(out, self.shape)) {
     throw selfsupError('ERR_SHAPE_MISMATCH', `a shape that broadcasts to ${shapeStr(self.shape)} (the tensor's own)`, 'lerp_(end)', shapeStr(E.shape));
   }
-  const diff = new (self.data.constructor as Float32ArrayConstructor)(self.data.length);
+  // On 'cuda' both device passes always run (the out-of-place sub, then axpy into self).
+  const diff = self.device === 'cuda' ? nc.outArray(self.dtype, self.numel(), 'cuda') : new (self.data.constructor as Float32ArrayConstructor)(self.data.length);
   if (nc.binary('sub', diff, self.shape, E.data, E.shape, self.data, self.shape) && nc.axpy(self.data, diff, weight)) {
     bumpVersion(self.data);
     return;

@@ -6,10 +6,10 @@ import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';
 import { checkFloat, checkSameDtype, checkTensor, emptyLike, opts, optEnum, optNumber, sameShape } from './common';
-import { add, mul, neg, square, sub } from './elementwise';
+import { abs, add, div, eq, ge, lt, minimum, mul, neg, square, sub, where } from './elementwise';
 import { gather } from './indexing';
 import { logSoftmax } from './nn-functional';
-import { mean, sum } from './reduce';
+import { amax, argmax, mean, sum } from './reduce';
 import { squeeze, unsqueeze } from './shape';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -52,6 +52,8 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
     if (!sameShape(target.shape, expected)) {
       throw selfsupError('ERR_SHAPE_MISMATCH', `class indices of shape ${shapeStr(expected)} (input ${shapeStr(input.shape)} without the class dim)`, 'crossEntropy(target)', shapeStr(target.shape));
     }
+    if (input.device === 'cuda' || target.device === 'cuda') return classNllDevice(logp, target, cdim, ignore, ls, reduction);
+    {
     const td = target.data;
     let kept = 0;
     for (let i = 0; i < td.length; i++) {
@@ -70,6 +72,7 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
       // PyTorch's 'mean' with ignored targets: the sum over the kept positions / their count (0/0 = NaN).
       if (reduction === 'mean') return mul(sum(loss), kept === 0 ? NaN : 1 / kept);
     }
+    }
   } else {
     checkSameDtype('crossEntropy', 'target', target, input, 'input');
     if (!sameShape(target.shape, input.shape)) {
@@ -79,6 +82,34 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
     loss = neg(sum(mul(logp, t), cdim));
   }
   return reduce(loss, reduction);
+}
+
+/**
+ * The class-index loss on 'cuda' (reduced as `reduction` says): the target picks its log-prob
+ * through a one-hot select (target == class, compared in float32: exact below 2^24) instead of a
+ * gather, so a -inf log-prob of another class cannot leak in; an ignored position matches no class
+ * and is masked. 'mean' divides by the count of kept positions on the device (0 / 0 = NaN, as the
+ * CPU). The range check reads one count back (a synchronization), and on failure the first bad
+ * position and its value for the message.
+ */
+function classNllDevice(logp: Tensor, target: Tensor, cdim: number, ignore: number, ls: number, reduction: Reduction): Tensor {
+  if (target.device !== logp.device) {
+    throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${logp.device}' (the device of input)`, 'crossEntropy(target)', `a Tensor on '${target.device}'`);
+  }
+  const C = logp.shape[cdim];
+  const t = target.to('float32');
+  const keep = sub(1, eq(t, ignore).to(logp.dtype));
+  const bad = mul(add(lt(t, 0).to('float32'), ge(t, C).to('float32')), sub(1, eq(t, ignore).to('float32')));
+  if (bad.numel() > 0 && amax(bad).item() > 0) {
+    const at = argmax(bad.reshape([-1])).item();
+    throw rangeError(`class indices in [0, ${C}) or ignoreIndex (${ignore})`, 'crossEntropy(target)', `${t.reshape([-1]).narrow(0, at, 1).item()} at position ${at}`, true);
+  }
+  const classes = new Tensor(Float32Array.from({ length: C }, (_, c) => c), logp.shape.map((s, i) => (i === cdim ? s : 1))).to('cuda');
+  const onehot = eq(unsqueeze(t, cdim), classes);
+  let loss = neg(sum(where(onehot, logp, 0), cdim));
+  if (ls > 0) loss = add(mul(loss, 1 - ls), mul(neg(mean(logp, cdim)), ls));
+  loss = mul(loss, keep);
+  return reduction === 'mean' ? div(sum(loss), sum(keep)) : reduce(loss, reduction);
 }
 
 /** 1 where the target is kept, 0 where it equals ignoreIndex (the input's dtype: a constant factor). */
@@ -133,5 +164,14 @@ export function smoothL1(input: Tensor, target: Tensor, options?: { beta?: numbe
   const o = opts<{ beta: number; reduction: Reduction }>('smoothL1', options, ['beta', 'reduction']);
   const beta = optNumber('smoothL1', 'options.beta', o.beta, 1, { min: 0 });
   const reduction = optEnum('smoothL1', 'options.reduction', o.reduction, REDUCTIONS, 'mean');
-  return reduce(SmoothL1Fn(sub(input, target), beta), reduction);
+  const d = sub(input, target);
+  if (d.device === 'cuda') {
+    // With c = min(|d|, beta): 0.5 c^2 / beta + (|d| - c) is both branches at once, in device ops;
+    // minimum's even split at |d| = beta gives the CPU's gradient there (sign d). beta 0 is L1.
+    const a = abs(d);
+    if (beta === 0) return reduce(a, reduction);
+    const c = minimum(a, beta);
+    return reduce(add(mul(square(c), 0.5 / beta), sub(a, c)), reduction);
+  }
+  return reduce(SmoothL1Fn(d, beta), reduction);
 }

@@ -282,3 +282,9 @@ export function layerNormBackwardDevice(g: TensorData, x: TensorData, w: TensorD
   deviceCore('layerNorm backward', g, x, w, mean, rstd, dx, dw, db);
   cudaAddon('layerNorm').cudaLayerNormBackward(dev(g)!, dev(x)!, dev(w), dev(mean)!, dev(rstd)!, dev(dx)!, dev(dw), dev(db), { rows, cols: n });
 }
+
+/** out = cond ? a : b over contiguous operands of one length (cond bool); 'cuda' only (native/napi/cuda_more.cc). */
+export function whereDevice(cond: TensorData, a: TensorData, b: TensorData, out: TensorData): void {
+  deviceCore('where', cond, a, b, out);
+  cudaAddon('where').cudaWhere(dev(cond)!, dev(a)!, dev(b)!, dev(out)!);
+}

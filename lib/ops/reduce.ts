@@ -7,7 +7,7 @@ import { rangeError, selfsupError, typeError } from '../errors';
 import { Tensor, type Dims } from '../tensor';
 import { abs, raw, sqrt } from './elementwise';
 import * as nc from './native-core';
-import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, sizeOf, splitAt, toCuda } from './common';
+import { broadcastStrides, castCuda, checkFloat, checkTensor, cloneRaw, contiguousStrides, expandRaw, forEachRow, newArray, normDim, normDims, opts, optBool, optNumber, scalarLike, sizeOf, splitAt, toCuda } from './common';
 
 function keptShape(shape: readonly number[], dims: readonly number[]): number[] {
   return shape.map((s, i) => (dims.includes(i) ? 1 : s));
@@ -279,6 +279,16 @@ const VarFn = defineFunction({
   name: 'Var',
   forward(ctx, x: Tensor, dims: number[], keepdim: boolean, correction: number) {
     const n = dims.reduce((a, d) => a * x.shape[d], 1);
+    if (x.device === 'cuda') {
+      // The same two passes in device ops: the mean, then the scaled sum of squared deviations.
+      const m = reduceRaw(x, dims, 'sum', 1 / n);
+      const dev = raw.sub(x, m);
+      const denom = Math.max(n - correction, 0);
+      const out = reduceRaw(raw.mul(dev, dev), dims, 'sum', 1 / denom);
+      ctx.save(x, m);
+      ctx.denom = denom;
+      return new Tensor(out.data, finalShape(x.shape, dims, keepdim));
+    }
     const m = reduceRaw(x, dims, 'sum');
     for (let i = 0; i < m.data.length; i++) m.data[i] /= n;
     const ks = m.shape;
@@ -297,6 +307,7 @@ const VarFn = defineFunction({
   },
   backward(ctx, g) {
     const [x, m] = ctx.saved;
+    if (x.device === 'cuda') return [raw.scale(raw.mul(new Tensor(g.data, m.shape), raw.sub(x, m)), 2 / ctx.denom)];
     const gg = spread(g, m.shape, x.shape), mm = spread(m, m.shape, x.shape);
     const gx = newArray(x.dtype, x.numel());
     const k = 2 / ctx.denom;
@@ -329,6 +340,14 @@ export function std(x: Tensor, dim?: Dims | null, options?: VarOptions): Tensor 
 const NormFn = defineFunction({
   name: 'Norm',
   forward(ctx, x: Tensor, dims: number[], keepdim: boolean, p: number) {
+    if (x.device === 'cuda') {
+      // (sum |x|^p)^(1/p) in device ops; p = 2 as sqrt(sum x^2).
+      const r = p === 2 ? sqrtRaw(reduceRaw(unaryRaw('square', x), dims, 'sum'))
+        : unaryRaw('powScalar', reduceRaw(unaryRaw('powScalar', abs(x), p), dims, 'sum'), 1 / p);
+      ctx.save(x, r);
+      ctx.p = p;
+      return new Tensor(r.data, finalShape(x.shape, dims, keepdim));
+    }
     const ax = newArray(x.dtype, x.numel());
     for (let i = 0; i < ax.length; i++) ax[i] = Math.pow(Math.abs(x.data[i]), p);
     const r = reduceRaw(new Tensor(ax, x.shape), dims, 'sum');
@@ -340,6 +359,7 @@ const NormFn = defineFunction({
   backward(ctx, g) {
     const [x, r] = ctx.saved;
     const p: number = ctx.p;
+    if (x.device === 'cuda') return [normGradDevice(x, r, new Tensor(g.data, r.shape), p)];
     const gg = spread(g, r.shape, x.shape), rr = spread(r, r.shape, x.shape);
     const gx = newArray(x.dtype, x.numel());
     // d||x||_p / dx = sign(x) |x|^(p-1) / ||x||^(p-1); 0 where the norm is 0 (PyTorch's subgradient).
@@ -350,6 +370,30 @@ const NormFn = defineFunction({
     return [new Tensor(gx, x.shape)];
   },
 });
+
+/** y = op(x; p0) elementwise on x's device (a new tensor). Not recorded. */
+function unaryRaw(op: nc.UnaryOpName, x: Tensor, p0 = 0, p1 = 0): Tensor {
+  const y = new Tensor(nc.outArray(x.dtype, x.numel(), x.device), x.shape);
+  nc.unary(op, x.data, y.data, p0, p1);
+  return y;
+}
+const sqrtRaw = (x: Tensor): Tensor => unaryRaw('sqrt', x);
+/** 1 where x == v, else 0, in x's dtype (a device comparison). */
+const isValue = (x: Tensor, v: number): Tensor => castCuda(raw.eq(x, scalarLike(v, x)), x.dtype);
+
+/**
+ * The CPU's norm gradient g sign(x) (|x| / r)^(p-1), 0 where r = 0 or x = 0, in device ops: the
+ * zeros are steered around (r + [r = 0], |x| + [x = 0]) instead of selected, so 0 / 0 and
+ * 0^(p-1) for p < 1 never form; sign(x) = [x > 0] - [x < 0] then zeroes x = 0.
+ */
+function normGradDevice(x: Tensor, r: Tensor, g: Tensor, p: number): Tensor {
+  const zero = scalarLike(0, x);
+  const sign = raw.sub(castCuda(raw.gt(x, zero), x.dtype), castCuda(raw.gt(zero, x), x.dtype));
+  const rs = raw.add(r, isValue(r, 0));
+  if (p === 2) return raw.mul(raw.mul(g, sign), raw.div(abs(x), rs));
+  const ax = abs(x);
+  return raw.mul(raw.mul(g, sign), unaryRaw('powScalar', raw.div(raw.add(ax, isValue(ax, 0)), rs), p - 1));
+}
 
 /** Vector p-norm over dims (all by default): p > 0 finite, or Infinity (max |x|). */
 export function norm(x: Tensor, p = 2, dim?: Dims | null, keepdim = false): Tensor {
@@ -362,9 +406,21 @@ export function norm(x: Tensor, p = 2, dim?: Dims | null, keepdim = false): Tens
   return NormFn(x, dims, keepdim, p);
 }
 
+/** The largest finite value of each cuda float dtype. */
+const MAX_FINITE = { float32: 3.4028234663852886e38, bfloat16: 3.3895313892515355e38, float16: 65504 };
+
 const LogSumExpFn = defineFunction({
   name: 'LogSumExp',
   forward(ctx, x: Tensor, dims: number[], keepdim: boolean) {
+    if (x.device === 'cuda') {
+      // The max shift clamped to the finite floats: an all -inf row shifts by -FLT_MAX and gives
+      // log 0 = -inf, a row with +inf gives inf (the CPU shifts both by 0); NaN stays NaN.
+      const big = MAX_FINITE[x.dtype as 'float32'];
+      const m = unaryRaw('clamp', reduceRaw(x, dims, 'max'), -big, big);
+      const lse = raw.add(unaryRaw('log', reduceRaw(unaryRaw('exp', raw.sub(x, m)), dims, 'sum')), m);
+      ctx.save(x, lse);
+      return new Tensor(lse.data, finalShape(x.shape, dims, keepdim));
+    }
     const m = reduceRaw(x, dims, 'max');
     const md = m.data;
     for (let i = 0; i < md.length; i++) if (!Number.isFinite(md[i])) md[i] = md[i] !== md[i] ? md[i] : 0; // all -inf rows give -inf, not NaN
@@ -381,6 +437,7 @@ const LogSumExpFn = defineFunction({
   },
   backward(ctx, g) {
     const [x, lse] = ctx.saved;
+    if (x.device === 'cuda') return [raw.mul(new Tensor(g.data, lse.shape), unaryRaw('exp', raw.sub(x, lse)))];
     const gg = spread(g, lse.shape, x.shape), ll = spread(lse, lse.shape, x.shape);
     const gx = newArray(x.dtype, x.numel());
     for (let i = 0; i < gx.length; i++) gx[i] = gg.data[i] * Math.exp(x.data[i] - ll.data[i]);

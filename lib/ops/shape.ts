@@ -5,9 +5,10 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import * as nc from './native-core';
+import { ge, whereRaw } from './elementwise';
 import { Tensor, arrayCtor, checkDevice, isFloatingDType, type DType, type Device, type Dims } from '../tensor';
 import {
-  castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, zerosArray, forEachRow, newArray, normDim, normDims, sameShape, sizeOf, splitAt, sumToShape,
+  castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, zerosArray, forEachRow, newArray, normDim, normDims, sameShape, scalarLike, sizeOf, splitAt, sumToShape,
 } from './common';
 
 export { normDim };
@@ -263,6 +264,11 @@ function flipRaw(x: Tensor, dims: readonly number[]): Tensor {
     base += (x.shape[d] - 1) * s;
     return -s;
   });
+  if (x.device === 'cuda') { // one strided device copy (negative strides from the last element)
+    const out = nc.outArray(x.dtype, x.numel(), 'cuda');
+    if (x.numel() > 0) nc.copyStrided(x.data, out, x.shape, read, base);
+    return new Tensor(out, x.shape);
+  }
   const out = newArray(x.dtype, x.numel()), xd = x.data;
   forEachRow(x.shape, [st, read], (o, n, s) => {
     const oo = o[0], xo = base + o[1], xs = s[1];
@@ -296,6 +302,14 @@ export function flip(x: Tensor, dims: Dims): Tensor {
 /** 1 where the [rows, cols] matrix position is kept: j - i <= k (lower) or j - i >= k (upper). */
 function triRaw(x: Tensor, k: number, lower: boolean): Tensor {
   const r = x.shape[x.ndim - 2], c = x.shape[x.ndim - 1];
+  if (x.device === 'cuda') {
+    // The keep mask from two index vectors compared on the device (j <= i + k, or j >= i + k;
+    // float32 holds the indices exactly below 2^24), then the device select against 0.
+    const rows = toCuda(new Tensor(Float32Array.from({ length: r }, (_, i) => i + k), [r, 1]));
+    const cols = toCuda(new Tensor(Float32Array.from({ length: c }, (_, j) => j), [1, c]));
+    const keep = lower ? ge(rows, cols) : ge(cols, rows);
+    return whereRaw(keep, x, scalarLike(0, x));
+  }
   const out = newArray(x.dtype, x.numel()), xd = x.data;
   if (out.length === 0) return new Tensor(out, x.shape);
   for (let m = 0; m < xd.length; m += r * c) {

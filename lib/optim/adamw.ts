@@ -14,6 +14,7 @@
  */
 import { SelfsupError, expectedMessage, rangeError, typeError } from '../errors';
 import { DeviceArray, cudaAddon } from '../cuda';
+import { axpy, scaled } from './device';
 import { byDtype, fusedAddon } from './fused';
 import { Optimizer, bool, num, type FloatArray, type Param, type ParamGroup, type ParamsArg } from './optimizer';
 
@@ -67,11 +68,22 @@ abstract class AdamBase extends Optimizer<AdamWOptions> {
     const onCuda = params.some((p) => p.data instanceof DeviceArray);
     if (onCuda) {
       // The CUDA build's optimAdamW takes device arrays (native/ops/optim/cuda.h), all of one call on
-      // the device; Adam's L2 term would need a gradient pass this step does not have yet.
-      if (!this.decoupled && wd !== 0) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("parameters on 'cpu' for Adam with weightDecay", `${this.name}.step`, 'cuda parameters (use AdamW, or weightDecay 0)'));
+      // the device.
       if (params.some((p) => !(p.data instanceof DeviceArray))) throw new SelfsupError('ERR_DEVICE_MISMATCH', expectedMessage('every parameter of a group on one device', `${this.name}.step`, "parameters on 'cpu' and 'cuda'"));
     }
-    if (!this.decoupled && wd !== 0) {
+    const temps: DeviceArray[] = [];
+    if (!this.decoupled && wd !== 0 && onCuda) {
+      // Adam's L2 term on the device: a scaled copy of each gradient plus wd * p (two device ops; the
+      // sum rounds to float32 before the fused step, where the CPU keeps it in the step's double).
+      grads = grads.map((gr, i) => {
+        const out = scaled(gr, sign);
+        axpy(out, params[i].data as FloatArray, wd);
+        temps.push(out);
+        return out as unknown as FloatArray;
+      });
+      wd = 0;
+      sign = 1;
+    } else if (!this.decoupled && wd !== 0) {
       // torch.optim.Adam: g = (maximize ? -g : g) + wd * p, then the plain Adam step (no decay, sign +1).
       grads = grads.map((gr, i) => {
         const w = params[i].data as FloatArray, out = new (gr.constructor as Float64ArrayConstructor)(gr.length);
@@ -101,6 +113,7 @@ abstract class AdamBase extends Optimizer<AdamWOptions> {
         });
         a.optimAdamW(ws, gs, ms, vs, amsgrad ? vmaxs : null, stepSize, sqrtBc2, Float64Array.of(b1, b2, eps, 1 - lr * wd, sign));
       }
+      for (const t of temps) t.dispose(); // stream-ordered: the step enqueued before the blocks return
       return;
     }
     params.forEach((p, pi) => {

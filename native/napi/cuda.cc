@@ -317,6 +317,7 @@ void RegisterCuda(Napi::Env env, Napi::Object exports) {
                            {"cudaSynchronize", Synchronize}});
   RegisterCudaFused(env, exports);  // the fused families (cuda_fused.cc)
   RegisterCudaLinalg(env, exports);
+  RegisterCudaMore(env, exports);  // where and the training ops (cuda_more.cc)
 }
 
 #endif  // SELFSUP_CUDA

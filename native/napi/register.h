@@ -21,5 +21,6 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports);  // MPI collectiv
 void RegisterCuda(Napi::Env env, Napi::Object exports);       // device buffers (CUDA build only; empty otherwise)
 void RegisterCudaFused(Napi::Env env, Napi::Object exports);  // the fused families on device buffers (CUDA build only)
 void RegisterCudaLinalg(Napi::Env env, Napi::Object exports);  // matmul, GELU, LayerNorm on cuda (called by RegisterCuda)
+void RegisterCudaMore(Napi::Env env, Napi::Object exports);    // where and the rest of the training ops on cuda (called by RegisterCuda)
 }  // namespace napi
 }  // namespace selfsup
