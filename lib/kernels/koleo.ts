@@ -37,15 +37,21 @@ const BLOCK = 256;
 
 /** KoLeo's rules (n >= 2 rows, d >= 1, eps >= 0 finite), written once for the kernels and F.koleo. */
 export function planKoLeo<T extends FloatArray>(op: string, x: T, shape: unknown, options: unknown): KoLeoPlan<T> {
+  const { n, d, eps } = planKoLeoShape(op, shape, options);
+  const X = checkArray<T>(named(op, 'x'), x, ['float32', 'float64'], [n, d]);
+  return { x: X, n, d, eps };
+}
+
+/** The rules on the shape and the options alone (F.koleo's cuda path has no host array to check). */
+export function planKoLeoShape(op: string, shape: unknown, options: unknown): { n: number; d: number; eps: number } {
   const s = checkShape(named(op, 'shape'), shape);
   if (s.length !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a shape [n, d]', named(op, 'x'), shapeStr(s));
   const [n, d] = s;
   if (n < 2) throw rangeError('at least 2 rows (each row needs a neighbour)', named(op, 'x'), shapeStr(s), true);
   if (d < 1) throw rangeError('a feature size d >= 1', named(op, 'x'), shapeStr(s), true);
-  const X = checkArray<T>(named(op, 'x'), x, ['float32', 'float64'], s);
   const o = checkOptions<KoLeoOptions>(named(op, 'options'), options, ['eps']);
   const eps = o.eps === undefined ? 1e-8 : checkNumber(named(op, 'options.eps'), o.eps, { min: 0 });
-  return { x: X, n, d, eps };
+  return { n, d, eps };
 }
 
 /** Row norms (in double) and the normalized rows, in x's array type (the GEMM's input). */

@@ -6,9 +6,13 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { indexStr, rangeError, selfsupError, shapeStr } from '../errors';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, checkTensor, contiguousStrides, emptyLike, forEachRow, newArray, normDim, opts, sizeOf, splitAt } from './common';
+import { checkCudaFloat32, checkFloat, checkSameDtype, checkTensor, contiguousStrides, emptyLike, forEachRow, newArray, normDim, opts, sizeOf, splitAt } from './common';
+import { add, eq, ge, lt, where } from './elementwise';
+import { amax, argmax } from './reduce';
+import { gatherTokens } from './tokens';
 
 function checkIndexValues(op: string, arg: string, index: Tensor, bound: number): void {
+  if (index.device === 'cuda') return checkIndexValuesDevice(op, arg, index, bound);
   const d = index.data;
   for (let i = 0; i < d.length; i++) {
     const v = d[i];
@@ -16,6 +20,33 @@ function checkIndexValues(op: string, arg: string, index: Tensor, bound: number)
       throw rangeError(`indices in [0, ${bound})`, `${op}(${arg})`, `${v} at position ${index.ndim <= 1 ? i : indexStr(i, index.shape)}`, true);
     }
   }
+}
+
+/**
+ * checkIndexValues of a cuda index: the out-of-range count from float32 device comparisons (exact
+ * below 2^24; the gather kernel checks the int32 values again), read back: one synchronization,
+ * and on failure the first bad position and its value for the same message.
+ */
+function checkIndexValuesDevice(op: string, arg: string, index: Tensor, bound: number): void {
+  if (index.numel() === 0) return;
+  const f = index.to('float32').reshape([-1]);
+  const bad = add(lt(f, 0).to('float32'), ge(f, bound).to('float32'));
+  if (amax(bad).item() === 0) return;
+  const i = argmax(bad).item();
+  throw rangeError(`indices in [0, ${bound})`, `${op}(${arg})`, `${f.narrow(0, i, 1).item()} at position ${index.ndim <= 1 ? i : indexStr(i, index.shape)}`, true);
+}
+
+/** Index and indexed tensor on one device (ERR_DEVICE_MISMATCH naming the index otherwise). */
+function sameDevice(op: string, arg: string, index: Tensor, x: Tensor, xArg: string): void {
+  if (index.device !== x.device) throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${x.device}' (the device of ${xArg})`, `${op}(${arg})`, `a Tensor on '${index.device}'`);
+}
+
+/**
+ * Rows of x2 [V, R] picked by a cuda index [K]: the tokens gather kernel (its scatter-add backward
+ * sums repeated rows in index order, as the CPU loops).
+ */
+function gatherRowsDevice(x2: Tensor, index: Tensor): Tensor {
+  return gatherTokens(x2, index.reshape([1, -1])).reshape([index.numel(), x2.shape[1]]);
 }
 
 /**
@@ -159,7 +190,16 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.ndim > 1) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 1-D index', 'indexSelect(index)', shapeStr(index.shape));
   if (x.ndim === 0) throw rangeError('a tensor with at least 1 dim', 'indexSelect(x)', x);
   const d = normDim('indexSelect', 'dim', dim, x.ndim);
+  sameDevice('indexSelect', 'index', index, x, 'x');
   checkIndexValues('indexSelect', 'index', index, x.shape[d]);
+  if (x.device === 'cuda') {
+    // dim moved to the front, the rest flattened into rows: a row gather, then the layout back.
+    checkCudaFloat32('indexSelect', 'x', x);
+    const order = [d, ...x.shape.map((_, i) => i).filter((i) => i !== d)];
+    const xp = x.permute(order), rest = xp.shape.slice(1);
+    const rows = gatherRowsDevice(xp.reshape([x.shape[d], sizeOf(rest)]), index).reshape([index.numel(), ...rest]);
+    return rows.permute(order.map((_, i) => order.indexOf(i)));
+  }
   return IndexSelectFn(x, d, index.reshape([-1]));
 }
 
@@ -169,9 +209,17 @@ export function embedding(input: Tensor, weight: Tensor, options?: { paddingIdx?
   checkFloat('embedding', 'weight', weight);
   if (weight.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D weight [numEmbeddings, dim]', 'embedding(weight)', shapeStr(weight.shape));
   const o = opts<{ paddingIdx: number | null }>('embedding', options, ['paddingIdx']);
+  sameDevice('embedding', 'input', input, weight, 'weight');
   checkIndexValues('embedding', 'input', input, weight.shape[0]);
   let pad = o.paddingIdx ?? null;
   if (pad !== null) pad = normDim('embedding', 'options.paddingIdx', pad, weight.shape[0]);
+  if (weight.device === 'cuda') {
+    checkCudaFloat32('embedding', 'weight', weight);
+    const rows = gatherRowsDevice(weight, input).reshape([...input.shape, weight.shape[1]]);
+    if (pad === null) return rows;
+    // Padding rows keep their values but get no gradient: the detached copy is selected there.
+    return where(eq(input.to('float32'), pad).unsqueeze(-1), rows.detach(), rows);
+  }
   const rows = EmbeddingFn(weight, input.reshape([-1]), pad);
   return rows.reshape([...input.shape, weight.shape[1]]);
 }

@@ -3,9 +3,15 @@
  * The rules, the kernel and its float64 path are in lib/kernels/koleo.ts.
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
-import { koleoBackward, koleoForward, planKoLeo, type KoLeoOptions } from '../kernels/koleo';
+import { noGrad } from '../autograd/grad-mode';
+import { koleoBackward, koleoForward, planKoLeo, planKoLeoShape, type KoLeoOptions } from '../kernels/koleo';
 import { Tensor } from '../tensor';
-import { checkFloat } from './common';
+import { checkCudaFloat32, checkFloat } from './common';
+import { add, eq, log, neg, sub, where } from './elementwise';
+import { matmul } from './linalg';
+import { normalize } from './nn-functional';
+import { argmax, mean, norm } from './reduce';
+import { gatherTokens } from './tokens';
 import type { FloatArray } from '../validate';
 
 const OP = 'koleo';
@@ -37,6 +43,27 @@ const KoLeoFn = defineFunction({
  */
 export function koleo(x: Tensor, options?: KoLeoOptions): Tensor {
   const t = checkFloat(OP, 'x', x);
+  if (t.device === 'cuda') return koleoDevice(t, planKoLeoShape(OP, t.shape, options).eps);
   const { eps } = planKoLeo(OP, t.data as FloatArray, t.shape, options);
   return KoLeoFn(t, eps);
+}
+
+/**
+ * KoLeo on 'cuda' in device ops (float32): the rows normalized, the neighbours from the n x n Gram
+ * matrix (one GEMM; the diagonal set to -inf by the device select; argmax takes the first index on
+ * ties, as the CPU), then the distances formed from the gathered neighbour rows, not from the
+ * Gram entries (2 - 2 cos cancels for close pairs, the ones KoLeo is about). Autograd runs through
+ * the normalization, the gather's scatter-add and the norm; the neighbour choice is not
+ * differentiated, as on the CPU. Memory: the n x n Gram matrix (the CPU walks it in row blocks).
+ */
+function koleoDevice(x: Tensor, eps: number): Tensor {
+  checkCudaFloat32(OP, 'x', x);
+  const n = x.shape[0];
+  const xn = normalize(x, { dim: 1, eps });
+  const idx = Float32Array.from({ length: n }, (_, i) => i);
+  const self = eq(new Tensor(idx, [n, 1]).to('cuda'), new Tensor(idx, [1, n]).to('cuda'));
+  const gram = noGrad(() => where(self, -Infinity, matmul(xn, xn.transpose(0, 1))));
+  const nn = argmax(gram, 1);
+  const dist = norm(add(sub(xn, gatherTokens(xn, nn.reshape([1, n])).reshape([n, x.shape[1]])), eps), 2, 1);
+  return neg(mean(log(add(dist, eps))));
 }

@@ -8,13 +8,17 @@
  * losses built on it stay on the CPU.
  */
 import { defineOp as defineFunction, type FunctionCtx } from '../autograd/function';
-import { selfsupError, shapeStr, typeError } from '../errors';
+import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import {
-  msnLossKernel, nativeOptions, planSinkhorn, runSinkhorn, swavLossKernel,
+  msnLossKernel, nativeOptions, planSinkhorn, priorMarginal, runSinkhorn, swavLossKernel,
   type SinkhornCollective,
 } from '../kernels/sinkhorn';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, opts } from './common';
+import { checkFloat, checkSameDtype, optBool, optNumber, opts } from './common';
+import { add, eq, ge, gt, log, lt, mul, sub, where } from './elementwise';
+import { logSoftmax, softmax } from './nn-functional';
+import { amax, mean, sum } from './reduce';
+import { repeat } from './shape';
 import { checkCudaFloat32, checkSameDevice, dev, devOut, devTensor, fused } from './fused-device';
 import type { FloatArray } from '../validate';
 
@@ -160,6 +164,7 @@ export function swavLoss(scores1: Tensor, scores2: Tensor, options?: SwavLossOpt
     if (!Array.isArray(o.codes) || o.codes.length !== 2) throw typeError('an array [q1, q2] of Tensors', `${OP}(options.codes)`, o.codes);
     codes = [checkFloat(OP, 'options.codes[0]', o.codes[0]).data, checkFloat(OP, 'options.codes[1]', o.codes[1]).data];
   }
+  if (a.device === 'cuda' || b.device === 'cuda') return swavLossDevice(a, b, o);
   const ko = { temperature: o.temperature, epsilon: o.epsilon, iterations: o.iterations, prior: tensorData(OP, 'options.prior', o.prior, a), collective: o.collective, codes };
   return SwavFn(a, b, ko);
 }
@@ -204,9 +209,80 @@ export function msnLoss(anchorProbs: Tensor, targetProbs: Tensor, options?: MsnL
   if (a.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [N, K]', `${OP}(anchorProbs)`, shapeStr(a.shape));
   if (t.ndim !== 2) throw selfsupError('ERR_SHAPE_MISMATCH', 'a 2-D tensor [B, K]', `${OP}(targetProbs)`, shapeStr(t.shape));
   const o = opts<MsnLossOptions>(OP, options, ['temperature', 'meMaxWeight', 'sinkhorn', 'iterations', 'prior', 'collective']);
+  if (a.device === 'cuda' || t.device === 'cuda') return msnLossDevice(a, t, o);
   const ko = {
     temperature: o.temperature, meMaxWeight: o.meMaxWeight, sinkhorn: o.sinkhorn, iterations: o.iterations,
     prior: tensorData(OP, 'options.prior', o.prior, a), collective: o.collective,
   };
   return MsnFn(a, t, ko);
+}
+
+// ---- the losses on 'cuda': compositions of device ops ----------------------------------------
+// The codes / targets come from the Sinkhorn CUDA kernel (F.sinkhorn, no gradient); the rest is the
+// CPU kernel's formula in differentiable device ops (logSoftmax, softmax, mul, sum, where), so the
+// gradients come from autograd. Float32 on the device (the CPU kernels accumulate in double). One
+// process only: a collective is ERR_UNSUPPORTED, as for F.sinkhorn on cuda.
+
+function noCollective(op: string, c: unknown): void {
+  if (c !== undefined && c !== null) throw selfsupError('ERR_UNSUPPORTED', "no collective on 'cuda' (the CUDA kernels run on one process)", `${op}(options.collective)`, 'a collective');
+}
+
+/** -1/(2B) sum [q2 . logSoftmax(s1 / T) + q1 . logSoftmax(s2 / T)], q_i = sinkhorn(s_i) or the given codes. */
+function swavLossDevice(a: Tensor, b: Tensor, o: Partial<SwavLossOptions>): Tensor {
+  const OP = 'swavLoss';
+  checkSameDevice(OP, 'scores2', b, a, 'scores1');
+  checkCudaFloat32(OP, 'scores1', a);
+  noCollective(OP, o.collective);
+  const T = optNumber(OP, 'options.temperature', o.temperature, 0.1, { min: 0, minExclusive: true });
+  let q1: Tensor, q2: Tensor;
+  if (o.codes !== undefined) {
+    [q1, q2] = o.codes.map((q, i) => {
+      const arg = `options.codes[${i}]`;
+      checkSameDevice(OP, arg, q, a, 'scores1');
+      if (q.ndim !== 2 || q.shape[0] !== a.shape[0] || q.shape[1] !== a.shape[1]) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(a.shape)} (the shape of scores1)`, `${OP}(${arg})`, shapeStr(q.shape));
+      return q.detach();
+    }) as [Tensor, Tensor];
+  } else {
+    const so = { epsilon: o.epsilon, iterations: o.iterations, prior: o.prior };
+    [q1, q2] = [sinkhorn(a.detach(), so), sinkhorn(b.detach(), so)];
+  }
+  const B = a.shape[0];
+  const side = (s: Tensor, q: Tensor): Tensor => sum(mul(q, logSoftmax(mul(s, 1 / T), 1)));
+  return mul(add(side(a, q2), side(b, q1)), B > 0 ? -1 / (2 * B) : 0);
+}
+
+/**
+ * MSN / PMSN on 'cuda': targets = sinkhorn(softmax(log p / T)) (p^(1/T) normalized), anchor row i
+ * against target row i mod B; cross-entropy -1/N sum t log a (t = 0 terms skipped, through a select
+ * so that log 0 never meets the gradient), plus w KL(mean_i a_i || prior) (abar = 0 terms skipped).
+ * The target values are checked on the device and one count read back (a synchronization).
+ */
+function msnLossDevice(a: Tensor, t: Tensor, o: Partial<MsnLossOptions>): Tensor {
+  const OP = 'msnLoss';
+  checkSameDevice(OP, 'targetProbs', t, a, 'anchorProbs');
+  checkCudaFloat32(OP, 'anchorProbs', a);
+  noCollective(OP, o.collective);
+  const [N, K] = a.shape, Bt = t.shape[0];
+  if (t.shape[1] !== K) throw selfsupError('ERR_SHAPE_MISMATCH', `a [B, ${K}] shape (anchor's K)`, `${OP}(targetProbs)`, shapeStr(t.shape));
+  if (K < 1) throw rangeError('a [N, K] shape with K >= 1', `${OP}(anchorProbs)`, shapeStr(a.shape), true);
+  if (Bt < 1 || N % Bt !== 0) throw selfsupError('ERR_SHAPE_MISMATCH', `a row count that divides N = ${N} (anchor views of each target)`, `${OP}(targetProbs)`, shapeStr(t.shape));
+  const T = optNumber(OP, 'options.temperature', o.temperature, 0.25, { min: 0, minExclusive: true });
+  const w = optNumber(OP, 'options.meMaxWeight', o.meMaxWeight, 1, { min: 0 });
+  const useSinkhorn = optBool(OP, 'options.sinkhorn', o.sinkhorn, true);
+  const rho = priorMarginal(o.prior instanceof Tensor ? tensorData(OP, 'options.prior', o.prior, a) : o.prior, K, OP);
+  const tv = t.detach();
+  // !(v >= 0) or v infinite, and rows without a positive entry: one count, read back.
+  const okv = mul(ge(tv, 0).to('float32'), lt(tv, Infinity).to('float32'));
+  const bad = add(sum(sub(1, okv)), sum(eq(amax(tv, 1), 0).to('float32'))).item();
+  if (bad > 0) throw rangeError('finite non-negative probabilities with a positive entry in each row', `${OP}(targetProbs)`, `${bad} bad values or all-zero rows`, true);
+  const sharp = softmax(mul(log(tv), 1 / T), 1);
+  const targets = useSinkhorn ? sinkhorn(sharp, { input: 'probs', iterations: o.iterations, prior: o.prior }) : sharp;
+  const tf = Bt === N ? targets : repeat(targets, [N / Bt, 1]);
+  const tnz = gt(tf, 0);
+  const ce = mul(sum(mul(tf, log(where(tnz, a, 1)))), -1 / N);
+  const abar = mean(a, 0);
+  const pos = gt(abar, 0);
+  const logRho = new Tensor(Float32Array.from(rho, Math.log), [K]).to('cuda');
+  const reg = sum(where(pos, mul(abar, sub(log(where(pos, abar, 1)), logRho)), 0));
+  return add(ce, mul(reg, w));
 }
