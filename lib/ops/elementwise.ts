@@ -466,10 +466,13 @@ export function where(condition: Tensor, a: Tensor | number, b: Tensor | number)
   const [A, B] = promoted('where', a, b);
   const s1 = broadcastShapes('where', 'a', c.shape, A.shape);
   broadcastShapes('where', 'b', s1, B.shape);
-  for (const [t, name] of [[A, 'a'], [B, 'b']] as const) {
-    if (t.device !== c.device) throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${c.device}' (the device of condition)`, `where(${name})`, `a Tensor on '${t.device}'`);
-  }
-  return WhereFn(c, A, B);
+  // A 0-dim cpu operand (a number made a tensor) moves to a cuda condition's device, as in binary ops.
+  const on = (t: Tensor, name: string): Tensor => {
+    if (t.device === c.device) return t;
+    if (c.device === 'cuda' && t.ndim === 0) return toCuda(t);
+    throw selfsupError('ERR_DEVICE_MISMATCH', `a Tensor on '${c.device}' (the device of condition)`, `where(${name})`, `a Tensor on '${t.device}'`);
+  };
+  return WhereFn(c, on(A, 'a'), on(B, 'b'));
 }
 
 // ---- unary ----------------------------------------------------------------------------------
