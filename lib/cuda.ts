@@ -33,6 +33,8 @@ export interface CudaAddon {
     dweight: DeviceArray | null, dbias: DeviceArray | null, o: { rows: number; cols: number }): void;
   /** out = cond ? a : b over n contiguous elements (native/napi/cuda_more.cc). */
   cudaWhere(cond: DeviceArray, a: DeviceArray, b: DeviceArray, out: DeviceArray): void;
+  /** keep (bool) = uniformFloat32(seed, stream, i) >= p, the CPU's dropout mask (native/napi/cuda_more.cc). */
+  cudaDropoutMask(keep: DeviceArray, seed: number, stream: number, p: number): void;
   cudaMemoryStats(): CudaMemoryStats;
   cudaEmptyCache(): void;
   cudaSynchronize(): void;

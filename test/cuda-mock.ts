@@ -9,6 +9,7 @@
  */
 import { DeviceArray, type CudaAddon, type CudaDType, type HostArray } from '../lib/cuda';
 import type { NativeAddon } from '../lib/backends/native-api';
+import { uniformFloat32 } from '../lib/random';
 
 interface Handle {
   host: HostArray;
@@ -161,6 +162,10 @@ export function mockCuda(real: NativeAddon): MockCuda & Record<string, unknown> 
       if (dt(b) !== dt(a) || dt(out) !== dt(a)) throw new TypeError('mock cuda: a, b and out must share a dtype');
       if (x.length !== c.length || y.length !== c.length || o.length !== c.length) throw new RangeError('mock cuda: where operands of different lengths');
       for (let i = 0; i < c.length; i++) o[i] = c[i] ? x[i] : y[i];
+    },
+    cudaDropoutMask(keep: unknown, seed: number, stream: number, p: number): void {
+      const k = H(keep, 'keep'), u = uniformFloat32(seed, stream, 0, k.length);
+      for (let i = 0; i < k.length; i++) k[i] = u[i] >= p ? 1 : 0;
     },
     ...fusedMock(real, H, Hn),
   };

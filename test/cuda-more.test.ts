@@ -1,8 +1,9 @@
 /**
  * The training ops beyond the model path on 'cuda' (docs/cuda.md, "What runs on the GPU"): the
  * device select (where, tril / triu), the compositions (var, std, norm, logsumexp, silu, smoothL1,
- * crossEntropy, normalize, cosineSimilarity, isnan, allclose, swavLoss, msnLoss, koleo), the row
- * gathers (embedding, indexSelect), the in-place EMA update and Adam with weight decay. Against the
+ * crossEntropy, normalize, cosineSimilarity, isnan, allclose, swavLoss, msnLoss, koleo), dropout
+ * (the CPU's Philox mask drawn on the device), the row gathers (embedding, indexSelect), the
+ * in-place EMA update and Adam with weight decay. Against the
  * host stand-in for the device without one (test/cuda-mock.ts: it checks the routing, autograd and
  * argument plumbing), on the CUDA kernels with one (scripts/gpu-check.sh). Each case compares cuda
  * with cpu (values and gradients) at awkward shapes, with the non-finite inputs a composition could
@@ -140,6 +141,17 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
     const flipped = t32([Infinity, Infinity, 1], [3]);
     expect(allclose(inf.to('cuda'), flipped.to('cuda'))).toBe(allclose(inf, flipped));
     expect(err(() => allclose(a.to('cuda'), a)).code).toBe('ERR_DEVICE_MISMATCH');
+  });
+
+  it("dropout draws the CPU's Philox mask on the device; a dropped inf gives 0", () => {
+    for (const p of [0.1, 0.5, 0.9, 1]) parity([r([7, 1037], 56)], (x) => F.dropout(x, p, { seed: 1234 }));
+    parity([r([3, 5], 57)], (x) => F.dropout(x, 0.3, { seed: 2 ** 40 + 7 }));
+    const x = r([257], 58);
+    (x.data as Float32Array).fill(Infinity, 0, 64);
+    const yc = F.dropout(x, 0.5, { seed: 9 }), yg = F.dropout(x.to('cuda'), 0.5, { seed: 9 });
+    same(yg, yc);
+    expect(Array.from(yc.toArray()).slice(0, 64)).toContain(0);
+    expect(F.dropout(x.to('cuda'), 0.5, { training: false }).device).toBe('cuda');
   });
 
   it('the EMA update in place: lerp_, add_ (alpha), sub_, mul_, div_, copy_ on cuda tensors', () => {

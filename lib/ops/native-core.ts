@@ -288,3 +288,9 @@ export function whereDevice(cond: TensorData, a: TensorData, b: TensorData, out:
   deviceCore('where', cond, a, b, out);
   cudaAddon('where').cudaWhere(dev(cond)!, dev(a)!, dev(b)!, dev(out)!);
 }
+
+/** keep (bool, on 'cuda') = the Philox uniform at offset i of (seed, stream) is >= p (native/ops/dropout). */
+export function dropoutMaskDevice(keep: TensorData, seed: number, stream: number, p: number): void {
+  deviceCore('dropout', keep);
+  cudaAddon('dropout').cudaDropoutMask(dev(keep)!, seed, stream, p);
+}

@@ -11,8 +11,8 @@ import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { STREAM_DROPOUT, resolveSeed } from '../factories';
 import { uniformFloat32 } from '../random';
 import { Tensor } from '../tensor';
-import { checkCudaFloat32, checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool, optNumber, splitAt, broadcastShapes, sameShape } from './common';
-import { clamp, div, mul } from './elementwise';
+import { checkCudaFloat32, checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool, optNumber, splitAt, broadcastShapes, sameShape, scalarLike } from './common';
+import { clamp, div, mul, raw, whereRaw } from './elementwise';
 import { norm, sum } from './reduce';
 import { expand } from './shape';
 import * as nc from './native-core';
@@ -337,6 +337,15 @@ const DropoutFn = defineFunction({
   name: 'Dropout',
   forward(ctx, x: Tensor, p: number, seed: number) {
     const n = x.numel();
+    if (x.device === 'cuda') {
+      // The same mask from the device's Philox (native/ops/dropout), applied by the device select:
+      // a dropped inf or NaN gives 0, as on the CPU.
+      const keep = new Tensor(nc.outArray('bool', n, 'cuda'), x.shape);
+      nc.dropoutMaskDevice(keep.data, seed, STREAM_DROPOUT, p);
+      const scale = p >= 1 ? 0 : 1 / (1 - p);
+      Object.assign(ctx, { keepDev: keep, scale });
+      return whereRaw(keep, raw.scale(x, scale), scalarLike(0, x));
+    }
     const u = uniformFloat32(seed, STREAM_DROPOUT, 0, n);
     const keep = new Uint8Array(n);
     const scale = p >= 1 ? 0 : 1 / (1 - p);
@@ -351,6 +360,7 @@ const DropoutFn = defineFunction({
   },
   backward(ctx, g) {
     const keep = ctx.keep as Uint8Array, scale = ctx.scale as number;
+    if (g.device === 'cuda') return [whereRaw(ctx.keepDev as Tensor, raw.scale(g, scale), scalarLike(0, g))];
     const gx = emptyLike(g);
     for (let i = 0; i < keep.length; i++) gx.data[i] = keep[i] ? g.data[i] * scale : 0;
     return [gx];

@@ -6,14 +6,19 @@
 //                                shape (the JS side expands broadcast operands first); a, b and
 //                                out of one dtype (float32, bfloat16, float16, int32 or bool),
 //                                cond bool; out may be a or b
+//   cudaDropoutMask(keep, seed, stream, p)
+//                                keep (bool, n) = the uniform float32 at offset i of the Philox
+//                                stream (seed, stream) is >= p: the CPU's dropout mask, bit for bit
 //
 // Only the CUDA build has them (RegisterCudaMore is called from cuda.cc's RegisterCuda).
 #include "napi/register.h"
 
 #ifdef SELFSUP_CUDA
+#include <cmath>
 #include <string>
 
 #include "napi/convert.h"
+#include "ops/dropout/cuda.h"
 #include "ops/where/cuda.h"
 
 namespace selfsup {
@@ -48,10 +53,26 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ArrayArg keep = Dev(info, 0, "keep", {DType::kBool});
+  const double seed = GetDouble(info, 1, "seed");
+  if (!(seed >= 0 && seed <= 9007199254740991.0 && seed == std::floor(seed)))
+    ThrowRange(env, "an integer seed in [0, 2^53)", "seed", std::to_string(seed));
+  const int64_t stream = GetInt(info, 2, "stream", 0, 0xffffffffLL);
+  const double p = GetDouble(info, 3, "p");
+  if (!(p >= 0 && p <= 1)) ThrowRange(env, "a probability in [0, 1]", "p", std::to_string(p));
+  const cudaStream_t s = static_cast<cudaStream_t>(DeviceStream(env, keep));
+  return RunNow(env, [&] {
+    return dropout_mask_cuda(static_cast<uint64_t>(seed), static_cast<uint32_t>(stream), p, keep.length,
+                             static_cast<uint8_t*>(keep.data), s);
+  });
+}
+
 }  // namespace
 
 void RegisterCudaMore(Napi::Env env, Napi::Object exports) {
-  ExportAll(env, exports, {{"cudaWhere", Where}});
+  ExportAll(env, exports, {{"cudaWhere", Where}, {"cudaDropoutMask", DropoutMask}});
 }
 
 }  // namespace napi
