@@ -2,8 +2,8 @@
  * The training ops beyond the model path on 'cuda' (docs/cuda.md, "What runs on the GPU"): the
  * device select (where, tril / triu), the compositions (var, std, norm, logsumexp, silu, smoothL1,
  * crossEntropy, normalize, cosineSimilarity, isnan, allclose, swavLoss, msnLoss, koleo), dropout
- * (the CPU's Philox mask drawn on the device), the row gathers (embedding, indexSelect), the
- * in-place EMA update and Adam with weight decay. Against the
+ * (the CPU's Philox mask drawn on the device), batchNorm, einsum, cumsum (a log-step scan), the
+ * row gathers (embedding, indexSelect), the in-place EMA update and Adam with weight decay. Against the
  * host stand-in for the device without one (test/cuda-mock.ts: it checks the routing, autograd and
  * argument plumbing), on the CUDA kernels with one (scripts/gpu-check.sh). Each case compares cuda
  * with cpu (values and gradients) at awkward shapes, with the non-finite inputs a composition could
@@ -152,6 +152,32 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
     same(yg, yc);
     expect(Array.from(yc.toArray()).slice(0, 64)).toContain(0);
     expect(F.dropout(x.to('cuda'), 0.5, { training: false }).device).toBe('cuda');
+  });
+
+  it('batchNorm (training: statistics, gradients, running stats in place; eval), einsum and cumsum', () => {
+    const x = r([6, 5, 3, 7], 59, 2).add(1), w = r([5], 60), b = r([5], 61);
+    for (const training of [true, false]) {
+      const rmC = r([5], 62), rvC = r([5], 63).abs().add(0.5);
+      const rmG = rmC.to('cuda'), rvG = rvC.to('cuda');
+      let first = true;
+      parity([x, w, b], (v, ww, bb) => {
+        const [rm, rv] = first ? [rmC, rvC] : [rmG, rvG];
+        first = false;
+        return F.batchNorm(v, rm, rv, { weight: ww, bias: bb, training, momentum: 0.3 });
+      }, { fwd: 2e-5, grad: 2e-4 });
+      const c = compare([...rmG.toArray(), ...rvG.toArray()], [...rmC.toArray(), ...rvC.toArray()], 1e-6, 1e-5);
+      expect(c.ok, `running stats: ${c.msg}`).toBe(true);
+    }
+    parity([r([9, 4], 64)], (v) => F.batchNorm(v, null, null, { training: true }));
+    expect(expectThrows(() => F.batchNorm(r([1, 4], 65).to('cuda'), null, null, { training: true }), RangeError).message).toMatch(/batchNorm\(x\)/);
+    expect(err(() => F.batchNorm(x.to('cuda'), r([5], 62), r([5], 63))).message).toMatch(/batchNorm\(runningMean\)/);
+    parity([r([3, 4, 5], 66), r([3, 5, 2], 67)], (a, c) => F.einsum('bij,bjk->bik', a, c));
+    parity([r([4, 6], 68), r([6], 69)], (a, c) => F.einsum('ij,j->i', a, c));
+    for (const [shape, dim] of [[[1037], 0], [[3, 70, 5], 1], [[4, 9], -1], [[2, 1], 1]] as const) {
+      parity([r([...shape], 70)], (v) => v.cumsum(dim), { fwd: 1e-5, grad: 1e-4 });
+    }
+    const e = err(() => tensor([1, 2]).to('int32').to('cuda').cumsum(0));
+    expect([e.code, /cumsum\(x\)/.test(e.message)]).toEqual(['ERR_NO_DEVICE', true]);
   });
 
   it('the EMA update in place: lerp_, add_ (alpha), sub_, mul_, div_, copy_ on cuda tensors', () => {

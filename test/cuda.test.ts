@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SelfsupError, Tensor, optim, randn, tensor, zeros } from '../lib/index';
+import { SelfsupError, Tensor, optim, randn, sort, tensor, zeros } from '../lib/index';
 import { tryNative } from '../lib/backends/native';
 import { DeviceArray, cuda, isAvailable, setCudaBackendForTesting } from '../lib/cuda';
 import { mockCuda, type MockCuda } from './cuda-mock';
@@ -68,8 +68,8 @@ describe.skipIf(!real || realCuda)('cuda tensors on the host stand-in', () => {
     expect((expectThrows(() => a.add(b), SelfsupError) as SelfsupError).code).toBe('ERR_DEVICE_MISMATCH');
     // A number (a 0-dim host scalar) is fine: it moves to the device, as in PyTorch.
     expect(Array.from(a.mul(2).toArray())).toEqual(Array.from(a.toArray()).map((v) => Math.fround(v * 2)));
-    const err = expectThrows(() => a.cumsum(0), SelfsupError,
-      /^Expected a Tensor on 'cpu' for cumsum\(x\) but received a cuda Tensor: cumsum has no CUDA kernel yet; call \.cpu\(\) first/);
+    const err = expectThrows(() => sort(a, 0), SelfsupError,
+      /^Expected a Tensor on 'cpu' for sort\(x\) but received a cuda Tensor: sort has no CUDA kernel yet; call \.cpu\(\) first/);
     expect((err as SelfsupError).code).toBe('ERR_NO_DEVICE');
     expect(() => a.to('float64')).toThrow(/float32, bfloat16, float16, int32 or bool/);
     expect(() => tensor([1]).to('bfloat16')).toThrow(/on 'cuda' only/);

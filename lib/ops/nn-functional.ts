@@ -12,10 +12,11 @@ import { STREAM_DROPOUT, resolveSeed } from '../factories';
 import { uniformFloat32 } from '../random';
 import { Tensor } from '../tensor';
 import { checkCudaFloat32, checkFloat, checkSameDtype, emptyLike, newArray, normDim, opts, optBool, optNumber, splitAt, broadcastShapes, sameShape, scalarLike } from './common';
-import { clamp, div, mul, raw, whereRaw } from './elementwise';
-import { norm, sum } from './reduce';
+import { add, clamp, div, mul, raw, rsqrt, square, sub, whereRaw } from './elementwise';
+import { mean, norm, sum } from './reduce';
 import { expand } from './shape';
 import * as nc from './native-core';
+import { noGrad } from '../autograd/grad-mode';
 
 // ---- softmax / logSoftmax ------------------------------------------------------------------
 
@@ -307,9 +308,11 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   const w = check('options.weight', o.weight), b = check('options.bias', o.bias);
   if ((rm === null) !== (rv === null)) throw typeError('both runningMean and runningVar, or neither', 'batchNorm(runningVar)', runningVar);
   const N = x.shape[0], L = x.numel() / (N * C) || 0, M = N * L;
+  if (training && M <= 1) throw rangeError('more than 1 value per channel when training', 'batchNorm(x)', `shape ${shapeStr(x.shape)}`, true);
+  if (!training && (!rm || !rv)) throw typeError('running statistics (Tensors of shape [C]) when training is false', 'batchNorm(runningMean)', runningMean);
+  if (x.device === 'cuda') return batchNormDevice(x, rm, rv, w, b, training, momentum, eps, M);
   const mean = new Float64Array(C), rstd = new Float64Array(C);
   if (training) {
-    if (M <= 1) throw rangeError('more than 1 value per channel when training', 'batchNorm(x)', `shape ${shapeStr(x.shape)}`, true);
     const xd = x.data, vr = new Float64Array(C);
     for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) { const off = (n * C + c) * L; for (let l = 0; l < L; l++) mean[c] += xd[off + l]; }
     for (let c = 0; c < C; c++) mean[c] /= M;
@@ -321,14 +324,44 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
         rv.data[c] = (1 - momentum) * rv.data[c] + (momentum * vr[c]) / (M - 1);
       }
     }
-  } else {
-    if (!rm || !rv) throw typeError('running statistics (Tensors of shape [C]) when training is false', 'batchNorm(runningMean)', runningMean);
+  } else if (rm && rv) {
     for (let c = 0; c < C; c++) {
       mean[c] = rm.data[c];
       rstd[c] = 1 / Math.sqrt(rv.data[c] + eps);
     }
   }
   return BatchNormFn(x, w, b, mean, rstd, training);
+}
+
+/**
+ * batchNorm on 'cuda' in differentiable device ops: the statistics over every dim but the channels
+ * (two passes: the mean, then the biased variance), x̂ = (x - mean) rsqrt(var + eps), the affine
+ * per channel; autograd through the statistics gives the training gradient the CPU writes out.
+ * The running statistics move in place on the device (unbiased variance, as PyTorch).
+ */
+function batchNormDevice(x: Tensor, rm: Tensor | null, rv: Tensor | null, w: Tensor | null, b: Tensor | null,
+  training: boolean, momentum: number, eps: number, M: number): Tensor {
+  const C = x.shape[1];
+  const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const perChannel = (t: Tensor): Tensor => t.reshape(x.shape.map((s, i) => (i === 1 ? C : 1)));
+  let mu: Tensor, v: Tensor;
+  if (training) {
+    mu = mean(x, dims, true);
+    v = mean(square(sub(x, mu)), dims, true);
+    if (rm && rv) {
+      noGrad(() => {
+        rm.mul_(1 - momentum).add_(mu.reshape([C]), momentum);
+        rv.mul_(1 - momentum).add_(v.reshape([C]), (momentum * M) / (M - 1));
+      });
+    }
+  } else {
+    mu = perChannel((rm as Tensor).detach());
+    v = perChannel((rv as Tensor).detach());
+  }
+  let y = mul(sub(x, mu), rsqrt(add(v, eps)));
+  if (w) y = mul(y, perChannel(w));
+  if (b) y = add(y, perChannel(b));
+  return y;
 }
 
 // ---- dropout --------------------------------------------------------------------------------

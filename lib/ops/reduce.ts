@@ -232,6 +232,7 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
 /** Running sum along one dim; `reverse` runs from the end (the gradient of a cumsum). */
 function cumsumRaw(x: Tensor, dim: number, reverse: boolean): Tensor {
   const { outer, size, inner } = splitAt(x.shape, dim);
+  if (x.device === 'cuda') return cumsumDevice(x, outer, size, inner, reverse);
   const out = newArray(x.dtype, x.numel()), xd = x.data;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
@@ -244,6 +245,27 @@ function cumsumRaw(x: Tensor, dim: number, reverse: boolean): Tensor {
     }
   }
   return new Tensor(out, x.shape);
+}
+
+/**
+ * The running sum on 'cuda': Hillis & Steele's scan (1986), ceil(log2 size) passes of y += y shifted
+ * by s = 1, 2, 4, ... along the dim (towards the end, or the start for `reverse`), each pass two
+ * strided device copies (the shifted values and the zeros they leave) and one add. O(n log n) work
+ * in float32 (the CPU adds in sequence).
+ */
+function cumsumDevice(x: Tensor, outer: number, size: number, inner: number, reverse: boolean): Tensor {
+  let y = x;
+  const zero = toCuda(new Tensor(new Float32Array(1), []), x.dtype);
+  const st = [size * inner, inner, 1];
+  for (let s = 1; s < size; s *= 2) {
+    const shifted = new Tensor(nc.outArray(x.dtype, x.numel(), 'cuda'), x.shape);
+    // Values move from [0, size - s) to [s, size) (or back for reverse); the s vacated rows get 0.
+    const [from, to, gap] = reverse ? [s, 0, size - s] : [0, s, 0];
+    nc.copyStrided(y.data, shifted.data, [outer, size - s, inner], st, from * inner, st, to * inner);
+    nc.copyStrided(zero.data, shifted.data, [outer, s, inner], [0, 0, 0], 0, st, gap * inner);
+    y = raw.add(y, shifted);
+  }
+  return y === x ? cloneRaw(x) : y;
 }
 
 const CumsumFn = defineFunction({
@@ -261,6 +283,8 @@ const CumsumFn = defineFunction({
 /** Cumulative sum along `dim` (torch.cumsum); int32 sums in int32, floats are differentiable. */
 export function cumsum(x: Tensor, dim: number): Tensor {
   checkTensor('cumsum', 'x', x, ['float32', 'float64', 'int32']);
+  // The device adds in float: an int32 running sum would round past 2^24.
+  if (x.device === 'cuda' && x.dtype === 'int32') throw selfsupError('ERR_NO_DEVICE', "a float Tensor on 'cuda' (or an int32 one on 'cpu')", 'cumsum(x)', "an int32 cuda Tensor: cumsum has no int32 path yet on cuda; call .cpu() first");
   const d = normDim('cumsum', 'dim', dim, x.ndim);
   return x.ndim === 0 ? CumsumFn(x.reshape([1]), 0).reshape([]) : CumsumFn(x, d);
 }
