@@ -9,7 +9,8 @@
 #   2. ctest -L cuda;
 #   3. the vitest CUDA parity block (test/ops/ops.test.ts), test/cuda.test.ts,
 #      test/cuda-fused.test.ts (the fused F.* ops on the device against the CPU) and
-#      test/cuda-nn.test.ts (matmul/GELU/LayerNorm/max-dim parity, Module.to, a ViT step on the device);
+#      test/cuda-nn.test.ts (matmul/GELU/LayerNorm/max-dim parity, Module.to, a ViT step on the device)
+#      and test/cuda-more.test.ts (where, dropout, the losses and compositions, the EMA update);
 #   4. compute-sanitizer --tool memcheck on each CUDA test program;
 #   5. selfsup bench --device cuda --vs torch (float32), and its attention rows in bfloat16.
 # Without Node, steps 1 (test programs only), 2 and 4 run and the rest say they were skipped.
@@ -94,7 +95,7 @@ if grep -q "Skipped\|Not Run" "$OUT/ctest-cuda.log" 2>/dev/null; then echo "ctes
 export SELFSUP_ADDON=$PWD/$BUILD/Release/selfsup.node
 if [ $have_node = 1 ]; then
   step info 30 node bin/selfsup.js info
-  step vitest-parity 150 npx vitest run test/ops/ops.test.ts test/cuda.test.ts test/cuda-fused.test.ts test/cuda-nn.test.ts -t 'CUDA parity|cuda|CUDA build|fused|several outputs'
+  step vitest-parity 150 npx vitest run test/ops/ops.test.ts test/cuda.test.ts test/cuda-fused.test.ts test/cuda-nn.test.ts test/cuda-more.test.ts -t 'CUDA parity|cuda|CUDA build|fused|several outputs'
 else
   echo "info, vitest-parity, bench-cuda: skipped (no Node.js)" | tee -a "$summary"
   failed=1

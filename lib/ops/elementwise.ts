@@ -11,14 +11,15 @@ import { rangeError, selfsupError, typeError } from '../errors';
 import { gelu as kgelu, geluBackward as kgeluBackward } from '../kernels/pointwise';
 import { Tensor, isFloatDType, isFloatingDType, type DType } from '../tensor';
 import * as nc from './native-core';
+import { whereRaw } from './select';
 import { toDtype } from './shape';
 import {
   type Arr, FLOATS, binaryOperands, broadcastShapes, broadcastStrides, checkFloat, checkTensor, contiguousStrides,
-  castCuda, checkCudaFloat32, emptyLike, expandRaw, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
+  castCuda, checkCudaFloat32, emptyLike, forEachRow, newArray, noCudaKernel, opts, optEnum, sizeOf, sumToShape, scalarLike, toCuda,
   zerosArray,
 } from './common';
 
-export { checkTensor };
+export { checkTensor, whereRaw };
 
 type BinKernel = (o: Arr, oo: number, a: Arr, ao: number, as: number, b: Arr, bo: number, bs: number, n: number) => void;
 
@@ -415,18 +416,6 @@ function allcloseDevice(A: Tensor, B: Tensor, rtol: number, atol: number): boole
 }
 
 // ---- where ----------------------------------------------------------------------------------
-
-/**
- * cond ? a : b on 'cuda' over the broadcast shape: the operands are expanded (strided copies) and
- * the device select (native/ops/where) moves elements as bits, so an inf or NaN in the branch
- * not taken never reaches the result. a and b share a dtype; not recorded.
- */
-export function whereRaw(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-  const shape = broadcastShapes('where', 'b', broadcastShapes('where', 'a', cond.shape, a.shape), b.shape);
-  const out = nc.outArray(a.dtype, sizeOf(shape), 'cuda');
-  nc.whereDevice(expandRaw(cond, shape).data, expandRaw(a, shape).data, expandRaw(b, shape).data, out);
-  return new Tensor(out, shape);
-}
 
 const WhereFn = defineFunction({
   name: 'Where',

@@ -5,7 +5,7 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import * as nc from './native-core';
-import { ge, whereRaw } from './elementwise';
+import { whereRaw } from './select';
 import { Tensor, arrayCtor, checkDevice, isFloatingDType, type DType, type Device, type Dims } from '../tensor';
 import {
   castCuda, checkTensor, cloneRaw, contiguousStrides, expandRaw, toCuda, zerosArray, forEachRow, newArray, normDim, normDims, sameShape, scalarLike, sizeOf, splitAt, sumToShape,
@@ -307,7 +307,9 @@ function triRaw(x: Tensor, k: number, lower: boolean): Tensor {
     // float32 holds the indices exactly below 2^24), then the device select against 0.
     const rows = toCuda(new Tensor(Float32Array.from({ length: r }, (_, i) => i + k), [r, 1]));
     const cols = toCuda(new Tensor(Float32Array.from({ length: c }, (_, j) => j), [1, c]));
-    const keep = lower ? ge(rows, cols) : ge(cols, rows);
+    const keep = new Tensor(nc.outArray('bool', r * c, 'cuda'), [r, c]);
+    const [a, b] = lower ? [rows, cols] : [cols, rows];
+    nc.binary('ge', keep.data, keep.shape, a.data, a.shape, b.data, b.shape);
     return whereRaw(keep, x, scalarLike(0, x));
   }
   const out = newArray(x.dtype, x.numel()), xd = x.data;
