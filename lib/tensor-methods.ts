@@ -125,13 +125,12 @@ const variants: Impl<VariantMethods> = {
     checkInPlace(this, 'copy_');
     const s = checkTensor('copy_', 'src', src);
     if (shapeStr(s.shape) !== shapeStr(this.shape)) throw selfsupError('ERR_SHAPE_MISMATCH', `shape ${shapeStr(this.shape)}`, 'copy_(src)', shapeStr(s.shape));
-    if (this.device === 'cuda' || s.device === 'cuda') {
-      // Across devices and dtypes as PyTorch's copy_: src moved and converted first (untracked), then
-      // one device copy (or the download's values set on the host).
-      const v = noGrad(() => s.to(this.device).to(this.dtype));
-      if (this.device === 'cuda') nc.copyStrided(v.data, this.data, [this.numel()], [1]);
-      else this.data.set(v.data);
-    } else this.data.set(s.data);
+    if (this.device === 'cuda') {
+      // Across devices and dtypes as PyTorch's copy_: src moved and converted first (untracked; a
+      // float64 one rounds on the host, which has that dtype), then one device copy.
+      const v = noGrad(() => (s.dtype === 'float64' ? s.to('float32') : s).to('cuda').to(this.dtype));
+      nc.copyStrided(v.data, this.data, [this.numel()], [1]);
+    } else this.data.set(s.device === 'cuda' ? s.toArray() : s.data); // a download converts like any host copy
     bumpVersion(this.data);
     return this;
   },

@@ -200,8 +200,10 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
     tg.mul_(tensor(3)); // a 0-dim cpu tensor is a scalar (it moves to the device)
     tc.mul_(3);
     near(tg, tc);
-    tg.copy_(online);
+    tg.copy_(online.to('float64')); // across devices and dtypes
     same(tg, online);
+    tg.copy_(og.mul(2));
+    same(tg, online.mul(2));
     const back = target.clone();
     back.copy_(og);
     same(back, online);

@@ -53,7 +53,6 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
       throw selfsupError('ERR_SHAPE_MISMATCH', `class indices of shape ${shapeStr(expected)} (input ${shapeStr(input.shape)} without the class dim)`, 'crossEntropy(target)', shapeStr(target.shape));
     }
     if (input.device === 'cuda' || target.device === 'cuda') return classNllDevice(logp, target, cdim, ignore, ls, reduction);
-    {
     const td = target.data;
     let kept = 0;
     for (let i = 0; i < td.length; i++) {
@@ -71,7 +70,6 @@ export function crossEntropy(input: Tensor, target: Tensor, options?: CrossEntro
       loss = mul(loss, keep);
       // PyTorch's 'mean' with ignored targets: the sum over the kept positions / their count (0/0 = NaN).
       if (reduction === 'mean') return mul(sum(loss), kept === 0 ? NaN : 1 / kept);
-    }
     }
   } else {
     checkSameDtype('crossEntropy', 'target', target, input, 'input');
@@ -98,8 +96,8 @@ function classNllDevice(logp: Tensor, target: Tensor, cdim: number, ignore: numb
   }
   const C = logp.shape[cdim];
   const t = target.to('float32');
-  const keep = sub(1, eq(t, ignore).to(logp.dtype));
-  const bad = mul(add(lt(t, 0).to('float32'), ge(t, C).to('float32')), sub(1, eq(t, ignore).to('float32')));
+  const kept = sub(1, eq(t, ignore).to('float32')), keep = kept.to(logp.dtype);
+  const bad = mul(add(lt(t, 0).to('float32'), ge(t, C).to('float32')), kept);
   if (bad.numel() > 0 && amax(bad).item() > 0) {
     const at = argmax(bad.reshape([-1])).item();
     throw rangeError(`class indices in [0, ${C}) or ignoreIndex (${ignore})`, 'crossEntropy(target)', `${t.reshape([-1]).narrow(0, at, 1).item()} at position ${at}`, true);
