@@ -2,7 +2,8 @@
  * The training ops beyond the model path on 'cuda' (docs/cuda.md, "What runs on the GPU"): the
  * device select (where, tril / triu), the compositions (var, std, norm, logsumexp, silu, smoothL1,
  * crossEntropy, normalize, cosineSimilarity, isnan, allclose, swavLoss, msnLoss, koleo), dropout
- * (the CPU's Philox mask drawn on the device), batchNorm, einsum, cumsum (a log-step scan), the
+ * (the CPU's Philox mask drawn on the device), batchNorm, einsum, cumsum (a log-step scan), conv2d
+ * (im2col / col2im as strided device copies), the
  * row gathers (embedding, indexSelect), the in-place EMA update and Adam with weight decay. Against the
  * host stand-in for the device without one (test/cuda-mock.ts: it checks the routing, autograd and
  * argument plumbing), on the CUDA kernels with one (scripts/gpu-check.sh). Each case compares cuda
@@ -154,7 +155,7 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
     expect(F.dropout(x.to('cuda'), 0.5, { training: false }).device).toBe('cuda');
   });
 
-  it('batchNorm (training: statistics, gradients, running stats in place; eval), einsum and cumsum', () => {
+  it('batchNorm (training: statistics, gradients, running stats in place; eval), einsum, cumsum and conv2d', () => {
     const x = r([6, 5, 3, 7], 59, 2).add(1), w = r([5], 60), b = r([5], 61);
     for (const training of [true, false]) {
       const rmC = r([5], 62), rvC = r([5], 63).abs().add(0.5);
@@ -176,6 +177,11 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
     for (const [shape, dim] of [[[1037], 0], [[3, 70, 5], 1], [[4, 9], -1], [[2, 1], 1]] as const) {
       parity([r([...shape], 70)], (v) => v.cumsum(dim), { fwd: 1e-5, grad: 1e-4 });
     }
+    // conv2d: overlapping windows (col2im adds taps), padding, per-axis stride, the patch path.
+    const conv = (o: object) => (v: Tensor, ww: Tensor, bb: Tensor) => F.conv2d(v, ww, bb, o);
+    parity([r([2, 3, 9, 8], 71), r([4, 3, 3, 3], 72), r([4], 73)], conv({ padding: 1 }), { fwd: 2e-5, grad: 2e-4 });
+    parity([r([1, 2, 7, 11], 74), r([3, 2, 3, 5], 75), r([3], 76)], conv({ stride: [2, 3], padding: [2, 1] }), { fwd: 2e-5, grad: 2e-4 });
+    parity([r([2, 3, 8, 8], 77), r([5, 3, 4, 4], 78), r([5], 79)], conv({ stride: 4 }));
     const e = err(() => tensor([1, 2]).to('int32').to('cuda').cumsum(0));
     expect([e.code, /cumsum\(x\)/.test(e.message)]).toEqual(['ERR_NO_DEVICE', true]);
   });

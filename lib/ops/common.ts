@@ -28,7 +28,7 @@ export const CUDA_OPS: ReadonlySet<string> = new Set([
   // compositions of the above, the device select (native/ops/where) and strided copies
   'where', 'isnan', 'allclose', 'silu', 'var', 'std', 'norm', 'logsumexp', 'normalize', 'cosineSimilarity',
   'smoothL1', 'crossEntropy', 'flip', 'repeat', 'tril', 'triu', 'swavLoss', 'msnLoss', 'koleo',
-  'embedding', 'indexSelect', 'dropout', 'batchNorm', 'einsum', 'cumsum',
+  'embedding', 'indexSelect', 'dropout', 'batchNorm', 'einsum', 'cumsum', 'conv2d',
   // in place (the EMA target update)
   'add_', 'sub_', 'mul_', 'div_', 'lerp_', 'copy_',
 ]);

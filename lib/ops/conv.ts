@@ -10,7 +10,8 @@
 import { defineOp as defineFunction } from '../autograd/function';
 import { rangeError, selfsupError, shapeStr, typeError } from '../errors';
 import { Tensor } from '../tensor';
-import { checkFloat, checkSameDtype, newArray, opts, type Arr } from './common';
+import { checkFloat, checkSameDtype, newArray, opts, zerosArray, type Arr } from './common';
+import * as nc from './native-core';
 import { linear } from './linalg';
 import { permute, reshape, squeeze, unsqueeze } from './shape';
 
@@ -44,16 +45,71 @@ function im2col(g: Geometry, img: Arr, cols: Arr, toCols: boolean): void {
   }
 }
 
+// ---- on 'cuda': strided device copies ------------------------------------------------------
+// The padded image xp [N, C, Hp, Wp] is a zero fill plus one copy into its interior; the matrix is
+// then ONE strided copy of xp (windows overlap in the source, never in the destination). col2im adds
+// each tap's [N, C, Ho, Wo] gradients into its strided region of the padded gradient (read the
+// region, add, write it back: a fixed order, no atomics), then takes the interior.
+
+const dev = (dtype: Tensor['dtype'], shape: number[]): Tensor => new Tensor(nc.outArray(dtype, shape.reduce((a, b) => a * b, 1), 'cuda'), shape);
+
+/** Zeros on the device: one element uploaded, copied with stride 0. */
+function zerosDevice(dtype: Tensor['dtype'], shape: number[]): Tensor {
+  const z = dev(dtype, shape);
+  nc.copyStrided(zerosArray(dtype, 1, 'cuda'), z.data, [z.numel()], [0]);
+  return z;
+}
+
+/** A zero-filled [N, C, Hp, Wp] device tensor with `img` [N, C, H, W] at (ph, pw). */
+function padDevice(img: Tensor, g: Geometry, Hp: number, Wp: number): Tensor {
+  const { N, C, H, W, ph, pw } = g;
+  const xp = zerosDevice(img.dtype, [N, C, Hp, Wp]);
+  nc.copyStrided(img.data, xp.data, [N, C, H, W], [C * H * W, H * W, W, 1], 0, [C * Hp * Wp, Hp * Wp, Wp, 1], ph * Wp + pw);
+  return xp;
+}
+
+function im2colDevice(x: Tensor, g: Geometry): Tensor {
+  const { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo } = g;
+  const Hp = H + 2 * ph, Wp = W + 2 * pw;
+  const xp = ph || pw ? padDevice(x, g, Hp, Wp) : x;
+  const cols = dev(x.dtype, [N * Ho * Wo, C * kh * kw]);
+  nc.copyStrided(xp.data, cols.data, [N, Ho, Wo, C, kh, kw], [C * Hp * Wp, sh * Wp, sw, Hp * Wp, Wp, 1]);
+  return cols;
+}
+
+function col2imDevice(grad: Tensor, g: Geometry): Tensor {
+  const { N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo } = g;
+  const Hp = H + 2 * ph, Wp = W + 2 * pw, K = C * kh * kw, shape = [N, C, Ho, Wo];
+  const gxp = zerosDevice(grad.dtype, [N, C, Hp, Wp]);
+  const region = [C * Hp * Wp, Hp * Wp, sh * Wp, sw];
+  const cur = dev(grad.dtype, shape), tap = dev(grad.dtype, shape), sum = dev(grad.dtype, shape);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const at = i * Wp + j;
+      nc.copyStrided(gxp.data, cur.data, shape, region, at);
+      nc.copyStrided(grad.data, tap.data, shape, [Ho * Wo * K, kh * kw, Wo * K, K], i * kw + j);
+      nc.binary('add', sum.data, shape, cur.data, shape, tap.data, shape);
+      nc.copyStrided(sum.data, gxp.data, shape, [C * Ho * Wo, Ho * Wo, Wo, 1], 0, region, at);
+    }
+  }
+  if (!ph && !pw) return gxp;
+  const gx = dev(grad.dtype, [N, C, H, W]);
+  nc.copyStrided(gxp.data, gx.data, [N, C, H, W], [C * Hp * Wp, Hp * Wp, Wp, 1], ph * Wp + pw);
+  return gx;
+}
+
 const Im2colFn = defineFunction({
   name: 'Im2col',
   forward(ctx, x: Tensor, g: Geometry) {
     ctx.g = g;
+    if (x.device === 'cuda') return im2colDevice(x, g);
     const cols = newArray(x.dtype, g.N * g.Ho * g.Wo * g.C * g.kh * g.kw);
     im2col(g, x.data, cols, true);
     return new Tensor(cols, [g.N * g.Ho * g.Wo, g.C * g.kh * g.kw]);
   },
   backward(ctx, grad) {
     const g: Geometry = ctx.g;
+    if (grad.device === 'cuda') return [col2imDevice(grad, g)];
     const gx = newArray(grad.dtype, g.N * g.C * g.H * g.W);
     im2col(g, gx, grad.data, false);
     return [new Tensor(gx, [g.N, g.C, g.H, g.W])];
