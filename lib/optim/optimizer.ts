@@ -40,7 +40,7 @@ export interface OptimizerStateDict<O> {
 export function floatData(t: unknown, name: string, device = false): FloatArray {
   const d = (t as { data?: unknown } | null)?.data;
   if (d instanceof DeviceArray) {
-    if (!device) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("a Tensor on 'cpu'", name, `a cuda Tensor: ${name.split(' ')[0]} has no CUDA kernel yet; call .cpu() first (AdamW, SGD, LARS and Adam without weight decay run on cuda)`));
+    if (!device) throw new SelfsupError('ERR_NO_DEVICE', expectedMessage("a Tensor on 'cpu'", name, `a cuda Tensor: ${name.split(' ')[0]} has no CUDA kernel yet; call .cpu() first (AdamW, Adam, SGD and LARS run on cuda)`));
     if (d.dtype !== 'float32') throw typeError('a float32 Tensor (the optimizers update float32 parameters on cuda)', name, `a ${d.dtype} cuda Tensor`);
     return d as unknown as FloatArray;
   }
