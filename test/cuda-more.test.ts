@@ -16,6 +16,7 @@ import {
   variance, flip, repeat,
 } from '../lib/index';
 import { tryNative } from '../lib/backends/native';
+import { RECIPES } from '../lib/train/registry';
 import { isAvailable, setCudaBackendForTesting } from '../lib/cuda';
 import { mockCuda } from './cuda-mock';
 import { parity } from './cuda-parity-helper';
@@ -281,4 +282,62 @@ describe.skipIf(!real)(`training ops on cuda (${onDevice ? 'the device' : 'the h
       expect([e.code, e.message.includes(name)]).toEqual(['ERR_UNSUPPORTED', true]);
     }
   });
+});
+
+// A whole training step of each recipe (lib/train/recipes) on 'cuda' against the same step on the
+// CPU: forward over the views (masks drawn on the host and uploaded), backward, an optimizer step
+// with the recipe's weight decay, the EMA update. The step is SGD with momentum: Adam's first step
+// is lr times the sign of each gradient, so a gradient that is analytically 0 (a linear bias
+// before a BatchNorm) turns float noise into +-lr on either device; AdamW on cuda is checked on
+// its own (test/cuda.test.ts, bit for bit).
+describe.skipIf(!real)(`recipe steps on cuda (${onDevice ? 'the device' : 'the host stand-in'})`, () => {
+  beforeAll(() => {
+    if (!onDevice) setCudaBackendForTesting(mockCuda(real!));
+  });
+  afterAll(() => setCudaBackendForTesting(null));
+
+  const ctx = { imageSize: 16, channels: 3, seed: 5, dtype: 'float32' as const, steps: 10, batch: 8, flags: {} };
+  function step(name: string, device: 'cpu' | 'cuda', flags = {}): { loss: number; grads: Array<Float32Array | null>; params: Float32Array[] } {
+    const recipe = RECIPES[name];
+    const model = recipe.build({ ...ctx, flags });
+    if (device === 'cuda') Object.values(model.modules).forEach((m) => m.to('cuda'));
+    const views = Array.from({ length: model.views }, (_, v) => r([ctx.batch, 3, 16, 16], 100 + v).to(device));
+    const opt = new optim.SGD(model.params, { lr: 0.05, momentum: 0.9, weightDecay: recipe.optimizer.weightDecay });
+    const loss = model.loss(views, { step: 0, seed: 77 });
+    loss.backward();
+    const grads = model.params.map((p) => (p.grad ? (p.grad.toArray() as Float32Array) : null));
+    opt.step();
+    model.afterStep?.({ step: 0, seed: 77 });
+    const all = Object.values(model.modules).flatMap((m) => m.parameters());
+    return { loss: loss.item(), grads, params: all.map((p) => p.toArray() as Float32Array) };
+  }
+
+  const maxAbs = (v: Float32Array): number => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  /**
+   * Each tensor within `rel` of its own largest magnitude plus `floor`: elementwise, a gradient
+   * summed over the batch or one that is analytically 0 (a bias before a BatchNorm) is float noise.
+   * Gradients get 3e-3 of their scale plus 1e-5 of the largest gradient of the model: a small one
+   * formed by cancellation (the last LayerNorm's before the projector's BatchNorm, ~1e-3 or ~1e-6
+   * beside gradients of ~1) carries the float32 rounding of the device's BatchNorm composition
+   * (the CPU sums its statistics in double); a wrong formula is off by O(1).
+   */
+  const closeToScale = (what: string, got: Float32Array | null, want: Float32Array | null, rel: number, floor: number): void => {
+    expect(got === null, `${what}: null on both devices`).toBe(want === null);
+    if (!got || !want) return;
+    const scale = maxAbs(want);
+    let worst = 0;
+    for (let k = 0; k < want.length; k++) worst = Math.max(worst, Math.abs(got[k] - want[k]));
+    expect(worst, `${what}: max difference ${worst} at scale ${scale}`).toBeLessThanOrEqual(floor + rel * scale);
+  };
+
+  for (const [name, flags] of [...Object.keys(RECIPES).map((n) => [n, {}] as const), ['ijepa', { stochasticPositions: true }] as const]) {
+    it(`${name}${Object.keys(flags).length ? ' (StoP)' : ''}: loss, gradients and the stepped parameters (online and EMA target) match the CPU step`, () => {
+      const c = step(name, 'cpu', flags), g = step(name, 'cuda', flags);
+      expect(Math.abs(g.loss - c.loss), `loss ${g.loss} vs ${c.loss}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(c.loss)));
+      const top = Math.max(...c.grads.map((x) => (x ? maxAbs(x) : 0)));
+      g.grads.forEach((p, i) => closeToScale(`gradient ${i}`, p, c.grads[i], 3e-3, 1e-5 * top));
+      expect(g.params.length).toBe(c.params.length);
+      g.params.forEach((p, i) => closeToScale(`parameter ${i}`, p, c.params[i], 1e-5, 1e-6));
+    });
+  }
 });

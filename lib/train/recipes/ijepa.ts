@@ -79,8 +79,10 @@ export const ijepa: Recipe = {
           const t = target.forward(x).tokens;
           return F.layerNorm(t, d);
         });
-        const z = encoder.forward(x, { keep: m.context }).tokens;
-        const losses = m.targets.map((t, i) => F.smoothL1(predictor.forward(z, m.context, t, deriveSeed(seed, i)), F.gatherTokens(h, t)));
+        // The masks are drawn on the host; their indices go where the images are.
+        const context = m.context.to(x.device), targets = m.targets.map((t) => t.to(x.device));
+        const z = encoder.forward(x, { keep: context }).tokens;
+        const losses = targets.map((t, i) => F.smoothL1(predictor.forward(z, context, t, deriveSeed(seed, i)), F.gatherTokens(h, t)));
         return losses.reduce((a, b) => a.add(b)).div(losses.length);
       },
       afterStep({ step }) {

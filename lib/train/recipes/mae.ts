@@ -58,7 +58,9 @@ export const mae: Recipe = {
       views: 1,
       loss([x], { seed }) {
         const B = x.shape[0];
-        const { keep, masked } = masks.random({ batch: B, tokens: N, ratio: 0.75, seed });
+        // The masks are drawn on the host; their indices go where the images are (one upload each).
+        const mk = masks.random({ batch: B, tokens: N, ratio: 0.75, seed });
+        const keep = mk.keep.to(x.device), masked = mk.masked.to(x.device);
         const target = noGrad(() => {
           const t = encoder.patchEmbed.patchify(x);
           return t.sub(t.mean(-1, true)).div(t.var(-1, { keepdim: true }).add(1e-6).sqrt());

@@ -47,7 +47,7 @@ function makeMsn(name: 'msn' | 'pmsn'): Recipe {
         views: 2,
         loss([anchor, target], { seed }) {
           const B = anchor.shape[0];
-          const { keep } = masks.random({ batch: B, tokens: backbone.numPatches, ratio: 0.15, seed });
+          const keep = masks.random({ batch: B, tokens: backbone.numPatches, ratio: 0.15, seed }).keep.to(anchor.device);
           const za = projector.forward(pool(backbone.forward(anchor, { keep }).tokens, true));
           const pt = noGrad(() => probs(targetProjector.forward(pool(targetBackbone.forward(target).tokens, true))));
           return F.msnLoss(probs(za), pt, { temperature: 0.25, meMaxWeight: 1, sinkhorn: true, prior, collective: ctx.dist?.collective });
