@@ -14,8 +14,7 @@ import { Gen, compare, flattenOut, hashString, materialize } from './helpers';
 
 /** Rows whose op (or an op it calls) has no CUDA kernel: they must throw ERR_NO_DEVICE on 'cuda'. */
 export const NO_CUDA_ROWS: ReadonlySet<string> = new Set<string>([
-  'cumsum-int32',
-  'gather', 'scatterAdd', 'sort', 'sort-default-dim', 'sort-int32', 'topk',
+  'cumsum-int32', 'gather', 'scatterAdd', 'sort', 'sort-default-dim', 'sort-int32', 'topk',
 ]);
 
 /**
