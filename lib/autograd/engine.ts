@@ -16,6 +16,7 @@ import { noGrad } from './grad-mode';
 import { bumpVersion } from './version';
 import { axpy, binary as nativeBinary, outArray } from '../ops/native-core';
 import { castCuda, cloneRaw, toCuda } from '../ops/common';
+import { recycle } from '../storage';
 
 export interface TensorMeta {
   shape: number[];
@@ -204,10 +205,22 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
   // two inputs (Add) or pass its incoming gradient through, so a buffer is only added into in
   // place once this pass allocated it (`owned`); otherwise the sum goes to a fresh buffer.
   const owned = new Set<TensorData>();
+  // An owned buffer that no longer feeds anything goes back to the storage pool (lib/storage.ts):
+  // the next allocation of its size reuses it instead of a new ArrayBuffer. Not in capture mode
+  // (the caller gets gradients back) nor with gradient-ready hooks (they may keep what they saw).
+  const recycling = !capture && hookedLeaves === 0;
+  const drop = (g: Tensor): void => {
+    if (recycling && owned.delete(g.data)) recycle(g.data);
+  };
   const sumInto = (prev: Tensor, g: Tensor): Tensor => {
     if (owned.has(prev.data)) {
       addInPlace(prev.data, g.data);
+      if (g.data !== prev.data) drop(g);
       return prev;
+    }
+    if (owned.has(g.data)) {
+      addInPlace(g.data, prev.data); // a + b in either buffer: the same bits
+      return new Tensor(g.data, prev.shape);
     }
     // Both paths below write every element of sum: no zero-fill needed.
     const a = prev.data, c = g.data, sum = outArray(prev.dtype, a.length, prev.device);
@@ -292,19 +305,24 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     buffers.delete(node);
     const gradsIn = node.outputs.map((meta, k) => buf[k] ?? zerosOf(meta));
     // Handed to a backward, a buffer may come back as several inputs' gradient: no longer ours.
+    const mine = node.freshGrads ? gradsIn.filter((g) => owned.has(g.data)).map((g) => g.data) : [];
     for (const g of gradsIn) owned.delete(g.data);
     const slots = nodeCapture.get(node);
     if (slots) for (const [nr, list] of slots) list.push(gradsIn[nr]);
     const results = node.apply(gradsIn);
     if (!retain) node.release();
-    // A library op's result that is neither an incoming gradient nor returned twice was allocated
-    // by its backward for this pass: ours to keep as a .grad or to add into in place.
     if (node.freshGrads) {
+      // A library op's result returned once is ours to keep as a .grad or to add into in place
+      // when its backward allocated it for this pass, or when it is an incoming gradient that was
+      // ours (a reshape's backward passes its gradient on).
       results.forEach((g, i) => {
-        if (!g || gradsIn.some((x) => x.data === g.data)) return;
+        if (!g || (gradsIn.some((x) => x.data === g.data) && !mine.includes(g.data))) return;
         for (let j = 0; j < results.length; j++) if (j !== i && results[j]?.data === g.data) return;
         owned.add(g.data);
       });
+      // It keeps nothing of its incoming gradients: one of ours is dead once no result shares its
+      // memory.
+      if (recycling) for (const d of mine) if (!results.some((r) => r && r.data.buffer === d.buffer)) recycle(d);
     }
     node.edges.forEach((e, i) => {
       if (!e) return;
@@ -340,6 +358,7 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
     if (leaf.grad && shapeStr(leaf.grad.shape) === shapeStr(leaf.shape) && leaf.grad.dtype === leaf.dtype) {
       addInPlace(leaf.grad.data, g.data);
       bumpVersion(leaf.grad.data);
+      if (!given.has(g.data)) drop(g);
     }
     else if (owned.has(g.data) && !given.has(g.data)) {
       leaf.grad = g;
