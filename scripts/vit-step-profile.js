@@ -71,6 +71,7 @@ const rows = [];
 for (let i = 0; i < steps + 2; i++) {
   acc.clear();
   freshBytes = freshCount = 0;
+  const pf0 = process.resourceUsage().minorPageFault;
   const t0 = now();
   opt.zeroGrad();
   const t1 = now();
@@ -81,7 +82,8 @@ for (let i = 0; i < steps + 2; i++) {
   const t3 = now();
   opt.step();
   const t4 = now();
-  if (i >= 2) rows.push({ t0, t4, step: t4 - t0, zero: t1 - t0, fwd: t2 - t1, bwd: t3 - t2, opt: t4 - t3, freshMB: freshBytes / 2 ** 20, freshFwdMB: fwdBytes / 2 ** 20, freshCount, calls: new Map([...acc].map(([k, v]) => [k, { ...v }])) });
+  const faults = process.resourceUsage().minorPageFault - pf0;
+  if (i >= 2) rows.push({ t0, t4, step: t4 - t0, zero: t1 - t0, fwd: t2 - t1, bwd: t3 - t2, opt: t4 - t3, faults, freshMB: freshBytes / 2 ** 20, freshFwdMB: fwdBytes / 2 ** 20, freshCount, calls: new Map([...acc].map(([k, v]) => [k, { ...v }])) });
 }
 setTimeout(() => {
   for (const r of rows) {
@@ -92,7 +94,7 @@ setTimeout(() => {
   }
   const med = (xs) => { const a = xs.slice().sort((p, q) => p - q); return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
   const out = { workload: name, steps, isa: native().isa ? native().isa() : '?' };
-  for (const k of ['step', 'zero', 'fwd', 'bwd', 'opt', 'gc', 'gcMajor', 'gcCount', 'freshMB', 'freshFwdMB', 'freshCount']) out[k] = med(rows.map((r) => r[k]));
+  for (const k of ['step', 'zero', 'fwd', 'bwd', 'opt', 'gc', 'gcMajor', 'gcCount', 'freshMB', 'freshFwdMB', 'freshCount', 'faults']) out[k] = med(rows.map((r) => r[k]));
   out.steps_ms = rows.map((r) => +r.step.toFixed(1));
   if (wrap) {
     const names = new Set(rows.flatMap((r) => [...r.calls.keys()]));
@@ -108,7 +110,7 @@ setTimeout(() => {
   if (flags.has('--json')) { console.log(JSON.stringify(out)); return; }
   console.log(`${name}: ${steps} steps, isa ${out.isa}; medians in ms`);
   console.log(`step ${out.step.toFixed(1)} = zeroGrad ${out.zero.toFixed(2)} + forward ${out.fwd.toFixed(1)} + backward ${out.bwd.toFixed(1)} + AdamW ${out.opt.toFixed(1)}`);
-  console.log(`GC pauses ${out.gc.toFixed(1)} ms (${out.gcCount} pauses, ${out.gcMajor.toFixed(1)} ms not minor); fresh uninitialized buffers ${out.freshMB.toFixed(0)} MB in ${out.freshCount} (forward ${out.freshFwdMB.toFixed(0)} MB)`);
+  console.log(`GC pauses ${out.gc.toFixed(1)} ms (${out.gcCount} pauses, ${out.gcMajor.toFixed(1)} ms not minor); fresh uninitialized buffers ${out.freshMB.toFixed(0)} MB in ${out.freshCount} (forward ${out.freshFwdMB.toFixed(0)} MB); ${out.faults} page faults`);
   if (wrap) {
     console.log(`native calls: ${out.nativeTotal.toFixed(1)} ms in ${out.nativeCalls} calls; outside them ${(out.step - out.nativeTotal).toFixed(1)} ms`);
     for (const r of out.native) console.log(`  ${r.name.padEnd(28)} ${r.ms.toFixed(2).padStart(8)} ms  ${String(r.calls).padStart(5)} calls`);

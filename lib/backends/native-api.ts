@@ -21,6 +21,14 @@ export interface NativeAttentionOptions {
   /** Bool (Uint8Array) or additive (q's type) mask, read at the offsets of maskStrides. */
   maskArray: Uint8Array | FloatArray | null;
   maskStrides: readonly [number, number, number, number];
+  /**
+   * [offset, sb, sh, sr] in elements: where q / k / v / out (and dq / dk / dv / dout) sit inside
+   * larger arrays (a packed qkv [B, N, 3, H, d], an out in [B, N, H, d] order). Absent: contiguous.
+   */
+  qLayout?: readonly [number, number, number, number];
+  kLayout?: readonly [number, number, number, number];
+  vLayout?: readonly [number, number, number, number];
+  oLayout?: readonly [number, number, number, number];
 }
 
 // ---- InfoNCE (native/napi/info_nce.cc) ---------------------------------------------------------

@@ -14,6 +14,7 @@ import { Tensor, type FloatDType } from '../tensor';
 import { cat, splitHeads } from '../ops/shape';
 import { CUDA_OPS } from '../ops/common';
 import { F } from '../functional';
+import { packedSelfAttention } from '../ops/attention';
 import { Module, ModuleList, Parameter } from './module';
 import { GELU, LayerNorm, Linear, emptyFloat, type LinearInit } from './layers';
 import { deriveSeed, nextSeed, truncNormal_ } from './init';
@@ -121,9 +122,13 @@ export class MultiheadSelfAttention extends Module {
       throw new SelfsupError('ERR_SHAPE_MISMATCH', expectedMessage(`an input [B, N, ${this.dim}]`, 'MultiheadSelfAttention.forward(x)', shapeStr(x.shape)));
     }
     const [B, N] = x.shape;
+    const qkv = this.qkv.forward(x);
+    // Without a mask, the fused kernel reads q, k, v inside qkv and writes the heads merged.
+    const packed = options.mask === undefined && attentionImpl(qkv) !== attentionReference ? packedSelfAttention(qkv, this.heads, this.scale) : null;
+    if (packed) return this.proj.forward(packed);
     // [B, N, 3 * dim] -> q, k, v [B, heads, N, headDim] in one fused split (PyTorch's reshape +
     // permute + unbind).
-    const [q, k, v] = splitHeads(this.qkv.forward(x), 3, this.heads);
+    const [q, k, v] = splitHeads(qkv, 3, this.heads);
     const out = attentionImpl(q)(q, k, v, { scale: this.scale, mask: options.mask });
     return this.proj.forward(out.transpose(1, 2).reshape([B, N, this.dim]));
   }

@@ -24,6 +24,9 @@ import {
 } from '../kernels/attention';
 import { Tensor } from '../tensor';
 import type { FloatArray } from '../validate';
+import { tryNative, useReference } from '../backends/native';
+import type { NativeAttentionOptions } from '../backends/native-api';
+import { uninitialized } from '../storage';
 import { checkFloat, checkSameDtype, checkTensor, opts, optBool } from './common';
 import { checkSameDevice, dev, devOut, devTensor, fused } from './fused-device';
 
@@ -138,4 +141,72 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOp
   const r = resolve(q, k, v, options);
   const res = AttentionFn(r.Q, r.K, r.V, r.ko, r.returnLse);
   return r.returnLse ? res : res.out;
+}
+
+// ---- self-attention over a packed qkv projection ----------------------------------------------
+
+/**
+ * Self-attention read straight from a qkv projection [B, N, 3 * H * d] (timm's layout: q, k, v
+ * each [B, N, H, d] side by side) and written as [B, N, H * d], the heads already merged: the
+ * fused kernel takes element strides, so the split into [B, H, N, d] and the merge back (four
+ * copies and four activations per block, forward and backward) are not needed. The gradient
+ * comes back as one [B, N, 3 * H * d] array, the kernel writing dq, dk and dv into its parts.
+ */
+const PackedAttentionFn = defineFunction({
+  name: 'PackedAttention',
+  forward(ctx: FunctionCtx, qkv: Tensor, heads: number, scale: number) {
+    const [B, N, W] = qkv.shape;
+    const D = W / 3, d = D / heads;
+    const Ctor = qkv.dtype === 'float32' ? Float32Array : Float64Array;
+    const o: NativeAttentionOptions = {
+      B, H: heads, Hk: heads, Nq: N, Nk: N, d, scale, causal: false, dropout: 0, seed: 0, maskArray: null, maskStrides: [0, 0, 0, 0],
+      qLayout: [0, N * W, d, W], kLayout: [D, N * W, d, W], vLayout: [2 * D, N * W, d, W], oLayout: [0, N * D, d, D],
+    };
+    const out = uninitialized(Ctor, B * N * D), lse = uninitialized(Ctor, B * heads * N), lseLo = uninitialized(Ctor, B * heads * N);
+    const a = qkv.data as FloatArray;
+    tryNative()!.attention(a, a, a, out, lse, lseLo, o);
+    ctx.save(qkv);
+    Object.assign(ctx, { out, lse, lseLo, o });
+    return new Tensor(out, [B, N, D]);
+  },
+  backward(ctx: FunctionCtx, g: Tensor) {
+    const [qkv] = ctx.saved;
+    const a = qkv.data as FloatArray;
+    const dqkv = uninitialized(a instanceof Float32Array ? Float32Array : Float64Array, a.length); // dq, dk, dv tile it
+    tryNative()!.attentionBackward(a, a, a, ctx.out, ctx.lse, g.data as FloatArray, null, ctx.lseLo, dqkv, dqkv, dqkv, ctx.o);
+    return [new Tensor(dqkv, qkv.shape), null, null];
+  },
+});
+
+let layoutsSupported: boolean | undefined;
+/**
+ * Whether the loaded addon reads the layout options (an addon built before them ignores unknown
+ * options and would treat the packed array as contiguous q, k, v). Probed once: a layout whose
+ * extent exceeds the array is an error only for an addon that reads it.
+ */
+function nativeLayouts(): boolean {
+  if (layoutsSupported === undefined) {
+    const a = tryNative();
+    const z = new Float32Array(1);
+    try {
+      a?.attention(z, z, z, new Float32Array(1), new Float32Array(1), null, {
+        B: 1, H: 1, Hk: 1, Nq: 1, Nk: 1, d: 1, scale: 1, causal: false, dropout: 0, seed: 0, maskArray: null, maskStrides: [0, 0, 0, 0], qLayout: [1, 0, 0, 1],
+      });
+      layoutsSupported = false;
+    } catch {
+      layoutsSupported = a !== null;
+    }
+  }
+  return layoutsSupported;
+}
+
+/**
+ * Multi-head self-attention of a packed qkv [B, N, 3 * heads * d] -> [B, N, heads * d] (no mask,
+ * no dropout), the same values as splitting it into q, k, v [B, heads, N, d], `attention`, and
+ * merging the heads. null where the packed kernel does not run (the reference backend, 'cuda',
+ * an older addon): the caller composes it then.
+ */
+export function packedSelfAttention(qkv: Tensor, heads: number, scale: number): Tensor | null {
+  if (qkv.device !== 'cpu' || useReference() || (qkv.dtype !== 'float32' && qkv.dtype !== 'float64') || !nativeLayouts()) return null;
+  return PackedAttentionFn(qkv, heads, scale) as Tensor;
 }

@@ -8,9 +8,16 @@
 //   attentionBackward(q, k, v, out, lse, dout, dlse|null, lseLo|null, dq, dk, dv, opts)
 //   attentionBackwardAsync(q, k, v, out, lse, dout, dlse|null, lseLo|null, opts)
 //                                                                      -> Promise<{dq, dk, dv}>
-//   opts = { B, H, Hk, Nq, Nk, d, scale, causal, maskArray?, maskStrides: [4], dropout, seed }
+//   opts = { B, H, Hk, Nq, Nk, d, scale, causal, maskArray?, maskStrides: [4], dropout, seed,
+//            qLayout?, kLayout?, vLayout?, oLayout? }
 // lseLo (optional) is the low part of lse, written by the forward and read by the backward.
+// A layout [offset, sb, sh, sr] (elements) places q / k / v / out (and dq / dk / dv / dout with
+// them) inside a larger array: row i of head h of batch b starts at offset + b sb + h sh + i sr,
+// its d elements contiguous. Self-attention over a packed qkv projection [B, N, 3, H, d] passes
+// the same array as q, k and v (and as dq, dk, dv: the three parts tile it), and an out in
+// [B, N, H, d] order: no split or merge copies. Without a layout, the contiguous shapes above.
 #include <string>
+#include <type_traits>
 
 #include "napi/convert.h"
 #include "napi/fused_opts.h"
@@ -69,8 +76,70 @@ void ReadAttentionMask(const Napi::Object& o, AttentionParams& p, const ArrayArg
 
 namespace {
 
-int64_t QLen(const AttentionParams& p) { return p.B * p.H * p.Nq * p.d; }
-int64_t KLen(const AttentionParams& p) { return p.B * p.Hk * p.Nk * p.d; }
+// Where q, k, v and out (and their gradients) start in their arrays.
+struct Offsets {
+  int64_t q = 0, k = 0, v = 0, o = 0;
+};
+
+// opts[key] = [offset, sb, sh, sr] when present: the strides go into p, the offset is returned.
+int64_t ReadLayout(const Napi::Object& o, const char* key, int64_t& sb, int64_t& sh, int64_t& sr) {
+  if (!HasProp(o, key)) return 0;
+  const std::vector<int64_t> l = GetIntsProp(o, key, 4, 0, int64_t(1) << 40);
+  sb = l[1]; sh = l[2]; sr = l[3];
+  return l[0];
+}
+
+// The elements an array needs to hold rows [B, heads, N] of d elements at these strides.
+int64_t Extent(int64_t off, int64_t B, int64_t heads, int64_t N, int64_t d, int64_t sb, int64_t sh, int64_t sr) {
+  if (B == 0 || N == 0) return off;
+  return off + (B - 1) * sb + (heads - 1) * sh + (N - 1) * sr + d;
+}
+
+Offsets ReadLayouts(const Napi::Object& o, AttentionParams& p) {
+  Offsets f;
+  f.q = ReadLayout(o, "qLayout", p.q_sb, p.q_sh, p.q_sr);
+  f.k = ReadLayout(o, "kLayout", p.k_sb, p.k_sh, p.k_sr);
+  f.v = ReadLayout(o, "vLayout", p.v_sb, p.v_sh, p.v_sr);
+  f.o = ReadLayout(o, "oLayout", p.o_sb, p.o_sh, p.o_sr);
+  // Rows must not overlap within a head: the kernel reads and writes d contiguous elements each.
+  const struct { const char* name; int64_t sr; } rows[] = {
+      {"qLayout", p.q_sr}, {"kLayout", p.k_sr}, {"vLayout", p.v_sr}, {"oLayout", p.o_sr}};
+  for (const auto& r : rows)
+    if (r.sr < p.d) ThrowRange(o.Env(), "a row stride >= d = " + std::to_string(p.d), r.name, std::to_string(r.sr));
+  return f;
+}
+
+int64_t QExt(const AttentionParams& p, int64_t off) { return Extent(off, p.B, p.H, p.Nq, p.d, p.q_sb, p.q_sh, p.q_sr); }
+int64_t KExt(const AttentionParams& p, int64_t off) { return Extent(off, p.B, p.Hk, p.Nk, p.d, p.k_sb, p.k_sh, p.k_sr); }
+int64_t VExt(const AttentionParams& p, int64_t off) { return Extent(off, p.B, p.Hk, p.Nk, p.d, p.v_sb, p.v_sh, p.v_sr); }
+int64_t OExt(const AttentionParams& p, int64_t off) { return Extent(off, p.B, p.H, p.Nq, p.d, p.o_sb, p.o_sh, p.o_sr); }
+
+// Element `off` of a kernel pointer (nullptr stays nullptr).
+template <typename P>
+P* At(P* base, int64_t off, DType dt) {
+  if (base == nullptr) return nullptr;
+  using Byte = std::conditional_t<std::is_const_v<P>, const char, char>;
+  return reinterpret_cast<P*>(reinterpret_cast<Byte*>(base) + off * (dt == DType::kFloat64 ? 8 : 4));
+}
+
+// Input idx covering `need` elements: an exact length when the layout is the contiguous one
+// (need is then its length), at least `need` otherwise.
+ArrayArg LaidOutArg(Call& c, size_t idx, const char* name, DType dt, int64_t need, bool laid_out) {
+  if (!laid_out) return c.Arg(idx, name, {dt}, need);
+  ArrayArg a = c.Arg(idx, name, {dt});
+  if (a.length < need)
+    ThrowRange(c.Env(), "an array of at least " + std::to_string(need) + " elements (its layout's extent)", name,
+               "length " + std::to_string(a.length));
+  return a;
+}
+
+// Output k covering `need` elements (sync: the caller's array, at least that long; async: new).
+void* LaidOutOut(Call& c, size_t n_in, size_t k, const char* name, DType dt, int64_t need, bool laid_out) {
+  if (!laid_out || c.async()) return c.Out(k, name, dt, need);
+  const ArrayArg a = LaidOutArg(c, n_in + k, name, dt, need, true);
+  return c.Out(k, name, dt, a.length);
+}
+
 int64_t LseLen(const AttentionParams& p) { return p.B * p.H * p.Nq; }
 
 // The optional mask of opts: host arrays here (cuda_fused.cc reads device ones).
@@ -80,36 +149,47 @@ void ReadMask(Call& c, const Napi::Object& o, AttentionParams& p) {
   if (!mask.array.IsEmpty()) p.mask = c.In(mask);
 }
 
-// q's dtype, then opts (sizes and mask), then q, k, v checked against the sizes.
-AttentionParams ReadQKV(Call& c) {
+// q's dtype, then opts (sizes, layouts and mask), then q, k, v checked against them.
+struct QKV {
+  AttentionParams p;
+  Offsets off;
+  bool laid_out;
+};
+QKV ReadQKV(Call& c) {
   const ArrayArg q0 = c.Arg(0, "q", {DType::kFloat32, DType::kFloat64});
   const Napi::Object o = c.Options();
-  AttentionParams p = ReadAttentionSizes(o, q0.dtype);
-  p.q = c.In(c.Arg(0, "q", {p.dtype}, QLen(p)));
-  p.k = c.In(c.Arg(1, "k", {p.dtype}, KLen(p)));
-  p.v = c.In(c.Arg(2, "v", {p.dtype}, KLen(p)));
+  QKV r{ReadAttentionSizes(o, q0.dtype), {}, false};
+  AttentionParams& p = r.p;
+  r.laid_out = HasProp(o, "qLayout") || HasProp(o, "kLayout") || HasProp(o, "vLayout") || HasProp(o, "oLayout");
+  if (r.laid_out) r.off = ReadLayouts(o, p);
+  p.q = At(c.In(LaidOutArg(c, 0, "q", p.dtype, QExt(p, r.off.q), r.laid_out)), r.off.q, p.dtype);
+  p.k = At(c.In(LaidOutArg(c, 1, "k", p.dtype, KExt(p, r.off.k), r.laid_out)), r.off.k, p.dtype);
+  p.v = At(c.In(LaidOutArg(c, 2, "v", p.dtype, VExt(p, r.off.v), r.laid_out)), r.off.v, p.dtype);
   ReadMask(c, o, p);
-  return p;
+  return r;
 }
 
 Napi::Value Forward(Call& c) {
-  AttentionParams p = ReadQKV(c);
-  p.out = c.Out(0, "out", p.dtype, QLen(p));
+  QKV r = ReadQKV(c);
+  AttentionParams& p = r.p;
+  p.out = At(LaidOutOut(c, 3, 0, "out", p.dtype, OExt(p, r.off.o), r.laid_out), r.off.o, p.dtype);
   p.lse = c.Out(1, "lse", p.dtype, LseLen(p));
   p.lse_lo = c.OptionalOut(2, "lseLo", p.dtype, LseLen(p), c.async());
   return c.Run([p] { return SELFSUP_DISPATCH(attention_forward)(p); });
 }
 
 Napi::Value Backward(Call& c) {
-  AttentionParams p = ReadQKV(c);
-  p.out = c.In(c.Arg(3, "out", {p.dtype}, QLen(p)));
+  QKV r = ReadQKV(c);
+  AttentionParams& p = r.p;
+  const Offsets& f = r.off;
+  p.out = At(c.In(LaidOutArg(c, 3, "out", p.dtype, OExt(p, f.o), r.laid_out)), f.o, p.dtype);
   p.lse = c.In(c.Arg(4, "lse", {p.dtype}, LseLen(p)));
-  p.dout = c.In(c.Arg(5, "dout", {p.dtype}, QLen(p)));
+  p.dout = At(c.In(LaidOutArg(c, 5, "dout", p.dtype, OExt(p, f.o), r.laid_out)), f.o, p.dtype);
   p.dlse = c.In(c.Optional(6, "dlse", {p.dtype}, LseLen(p)));
   p.lse_lo = c.In(c.Optional(7, "lseLo", {p.dtype}, LseLen(p)));
-  p.dq = c.Out(0, "dq", p.dtype, QLen(p));
-  p.dk = c.Out(1, "dk", p.dtype, KLen(p));
-  p.dv = c.Out(2, "dv", p.dtype, KLen(p));
+  p.dq = At(LaidOutOut(c, 8, 0, "dq", p.dtype, QExt(p, f.q), r.laid_out), f.q, p.dtype);
+  p.dk = At(LaidOutOut(c, 8, 1, "dk", p.dtype, KExt(p, f.k), r.laid_out), f.k, p.dtype);
+  p.dv = At(LaidOutOut(c, 8, 2, "dv", p.dtype, VExt(p, f.v), r.laid_out), f.v, p.dtype);
   return c.Run([p] { return SELFSUP_DISPATCH(attention_backward)(p); });
 }
 }  // namespace
