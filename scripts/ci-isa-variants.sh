@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JS_TESTS=(test/ops test/attention.test.ts test/sinkhorn.test.ts test/info_nce.test.ts test/vicreg.test.ts
-  test/tokens.test.ts test/pointwise.test.ts test/tensor-core.test.ts test/stream-stores.test.ts test/isa.test.ts)
+  test/tokens.test.ts test/pointwise.test.ts test/tensor-core.test.ts test/stream-stores.test.ts test/packed-attention.test.ts test/isa.test.ts)
 # The addon the package itself loads (prebuilds/ first, then build/Release: in CI, prebuild.sh has
 # moved build/Release's addon into prebuilds/ by the time this runs).
 ADDON=${SELFSUP_ADDON:-$(node -e 'console.log(require("./dist/lib/backends/native.js").nativeAddonPath() || "")')}
