@@ -22,10 +22,13 @@ void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k, Scalar<T> a
 
 // Batched form: `batch` independent products with element strides between consecutive A, B, C
 // (a stride of 0 broadcasts that operand). Parallelizes over the batch when matrices are small.
+// bias (n values, or null) is added to every row of every C in the GEMM's final write:
+// C = alpha * op(A) op(B) + beta * C + bias (Linear's bias without a pass of its own over C).
 template <class T>
 void gemm_batched(int64_t batch, bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                   Scalar<T> alpha, const T* A, int64_t lda, int64_t strideA, const T* B,
-                  int64_t ldb, int64_t strideB, Scalar<T> beta, T* C, int64_t ldc, int64_t strideC);
+                  int64_t ldb, int64_t strideB, Scalar<T> beta, T* C, int64_t ldc, int64_t strideC,
+                  const T* bias = nullptr);
 
 // Single-threaded form for callers already inside a parallel_for task (attention tiles...).
 template <class T>

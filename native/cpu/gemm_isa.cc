@@ -255,7 +255,7 @@ void pack_b(bool transB, const T* B, int64_t ldb, int64_t p0, int64_t j0, int64_
 // the AVX2 6x16 and the AVX-512 6x64 float tiles).
 template <class T, int MR, int NR, int BS = NR>
 inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C,
-                         int64_t ldc, T alpha, T beta, int mr, int nr) {
+                         int64_t ldc, T alpha, T beta, const T* bias, int mr, int nr) {
   using V = typename VecOf<T>::V;
   constexpr int W = VecOf<T>::W;
   constexpr int NV = NR / W;
@@ -286,13 +286,17 @@ inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict
     Bp += BS;
   }
 
+  // The epilogue: alpha * acc (+ beta * C) (+ the bias row, Linear's bias: one pass over C less
+  // than pre-filling C with it and accumulating with beta = 1).
   const V va = broadcast(alpha);
   const V vb = broadcast(beta);
   if (mr == MR && nr == NR) {
+    V vbias[NV];
+    for (int j = 0; j < NV; ++j) vbias[j] = bias != nullptr ? loadu(bias + j * W) : broadcast(T(0));
     for (int i = 0; i < MR; ++i) {
       T* c = C + i * ldc;
       for (int j = 0; j < NV; ++j) {
-        V r = mul(va, acc[i][j]);
+        V r = bias != nullptr ? fma(va, acc[i][j], vbias[j]) : mul(va, acc[i][j]);
         if (beta != T(0)) r = fma(vb, loadu(c + j * W), r);
         storeu(c + j * W, r);
       }
@@ -305,9 +309,11 @@ inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict
         if (lanes <= 0) break;
         V r = mul(va, acc[i][j]);
         if (lanes == W) {
+          if (bias != nullptr) r = add(r, loadu(bias + j * W));
           if (beta != T(0)) r = fma(vb, loadu(c + j * W), r);
           storeu(c + j * W, r);
         } else {
+          if (bias != nullptr) r = add(r, load_partial(bias + j * W, lanes));
           if (beta != T(0)) r = fma(vb, load_partial(c + j * W, lanes), r);
           store_partial(c + j * W, r, lanes);
         }
@@ -317,9 +323,11 @@ inline void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict
 }
 
 // Single-threaded blocked GEMM. Preconditions (checked by gemm.cc): m, n, k > 0, alpha != 0.
+// bias (n values or null) is added to every row of C with the first K block.
 template <class T>
 void gemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* A,
-                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc,
+                  const T* bias) {
   using BL = Blocking<T>;
   constexpr int MR = BL::MR, NR = BL::NR;
   PackBuffers<T>& bufs = pack_buffers<T>();
@@ -336,6 +344,7 @@ void gemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T a
     for (int64_t pc = 0; pc < k; pc += BL::KC) {
       const int64_t kc = std::min<int64_t>(BL::KC, k - pc);
       const T beta_eff = pc == 0 ? beta : T(1);
+      const T* bias_eff = pc == 0 ? bias : nullptr;
       pack_b<T, NR>(transB, B, ldb, pc, jc, kc, nc, Bp);
       for (int64_t ic = 0; ic < m; ic += BL::MC) {
         const int64_t mc = std::min<int64_t>(BL::MC, m - ic);
@@ -347,18 +356,19 @@ void gemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T a
             const T* a = Ap + ir * kc;
             const T* b = Bp + jr * kc;
             T* c = C + (ic + ir) * ldc + jc + jr;
+            const T* bs = bias_eff != nullptr ? bias_eff + jc + jr : nullptr;
             // Tiles 4 vectors wide (AVX-512): a right edge of 1-3 vectors runs a kernel of that
             // width instead of multiplying zero padding (InfoNCE's 96-column tiles are 64 + 32).
             if constexpr (NR == 4 * VecOf<T>::W) {
               constexpr int W = VecOf<T>::W;
               switch ((nr + W - 1) / W) {
-                case 1: micro_kernel<T, MR, W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
-                case 2: micro_kernel<T, MR, 2 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
-                case 3: micro_kernel<T, MR, 3 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr); continue;
+                case 1: micro_kernel<T, MR, W, NR>(kc, a, b, c, ldc, alpha, beta_eff, bs, mr, nr); continue;
+                case 2: micro_kernel<T, MR, 2 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, bs, mr, nr); continue;
+                case 3: micro_kernel<T, MR, 3 * W, NR>(kc, a, b, c, ldc, alpha, beta_eff, bs, mr, nr); continue;
                 default: break;
               }
             }
-            micro_kernel<T, MR, NR>(kc, a, b, c, ldc, alpha, beta_eff, mr, nr);
+            micro_kernel<T, MR, NR>(kc, a, b, c, ldc, alpha, beta_eff, bs, mr, nr);
           }
         }
       }
@@ -370,14 +380,14 @@ void gemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T a
 
 void sgemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, float alpha,
                    const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                   int64_t ldc) {
-  gemm_blocked<float>(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+                   int64_t ldc, const float* bias) {
+  gemm_blocked<float>(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 void dgemm_blocked(bool transA, bool transB, int64_t m, int64_t n, int64_t k, double alpha,
                    const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
-                   double* C, int64_t ldc) {
-  gemm_blocked<double>(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+                   double* C, int64_t ldc, const double* bias) {
+  gemm_blocked<double>(transA, transB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 
 }  // namespace SELFSUP_ISA_NS

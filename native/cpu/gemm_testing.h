@@ -11,6 +11,6 @@ namespace testing {
 template <class T>
 void gemm_with_isa(Isa isa, bool parallel, bool transA, bool transB, int64_t m, int64_t n,
                    int64_t k, T alpha, const T* A, int64_t lda, const T* B, int64_t ldb, T beta,
-                   T* C, int64_t ldc);
+                   T* C, int64_t ldc, const T* bias = nullptr);
 }  // namespace testing
 }  // namespace selfsup

@@ -1,10 +1,9 @@
 // matmul / matmulAsync: batched C = op(A) op(B) through the packed GEMM. matmul takes an optional
-// trailing bias [n]: C is pre-filled with the bias rows and the GEMM accumulates into it (beta = 1),
-// so F.linear's bias costs no extra pass over the output.
+// trailing bias [n]: the GEMM adds it in its final write of each C tile, so F.linear's bias costs
+// no extra pass over the output.
 #include <vector>
 
 #include "cpu/gemm.h"
-#include "ops/pointwise/params.h"
 #include "napi/convert.h"
 #include "napi/linalg.h"
 #include "napi/register.h"
@@ -40,10 +39,10 @@ MatmulArgs ReadMatmulArgs(const Napi::CallbackInfo& info, size_t idx, int64_t le
 
 namespace {
 template <typename T>
-void Run(const MatmulArgs& a, const T* A, const T* B, T* C, T beta = T(0)) {
+void Run(const MatmulArgs& a, const T* A, const T* B, T* C, const T* bias = nullptr) {
   const int64_t lda = a.transA ? a.m : a.k, ldb = a.transB ? a.k : a.n;
   gemm_batched<T>(a.batch, a.transA, a.transB, a.m, a.n, a.k, 1, A, lda, a.strideA, B, ldb,
-                  a.strideB, beta, C, a.n, a.m * a.n);
+                  a.strideB, 0, C, a.n, a.m * a.n, bias);
 }
 }  // namespace
 
@@ -56,14 +55,12 @@ static Napi::Value Matmul(const Napi::CallbackInfo& info) {
   ArrayArg C = GetArray(info, 2, "out", {A.dtype}, a.batch * a.m * a.n);
   ArrayArg bias = GetOptionalArray(info, 3, "bias", {A.dtype}, a.n);
   Guard(env, [&] {
-    if (bias.data) {
-      // Copied first: the bias may alias C (a caller bypassing the TS checks).
-      const size_t es = dtype_size(A.dtype);
-      std::vector<uint8_t> bcopy(static_cast<const uint8_t*>(bias.data), static_cast<const uint8_t*>(bias.data) + es * a.n);
-      ThrowIfError(env, SELFSUP_DISPATCH(fill_rows)(A.dtype, bcopy.data(), a.batch * a.m, a.n, C.data));
-    }
     SELFSUP_FLOAT_SWITCH(A.dtype, T, [&] {
-      Run<T>(a, static_cast<T*>(A.data), static_cast<T*>(B.data), static_cast<T*>(C.data), T(bias.data ? 1 : 0));
+      // The bias is copied first: it may alias C (a caller bypassing the TS checks).
+      std::vector<T> bcopy;
+      if (bias.data) bcopy.assign(static_cast<const T*>(bias.data), static_cast<const T*>(bias.data) + a.n);
+      Run<T>(a, static_cast<T*>(A.data), static_cast<T*>(B.data), static_cast<T*>(C.data),
+             bias.data ? bcopy.data() : nullptr);
     });
   });
   return env.Undefined();

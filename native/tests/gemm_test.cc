@@ -38,11 +38,12 @@ struct Case {
   int64_t m, n, k, lda, ldb, ldc;
   T alpha, beta;
   std::vector<T> A, B, C0;
+  std::vector<T> bias;  // n values added to every row of C, or empty
 };
 
 template <class T>
 Case<T> make_case(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, T beta, int pad) {
-  Case<T> c{ta, tb, m, n, k, 0, 0, 0, alpha, beta, {}, {}, {}};
+  Case<T> c{ta, tb, m, n, k, 0, 0, 0, alpha, beta, {}, {}, {}, {}};
   const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
   const int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
   c.lda = a_cols + pad;
@@ -87,6 +88,7 @@ bool check(const Case<T>& c, const std::vector<T>& C, double tol, const char* wh
       }
       ref *= static_cast<double>(c.alpha);
       if (c.beta != T(0)) ref += static_cast<double>(c.beta) * c.C0[idx];
+      if (!c.bias.empty()) ref += static_cast<double>(c.bias[j]);
       const double d = static_cast<double>(C[idx]) - ref;
       num += d * d;
       den += ref * ref;
@@ -209,6 +211,37 @@ void run_isa_cases(Isa isa) {
                             c.B.data(), c.ldb, -2.0f, C.data(), c.ldc);
     for (auto& x : c.A) x = 1.0f;  // reference ignores A because alpha == 0
     check(c, C, 1e-6, "alpha=0");
+  }
+  // The bias epilogue (C = alpha op(A) op(B) + beta C + bias row): edge tiles in both directions,
+  // k across the KC blocks (the bias must be added once), both thread splits, k == 0 and
+  // alpha == 0 (C = beta C + bias without reading A or B).
+  {
+    const int64_t shapes[][3] = {{7, 17, 5}, {113, 63, 257}, {600, 70, 1100}, {70, 600, 390},
+                                 {65, 33, 0}, {13, 29, 9}};
+    int idx = 0;
+    for (auto& s : shapes) {
+      for (int t = 0; t < 4; ++t, ++idx) {
+        const bool ta = t & 1, tb = t & 2;
+        const float alpha = s[0] == 13 && t == 0 ? 0.0f : 1.0f;
+        const float beta = idx % 3 == 0 ? 0.0f : idx % 3 == 1 ? 1.0f : -0.5f;
+        Case<float> c = make_case<float>(ta, tb, s[0], s[1], s[2], alpha, beta, idx % 2 ? 3 : 0);
+        c.bias.resize(static_cast<size_t>(s[1]));
+        fill_random(c.bias);
+        std::vector<float> C = c.C0;
+        testing::gemm_with_isa<float>(isa, idx % 2 == 0, ta, tb, s[0], s[1], s[2], alpha,
+                                      c.A.data(), c.lda, c.B.data(), c.ldb, beta, C.data(), c.ldc,
+                                      c.bias.data());
+        check(c, C, 1e-5, "bias");
+        Case<double> d = make_case<double>(ta, tb, s[0], s[1], s[2], alpha, beta, idx % 2 ? 0 : 2);
+        d.bias.resize(static_cast<size_t>(s[1]));
+        fill_random(d.bias);
+        std::vector<double> D = d.C0;
+        testing::gemm_with_isa<double>(isa, idx % 2 != 0, ta, tb, s[0], s[1], s[2], alpha,
+                                       d.A.data(), d.lda, d.B.data(), d.ldb, beta, D.data(), d.ldc,
+                                       d.bias.data());
+        check(d, D, 1e-12, "bias");
+      }
+    }
   }
   std::printf("%s: %d shape/transpose combinations\n", isa_name(isa), count);
 }

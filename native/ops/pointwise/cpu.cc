@@ -371,12 +371,6 @@ void ln_bwd(const LayerNormParams& p, const T* G, const double* mean, const doub
 }
 
 
-template <class T> void fill_rows_t(const T* bias, int64_t rows, int64_t cols, T* y) {
-  parallel_for(rows, row_grain(cols), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) std::memcpy(y + r * cols, bias, sizeof(T) * static_cast<size_t>(cols));
-  });
-}
-
 template <class T> void sum_rows_t(const T* x, int64_t rows, int64_t cols, T* out) {
   constexpr int W = VecOf<T>::W;
   T* outs[1] = {out};
@@ -449,14 +443,6 @@ Status layer_norm_backward(const LayerNormParams& p, const void* g, const double
   SELFSUP_FLOAT_SWITCH(p.dtype, T, [&] {
     ln_bwd<T>(p, static_cast<const T*>(g), mean, rstd, static_cast<T*>(dx), static_cast<T*>(dweight), static_cast<T*>(dbias));
   });
-  return Status::Ok();
-}
-
-Status fill_rows(DType dt, const void* bias, int64_t rows, int64_t cols, void* y) {
-  SELFSUP_RETURN_IF_ERROR(pointwise_check(dt, rows, cols, bias));
-  if (rows * cols == 0) return Status::Ok();
-  if (!y) return Status::Invalid("Expected a non-null array for out but received null");
-  SELFSUP_FLOAT_SWITCH(dt, T, [&] { fill_rows_t(static_cast<const T*>(bias), rows, cols, static_cast<T*>(y)); });
   return Status::Ok();
 }
 

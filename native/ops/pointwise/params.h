@@ -60,9 +60,6 @@ SELFSUP_ISA_DECLARE(::selfsup::Status, layer_norm_forward,
 SELFSUP_ISA_DECLARE(::selfsup::Status, layer_norm_backward,
                     (const ::selfsup::LayerNormParams& p, const void* g, const double* mean,
                      const double* rstd, void* dx, void* dweight, void* dbias))
-// y[r, :] = bias (row broadcast fill; the GEMM then accumulates with beta = 1).
-SELFSUP_ISA_DECLARE(::selfsup::Status, fill_rows,
-                    (::selfsup::DType dt, const void* bias, int64_t rows, int64_t cols, void* y))
 // out[c] = sum_r x[r, c] (the bias gradient of a row-broadcast add).
 SELFSUP_ISA_DECLARE(::selfsup::Status, sum_rows,
                     (::selfsup::DType dt, const void* x, int64_t rows, int64_t cols, void* out))
