@@ -16,8 +16,8 @@ export interface MatmulOptions {
   /** Written in place when given (must have the result's length and the inputs' type). */
   out?: FloatArray;
   /**
-   * [n], added to every row of the result (F.linear's bias). The native GEMM pre-fills C with the
-   * bias rows and accumulates into it (beta = 1), so the bias costs no extra pass.
+   * [n], added to every row of the result (F.linear's bias). The native GEMM adds it in its final
+   * write of each C tile, so the bias costs no pass of its own over C.
    */
   bias?: FloatArray | null;
 }
@@ -114,7 +114,7 @@ export function matmulShape(aShape: number[], bShape: number[], options?: Matmul
 export function matmul<T extends FloatArray>(a: T, aShape: number[], b: T, bShape: number[], options?: MatmulOptions): T {
   const { A, B, p, out, bias } = plan(a, aShape, b, bShape, options);
   const Ctor = A.constructor as Float32ArrayConstructor;
-  // The native GEMM writes every element of C (beta = 0, or the bias rows it pre-fills), so a new
+  // The native GEMM writes every element of C (beta = 0, plus the bias rows), so a new
   // C needs no zero-fill; the reference accumulates into it.
   const ref = useReference();
   const C = (out ?? (ref ? new Ctor(p.batch * p.m * p.n) : uninitialized(Ctor, p.batch * p.m * p.n))) as T;

@@ -114,7 +114,7 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
 const LinearFn = defineFunction({
   name: 'Linear',
   forward(ctx, x: Tensor, w: Tensor, b: Tensor | null) {
-    // The bias rides in the GEMM (C pre-filled with the bias rows, beta = 1; kernels.matmul).
+    // The bias rides in the GEMM (added in the micro-kernel's final write of C; kernels.matmul).
     const y = gemm(x, w, false, true, b);
     ctx.save(ctx.needsInputGrad[1] ? x : null, ctx.needsInputGrad[0] ? w : null);
     return y;
