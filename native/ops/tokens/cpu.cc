@@ -27,8 +27,8 @@ inline void copy_row(T* o, const T* a, int64_t D) { std::memcpy(o, a, sizeof(T) 
 // a normal store first reads the line (write-allocate), so a dense [B, N, D] gradient would cost
 // 3 passes over memory instead of 2. Below the threshold the output stays cache-resident for its
 // consumer.
-// The threshold is the tensor core's (half the last-level cache; SELFSUP_STREAM_MIN_BYTES).
-int64_t stream_bytes() { return tensor_stream_min_bytes(); }
+// The threshold is the tensor core's: tensor_stream_min_bytes() (half the last-level cache;
+// SELFSUP_STREAM_MIN_BYTES).
 
 // Writes one contiguous output front to back, a row at a time, with streaming stores on whole
 // 64-byte lines only. Rows are not line-aligned in general (V8 backing stores are 16-byte aligned,
@@ -260,7 +260,7 @@ void gather_impl(const TokenGatherParams& p) {
   const T* pos = static_cast<const T*>(p.pos);
   T* out = static_cast<T*>(p.out);
   const int64_t B = p.B, D = p.D, K = p.K, N = p.N;
-  const bool stream = !pos && B * K * D * int64_t(sizeof(T)) >= stream_bytes() && element_aligned(out);
+  const bool stream = !pos && B * K * D * int64_t(sizeof(T)) >= tensor_stream_min_bytes() && element_aligned(out);
   auto src_of = [&](int64_t b, int64_t k) { return x + (p.x_shared ? 0 : b * N * D) + int64_t(p.idx[b * K + k]) * D; };
   if (stream && D >= LineWriter<T>::kL && B >= 2 * num_threads()) {
     // Large outputs: per batch row, the selected rows of x are read in ascending order (a mask's
@@ -315,12 +315,12 @@ void gather_backward_impl(const TokenGatherBackwardParams& p) {
     // dx is written once (B*N*D; streamed when large) and grad read once (B*K*D): a row of dx
     // selected once is a copy of its grad row, a repeated one the sum of its grad rows in
     // ascending k, an unselected one zeros.
-    const bool stream = B * N * D * int64_t(sizeof(T)) >= stream_bytes() && element_aligned(dx);
+    const bool stream = B * N * D * int64_t(sizeof(T)) >= tensor_stream_min_bytes() && element_aligned(dx);
     // When grad itself is too large to stay in cache, it is read in order (k ascending) and the
     // rows of dx are streamed in that order, seams after (B=64 K=147 D=768: 22% faster than reading
     // grad in the order of dx's rows). A small grad (B=64 K=49 D=384: 4.8 MB) is read from cache
     // either way and dx is then written front to back (measured ~15% faster there).
-    const bool by_grad = stream && D >= LineWriter<T>::kL && B * K * D * int64_t(sizeof(T)) >= stream_bytes();
+    const bool by_grad = stream && D >= LineWriter<T>::kL && B * K * D * int64_t(sizeof(T)) >= tensor_stream_min_bytes();
     parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
       std::vector<int32_t> first(static_cast<size_t>(N)), next(static_cast<size_t>(K));
       std::vector<T> sums;
