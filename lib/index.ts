@@ -7,6 +7,7 @@ export {
   tensor, zeros, ones, full, zerosLike, onesLike, arange, eye, linspace, randn, rand, randint, randperm, manualSeed, DEFAULT_SEED,
   type RandomOptions, type RandintOptions,
 } from './factories';
+export { tidy, keep } from './scope';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './autograd/grad-mode';
 export { backward, grad, Node, type GradResult } from './autograd/engine';
 export { defineFunction, Function, FunctionCtx, type FunctionDefinition, type DefinedFunction, type FunctionOutput } from './autograd/function';

@@ -15,7 +15,9 @@
  */
 type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
-const MIN_BYTES = 65536;
+const MIN_POOL_BYTES = 65536;
+/** Arrays below this many bytes are plain zeroed ones, never pooled nor released. */
+let MIN_BYTES = MIN_POOL_BYTES;
 /** What the pool may hold at once; beyond it, dead buffers are left to the GC. */
 const MAX_POOL_BYTES = 256 * 2 ** 20;
 const MAX_PER_SIZE = 16;
@@ -25,18 +27,45 @@ const pool = new Map<number, ArrayBuffer[]>();
 const pooled = new Set<ArrayBuffer>();
 let pooledBytes = 0;
 
+/**
+ * Scopes (`tidy`, lib/scope.ts). Each open scope records the buffers `uninitialized` hands out
+ * while it is innermost (`born`) and which of them a Tensor was built on (`wrapped`, from the
+ * Tensor constructor): at its end those are released unless they are returned or kept. Buffers
+ * born before the scope (parameters, the caller's tensors) are never touched, even when a view of
+ * them is made inside.
+ */
+interface Scope { born: Set<ArrayBuffer>; wrapped: Set<ArrayBuffer> }
+const scopes: Scope[] = [];
+/** Buffers `keep()` exempted from every scope. */
+const kept = new WeakSet<ArrayBuffer>();
+/** Buffers just handed out again by the pool, still in cache until their first write (`takeWarm`). */
+const warm = new WeakSet<ArrayBuffer>();
+/** Buffers `uninitialized` allocated: the only ones `release` may detach. */
+const owned = new WeakSet<ArrayBuffer>();
+
 /** A fresh array whose initial contents are unspecified: only for outputs written in full. */
 export function uninitialized<C extends FloatCtor>(Ctor: C, n: number): InstanceType<C> {
   const bytes = n * Ctor.BYTES_PER_ELEMENT;
   if (bytes < MIN_BYTES || typeof Buffer === 'undefined') return new Ctor(n) as InstanceType<C>;
-  const reuse = pool.get(bytes)?.pop();
-  if (reuse) {
-    pooled.delete(reuse);
+  let buf = pool.get(bytes)?.pop();
+  if (buf) {
+    pooled.delete(buf);
     pooledBytes -= bytes;
-    return new Ctor(reuse, 0, n) as InstanceType<C>;
+    warm.add(buf);
+  } else {
+    buf = Buffer.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
+    owned.add(buf);
   }
-  const u = Buffer.allocUnsafeSlow(bytes);
-  return new Ctor(u.buffer, u.byteOffset, n) as InstanceType<C>;
+  if (scopes.length > 0) scopes[scopes.length - 1].born.add(buf);
+  return new Ctor(buf, 0, n) as InstanceType<C>;
+}
+
+/**
+ * Whether `a` is an output the pool just handed back (so still in cache: the native core then
+ * writes it with normal stores rather than streaming stores); true once per hand-out.
+ */
+export function takeWarm(a: ArrayBufferView): boolean {
+  return a.byteLength >= MIN_BYTES && warm.delete(a.buffer as ArrayBuffer);
 }
 
 /**
@@ -58,6 +87,65 @@ export function recycle(a: unknown): void {
   pooledBytes += bytes;
 }
 
+/**
+ * Detaches `buf` (every typed array on it, in every tensor and view, then reads as length 0, so
+ * a later use is a clear error instead of a read of reused memory) and pools its memory, which a
+ * transfer moves to a new ArrayBuffer without a copy. Only whole buffers `uninitialized` made are
+ * released; false for anything else (left to the GC).
+ */
+export function release(buf: ArrayBuffer): boolean {
+  if (!owned.has(buf) || pooled.has(buf) || buf.byteLength === 0) return false;
+  const moved = structuredClone(buf, { transfer: [buf] });
+  owned.add(moved);
+  recycle(new Uint8Array(moved));
+  return true;
+}
+
+/** Called by the Tensor constructor: a tensor now lives on `buf` (tracked inside a scope only). */
+export function noteTensor(buf: ArrayBufferLike): void {
+  const s = scopes[scopes.length - 1];
+  if (s.born.has(buf as ArrayBuffer)) s.wrapped.add(buf as ArrayBuffer);
+}
+
+/** Whether a scope is open (the Tensor constructor checks this before `noteTensor`). */
+export function inScope(): boolean {
+  return scopes.length > 0;
+}
+
+/** Exempts `buf` from release at the end of every scope (its tensor outlives them). */
+export function keepBuffer(buf: ArrayBufferLike): void {
+  if (buf instanceof ArrayBuffer) kept.add(buf);
+}
+
+export function openScope(): void {
+  scopes.push({ born: new Set(), wrapped: new Set() });
+}
+
+/**
+ * Closes the innermost scope: releases the buffers born in it that a tensor was built on, except
+ * kept ones and `survivors` (the buffers of what the scope returns), which move to the enclosing
+ * scope (released at its end unless it returns them too); `null` releases nothing and hands all
+ * of them on. Returns how many were released.
+ */
+export function closeScope(survivors: ReadonlySet<ArrayBufferLike> | null): number {
+  const s = scopes.pop();
+  if (!s) return 0;
+  const parent = scopes[scopes.length - 1];
+  let n = 0;
+  for (const b of s.born) {
+    if (kept.has(b)) continue;
+    if (survivors === null || survivors.has(b)) {
+      if (parent) {
+        parent.born.add(b);
+        if (s.wrapped.has(b)) parent.wrapped.add(b);
+      }
+    } else if (s.wrapped.has(b)) {
+      if (release(b)) n++;
+    } else if (parent) parent.born.add(b); // not a tensor yet (a kernel's array): the parent decides
+  }
+  return n;
+}
+
 /** The pool's contents (for tests and measurements). */
 export function poolStats(): { buffers: number; bytes: number } {
   return { buffers: pooled.size, bytes: pooledBytes };
@@ -67,6 +155,16 @@ export function poolStats(): { buffers: number; bytes: number } {
 export function setRecycling(on: boolean): void {
   recycling = on;
   if (!on) clearPool();
+}
+
+/**
+ * Sets the size below which arrays are left to the GC (default 64 KiB); tests set 1 so that the
+ * small shapes they run go through the pool and scopes too. Returns the previous value.
+ */
+export function setPoolMinBytes(bytes: number): number {
+  const prev = MIN_BYTES;
+  MIN_BYTES = bytes === undefined ? MIN_POOL_BYTES : Math.max(1, bytes);
+  return prev;
 }
 
 /** Empties the pool (its buffers go to the GC). */

@@ -20,6 +20,7 @@ import type { Node } from './autograd/engine';
 import { isGradEnabled } from './autograd/grad-mode';
 import { formatTensor } from './ops/print';
 import { bumpVersion, versionOf } from './autograd/version';
+import { inScope, noteTensor, release } from './storage';
 import { DeviceArray, download, downloadAsync, isAvailable as cudaAvailable, unavailableReason, upload, uploadInto, type CudaDType, type HostArray } from './cuda';
 
 /** bfloat16 and float16 exist only on 'cuda' (docs/cuda.md). */
@@ -70,7 +71,7 @@ export function checkLive(t: Tensor, name: string): Tensor {
   let n = 1;
   for (const d of t.shape) n *= d;
   if (len !== n) {
-    const what = isDetached(t.data.buffer) ? 'a Tensor whose buffer was detached (transferred)' : `a Tensor whose data has ${len} elements`;
+    const what = isDetached(t.data.buffer) ? 'a Tensor whose memory was released (dispose() or tidy()) or whose buffer was transferred' : `a Tensor whose data has ${len} elements`;
     throw selfsupError('ERR_INVALID_ARGUMENT', `a Tensor whose data holds its ${n} elements (shape ${shapeStr(t.shape)})`, name, what);
   }
   return t;
@@ -171,7 +172,10 @@ export class Tensor {
     if (this.device === 'cuda') {
       if (dt === 'float64') throw typeError("a float32, int32 or bool array (float64 tensors stay on 'cpu')", 'Tensor(data)', data);
       this.data = upload(data as HostArray, dt as CudaDType) as unknown as TensorData;
-    } else this.data = data;
+    } else {
+      this.data = data;
+      if (inScope()) noteTensor(data.buffer);
+    }
     if (options.requiresGrad) this.requiresGrad = true;
   }
 
@@ -219,12 +223,19 @@ export class Tensor {
     return this.device === 'cuda' ? new Tensor(this.toArray(), this.shape) : this;
   }
   /**
-   * Releases a cuda tensor's device memory now (its views' too: they share it); using the tensor
-   * afterwards is an error. The GC's finalizer does the same for tensors never disposed. A no-op on
-   * 'cpu'.
+   * Releases the tensor's memory now instead of at a garbage collection; views of it (reshape,
+   * view, squeeze...) share it and are released with it. Using the tensor, a view, or an array
+   * taken from it with toArray() afterwards is an error (a JS error, never a read of reused
+   * memory). On 'cuda' the device memory is freed (the GC's finalizer does the same for tensors
+   * never disposed). On 'cpu' the memory goes to the storage pool, where the next op output of the
+   * same size reuses it while it is still in cache: what PyTorch's reference counting does when a
+   * result is dropped. CPU storage the library did not allocate (arrays you passed in, tensors
+   * under 64 KiB) is left to the GC: dispose() is then a no-op. `tidy(fn)` disposes every tensor
+   * `fn` creates and does not return.
    */
   dispose(): void {
     if (this.device === 'cuda') (this.data as unknown as DeviceArray).dispose();
+    else if (this.data.byteOffset === 0 && this.data.byteLength === this.data.buffer.byteLength) release(this.data.buffer as ArrayBuffer);
   }
   /** Nested JS arrays (numbers, or booleans for bool tensors), like PyTorch's `tolist()`. */
   tolist(): unknown {

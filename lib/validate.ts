@@ -126,7 +126,7 @@ export function checkArray<T extends KernelArray>(
     (value instanceof Uint8Array && allowed.includes('bool'));
   if (!ok) throw typeError(`a ${expected}`, name, value);
   const arr = value as T;
-  if (isDetached(arr.buffer)) throw selfsupError('ERR_INVALID_ARGUMENT', `a live (not detached) ${expected}`, name, 'a detached buffer');
+  if (isDetached(arr.buffer)) throw selfsupError('ERR_INVALID_ARGUMENT', `a live (not detached) ${expected}`, name, 'a detached buffer (released by dispose() or tidy(), or transferred)');
   if (shape) {
     const n = sizeOf(shape);
     if (arr.length !== n) throw rangeError(`a ${expected} of length ${n} (shape ${shapeStr(shape)})`, name, `length ${arr.length}`, true);

@@ -116,7 +116,7 @@ describe.skipIf(!ready)('distributed failures', () => {
         'RangeError: Expected a rank in [0, 1] for broadcast(src) but received 2',
         "SelfsupError: Expected op 'sum' or 'avg' on a tensor that requires grad (max and min have no backward here) for allReduce(options.op) but received 'max'",
         'RangeError: Expected an array of length 4 for allGather(output) but received length 5',
-        'SelfsupError: Expected a live (not detached) Float32Array for allReduce(tensor) but received a detached buffer',
+        'SelfsupError: Expected a live (not detached) Float32Array for allReduce(tensor) but received a detached buffer (released by dispose() or tidy(), or transferred)',
       ]);
     }
   });

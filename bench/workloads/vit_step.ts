@@ -3,6 +3,7 @@
  * 3x32x32 images, 8x8 patches (16 patches + a cls token = 17 tokens), dim 192, depth 4, 3 heads,
  * MLP ratio 4; loss = mean(tokens^2); AdamW. `fwd` is the forward + loss under noGrad,
  * `fwd+bwd` the whole step (zeroGrad, forward, backward, optimizer step). steps/s = 1 / median.
+ * Both run inside `tidy()`, as `selfsup train` runs its steps (docs/tensor-core.md, Memory).
  *
  * FLOPs count the matrix products only (LayerNorm, GELU, softmax and the optimizer are O(T·D),
  * under 2% here): with T = B·N tokens, per block 24·T·D^2 (qkv 6, proj 2, MLP 16) + 4·B·N^2·D
@@ -20,6 +21,7 @@
 import { VisionTransformer } from '../../lib/nn/vit';
 import { AdamW } from '../../lib/optim/adamw';
 import { noGrad } from '../../lib/autograd/grad-mode';
+import { tidy } from '../../lib/scope';
 import { randn } from '../../lib/factories';
 import type { Tensor } from '../../lib/tensor';
 import type { BenchMode, Workload, WorkloadInstance } from '../types';
@@ -88,12 +90,15 @@ function make(s: S, name: string, tol32 = 1e-2): Workload {
       let checked: { fwd: number; grad: number } | undefined;
       const step = (mode: BenchMode): void => {
         if (mode === 'fwd') {
-          noGrad(() => model.forward(x).tokens.pow(2).mean());
+          tidy(() => noGrad(() => model.forward(x).tokens.pow(2).mean().item()));
           return;
         }
-        opt.zeroGrad();
-        const loss = model.forward(x).tokens.pow(2).mean();
-        loss.backward();
+        // As `selfsup train` runs a step: the forward and backward inside tidy(), which hands the
+        // step's activations and gradients back to the storage pool when backward is done.
+        tidy(() => {
+          opt.zeroGrad();
+          model.forward(x).tokens.pow(2).mean().backward();
+        });
         opt.step();
       };
       return {

@@ -16,7 +16,7 @@ import { noGrad } from './grad-mode';
 import { bumpVersion } from './version';
 import { axpy, binary as nativeBinary, outArray } from '../ops/native-core';
 import { castCuda, cloneRaw, toCuda } from '../ops/common';
-import { recycle } from '../storage';
+import { keepBuffer, recycle } from '../storage';
 
 export interface TensorMeta {
   shape: number[];
@@ -364,6 +364,7 @@ function run(roots: Tensor[], grads: Array<Tensor | number | undefined>, opts: R
       leaf.grad = g;
       given.add(g.data);
     } else leaf.grad = fresh(g, leaf.dtype);
+    keepBuffer(leaf.grad!.data.buffer); // a .grad outlives any tidy() the backward runs in
   }
   return [];
 }

@@ -164,9 +164,10 @@ export interface NativeAddon {
   matmulAsync<T extends FloatArray>(A: T, B: T, o: MatmulNativeOptions): Promise<T>;
 
   // tensor core (native/napi/tensor.cc): shapes packed in one Float64Array `meta`
-  tensorBinary(op: number, out: TensorData, a: FloatArray, b: FloatArray, meta: Float64Array): void;
-  tensorUnary(op: number, x: FloatArray, y: FloatArray, p0: number, p1: number): void;
-  tensorUnaryBackward(op: number, g: FloatArray, s: FloatArray | null, gx: FloatArray, p0: number, p1: number): void;
+  /** `warm`: the output is in cache (just recycled by the storage pool): normal stores, never streaming. */
+  tensorBinary(op: number, out: TensorData, a: FloatArray, b: FloatArray, meta: Float64Array, warm?: boolean): void;
+  tensorUnary(op: number, x: FloatArray, y: FloatArray, p0: number, p1: number, warm?: boolean): void;
+  tensorUnaryBackward(op: number, g: FloatArray, s: FloatArray | null, gx: FloatArray, p0: number, p1: number, warm?: boolean): void;
   tensorReduce(op: number, x: FloatArray, out: FloatArray, meta: Float64Array, scale: number): void;
   tensorSoftmax(log: boolean, x: FloatArray, y: FloatArray, outer: number, size: number, inner: number): void;
   tensorSoftmaxBackward(log: boolean, g: FloatArray, y: FloatArray, gx: FloatArray, outer: number, size: number, inner: number): void;

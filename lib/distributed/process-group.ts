@@ -138,7 +138,7 @@ function checkArray(fn: string, name: string, a: unknown): DistArray {
   if (!(a instanceof Float32Array) && !(a instanceof Float64Array) && !(a instanceof Int32Array)) {
     throw typeError('a Float32Array, Float64Array or Int32Array', `${fn}(${name})`, a);
   }
-  if (isDetached(a.buffer)) throw selfsupError('ERR_INVALID_ARGUMENT', `a live (not detached) ${a.constructor.name}`, `${fn}(${name})`, 'a detached buffer');
+  if (isDetached(a.buffer)) throw selfsupError('ERR_INVALID_ARGUMENT', `a live (not detached) ${a.constructor.name}`, `${fn}(${name})`, 'a detached buffer (released by dispose() or tidy(), or transferred)');
   return a;
 }
 

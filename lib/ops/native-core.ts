@@ -18,7 +18,7 @@ import type { NativeAddon } from '../backends/native-api';
 import type { Device, DType, TensorData } from '../tensor';
 import { selfsupError } from '../errors';
 import { DeviceArray, cudaAddon, type CudaDType, type CudaMatmulPlan } from '../cuda';
-import { uninitialized } from '../storage';
+import { takeWarm, uninitialized } from '../storage';
 
 type F = Float32Array | Float64Array;
 
@@ -102,7 +102,7 @@ export function binary(op: BinaryOpName, out: TensorData, outShape: readonly num
     m[1 + nd + d] = d < oa ? 1 : aShape[d - oa];
     m[1 + 2 * nd + d] = d < ob ? 1 : bShape[d - ob];
   }
-  c.tensorBinary(BinaryOp[op], out, a as F, b as F, m);
+  c.tensorBinary(BinaryOp[op], out, a as F, b as F, m, takeWarm(out));
   return true;
 }
 
@@ -114,7 +114,7 @@ export function unary(op: UnaryOpName, x: TensorData, y: TensorData, p0 = 0, p1 
   }
   const c = core();
   if (!c || x.length < small || !isFloatArray(x) || !isFloatArray(y)) return false;
-  c.tensorUnary(UnaryOp[op], x, y, p0, p1);
+  c.tensorUnary(UnaryOp[op], x, y, p0, p1, takeWarm(y));
   return true;
 }
 
@@ -126,7 +126,7 @@ export function unaryBackward(op: UnaryOpName, g: TensorData, s: TensorData | nu
   }
   const c = core();
   if (!c || g.length < small || !isFloatArray(g) || !isFloatArray(gx) || (s !== null && !isFloatArray(s))) return false;
-  c.tensorUnaryBackward(UnaryOp[op], g, s as F | null, gx, p0, p1);
+  c.tensorUnaryBackward(UnaryOp[op], g, s as F | null, gx, p0, p1, takeWarm(gx));
   return true;
 }
 

@@ -10,6 +10,7 @@ import '../tensor-methods'; // the Tensor methods the recipes and probes call (t
 import * as path from 'node:path';
 import { Tensor, type FloatDType } from '../tensor';
 import { noGrad } from '../autograd/grad-mode';
+import { tidy } from '../scope';
 import { manualSeed } from '../factories';
 import { deriveSeed } from '../nn/init';
 import { AdamW } from '../optim/adamw';
@@ -326,9 +327,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       dataWait += wait;
       manualSeed(ctx.seed); // any unseeded op inside the step draws from (seed, step)
       const views = arrays.map((a) => new Tensor(dtype === 'float64' ? Float64Array.from(a) : a, [local, data.channels, data.imageSize, data.imageSize]));
-      const loss = model.loss(views, ctx);
-      opt.zeroGrad();
-      loss.backward();
+      // The step's activations, saved tensors and gradients are released when backward is done
+      // (tidy: their memory goes back to the pool, still in cache for the next step); the loss
+      // and the parameters' .grad are kept.
+      const loss = tidy(() => {
+        const l = model.loss(views, ctx);
+        opt.zeroGrad();
+        l.backward();
+        return l;
+      });
       await ddp?.synchronize();
       opt.step();
       model.afterStep?.(ctx);

@@ -128,7 +128,7 @@ ArrayArg ToArray(Napi::Env env, const Napi::Value& v, const std::string& name,
     napi_is_detached_arraybuffer(env, backing, &detached);  // a SharedArrayBuffer cannot detach
   if (detached) {
     Napi::Error e = Napi::Error::New(env, Msg("a live (not detached) " + expected.substr(2), name,
-                                              "a detached buffer"));
+                                              "a detached buffer (released by dispose() or tidy(), or transferred)"));
     e.Set("code", Napi::String::New(env, "ERR_INVALID_ARGUMENT"));
     throw e;
   }

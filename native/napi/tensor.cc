@@ -4,9 +4,11 @@
 // kernel runs: dtypes, every length against the shapes, broadcast rules, strides in bounds, and
 // no partial overlap between the output and an input.
 //
-//   tensorBinary(op, out, a, b, meta)        meta [nd, outShape(nd), aShape(nd), bShape(nd)]
-//   tensorUnary(op, x, y, p0, p1)
-//   tensorUnaryBackward(op, g, s, gx, p0, p1)  s = x or y (see params.h), null for neg / affine
+//   tensorBinary(op, out, a, b, meta, warm?) meta [nd, outShape(nd), aShape(nd), bShape(nd)]
+//   tensorUnary(op, x, y, p0, p1, warm?)
+//   tensorUnaryBackward(op, g, s, gx, p0, p1, warm?)  s = x or y (see params.h), null for neg /
+//                                             affine
+//   (warm: the output is known to be in cache, so it gets normal stores: params.h)
 //   tensorReduce(op, x, out, meta, scale)     meta [nd, shape(nd), reduced(nd) as 0/1]
 //   tensorSoftmax(log, x, y, outer, size, inner)
 //   tensorSoftmaxBackward(log, g, y, gx, outer, size, inner)
@@ -113,6 +115,17 @@ void MakeLoop(Napi::Env env, int nd, const int64_t* shape, const int64_t* const*
     ThrowRange(env, "at most " + Str(kLoopDims) + " dims after merging contiguous dims", "meta", Str(nd) + " dims that do not merge");
 }
 
+// Marks `out` warm for the one call it lives across (optional boolean argument idx).
+class WarmOutput {
+ public:
+  WarmOutput(const Napi::CallbackInfo& info, size_t idx, const void* out) {
+    if (!IsAbsent(info, idx) && GetBool(info, idx, "warm")) set_tensor_warm_output(out);
+  }
+  ~WarmOutput() { set_tensor_warm_output(nullptr); }
+  WarmOutput(const WarmOutput&) = delete;
+  WarmOutput& operator=(const WarmOutput&) = delete;
+};
+
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto op = static_cast<BinaryOp>(GetInt(info, 0, "op", 0, int64_t(BinaryOp::kCount) - 1));
@@ -148,6 +161,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   Loop L;
   MakeLoop(env, m.nd, os, strides, 3, &L);
   SELFSUP_ON_DEVICE(a, tensor_binary_cuda(op, a.dtype, out.data, a.data, b.data, L, stream));
+  WarmOutput warm(info, 5, out.data);
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_binary)(op, a.dtype, out.data, a.data, b.data, L); });
   return env.Undefined();
 }
@@ -161,6 +175,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   const double p0 = GetDouble(info, 3, "p0", true), p1 = GetDouble(info, 4, "p1", true);
   NoPartialOverlap(env, y, "y", x, "x");
   SELFSUP_ON_DEVICE(x, tensor_unary_cuda(op, x.dtype, x.data, y.data, x.length, p0, p1, stream));
+  WarmOutput warm(info, 5, y.data);
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_unary)(op, x.dtype, x.data, y.data, x.length, p0, p1); });
   return env.Undefined();
 }
@@ -177,6 +192,7 @@ Napi::Value UnaryBackward(const Napi::CallbackInfo& info) {
   NoPartialOverlap(env, gx, "gx", g, "g");
   NoPartialOverlap(env, gx, "gx", s, "s");
   SELFSUP_ON_DEVICE(g, tensor_unary_backward_cuda(op, g.dtype, g.data, s.data, gx.data, g.length, p0, p1, stream));
+  WarmOutput warm(info, 6, gx.data);
   Guard(env, [&] { SELFSUP_DISPATCH(tensor_unary_backward)(op, g.dtype, g.data, s.data, gx.data, g.length, p0, p1); });
   return env.Undefined();
 }

@@ -50,6 +50,12 @@ std::atomic<int64_t>& stream_min_bytes() {
 int64_t tensor_stream_min_bytes() { return stream_min_bytes().load(std::memory_order_relaxed); }
 void set_tensor_stream_min_bytes(int64_t bytes) { stream_min_bytes().store(bytes, std::memory_order_relaxed); }
 
+namespace {
+thread_local const void* warm_output = nullptr;
+}
+const void* tensor_warm_output() { return warm_output; }
+void set_tensor_warm_output(const void* out) { warm_output = out; }
+
 bool make_loop(int nd, const int64_t* shape, const int64_t* const* strides, int nops, Loop* out) {
   Loop L;
   L.nops = nops;

@@ -68,6 +68,13 @@ enum class ReduceOp : int32_t { kSum = 0, kMax, kMin, kCount };
 int64_t tensor_stream_min_bytes();
 void set_tensor_stream_min_bytes(int64_t bytes);
 
+// An output its caller knows to be in cache (a buffer the JS storage pool just handed back) is
+// written with normal stores whatever its size: streaming it would evict the lines the op is
+// about to overwrite. Set on the calling thread for one call (WarmOutput in the binding); the
+// decision is taken on that thread before the work is split.
+const void* tensor_warm_output();
+void set_tensor_warm_output(const void* out);
+
 }  // namespace selfsup
 
 // out = a (op) b over loop L (operand 0 out, 1 a, 2 b); dtype of a and b; out is uint8 for
