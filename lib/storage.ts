@@ -19,8 +19,8 @@ const MIN_POOL_BYTES = 65536;
 /** Arrays below this many bytes are plain zeroed ones, never pooled nor released. */
 let MIN_BYTES = MIN_POOL_BYTES;
 /** What the pool may hold at once; beyond it, dead buffers are left to the GC. */
-const MAX_POOL_BYTES = 256 * 2 ** 20;
-const MAX_PER_SIZE = 16;
+const MAX_POOL_BYTES = 512 * 2 ** 20;
+const MAX_PER_SIZE = 64;
 
 let recycling = true;
 const pool = new Map<number, ArrayBuffer[]>();

@@ -2,9 +2,10 @@
 // The user-path timing table: what a user's code runs through the public API (Tensor methods, F,
 // backward(), an optimizer), medians in ms. Point it at any build of the package to compare two
 // versions in one session (same machine, same load):
-//   node scripts/user-path.js [distIndex=dist/lib/index.js] [--json]
+//   node scripts/user-path.js [distIndex=dist/lib/index.js] [--json] [--tidy]
 // With SELFSUP_ADDON=<addon> to choose the native build. Rows match bench/workloads/tensor.ts and
-// the --vs autograd rows of the fused ops.
+// the --vs autograd rows of the fused ops. --tidy runs each timed call inside tidy() (builds that
+// have it), so what the call made goes back to the storage pool at once, as PyTorch frees it.
 'use strict';
 const path = require('path');
 const args = process.argv.slice(2);
@@ -28,7 +29,8 @@ function time(fn, minMs = 400, minReps = 5) {
 }
 
 const rows = [];
-const row = (name, fn, opts) => rows.push({ name, ms: time(fn, opts && opts.minMs) });
+const scoped = args.includes('--tidy') && typeof s.tidy === 'function';
+const row = (name, fn, opts) => rows.push({ name, ms: time(scoped ? () => s.tidy(() => { fn(); }) : fn, opts && opts.minMs) });
 
 const shp = [64, 196, 384];
 const x = randn(shp, { seed: 1 }), y = randn(shp, { seed: 2 }), bias = randn([384], { seed: 3 });
@@ -81,5 +83,5 @@ for (const [N, D] of [[256, 128], [1024, 256]]) {
   row('ViT forward only (same model, one view, noGrad)', () => noGrad(() => model.forward(v1)), { minMs: 2000 });
 }
 
-if (json) console.log(JSON.stringify({ dist, rows }, null, 1));
+if (json) console.log(JSON.stringify({ dist, tidy: scoped, rows }, null, 1));
 else for (const r of rows) console.log(`${r.ms.toFixed(3).padStart(10)} ms  ${r.name}`);

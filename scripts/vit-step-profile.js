@@ -4,8 +4,9 @@
 // in a timer, so the step splits into time inside each native call (the GEMMs among them), V8's
 // garbage-collection pauses on the main thread, and the rest (JavaScript: the autograd engine,
 // op wrappers, allocation). Medians over the steps, in ms.
-//   node scripts/vit-step-profile.js [s64-b32|tiny-b64] [steps=12] [distRoot=dist] [--json] [--no-wrap]
-// --no-wrap times the plain step only (the wrappers cost ~0.1 us a call).
+//   node scripts/vit-step-profile.js [s64-b32|tiny-b64] [steps=12] [distRoot=dist] [--json] [--no-wrap] [--no-tidy]
+// --no-wrap times the plain step only (the wrappers cost ~0.1 us a call). The forward and backward
+// run inside tidy(), as in `selfsup train` and the bench; --no-tidy runs them without it.
 'use strict';
 const path = require('path');
 const { PerformanceObserver } = require('perf_hooks');
@@ -75,10 +76,15 @@ for (let i = 0; i < steps + 2; i++) {
   const t0 = now();
   opt.zeroGrad();
   const t1 = now();
-  const loss = model.forward(x).tokens.pow(2).mean();
-  const t2 = now();
-  const fwdBytes = freshBytes;
-  loss.backward();
+  let t2 = 0, fwdBytes = 0;
+  const fb = () => {
+    const loss = model.forward(x).tokens.pow(2).mean();
+    t2 = now();
+    fwdBytes = freshBytes;
+    loss.backward();
+  };
+  if (flags.has('--no-tidy') || !s.tidy) fb();
+  else s.tidy(fb);
   const t3 = now();
   opt.step();
   const t4 = now();
