@@ -174,7 +174,7 @@ export class Tensor {
       this.data = upload(data as HostArray, dt as CudaDType) as unknown as TensorData;
     } else {
       this.data = data;
-      if (inScope()) noteTensor(data.buffer);
+      if (inScope()) noteTensor(data);
     }
     if (options.requiresGrad) this.requiresGrad = true;
   }
