@@ -175,6 +175,31 @@ describe.skipIf(!addon)('tensor core: streaming stores give the normal loops\' r
     }
   });
 
+  it('a warm output (just handed back by the pool) takes the normal stores: the same bits, and the flag is validated', () => {
+    const a = addon as unknown as {
+      tensorBinary(op: number, out: Float32Array, a: Float32Array, b: Float32Array, meta: Float64Array, warm?: unknown): void;
+      tensorUnary(op: number, x: Float32Array, y: Float32Array, p0: number, p1: number, warm?: unknown): void;
+      tensorUnaryBackward(op: number, g: Float32Array, s: Float32Array | null, gx: Float32Array, p0: number, p1: number, warm?: unknown): void;
+    };
+    const n = 3 * 1031;
+    const x = rand(n, 11), y = rand(n, 12);
+    const meta = new Float64Array([1, n, n, n]);
+    for (const shift of [0, 3]) {
+      // warm = true with the threshold at 0 must equal the normal loop (threshold off), bit for bit
+      const [w1, w2] = both(() => { const o = shifted(n, shift); a.tensorBinary(2, o, x, y, meta, true); return o; });
+      expectSame(w1, w2, `binary warm shift ${shift}`);
+      const [u1, u2] = both(() => { const o = shifted(n, shift); a.tensorUnary(10, x, o, 1.5, 0.25, true); return o; });
+      expectSame(u1, u2, `unary warm shift ${shift}`);
+      const [g1, g2] = both(() => { const o = shifted(n, shift); a.tensorUnaryBackward(7, y, x, o, 0, 0, true); return o; });
+      expectSame(g1, g2, `relu backward warm shift ${shift}`);
+      for (let i = 0; i < n; i += 97) expect(w1[i]).toBe(Math.fround(x[i] * y[i]));
+    }
+    const out = new Float32Array(n);
+    expect(() => a.tensorBinary(2, out, x, y, meta, 'yes')).toThrow(/Expected a boolean for warm/);
+    expect(() => a.tensorUnary(10, x, out, 1, 0, 1)).toThrow(/Expected a boolean for warm/);
+    expect(() => a.tensorUnaryBackward(7, y, x, out, 0, 0, {})).toThrow(/Expected a boolean for warm/);
+  });
+
   it('the threshold setter validates its argument', () => {
     const set = addon!.tensorStreamMinBytes as unknown as (b: unknown) => number;
     expect(() => set(-1)).toThrow(/bytes/);
