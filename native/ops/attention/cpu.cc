@@ -50,6 +50,12 @@ inline int64_t balanced(int64_t n, int64_t max, int64_t mult) {
   const int64_t tiles = (n + max - 1) / max;
   return round_up((n + tiles - 1) / tiles, mult);
 }
+// balanced(), except that up to 1.5 * max rows stay one tile: a short sequence (65 tokens: a
+// 64-token image plus the class token) is one tile of 66 instead of two of 36 + 29, which halves
+// the per-tile work outside the products (packing, row bookkeeping, C loads and stores).
+inline int64_t tile_for(int64_t n, int64_t max, int64_t mult) {
+  return n <= max + max / 2 ? round_up(std::max<int64_t>(n, 1), mult) : balanced(n, max, mult);
+}
 
 // C[MR x NV*W] (+)= sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
 // A is broadcast element by element, so it may be row-major, transposed or strided. The
@@ -141,21 +147,24 @@ template <>
 void pack_kt<float>(float* dst, const float* src, int64_t sr, int64_t rows, int64_t d) {
   constexpr int64_t W = 8, P = 2 * kVecWidth;
   const int64_t rp = round_up(rows, P), d8 = d / W * W;
+  const Vec8 zero = load_partial8(src, 0);
   for (int64_t j0 = 0; j0 < rp; j0 += W) {
     float* o = dst + (j0 / P) * d * P + j0 % P;
-    if (j0 + W <= rows) {
-      for (int64_t c0 = 0; c0 < d8; c0 += W) {
-        Vec8 r[8];
-        for (int i = 0; i < 8; ++i) r[i] = loadu8(src + (j0 + i) * sr + c0);
-        transpose8x8(r);
-        for (int c = 0; c < 8; ++c) storeu(o + (c0 + c) * P, r[c]);
-      }
-      for (int64_t c = d8; c < d; ++c)
-        for (int64_t i = 0; i < W; ++i) o[c * P + i] = src[(j0 + i) * sr + c];
-    } else {
-      for (int64_t c = 0; c < d; ++c)
-        for (int64_t i = 0; i < W; ++i) o[c * P + i] = j0 + i < rows ? src[(j0 + i) * sr + c] : 0.f;
+    if (j0 >= rows) {  // padding rows only
+      for (int64_t c = 0; c < d; ++c) storeu(o + c * P, zero);
+      continue;
     }
+    // Rows past `rows` enter the transpose as zeros (65 keys: the block of key 64 is one row and
+    // seven zeros, through the same 8 x 8 path instead of a scalar loop).
+    const int64_t jn = std::min<int64_t>(W, rows - j0);
+    for (int64_t c0 = 0; c0 < d8; c0 += W) {
+      Vec8 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = i < jn ? loadu8(src + (j0 + i) * sr + c0) : zero;
+      transpose8x8(r);
+      for (int c = 0; c < 8; ++c) storeu(o + (c0 + c) * P, r[c]);
+    }
+    for (int64_t c = d8; c < d; ++c)
+      for (int64_t i = 0; i < W; ++i) o[c * P + i] = i < jn ? src[(j0 + i) * sr + c] : 0.f;
   }
 }
 
@@ -295,31 +304,6 @@ inline void store_row(T* dst, const T* src, int64_t n, T mul) {
   if (j < n) store_partial(dst + j, loadu(src + j) * m, static_cast<int>(n - j));
 }
 
-// dst[c * ld + j] = src[j * sr + c] for j < rows, c < d, and 0 for j in [rows, cols): K or V
-// (a tile of it) as the B operand of S = Q K^T / dP = dO V^T. 8 x 8 blocks through a register-
-// sized buffer, so both the strided reads and the strided writes touch whole cache lines.
-template <class T>
-void transpose_pad(T* dst, int64_t ld, const T* src, int64_t sr, int64_t rows, int64_t cols, int64_t d) {
-  constexpr int64_t kB = 8;
-  T tmp[kB][kB];
-  for (int64_t j0 = 0; j0 < cols; j0 += kB) {
-    const int64_t jn = std::min(kB, rows - j0), jw = std::min(kB, cols - j0);
-    for (int64_t c0 = 0; c0 < d; c0 += kB) {
-      const int64_t cn = std::min(kB, d - c0);
-      if (jn == kB && jw == kB && cn == kB) {
-        for (int64_t r = 0; r < kB; ++r)
-          for (int64_t c = 0; c < kB; ++c) tmp[c][r] = src[(j0 + r) * sr + c0 + c];
-        for (int64_t c = 0; c < kB; ++c)
-          for (int64_t r = 0; r < kB; ++r) dst[(c0 + c) * ld + j0 + r] = tmp[c][r];
-      } else {
-        for (int64_t c = 0; c < cn; ++c)
-          for (int64_t r = 0; r < jw; ++r)
-            dst[(c0 + c) * ld + j0 + r] = r < jn ? src[(j0 + r) * sr + c0 + c] : T(0);
-      }
-    }
-  }
-}
-
 // A per-thread buffer of at least n elements, kept between calls (contents unspecified): the
 // O(N d) workspaces would otherwise be fresh pages, faulted in and zeroed by the OS every call.
 template <class T, int kSlot>
@@ -364,7 +348,7 @@ Status forward_impl(const AttentionParams& p) {
   // all heads' copies (4.8 MiB at ViT-S, past L2) and read them back from memory (6-7% of the
   // forward); packed on demand they are still in L2 when the micro-kernels read them.
   // Chunks per head: enough tasks (>= 8 per thread) for the dynamic schedule to even out.
-  const int64_t Br = balanced(Nq, kBrF, 6);
+  const int64_t Br = tile_for(Nq, kBrF, 6);
   const int64_t nqt = (Nq + Br - 1) / Br;
   const int64_t chunks =
       std::min<int64_t>(nqt, std::max<int64_t>(1, (8 * num_threads() + B * H - 1) / (B * H)));
@@ -458,7 +442,9 @@ Status forward_impl(const AttentionParams& p) {
               }
               ws.l[r] = ws.l[r] * alpha + hsum(sum);
               ws.m[r] = mnew;
-              if (alpha != T(1)) {
+              // Before a row's first visible key its O row is still zero: nothing to rescale
+              // (at N <= Bc that is every row's only tile).
+              if (alpha != T(1) && mold != kNegInf<double>) {
                 const V av = broadcast(alpha);
                 T* orow = O + r * dp;
                 for (int64_t c = 0; c < dp; c += W) storeu(orow + c, loadu(orow + c) * av);
@@ -538,6 +524,31 @@ struct BwdRows {
   bool pad = false;
 };
 
+// <a, b> of n elements summed in double (the dP - D cancellation makes D's rounding count):
+// float products are exact in double lanes. Vector lanes, not a scalar loop: at N = 65 the
+// scalar loop was ~6% of the backward.
+inline double dot_double(const float* a, const float* b, int64_t n) {
+  constexpr int W = VecOf<float>::W;
+  VecD lo = broadcast(0.0), hi = broadcast(0.0);
+  for (int64_t c = 0; c < n; c += W) {
+    const int m = static_cast<int>(std::min<int64_t>(W, n - c));
+    const Vec x = m == W ? loadu(a + c) : load_partial(a + c, m);
+    const Vec y = m == W ? loadu(b + c) : load_partial(b + c, m);
+    lo = fma(widen_lo(x), widen_lo(y), lo);
+    hi = fma(widen_hi(x), widen_hi(y), hi);
+  }
+  return hsum(lo + hi);
+}
+inline double dot_double(const double* a, const double* b, int64_t n) {
+  constexpr int W = VecOf<double>::W;
+  VecD acc = broadcast(0.0);
+  for (int64_t c = 0; c < n; c += W) {
+    const int m = static_cast<int>(std::min<int64_t>(W, n - c));
+    acc = fma(m == W ? loadu(a + c) : load_partial(a + c, m), m == W ? loadu(b + c) : load_partial(b + c, m), acc);
+  }
+  return hsum(acc);
+}
+
 template <class T>
 BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
   const int64_t H = p.H, Nq = p.Nq, d = p.d, rows = p.B * H * Nq;
@@ -560,8 +571,7 @@ BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
       for (int64_t i = 0; i < Nq; ++i) {
         const T* orow = o + b * p.o_sb + h * p.o_sh + i * p.o_sr;
         const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
-        double acc = 0;  // the dP - D cancellation makes D's rounding count
-        for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(orow[c]) * grow[c];
+        const double acc = dot_double(orow, grow, d);
         r.D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
         const T L = lse[bh * Nq + i], Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
         if constexpr (std::is_same_v<T, float>) {
@@ -584,17 +594,19 @@ BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
 
 // Tile sizes and the task grid: Br query rows and Bc keys per tile, nkt key tiles, KG key tiles
 // per task (up to kKgB, fewer when that would leave < 4 tasks per thread), ngr task groups.
+// ngr == 1 (every head with N <= 256 at the usual batch sizes): a task sees all of its head's
+// keys, so each query tile's dQ is complete when the tile is done and is stored into dq directly.
 struct BwdTiling {
   int64_t Br, Bc, nkt, KG, ngr;
 };
 
 inline BwdTiling backward_tiling(const AttentionParams& p, int W) {
   BwdTiling t;
-  t.Br = balanced(p.Nq, kBrB, 6);
-  t.Bc = balanced(p.Nk, kBcB, 2 * W);
+  t.Br = tile_for(p.Nq, kBrB, 6);
+  t.Bc = tile_for(p.Nk, kBcB, 2 * W);
   t.nkt = (p.Nk + t.Bc - 1) / t.Bc;
-  t.KG = std::max<int64_t>(
-      1, std::min<int64_t>(kKgB, (p.B * p.Hk * t.nkt) / std::max<int64_t>(1, 4 * num_threads())));
+  t.KG = std::max<int64_t>(1, std::min<int64_t>({kKgB, t.nkt,
+                                                  (p.B * p.Hk * t.nkt) / std::max<int64_t>(1, 4 * num_threads())}));
   t.ngr = (t.nkt + t.KG - 1) / t.KG;
   return t;
 }
@@ -627,7 +639,7 @@ struct BwdWorker {
       pd.resize(Br * Bc);
       u.resize(Bc);
     }
-    dqb.assign(static_cast<size_t>(G * params.Nq * dp), T(0));
+    if (t.ngr > 1) dqb.assign(static_cast<size_t>(G * params.Nq * dp), T(0));
   }
   // dq rows [lo, Nq) of head `bhk` += buf (G heads of [Nq][dp]).
   void add_into_dq(int64_t bhk, int64_t lo, const T* buf) const {
@@ -680,8 +692,8 @@ Status backward_impl(const AttentionParams& p) {
   constexpr int W = VecOf<T>::W;
   const int64_t B = p.B, H = p.H, Hk = p.Hk, Nq = p.Nq, Nk = p.Nk, d = p.d, G = H / Hk;
   if (B == 0) return Status::Ok();
-  zero_dq<T>(p);
   if (Nq == 0 || Nk == 0) {
+    zero_dq<T>(p);
     zero_dk_dv<T>(p);
     return Status::Ok();
   }
@@ -700,6 +712,10 @@ Status backward_impl(const AttentionParams& p) {
   const BwdTiling tiling = backward_tiling(p, W);
   const int64_t Br = tiling.Br, Bc = tiling.Bc, nkt = tiling.nkt, KG = tiling.KG, ngr = tiling.ngr;
   const int64_t off = Nk - Nq;
+  // direct: dq rows are stored, not accumulated, and every row is stored except the causal rows
+  // that see no key (Nq > Nk), so dq needs zeroing only in that case.
+  const bool direct = ngr == 1;
+  if (!direct || (p.causal && off < 0)) zero_dq<T>(p);
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p.dropout));
   using Ws = BwdWorker<T>;
 
@@ -731,24 +747,28 @@ Status backward_impl(const AttentionParams& p) {
       return;
     }
     const int64_t qt0 = istart / Br;
-    if (ws.cur != bhk) {
-      ws.flush();
-      ws.cur = bhk;
-      ws.row_lo = qt0 * Br;
+    if (!direct) {
+      if (ws.cur != bhk) {
+        ws.flush();
+        ws.cur = bhk;
+        ws.row_lo = qt0 * Br;
+      }
+      ws.row_lo = std::min(ws.row_lo, qt0 * Br);
     }
-    ws.row_lo = std::min(ws.row_lo, qt0 * Br);
 
-    // Each key tile as K^T and V^T ([d][Bc], zero columns past bc) and K rows ([bc][dp]).
+    // Each key tile as K^T and V^T in the forward's column panels (pack_kt: [Bc / 2W][d][2W],
+    // zero columns past bc) and, when d needs padding, K rows ([bc][dp]); otherwise the B operand
+    // of dQ += dS K is K read in place.
     for (int64_t kt = kt0; kt < kt1; ++kt) {
       const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0);
       const T* kj = k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
       const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
-      transpose_pad(ws.kt.data() + x * d * Bc, Bc, kj, p.k_sr, bc, Bc, d);
-      transpose_pad(ws.vt.data() + x * d * Bc, Bc, vj, p.v_sr, bc, Bc, d);
-      pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
+      pack_kt(ws.kt.data() + x * d * Bc, kj, p.k_sr, bc, d);
+      pack_kt(ws.vt.data() + x * d * Bc, vj, p.v_sr, bc, d);
+      if (pad) pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
     }
-    std::fill(ws.dk.begin(), ws.dk.end(), T(0));
-    std::fill(ws.dv.begin(), ws.dv.end(), T(0));
+    std::fill_n(ws.dk.begin(), (kt1 - kt0) * Bc * dp, T(0));
+    std::fill_n(ws.dv.begin(), (kt1 - kt0) * Bc * dp, T(0));
     T* S = ws.s.data();
     T* DP = ws.dpm.data();
     T* PD = p.dropout > 0 ? ws.pd.data() : S;
@@ -770,8 +790,8 @@ Status backward_impl(const AttentionParams& p) {
           if (p.causal && i0 + br - 1 + off < j0) break;
           const T* ktx = ws.kt.data() + x * d * Bc;
           const T* vtx = ws.vt.data() + x * d * Bc;
-          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, Bc, 2 * W, S, Bc);
-          tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, Bc, 2 * W, DP, Bc);
+          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, 2 * W, d * 2 * W, S, Bc);
+          tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, 2 * W, d * 2 * W, DP, Bc);
           for (int64_t r = 0; r < br; ++r) {
             const int64_t i = i0 + r;
             T* s = S + r * Bc;
@@ -806,10 +826,16 @@ Status backward_impl(const AttentionParams& p) {
           // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K.
           tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data() + x * Bc * dp, dp);
           tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data() + x * Bc * dp, dp);
-          tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, ws.kr.data() + x * Bc * dp, dp, 2 * W, DQ, dp);
+          const T* kb = pad ? ws.kr.data() + x * Bc * dp : k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+          tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, kb, pad ? dp : p.k_sr, 2 * W, DQ, dp);
         }
-        T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
-        for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
+        if (direct) {
+          T* dqo = static_cast<T*>(p.dq) + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+          for (int64_t r = 0; r < br; ++r) std::memcpy(dqo + r * p.q_sr, DQ + r * dp, sizeof(T) * d);
+        } else {
+          T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
+          for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
+        }
       }
     }
     for (int64_t j = jg0; j < jg1; ++j) {
