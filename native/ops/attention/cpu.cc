@@ -57,14 +57,16 @@ inline int64_t tile_for(int64_t n, int64_t max, int64_t mult) {
   return n <= max + max / 2 ? round_up(std::max<int64_t>(n, 1), mult) : balanced(n, max, mult);
 }
 
-// C[MR x NV*W] (+)= sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
+// C[MR x NV*W] = (Ci +) sum_{p < kc} A[r*ars + p*aps] * B[p*ldb + c]. Accumulators in registers;
 // A is broadcast element by element, so it may be row-major, transposed or strided. The
 // accumulators start at zero and C is added after the loop: loaded up front, a C tile that is
 // not in L1 (the backward's dQ rows) stalled the first FMA of every block on its load (the dQ
-// product took 20% of the backward against ~16% for each of the other four).
+// product took 20% of the backward against ~16% for each of the other four). The addend Ci may
+// differ from C (usually Ci = C): a sum kept in a local tile is then written out by its last
+// product, without a copy.
 template <class T, int MR, int NV, bool ACC>
 SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
-                               int64_t ldb, T* C, int64_t ldc) {
+                               int64_t ldb, T* C, int64_t ldc, const T* Ci, int64_t ldci) {
   using V = typename VecOf<T>::V;
   constexpr int W = VecOf<T>::W;
   V acc[MR][NV];
@@ -88,38 +90,42 @@ SELFSUP_SIMD_INLINE void micro(int64_t kc, const T* A, int64_t ars, int64_t aps,
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v)
-      storeu(C + r * ldc + v * W, ACC ? acc[r][v] + loadu(C + r * ldc + v * W) : acc[r][v]);
+      storeu(C + r * ldc + v * W, ACC ? acc[r][v] + loadu(Ci + r * ldci + v * W) : acc[r][v]);
 }
 
 template <class T, int NV, bool ACC>
 void gemm_rows(int64_t m, int64_t kc, const T* A, int64_t ars, int64_t aps, const T* Bm,
-               int64_t ldb, T* C, int64_t ldc) {
+               int64_t ldb, T* C, int64_t ldc, const T* Ci, int64_t ldci) {
   int64_t r = 0;
-  for (; r + 6 <= m; r += 6) micro<T, 6, NV, ACC>(kc, A + r * ars, ars, aps, Bm, ldb, C + r * ldc, ldc);
+  for (; r + 6 <= m; r += 6)
+    micro<T, 6, NV, ACC>(kc, A + r * ars, ars, aps, Bm, ldb, C + r * ldc, ldc, Ci + r * ldci, ldci);
   const T* a = A + r * ars;
   T* c = C + r * ldc;
+  const T* ci = Ci + r * ldci;
   switch (m - r) {
-    case 1: micro<T, 1, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
-    case 2: micro<T, 2, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
-    case 3: micro<T, 3, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
-    case 4: micro<T, 4, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
-    case 5: micro<T, 5, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc); break;
+    case 1: micro<T, 1, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc, ci, ldci); break;
+    case 2: micro<T, 2, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc, ci, ldci); break;
+    case 3: micro<T, 3, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc, ci, ldci); break;
+    case 4: micro<T, 4, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc, ci, ldci); break;
+    case 5: micro<T, 5, NV, ACC>(kc, a, ars, aps, Bm, ldb, c, ldc, ci, ldci); break;
     default: break;
   }
 }
 
-// C[m x n] (+)= A[m x kc] B[kc x n] for n a multiple of the vector width. B is read as column
+// C[m x n] = (Ci +) A[m x kc] B[kc x n] for n a multiple of the vector width (Ci = C unless given). B is read as column
 // panels of 2W: panel c / 2W starts at Bm + (c / 2W) * pstride with rows ldb apart, so a plain
 // row-major B passes pstride = 2W and a packed one (pack_kt / pack_v) passes ldb = 2W. Column
 // panels outermost so one kc x 2W panel of B stays in L1 across the row blocks.
 template <class T, bool ACC>
 void tile_gemm(int64_t m, int64_t n, int64_t kc, const T* A, int64_t ars, int64_t aps,
-               const T* Bm, int64_t ldb, int64_t pstride, T* C, int64_t ldc) {
+               const T* Bm, int64_t ldb, int64_t pstride, T* C, int64_t ldc,
+               const T* Ci = nullptr, int64_t ldci = 0) {
   constexpr int W = VecOf<T>::W;
+  if (Ci == nullptr) Ci = C, ldci = ldc;
   int64_t c = 0;
   for (; c + 2 * W <= n; c += 2 * W, Bm += pstride)
-    gemm_rows<T, 2, ACC>(m, kc, A, ars, aps, Bm, ldb, C + c, ldc);
-  if (c < n) gemm_rows<T, 1, ACC>(m, kc, A, ars, aps, Bm, ldb, C + c, ldc);
+    gemm_rows<T, 2, ACC>(m, kc, A, ars, aps, Bm, ldb, C + c, ldc, Ci + c, ldci);
+  if (c < n) gemm_rows<T, 1, ACC>(m, kc, A, ars, aps, Bm, ldb, C + c, ldc, Ci + c, ldci);
 }
 
 // Packed B operands of the forward, in 2W-wide column panels, each panel contiguous: the
@@ -233,9 +239,10 @@ constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
 // Row i of a score tile (keys [j0, j0 + bc), padded to bcp): returns the max of s (the max logit
 // is xs times it; 0 when kMax is false: the backward, which subtracts lse, skips that pass) and the
-// factor `xs` with logits = xs * s. Fast path (no mask, no causal cut, no padding, scale > 0): s
-// is left raw and xs = scale, so the exp pass folds the scale into its FMA. Otherwise s becomes
-// logits in place (scale, bool / additive mask, -inf at causal and padding columns), xs = 1.
+// factor `xs` with logits = xs * s. Scale > 0 and no additive mask (the usual case): s is left raw
+// but for -inf at masked, causal and padding columns, and xs = scale, so the exp pass folds the
+// scale into its FMA (and an all-true bool mask gives the same bits as none). Otherwise s becomes
+// logits in place (scale, additive mask, -inf at causal and padding columns), xs = 1.
 template <class T, bool kMax = true>
 T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, int64_t b,
              int64_t h, int64_t i, int64_t j0, T& xs) {
@@ -243,17 +250,14 @@ T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, i
   constexpr int W = VecOf<T>::W;
   int64_t lim = bc;  // keys [0, lim) of this tile pass the causal test
   if (p.causal) lim = std::max<int64_t>(0, std::min<int64_t>(bc, i + p.Nk - p.Nq - j0 + 1));
-  const V sc = broadcast(scale);
-  V mx = broadcast(kNegInf<T>);
-  if (p.mask_kind == AttnMaskKind::kNone && lim == bc && bc == bcp && scale > T(0)) {
-    xs = scale;
-    if (!kMax) return T(0);  // the backward subtracts lse, not the max
-    for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
-    return hmax(mx);
-  }
-  xs = T(1);
-  for (int64_t j = 0; j < bcp; j += W) storeu(s + j, loadu(s + j) * sc);
   const int64_t mo = b * p.m_sb + h * p.m_sh + i * p.m_sq + j0 * p.m_sk;
+  if (p.mask_kind != AttnMaskKind::kAdditive && scale > T(0)) {
+    xs = scale;
+  } else {
+    xs = T(1);
+    const V sc = broadcast(scale);
+    for (int64_t j = 0; j < bcp; j += W) storeu(s + j, loadu(s + j) * sc);
+  }
   if (p.mask_kind == AttnMaskKind::kBool) {
     const uint8_t* m = static_cast<const uint8_t*>(p.mask) + mo;
     for (int64_t j = 0; j < lim; ++j)
@@ -264,6 +268,7 @@ T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, i
   }
   for (int64_t j = lim; j < bcp; ++j) s[j] = kNegInf<T>;
   if (!kMax) return T(0);
+  V mx = broadcast(kNegInf<T>);
   for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
   return hmax(mx);
 }
@@ -511,17 +516,12 @@ void zero_dk_dv(const AttentionParams& p) {
 //    gradient, d lse_i / d logit_ij = P_ij);
 //  - -lse in SoftExp units as a hi + lo pair (Lh, Ll): lse (+ its saved low part) times the unit
 //    is formed in double and split in two so the shift in P = exp(logit - lse) keeps lse's full
-//    precision;
-//  - when d is not a multiple of the vector width, padded copies of Q and dO (the B operand of
-//    dK += dS^T Q and dV += P^T dO).
+//    precision.
 template <class T>
 struct BwdRows {
   T* D = nullptr;
   T* Lh = nullptr;
   T* Ll = nullptr;
-  T* qpad = nullptr;   // [B*H*Nq, dp] when pad
-  T* dopad = nullptr;  // [B*H*Nq, dp] when pad
-  bool pad = false;
 };
 
 // <a, b> of n elements summed in double (the dP - D cancellation makes D's rounding count):
@@ -550,7 +550,7 @@ inline double dot_double(const double* a, const double* b, int64_t n) {
 }
 
 template <class T>
-BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
+BwdRows<T> backward_rows(const AttentionParams& p) {
   const int64_t H = p.H, Nq = p.Nq, d = p.d, rows = p.B * H * Nq;
   const T* q = static_cast<const T*>(p.q);
   const T* o = static_cast<const T*>(p.out);
@@ -562,30 +562,25 @@ BwdRows<T> backward_rows(const AttentionParams& p, int64_t dp) {
   r.D = scratch<T, 2>(static_cast<size_t>(rows));
   r.Lh = scratch<T, 5>(static_cast<size_t>(rows));
   r.Ll = scratch<T, 6>(static_cast<size_t>(rows));
-  r.pad = dp != d;
-  r.qpad = r.pad ? scratch<T, 3>(static_cast<size_t>(rows * dp)) : nullptr;
-  r.dopad = r.pad ? scratch<T, 4>(static_cast<size_t>(rows * dp)) : nullptr;
-  parallel_for(p.B * H, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t bh = lo; bh < hi; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      for (int64_t i = 0; i < Nq; ++i) {
-        const T* orow = o + b * p.o_sb + h * p.o_sh + i * p.o_sr;
-        const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
-        const double acc = dot_double(orow, grow, d);
-        r.D[bh * Nq + i] = static_cast<T>(acc - (dlse ? static_cast<double>(dlse[bh * Nq + i]) : 0.0));
-        const T L = lse[bh * Nq + i], Llo = lse_lo ? lse_lo[bh * Nq + i] : T(0);
-        if constexpr (std::is_same_v<T, float>) {
-          const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
-          r.Lh[bh * Nq + i] = static_cast<float>(-lu);
-          r.Ll[bh * Nq + i] = static_cast<float>(static_cast<double>(-r.Lh[bh * Nq + i]) - lu);
-        } else {
-          r.Lh[bh * Nq + i] = -L;
-          r.Ll[bh * Nq + i] = -Llo;
-        }
-      }
-      if (r.pad) {
-        pad_rows(r.qpad + bh * Nq * dp, q + b * p.q_sb + h * p.q_sh, Nq, d, dp, p.q_sr);
-        pad_rows(r.dopad + bh * Nq * dp, dout + b * p.o_sb + h * p.o_sh, Nq, d, dp, p.o_sr);
+  // Rows in memory order: heads innermost when a row's heads sit side by side (the packed
+  // [B, N, H * d] layout of nn.MultiheadSelfAttention), so the pass streams O and dO.
+  const bool heads_inner = p.o_sh < p.o_sr;
+  parallel_for(rows, 256, [&](int64_t lo, int64_t hi) {
+    for (int64_t x = lo; x < hi; ++x) {
+      const int64_t b = x / (H * Nq);
+      const int64_t h = heads_inner ? x % H : x / Nq % H, i = heads_inner ? x / H % Nq : x % Nq;
+      const int64_t row = (b * H + h) * Nq + i;
+      const T* orow = o + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+      const T* grow = dout + b * p.o_sb + h * p.o_sh + i * p.o_sr;
+      r.D[row] = static_cast<T>(dot_double(orow, grow, d) - (dlse ? static_cast<double>(dlse[row]) : 0.0));
+      const T L = lse[row], Llo = lse_lo ? lse_lo[row] : T(0);
+      if constexpr (std::is_same_v<T, float>) {
+        const double lu = (static_cast<double>(L) + Llo) * SoftExp<T>::kUnit;
+        r.Lh[row] = static_cast<float>(-lu);
+        r.Ll[row] = static_cast<float>(static_cast<double>(-r.Lh[row]) - lu);
+      } else {
+        r.Lh[row] = -L;
+        r.Ll[row] = -Llo;
       }
     }
   });
@@ -619,7 +614,7 @@ template <class T>
 struct BwdWorker {
   const AttentionParams* p = nullptr;
   int64_t dp = 0, G = 0;
-  std::vector<T> kt, vt, kr, dk, dv, s, dpm, pd, dql, dqb, carry;
+  std::vector<T> kt, vt, kr, qc, gc, dk, dv, s, dpm, pd, dql, dqb, carry;
   std::vector<float> u;
   int64_t cur = -1, row_lo = 0;  // current (b*Hk + hk) and first dQ row touched
   int64_t shared = -1, carry_lo = 0;  // the head whose sum goes to carry, and its first row
@@ -630,6 +625,8 @@ struct BwdWorker {
     kt.resize(KG * d * Bc);
     vt.resize(KG * d * Bc);
     kr.resize(KG * Bc * dp);
+    qc.resize(Br * dp);
+    gc.resize(Br * dp);
     dk.resize(KG * Bc * dp);
     dv.resize(KG * Bc * dp);
     s.resize(Br * Bc);
@@ -686,6 +683,20 @@ std::vector<int64_t> split_by_cost(int64_t total, int64_t slots, Cost cost) {
   return first;
 }
 
+// C[m x n] (a local tile, row stride ldc) summed over several products: the first one overwrites
+// C; the last one, when `out` is given, writes C + A B into out (row stride ldo) instead of C,
+// so the sum reaches dq / dk / dv without a separate copy.
+template <class T>
+void product_sum(bool first, T* out, int64_t ldo, int64_t m, int64_t n, int64_t kc, const T* A,
+                 int64_t ars, int64_t aps, const T* Bm, int64_t ldb, int64_t pstride, T* C, int64_t ldc) {
+  T* dst = out ? out : C;
+  const int64_t ldd = out ? ldo : ldc;
+  if (first)
+    tile_gemm<T, false>(m, n, kc, A, ars, aps, Bm, ldb, pstride, dst, ldd);
+  else
+    tile_gemm<T, true>(m, n, kc, A, ars, aps, Bm, ldb, pstride, dst, ldd, C, ldc);
+}
+
 template <class T>
 Status backward_impl(const AttentionParams& p) {
   using V = typename VecOf<T>::V;
@@ -706,9 +717,15 @@ Status backward_impl(const AttentionParams& p) {
   T* dv = static_cast<T*>(p.dv);
   const T scale = static_cast<T>(p.scale);
   const int64_t dp = round_up(d, W);
-  const BwdRows<T> rows = backward_rows<T>(p, dp);
-  const T *D = rows.D, *Lh = rows.Lh, *Ll = rows.Ll, *qpad = rows.qpad, *dopad = rows.dopad;
-  const bool pad = rows.pad;
+  const BwdRows<T> rows = backward_rows<T>(p);
+  const T *D = rows.D, *Lh = rows.Lh, *Ll = rows.Ll;
+  // Q, dO and K tiles are B operands (dK += dS^T Q, dV += P^T dO, dQ += dS K): copied into
+  // contiguous [rows][dp] buffers when d needs padding or their rows are not contiguous. In the
+  // packed qkv layout rows are 4.5 KiB apart at ViT-S, each on its own page, and walking a panel
+  // down 65 of them was ~20% of the backward (data TLB); the copy is a small part of the
+  // first read.
+  const bool pad = dp != d;
+  const bool cq = pad || p.q_sr != d, cg = pad || p.o_sr != d, ck = pad || p.k_sr != d;
   const BwdTiling tiling = backward_tiling(p, W);
   const int64_t Br = tiling.Br, Bc = tiling.Bc, nkt = tiling.nkt, KG = tiling.KG, ngr = tiling.ngr;
   const int64_t off = Nk - Nq;
@@ -765,10 +782,9 @@ Status backward_impl(const AttentionParams& p) {
       const T* vj = v + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
       pack_kt(ws.kt.data() + x * d * Bc, kj, p.k_sr, bc, d);
       pack_kt(ws.vt.data() + x * d * Bc, vj, p.v_sr, bc, d);
-      if (pad) pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
+      if (ck) pad_rows(ws.kr.data() + x * Bc * dp, kj, bc, d, dp, p.k_sr);
     }
-    std::fill_n(ws.dk.begin(), (kt1 - kt0) * Bc * dp, T(0));
-    std::fill_n(ws.dv.begin(), (kt1 - kt0) * Bc * dp, T(0));
+    bool started[kKgB] = {};  // key tile x has had its first dK / dV product
     T* S = ws.s.data();
     T* DP = ws.dpm.data();
     T* PD = p.dropout > 0 ? ws.pd.data() : S;
@@ -780,18 +796,22 @@ Status backward_impl(const AttentionParams& p) {
         const int64_t br = std::min(Br, Nq - i0);
         const T* qi = q + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
         const T* gi = dout + b * p.o_sb + h * p.o_sh + i0 * p.o_sr;
-        const T* qb = pad ? qpad + (bh * Nq + i0) * dp : qi;
-        const T* gb = pad ? dopad + (bh * Nq + i0) * dp : gi;
-        const int64_t qb_ld = pad ? dp : p.q_sr, gb_ld = pad ? dp : p.o_sr;
-        std::fill(DQ, DQ + br * dp, T(0));
-        for (int64_t kt = kt0; kt < kt1; ++kt) {
+        if (cq) pad_rows(ws.qc.data(), qi, br, d, dp, p.q_sr);
+        if (cg) pad_rows(ws.gc.data(), gi, br, d, dp, p.o_sr);
+        const T* qb = cq ? ws.qc.data() : qi;
+        const T* gb = cg ? ws.gc.data() : gi;
+        const int64_t qb_ld = cq ? dp : p.q_sr, gb_ld = cg ? dp : p.o_sr;
+        // Causal: key tiles from kt_end on are seen by no row of this query tile. Every query
+        // tile visited sees key jg0 (it starts at or after istart), and the last one, holding row
+        // Nq - 1, sees every key: its products are the last of each dK / dV sum.
+        const int64_t kt_end = p.causal ? std::min(kt1, (i0 + br - 1 + off) / Bc + 1) : kt1;
+        const bool last_q = g == G - 1 && i0 + br == Nq;
+        for (int64_t kt = kt0; kt < kt_end; ++kt) {
           const int64_t x = kt - kt0, j0 = kt * Bc, bc = std::min(Bc, Nk - j0), bcp = round_up(bc, W);
-          // Causal: no row of this query tile sees key j0 (nor the later tiles): done.
-          if (p.causal && i0 + br - 1 + off < j0) break;
           const T* ktx = ws.kt.data() + x * d * Bc;
           const T* vtx = ws.vt.data() + x * d * Bc;
-          tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, ktx, 2 * W, d * 2 * W, S, Bc);
-          tile_gemm<T, false>(br, bcp, d, gi, p.o_sr, 1, vtx, 2 * W, d * 2 * W, DP, Bc);
+          tile_gemm<T, false>(br, bcp, d, qb, qb_ld, 1, ktx, 2 * W, d * 2 * W, S, Bc);
+          tile_gemm<T, false>(br, bcp, d, gb, gb_ld, 1, vtx, 2 * W, d * 2 * W, DP, Bc);
           for (int64_t r = 0; r < br; ++r) {
             const int64_t i = i0 + r;
             T* s = S + r * Bc;
@@ -823,25 +843,37 @@ Status backward_impl(const AttentionParams& p) {
             for (int64_t j = 0; j < bcp; j += W)
               storeu(dps + j, loadu(s + j) * (loadu(dps + j) - dv_) * sc);
           }
-          // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K.
-          tile_gemm<T, true>(bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W, ws.dv.data() + x * Bc * dp, dp);
-          tile_gemm<T, true>(bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W, ws.dk.data() + x * Bc * dp, dp);
-          const T* kb = pad ? ws.kr.data() + x * Bc * dp : k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
-          tile_gemm<T, true>(br, dp, bc, DP, Bc, 1, kb, pad ? dp : p.k_sr, 2 * W, DQ, dp);
+          // dV += P_drop^T dO, dK += dS^T Q (A read transposed in place), dQ_i += dS K; the
+          // last product of a sum writes it into dv / dk / dq when their rows need no padding.
+          const bool kv_out = last_q && !pad, q_out = direct && !pad && kt == kt_end - 1;
+          T* dvo = dv + b * p.v_sb + hk * p.v_sh + j0 * p.v_sr;
+          T* dko = dk + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+          T* dqo = static_cast<T*>(p.dq) + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+          product_sum(!started[x], kv_out ? dvo : nullptr, p.v_sr, bc, dp, br, PD, 1, Bc, gb, gb_ld, 2 * W,
+                      ws.dv.data() + x * Bc * dp, dp);
+          product_sum(!started[x], kv_out ? dko : nullptr, p.k_sr, bc, dp, br, DP, 1, Bc, qb, qb_ld, 2 * W,
+                      ws.dk.data() + x * Bc * dp, dp);
+          started[x] = true;
+          const T* kb = ck ? ws.kr.data() + x * Bc * dp : k + b * p.k_sb + hk * p.k_sh + j0 * p.k_sr;
+          product_sum(kt == kt0, q_out ? dqo : nullptr, p.q_sr, br, dp, bc, DP, Bc, 1, kb, ck ? dp : p.k_sr,
+                      2 * W, DQ, dp);
         }
         if (direct) {
-          T* dqo = static_cast<T*>(p.dq) + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
-          for (int64_t r = 0; r < br; ++r) std::memcpy(dqo + r * p.q_sr, DQ + r * dp, sizeof(T) * d);
+          if (pad) {
+            T* dqo = static_cast<T*>(p.dq) + b * p.q_sb + h * p.q_sh + i0 * p.q_sr;
+            for (int64_t r = 0; r < br; ++r) std::memcpy(dqo + r * p.q_sr, DQ + r * dp, sizeof(T) * d);
+          }
         } else {
           T* dqrow = ws.dqb.data() + (g * Nq + i0) * dp;
           for (int64_t c = 0; c < br * dp; c += W) storeu(dqrow + c, loadu(dqrow + c) + loadu(DQ + c));
         }
       }
     }
-    for (int64_t j = jg0; j < jg1; ++j) {
-      std::memcpy(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, ws.dk.data() + (j - jg0) * dp, sizeof(T) * d);
-      std::memcpy(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, ws.dv.data() + (j - jg0) * dp, sizeof(T) * d);
-    }
+    if (pad)
+      for (int64_t j = jg0; j < jg1; ++j) {
+        std::memcpy(dk + b * p.k_sb + hk * p.k_sh + j * p.k_sr, ws.dk.data() + (j - jg0) * dp, sizeof(T) * d);
+        std::memcpy(dv + b * p.v_sb + hk * p.v_sh + j * p.v_sr, ws.dv.data() + (j - jg0) * dp, sizeof(T) * d);
+      }
   };
   std::vector<std::unique_ptr<Ws>> wss(static_cast<size_t>(slots));
   parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
