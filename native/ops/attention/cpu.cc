@@ -400,7 +400,6 @@ Status forward_impl(const AttentionParams& p) {
           const T* vh = ws.vp;
           T* S = ws.s.data();
           T* O = ws.o.data();
-          std::fill(ws.o.begin(), ws.o.begin() + br * dp, T(0));
           std::fill(ws.m.begin(), ws.m.end(), kNegInf<double>);
           std::fill(ws.l.begin(), ws.l.end(), T(0));
           int64_t jend = Nk;
@@ -460,7 +459,12 @@ Status forward_impl(const AttentionParams& p) {
                   s[j] = static_cast<double>(ws.u[j]) >= p.dropout ? s[j] * keep_scale : T(0);
               }
             }
-            tile_gemm<T, true>(br, dp, bc, S, Bc, 1, vh + j0 * P, P, Nk * P, O, dp);
+            // The first key tile sets O (nothing to zero first: the rescale above skips rows
+            // before their first tile); later ones add to it.
+            if (j0 == 0)
+              tile_gemm<T, false>(br, dp, bc, S, Bc, 1, vh + j0 * P, P, Nk * P, O, dp);
+            else
+              tile_gemm<T, true>(br, dp, bc, S, Bc, 1, vh + j0 * P, P, Nk * P, O, dp);
           }
           for (int64_t r = 0; r < br; ++r) {
             const int64_t i = i0 + r;
