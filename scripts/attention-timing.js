@@ -6,6 +6,8 @@
 // Usage: node scripts/attention-timing.js [N=4096] [reps=3] [B=1] [H=8] [d=64] [--packed] [--f64]
 //   --packed: q, k, v read from one qkv projection [B, N, 3*H*d] and the output written as
 //   [B, N, H*d] (the layout options nn.MultiheadSelfAttention passes; lib/ops/attention.ts).
+//   --cpu: the process's CPU time (user + system, all threads) per call instead of wall time, for
+//   A/B runs on a machine shared with other work (with SELFSUP_NUM_THREADS=1 it is the kernel's).
 // (needs dist/: npm run build)
 'use strict';
 const { native } = require('../dist/lib/backends/native.js');
@@ -15,6 +17,8 @@ const pos = args.filter((a) => !a.startsWith('--'));
 const [N, reps, B, H, d] = [4096, 3, 1, 8, 64].map((def, i) => Number(pos[i] || def));
 const packed = flags.has('--packed');
 const Ctor = flags.has('--f64') ? Float64Array : Float32Array;
+const cpu = flags.has('--cpu');
+const now = () => (cpu ? ((u) => (u.user + u.system) * 1e3)(process.cpuUsage()) : Number(process.hrtime.bigint()));
 let seed = 1;
 const rnd = (n) => Ctor.from({ length: n }, () => ((seed = (seed * 48271) % 2147483647) / 2147483647) * 2 - 1);
 const n = B * H * N * d, D = H * d, W = 3 * D;
@@ -32,16 +36,16 @@ const dO = rnd(n), out = new Ctor(n), lse = new Ctor(B * H * N), lseLo = new Cto
 const a = native();
 const tf = [], tb = [];
 for (let i = 0; i < reps; i++) {
-  const t0 = process.hrtime.bigint();
+  const t0 = now();
   a.attention(q, kk, v, out, lse, lseLo, o);
-  const t1 = process.hrtime.bigint();
+  const t1 = now();
   a.attentionBackward(q, kk, v, out, lse, dO, null, lseLo, dq, dk, dv, o);
-  const t2 = process.hrtime.bigint();
-  tf.push(Number(t1 - t0) / 1e6);
-  tb.push(Number(t2 - t1) / 1e6);
+  const t2 = now();
+  tf.push((t1 - t0) / 1e6);
+  tb.push((t2 - t1) / 1e6);
 }
 const med = (x) => x.slice().sort((p, r) => p - r)[x.length >> 1];
 const F = 4 * B * H * N * N * d;
 const ms = (t) => (t < 10 ? t.toFixed(3) : t.toFixed(1));
-console.log(`[${B}, ${H}, ${N}, ${d}]${packed ? ' packed' : ''}${Ctor === Float64Array ? ' f64' : ''} fwd ${ms(med(tf))} ms ${(F / med(tf) / 1e6).toFixed(0)} GFLOP/s; ` +
+console.log(`[${B}, ${H}, ${N}, ${d}]${packed ? ' packed' : ''}${Ctor === Float64Array ? ' f64' : ''}${cpu ? ' cpu-time' : ''} fwd ${ms(med(tf))} ms ${(F / med(tf) / 1e6).toFixed(0)} GFLOP/s; ` +
   `bwd ${ms(med(tb))} ms ${((2.5 * F) / med(tb) / 1e6).toFixed(0)} GFLOP/s`);
