@@ -237,6 +237,30 @@ struct SoftExp<double> {
 template <class T>
 constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 
+
+// s[j] = -inf for j in [lim, bcp) (bcp a multiple of the vector width), as whole-vector stores:
+// the row is read back as vectors right after, and a vector load cannot be forwarded from the
+// scalar stores of a loop (it waits for them to reach the cache).
+template <class T>
+inline void neg_inf_tail(T* s, int64_t lim, int64_t bcp) {
+  using V = typename VecOf<T>::V;
+  constexpr int W = VecOf<T>::W;
+  struct Tail {  // W zeros, then W -inf: lanes [n, W) of a load at W - n are -inf
+    T v[2 * W];
+    Tail() {
+      for (int l = 0; l < 2 * W; ++l) v[l] = l < W ? T(0) : kNegInf<T>;
+    }
+  };
+  static const Tail tail;
+  int64_t j = lim / W * W;
+  if (j < lim) {
+    const int n = static_cast<int>(lim - j);
+    storeu(s + j, load_partial(s + j, n) + loadu(tail.v + W - n));
+    j += W;
+  }
+  for (; j < bcp; j += W) storeu(s + j, broadcast(kNegInf<T>));
+}
+
 // Row i of a score tile (keys [j0, j0 + bc), padded to bcp): returns the max of s (the max logit
 // is xs times it; 0 when kMax is false: the backward, which subtracts lse, skips that pass) and the
 // factor `xs` with logits = xs * s. Scale > 0 and no additive mask (the usual case): s is left raw
@@ -266,7 +290,7 @@ T row_logits(const AttentionParams& p, T* s, int64_t bc, int64_t bcp, T scale, i
     const T* m = static_cast<const T*>(p.mask) + mo;
     for (int64_t j = 0; j < lim; ++j) s[j] += m[j * p.m_sk];
   }
-  for (int64_t j = lim; j < bcp; ++j) s[j] = kNegInf<T>;
+  neg_inf_tail(s, lim, bcp);
   if (!kMax) return T(0);
   V mx = broadcast(kNegInf<T>);
   for (int64_t j = 0; j < bcp; j += W) mx = max(mx, loadu(s + j));
@@ -360,7 +384,8 @@ Status forward_impl(const AttentionParams& p) {
 
   struct Ws {
     std::vector<T> s, o, l;
-    std::vector<double> m;  // running max in SoftExp units (see there)
+    std::vector<double> m, mn;  // running max in SoftExp units (see there), and its new value
+    std::vector<T> xu;          // the exp argument's factor per row
     std::vector<float> u;
     T *kt = nullptr, *vp = nullptr;
     int64_t cur = -1;  // the (b * Hk + hk) packed in kt / vp
@@ -378,6 +403,8 @@ Status forward_impl(const AttentionParams& p) {
         ws.s.resize(Br * Bc);
         ws.o.resize(Br * dp);
         ws.m.resize(Br);
+        ws.mn.resize(Br);
+        ws.xu.resize(Br);
         ws.l.resize(Br);
         if (p.dropout > 0) ws.u.resize(Bc);
         return ws;
@@ -408,17 +435,23 @@ Status forward_impl(const AttentionParams& p) {
             const int64_t bc = std::min(Bc, jend - j0), bcp = round_up(bc, W);
             // j0 is a multiple of Bc, hence of P: key panel j0 / P starts this tile.
             tile_gemm<T, false>(br, bcp, d, qi, p.q_sr, 1, kth + j0 * d, P, d * P, S, Bc);
+            // Two passes over the rows: the new row maxima first, then the exponentials. Each
+            // row's max -> units -> exp chain is serial; split, consecutive rows' chains overlap.
+            for (int64_t r = 0; r < br; ++r) {
+              T xs;
+              const T smax = row_logits<T>(p, S + r * Bc, bc, bcp, scale, b, h, i0 + r, j0, xs);
+              ws.xu[r] = static_cast<T>(xs * SoftExp<T>::kUnit);
+              // m: the running max in SoftExp units (see there).
+              ws.mn[r] = std::max(ws.m[r], SoftExp<T>::units(smax, ws.xu[r]));
+            }
             for (int64_t r = 0; r < br; ++r) {
               T* s = S + r * Bc;
-              T xs;
-              const T smax = row_logits<T>(p, s, bc, bcp, scale, b, h, i0 + r, j0, xs);
-              const T xu = static_cast<T>(xs * SoftExp<T>::kUnit);
-              // m: the running max in SoftExp units (see there).
-              const double mold = ws.m[r], mnew = std::max(mold, SoftExp<T>::units(smax, xu));
+              const T xu = ws.xu[r];
+              const double mold = ws.m[r], mnew = ws.mn[r];
               // A row with no visible key so far keeps m = -inf; exp(-inf - 0) = 0 keeps it at 0.
               const double muse = mnew == kNegInf<double> ? 0.0 : mnew;
               // Once a row's max has settled (most tiles) alpha is exactly 1: skip the scalar call.
-              const T alpha = mold == muse ? T(1) : SoftExp<T>::ratio(mold - muse);
+              const T alpha = mold == muse ? T(1) : mold == kNegInf<double> ? T(0) : SoftExp<T>::ratio(mold - muse);
               const V xv = broadcast(xu);
               V sum = broadcast(T(0));
               if (std::is_same_v<T, double> || std::fabs(muse) <= 16777216.0) {
