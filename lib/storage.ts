@@ -56,7 +56,11 @@ export function uninitialized<C extends FloatCtor>(Ctor: C, n: number): Instance
     buf = Buffer.allocUnsafeSlow(bytes).buffer; // its own ArrayBuffer, offset 0
     owned.add(buf);
   }
-  if (scopes.length > 0) scopes[scopes.length - 1].born.add(buf);
+  if (scopes.length > 0) {
+    // A new life for the buffer: whatever tensor wrapped it before it was pooled is gone.
+    for (const sc of scopes) sc.wrapped.delete(buf);
+    scopes[scopes.length - 1].born.add(buf);
+  }
   return new Ctor(buf, 0, n) as InstanceType<C>;
 }
 
@@ -95,7 +99,12 @@ export function recycle(a: unknown): void {
  */
 export function release(buf: ArrayBuffer): boolean {
   if (!owned.has(buf) || pooled.has(buf) || buf.byteLength === 0) return false;
-  const moved = structuredClone(buf, { transfer: [buf] });
+  let moved: ArrayBuffer;
+  try {
+    moved = structuredClone(buf, { transfer: [buf] });
+  } catch {
+    return false; // a runtime that cannot transfer it: left to the GC, still attached
+  }
   owned.add(moved);
   recycle(new Uint8Array(moved));
   return true;

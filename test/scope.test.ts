@@ -5,7 +5,7 @@
 // scope (parameters, inputs, views of them) must come out of it untouched.
 import '../lib/tensor-methods';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { F, SelfsupError, Tensor, keep, nn, optim, randn, tensor, tidy } from '../lib';
+import { F, SelfsupError, Tensor, keep, kernels, nn, optim, randn, tensor, tidy } from '../lib';
 import { clearPool, poolStats, setPoolMinBytes, setRecycling } from '../lib/storage';
 import { train } from '../lib/train/train';
 import { RECIPES } from '../lib/train/registry';
@@ -104,6 +104,17 @@ describe('tidy', () => {
     expect(u!.sum().item()).toBeCloseTo(2 * x.sum().item(), 3);
     expect(() => tidy(3 as never)).toThrow(/Expected a function for tidy\(fn\) but received 3/);
     expect(() => keep([1] as never)).toThrow(/Expected a Tensor for keep\(t\)/);
+  });
+
+  it('a raw kernel array that reuses a gradient buffer backward recycled inside the scope is left alone', () => {
+    const w = randn([16, 32], { seed: 9, requiresGrad: true });
+    let arr: Float32Array | undefined;
+    tidy(() => {
+      w.mul(2).mul(3).exp().sum().backward(); // intermediate gradients (tensors) go back to the pool mid-scope
+      expect(poolStats().buffers).toBeGreaterThan(0);
+      arr = kernels.gelu(w.data as Float32Array, [16, 32]); // same size: the pool hands one of them out again
+    });
+    expect(arr!.length).toBe(512); // not a tensor in its new life: not released with the old one
   });
 
   it('backward through a graph whose saved tensors were released is a JS error, not a crash', () => {
