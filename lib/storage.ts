@@ -7,11 +7,13 @@
  *
  * Recycling. Every new ArrayBuffer counts as external memory for V8, and V8 starts a major GC
  * each time that grows by ~64 MB: a ViT step that allocates ~600 MB of activations and gradients
- * ran ~10 of them per step. The autograd engine knows when a gradient buffer it allocated during
- * backward is dead (consumed by the next node and returned by none); it hands such buffers to
- * `recycle`, and `uninitialized` gives them out again, still warm in cache (PyTorch's caching
- * allocator does the same for every tensor; JavaScript cannot know when a user-visible tensor
- * dies, so only those engine-private buffers come back here).
+ * ran ~10 of them per step. Buffers come back to the pool two ways, and `uninitialized` gives
+ * them out again, still warm in cache (PyTorch's caching allocator does the same for every
+ * tensor, but JavaScript cannot know when a user-visible tensor dies):
+ *  - the autograd engine knows when a gradient buffer it allocated during backward is dead
+ *    (consumed by the next node and returned by none) and hands it to `recycle`;
+ *  - the user says a tensor is dead: `dispose()` or the end of a `tidy()` scope (lib/scope.ts)
+ *    calls `release`, which detaches the buffer first so that no stale view can see the reuse.
  */
 type FloatCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
@@ -175,9 +177,9 @@ export function setRecycling(on: boolean): void {
  * Sets the size below which arrays are left to the GC (default 64 KiB); tests set 1 so that the
  * small shapes they run go through the pool and scopes too. Returns the previous value.
  */
-export function setPoolMinBytes(bytes: number): number {
+export function setPoolMinBytes(bytes: number = MIN_POOL_BYTES): number {
   const prev = MIN_BYTES;
-  MIN_BYTES = bytes === undefined ? MIN_POOL_BYTES : Math.max(1, bytes);
+  MIN_BYTES = Math.max(1, bytes);
   return prev;
 }
 
