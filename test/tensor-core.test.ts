@@ -234,6 +234,28 @@ describe('tensor core: reductions over every dim subset', () => {
     }
     expect(errs).toBeLessThan(naiveErrs / 4); // ~sqrt(5000 / 32) = 12x in expectation
   });
+  // Rows of 2048 or more are summed over the batch by column blocks (a different path from the
+  // narrow rows above): awkward widths and row counts (tails of the 4-row passes and of the
+  // 32-row blocks, a last column block narrower than the rest), both dtypes, against float64.
+  it.skipIf(!addon)('column sums of wide rows ([R, >= 2048] summed over R) match a float64 reference', () => {
+    for (const [R, w] of [[1, 2048], [3, 2049], [37, 2113], [70, 5003], [129, 4096]]) {
+      for (const [dt, C] of DTYPES) {
+        const x = rand([R, w], C, 11 + R, dt === 'float32' ? 1e3 : 1);
+        const got = x.sum(0), mean = x.mean(0, true);
+        expect(got.shape).toEqual([w]);
+        expect(mean.shape).toEqual([1, w]);
+        for (let j = 0; j < w; j++) {
+          let s = 0, a = 0;
+          for (let i = 0; i < R; i++) { const v = x.data[i * w + j]; s += v; a += Math.abs(v); }
+          // float32: blocks of <= 32 rows in float32 lanes, then double, then one final rounding:
+          // a few ulps of sum |x| (a sequential float32 sum may reach R ulps). float64: sequential.
+          const bound = dt === 'float32' ? a * 8 * 2 ** -24 : a * R * 2 ** -53;
+          expect(Math.abs(got.data[j] - s), `${dt} [${R}, ${w}] column ${j}`).toBeLessThanOrEqual(bound);
+          expect(Math.abs(mean.data[j] - s / R), `${dt} [${R}, ${w}] mean column ${j}`).toBeLessThanOrEqual(bound / R);
+        }
+      }
+    }
+  });
   it('max propagates NaN; empty sums are 0', () => {
     const x = new Tensor(Float32Array.of(1, NaN, 3, 4, 5, 6), [2, 3]);
     expect(Number.isNaN(x.amax().item())).toBe(true);

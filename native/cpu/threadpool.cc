@@ -1,13 +1,20 @@
 // Process-wide thread pool behind parallel_for (see threadpool.h).
 //
 // Design choices, and why:
-// - Persistent workers sleeping on a condition variable, after a short spin. Spinning between
-//   kernels for long would burn the second core that Node's own threads (GC, libuv) and other
-//   processes need; sleeping at once costs a futex wake-up (~10-50 us) on every op, which in a
-//   chain of tensor ops (x.sum() of 4.8M floats is ~0.1 ms per thread) leaves the worker starting
-//   late on each one. So a worker that just finished a job polls for the next one for kSpinUs
-//   (OpenMP runtimes spin far longer by default), then sleeps. Callers still pass a grain and
-//   small problems run serially.
+// - Persistent workers sleeping on a condition variable, after a wait in two phases. Sleeping at
+//   once costs a futex wake-up on every op, which in a chain of tensor ops (x.sum() of 4.8M floats
+//   is ~0.1 ms per thread) leaves the worker starting late on each one. On a VM it costs more: an
+//   idle vCPU halts, and waking it goes through the hypervisor. Measured on a 2-vCPU Zen 3 VM
+//   (scripts/pingpong.py, selfsup and torch in alternating bursts): with a 50 us spin, x.sum() of
+//   4.8M floats took 0.42 ms and sum(-1) 0.52 ms, i.e. one core's time (0.45 ms single-threaded),
+//   because the worker joined late; polling for 2 ms brought them to 0.24 and 0.29 ms.
+//   So a worker that finished a job first polls for kSpinUs with a pause per poll, then keeps
+//   polling until kPollUs with a sched_yield between polls, then sleeps. The yield matters when
+//   the machine is oversubscribed (several processes, each with its own pool, as under mpirun on 2
+//   cores): a runnable thread of another process gets the core at once, so the poll only burns
+//   time nobody else wants. OpenMP runtimes spin similarly long by default (libgomp ~300k polls,
+//   Intel's 200 ms). SELFSUP_SPIN_US sets the whole wait (0 sleeps at once). Callers still pass
+//   a grain and small problems run serially.
 // - One owner at a time. A parallel_for called while another thread owns the pool (two JS
 //   worker_threads, or napi async workers) runs serially on its caller instead of queueing: no
 //   deadlock, no oversubscription of 2 cores, and every call still finishes correctly.
@@ -38,17 +45,40 @@ namespace selfsup {
 namespace {
 
 constexpr int kMaxThreads = 1024;
-// How long an idle worker polls for the next job before it sleeps on the condition variable.
+// How long an idle worker polls for the next job before it sleeps on the condition variable:
+// kSpinUs with a pause per poll, then up to kPollUs in all with a yield per poll (see above).
 constexpr int kSpinUs = 50;
+constexpr int kPollUs = 2000;
 
-// Polls `waiting()` for up to kSpinUs; the caller then sleeps on its condition variable if the
-// wait is not over (the clock is read every 64 polls: it costs more than a poll).
+// The whole wait in microseconds: kPollUs, or SELFSUP_SPIN_US (a decimal integer in [0, 10^6];
+// anything else is ignored, as SELFSUP_NUM_THREADS).
+int poll_us() {
+  static const int v = [] {
+    const char* env = std::getenv("SELFSUP_SPIN_US");
+    if (env == nullptr || *env == '\0') return kPollUs;
+    char* end = nullptr;
+    const long x = std::strtol(env, &end, 10);
+    while (end != nullptr && (*end == ' ' || *end == '\t' || *end == '\n')) ++end;
+    return end != nullptr && *end == '\0' && x >= 0 && x <= 1000000 ? static_cast<int>(x) : kPollUs;
+  }();
+  return v;
+}
+
+// Polls `waiting()` for up to poll_us(); the caller then sleeps on its condition variable if the
+// wait is not over (the clock is read every 64 polls in the first phase: it costs more than a poll).
 template <class Pred>
 void spin_while(const Pred& waiting) {
+  const int total = poll_us();
   const auto t0 = std::chrono::steady_clock::now();
+  const auto spin_end = t0 + std::chrono::microseconds(std::min(total, kSpinUs));
+  const auto poll_end = t0 + std::chrono::microseconds(total);
   for (int i = 1; waiting(); i++) {
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::microseconds(kSpinUs)) return;
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > spin_end) break;
+  }
+  while (waiting()) {
+    if (std::chrono::steady_clock::now() > poll_end) return;
+    std::this_thread::yield();
   }
 }
 
@@ -241,7 +271,7 @@ void set_num_threads(int n) {
   if (p.size() != n) p.resize(n);
 }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int per_thread) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   if (t_in_task) {  // nested: the outer level already uses every core
@@ -250,7 +280,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   Pool& p = pool();
   // At most n / grain chunks, so every chunk gets >= grain items.
-  const int64_t chunks = std::min<int64_t>(p.size(), n / grain > 0 ? n / grain : 1);
+  const int64_t chunks = std::min<int64_t>(int64_t(p.size()) * std::max(1, per_thread), n / grain > 0 ? n / grain : 1);
   if (chunks <= 1) {
     TaskFlag flag;
     fn(0, n);
