@@ -5,9 +5,9 @@
 //   once costs a futex wake-up on every op, which in a chain of tensor ops (x.sum() of 4.8M floats
 //   is ~0.1 ms per thread) leaves the worker starting late on each one. On a VM it costs more: an
 //   idle vCPU halts, and waking it goes through the hypervisor. Measured on a 2-vCPU Zen 3 VM
-//   (scripts/pingpong.py, selfsup and torch in alternating bursts): with a 50 us spin, x.sum() of
-//   4.8M floats took 0.42 ms and sum(-1) 0.52 ms, i.e. one core's time (0.45 ms single-threaded),
-//   because the worker joined late; polling for 2 ms brought them to 0.24 and 0.29 ms.
+//   (scripts/pingpong.py: builds and torch in alternating bursts, 20 ms apart): with a 50 us
+//   spin, x.sum() of 4.8M floats took 0.47-0.71 ms, about one core's time (0.45 ms with one
+//   thread), because the worker joined late; polling for 2 ms: 0.26-0.38 ms (torch 0.22-0.27).
 //   So a worker that finished a job first polls for kSpinUs with a pause per poll, then keeps
 //   polling until kPollUs with a sched_yield between polls, then sleeps. The yield matters when
 //   the machine is oversubscribed (several processes, each with its own pool, as under mpirun on 2
@@ -271,7 +271,7 @@ void set_num_threads(int n) {
   if (p.size() != n) p.resize(n);
 }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int per_thread) {
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   if (t_in_task) {  // nested: the outer level already uses every core
@@ -280,7 +280,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   }
   Pool& p = pool();
   // At most n / grain chunks, so every chunk gets >= grain items.
-  const int64_t chunks = std::min<int64_t>(int64_t(p.size()) * std::max(1, per_thread), n / grain > 0 ? n / grain : 1);
+  const int64_t chunks = std::min<int64_t>(p.size(), n / grain > 0 ? n / grain : 1);
   if (chunks <= 1) {
     TaskFlag flag;
     fn(0, n);

@@ -14,12 +14,7 @@ void set_num_threads(int n);
 // in parallel on the pool plus the calling thread; returns when all chunks finished. A call made
 // from inside a pool task, or while another thread owns the pool, runs serially on the caller
 // (no deadlock, no oversubscription). The first exception thrown by fn is rethrown here.
-// per_thread > 1 cuts up to that many chunks per thread, handed out first come first served, so
-// a thread that starts late (a worker woken from sleep) or runs slow (a core shared with another
-// process) leaves its share to the others instead of holding up the call: for memory-bound loops
-// whose chunks are independent. The default, one chunk per thread, suits work with a per-chunk
-// setup cost (packing, scratch buffers).
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn, int per_thread = 1);
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 // The spin-wait hint (x86 PAUSE, AArch64 YIELD) for the loops that poll a flag another core sets:
 // it frees the core's shared resources for the sibling hyperthread and saves power while polling.

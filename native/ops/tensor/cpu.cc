@@ -37,18 +37,13 @@ constexpr int64_t kGrainSimple = 64 * 1024;
 constexpr int64_t kGrainHeavy = 8 * 1024;
 
 // Runs fn(begin, end) over [0, n) in chunks of at least `grain`, inline when one chunk suffices.
-// Up to kChunksPerThread chunks per thread, taken first come first served: with one fixed half
-// per thread, a worker that joined late (woken from sleep; on a VM that can be a large part of a
-// 0.2 ms op) held up the whole op. Measured on a 2-vCPU Zen 3 VM, x.sum(-1) of 4.8M floats: 0.28
-// ms in halves, 0.20 ms in quarters (x.sum(), whose tasks were already 64k-element chunks, 0.19).
-constexpr int kChunksPerThread = 4;
 template <class F>
 void split(int64_t n, int64_t grain, F&& fn) {
   if (n <= grain || num_threads() == 1) {
     if (n > 0) fn(int64_t(0), n);
     return;
   }
-  parallel_for(n, grain, [&](int64_t b, int64_t e) { fn(b, e); }, kChunksPerThread);
+  parallel_for(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
 }
 
 // Runs row(off[3], n, inner_stride[3]) over every innermost row of L, in parallel chunks of rows
