@@ -5,7 +5,8 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const s = require(path.resolve(process.argv[2] || path.join(__dirname, '..', 'dist', 'lib', 'index.js')));
+const distPath = path.resolve(process.argv[2] || path.join(__dirname, '..', 'dist', 'lib', 'index.js'));
+const s = require(distPath);
 const { randn, F, tensor } = s;
 
 const shp = [64, 196, 384];
@@ -30,6 +31,40 @@ const rows = {
   'softmax-fb': () => { sw.grad = null; sw.softmax(-1).backward(g); },
   gather: () => { xg.grad = null; F.gatherTokens(xg, it).sum().backward(); },
 };
+// The fused ops through autograd (the user-path table's rows; run them with fewer --reps).
+for (const [B, H, N, d] of [[8, 6, 197, 64], [4, 12, 197, 64], [1, 8, 1024, 64]]) {
+  const o = { requiresGrad: true };
+  const q = randn([B, H, N, d], { seed: 10, ...o }), k = randn([B, H, N, d], { seed: 11, ...o }), v = randn([B, H, N, d], { seed: 12, ...o });
+  rows[`attention-B${B}H${H}N${N}`] = () => { q.grad = k.grad = v.grad = null; F.attention(q, k, v).sum().backward(); };
+}
+for (const [N, D] of [[256, 128], [1024, 256]]) {
+  const z1 = randn([N, D], { seed: 13, requiresGrad: true }), z2 = randn([N, D], { seed: 14, requiresGrad: true });
+  rows[`infoNCE-N${N}D${D}`] = () => { z1.grad = z2.grad = null; F.infoNCE(z1, z2).backward(); };
+}
+
+// The ViT training steps of `selfsup bench vit_step` (tiny-b64, s64-b32): zeroGrad, forward and
+// backward inside tidy(), then AdamW, as the bench and `selfsup train` run a step. These rows
+// manage their own scope (the optimizer's state must outlive it), so --mode does not wrap them.
+const { VisionTransformer } = require(path.join(path.dirname(require.resolve(distPath)), 'nn', 'vit.js'));
+const { AdamW } = require(path.join(path.dirname(require.resolve(distPath)), 'optim', 'adamw.js'));
+const ownScope = new Set();
+for (const [name, c] of [['vit-tiny-b64', { batch: 64, image: 32, dim: 192, heads: 3 }], ['vit-s64-b32', { batch: 32, image: 64, dim: 384, heads: 6 }]]) {
+  let st = null;
+  const init = () => {
+    const model = new VisionTransformer({ imageSize: c.image, patchSize: 8, inChannels: 3, dim: c.dim, depth: 4, heads: c.heads, dtype: 'float32', seed: 0 });
+    return { model, opt: new AdamW(model.parameters(), { lr: 1e-4 }), x: randn([c.batch, 3, c.image, c.image], { seed: 1 }) };
+  };
+  rows[name] = () => {
+    st ??= init();
+    s.tidy(() => { st.opt.zeroGrad(); st.model.forward(st.x).tokens.pow(2).mean().backward(); });
+    st.opt.step();
+  };
+  rows[`${name}-fwd`] = () => {
+    st ??= init();
+    s.tidy(() => s.noGrad(() => st.model.forward(st.x).tokens.pow(2).mean().item()));
+  };
+  ownScope.add(name).add(`${name}-fwd`);
+}
 
 const buf = Buffer.alloc(1 << 16);
 let pending = '';
@@ -47,7 +82,7 @@ process.stdout.write(JSON.stringify({ ready: Object.keys(rows) }) + '\n');
 for (let line; (line = readLine()) !== null;) {
   const [name, repsStr, mode] = line.trim().split(/\s+/);
   const fn = rows[name], reps = Number(repsStr);
-  const run = mode === 'tidy' ? () => s.tidy(() => { fn(); }) : fn;
+  const run = mode === 'tidy' && !ownScope.has(name) ? () => s.tidy(() => { fn(); }) : fn;
   const ts = [];
   for (let i = 0; i < reps; i++) {
     const t0 = process.hrtime.bigint();

@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import torch
+import torch.nn.functional as F
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--turns", type=int, default=40)
@@ -23,6 +24,8 @@ ap.add_argument("--rows", default="")
 ap.add_argument("--gap-ms", type=float, default=20.0)
 ap.add_argument("--addon", action="append", default=[],
                 help="LABEL=PATH: a selfsup worker on that addon build (SELFSUP_ADDON); repeat for an A/B")
+ap.add_argument("--exe", action="append", default=[],
+                help="LABEL=PROGRAM: another worker speaking the same protocol (e.g. a plain C loop)")
 ap.add_argument("--json", action="store_true")
 a = ap.parse_args()
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -36,6 +39,11 @@ for spec in a.addon or ["selfsup="]:
                          stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
     workers[label] = proc
     ready = json.loads(proc.stdout.readline())["ready"]
+for spec in a.exe:
+    label, _, prog = spec.partition("=")
+    proc = subprocess.Popen([prog], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    workers[label] = proc
+    json.loads(proc.stdout.readline())
 labels = list(workers)
 
 g0 = torch.Generator().manual_seed(0)
@@ -67,6 +75,67 @@ rows = {
     "softmax": lambda: x.softmax(-1), "gradacc": lambda: w.mul(2).backward(g),
     "softmax-fb": sm_fb, "gather": gather,
 }
+for (B, H, N, d) in [(8, 6, 197, 64), (4, 12, 197, 64), (1, 8, 1024, 64)]:
+    q, k, v = (torch.randn(B, H, N, d, generator=g0).requires_grad_() for _ in range(3))
+
+    def attn(q=q, k=k, v=v):
+        q.grad = k.grad = v.grad = None
+        F.scaled_dot_product_attention(q, k, v).sum().backward() if hasattr(F, "scaled_dot_product_attention") \
+            else (torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, -1) @ v).sum().backward()
+
+    rows[f"attention-B{B}H{H}N{N}"] = attn
+
+
+def info_nce(a, b, t=0.1):
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    s = z @ z.t() / t
+    n = a.shape[0]
+    s.fill_diagonal_(float("-inf"))
+    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(s, labels)
+
+
+for (N, D) in [(256, 128), (1024, 256)]:
+    z1 = torch.randn(N, D, generator=g0).requires_grad_()
+    z2 = torch.randn(N, D, generator=g0).requires_grad_()
+
+    def nce(z1=z1, z2=z2):
+        z1.grad = z2.grad = None
+        info_nce(z1, z2).backward()
+
+    rows[f"infoNCE-N{N}D{D}"] = nce
+import sys  # noqa: E402
+sys.path.insert(0, os.path.join(here, "..", "bench", "peers"))
+from vit_model import ViT  # noqa: E402  (the bench's torch ViT)
+
+
+def vit_rows(name, shape):
+    st = {}
+
+    def init():
+        torch.manual_seed(0)
+        model = ViT(shape)
+        st.update(model=model, opt=torch.optim.AdamW(model.parameters(), lr=1e-4),
+                  x=torch.randn(shape["batch"], shape["channels"], shape["image"], shape["image"]))
+
+    def step():
+        if not st:
+            init()
+        st["opt"].zero_grad(set_to_none=True)
+        st["model"](st["x"]).pow(2).mean().backward()
+        st["opt"].step()
+
+    def fwd():
+        if not st:
+            init()
+        with torch.no_grad():
+            st["model"](st["x"]).pow(2).mean()
+
+    rows[name], rows[name + "-fwd"] = step, fwd
+
+
+vit_rows("vit-tiny-b64", {"batch": 64, "image": 32, "patch": 8, "channels": 3, "dim": 192, "depth": 4, "heads": 3})
+vit_rows("vit-s64-b32", {"batch": 32, "image": 64, "patch": 8, "channels": 3, "dim": 384, "depth": 4, "heads": 6})
 names = [r for r in (a.rows.split(";") if a.rows else ready) if r in rows]
 
 
