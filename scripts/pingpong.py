@@ -11,10 +11,15 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "peers"))
+from ssl_losses import info_nce  # noqa: E402  (the textbook InfoNCE)
+from vit_model import ViT  # noqa: E402  (the bench's torch ViT)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--turns", type=int, default=40)
@@ -86,15 +91,6 @@ for (B, H, N, d) in [(8, 6, 197, 64), (4, 12, 197, 64), (1, 8, 1024, 64)]:
     rows[f"attention-B{B}H{H}N{N}"] = attn
 
 
-def info_nce(a, b, t=0.1):
-    z = F.normalize(torch.cat([a, b]), dim=1)
-    s = z @ z.t() / t
-    n = a.shape[0]
-    s.fill_diagonal_(float("-inf"))
-    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return F.cross_entropy(s, labels)
-
-
 for (N, D) in [(256, 128), (1024, 256)]:
     z1 = torch.randn(N, D, generator=g0).requires_grad_()
     z2 = torch.randn(N, D, generator=g0).requires_grad_()
@@ -104,9 +100,6 @@ for (N, D) in [(256, 128), (1024, 256)]:
         info_nce(z1, z2).backward()
 
     rows[f"infoNCE-N{N}D{D}"] = nce
-import sys  # noqa: E402
-sys.path.insert(0, os.path.join(here, "..", "bench", "peers"))
-from vit_model import ViT  # noqa: E402  (the bench's torch ViT)
 
 
 def vit_rows(name, shape):

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "peers"))
+from ssl_losses import info_nce  # noqa: E402  (the textbook InfoNCE)
 from vit_model import ViT  # noqa: E402  (the bench's torch ViT)
 
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
@@ -95,15 +96,6 @@ for (B, H, N, d) in [(8, 6, 197, 64), (4, 12, 197, 64), (1, 8, 1024, 64)]:
         o.sum().backward()
 
     row(f"attention(q,k,v).sum().backward() B{B} H{H} N{N} d{d}", attn)
-
-
-def info_nce(a, b, t=0.1):
-    z = F.normalize(torch.cat([a, b]), dim=1)
-    s = z @ z.t() / t
-    n = a.shape[0]
-    s.fill_diagonal_(float("-inf"))
-    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
-    return F.cross_entropy(s, labels)
 
 
 for (N, D) in [(256, 128), (1024, 256)]:
